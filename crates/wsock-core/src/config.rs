@@ -1,0 +1,95 @@
+//! Settings chosen before a connection starts. Every limit has a safe
+//! default and can be changed.
+
+use core::time::Duration;
+
+/// Which end of the connection this is. Decides masking (§5.1) and who
+/// closes the transport first (§7.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The endpoint that sent the opening handshake; masks every frame.
+    Client,
+    /// The endpoint that accepted it; never masks, closes the transport first.
+    Server,
+}
+
+/// Limits for parsing an opening handshake (request or response).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HandshakeLimits {
+    /// Most bytes in the header block, request line included. Default 8 KiB.
+    pub max_header_bytes: usize,
+    /// Most header fields. Default 64.
+    pub max_headers: usize,
+    /// How long an adapter waits for the whole handshake. Default 10 s.
+    /// The core has no clock; adapters enforce this.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for HandshakeLimits {
+    fn default() -> Self {
+        Self { max_header_bytes: 8 * 1024, max_headers: 64, timeout: Some(Duration::from_secs(10)) }
+    }
+}
+
+/// Connection settings. Construct with [`Config::default`] and change the
+/// fields you need.
+///
+/// ```
+/// let mut config = wsock_core::Config::default();
+/// config.max_message_size = 1 << 20;
+/// config.fragment_size = Some(64 * 1024);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Largest accepted frame payload, checked from the frame header before
+    /// any payload is buffered (close code 1009). Default 16 MiB.
+    pub max_frame_size: usize,
+    /// Largest accepted message (all fragments together), checked as
+    /// fragments arrive (close code 1009). In streaming receive mode a
+    /// message is never buffered whole, so this may be raised freely there.
+    /// Default 64 MiB.
+    pub max_message_size: usize,
+    /// Answer pings with pongs automatically. Default `true`.
+    pub auto_pong: bool,
+    /// Split outgoing messages into frames of at most this many payload
+    /// bytes. Default `None` (one frame per message).
+    pub fragment_size: Option<usize>,
+    /// How many bytes the read buffer offers per read when no frame needs
+    /// more. Default 4 KiB; the buffer grows to hold a whole frame in
+    /// message mode and shrinks back when it empties.
+    pub read_buffer_size: usize,
+    /// Send a ping after this long without traffic from the peer.
+    /// Default `None` (no keepalive).
+    pub keepalive_interval: Option<Duration>,
+    /// After a keepalive ping, fail the connection if nothing arrives within
+    /// this long. Default 30 s (used only when `keepalive_interval` is set).
+    pub keepalive_timeout: Duration,
+    /// After sending a close frame, wait this long for the peer's close
+    /// (and, as a client, for the server to end the transport). Default 5 s.
+    pub close_timeout: Option<Duration>,
+    /// Pending output above which new pongs are coalesced instead of queued,
+    /// so a ping flood from a peer that does not read cannot grow memory.
+    /// Adapters also use it as the write-buffer bound. Default 64 KiB.
+    pub write_buffer_size: usize,
+    /// Limits for the opening handshake.
+    pub handshake: HandshakeLimits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            auto_pong: true,
+            fragment_size: None,
+            read_buffer_size: 4 * 1024,
+            keepalive_interval: None,
+            keepalive_timeout: Duration::from_secs(30),
+            close_timeout: Some(Duration::from_secs(5)),
+            write_buffer_size: 64 * 1024,
+            handshake: HandshakeLimits::default(),
+        }
+    }
+}

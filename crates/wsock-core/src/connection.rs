@@ -1,0 +1,1098 @@
+//! The connection state machine: bytes in, events out; calls in, bytes out.
+//!
+//! A [`Connection`] starts after the opening handshake. It owns a read
+//! buffer (so payloads are unmasked in place and handed out as borrowed
+//! slices) and a write buffer (so pongs and close replies it owes are
+//! queued without the caller knowing why). Time enters only as an argument
+//! to [`Connection::handle_timeout`].
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
+use crate::config::{Config, Role};
+use crate::error::{CapacityError, Error, Limit, ProtocolError};
+use crate::event::{DataKind, Event};
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
+use crate::mask::{apply_mask, mask_into};
+use crate::utf8::Utf8Validator;
+
+/// How received data messages are handed out. The mode in force when a
+/// message's first frame arrives applies to the whole message, except that
+/// switching to [`ReceiveMode::Stream`] mid-message streams the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReceiveMode {
+    /// Whole messages: [`Event::Text`] and [`Event::Binary`].
+    #[default]
+    Message,
+    /// Pieces as they arrive: [`Event::Chunk`]. Nothing is buffered whole.
+    Stream,
+}
+
+/// Where the closing handshake stands (§7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's. Received messages are
+    /// still delivered; nothing but the close is sent.
+    CloseSent,
+    /// Both close frames were exchanged, or the connection failed. See
+    /// [`Connection::should_close_transport`].
+    Closed,
+}
+
+/// Traffic counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Bytes handed to the connection.
+    pub bytes_received: u64,
+    /// Bytes the caller reported written.
+    pub bytes_sent: u64,
+    /// Frames decoded.
+    pub frames_received: u64,
+    /// Frames encoded.
+    pub frames_sent: u64,
+    /// Data messages completed.
+    pub messages_received: u64,
+    /// Data messages sent (a fragmented message counts when finished).
+    pub messages_sent: u64,
+    /// Pings received.
+    pub pings_received: u64,
+    /// Pongs received.
+    pub pongs_received: u64,
+    /// Pings sent (keepalive included).
+    pub pings_sent: u64,
+    /// Pongs sent (automatic ones included).
+    pub pongs_sent: u64,
+}
+
+type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send>;
+
+/// Received bytes: the read buffer and the reassembly buffer. Kept apart
+/// from the protocol state so events can borrow it while the state changes.
+#[derive(Default)]
+struct Input {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    message: Vec<u8>,
+}
+
+impl Input {
+    fn available(&self) -> usize {
+        self.end - self.start
+    }
+
+    fn bytes(&self, offset: usize, len: usize) -> &[u8] {
+        &self.buf[self.start + offset..self.start + offset + len]
+    }
+
+    fn bytes_mut(&mut self, offset: usize, len: usize) -> &mut [u8] {
+        &mut self.buf[self.start + offset..self.start + offset + len]
+    }
+
+    /// Makes room for `want` more bytes after `end`, moving unread bytes
+    /// to the front first.
+    fn reserve(&mut self, want: usize) {
+        if self.buf.len() - self.end >= want {
+            return;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < want {
+            self.buf.resize(self.end + want, 0);
+        }
+    }
+
+    fn consume(&mut self, n: usize, keep: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > keep.saturating_mul(4) {
+                self.buf = Vec::new();
+            }
+        }
+    }
+}
+
+/// The frame being received.
+#[derive(Debug, Clone, Copy)]
+struct InFrame {
+    header: FrameHeader,
+    /// Payload bytes already unmasked and validated.
+    done: u64,
+    /// A single-frame message in message mode: the payload stays in the
+    /// read buffer and is handed out from there, with no copy.
+    in_place: bool,
+}
+
+/// The data message being received.
+#[derive(Debug, Clone, Copy)]
+struct InMessage {
+    kind: DataKind,
+    streaming: bool,
+    size: u64,
+    started: bool,
+}
+
+/// What to discard at the next `&mut` call: the bytes the last event lent.
+#[derive(Debug, Clone, Copy)]
+enum Release {
+    Nothing,
+    Input(usize),
+    Message,
+}
+
+/// What a step produced, as positions in [`Input`].
+enum Emit {
+    Text { len: usize },
+    Binary { len: usize },
+    MessageText,
+    MessageBinary,
+    Chunk { kind: DataKind, offset: usize, len: usize, from_message: bool, first: bool, last: bool },
+    Ping { len: usize },
+    Pong { len: usize },
+    Close(Option<CloseFrame>),
+}
+
+enum Step {
+    NeedMore,
+    Again,
+    Emit(Emit),
+}
+
+#[derive(Debug, Default)]
+struct Timers {
+    now: Duration,
+    arm_keepalive: bool,
+    arm_close: bool,
+    keepalive_at: Option<Duration>,
+    pong_deadline: Option<Duration>,
+    close_deadline: Option<Duration>,
+    close_expired: bool,
+    activity: bool,
+}
+
+/// A WebSocket connection after the opening handshake.
+///
+/// Feed it received bytes ([`feed`](Self::feed), or
+/// [`input_buffer`](Self::input_buffer) + [`commit_input`](Self::commit_input)
+/// to read straight into its buffer), take events with
+/// [`poll_event`](Self::poll_event), send with the `send_*` methods, and
+/// write out what [`output`](Self::output) returns.
+///
+/// ```
+/// use wsock_core::{Config, Connection, Event, Role};
+///
+/// let mut server = Connection::new(Role::Server, Config::default());
+/// // A masked text frame "Hi" from a client.
+/// server.feed(&[0x81, 0x82, 1, 2, 3, 4, b'H' ^ 1, b'i' ^ 2]);
+/// assert_eq!(server.poll_event().unwrap(), Some(Event::Text("Hi")));
+/// server.send_text("Hi back").unwrap();
+/// assert_eq!(&server.output()[2..], b"Hi back");
+/// ```
+pub struct Connection {
+    input: Input,
+    core: Core,
+}
+
+/// Everything but the received bytes, so events can borrow those while
+/// the protocol state changes.
+struct Core {
+    role: Role,
+    config: Config,
+    state: State,
+    failed: bool,
+    eof: bool,
+    protocol: Option<String>,
+    stats: Stats,
+
+    frame: Option<InFrame>,
+    message: Option<InMessage>,
+    utf8: Utf8Validator,
+    mode: ReceiveMode,
+    release: Release,
+    pending_error: Option<Error>,
+    close_received: bool,
+
+    out: Vec<u8>,
+    out_start: usize,
+    pending_pong: Option<([u8; MAX_CONTROL_PAYLOAD], u8)>,
+    sending: Option<DataKind>,
+    send_utf8: Utf8Validator,
+    mask_source: Option<MaskSource>,
+
+    timers: Timers,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.core.role)
+            .field("state", &self.core.state)
+            .field("protocol", &self.core.protocol)
+            .field("stats", &self.core.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A connection whose client-side mask keys come from the operating
+    /// system's random source.
+    #[cfg(feature = "std")]
+    pub fn new(role: Role, config: Config) -> Self {
+        Self::with_mask_source(role, config, rand::random::<[u8; 4]>)
+    }
+
+    /// A connection with an explicit source of mask keys (used only by
+    /// clients). For `no_std` targets, and deterministic tests. RFC 6455
+    /// §5.3 requires keys an attacker cannot predict.
+    pub fn with_mask_source(
+        role: Role,
+        config: Config,
+        mask_source: impl FnMut() -> [u8; 4] + Send + 'static,
+    ) -> Self {
+        let arm_keepalive = config.keepalive_interval.is_some();
+        let core = Core {
+            role,
+            config,
+            state: State::Open,
+            failed: false,
+            eof: false,
+            protocol: None,
+            stats: Stats::default(),
+            frame: None,
+            message: None,
+            utf8: Utf8Validator::new(),
+            mode: ReceiveMode::Message,
+            release: Release::Nothing,
+            pending_error: None,
+            close_received: false,
+            out: Vec::new(),
+            out_start: 0,
+            pending_pong: None,
+            sending: None,
+            send_utf8: Utf8Validator::new(),
+            mask_source: Some(Box::new(mask_source)),
+            timers: Timers { arm_keepalive, ..Timers::default() },
+        };
+        Self { input: Input::default(), core }
+    }
+
+    /// Records the subprotocol the handshake settled on, for
+    /// [`protocol`](Self::protocol).
+    pub fn with_protocol(mut self, protocol: Option<String>) -> Self {
+        self.core.protocol = protocol;
+        self
+    }
+
+    /// This endpoint's role.
+    pub fn role(&self) -> Role {
+        self.core.role
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    /// The negotiated subprotocol, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.core.protocol.as_deref()
+    }
+
+    /// Where the closing handshake stands.
+    pub fn state(&self) -> State {
+        self.core.state
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> &Stats {
+        &self.core.stats
+    }
+
+    /// Chooses how the next data message is handed out.
+    pub fn set_receive_mode(&mut self, mode: ReceiveMode) {
+        self.core.mode = mode;
+    }
+
+    /// The receive mode in force.
+    pub fn receive_mode(&self) -> ReceiveMode {
+        self.core.mode
+    }
+
+    // ------------------------------------------------------------ input
+
+    /// Copies received bytes into the read buffer. To avoid the copy, read
+    /// into [`input_buffer`](Self::input_buffer) instead.
+    pub fn feed(&mut self, data: &[u8]) {
+        self.apply_release();
+        self.input.reserve(data.len());
+        let end = self.input.end;
+        self.input.buf[end..end + data.len()].copy_from_slice(data);
+        self.note_received(data.len());
+    }
+
+    /// Free space at the end of the read buffer: read from the transport
+    /// into it, then call [`commit_input`](Self::commit_input). Sized to what
+    /// the frame being received still needs, or `read_buffer_size`.
+    pub fn input_buffer(&mut self) -> &mut [u8] {
+        self.apply_release();
+        let want = self.bytes_wanted().max(self.core.config.read_buffer_size).max(1);
+        self.input.reserve(want);
+        let end = self.input.end;
+        &mut self.input.buf[end..]
+    }
+
+    /// Marks `n` bytes of [`input_buffer`](Self::input_buffer) as received.
+    pub fn commit_input(&mut self, n: usize) {
+        let n = n.min(self.input.buf.len() - self.input.end);
+        self.note_received(n);
+    }
+
+    fn note_received(&mut self, n: usize) {
+        self.input.end += n;
+        self.core.stats.bytes_received += n as u64;
+        if n > 0 {
+            self.core.timers.activity = true;
+        }
+    }
+
+    /// The transport reached end of stream. Without a completed closing
+    /// handshake this is an abnormal closure (1006), reported by
+    /// [`poll_event`](Self::poll_event) after any buffered events.
+    pub fn receive_eof(&mut self) {
+        self.core.eof = true;
+    }
+
+    /// Whether reading from the transport is useful now.
+    pub fn wants_read(&self) -> bool {
+        !self.core.eof && !self.core.failed && !self.should_close_transport()
+    }
+
+    /// How many more bytes the current unit (a header, a control frame, or
+    /// an in-place message) needs before it can be handed out.
+    fn bytes_wanted(&self) -> usize {
+        let have = self.input.available();
+        match self.core.frame {
+            Some(f) if f.in_place || f.header.opcode.is_control() => {
+                (f.header.payload_len as usize).saturating_sub(have)
+            }
+            _ => 0,
+        }
+    }
+
+    /// The next event, or `Ok(None)` when more input is needed (or nothing
+    /// more will come: check [`state`](Self::state)).
+    ///
+    /// An error means the connection failed: a close frame with the
+    /// error's close code is queued (write out [`output`](Self::output)),
+    /// then the transport should be closed.
+    pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, Error> {
+        self.apply_release();
+        if let Some(err) = self.core.pending_error.take() {
+            return Err(err);
+        }
+        loop {
+            if self.core.close_received || self.core.failed {
+                return Ok(None);
+            }
+            match self.step() {
+                Ok(Step::Again) => {}
+                Ok(Step::NeedMore) if self.core.eof => {
+                    self.core.out.clear();
+                    self.core.out_start = 0;
+                    return Err(self.core.fail(Error::AbnormalClose));
+                }
+                Ok(Step::NeedMore) => return Ok(None),
+                Ok(Step::Emit(emit)) => return self.emit(emit),
+                Err(err) => return Err(self.core.fail(err)),
+            }
+        }
+    }
+
+    fn apply_release(&mut self) {
+        match core::mem::replace(&mut self.core.release, Release::Nothing) {
+            Release::Nothing => {}
+            Release::Input(n) => self.input.consume(n, self.core.config.read_buffer_size),
+            Release::Message => {
+                self.input.message.clear();
+                if self.input.message.capacity() > self.core.config.read_buffer_size.saturating_mul(4) {
+                    self.input.message = Vec::new();
+                }
+            }
+        }
+    }
+
+    /// Decodes as far as the buffered bytes allow, up to one event.
+    fn step(&mut self) -> Result<Step, Error> {
+        let frame = match self.core.frame {
+            Some(frame) => frame,
+            None => match FrameHeader::decode(self.input.bytes(0, self.input.available()))? {
+                None => return Ok(Step::NeedMore),
+                Some((header, len)) => {
+                    self.input.consume(len, self.core.config.read_buffer_size);
+                    self.core.stats.frames_received += 1;
+                    self.core.start_frame(header)?
+                }
+            },
+        };
+        if frame.header.opcode.is_control() {
+            self.control_frame(frame.header)
+        } else {
+            self.data_frame(frame)
+        }
+    }
+
+    fn control_frame(&mut self, header: FrameHeader) -> Result<Step, Error> {
+        let len = header.payload_len as usize;
+        if self.input.available() < len {
+            return Ok(Step::NeedMore);
+        }
+        if let Some(key) = header.mask {
+            apply_mask(self.input.bytes_mut(0, len), key, 0);
+        }
+        self.core.frame = None;
+        self.core.release = Release::Input(len);
+        Ok(Step::Emit(match header.opcode {
+            OpCode::Ping => {
+                self.core.stats.pings_received += 1;
+                if self.core.config.auto_pong && self.core.state == State::Open {
+                    let mut payload = [0; MAX_CONTROL_PAYLOAD];
+                    payload[..len].copy_from_slice(self.input.bytes(0, len));
+                    self.core.pending_pong = Some((payload, len as u8));
+                    self.core.flush_pong();
+                }
+                Emit::Ping { len }
+            }
+            OpCode::Pong => {
+                self.core.stats.pongs_received += 1;
+                Emit::Pong { len }
+            }
+            _ => {
+                let frame = CloseFrame::parse(self.input.bytes(0, len))?;
+                self.core.close_received = true;
+                if self.core.state == State::Open {
+                    let code = frame.as_ref().map(|f| f.code);
+                    self.core.queue_close(code, "");
+                }
+                self.core.enter_closed();
+                Emit::Close(frame)
+            }
+        }))
+    }
+
+    fn data_frame(&mut self, mut frame: InFrame) -> Result<Step, Error> {
+        let Some(mut message) = self.core.message else {
+            return Err(Error::InvalidState("data frame without message"));
+        };
+        let len = frame.header.payload_len;
+        let available = self.input.available() as u64;
+
+        // Switching to stream mode mid-message: hand out what was gathered.
+        if self.core.mode == ReceiveMode::Stream && !message.streaming {
+            message.streaming = true;
+            message.started = true;
+            self.core.message = Some(message);
+            if frame.in_place {
+                frame.in_place = false;
+                self.core.frame = Some(frame);
+                if frame.done > 0 {
+                    let len = frame.done as usize;
+                    // The processed prefix is handed out; `done` stays, so
+                    // unmasking continues at the right key offset.
+                    self.core.release = Release::Input(len);
+                    return Ok(Step::Emit(Emit::Chunk {
+                        kind: message.kind,
+                        offset: 0,
+                        len,
+                        from_message: false,
+                        first: true,
+                        last: false,
+                    }));
+                }
+            } else if !self.input.message.is_empty() {
+                self.core.release = Release::Message;
+                let len = self.input.message.len();
+                return Ok(Step::Emit(Emit::Chunk {
+                    kind: message.kind,
+                    offset: 0,
+                    len,
+                    from_message: true,
+                    first: true,
+                    last: false,
+                }));
+            }
+        }
+
+        if frame.in_place {
+            let ready = available.min(len) as usize;
+            let done = frame.done as usize;
+            if ready > done {
+                let piece = self.input.bytes_mut(done, ready - done);
+                if let Some(key) = frame.header.mask {
+                    apply_mask(piece, key, done);
+                }
+                // A frame that arrived whole is validated once, when handed out.
+                if message.kind == DataKind::Text && !(done == 0 && ready == len as usize) {
+                    self.core.utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                frame.done = ready as u64;
+                self.core.frame = Some(frame);
+            }
+            if frame.done < len {
+                return Ok(Step::NeedMore);
+            }
+            self.core.finish_frame(frame);
+            self.core.release = Release::Input(len as usize);
+            let len = len as usize;
+            return Ok(Step::Emit(match message.kind {
+                DataKind::Text => Emit::Text { len },
+                DataKind::Binary => Emit::Binary { len },
+            }));
+        }
+
+        let n = available.min(len - frame.done) as usize;
+        if n > 0 {
+            let piece = self.input.bytes_mut(0, n);
+            if let Some(key) = frame.header.mask {
+                apply_mask(piece, key, frame.done as usize);
+            }
+            if message.kind == DataKind::Text {
+                self.core.utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            frame.done += n as u64;
+            self.core.frame = Some(frame);
+        }
+        let frame_complete = frame.done == len;
+        let last = frame_complete && frame.header.fin;
+        if last && message.kind == DataKind::Text {
+            self.core.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        if frame_complete {
+            self.core.finish_frame(frame);
+        }
+
+        if message.streaming {
+            if n == 0 && !last {
+                return Ok(if frame_complete { Step::Again } else { Step::NeedMore });
+            }
+            let first = !message.started;
+            if let Some(m) = self.core.message.as_mut() {
+                m.started = true;
+            }
+            self.core.release = Release::Input(n);
+            return Ok(Step::Emit(Emit::Chunk {
+                kind: message.kind,
+                offset: 0,
+                len: n,
+                from_message: false,
+                first,
+                last,
+            }));
+        }
+
+        let Input { buf, start, message: gathered, .. } = &mut self.input;
+        gathered.extend_from_slice(&buf[*start..*start + n]);
+        self.input.consume(n, self.core.config.read_buffer_size);
+        if !last {
+            return Ok(if frame_complete { Step::Again } else { Step::NeedMore });
+        }
+        self.core.release = Release::Message;
+        Ok(Step::Emit(match message.kind {
+            DataKind::Text => Emit::MessageText,
+            DataKind::Binary => Emit::MessageBinary,
+        }))
+    }
+
+    /// Turns a step's positions into a borrowed event. Text handed out
+    /// whole is validated here, once.
+    fn emit(&mut self, emit: Emit) -> Result<Option<Event<'_>>, Error> {
+        let input = &self.input;
+        let event = match emit {
+            Emit::Text { len } => match core::str::from_utf8(input.bytes(0, len)) {
+                Ok(text) => Event::Text(text),
+                Err(_) => return Err(self.core.fail(ProtocolError::InvalidUtf8.into())),
+            },
+            Emit::MessageText => match core::str::from_utf8(&input.message) {
+                Ok(text) => Event::Text(text),
+                Err(_) => return Err(self.core.fail(ProtocolError::InvalidUtf8.into())),
+            },
+            Emit::Binary { len } => Event::Binary(input.bytes(0, len)),
+            Emit::MessageBinary => Event::Binary(&input.message),
+            Emit::Chunk { kind, offset, len, from_message, first, last } => {
+                let data = if from_message { &input.message[offset..offset + len] } else { input.bytes(offset, len) };
+                Event::Chunk { kind, data, first, last }
+            }
+            Emit::Ping { len } => Event::Ping(input.bytes(0, len)),
+            Emit::Pong { len } => Event::Pong(input.bytes(0, len)),
+            Emit::Close(frame) => Event::Close(frame),
+        };
+        Ok(Some(event))
+    }
+
+    // ------------------------------------------------------------ output
+
+    /// Queues a whole text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.core.send_message(DataKind::Text, text.as_bytes())
+    }
+
+    /// Queues a whole binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.core.send_message(DataKind::Binary, data)
+    }
+
+    /// Queues the next piece of a message sent in fragments. The first call
+    /// starts the message; the call with `last = true` ends it. Text pieces
+    /// may split code points; the whole must be valid UTF-8, checked as it
+    /// goes. Control frames may be sent between pieces.
+    pub fn send_fragment(&mut self, kind: DataKind, data: &[u8], last: bool) -> Result<(), Error> {
+        self.core.check_open()?;
+        let first = match self.core.sending {
+            None => {
+                self.core.send_utf8.reset();
+                true
+            }
+            Some(k) if k == kind => false,
+            Some(_) => return Err(Error::InvalidState("fragment kind differs from the message's")),
+        };
+        if kind == DataKind::Text {
+            let mut check = self.core.send_utf8;
+            check.feed(data).map_err(|_| Error::InvalidState("text is not valid UTF-8"))?;
+            if last {
+                check.finish().map_err(|_| Error::InvalidState("text ends inside a code point"))?;
+            }
+            self.core.send_utf8 = check;
+        }
+        self.core.write_data(kind, data, first, last);
+        if last {
+            self.core.sending = None;
+            self.core.stats.messages_sent += 1;
+        } else {
+            self.core.sending = Some(kind);
+        }
+        Ok(())
+    }
+
+    /// Queues a ping (payload at most 125 bytes).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.core.check_open()?;
+        check_control_payload(payload)?;
+        self.core.write_frame(OpCode::Ping, true, payload);
+        self.core.stats.pings_sent += 1;
+        Ok(())
+    }
+
+    /// Queues a pong (payload at most 125 bytes). Unsolicited pongs serve
+    /// as a one-way heartbeat (§5.5.3).
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.core.check_open()?;
+        check_control_payload(payload)?;
+        self.core.write_frame(OpCode::Pong, true, payload);
+        self.core.stats.pongs_sent += 1;
+        Ok(())
+    }
+
+    /// Queues an owned [`Message`](crate::Message): data, ping, pong, or
+    /// close (`Close(None)` closes with 1000).
+    pub fn send(&mut self, message: &crate::Message) -> Result<(), Error> {
+        use crate::Message;
+        match message {
+            Message::Text(text) => self.send_text(text),
+            Message::Binary(data) => self.send_binary(data),
+            Message::Ping(payload) => self.ping(payload),
+            Message::Pong(payload) => self.pong(payload),
+            Message::Close(None) => self.close(CloseCode::NORMAL, ""),
+            Message::Close(Some(frame)) => self.close(frame.code, &frame.reason),
+        }
+    }
+
+    /// Starts the closing handshake: queues a close frame after everything
+    /// queued so far. Received messages are still delivered until the
+    /// peer's close arrives.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.core.check_open()?;
+        CloseFrame::new(code, reason).validate()?;
+        self.core.flush_pong();
+        self.core.queue_close(Some(code), reason);
+        self.core.state = State::CloseSent;
+        self.core.timers.arm_close = true;
+        Ok(())
+    }
+
+    /// Bytes ready to be written to the transport, oldest first. Write some
+    /// or all, then call [`consume_output`](Self::consume_output).
+    pub fn output(&mut self) -> &[u8] {
+        self.core.flush_pong();
+        &self.core.out[self.core.out_start..]
+    }
+
+    /// Marks the first `n` bytes of [`output`](Self::output) as written.
+    pub fn consume_output(&mut self, n: usize) {
+        let n = n.min(self.core.out.len() - self.core.out_start);
+        self.core.out_start += n;
+        self.core.stats.bytes_sent += n as u64;
+        if self.core.out_start == self.core.out.len() {
+            self.core.out.clear();
+            self.core.out_start = 0;
+            if self.core.out.capacity() > self.core.config.write_buffer_size.saturating_mul(2) {
+                self.core.out = Vec::new();
+            }
+        }
+    }
+
+    /// Moves all pending output to the end of `buf`.
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) {
+        let n = self.output().len();
+        buf.extend_from_slice(&self.core.out[self.core.out_start..]);
+        self.consume_output(n);
+    }
+
+    /// Bytes queued for the transport and not yet consumed.
+    pub fn buffered_output(&self) -> usize {
+        self.core.out.len() - self.core.out_start
+    }
+
+    /// Whether there is anything to write.
+    pub fn wants_write(&self) -> bool {
+        self.core.buffered_output() > 0 || self.core.pending_pong.is_some()
+    }
+
+    /// Whether the adapter should close the transport now: the closing
+    /// handshake is over (or failed, or timed out) and the output is
+    /// written. A server closes first; a client waits for the server's
+    /// end of stream or the close timeout (§7.1.1).
+    pub fn should_close_transport(&self) -> bool {
+        if self.core.state != State::Closed {
+            return false;
+        }
+        self.core.timers.close_expired
+            || (self.core.buffered_output() == 0
+                && (self.core.role == Role::Server || self.core.failed || self.core.eof))
+    }
+
+    /// Frees buffers that hold nothing, for connections about to sit idle.
+    pub fn shrink_buffers(&mut self) {
+        self.apply_release();
+        if self.input.available() == 0 && self.core.frame.is_none() {
+            self.input.buf = Vec::new();
+            self.input.start = 0;
+            self.input.end = 0;
+        }
+        if self.input.message.is_empty() {
+            self.input.message = Vec::new();
+        }
+        if self.core.buffered_output() == 0 {
+            self.core.out = Vec::new();
+            self.core.out_start = 0;
+        }
+    }
+
+    // ------------------------------------------------------------ time
+
+    /// The next moment [`handle_timeout`](Self::handle_timeout) must be
+    /// called, on the caller's clock (see there), or `None` when no timer
+    /// runs. A moment at or before the last `now` means "now": a timer
+    /// needs to learn the current time to start.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let t = &self.core.timers;
+        if t.arm_close || (t.arm_keepalive && self.core.state == State::Open) {
+            return Some(t.now);
+        }
+        let mut next: Option<Duration> = None;
+        let mut consider = |d: Option<Duration>| {
+            if let Some(d) = d {
+                next = Some(next.map_or(d, |n| n.min(d)));
+            }
+        };
+        if self.core.state == State::Open {
+            consider(t.keepalive_at);
+            consider(t.pong_deadline);
+        }
+        if !t.close_expired && !self.should_close_transport() {
+            consider(t.close_deadline);
+        }
+        next
+    }
+
+    /// Advances the timers to `now`: the time elapsed since any fixed
+    /// origin the caller chooses (for example `start.elapsed()` of a
+    /// `std::time::Instant`), never decreasing. Sends keepalive pings, and
+    /// fails the connection when the keepalive or close timeout passes.
+    /// Cheap; call it whenever convenient as well as at the deadline.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        let t = &mut self.core.timers;
+        t.now = t.now.max(now);
+        let now = t.now;
+        if t.arm_close {
+            t.arm_close = false;
+            t.close_deadline = self.core.config.close_timeout.map(|d| now + d);
+        }
+        if t.arm_keepalive {
+            t.arm_keepalive = false;
+            t.keepalive_at = self.core.config.keepalive_interval.map(|d| now + d);
+            t.activity = false;
+        }
+        if t.close_deadline.is_some_and(|d| now >= d) && !self.should_close_transport() {
+            self.core.timers.close_deadline = None;
+            self.core.close_timed_out();
+        }
+        if self.core.state == State::Open {
+            self.core.keepalive(now);
+        }
+    }
+
+}
+
+
+impl Core {
+    /// Fails the connection (§7.1.7): queue a close frame with the error's
+    /// code, stop reading, and let the transport close once it is written.
+    fn fail(&mut self, err: Error) -> Error {
+        if self.state == State::Open && !matches!(err, Error::AbnormalClose | Error::KeepaliveTimeout) {
+            let code = err.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
+            let mut reason = [0u8; 64];
+            let text = reason_text(&err, &mut reason);
+            self.queue_close(Some(code), text);
+        }
+        self.state = State::Closed;
+        self.failed = true;
+        self.frame = None;
+        self.message = None;
+        self.pending_pong = None;
+        self.timers.arm_close = true;
+        err
+    }
+
+    /// Checks a new frame's header against the role, extensions, limits and
+    /// fragmentation state (§5.1–§5.4), and starts it.
+    fn start_frame(&mut self, header: FrameHeader) -> Result<InFrame, Error> {
+        if header.rsv != 0 {
+            return Err(ProtocolError::ReservedBits(header.rsv).into());
+        }
+        match (self.role, header.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame.into()),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame.into()),
+            _ => {}
+        }
+        let len = header.payload_len;
+        check_limit(Limit::FrameSize, len, self.config.max_frame_size)?;
+        let mut in_place = false;
+        match (header.opcode, self.message.as_mut()) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation.into()),
+            (OpCode::Text | OpCode::Binary, Some(_)) => {
+                return Err(ProtocolError::ExpectedContinuation.into());
+            }
+            (OpCode::Continuation, Some(message)) => {
+                message.size += len;
+                check_limit(Limit::MessageSize, message.size, self.config.max_message_size)?;
+            }
+            (OpCode::Text | OpCode::Binary, None) => {
+                check_limit(Limit::MessageSize, len, self.config.max_message_size)?;
+                let kind = if header.opcode == OpCode::Text { DataKind::Text } else { DataKind::Binary };
+                let streaming = self.mode == ReceiveMode::Stream;
+                in_place = header.fin && !streaming;
+                self.message = Some(InMessage { kind, streaming, size: len, started: false });
+                self.utf8.reset();
+            }
+            _ => {}
+        }
+        let frame = InFrame { header, done: 0, in_place };
+        self.frame = Some(frame);
+        Ok(frame)
+    }
+
+    /// The current frame is fully processed; a final frame ends its message.
+    fn finish_frame(&mut self, frame: InFrame) {
+        self.frame = None;
+        if frame.header.fin {
+            self.message = None;
+            self.stats.messages_received += 1;
+        }
+    }
+
+    fn send_message(&mut self, kind: DataKind, data: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
+        if self.sending.is_some() {
+            return Err(Error::InvalidState("a fragmented message is being sent"));
+        }
+        self.write_data(kind, data, true, true);
+        self.stats.messages_sent += 1;
+        Ok(())
+    }
+
+    /// Encodes data frames, split by `fragment_size` when set.
+    fn write_data(&mut self, kind: DataKind, data: &[u8], first: bool, last: bool) {
+        let start_op = if kind == DataKind::Text { OpCode::Text } else { OpCode::Binary };
+        let size = self.config.fragment_size.filter(|&n| n > 0).unwrap_or(usize::MAX);
+        let mut opcode = if first { start_op } else { OpCode::Continuation };
+        let mut rest = data;
+        loop {
+            let (piece, tail) = rest.split_at(rest.len().min(size));
+            let fin = last && tail.is_empty();
+            self.write_frame(opcode, fin, piece);
+            if tail.is_empty() {
+                break;
+            }
+            opcode = OpCode::Continuation;
+            rest = tail;
+        }
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.state == State::Open { Ok(()) } else { Err(Error::AlreadyClosed) }
+    }
+
+    fn queue_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+        let mut len = 0;
+        if let Some(code) = code {
+            payload[..2].copy_from_slice(&code.0.to_be_bytes());
+            let reason = truncate_utf8(reason, MAX_REASON_LEN);
+            payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+            len = 2 + reason.len();
+        }
+        self.pending_pong = None;
+        self.write_frame(OpCode::Close, true, &payload[..len]);
+    }
+
+    /// The peer's close arrived (or ours was answered): the handshake is over.
+    fn enter_closed(&mut self) {
+        self.state = State::Closed;
+        self.pending_pong = None;
+        // A client waits for the server to end the transport (§7.1.1).
+        if self.role == Role::Client {
+            self.timers.arm_close = true;
+        }
+    }
+
+    /// Moves an owed pong into the output unless the output is already
+    /// over `write_buffer_size`; then it waits, and newer pings replace it.
+    fn flush_pong(&mut self) {
+        if self.out.len() - self.out_start > self.config.write_buffer_size {
+            return;
+        }
+        if let Some((payload, len)) = self.pending_pong.take() {
+            self.write_frame(OpCode::Pong, true, &payload[..len as usize]);
+            self.stats.pongs_sent += 1;
+        }
+    }
+
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        let mask = match (self.role, self.mask_source.as_mut()) {
+            (Role::Client, Some(source)) => Some(source()),
+            _ => None,
+        };
+        if self.out_start > 0 && self.out_start >= self.out.len() / 2 {
+            self.out.drain(..self.out_start);
+            self.out_start = 0;
+        }
+        let header = FrameHeader { fin, rsv: 0, opcode, mask, payload_len: payload.len() as u64 };
+        header.encode(&mut self.out);
+        match mask {
+            Some(key) => mask_into(&mut self.out, payload, key),
+            None => self.out.extend_from_slice(payload),
+        }
+        self.stats.frames_sent += 1;
+    }
+
+    fn keepalive(&mut self, now: Duration) {
+        let Some(interval) = self.config.keepalive_interval else { return };
+        let t = &mut self.timers;
+        if let Some(deadline) = t.pong_deadline {
+            if now < deadline {
+                return;
+            }
+            t.pong_deadline = None;
+            if core::mem::take(&mut t.activity) {
+                t.keepalive_at = Some(now + interval);
+            } else {
+                self.out.clear();
+                self.out_start = 0;
+                let err = self.fail(Error::KeepaliveTimeout);
+                self.pending_error = Some(err);
+                self.timers.close_expired = true;
+            }
+            return;
+        }
+        if t.keepalive_at.is_some_and(|at| now >= at) {
+            if core::mem::take(&mut t.activity) {
+                t.keepalive_at = Some(now + interval);
+            } else {
+                t.keepalive_at = None;
+                t.pong_deadline = Some(now + self.config.keepalive_timeout);
+                self.write_frame(OpCode::Ping, true, &[]);
+                self.stats.pings_sent += 1;
+            }
+        }
+    }
+
+    fn close_timed_out(&mut self) {
+        let was_waiting = self.state == State::CloseSent;
+        self.state = State::Closed;
+        self.timers.close_expired = true;
+        if was_waiting && !self.failed {
+            self.pending_error = Some(Error::CloseTimeout);
+        }
+    }
+
+    fn buffered_output(&self) -> usize {
+        self.out.len() - self.out_start
+    }
+}
+
+/// A short close reason naming the error, written into `buf`.
+fn reason_text<'a>(err: &Error, buf: &'a mut [u8; 64]) -> &'a str {
+    struct Writer<'b>(&'b mut [u8; 64], usize);
+    impl core::fmt::Write for Writer<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            let room = self.0.len() - self.1;
+            let s = truncate_utf8(s, room);
+            self.0[self.1..self.1 + s.len()].copy_from_slice(s.as_bytes());
+            self.1 += s.len();
+            Ok(())
+        }
+    }
+    let mut w = Writer(buf, 0);
+    let _ = core::fmt::write(&mut w, format_args!("{err}"));
+    let len = w.1;
+    core::str::from_utf8(&buf[..len]).unwrap_or("")
+}
+
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn check_limit(limit: Limit, size: u64, max: usize) -> Result<(), Error> {
+    if size > max as u64 {
+        return Err(CapacityError { limit, size, max: max as u64 }.into());
+    }
+    Ok(())
+}
+
+fn check_control_payload(payload: &[u8]) -> Result<(), Error> {
+    if payload.len() > MAX_CONTROL_PAYLOAD {
+        return Err(Error::InvalidState("control frame payload over 125 bytes"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! Shared helpers for wsock's cross-crate tests.
