@@ -5,7 +5,7 @@ use wsock_core::{Config, Connection, Event, HandshakeLimits, Role};
 
 #[test]
 fn handshake_then_messages() {
-    let request = ClientRequest::new("ws://example.com:8080/chat?room=1").unwrap().protocol("chat");
+    let request = ClientRequest::new("ws://example.com:8080/chat?room=1").unwrap().protocol("chat").unwrap();
     let mut client_hs = ClientHandshake::new(&request, *b"0123456789abcdef", HandshakeLimits::default());
     let mut server_hs = ServerHandshake::new(HandshakeLimits::default());
     let (req, used) = server_hs.feed(client_hs.request_bytes()).unwrap().unwrap();

@@ -1,0 +1,1006 @@
+//! The client side of the opening handshake (RFC 6455 §4.1): describe the
+//! request with [`ClientRequest`], send [`ClientHandshake::request_bytes`],
+//! and feed the server's answer to [`ClientHandshake::feed`].
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::http::{
+    self, HeaderReader, Headers, INCOMPLETE, check_user_header, first, invalid, is_field_value,
+    is_token, owned_headers, require_token, single, trim, write_header,
+};
+use super::{ExtensionOffer, accept_key, extension};
+use crate::config::HandshakeLimits;
+use crate::error::HandshakeError;
+
+/// The most body bytes a [`HandshakeError::Rejected`] keeps.
+const BODY_PREFIX_MAX: usize = 1024;
+
+/// What the client asks for: the URL plus offers and extra headers.
+///
+/// Methods that take text validate it, so they return `Result`; chain them
+/// with `?`:
+///
+/// ```
+/// use wsock_core::handshake::client::ClientRequest;
+///
+/// let request = ClientRequest::new("wss://example.com/chat?room=1")?
+///     .protocol("chat")?
+///     .origin("https://example.com")?
+///     .header("Cookie", "sid=1")?;
+/// assert_eq!((request.host(), request.port(), request.is_tls()), ("example.com", 443, true));
+/// assert_eq!(request.path_and_query(), "/chat?room=1");
+/// # Ok::<(), wsock_core::HandshakeError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientRequest {
+    url: String,
+    host: String,
+    host_header: String,
+    port: u16,
+    tls: bool,
+    path_and_query: String,
+    protocols: Vec<String>,
+    origin: Option<String>,
+    extensions: Vec<ExtensionOffer>,
+    headers: Vec<(String, String)>,
+    authorization: Option<String>,
+}
+
+impl ClientRequest {
+    /// Parses a `ws://` or `wss://` URL. Credentials in it become a Basic
+    /// `Authorization` header; a fragment is an error (§3).
+    pub fn new(url: &str) -> Result<Self, HandshakeError> {
+        let mut url =
+            url::Url::parse(url).map_err(|e| HandshakeError::InvalidUrl(e.to_string()))?;
+        let tls = match url.scheme() {
+            "ws" => false,
+            "wss" => true,
+            other => return Err(HandshakeError::UnsupportedScheme(other.into())),
+        };
+        if url.fragment().is_some() {
+            return Err(HandshakeError::InvalidUrl(
+                "a WebSocket URL cannot have a fragment".into(),
+            ));
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(domain)) => domain.to_string(),
+            Some(url::Host::Ipv4(addr)) => addr.to_string(),
+            Some(url::Host::Ipv6(addr)) => addr.to_string(),
+            None => return Err(HandshakeError::InvalidUrl("missing host".into())),
+        };
+        // `Url` leaves the port out when it is the scheme's default.
+        let host_str = url.host_str().unwrap_or_default();
+        let host_header = url
+            .port()
+            .map_or_else(|| host_str.into(), |p| format!("{host_str}:{p}"));
+        let authorization = basic_auth(&url);
+        // Infallible for ws/wss URLs, which always have a host.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let path_and_query = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().into(),
+        };
+        Ok(Self {
+            port: url
+                .port_or_known_default()
+                .unwrap_or(if tls { 443 } else { 80 }),
+            url: url.into(),
+            host,
+            host_header,
+            tls,
+            path_and_query,
+            protocols: Vec::new(),
+            origin: None,
+            extensions: Vec::new(),
+            headers: Vec::new(),
+            authorization,
+        })
+    }
+
+    /// Offers a subprotocol (`Sec-WebSocket-Protocol`), in order of
+    /// preference. It must be a token, offered once.
+    pub fn protocol(mut self, protocol: &str) -> Result<Self, HandshakeError> {
+        if !is_token(protocol.as_bytes()) || self.protocols.iter().any(|p| p == protocol) {
+            return Err(invalid("Sec-WebSocket-Protocol", protocol.as_bytes()));
+        }
+        self.protocols.push(protocol.into());
+        Ok(self)
+    }
+
+    /// Sets the `Origin` header (browsers always send one; servers may
+    /// check it).
+    pub fn origin(mut self, origin: &str) -> Result<Self, HandshakeError> {
+        if origin.is_empty() || !is_field_value(origin.as_bytes()) {
+            return Err(invalid("Origin", origin.as_bytes()));
+        }
+        self.origin = Some(origin.into());
+        Ok(self)
+    }
+
+    /// Adds a header. Fails for a name that is not a token, a value with
+    /// CR, LF or other controls, or a field the handshake writes itself
+    /// (`Host`, `Upgrade`, `Connection`, `Sec-WebSocket-*`, …). An
+    /// `Authorization` header replaces one derived from the URL.
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, HandshakeError> {
+        check_user_header(name, value)?;
+        self.headers.push((name.into(), value.into()));
+        Ok(self)
+    }
+
+    /// Offers an extension (`Sec-WebSocket-Extensions`). The server may
+    /// only accept extensions offered here.
+    pub fn extension(mut self, offer: ExtensionOffer) -> Result<Self, HandshakeError> {
+        offer.validate()?;
+        self.extensions.push(offer);
+        Ok(self)
+    }
+
+    /// The host to resolve and connect to (IPv6 without brackets).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port to connect to (80 or 443 unless the URL says otherwise).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the connection needs TLS (`wss`).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The request-target: path and query, at least `/`.
+    pub fn path_and_query(&self) -> &str {
+        &self.path_and_query
+    }
+
+    /// The subprotocols offered, in order.
+    pub fn protocols(&self) -> &[String] {
+        &self.protocols
+    }
+
+    /// The extensions offered, in order.
+    pub fn extensions(&self) -> &[ExtensionOffer] {
+        &self.extensions
+    }
+
+    /// The normalised URL, with any credentials removed (safe to log).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The HTTP request, with `key` as `Sec-WebSocket-Key`.
+    fn to_bytes(&self, key: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(format!("GET {} HTTP/1.1\r\n", self.path_and_query).as_bytes());
+        write_header(&mut out, "Host", self.host_header.as_bytes());
+        write_header(&mut out, "Upgrade", b"websocket");
+        write_header(&mut out, "Connection", b"Upgrade");
+        write_header(&mut out, "Sec-WebSocket-Key", key.as_bytes());
+        write_header(&mut out, "Sec-WebSocket-Version", b"13");
+        if let Some(origin) = &self.origin {
+            write_header(&mut out, "Origin", origin.as_bytes());
+        }
+        if !self.protocols.is_empty() {
+            write_header(
+                &mut out,
+                "Sec-WebSocket-Protocol",
+                self.protocols.join(", ").as_bytes(),
+            );
+        }
+        if !self.extensions.is_empty() {
+            let list: Vec<String> = self.extensions.iter().map(ToString::to_string).collect();
+            write_header(
+                &mut out,
+                "Sec-WebSocket-Extensions",
+                list.join(", ").as_bytes(),
+            );
+        }
+        let explicit_auth = self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("Authorization"));
+        if let Some(auth) = self.authorization.as_ref().filter(|_| !explicit_auth) {
+            write_header(&mut out, "Authorization", auth.as_bytes());
+        }
+        for (name, value) in &self.headers {
+            write_header(&mut out, name, value.as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+}
+
+/// Redacts the credentials.
+impl fmt::Debug for ClientRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientRequest")
+            .field("url", &self.url)
+            .field("protocols", &self.protocols)
+            .field("origin", &self.origin)
+            .field("extensions", &self.extensions)
+            .field("headers", &self.headers)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// `Basic base64(user:password)` from the URL's percent-decoded userinfo.
+fn basic_auth(url: &url::Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let mut credentials = percent_decode(url.username());
+    credentials.push(b':');
+    credentials.extend(percent_decode(url.password().unwrap_or_default()));
+    Some(format!("Basic {}", STANDARD.encode(credentials)))
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let hex = |b: Option<&u8>| Some(char::from(*b?).to_digit(16)? as u8);
+    let (bytes, mut out, mut i) = (s.as_bytes(), Vec::with_capacity(s.len()), 0);
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| Some(hex(bytes.get(i + 1))? << 4 | hex(bytes.get(i + 2))?))
+            .flatten();
+        if let Some(byte) = escaped {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A client's opening handshake in progress.
+///
+/// ```
+/// use wsock_core::handshake::client::{ClientHandshake, ClientRequest};
+/// use wsock_core::HandshakeLimits;
+///
+/// let request = ClientRequest::new("ws://example.com/chat")?;
+/// let mut hs = ClientHandshake::new(&request, *b"the sample nonce", HandshakeLimits::default());
+/// assert!(hs.request_bytes().starts_with(b"GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
+/// let reply = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+///     Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x00";
+/// let (response, used) = hs.feed(reply)?.expect("complete response");
+/// assert_eq!((response.status(), &reply[used..]), (101, &b"\x81\x00"[..]));
+/// # Ok::<(), wsock_core::HandshakeError>(())
+/// ```
+#[derive(Clone)]
+pub struct ClientHandshake {
+    request: Vec<u8>,
+    accept: String,
+    protocols: Vec<String>,
+    extensions: Vec<String>,
+    reader: HeaderReader,
+}
+
+impl ClientHandshake {
+    /// Starts a handshake. `key` must be 16 fresh random bytes (§4.1); its
+    /// base64 is the `Sec-WebSocket-Key`.
+    pub fn new(request: &ClientRequest, key: [u8; 16], limits: HandshakeLimits) -> Self {
+        let key = STANDARD.encode(key);
+        Self {
+            request: request.to_bytes(&key),
+            accept: accept_key(key.as_bytes()),
+            protocols: request.protocols.clone(),
+            extensions: request.extensions.iter().map(|e| e.name.clone()).collect(),
+            reader: HeaderReader::new(limits),
+        }
+    }
+
+    /// Starts a handshake with a key from the operating system's random
+    /// number generator.
+    ///
+    /// # Panics
+    ///
+    /// If the OS cannot provide randomness (as `rand` does in that case).
+    #[cfg(feature = "std")]
+    pub fn with_random_key(request: &ClientRequest, limits: HandshakeLimits) -> Self {
+        use rand::TryRng as _;
+        let mut key = [0; 16];
+        rand::rngs::SysRng
+            .try_fill_bytes(&mut key)
+            .expect("OS random number generator failed");
+        Self::new(request, key, limits)
+    }
+
+    /// The HTTP request to send.
+    pub fn request_bytes(&self) -> &[u8] {
+        &self.request
+    }
+
+    /// Takes received bytes. `Ok(None)`: more are needed. `Ok(Some((response,
+    /// n)))`: the server accepted, and the first `n` bytes of `data` were
+    /// its response; the rest are WebSocket frames. After an error, every
+    /// later call returns it again.
+    pub fn feed(&mut self, data: &[u8]) -> Result<Option<(Response, usize)>, HandshakeError> {
+        let Some(n) = self.reader.push(data)? else {
+            return Ok(None);
+        };
+        match self.parse(&data[n..]) {
+            Ok(response) => Ok(Some((response, n))),
+            Err(e) => Err(self.reader.fail(e)),
+        }
+    }
+
+    fn parse(&self, after: &[u8]) -> Result<Response, HandshakeError> {
+        let mut slots = self.reader.header_slots();
+        let mut res = httparse::Response::new(&mut slots);
+        match res.parse(self.reader.block()) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) => return Err(INCOMPLETE),
+            Err(e) => return Err(self.reader.parse_error(e)),
+        }
+        let (status, version) = (
+            res.code.unwrap_or_default(),
+            res.version.unwrap_or_default(),
+        );
+        let headers = owned_headers(res.headers);
+        if status != 101 {
+            return Err(status_error(status, headers, after));
+        }
+        if version < 1 {
+            return Err(HandshakeError::UnsupportedHttpVersion(version));
+        }
+        self.validate(headers)
+    }
+
+    /// §4.1, the client's checks on a `101` response.
+    fn validate(&self, headers: Headers) -> Result<Response, HandshakeError> {
+        require_token(&headers, "Upgrade", "websocket")?;
+        require_token(&headers, "Connection", "upgrade")?;
+        let name = "Sec-WebSocket-Accept";
+        let got = trim(single(&headers, name)?.ok_or(HandshakeError::MissingHeader(name))?);
+        if got != self.accept.as_bytes() {
+            let got = String::from_utf8_lossy(&got[..got.len().min(256)]).into_owned();
+            return Err(HandshakeError::AcceptMismatch {
+                expected: self.accept.clone(),
+                got,
+            });
+        }
+        let protocol = self.chosen_protocol(&headers)?;
+        let extensions = self.accepted_extensions(&headers)?;
+        Ok(Response {
+            status: 101,
+            headers,
+            protocol,
+            extensions,
+        })
+    }
+
+    /// At most one value, and one that was offered; empty means none.
+    fn chosen_protocol(
+        &self,
+        headers: &[(String, Vec<u8>)],
+    ) -> Result<Option<String>, HandshakeError> {
+        let name = "Sec-WebSocket-Protocol";
+        let Some(value) = single(headers, name)?.map(trim).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        if value.contains(&b',') {
+            return Err(invalid(name, value));
+        }
+        match self.protocols.iter().find(|p| p.as_bytes() == value) {
+            Some(p) => Ok(Some(p.clone())),
+            None => Err(HandshakeError::UnofferedSubprotocol(
+                String::from_utf8_lossy(value).into_owned(),
+            )),
+        }
+    }
+
+    fn accepted_extensions(
+        &self,
+        headers: &[(String, Vec<u8>)],
+    ) -> Result<Vec<ExtensionOffer>, HandshakeError> {
+        let mut out = Vec::new();
+        for value in http::values(headers, "Sec-WebSocket-Extensions") {
+            out.extend(extension::parse_bytes(value)?);
+        }
+        match out.iter().find(|e| {
+            !self
+                .extensions
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(&e.name))
+        }) {
+            Some(unoffered) => Err(HandshakeError::UnofferedExtension(unoffered.name.clone())),
+            None => Ok(out),
+        }
+    }
+}
+
+/// Leaves the request bytes out: they may hold credentials.
+impl fmt::Debug for ClientHandshake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientHandshake")
+            .field("protocols", &self.protocols)
+            .field("extensions", &self.extensions)
+            .field("reader", &self.reader)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `Redirect` for 3xx, else `Rejected` with what arrived of the body.
+fn status_error(status: u16, headers: Headers, after: &[u8]) -> HandshakeError {
+    if (300..400).contains(&status) {
+        let location =
+            first(&headers, "Location").map(|l| String::from_utf8_lossy(trim(l)).into_owned());
+        return HandshakeError::Redirect { status, location };
+    }
+    let declared = first(&headers, "Content-Length")
+        .and_then(|v| core::str::from_utf8(trim(v)).ok()?.parse::<usize>().ok())
+        .unwrap_or(usize::MAX);
+    let body_prefix = after[..after.len().min(declared).min(BODY_PREFIX_MAX)].to_vec();
+    HandshakeError::Rejected {
+        status,
+        headers,
+        body_prefix,
+    }
+}
+
+/// The server's accepting response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    status: u16,
+    headers: Headers,
+    protocol: Option<String>,
+    extensions: Vec<ExtensionOffer>,
+}
+
+impl Response {
+    /// The status (101).
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Every header field, in order, names as sent.
+    pub fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.headers
+    }
+
+    /// The first value of the field `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        first(&self.headers, name)
+    }
+
+    /// The subprotocol the server chose, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The extensions the server accepted, with its parameters, in order.
+    pub fn extensions(&self) -> &[ExtensionOffer] {
+        &self.extensions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use proptest::prelude::*;
+
+    use crate::error::{CapacityError, Limit};
+
+    /// The nonce of RFC 6455 §1.3: base64 `dGhlIHNhbXBsZSBub25jZQ==`.
+    const NONCE: [u8; 16] = *b"the sample nonce";
+
+    /// The example response of RFC 6455 §1.2 / §4.2.2, lines separated by `|`.
+    const RFC_RESPONSE: &str = "HTTP/1.1 101 Switching Protocols|Upgrade: websocket|Connection: Upgrade|\
+        Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=|Sec-WebSocket-Protocol: chat||";
+
+    fn crlf(text: &str) -> Vec<u8> {
+        text.replace('|', "\r\n").into_bytes()
+    }
+
+    /// `RFC_RESPONSE` with line `from` replaced by `to` (removed if empty).
+    fn reply(from: &str, to: &str) -> Vec<u8> {
+        assert!(RFC_RESPONSE.contains(from), "{from}");
+        let to = if to.is_empty() {
+            String::new()
+        } else {
+            format!("{to}|")
+        };
+        crlf(&RFC_RESPONSE.replacen(&format!("{from}|"), &to, 1))
+    }
+
+    fn handshake(url: &str) -> ClientHandshake {
+        let request = ClientRequest::new(url)
+            .unwrap()
+            .protocol("chat")
+            .unwrap()
+            .protocol("superchat")
+            .unwrap();
+        let request = request
+            .extension(ExtensionOffer::new("permessage-deflate"))
+            .unwrap();
+        ClientHandshake::new(&request, NONCE, HandshakeLimits::default())
+    }
+
+    fn feed(bytes: &[u8]) -> Result<Response, HandshakeError> {
+        let (response, n) = handshake("ws://server.example.com/chat")
+            .feed(bytes)?
+            .expect("complete");
+        assert_eq!(n, bytes.len());
+        Ok(response)
+    }
+
+    fn request_text(url: &str) -> String {
+        let request = ClientRequest::new(url).unwrap();
+        String::from_utf8(ClientHandshake::new(&request, NONCE, HandshakeLimits::default()).request)
+            .unwrap()
+    }
+
+    #[test]
+    fn rfc6455_4_1_request_with_default_port() {
+        assert_eq!(
+            request_text("ws://server.example.com/chat"),
+            "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        let request = ClientRequest::new("wss://Example.COM:443").unwrap();
+        assert_eq!(
+            (request.host(), request.port(), request.is_tls()),
+            ("example.com", 443, true)
+        );
+        assert_eq!(
+            (request.path_and_query(), request.url()),
+            ("/", "wss://example.com/")
+        );
+        assert!(
+            request_text("ws://example.com:80/?")
+                .starts_with("GET /? HTTP/1.1\r\nHost: example.com\r\n")
+        );
+    }
+
+    #[test]
+    fn rfc6455_4_1_request_with_other_port() {
+        let request = ClientRequest::new("wss://example.com:8443/a%20b?q=1&r").unwrap();
+        assert_eq!(
+            (request.port(), request.path_and_query()),
+            (8443, "/a%20b?q=1&r")
+        );
+        let text = request_text("wss://example.com:8443/a%20b?q=1&r");
+        assert!(
+            text.starts_with("GET /a%20b?q=1&r HTTP/1.1\r\nHost: example.com:8443\r\n"),
+            "{text}"
+        );
+        assert!(request_text("ws://example.com:443/").contains("\r\nHost: example.com:443\r\n"));
+    }
+
+    #[test]
+    fn rfc6455_3_ipv6_literal() {
+        let request = ClientRequest::new("ws://[::1]:9001/x?y=1").unwrap();
+        assert_eq!(
+            (request.host(), request.port(), request.path_and_query()),
+            ("::1", 9001, "/x?y=1")
+        );
+        assert!(
+            request_text("ws://[::1]:9001/x?y=1")
+                .starts_with("GET /x?y=1 HTTP/1.1\r\nHost: [::1]:9001\r\n")
+        );
+        assert!(request_text("wss://[2001:db8::1]/").contains("\r\nHost: [2001:db8::1]\r\n"));
+        let v4 = ClientRequest::new("ws://127.0.0.1:8080").unwrap();
+        assert_eq!((v4.host(), v4.port()), ("127.0.0.1", 8080));
+    }
+
+    #[test]
+    fn rfc7617_userinfo_becomes_basic_auth() {
+        let request = ClientRequest::new("ws://user:p%40ss@example.com/").unwrap();
+        assert_eq!(request.url(), "ws://example.com/");
+        assert!(!format!("{request:?}").contains("dXNlcjpwQHNz"));
+        let text = request_text("ws://user:p%40ss@example.com/");
+        assert!(
+            text.ends_with("\r\nAuthorization: Basic dXNlcjpwQHNz\r\n\r\n"),
+            "{text}"
+        );
+        assert!(
+            request_text("ws://al%C3%AFce@h/").contains("Authorization: Basic YWzDr2NlOg==\r\n")
+        );
+        let explicit = request.header("authorization", "Bearer t").unwrap();
+        let hs = ClientHandshake::new(&explicit, NONCE, HandshakeLimits::default());
+        let text = String::from_utf8(hs.request_bytes().to_vec()).unwrap();
+        assert!(
+            !text.contains("Basic") && text.ends_with("\r\nauthorization: Bearer t\r\n\r\n"),
+            "{text}"
+        );
+        assert!(!format!("{hs:?}").contains("Bearer"));
+    }
+
+    #[test]
+    fn rfc6455_3_fragment_and_bad_urls_rejected() {
+        for url in ["ws://example.com/#frag", "ws://example.com/chat#"] {
+            assert!(
+                matches!(ClientRequest::new(url), Err(HandshakeError::InvalidUrl(_))),
+                "{url}"
+            );
+        }
+        for (url, scheme) in [
+            ("http://example.com/", "http"),
+            ("https://example.com/", "https"),
+            ("ftp://x/", "ftp"),
+            ("mailto:a@b", "mailto"),
+        ] {
+            assert_eq!(
+                ClientRequest::new(url),
+                Err(HandshakeError::UnsupportedScheme(scheme.into()))
+            );
+        }
+        for url in ["example.com", "ws://", "ws://exa mple.com/", "ws://[::1/"] {
+            assert!(
+                matches!(ClientRequest::new(url), Err(HandshakeError::InvalidUrl(_))),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc6455_4_1_offers_and_headers_in_request() {
+        let request = ClientRequest::new("ws://h/")
+            .unwrap()
+            .protocol("chat")
+            .unwrap()
+            .protocol("superchat")
+            .unwrap()
+            .origin("http://example.com")
+            .unwrap()
+            .extension(
+                ExtensionOffer::new("permessage-deflate").param("client_max_window_bits", None),
+            )
+            .unwrap()
+            .extension(ExtensionOffer::new("x-webkit"))
+            .unwrap()
+            .header("Cookie", "a=b")
+            .unwrap();
+        assert_eq!(request.protocols(), ["chat", "superchat"]);
+        assert_eq!(request.extensions().len(), 2);
+        let hs = ClientHandshake::new(&request, NONCE, HandshakeLimits::default());
+        let text = core::str::from_utf8(hs.request_bytes()).unwrap();
+        assert!(text.ends_with(
+            "Sec-WebSocket-Version: 13\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
+             Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-webkit\r\nCookie: a=b\r\n\r\n"
+        ), "{text}");
+    }
+
+    #[test]
+    fn builder_rejects_invalid_or_reserved_input() {
+        let base = ClientRequest::new("ws://h/").unwrap();
+        assert!(base.clone().protocol("a b").is_err());
+        assert!(base.clone().protocol("").is_err());
+        assert!(base.clone().protocol("a").unwrap().protocol("a").is_err());
+        assert!(base.clone().origin("http://x\r\nEvil: 1").is_err());
+        assert!(base.clone().header("X-A", "1\r\nEvil: 1").is_err());
+        assert!(base.clone().header("X-A\n", "1").is_err());
+        for reserved in [
+            "Host",
+            "upgrade",
+            "CONNECTION",
+            "Sec-WebSocket-Key",
+            "Sec-WebSocket-Version",
+            "Sec-WebSocket-Accept",
+        ] {
+            assert!(
+                matches!(
+                    base.clone().header(reserved, "x"),
+                    Err(HandshakeError::InvalidHeader { .. })
+                ),
+                "{reserved}"
+            );
+        }
+        assert!(base.clone().extension(ExtensionOffer::new("a;b")).is_err());
+        assert!(
+            base.extension(ExtensionOffer::new("a").param("p", Some("x y")))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn rfc6455_4_2_2_example_response_accepted() {
+        let mut bytes = reply(
+            "Sec-WebSocket-Protocol: chat",
+            "Sec-WebSocket-Protocol: chat|Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover|X-Extra: 1",
+        );
+        let response = feed(&bytes).unwrap();
+        assert_eq!(
+            (response.status(), response.protocol()),
+            (101, Some("chat"))
+        );
+        assert_eq!(response.header("x-extra"), Some(&b"1"[..]));
+        assert_eq!(response.headers().len(), 6);
+        let deflate =
+            ExtensionOffer::new("permessage-deflate").param("server_no_context_takeover", None);
+        assert_eq!(response.extensions(), [deflate]);
+        bytes = reply("Sec-WebSocket-Protocol: chat", "");
+        assert_eq!(feed(&bytes).unwrap().protocol(), None);
+        let empty = reply("Sec-WebSocket-Protocol: chat", "Sec-WebSocket-Protocol: ");
+        assert_eq!(feed(&empty).unwrap().protocol(), None);
+        let tokens = reply(
+            "Connection: Upgrade",
+            "Connection: keep-alive, upgrade|Upgrade: WebSocket",
+        );
+        assert!(feed(&tokens).is_ok());
+    }
+
+    #[test]
+    fn rfc6455_4_1_http_version_must_be_1_1() {
+        let bytes = crlf(&RFC_RESPONSE.replace("HTTP/1.1", "HTTP/1.0"));
+        assert_eq!(feed(&bytes), Err(HandshakeError::UnsupportedHttpVersion(0)));
+    }
+
+    #[test]
+    fn rfc6455_4_1_redirect_reported_with_location() {
+        let bytes =
+            crlf("HTTP/1.1 302 Found|Location: wss://other.example/chat|Content-Length: 0||");
+        let expected = HandshakeError::Redirect {
+            status: 302,
+            location: Some("wss://other.example/chat".into()),
+        };
+        assert_eq!(feed(&bytes), Err(expected));
+        let bytes = crlf("HTTP/1.1 308 Permanent Redirect||");
+        assert_eq!(
+            feed(&bytes),
+            Err(HandshakeError::Redirect {
+                status: 308,
+                location: None
+            })
+        );
+    }
+
+    #[test]
+    fn rfc6455_4_1_rejection_keeps_headers_and_body_prefix() {
+        let mut bytes = crlf("HTTP/1.1 403 Forbidden|Content-Length: 9|Content-Type: text/plain||");
+        bytes.extend_from_slice(b"forbiddenHTTP/1.1 ...");
+        let mut hs = handshake("ws://h/");
+        let err = hs.feed(&bytes).unwrap_err();
+        let HandshakeError::Rejected {
+            status,
+            headers,
+            body_prefix,
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!((*status, body_prefix.as_slice()), (403, &b"forbidden"[..]));
+        assert_eq!(headers[1], ("Content-Type".into(), b"text/plain".to_vec()));
+        assert_eq!(hs.feed(b"more"), Err(err));
+        let mut big = crlf("HTTP/1.1 500 Internal Server Error||");
+        big.resize(big.len() + 4096, b'x');
+        let err = handshake("ws://h/").feed(&big).unwrap_err();
+        assert!(
+            matches!(err, HandshakeError::Rejected { status: 500, body_prefix, .. } if body_prefix.len() == 1024)
+        );
+    }
+
+    #[test]
+    fn rfc6455_4_1_upgrade_and_connection_checked() {
+        assert_eq!(
+            feed(&reply("Upgrade: websocket", "")),
+            Err(HandshakeError::MissingHeader("Upgrade"))
+        );
+        let err = feed(&reply("Upgrade: websocket", "Upgrade: h2c")).unwrap_err();
+        assert_eq!(
+            err,
+            HandshakeError::InvalidHeader {
+                name: "Upgrade",
+                value: "h2c".into()
+            }
+        );
+        assert_eq!(
+            feed(&reply("Connection: Upgrade", "")),
+            Err(HandshakeError::MissingHeader("Connection"))
+        );
+        let err = feed(&reply("Connection: Upgrade", "Connection: close")).unwrap_err();
+        assert_eq!(
+            err,
+            HandshakeError::InvalidHeader {
+                name: "Connection",
+                value: "close".into()
+            }
+        );
+    }
+
+    #[test]
+    fn rfc6455_4_1_accept_must_match_key() {
+        let line = "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+        assert_eq!(
+            feed(&reply(line, "")),
+            Err(HandshakeError::MissingHeader("Sec-WebSocket-Accept"))
+        );
+        let err = feed(&reply(
+            line,
+            "Sec-WebSocket-Accept: dGhlIHNhbXBsZSBub25jZQ==",
+        ))
+        .unwrap_err();
+        let expected = HandshakeError::AcceptMismatch {
+            expected: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".into(),
+            got: "dGhlIHNhbXBsZSBub25jZQ==".into(),
+        };
+        assert_eq!(err, expected);
+        let twice = reply(line, &format!("{line}|{line}"));
+        assert!(matches!(
+            feed(&twice),
+            Err(HandshakeError::InvalidHeader {
+                name: "Sec-WebSocket-Accept",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn rfc6455_4_1_protocol_must_be_one_offered() {
+        let line = "Sec-WebSocket-Protocol: chat";
+        let err = feed(&reply(line, "Sec-WebSocket-Protocol: mqtt")).unwrap_err();
+        assert_eq!(err, HandshakeError::UnofferedSubprotocol("mqtt".into()));
+        let err = feed(&reply(line, "Sec-WebSocket-Protocol: chat, superchat")).unwrap_err();
+        assert!(matches!(
+            err,
+            HandshakeError::InvalidHeader {
+                name: "Sec-WebSocket-Protocol",
+                ..
+            }
+        ));
+        let err = feed(&reply(line, &format!("{line}|{line}"))).unwrap_err();
+        assert!(matches!(
+            err,
+            HandshakeError::InvalidHeader {
+                name: "Sec-WebSocket-Protocol",
+                ..
+            }
+        ));
+        let request = ClientRequest::new("ws://h/").unwrap();
+        let mut hs = ClientHandshake::new(&request, NONCE, HandshakeLimits::default());
+        assert_eq!(
+            hs.feed(&crlf(RFC_RESPONSE)),
+            Err(HandshakeError::UnofferedSubprotocol("chat".into()))
+        );
+    }
+
+    #[test]
+    fn rfc6455_9_1_extensions_must_be_offered() {
+        let line = "Sec-WebSocket-Protocol: chat";
+        let err = feed(&reply(
+            line,
+            "Sec-WebSocket-Extensions: permessage-deflate, x-foo",
+        ))
+        .unwrap_err();
+        assert_eq!(err, HandshakeError::UnofferedExtension("x-foo".into()));
+        let err = feed(&reply(
+            line,
+            "Sec-WebSocket-Extensions: permessage-deflate;",
+        ))
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            HandshakeError::InvalidHeader {
+                name: "Sec-WebSocket-Extensions",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn header_limits_apply_to_responses() {
+        let bytes = crlf(RFC_RESPONSE);
+        let limits = HandshakeLimits {
+            max_header_bytes: 64,
+            ..Default::default()
+        };
+        let request = ClientRequest::new("ws://h/").unwrap();
+        let err = ClientHandshake::new(&request, NONCE, limits)
+            .feed(&bytes)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            HandshakeError::Capacity(CapacityError {
+                limit: Limit::HeaderBytes,
+                max: 64,
+                ..
+            })
+        ));
+        let limits = HandshakeLimits {
+            max_headers: 3,
+            ..Default::default()
+        };
+        let err = ClientHandshake::new(&request, NONCE, limits)
+            .feed(&bytes)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            CapacityError {
+                limit: Limit::HeaderCount,
+                size: 4,
+                max: 3
+            }
+            .into()
+        );
+    }
+
+    #[test]
+    fn rfc6455_5_frames_after_the_response_are_not_consumed() {
+        let head = crlf(RFC_RESPONSE);
+        let input = [&head[..], b"\x81\x05hello\x89\x00"].concat();
+        let mut hs = handshake("ws://h/");
+        let (whole, n) = hs.feed(&input).unwrap().unwrap();
+        assert_eq!(&input[n..], b"\x81\x05hello\x89\x00");
+        let mut hs = handshake("ws://h/");
+        let mut found = None;
+        for (i, byte) in input.iter().enumerate() {
+            if let Some((response, n)) = hs.feed(&[*byte]).unwrap() {
+                found = Some((response, i, n));
+                break;
+            }
+        }
+        assert_eq!(found, Some((whole, head.len() - 1, 1)));
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn random_keys_differ_and_verify() {
+        let request = ClientRequest::new("ws://h/").unwrap();
+        let a = ClientHandshake::with_random_key(&request, HandshakeLimits::default());
+        let b = ClientHandshake::with_random_key(&request, HandshakeLimits::default());
+        assert_ne!(a.request_bytes(), b.request_bytes());
+        let accept = a.accept.clone();
+        let mut a = a;
+        let reply = crlf(&format!(
+            "HTTP/1.1 101 OK|Upgrade: websocket|Connection: Upgrade|Sec-WebSocket-Accept: {accept}||"
+        ));
+        assert!(a.feed(&reply).unwrap().is_some());
+        let text = core::str::from_utf8(b.request_bytes()).unwrap();
+        let key = text
+            .split("Sec-WebSocket-Key: ")
+            .nth(1)
+            .unwrap()
+            .split("\r\n")
+            .next()
+            .unwrap();
+        assert_eq!(
+            (key.len(), accept_key(key.as_bytes())),
+            (24, b.accept.clone())
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_gives_the_same_response(cuts in proptest::collection::vec(any::<usize>(), 0..16), tail in proptest::collection::vec(any::<u8>(), 0..16)) {
+            let head = reply("Sec-WebSocket-Protocol: chat", "Sec-WebSocket-Protocol: superchat|Sec-WebSocket-Extensions: permessage-deflate");
+            let input = [&head[..], &tail].concat();
+            let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut hs = handshake("ws://h/");
+            let (mut start, mut got) = (0, None);
+            for cut in cuts.into_iter().chain([input.len()]) {
+                if let Some((response, n)) = hs.feed(&input[start..cut]).unwrap() {
+                    got = Some((response, start + n));
+                    break;
+                }
+                start = cut;
+            }
+            let (response, consumed) = got.unwrap();
+            prop_assert_eq!(consumed, head.len());
+            prop_assert_eq!(response, feed(&head).unwrap());
+        }
+    }
+
+    #[test]
+    fn percent_decode_handles_partial_escapes() {
+        assert_eq!(percent_decode("a%2"), b"a%2");
+        assert_eq!(percent_decode("%zz%41"), b"%zzA");
+        assert_eq!(percent_decode("%"), vec![b'%']);
+        assert_eq!(percent_decode("%+1%fF"), b"%+1\xff");
+    }
+}

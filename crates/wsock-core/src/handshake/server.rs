@@ -1,0 +1,1114 @@
+//! The server side of the opening handshake (RFC 6455 §4.2): read and check
+//! the client's request, then answer with [`Request::accept`] or a
+//! rejection ([`HandshakeError::rejection_response`], [`reject_response`]).
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::ExtensionOffer;
+use super::http::{
+    self, HeaderReader, Headers, INCOMPLETE, check_user_header, first, invalid, is_field_value,
+    is_token, list_items, require_token, single, trim, write_header,
+};
+use super::{accept_key, extension};
+use crate::config::HandshakeLimits;
+use crate::error::HandshakeError;
+
+/// Reads a client's opening handshake from a byte stream.
+///
+/// ```
+/// use wsock_core::handshake::server::{Accept, ServerHandshake};
+/// use wsock_core::HandshakeLimits;
+///
+/// let mut hs = ServerHandshake::new(HandshakeLimits::default());
+/// let bytes = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+///     Sec-WebSocket-Version: 13\r\n\r\n";
+/// let (request, used) = hs.feed(bytes)?.expect("complete request");
+/// assert_eq!((request.path(), used), ("/chat", bytes.len()));
+/// let response = request.accept(&Accept::new())?;
+/// assert!(response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+/// # Ok::<(), wsock_core::HandshakeError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerHandshake {
+    reader: HeaderReader,
+}
+
+impl ServerHandshake {
+    /// A handshake that reads a request within `limits`.
+    pub fn new(limits: HandshakeLimits) -> Self {
+        Self {
+            reader: HeaderReader::new(limits),
+        }
+    }
+
+    /// Takes received bytes. `Ok(None)`: more are needed. `Ok(Some((request,
+    /// n)))`: the request is complete and valid, and the first `n` bytes of
+    /// `data` were part of it; the rest belong to the frame layer. After an
+    /// error, every later call returns it again; answer it with
+    /// [`HandshakeError::rejection_response`].
+    pub fn feed(&mut self, data: &[u8]) -> Result<Option<(Request, usize)>, HandshakeError> {
+        let Some(n) = self.reader.push(data)? else {
+            return Ok(None);
+        };
+        match self.parse() {
+            Ok(request) => Ok(Some((request, n))),
+            Err(e) => Err(self.reader.fail(e)),
+        }
+    }
+
+    fn parse(&self) -> Result<Request, HandshakeError> {
+        let mut slots = self.reader.header_slots();
+        let mut req = httparse::Request::new(&mut slots);
+        match req.parse(self.reader.block()) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) => return Err(INCOMPLETE),
+            Err(e) => return Err(self.reader.parse_error(e)),
+        }
+        let (method, target) = (req.method.unwrap_or_default(), req.path.unwrap_or_default());
+        let headers = req.headers.iter().map(|h| (h.name, h.value));
+        validate_request(method, target, req.version.unwrap_or_default(), headers)
+    }
+}
+
+/// Checks an already-parsed request (for servers whose HTTP stack parsed
+/// it, such as a hyper upgrade). `http_minor_version` is the `x` of
+/// `HTTP/1.x`.
+pub fn validate_request<'a>(
+    method: &str,
+    target: &str,
+    http_minor_version: u8,
+    headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Result<Request, HandshakeError> {
+    if method != "GET" {
+        return Err(HandshakeError::MethodNotAllowed(method.into()));
+    }
+    if http_minor_version < 1 {
+        return Err(HandshakeError::UnsupportedHttpVersion(http_minor_version));
+    }
+    check_target(target)?;
+    let headers: Headers = headers
+        .into_iter()
+        .map(|(n, v)| (n.into(), v.to_vec()))
+        .collect();
+    let host = single(&headers, "Host")?.ok_or(HandshakeError::MissingHeader("Host"))?;
+    let host = text(host, "Host")?;
+    require_token(&headers, "Upgrade", "websocket")?;
+    require_token(&headers, "Connection", "upgrade")?;
+    check_version(&headers)?;
+    let key = read_key(&headers)?;
+    let origin = first(&headers, "Origin")
+        .map(|v| text(v, "Origin"))
+        .transpose()?;
+    let protocols = read_protocols(&headers)?;
+    let extensions = read_extensions(&headers)?;
+    Ok(Request {
+        method: method.into(),
+        target: target.into(),
+        headers,
+        host,
+        origin,
+        key,
+        protocols,
+        extensions,
+    })
+}
+
+/// Origin-form (`/path?query`) or absolute-form (RFC 7230 §5.3).
+fn check_target(target: &str) -> Result<(), HandshakeError> {
+    if target.starts_with('/') || absolute_path_start(target).is_some() {
+        Ok(())
+    } else {
+        Err(HandshakeError::MalformedHttp(
+            "request-target is not a path or an absolute URI",
+        ))
+    }
+}
+
+/// Where the path starts in an absolute-form target such as `ws://h/p`.
+fn absolute_path_start(target: &str) -> Option<usize> {
+    let (scheme, rest) = target.split_once("://")?;
+    let known = ["http", "https", "ws", "wss"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(scheme));
+    known.then(|| scheme.len() + 3 + rest.find(['/', '?']).unwrap_or(rest.len()))
+}
+
+/// A trimmed UTF-8 header value.
+fn text(value: &[u8], name: &'static str) -> Result<String, HandshakeError> {
+    core::str::from_utf8(trim(value))
+        .map(String::from)
+        .map_err(|_| invalid(name, value))
+}
+
+/// §4.2.1 item 6: version 13, once. Missing is a malformed request (400);
+/// anything else is a version this server does not speak (426).
+fn check_version(headers: &[(String, Vec<u8>)]) -> Result<(), HandshakeError> {
+    let name = "Sec-WebSocket-Version";
+    let found: Vec<&[u8]> = http::values(headers, name).map(trim).collect();
+    match found.as_slice() {
+        [] => Err(HandshakeError::MissingHeader(name)),
+        [b"13"] => Ok(()),
+        _ => {
+            let joined = found.join(&b", "[..]);
+            Err(HandshakeError::UnsupportedVersion(
+                String::from_utf8_lossy(&joined).into_owned(),
+            ))
+        }
+    }
+}
+
+/// §4.2.1 item 5: base64 of exactly 16 bytes, once.
+fn read_key(headers: &[(String, Vec<u8>)]) -> Result<String, HandshakeError> {
+    let name = "Sec-WebSocket-Key";
+    let raw = single(headers, name)?.ok_or(HandshakeError::MissingHeader(name))?;
+    let key = trim(raw);
+    match STANDARD.decode(key) {
+        Ok(bytes) if bytes.len() == 16 => Ok(String::from_utf8_lossy(key).into_owned()),
+        _ => Err(invalid(name, raw)),
+    }
+}
+
+/// §4.1 item 10: every line, comma-split; each a token, no repeats.
+fn read_protocols(headers: &[(String, Vec<u8>)]) -> Result<Vec<String>, HandshakeError> {
+    let name = "Sec-WebSocket-Protocol";
+    let mut out: Vec<String> = Vec::new();
+    for item in list_items(headers, name) {
+        let fresh = is_token(item) && !out.iter().any(|p| p.as_bytes() == item);
+        if !fresh {
+            return Err(invalid(name, item));
+        }
+        out.push(String::from_utf8_lossy(item).into_owned());
+    }
+    Ok(out)
+}
+
+fn read_extensions(headers: &[(String, Vec<u8>)]) -> Result<Vec<ExtensionOffer>, HandshakeError> {
+    let mut out = Vec::new();
+    for value in http::values(headers, "Sec-WebSocket-Extensions") {
+        out.extend(extension::parse_bytes(value)?);
+    }
+    Ok(out)
+}
+
+/// A valid opening-handshake request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    method: String,
+    target: String,
+    headers: Headers,
+    host: String,
+    origin: Option<String>,
+    key: String,
+    protocols: Vec<String>,
+    extensions: Vec<ExtensionOffer>,
+}
+
+impl Request {
+    /// The method (always `GET` for a valid request).
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The request-target as sent: usually `/path?query`, possibly an
+    /// absolute URI.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The path part of the target, without the query (at least `/`).
+    pub fn path(&self) -> &str {
+        let start = absolute_path_start(&self.target).unwrap_or(0);
+        let rest = &self.target[start..];
+        let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+        if path.is_empty() { "/" } else { path }
+    }
+
+    /// The query, without the `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// Every header field, in order, names as sent.
+    pub fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.headers
+    }
+
+    /// The first value of the field `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        first(&self.headers, name)
+    }
+
+    /// The `Host` value.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The `Origin` value; browsers always send it, so check it to stop
+    /// cross-site WebSocket hijacking (§10.2).
+    pub fn origin(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
+
+    /// The `Sec-WebSocket-Key` value (base64 text).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Subprotocols the client offered, in its order of preference.
+    pub fn protocols(&self) -> &[String] {
+        &self.protocols
+    }
+
+    /// Extensions the client offered, in its order of preference.
+    pub fn extensions(&self) -> &[ExtensionOffer] {
+        &self.extensions
+    }
+
+    /// The `101 Switching Protocols` response that accepts this request.
+    /// Fails if `accept` picks something the client did not offer or holds
+    /// a header that is malformed or owned by the handshake.
+    pub fn accept(&self, accept: &Accept) -> Result<Vec<u8>, HandshakeError> {
+        self.check(accept)?;
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
+        write_header(&mut out, "Upgrade", b"websocket");
+        write_header(&mut out, "Connection", b"Upgrade");
+        write_header(
+            &mut out,
+            "Sec-WebSocket-Accept",
+            accept_key(self.key.as_bytes()).as_bytes(),
+        );
+        if let Some(protocol) = &accept.protocol {
+            write_header(&mut out, "Sec-WebSocket-Protocol", protocol.as_bytes());
+        }
+        if !accept.extensions.is_empty() {
+            let list: Vec<String> = accept.extensions.iter().map(|e| format!("{e}")).collect();
+            write_header(
+                &mut out,
+                "Sec-WebSocket-Extensions",
+                list.join(", ").as_bytes(),
+            );
+        }
+        for (name, value) in &accept.headers {
+            write_header(&mut out, name, value.as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        Ok(out)
+    }
+
+    fn check(&self, accept: &Accept) -> Result<(), HandshakeError> {
+        if let Some(p) = accept
+            .protocol
+            .as_ref()
+            .filter(|p| !self.protocols.contains(p))
+        {
+            return Err(HandshakeError::UnofferedSubprotocol(p.clone()));
+        }
+        for ext in &accept.extensions {
+            ext.validate()?;
+            if !self
+                .extensions
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&ext.name))
+            {
+                return Err(HandshakeError::UnofferedExtension(ext.name.clone()));
+            }
+        }
+        accept
+            .headers
+            .iter()
+            .try_for_each(|(n, v)| check_user_header(n, v))
+    }
+}
+
+/// The application's answer to a [`Request`]: what to put in the `101`
+/// response. Checked when [`Request::accept`] writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accept {
+    protocol: Option<String>,
+    extensions: Vec<ExtensionOffer>,
+    headers: Vec<(String, String)>,
+}
+
+impl Accept {
+    /// Accept with no subprotocol, no extensions, no extra headers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Selects one of the offered subprotocols.
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocol = Some(protocol.into());
+        self
+    }
+
+    /// Accepts an offered extension with the given response parameters
+    /// (for the extension negotiation to fill in).
+    pub fn extension(mut self, extension: ExtensionOffer) -> Self {
+        self.extensions.push(extension);
+        self
+    }
+
+    /// Adds a response header, such as `Set-Cookie`.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The selected subprotocol.
+    pub fn selected_protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The accepted extensions.
+    pub fn extensions(&self) -> &[ExtensionOffer] {
+        &self.extensions
+    }
+}
+
+/// A complete HTTP/1.1 error response that closes the connection. Statuses
+/// outside 200–599 become 500 (a `1xx` would not end the exchange).
+/// Headers that are not valid HTTP, or that would contradict the framing
+/// written here (`Content-Length`, `Transfer-Encoding`, `Connection`), are
+/// left out, so callers cannot inject or desynchronise the response.
+pub fn reject_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let status = if (200..=599).contains(&status) {
+        status
+    } else {
+        500
+    };
+    let mut out = Vec::with_capacity(160 + body.len());
+    out.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());
+    let (mut typed, mut upgrade) = (false, false);
+    for &(name, value) in headers {
+        let framing = ["Content-Length", "Transfer-Encoding", "Connection"]
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(name));
+        if framing || !is_token(name.as_bytes()) || !is_field_value(value.as_bytes()) {
+            continue;
+        }
+        typed |= name.eq_ignore_ascii_case("Content-Type");
+        upgrade |= name.eq_ignore_ascii_case("Upgrade");
+        write_header(&mut out, name, value.as_bytes());
+    }
+    if !body.is_empty() && !typed {
+        write_header(&mut out, "Content-Type", b"text/plain; charset=utf-8");
+    }
+    write_header(
+        &mut out,
+        "Content-Length",
+        format!("{}", body.len()).as_bytes(),
+    );
+    // RFC 7230 §6.7: whoever sends Upgrade also lists it in Connection.
+    write_header(
+        &mut out,
+        "Connection",
+        if upgrade { b"Upgrade, close" } else { b"close" },
+    );
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+/// The standard reason phrase (RFC 9110 §15), or the class name.
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => match status / 100 {
+            2 => "Success",
+            3 => "Redirection",
+            4 => "Client Error",
+            _ => "Server Error",
+        },
+    }
+}
+
+impl HandshakeError {
+    /// A ready-to-send response for request errors (those with an
+    /// [`http_status`](Self::http_status)); `None` for client-side errors.
+    /// The body names the problem but never echoes request bytes.
+    pub fn rejection_response(&self) -> Option<Vec<u8>> {
+        let status = self.http_status()?;
+        let headers: &[(&str, &str)] = match self {
+            Self::MethodNotAllowed(_) => &[("Allow", "GET")],
+            Self::UnsupportedVersion(_) => {
+                &[("Sec-WebSocket-Version", "13"), ("Upgrade", "websocket")]
+            }
+            _ => &[],
+        };
+        Some(reject_response(
+            status,
+            headers,
+            self.rejection_body().as_bytes(),
+        ))
+    }
+
+    fn rejection_body(&self) -> String {
+        match self {
+            Self::MalformedHttp(what) => format!("malformed HTTP request: {what}\n"),
+            Self::UnsupportedHttpVersion(_) => "a WebSocket handshake needs HTTP/1.1\n".into(),
+            Self::MissingHeader(name) => format!("missing {name} header\n"),
+            Self::InvalidHeader { name, .. } => format!("invalid {name} header\n"),
+            Self::MethodNotAllowed(_) => "a WebSocket handshake must use GET\n".into(),
+            Self::UnsupportedVersion(_) => {
+                "unsupported Sec-WebSocket-Version (this server speaks 13)\n".into()
+            }
+            Self::Capacity(c) => format!("request header fields too large ({} limit)\n", c.limit),
+            _ => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+    use proptest::prelude::*;
+
+    use crate::error::{CapacityError, Limit};
+
+    /// The example request of RFC 6455 §1.2 / §4.1.
+    const RFC_REQUEST: &[u8] = b"GET /chat HTTP/1.1\r\n\
+        Host: server.example.com\r\n\
+        Upgrade: websocket\r\n\
+        Connection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Origin: http://example.com\r\n\
+        Sec-WebSocket-Protocol: chat, superchat\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+
+    const CHROME: &[u8] = b"GET /socket?room=7 HTTP/1.1\r\n\
+        Host: localhost:9001\r\n\
+        Connection: Upgrade\r\n\
+        Pragma: no-cache\r\n\
+        Cache-Control: no-cache\r\n\
+        User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n\
+        Upgrade: websocket\r\n\
+        Origin: http://localhost:8080\r\n\
+        Sec-WebSocket-Version: 13\r\n\
+        Accept-Encoding: gzip, deflate, br, zstd\r\n\
+        Accept-Language: en-US,en;q=0.9\r\n\
+        Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n\
+        Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+
+    const FIREFOX: &[u8] = b"GET /ws HTTP/1.1\r\n\
+        Host: example.org\r\n\
+        User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0\r\n\
+        Accept: */*\r\n\
+        Accept-Language: en-US,en;q=0.5\r\n\
+        Accept-Encoding: gzip, deflate, br, zstd\r\n\
+        Sec-WebSocket-Version: 13\r\n\
+        Origin: https://example.org\r\n\
+        Sec-WebSocket-Extensions: permessage-deflate\r\n\
+        Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n\
+        Connection: keep-alive, Upgrade\r\n\
+        Sec-Fetch-Dest: empty\r\n\
+        Sec-Fetch-Mode: websocket\r\n\
+        Sec-Fetch-Site: same-origin\r\n\
+        Pragma: no-cache\r\n\
+        Cache-Control: no-cache\r\n\
+        Upgrade: websocket\r\n\r\n";
+
+    fn limits(max_header_bytes: usize, max_headers: usize) -> HandshakeLimits {
+        HandshakeLimits {
+            max_header_bytes,
+            max_headers,
+            ..Default::default()
+        }
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Request, HandshakeError> {
+        let (request, n) = ServerHandshake::new(HandshakeLimits::default())
+            .feed(bytes)?
+            .expect("complete");
+        assert_eq!(n, bytes.len());
+        Ok(request)
+    }
+
+    /// Feeds `chunks` in order; returns the request and the offset of the
+    /// first unconsumed byte in the concatenated input.
+    fn feed_chunks(chunks: &[&[u8]]) -> Result<Option<(Request, usize)>, HandshakeError> {
+        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        let mut offset = 0;
+        for chunk in chunks {
+            if let Some((request, n)) = hs.feed(chunk)? {
+                return Ok(Some((request, offset + n)));
+            }
+            offset += chunk.len();
+        }
+        Ok(None)
+    }
+
+    /// `RFC_REQUEST` with line `from` replaced by `to` (or removed if empty).
+    fn edit(from: &str, to: &str) -> Vec<u8> {
+        let text = core::str::from_utf8(RFC_REQUEST).unwrap();
+        assert!(text.contains(from), "{from}");
+        let to = if to.is_empty() {
+            String::new()
+        } else {
+            format!("{to}\r\n")
+        };
+        text.replace(&format!("{from}\r\n"), &to).into_bytes()
+    }
+
+    fn status_of(e: &HandshakeError) -> String {
+        let response = String::from_utf8(e.rejection_response().expect("a request error")).unwrap();
+        response.split("\r\n").next().unwrap().into()
+    }
+
+    #[test]
+    fn rfc6455_1_2_example_request_and_response() {
+        let request = parse(RFC_REQUEST).unwrap();
+        assert_eq!(request.method(), "GET");
+        assert_eq!(
+            (request.target(), request.path(), request.query()),
+            ("/chat", "/chat", None)
+        );
+        assert_eq!(request.host(), "server.example.com");
+        assert_eq!(request.origin(), Some("http://example.com"));
+        assert_eq!(request.key(), "dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(request.protocols(), ["chat", "superchat"]);
+        assert_eq!(request.header("sec-websocket-version"), Some(&b"13"[..]));
+        assert_eq!(request.headers().len(), 7);
+        let response = request.accept(&Accept::new().protocol("chat")).unwrap();
+        assert_eq!(
+            response,
+            b"HTTP/1.1 101 Switching Protocols\r\n\
+              Upgrade: websocket\r\n\
+              Connection: Upgrade\r\n\
+              Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+              Sec-WebSocket-Protocol: chat\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn rfc6455_4_2_1_browser_requests_accepted() {
+        let chrome = parse(CHROME).unwrap();
+        assert_eq!((chrome.path(), chrome.query()), ("/socket", Some("room=7")));
+        assert_eq!(chrome.host(), "localhost:9001");
+        let deflate =
+            ExtensionOffer::new("permessage-deflate").param("client_max_window_bits", None);
+        assert_eq!(chrome.extensions(), [deflate]);
+        assert!(chrome.protocols().is_empty());
+        let firefox = parse(FIREFOX).unwrap();
+        assert_eq!(
+            firefox.extensions(),
+            [ExtensionOffer::new("permessage-deflate")]
+        );
+        assert_eq!(firefox.origin(), Some("https://example.org"));
+    }
+
+    #[test]
+    fn rfc6455_4_2_1_connection_token_list() {
+        let bytes = edit("Connection: Upgrade", "Connection: keep-alive, Upgrade");
+        assert!(parse(&bytes).is_ok());
+        let bytes = edit(
+            "Connection: Upgrade",
+            "Connection: keep-alive\r\nConnection: upgrade",
+        );
+        assert!(parse(&bytes).is_ok());
+        let bytes = edit("Upgrade: websocket", "Upgrade: WebSocket");
+        assert!(parse(&bytes).is_ok());
+    }
+
+    #[test]
+    fn rfc6455_4_2_1_missing_host_is_400() {
+        let err = parse(&edit("Host: server.example.com", "")).unwrap_err();
+        assert_eq!(err, HandshakeError::MissingHeader("Host"));
+        assert_eq!(status_of(&err), "HTTP/1.1 400 Bad Request");
+        let twice = edit("Host: server.example.com", "Host: a\r\nHost: b");
+        assert!(matches!(
+            parse(&twice),
+            Err(HandshakeError::InvalidHeader { name: "Host", .. })
+        ));
+    }
+
+    #[test]
+    fn rfc6455_4_2_1_upgrade_and_connection_required() {
+        let err = parse(&edit("Upgrade: websocket", "")).unwrap_err();
+        assert_eq!(err, HandshakeError::MissingHeader("Upgrade"));
+        let err = parse(&edit("Upgrade: websocket", "Upgrade: h2c")).unwrap_err();
+        assert_eq!(
+            err,
+            HandshakeError::InvalidHeader {
+                name: "Upgrade",
+                value: "h2c".into()
+            }
+        );
+        let err = parse(&edit("Connection: Upgrade", "Connection: keep-alive")).unwrap_err();
+        assert_eq!(
+            err,
+            HandshakeError::InvalidHeader {
+                name: "Connection",
+                value: "keep-alive".into()
+            }
+        );
+        assert_eq!(status_of(&err), "HTTP/1.1 400 Bad Request");
+    }
+
+    #[test]
+    fn rfc6455_4_2_1_key_must_decode_to_16_bytes() {
+        for key in [
+            "AQIDBAUGBwgJCgsMDQ4P",
+            "AQIDBAUGBwgJCgsMDQ4PEBE=",
+            "not base64 at all!!!!!==",
+            "",
+            "dGhlIHNhbXBsZSBub25jZQ",
+        ] {
+            let err = parse(&edit(
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                &format!("Sec-WebSocket-Key: {key}"),
+            ))
+            .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    HandshakeError::InvalidHeader {
+                        name: "Sec-WebSocket-Key",
+                        ..
+                    }
+                ),
+                "{key}"
+            );
+            assert_eq!(status_of(&err), "HTTP/1.1 400 Bad Request");
+        }
+        let err = parse(&edit("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "")).unwrap_err();
+        assert_eq!(err, HandshakeError::MissingHeader("Sec-WebSocket-Key"));
+        let twice = edit(
+            "Origin: http://example.com",
+            "Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==",
+        );
+        assert!(matches!(
+            parse(&twice),
+            Err(HandshakeError::InvalidHeader {
+                name: "Sec-WebSocket-Key",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn rfc6455_4_1_post_is_405_with_allow() {
+        let bytes = [b"POST", &RFC_REQUEST[3..]].concat();
+        let err = parse(&bytes).unwrap_err();
+        assert_eq!(err, HandshakeError::MethodNotAllowed("POST".into()));
+        let response = String::from_utf8(err.rejection_response().unwrap()).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\n"),
+            "{response}"
+        );
+        assert!(response.contains("Connection: close\r\n"));
+    }
+
+    #[test]
+    fn rfc6455_4_4_version_8_is_426_with_supported_version() {
+        let err = parse(&edit(
+            "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Version: 8",
+        ))
+        .unwrap_err();
+        assert_eq!(err, HandshakeError::UnsupportedVersion("8".into()));
+        let response = String::from_utf8(err.rejection_response().unwrap()).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+            "{response}"
+        );
+        assert!(response.contains("\r\nSec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n"));
+        assert!(response.contains("\r\nConnection: Upgrade, close\r\n"));
+        let err = parse(&edit("Sec-WebSocket-Version: 13", "")).unwrap_err();
+        assert_eq!(err, HandshakeError::MissingHeader("Sec-WebSocket-Version"));
+        assert_eq!(status_of(&err), "HTTP/1.1 400 Bad Request");
+    }
+
+    #[test]
+    fn rfc7230_http_1_0_is_400() {
+        let text = core::str::from_utf8(RFC_REQUEST)
+            .unwrap()
+            .replace("HTTP/1.1", "HTTP/1.0");
+        let err = parse(text.as_bytes()).unwrap_err();
+        assert_eq!(err, HandshakeError::UnsupportedHttpVersion(0));
+        assert_eq!(status_of(&err), "HTTP/1.1 400 Bad Request");
+    }
+
+    #[test]
+    fn rfc7230_garbage_is_malformed_400() {
+        for bad in [
+            &b"GET /chat\r\n\r\n"[..],
+            b"\x16\x03\x01\x02\x00\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+            b"GET chat HTTP/1.1\r\n\r\n",
+        ] {
+            let err = ServerHandshake::new(HandshakeLimits::default())
+                .feed(bad)
+                .unwrap_err();
+            assert!(matches!(err, HandshakeError::MalformedHttp(_)), "{err:?}");
+            assert_eq!(status_of(&err), "HTTP/1.1 400 Bad Request");
+        }
+    }
+
+    #[test]
+    fn rfc6585_5_over_header_bytes_is_431() {
+        let mut hs = ServerHandshake::new(limits(RFC_REQUEST.len() - 1, 64));
+        let err = hs.feed(RFC_REQUEST).unwrap_err();
+        let size = RFC_REQUEST.len() as u64;
+        assert_eq!(
+            err,
+            CapacityError {
+                limit: Limit::HeaderBytes,
+                size,
+                max: size - 1
+            }
+            .into()
+        );
+        assert_eq!(
+            status_of(&err),
+            "HTTP/1.1 431 Request Header Fields Too Large"
+        );
+        let mut hs = ServerHandshake::new(limits(RFC_REQUEST.len(), 64));
+        assert!(hs.feed(RFC_REQUEST).unwrap().is_some());
+    }
+
+    #[test]
+    fn rfc6585_5_over_header_count_is_431() {
+        let mut hs = ServerHandshake::new(limits(8192, 6));
+        let err = hs.feed(RFC_REQUEST).unwrap_err();
+        assert_eq!(
+            err,
+            CapacityError {
+                limit: Limit::HeaderCount,
+                size: 7,
+                max: 6
+            }
+            .into()
+        );
+        assert_eq!(
+            status_of(&err),
+            "HTTP/1.1 431 Request Header Fields Too Large"
+        );
+        assert!(
+            ServerHandshake::new(limits(8192, 7))
+                .feed(RFC_REQUEST)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn rfc6455_4_2_1_byte_by_byte_matches_one_chunk() {
+        let mut input = CHROME.to_vec();
+        input.extend_from_slice(b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58");
+        let whole = feed_chunks(&[&input]).unwrap().unwrap();
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        let dribbled = feed_chunks(&bytes).unwrap().unwrap();
+        assert_eq!(whole, dribbled);
+        assert_eq!(whole.1, CHROME.len());
+    }
+
+    #[test]
+    fn dribbled_megabyte_stops_at_the_limit() {
+        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        let max = HandshakeLimits::default().max_header_bytes;
+        let mut fed = 0;
+        let err = loop {
+            let byte: &[u8] = if fed < 16 {
+                &b"GET / HTTP/1.1\r\n"[fed..=fed]
+            } else {
+                b"a"
+            };
+            fed += 1;
+            match hs.feed(byte) {
+                Ok(None) => assert!(fed <= 1 << 20, "never rejected"),
+                Ok(Some(_)) => panic!("no header block end was sent"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(fed, max + 1);
+        assert_eq!(
+            err,
+            CapacityError {
+                limit: Limit::HeaderBytes,
+                size: fed as u64,
+                max: max as u64
+            }
+            .into()
+        );
+        assert_eq!(hs.feed(&vec![b'a'; 1 << 20]), Err(err));
+        assert_eq!(hs.reader.examined, fed);
+    }
+
+    #[test]
+    fn one_megabyte_chunk_is_rejected_without_buffering() {
+        let mut data = b"GET / HTTP/1.1\r\nX-Pad: ".to_vec();
+        data.resize(1 << 20, b'a');
+        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        let err = hs.feed(&data).unwrap_err();
+        assert!(matches!(err, HandshakeError::Capacity(c) if c.size == 1 << 20));
+        assert!(hs.reader.block().is_empty());
+    }
+
+    /// Linear work: each byte is examined exactly once, however it arrives.
+    #[test]
+    fn eight_kib_byte_by_byte_examines_each_byte_once() {
+        let mut request = edit("Origin: http://example.com", "");
+        let pad = format!(
+            "X-Pad: {}\r\n\r\n",
+            "p".repeat(8 * 1024 - request.len() - 9)
+        );
+        request.truncate(request.len() - 2);
+        request.extend_from_slice(pad.as_bytes());
+        assert_eq!(request.len(), 8 * 1024);
+        let mut hs = ServerHandshake::new(limits(8 * 1024, 64));
+        let mut result = None;
+        for (i, byte) in request.chunks(1).enumerate() {
+            if let Some((_, n)) = hs.feed(byte).unwrap() {
+                result = Some((i, n));
+            }
+        }
+        assert_eq!(result, Some((request.len() - 1, 1)));
+        assert_eq!(hs.reader.examined, request.len());
+    }
+
+    #[test]
+    fn feed_after_completion_is_an_error() {
+        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        assert!(hs.feed(RFC_REQUEST).unwrap().is_some());
+        assert!(hs.feed(b"x").is_err());
+    }
+
+    #[test]
+    fn rfc6455_4_2_2_accept_with_protocol_extension_and_headers() {
+        let request = parse(CHROME).unwrap();
+        let deflate =
+            ExtensionOffer::new("permessage-deflate").param("server_no_context_takeover", None);
+        let accept = Accept::new()
+            .extension(deflate)
+            .header("Set-Cookie", "sid=1; HttpOnly")
+            .header("X-Server", "wsock");
+        let response = String::from_utf8(request.accept(&accept).unwrap()).unwrap();
+        assert!(response.contains(
+            "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"
+        ));
+        assert!(
+            response.ends_with("\r\nSet-Cookie: sid=1; HttpOnly\r\nX-Server: wsock\r\n\r\n"),
+            "{response}"
+        );
+        assert!(response.contains(&format!(
+            "Sec-WebSocket-Accept: {}\r\n",
+            accept_key(b"x3JJHMbDL1EzLkh9GBhXDw==")
+        )));
+        let request = parse(RFC_REQUEST).unwrap();
+        let response = request
+            .accept(&Accept::new().protocol("superchat"))
+            .unwrap();
+        assert!(response.ends_with(b"Sec-WebSocket-Protocol: superchat\r\n\r\n"));
+    }
+
+    #[test]
+    fn rfc6455_4_2_2_accept_rejects_what_was_not_offered() {
+        let request = parse(RFC_REQUEST).unwrap();
+        let err = request.accept(&Accept::new().protocol("Chat")).unwrap_err();
+        assert_eq!(err, HandshakeError::UnofferedSubprotocol("Chat".into()));
+        let err = request
+            .accept(&Accept::new().extension(ExtensionOffer::new("x-foo")))
+            .unwrap_err();
+        assert_eq!(err, HandshakeError::UnofferedExtension("x-foo".into()));
+    }
+
+    #[test]
+    fn accept_rejects_header_injection() {
+        let request = parse(RFC_REQUEST).unwrap();
+        for (name, value) in [
+            ("X-A", "1\r\nSet-Cookie: evil=1"),
+            ("X-A", "1\nx"),
+            ("X-A\r\nEvil", "1"),
+            ("X A", "1"),
+            ("Sec-WebSocket-Accept", "x"),
+            ("connection", "close"),
+        ] {
+            let err = request
+                .accept(&Accept::new().header(name, value))
+                .unwrap_err();
+            assert!(
+                matches!(err, HandshakeError::InvalidHeader { .. }),
+                "{name:?}: {value:?}"
+            );
+        }
+        let bad_ext = ExtensionOffer::new("superchat\r\nX: y");
+        assert!(matches!(
+            request.accept(&Accept::new().extension(bad_ext)),
+            Err(HandshakeError::InvalidHeader { .. })
+        ));
+    }
+
+    #[test]
+    fn request_protocols_are_tokens_from_every_line() {
+        let bytes = edit(
+            "Sec-WebSocket-Protocol: chat, superchat",
+            "Sec-WebSocket-Protocol: a ,b\r\nSec-WebSocket-Protocol: c",
+        );
+        assert_eq!(parse(&bytes).unwrap().protocols(), ["a", "b", "c"]);
+        for bad in ["a b", "a, a", "a/b\""] {
+            let bytes = edit(
+                "Sec-WebSocket-Protocol: chat, superchat",
+                &format!("Sec-WebSocket-Protocol: {bad}"),
+            );
+            assert!(
+                matches!(
+                    parse(&bytes),
+                    Err(HandshakeError::InvalidHeader {
+                        name: "Sec-WebSocket-Protocol",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+        let bytes = edit(
+            "Origin: http://example.com",
+            "Sec-WebSocket-Extensions: a;;",
+        );
+        assert!(matches!(
+            parse(&bytes),
+            Err(HandshakeError::InvalidHeader {
+                name: "Sec-WebSocket-Extensions",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn validate_request_for_parsed_requests() {
+        let headers: [(&str, &[u8]); 5] = [
+            ("host", b"h"),
+            ("upgrade", b"websocket"),
+            ("connection", b"upgrade"),
+            ("sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+            ("sec-websocket-version", b"13"),
+        ];
+        let request = validate_request("GET", "ws://h:80/a/b?c=d", 1, headers).unwrap();
+        assert_eq!((request.path(), request.query()), ("/a/b", Some("c=d")));
+        let request = validate_request("GET", "http://h?x", 1, headers).unwrap();
+        assert_eq!((request.path(), request.query()), ("/", Some("x")));
+        assert!(request.origin().is_none());
+        assert_eq!(
+            validate_request("GET", "*", 1, headers)
+                .unwrap_err()
+                .http_status(),
+            Some(400)
+        );
+        assert_eq!(
+            validate_request("get", "/", 1, headers)
+                .unwrap_err()
+                .http_status(),
+            Some(405)
+        );
+    }
+
+    #[test]
+    fn reject_response_is_well_formed() {
+        let response = reject_response(403, &[("X-Reason", "origin")], b"forbidden");
+        assert_eq!(
+            response,
+            b"HTTP/1.1 403 Forbidden\r\nX-Reason: origin\r\nContent-Type: text/plain; charset=utf-8\r\n\
+              Content-Length: 9\r\nConnection: close\r\n\r\nforbidden"
+        );
+        let response = reject_response(
+            404,
+            &[
+                ("content-type", "application/json"),
+                ("Content-Length", "0"),
+                ("X-Evil", "a\r\nb"),
+                ("Bad Name", "x"),
+            ],
+            b"{}",
+        );
+        assert_eq!(
+            response,
+            b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+        );
+        assert_eq!(
+            reject_response(101, &[], b""),
+            b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        assert!(reject_response(499, &[], b"").starts_with(b"HTTP/1.1 499 Client Error\r\n"));
+    }
+
+    #[test]
+    fn rejection_bodies_do_not_echo_request_bytes() {
+        let err = invalid("Origin", b"<script>");
+        let response = err.rejection_response().unwrap();
+        assert!(response.ends_with(b"\r\n\r\ninvalid Origin header\n"));
+        assert!(
+            HandshakeError::AcceptMismatch {
+                expected: String::new(),
+                got: String::new()
+            }
+            .rejection_response()
+            .is_none()
+        );
+        let app = HandshakeError::RejectedByApplication(401)
+            .rejection_response()
+            .unwrap();
+        assert!(app.starts_with(b"HTTP/1.1 401 Unauthorized\r\n"));
+        assert_eq!(
+            err.to_string(),
+            "invalid value for header Origin: \"<script>\""
+        );
+    }
+
+    fn split(input: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut start = 0;
+        let mut chunks = vec![];
+        for cut in cuts.into_iter().chain([input.len()]) {
+            chunks.push(input[start..cut].to_vec());
+            start = cut;
+        }
+        chunks
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_gives_the_same_request(cuts in proptest::collection::vec(any::<usize>(), 0..24), tail in proptest::collection::vec(any::<u8>(), 0..16)) {
+            let input = [FIREFOX, &tail].concat();
+            let chunks = split(&input, &cuts);
+            let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+            let got = feed_chunks(&refs).unwrap().unwrap();
+            prop_assert_eq!(got.1, FIREFOX.len());
+            prop_assert_eq!(got.0, parse(FIREFOX).unwrap());
+        }
+    }
+}
