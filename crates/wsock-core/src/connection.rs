@@ -343,11 +343,17 @@ impl Connection {
     }
 
     /// Free space at the end of the read buffer: read from the transport
-    /// into it, then call [`commit_input`](Self::commit_input). Sized to what
-    /// the frame being received still needs, or `read_buffer_size`.
+    /// into it, then call [`commit_input`](Self::commit_input).
+    ///
+    /// Offers `read_buffer_size` bytes, more while a frame that must be
+    /// held whole is arriving. Growth follows the bytes that actually
+    /// arrived (it at most doubles the buffered amount), never a header's
+    /// promise, so a peer announcing huge frames costs nothing until it
+    /// sends them.
     pub fn input_buffer(&mut self) -> &mut [u8] {
         self.apply_release();
-        let want = self.bytes_wanted().max(self.core.config.read_buffer_size).max(1);
+        let chunk = self.core.config.read_buffer_size.max(1);
+        let want = self.bytes_wanted().min(self.input.available().max(chunk)).max(chunk);
         self.input.reserve(want);
         let end = self.input.end;
         &mut self.input.buf[end..]

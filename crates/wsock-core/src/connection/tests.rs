@@ -686,3 +686,22 @@ proptest! {
         }
     }
 }
+
+// A header announcing a large frame does not make the buffer grow ahead of
+// the bytes that actually arrive.
+#[test]
+fn buffer_grows_with_data_not_promises() {
+    let mut s = server();
+    s.feed(&[0x82, 0xff, 0, 0, 0, 0, 0, 0xf0, 0, 0, 1, 2, 3, 4]);
+    assert_eq!(drain(&mut s), vec![]);
+    assert!(s.input_buffer().len() <= 2 * s.config().read_buffer_size);
+    // Feeding 1 MiB in reads keeps the buffer within twice what arrived.
+    for _ in 0..256 {
+        let buf = s.input_buffer();
+        let n = buf.len().min(4096);
+        s.commit_input(n);
+        assert_eq!(drain(&mut s), vec![]);
+        let buffered = s.input.available();
+        assert!(s.input.buf.len() <= 2 * buffered + 2 * 4096, "{} for {buffered}", s.input.buf.len());
+    }
+}
