@@ -1,0 +1,485 @@
+//! Blocking TLS over loopback: echo, certificate failures, escape hatch,
+//! verification callback, mutual TLS, handshake timeouts, TlsInfo.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{PKI, ca_pem, spawn_blocking_server, trusting_client};
+use wsock_tls::rustls::{CipherSuite, ProtocolVersion};
+use wsock_tls::{
+    CertificateDecision, CertificateErrorKind, ClientTlsConfig, ClientTlsStream, Pem,
+    TlsConnectionInfo, TlsConnector, TlsError, TlsErrorKind,
+};
+
+fn connect(
+    connector: &TlsConnector,
+    host: &str,
+    addr: std::net::SocketAddr,
+) -> Result<ClientTlsStream<TcpStream>, TlsError> {
+    let tcp = TcpStream::connect(addr).unwrap();
+    connector.connect_blocking_timeout(host, tcp)
+}
+
+fn echo(tls: &mut ClientTlsStream<TcpStream>, message: &[u8]) {
+    tls.write_all(message).unwrap();
+    tls.flush().unwrap();
+    let mut back = vec![0u8; message.len()];
+    tls.read_exact(&mut back).unwrap();
+    assert_eq!(back, message);
+}
+
+fn close(mut tls: ClientTlsStream<TcpStream>) {
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+}
+
+fn expect_cert_error(
+    result: Result<ClientTlsStream<TcpStream>, TlsError>,
+    kind: CertificateErrorKind,
+) {
+    let Err(err) = result else {
+        panic!("the handshake should fail")
+    };
+    assert_eq!(
+        err.kind(),
+        TlsErrorKind::Certificate(kind),
+        "unexpected error: {err}"
+    );
+    assert_eq!(err.certificate_error(), Some(kind));
+}
+
+#[test]
+fn echo_with_trusted_ca_and_tls_info() {
+    let (addr, server) = spawn_blocking_server(PKI.server.acceptor());
+    let connector = trusting_client().build().unwrap();
+    let mut tls = connect(&connector, "localhost", addr).unwrap();
+    echo(&mut tls, b"hello over TLS");
+
+    let info = tls.tls_info();
+    assert_eq!(info.protocol_version, Some(ProtocolVersion::TLSv1_3));
+    assert!(info.is_tls13());
+    let suite = info.cipher_suite.expect("a cipher suite");
+    assert!(
+        [
+            CipherSuite::TLS13_AES_128_GCM_SHA256,
+            CipherSuite::TLS13_AES_256_GCM_SHA384,
+            CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+        ]
+        .contains(&suite),
+        "{suite:?}"
+    );
+    assert!(info.cipher_suite_name().unwrap().starts_with("TLS13_"));
+    assert_eq!(info.alpn_protocol.as_deref(), Some(&b"http/1.1"[..]));
+    assert_eq!(info.alpn_str(), Some("http/1.1"));
+    assert_eq!(info.peer_certificate(), Some(&PKI.server.der));
+    assert_eq!(info.server_name, None);
+    // The handshake deadline is lifted again.
+    assert_eq!(tls.sock.read_timeout().unwrap(), None);
+    assert_eq!(tls.sock.write_timeout().unwrap(), None);
+    close(tls);
+
+    let server_info = server.join().unwrap().unwrap();
+    assert!(server_info.is_tls13());
+    assert_eq!(server_info.alpn_str(), Some("http/1.1"));
+    assert_eq!(server_info.server_name.as_deref(), Some("localhost"));
+    assert!(server_info.peer_certificates.is_empty());
+}
+
+#[test]
+fn ip_literal_uses_ip_san_and_sends_no_sni() {
+    let (addr, server) = spawn_blocking_server(PKI.server.acceptor());
+    let connector = trusting_client().build().unwrap();
+    let mut tls = connect(&connector, "127.0.0.1", addr).unwrap();
+    echo(&mut tls, b"by address");
+    close(tls);
+    let server_info = server.join().unwrap().unwrap();
+    assert_eq!(server_info.server_name, None, "no SNI for IP literals");
+}
+
+#[test]
+fn untimed_connect_over_any_stream() {
+    let (addr, server) = spawn_blocking_server(PKI.server.acceptor());
+    let connector = trusting_client().build().unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    // Box<dyn Read + Write> stands in for an adapter's generic stream.
+    let stream: Box<dyn ReadWrite> = Box::new(tcp);
+    let mut tls = connector.connect_blocking("localhost", stream).unwrap();
+    tls.write_all(b"ping").unwrap();
+    let mut back = [0u8; 4];
+    tls.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"ping");
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    drop(tls);
+    server.join().unwrap().unwrap();
+}
+
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
+
+#[test]
+fn unknown_issuer_without_the_ca() {
+    let (addr, server) = spawn_blocking_server(PKI.server.acceptor());
+    // Default trust: webpki roots only, which do not include the test CA.
+    let result = connect(&TlsConnector::new(), "localhost", addr);
+    expect_cert_error(result, CertificateErrorKind::UnknownIssuer);
+    // The server hears about it (alert), and fails too.
+    let server_err = server.join().unwrap().unwrap_err();
+    assert_eq!(server_err.kind(), TlsErrorKind::Protocol, "{server_err}");
+}
+
+#[test]
+fn expired_certificate() {
+    let (addr, server) = spawn_blocking_server(PKI.expired.acceptor());
+    let result = connect(&trusting_client().build().unwrap(), "localhost", addr);
+    expect_cert_error(result, CertificateErrorKind::Expired);
+    let _ = server.join();
+}
+
+#[test]
+fn wrong_host_name() {
+    let (addr, server) = spawn_blocking_server(PKI.wrong_host.acceptor());
+    let result = connect(&trusting_client().build().unwrap(), "localhost", addr);
+    expect_cert_error(result, CertificateErrorKind::WrongHostName);
+    let _ = server.join();
+}
+
+#[test]
+fn error_messages_say_what_failed() {
+    let (addr, server) = spawn_blocking_server(PKI.expired.acceptor());
+    let err = connect(&trusting_client().build().unwrap(), "localhost", addr).unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
+    let _ = server.join();
+}
+
+#[test]
+fn danger_accept_invalid_certs() {
+    for identity in [&PKI.expired, &PKI.wrong_host] {
+        // Off by default.
+        let (addr, server) = spawn_blocking_server(identity.acceptor());
+        assert!(connect(&trusting_client().build().unwrap(), "localhost", addr).is_err());
+        let _ = server.join();
+
+        // On: untrusted (no CA at all), expired and wrong-host certificates pass.
+        let (addr, server) = spawn_blocking_server(identity.acceptor());
+        let connector = ClientTlsConfig::new()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        let mut tls = connect(&connector, "localhost", addr).unwrap();
+        echo(&mut tls, b"insecure but encrypted");
+        close(tls);
+        server.join().unwrap().unwrap();
+    }
+}
+
+#[test]
+fn callback_accepts_what_the_default_rejects() {
+    let (addr, server) = spawn_blocking_server(PKI.server.acceptor());
+    let seen = Arc::new(Mutex::new(None));
+    let seen_in_callback = Arc::clone(&seen);
+    let pinned = PKI.server.der.clone();
+    // No CA: the default verification fails with UnknownIssuer; pin the leaf.
+    let connector = ClientTlsConfig::new()
+        .verify_certificate_with(move |check| {
+            *seen_in_callback.lock().unwrap() = Some((
+                check.default_error(),
+                format!("{:?}", check.server_name()),
+                check.intermediates().len(),
+                check.is_trusted(),
+            ));
+            if check.end_entity() == &pinned {
+                CertificateDecision::Accept
+            } else {
+                CertificateDecision::Reject
+            }
+        })
+        .build()
+        .unwrap();
+    let mut tls = connect(&connector, "localhost", addr).unwrap();
+    echo(&mut tls, b"pinned");
+    close(tls);
+    server.join().unwrap().unwrap();
+
+    let (default_error, name, intermediates, trusted) = seen.lock().unwrap().take().unwrap();
+    assert_eq!(default_error, Some(CertificateErrorKind::UnknownIssuer));
+    assert!(name.contains("localhost"), "{name}");
+    assert_eq!(intermediates, 0);
+    assert!(!trusted);
+}
+
+#[test]
+fn callback_sees_expiry_and_can_accept_it() {
+    let (addr, server) = spawn_blocking_server(PKI.expired.acceptor());
+    let connector = trusting_client()
+        .verify_certificate_with(|check| match check.default_error() {
+            Some(CertificateErrorKind::Expired) => CertificateDecision::Accept,
+            _ => CertificateDecision::Reject,
+        })
+        .build()
+        .unwrap();
+    let mut tls = connect(&connector, "localhost", addr).unwrap();
+    echo(&mut tls, b"expired but accepted");
+    close(tls);
+    server.join().unwrap().unwrap();
+}
+
+#[test]
+fn callback_rejects_a_valid_certificate() {
+    let (addr, server) = spawn_blocking_server(PKI.server.acceptor());
+    let connector = trusting_client()
+        .verify_certificate_with(|check| {
+            assert!(check.is_trusted());
+            assert!(check.default_result().is_ok());
+            CertificateDecision::Reject
+        })
+        .build()
+        .unwrap();
+    let result = connect(&connector, "localhost", addr);
+    expect_cert_error(result, CertificateErrorKind::RejectedByApplication);
+    let _ = server.join();
+}
+
+#[test]
+fn callback_rejection_keeps_the_default_reason() {
+    let (addr, server) = spawn_blocking_server(PKI.wrong_host.acceptor());
+    let connector = trusting_client()
+        .verify_certificate_with(|_| CertificateDecision::Reject)
+        .build()
+        .unwrap();
+    let result = connect(&connector, "localhost", addr);
+    expect_cert_error(result, CertificateErrorKind::WrongHostName);
+    let _ = server.join();
+}
+
+fn mtls_acceptor() -> wsock_tls::TlsAcceptor {
+    PKI.server
+        .server_config()
+        .require_client_certificate(ca_pem())
+        .build()
+        .unwrap()
+}
+
+fn client_with_cert(identity: &common::Identity) -> TlsConnector {
+    trusting_client()
+        .client_certificate(
+            Pem::bytes(identity.cert_pem.clone()),
+            Pem::bytes(identity.key_pem.clone()),
+        )
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn mutual_tls_accepted_with_client_certificate() {
+    let (addr, server) = spawn_blocking_server(mtls_acceptor());
+    let mut tls = connect(&client_with_cert(&PKI.client), "localhost", addr).unwrap();
+    echo(&mut tls, b"mutual");
+    close(tls);
+    let server_info = server.join().unwrap().unwrap();
+    assert_eq!(server_info.peer_certificate(), Some(&PKI.client.der));
+}
+
+/// With TLS 1.3 the client finishes its side of the handshake before the
+/// server has checked the client certificate: the refusal arrives as an
+/// alert on the client's first read.
+fn assert_refused(result: Result<ClientTlsStream<TcpStream>, TlsError>) {
+    match result {
+        Err(err) => assert_eq!(err.kind(), TlsErrorKind::Protocol, "{err}"),
+        Ok(mut tls) => {
+            let _ = tls.write_all(b"let me in");
+            let _ = tls.flush();
+            let mut buf = [0u8; 16];
+            let err = tls.read(&mut buf).expect_err("the server must refuse");
+            let err = TlsError::from(err);
+            assert_eq!(err.kind(), TlsErrorKind::Protocol, "{err}");
+        }
+    }
+}
+
+#[test]
+fn mutual_tls_refused_without_client_certificate() {
+    let (addr, server) = spawn_blocking_server(mtls_acceptor());
+    assert_refused(connect(
+        &trusting_client().build().unwrap(),
+        "localhost",
+        addr,
+    ));
+    let server_err = server.join().unwrap().unwrap_err();
+    assert_eq!(
+        server_err.kind(),
+        TlsErrorKind::Certificate(CertificateErrorKind::NotPresented),
+        "{server_err}"
+    );
+}
+
+#[test]
+fn mutual_tls_refuses_a_certificate_from_another_ca() {
+    let (addr, server) = spawn_blocking_server(mtls_acceptor());
+    assert_refused(connect(
+        &client_with_cert(&PKI.foreign_client),
+        "localhost",
+        addr,
+    ));
+    let server_err = server.join().unwrap().unwrap_err();
+    assert_eq!(
+        server_err.kind(),
+        TlsErrorKind::Certificate(CertificateErrorKind::UnknownIssuer),
+        "{server_err}"
+    );
+}
+
+#[test]
+fn optional_client_certificate() {
+    let acceptor = || {
+        PKI.server
+            .server_config()
+            .request_client_certificate(ca_pem())
+            .build()
+            .unwrap()
+    };
+    let (addr, server) = spawn_blocking_server(acceptor());
+    let mut tls = connect(&trusting_client().build().unwrap(), "localhost", addr).unwrap();
+    echo(&mut tls, b"anonymous");
+    close(tls);
+    assert!(server.join().unwrap().unwrap().peer_certificates.is_empty());
+
+    let (addr, server) = spawn_blocking_server(acceptor());
+    let mut tls = connect(&client_with_cert(&PKI.client), "localhost", addr).unwrap();
+    echo(&mut tls, b"identified");
+    close(tls);
+    assert_eq!(
+        server.join().unwrap().unwrap().peer_certificate(),
+        Some(&PKI.client.der)
+    );
+}
+
+#[test]
+fn server_handshake_timeout_frees_a_silent_client() {
+    let timeout = Duration::from_millis(300);
+    let acceptor = PKI.server.acceptor().with_handshake_timeout(Some(timeout));
+    let (addr, server) = spawn_blocking_server(acceptor);
+    let silent = TcpStream::connect(addr).unwrap();
+    let start = Instant::now();
+    let err = server.join().unwrap().unwrap_err();
+    let elapsed = start.elapsed();
+    assert!(matches!(err, TlsError::HandshakeTimeout), "{err}");
+    assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
+    assert!(elapsed < timeout + Duration::from_secs(2), "{elapsed:?}");
+    drop(silent);
+}
+
+#[test]
+fn server_handshake_timeout_is_a_deadline_not_an_idle_timer() {
+    // A client that trickles a byte every 50 ms never lets a single read time
+    // out; the deadline must still fire.
+    let timeout = Duration::from_millis(400);
+    let acceptor = PKI.server.acceptor().with_handshake_timeout(Some(timeout));
+    let (addr, server) = spawn_blocking_server(acceptor);
+    let mut trickler = TcpStream::connect(addr).unwrap();
+    let start = Instant::now();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_trickling = Arc::clone(&stop);
+    let trickle = std::thread::spawn(move || {
+        // A handshake record header announcing 512 bytes, then zeros.
+        let _ = trickler.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]);
+        while !stop_trickling.load(std::sync::atomic::Ordering::Relaxed) {
+            if trickler.write_all(&[0]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let err = server.join().unwrap().unwrap_err();
+    let elapsed = start.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    trickle.join().unwrap();
+    assert!(matches!(err, TlsError::HandshakeTimeout), "{err}");
+    assert!(elapsed < timeout + Duration::from_secs(2), "{elapsed:?}");
+}
+
+#[test]
+fn untimed_accept_uses_the_stream_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = TcpStream::connect(addr).unwrap();
+    let (tcp, _) = listener.accept().unwrap();
+    tcp.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let err = PKI.server.acceptor().accept_blocking(tcp).unwrap_err();
+    assert!(matches!(err, TlsError::HandshakeTimeout), "{err}");
+    drop(silent);
+}
+
+#[test]
+fn client_handshake_timeout_against_a_silent_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connector = trusting_client()
+        .handshake_timeout(Some(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let err = connect(&connector, "localhost", addr).unwrap_err();
+    assert!(matches!(err, TlsError::HandshakeTimeout), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    drop(listener);
+}
+
+#[test]
+fn server_closing_mid_handshake_is_an_io_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let closer = std::thread::spawn(move || drop(listener.accept().unwrap()));
+    let err = connect(&trusting_client().build().unwrap(), "localhost", addr).unwrap_err();
+    assert_eq!(err.kind(), TlsErrorKind::Io, "{err}");
+    closer.join().unwrap();
+}
+
+#[test]
+fn pem_files_and_config_errors() {
+    let dir = std::env::temp_dir().join(format!("wsock-tls-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&cert, &PKI.server.cert_pem).unwrap();
+    std::fs::write(&key, &PKI.server.key_pem).unwrap();
+    std::fs::write(&ca, &PKI.ca_pem).unwrap();
+
+    let acceptor = wsock_tls::ServerTlsConfig::new(Pem::file(&cert), Pem::file(&key))
+        .build()
+        .unwrap();
+    let (addr, server) = spawn_blocking_server(acceptor);
+    let connector = ClientTlsConfig::new()
+        .add_root_certificates(Pem::file(&ca))
+        .build()
+        .unwrap();
+    let mut tls = connect(&connector, "localhost", addr).unwrap();
+    echo(&mut tls, b"from files");
+    close(tls);
+    server.join().unwrap().unwrap();
+
+    // A key that does not match the certificate.
+    let err =
+        wsock_tls::ServerTlsConfig::new(Pem::file(&cert), Pem::bytes(PKI.client.key_pem.clone()))
+            .build()
+            .unwrap_err();
+    assert_eq!(err.kind(), TlsErrorKind::Config, "{err}");
+    // A missing key file.
+    let err = wsock_tls::ServerTlsConfig::new(Pem::file(&cert), Pem::file(dir.join("nope.pem")))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), TlsErrorKind::Config, "{err}");
+    // A certificate where the key should be.
+    let err = ClientTlsConfig::new()
+        .client_certificate(Pem::file(&cert), Pem::file(&cert))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), TlsErrorKind::Config, "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

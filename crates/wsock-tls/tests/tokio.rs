@@ -1,0 +1,301 @@
+//! Tokio TLS over loopback: echo, certificate failures, escape hatch,
+//! verification callback, mutual TLS, handshake timeouts, TlsInfo.
+#![cfg(feature = "tokio")]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{PKI, ca_pem, spawn_async_server, trusting_client};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wsock_tls::rustls::ProtocolVersion;
+use wsock_tls::tokio_rustls::client::TlsStream;
+use wsock_tls::{
+    CertificateDecision, CertificateErrorKind, ClientTlsConfig, Pem, TlsConnectionInfo,
+    TlsConnector, TlsError, TlsErrorKind,
+};
+
+async fn connect(
+    connector: &TlsConnector,
+    host: &str,
+    addr: SocketAddr,
+) -> Result<TlsStream<TcpStream>, TlsError> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    connector.connect_async(host, tcp).await
+}
+
+async fn echo(tls: &mut TlsStream<TcpStream>, message: &[u8]) {
+    tls.write_all(message).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut back = vec![0u8; message.len()];
+    tls.read_exact(&mut back).await.unwrap();
+    assert_eq!(back, message);
+}
+
+async fn close(mut tls: TlsStream<TcpStream>) {
+    let _ = tls.shutdown().await;
+}
+
+fn expect_cert_error(result: Result<TlsStream<TcpStream>, TlsError>, kind: CertificateErrorKind) {
+    let Err(err) = result else {
+        panic!("the handshake should fail")
+    };
+    assert_eq!(err.kind(), TlsErrorKind::Certificate(kind), "{err}");
+}
+
+#[tokio::test]
+async fn echo_with_trusted_ca_and_tls_info() {
+    let (addr, server) = spawn_async_server(PKI.server.acceptor()).await;
+    let connector = trusting_client().build().unwrap();
+    let mut tls = connect(&connector, "localhost", addr).await.unwrap();
+    echo(&mut tls, b"hello over async TLS").await;
+    let info = tls.tls_info();
+    assert_eq!(info.protocol_version, Some(ProtocolVersion::TLSv1_3));
+    assert!(info.cipher_suite.is_some());
+    assert_eq!(info.alpn_str(), Some("http/1.1"));
+    assert_eq!(info.peer_certificate(), Some(&PKI.server.der));
+    close(tls).await;
+    let server_info = server.await.unwrap().unwrap();
+    assert!(server_info.is_tls13());
+    assert_eq!(server_info.alpn_str(), Some("http/1.1"));
+    assert_eq!(server_info.server_name.as_deref(), Some("localhost"));
+}
+
+#[tokio::test]
+async fn ipv6_literal_with_brackets() {
+    let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+        return; // no IPv6 loopback here
+    };
+    drop(listener);
+    let listener = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = PKI.server.acceptor();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept_async(tcp).await.unwrap();
+        let mut buf = [0u8; 4];
+        tls.read_exact(&mut buf).await.unwrap();
+        tls.write_all(&buf).await.unwrap();
+        tls.flush().await.unwrap();
+        tls.tls_info()
+    });
+    let mut tls = connect(&trusting_client().build().unwrap(), "[::1]", addr)
+        .await
+        .unwrap();
+    echo(&mut tls, b"six!").await;
+    assert_eq!(server.await.unwrap().server_name, None);
+}
+
+#[tokio::test]
+async fn unknown_issuer_without_the_ca() {
+    let (addr, server) = spawn_async_server(PKI.server.acceptor()).await;
+    expect_cert_error(
+        connect(&TlsConnector::new(), "localhost", addr).await,
+        CertificateErrorKind::UnknownIssuer,
+    );
+    let server_err = server.await.unwrap().unwrap_err();
+    assert_eq!(server_err.kind(), TlsErrorKind::Protocol, "{server_err}");
+}
+
+#[tokio::test]
+async fn expired_certificate() {
+    let (addr, server) = spawn_async_server(PKI.expired.acceptor()).await;
+    expect_cert_error(
+        connect(&trusting_client().build().unwrap(), "localhost", addr).await,
+        CertificateErrorKind::Expired,
+    );
+    let _ = server.await;
+}
+
+#[tokio::test]
+async fn wrong_host_name() {
+    let (addr, server) = spawn_async_server(PKI.wrong_host.acceptor()).await;
+    expect_cert_error(
+        connect(&trusting_client().build().unwrap(), "localhost", addr).await,
+        CertificateErrorKind::WrongHostName,
+    );
+    let _ = server.await;
+}
+
+#[tokio::test]
+async fn danger_accept_invalid_certs() {
+    let (addr, server) = spawn_async_server(PKI.wrong_host.acceptor()).await;
+    assert!(
+        connect(&ClientTlsConfig::new().build().unwrap(), "localhost", addr)
+            .await
+            .is_err(),
+        "off by default"
+    );
+    let _ = server.await;
+
+    let (addr, server) = spawn_async_server(PKI.wrong_host.acceptor()).await;
+    let connector = ClientTlsConfig::new()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let mut tls = connect(&connector, "localhost", addr).await.unwrap();
+    echo(&mut tls, b"insecure").await;
+    close(tls).await;
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn callback_accepts_and_rejects() {
+    // Accept a chain the default verification rejects (untrusted issuer).
+    let (addr, server) = spawn_async_server(PKI.server.acceptor()).await;
+    let connector = ClientTlsConfig::new()
+        .webpki_roots(false)
+        .verify_certificate_with(|check| {
+            assert_eq!(
+                check.default_error(),
+                Some(CertificateErrorKind::UnknownIssuer)
+            );
+            CertificateDecision::Accept
+        })
+        .build()
+        .unwrap();
+    let mut tls = connect(&connector, "localhost", addr).await.unwrap();
+    echo(&mut tls, b"accepted by callback").await;
+    close(tls).await;
+    server.await.unwrap().unwrap();
+
+    // Reject a valid one.
+    let (addr, server) = spawn_async_server(PKI.server.acceptor()).await;
+    let connector = trusting_client()
+        .verify_certificate_with(|_| CertificateDecision::Reject)
+        .build()
+        .unwrap();
+    expect_cert_error(
+        connect(&connector, "localhost", addr).await,
+        CertificateErrorKind::RejectedByApplication,
+    );
+    let _ = server.await;
+}
+
+fn mtls_acceptor() -> wsock_tls::TlsAcceptor {
+    PKI.server
+        .server_config()
+        .require_client_certificate(ca_pem())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn mutual_tls_accepted_with_client_certificate() {
+    let (addr, server) = spawn_async_server(mtls_acceptor()).await;
+    let connector = trusting_client()
+        .client_certificate(
+            Pem::bytes(PKI.client.cert_pem.clone()),
+            Pem::bytes(PKI.client.key_pem.clone()),
+        )
+        .build()
+        .unwrap();
+    let mut tls = connect(&connector, "localhost", addr).await.unwrap();
+    echo(&mut tls, b"mutual").await;
+    close(tls).await;
+    let server_info = server.await.unwrap().unwrap();
+    assert_eq!(server_info.peer_certificate(), Some(&PKI.client.der));
+}
+
+#[tokio::test]
+async fn mutual_tls_refused_without_client_certificate() {
+    let (addr, server) = spawn_async_server(mtls_acceptor()).await;
+    match connect(&trusting_client().build().unwrap(), "localhost", addr).await {
+        Err(err) => assert_eq!(err.kind(), TlsErrorKind::Protocol, "{err}"),
+        Ok(mut tls) => {
+            // TLS 1.3: the refusal arrives as an alert on the first read.
+            let _ = tls.write_all(b"let me in").await;
+            let _ = tls.flush().await;
+            let mut buf = [0u8; 16];
+            let err = TlsError::from(tls.read(&mut buf).await.expect_err("refused"));
+            assert_eq!(err.kind(), TlsErrorKind::Protocol, "{err}");
+        }
+    }
+    let server_err = server.await.unwrap().unwrap_err();
+    assert_eq!(
+        server_err.kind(),
+        TlsErrorKind::Certificate(CertificateErrorKind::NotPresented),
+        "{server_err}"
+    );
+}
+
+#[tokio::test]
+async fn server_handshake_timeout_frees_a_silent_client() {
+    let timeout = Duration::from_millis(300);
+    let acceptor = PKI.server.acceptor().with_handshake_timeout(Some(timeout));
+    let (addr, server) = spawn_async_server(acceptor).await;
+    let silent = TcpStream::connect(addr).await.unwrap();
+    let start = Instant::now();
+    let err = server.await.unwrap().unwrap_err();
+    let elapsed = start.elapsed();
+    assert!(matches!(err, TlsError::HandshakeTimeout), "{err}");
+    assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
+    assert!(elapsed < timeout + Duration::from_secs(2), "{elapsed:?}");
+    drop(silent);
+}
+
+#[tokio::test]
+async fn client_handshake_timeout_against_a_silent_server() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connector = trusting_client()
+        .build()
+        .unwrap()
+        .with_handshake_timeout(Some(Duration::from_millis(300)));
+    let start = Instant::now();
+    let err = connect(&connector, "localhost", addr).await.unwrap_err();
+    assert!(matches!(err, TlsError::HandshakeTimeout), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    drop(listener);
+}
+
+#[test]
+fn no_timeout_needs_no_time_driver() {
+    // A runtime without the time driver: handshakes with `None` timeouts
+    // must not touch tokio::time (which would panic).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let acceptor = PKI.server.acceptor().with_handshake_timeout(None);
+        let (addr, server) = spawn_async_server(acceptor).await;
+        let connector = trusting_client().handshake_timeout(None).build().unwrap();
+        let mut tls = connect(&connector, "localhost", addr).await.unwrap();
+        echo(&mut tls, b"timeless").await;
+        close(tls).await;
+        server.await.unwrap().unwrap();
+    });
+}
+
+#[test]
+fn futures_and_types_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<TlsConnector>();
+    assert_send_sync::<wsock_tls::TlsAcceptor>();
+    assert_send_sync::<TlsError>();
+    assert_send_sync::<wsock_tls::proxy::ProxyError>();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connector = TlsConnector::new();
+        let acceptor = PKI.server.acceptor();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let connect = connector.connect_async("localhost", tcp);
+        assert_send(&connect);
+        let accept = acceptor.accept_async(accepted);
+        assert_send(&accept);
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let proxied = wsock_tls::proxy::connect_via_proxy_async(&mut tcp, "example.com", 443, None);
+        assert_send(&proxied);
+    });
+}
