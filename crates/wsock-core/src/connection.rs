@@ -320,6 +320,14 @@ impl Connection {
         &self.core.stats
     }
 
+    /// The error the next [`poll_event`](Self::poll_event) reports first,
+    /// when a timer already failed the connection (keepalive or close
+    /// timeout). Lets an adapter's sending side, which does not take
+    /// events, learn why the connection ended.
+    pub fn pending_error(&self) -> Option<&Error> {
+        self.core.pending_error.as_ref()
+    }
+
     /// Chooses how the next data message is handed out.
     pub fn set_receive_mode(&mut self, mode: ReceiveMode) {
         self.core.mode = mode;
@@ -507,7 +515,8 @@ impl Connection {
         // Switching to stream mode mid-message: hand out what was gathered.
         if self.core.mode == ReceiveMode::Stream && !message.streaming {
             message.streaming = true;
-            message.started = true;
+            // Started only if something is handed out here.
+            message.started = (frame.in_place && frame.done > 0) || (!frame.in_place && !self.input.message.is_empty());
             self.core.message = Some(message);
             if frame.in_place {
                 frame.in_place = false;
@@ -1016,7 +1025,9 @@ impl Core {
         let Some(interval) = self.config.keepalive_interval else { return };
         let t = &mut self.timers;
         if let Some(deadline) = t.pong_deadline {
-            if now < deadline {
+            // Traffic since the ping answers it: the next ping is due an
+            // interval from now, not from the end of the pong timeout.
+            if now < deadline && !t.activity {
                 return;
             }
             t.pong_deadline = None;
@@ -1043,6 +1054,8 @@ impl Core {
         }
     }
 
+    /// The close timer ran out: the connection is over, nothing more is
+    /// read, and a close we were still waiting for is reported once.
     fn close_timed_out(&mut self) {
         let was_waiting = self.state == State::CloseSent;
         self.state = State::Closed;
@@ -1050,6 +1063,9 @@ impl Core {
         if was_waiting && !self.failed {
             self.pending_error = Some(Error::CloseTimeout);
         }
+        self.failed = true;
+        self.frame = None;
+        self.message = None;
     }
 
     fn buffered_output(&self) -> usize {

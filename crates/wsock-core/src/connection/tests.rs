@@ -340,7 +340,9 @@ fn close_timeout_reports_error() {
     assert_eq!(s.poll_timeout(), Some(Duration::from_secs(10)));
     s.handle_timeout(Duration::from_secs(11));
     assert_eq!(s.poll_timeout(), Some(Duration::from_secs(16)));
+    assert_eq!(s.pending_error(), None);
     s.handle_timeout(Duration::from_secs(16));
+    assert_eq!(s.pending_error(), Some(&Error::CloseTimeout));
     assert_eq!(drain(&mut s), vec![Ev::Err(Error::CloseTimeout)]);
     assert!(s.should_close_transport());
 }
@@ -512,8 +514,37 @@ fn keepalive() {
     c.handle_timeout(Duration::from_secs(135));
     assert_eq!(c.stats().pings_sent, 2);
     c.handle_timeout(Duration::from_secs(140));
+    assert_eq!(c.pending_error(), Some(&Error::KeepaliveTimeout));
     assert_eq!(drain(&mut c), vec![Ev::Err(Error::KeepaliveTimeout)]);
+    assert_eq!(c.pending_error(), None);
     assert!(c.should_close_transport());
+}
+
+// Keepalive: once the peer answers, the next ping follows an interval
+// after the answer, however long the pong timeout is.
+#[test]
+fn keepalive_cadence_follows_the_answer() {
+    let mut config = Config::default();
+    config.keepalive_interval = Some(Duration::from_secs(10));
+    config.keepalive_timeout = Duration::from_secs(30);
+    let mut c = Connection::with_mask_source(Role::Client, config, keys());
+    c.handle_timeout(Duration::ZERO);
+    c.handle_timeout(Duration::from_secs(10));
+    assert_eq!(c.stats().pings_sent, 1);
+    take_output(&mut c);
+    assert_eq!(c.poll_timeout(), Some(Duration::from_secs(40)));
+    // The pong arrives a second later.
+    c.feed(&[0x8a, 0]);
+    assert_eq!(drain(&mut c), vec![Ev::Pong(vec![])]);
+    c.handle_timeout(Duration::from_secs(11));
+    assert_eq!(c.poll_timeout(), Some(Duration::from_secs(21)));
+    c.handle_timeout(Duration::from_secs(21));
+    assert_eq!(c.stats().pings_sent, 2);
+    // Silence after the second ping still fails at its pong deadline.
+    c.handle_timeout(Duration::from_secs(50));
+    assert_eq!(c.state(), State::Open);
+    c.handle_timeout(Duration::from_secs(51));
+    assert_eq!(drain(&mut c), vec![Ev::Err(Error::KeepaliveTimeout)]);
 }
 
 #[test]
