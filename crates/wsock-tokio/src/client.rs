@@ -1,0 +1,476 @@
+//! The client: [`connect`](crate::connect), [`ClientBuilder`], and Happy
+//! Eyeballs (RFC 8305) connection racing.
+
+use std::future::{Future, poll_fn};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use wsock_core::handshake::client::{ClientHandshake, ClientRequest, Response};
+use wsock_core::{Config, Connection, Role};
+
+use crate::{Error, WebSocket};
+
+/// How long a connection attempt runs alone before the next address is
+/// tried alongside it (RFC 8305 §5 recommends 250 ms).
+const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// Connects to a `ws://` URL with the default settings.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), wsock_tokio::Error> {
+/// let mut ws = wsock_tokio::connect("ws://127.0.0.1:9001/chat").await?;
+/// ws.send("hello").await?;
+/// while let Some(message) = ws.recv().await? {
+///     println!("{message:?}");
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// A runnable round trip against [`accept`](crate::accept):
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use wsock_tokio::Message;
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let url = format!("ws://{}/echo", listener.local_addr()?);
+/// tokio::spawn(async move {
+///     let (tcp, _) = listener.accept().await?;
+///     let mut ws = wsock_tokio::accept(tcp).await?;
+///     while let Some(message) = ws.recv().await? {
+///         if message.is_data() {
+///             ws.send(message).await?;
+///         }
+///     }
+///     Ok::<_, wsock_tokio::Error>(())
+/// });
+///
+/// let mut ws = wsock_tokio::connect(&url).await?;
+/// ws.send("ping?").await?;
+/// assert_eq!(ws.recv().await?, Some(Message::text("ping?")));
+/// ws.close(None).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
+    ClientBuilder::new(url).connect().await.map(|(ws, _)| ws)
+}
+
+/// Connection options for a client. Setters that take text check it when
+/// [`connect`](Self::connect) runs; the first problem is reported then.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), wsock_tokio::Error> {
+/// use std::time::Duration;
+///
+/// let (mut ws, response) = wsock_tokio::ClientBuilder::new("ws://example.com/chat")
+///     .protocol("chat.v2")
+///     .header("Authorization", "Bearer token")
+///     .connect_timeout(Some(Duration::from_secs(5)))
+///     .keepalive(Some(Duration::from_secs(20)), Duration::from_secs(10))
+///     .max_message_size(1 << 20)
+///     .connect()
+///     .await?;
+/// assert_eq!(ws.protocol(), response.protocol());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: String,
+    protocols: Vec<String>,
+    origin: Option<String>,
+    headers: Vec<(String, String)>,
+    addresses: Option<Vec<SocketAddr>>,
+    nodelay: bool,
+    connect_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    config: Config,
+}
+
+/// Setters for the connection settings both builders share.
+macro_rules! config_setters {
+    () => {
+        /// Replaces all connection settings (limits, keepalive, buffer
+        /// sizes, …) at once; the other setters change single fields.
+        pub fn config(mut self, config: Config) -> Self {
+            self.config = config;
+            self
+        }
+
+        /// How long the opening handshake may take (default 10 s);
+        /// `None` waits forever.
+        pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+            self.config.handshake.timeout = timeout;
+            self
+        }
+
+        /// Makes [`recv`](crate::WebSocket::recv) fail with
+        /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when nothing
+        /// arrives for this long (the connection stays usable). Default
+        /// `None`.
+        pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
+            self.read_timeout = timeout;
+            self
+        }
+
+        /// Largest accepted frame payload (default 16 MiB).
+        pub fn max_frame_size(mut self, bytes: usize) -> Self {
+            self.config.max_frame_size = bytes;
+            self
+        }
+
+        /// Largest accepted message (default 64 MiB).
+        pub fn max_message_size(mut self, bytes: usize) -> Self {
+            self.config.max_message_size = bytes;
+            self
+        }
+
+        /// Most bytes in the handshake's header block (default 8 KiB).
+        pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+            self.config.handshake.max_header_bytes = bytes;
+            self
+        }
+
+        /// Most header fields in the handshake (default 64).
+        pub fn max_headers(mut self, count: usize) -> Self {
+            self.config.handshake.max_headers = count;
+            self
+        }
+
+        /// Split outgoing messages into frames of at most this many bytes
+        /// (default `None`: one frame per message).
+        pub fn fragment_size(mut self, bytes: Option<usize>) -> Self {
+            self.config.fragment_size = bytes;
+            self
+        }
+
+        /// The write-buffer bound: senders wait while more than this is
+        /// queued (default 64 KiB).
+        pub fn write_buffer_size(mut self, bytes: usize) -> Self {
+            self.config.write_buffer_size = bytes;
+            self
+        }
+
+        /// Sends a ping after `interval` without traffic from the peer,
+        /// and fails the connection with
+        /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) if nothing
+        /// arrives within `timeout` after it. Default: no keepalive.
+        pub fn keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
+            self.config.keepalive_interval = interval;
+            self.config.keepalive_timeout = timeout;
+            self
+        }
+
+        /// Answer pings automatically (default `true`).
+        pub fn auto_pong(mut self, enabled: bool) -> Self {
+            self.config.auto_pong = enabled;
+            self
+        }
+    };
+}
+pub(crate) use config_setters;
+
+impl ClientBuilder {
+    /// Options for a connection to `url` (`ws://` or `wss://`).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            protocols: Vec::new(),
+            origin: None,
+            headers: Vec::new(),
+            addresses: None,
+            nodelay: true,
+            connect_timeout: Some(Duration::from_secs(30)),
+            read_timeout: None,
+            config: Config::default(),
+        }
+    }
+
+    config_setters!();
+
+    /// Offers a subprotocol; call again to offer more, in order of
+    /// preference. The server's choice is [`WebSocket::protocol`].
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocols.push(protocol.into());
+        self
+    }
+
+    /// Sets the `Origin` header.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// Adds a request header (not one the handshake writes itself, such
+    /// as `Host` or `Sec-WebSocket-*`).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets `TCP_NODELAY` (default `true`: frames go out at once).
+    pub fn nodelay(mut self, enabled: bool) -> Self {
+        self.nodelay = enabled;
+        self
+    }
+
+    /// How long resolving and connecting may take together (default
+    /// 30 s); `None` leaves it to the operating system.
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Connects to these addresses instead of resolving the URL's host
+    /// (which still goes in the `Host` header), racing them as resolved
+    /// addresses are raced.
+    pub fn addresses(mut self, addresses: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.addresses = Some(addresses.into_iter().collect());
+        self
+    }
+
+    fn request(&self) -> Result<ClientRequest, Error> {
+        let mut request = ClientRequest::new(&self.url).map_err(Error::handshake)?;
+        let invalid = Error::invalid_request;
+        for protocol in &self.protocols {
+            request = request.protocol(protocol).map_err(invalid)?;
+        }
+        if let Some(origin) = &self.origin {
+            request = request.origin(origin).map_err(invalid)?;
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name, value).map_err(invalid)?;
+        }
+        Ok(request)
+    }
+
+    /// Resolves the host, connects (Happy Eyeballs), and runs the opening
+    /// handshake. `wss://` needs a TLS layer: this crate reports
+    /// [`ErrorKind::Tls`](crate::ErrorKind::Tls); connect with
+    /// [`connect_tcp`](Self::connect_tcp), run TLS, then call
+    /// [`handshake`](Self::handshake).
+    pub async fn connect(&self) -> Result<(WebSocket<TcpStream>, Response), Error> {
+        let request = self.request()?;
+        if request.is_tls() {
+            return Err(Error::tls_not_enabled());
+        }
+        let tcp = self.connect_tcp_to(&request).await?;
+        self.handshake_with(tcp, &request).await
+    }
+
+    /// Only the TCP part of [`connect`](Self::connect): resolves the URL's
+    /// host and races its addresses (RFC 8305), within the connect
+    /// timeout. For a TLS layer to wrap before [`handshake`](Self::handshake).
+    pub async fn connect_tcp(&self) -> Result<TcpStream, Error> {
+        let request = self.request()?;
+        self.connect_tcp_to(&request).await
+    }
+
+    async fn connect_tcp_to(&self, request: &ClientRequest) -> Result<TcpStream, Error> {
+        let (host, port) = (request.host(), request.port());
+        let work = async {
+            let addrs = match &self.addresses {
+                Some(addrs) => addrs.clone(),
+                None => resolve(host, port).await?,
+            };
+            if addrs.is_empty() {
+                return Err(Error::no_addresses(host));
+            }
+            let tcp = race(&interleave(addrs))
+                .await
+                .map_err(|tried| Error::connect(&format!("{host}:{port}"), tried))?;
+            tcp.set_nodelay(self.nodelay)?;
+            Ok(tcp)
+        };
+        match self.connect_timeout {
+            Some(limit) => tokio::time::timeout(limit, work)
+                .await
+                .map_err(|_| Error::timeout("connect"))?,
+            None => work.await,
+        }
+    }
+
+    /// Runs the opening handshake over a connected transport (plain TCP,
+    /// or a TLS stream for `wss://`), within the handshake timeout.
+    pub async fn handshake<S>(&self, io: S) -> Result<(WebSocket<S>, Response), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let request = self.request()?;
+        self.handshake_with(io, &request).await
+    }
+
+    async fn handshake_with<S>(
+        &self,
+        mut io: S,
+        request: &ClientRequest,
+    ) -> Result<(WebSocket<S>, Response), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let config = self.config.clone();
+        let work = async {
+            let mut hs = ClientHandshake::with_random_key(request, config.handshake);
+            io.write_all(hs.request_bytes()).await?;
+            io.flush().await?;
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let n = io.read(&mut buf).await?;
+                if n == 0 {
+                    return Err(Error::closed_during_handshake());
+                }
+                if let Some((response, used)) = hs.feed(&buf[..n]).map_err(Error::handshake)? {
+                    return Ok((response, buf[used..n].to_vec()));
+                }
+            }
+        };
+        let (response, rest) = match config.handshake.timeout {
+            Some(limit) => tokio::time::timeout(limit, work)
+                .await
+                .map_err(|_| Error::timeout("handshake"))??,
+            None => work.await?,
+        };
+        let mut conn = Connection::new(Role::Client, config)
+            .with_protocol(response.protocol().map(Into::into));
+        conn.feed(&rest);
+        let ws = WebSocket::from_connection(io, conn).with_read_timeout(self.read_timeout);
+        Ok((ws, response))
+    }
+}
+
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| Error::dns(host, e))?;
+    Ok(addrs.collect())
+}
+
+/// RFC 8305 §4: alternate address families, starting with the family of
+/// the first address (the resolver's preference); duplicates dropped.
+fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let mut unique: Vec<SocketAddr> = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        if !unique.contains(&addr) {
+            unique.push(addr);
+        }
+    }
+    let Some(first) = unique.first() else {
+        return unique;
+    };
+    let first_v6 = first.is_ipv6();
+    let (mut preferred, mut other): (Vec<_>, Vec<_>) = unique
+        .iter()
+        .copied()
+        .partition(|a| a.is_ipv6() == first_v6);
+    preferred.reverse();
+    other.reverse();
+    let mut out = Vec::with_capacity(unique.len());
+    loop {
+        match (preferred.pop(), other.pop()) {
+            (None, None) => return out,
+            (a, b) => out.extend(a.into_iter().chain(b)),
+        }
+    }
+}
+
+type Attempt = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+/// Happy Eyeballs (RFC 8305 §5): start the next attempt when the previous
+/// fails or after [`ATTEMPT_DELAY`], whichever is first; the first
+/// connection wins and the other attempts are dropped. On failure, every
+/// address with its error, in the order tried.
+async fn race(addrs: &[SocketAddr]) -> Result<TcpStream, Vec<(SocketAddr, io::Error)>> {
+    let mut next = 0;
+    let mut running: Vec<(usize, Attempt)> = Vec::new();
+    let mut failed: Vec<(usize, io::Error)> = Vec::new();
+    let mut delay = Box::pin(tokio::time::sleep(Duration::ZERO));
+    let mut start_now = true;
+    poll_fn(|cx| {
+        loop {
+            if next < addrs.len()
+                && (start_now || running.is_empty() || delay.as_mut().poll(cx).is_ready())
+            {
+                running.push((next, Box::pin(TcpStream::connect(addrs[next]))));
+                next += 1;
+                start_now = false;
+                delay.as_mut().reset(Instant::now() + ATTEMPT_DELAY);
+                if next < addrs.len() {
+                    // Registers the timer for the next start.
+                    let _ = delay.as_mut().poll(cx);
+                }
+            }
+            let mut i = 0;
+            while i < running.len() {
+                match running[i].1.as_mut().poll(cx) {
+                    Poll::Ready(Ok(tcp)) => return Poll::Ready(Ok(tcp)),
+                    Poll::Ready(Err(e)) => {
+                        let (index, _) = running.remove(i);
+                        failed.push((index, e));
+                        start_now = true;
+                    }
+                    Poll::Pending => i += 1,
+                }
+            }
+            if running.is_empty() && next >= addrs.len() {
+                failed.sort_by_key(|(index, _)| *index);
+                let tried = std::mem::take(&mut failed)
+                    .into_iter()
+                    .map(|(i, e)| (addrs[i], e))
+                    .collect();
+                return Poll::Ready(Err(tried));
+            }
+            if !(start_now && next < addrs.len()) {
+                return Poll::Pending;
+            }
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn interleaves_families_from_the_first() {
+        let v6a = addr("[::1]:80");
+        let v6b = addr("[::2]:80");
+        let v4a = addr("127.0.0.1:80");
+        let v4b = addr("127.0.0.2:80");
+        let v4c = addr("127.0.0.3:80");
+        assert_eq!(
+            interleave(vec![v6a, v6b, v4a, v4b, v4c]),
+            vec![v6a, v4a, v6b, v4b, v4c]
+        );
+        assert_eq!(interleave(vec![v4a, v4b, v6a]), vec![v4a, v6a, v4b]);
+        assert_eq!(interleave(vec![v4a, v4a, v4b]), vec![v4a, v4b]);
+        assert!(interleave(vec![]).is_empty());
+    }
+
+    #[tokio::test]
+    async fn every_failure_is_listed_in_order() {
+        // Two ports nothing listens on: both refused.
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addrs = vec![a.local_addr().unwrap(), b.local_addr().unwrap()];
+        drop((a, b));
+        let tried = race(&addrs).await.unwrap_err();
+        assert_eq!(tried.iter().map(|(a, _)| *a).collect::<Vec<_>>(), addrs);
+    }
+}

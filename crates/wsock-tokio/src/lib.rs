@@ -1,0 +1,71 @@
+//! An async [tokio] adapter for the [`wsock_core`] WebSocket (RFC 6455)
+//! engine.
+//!
+//! The adapter only moves bytes and time: the protocol (framing, masking,
+//! UTF-8 validation, the closing handshake, keepalive) lives in the core.
+//! It works over any `AsyncRead + AsyncWrite + Unpin` transport, on the
+//! multi-thread and the current-thread runtime (with the time driver
+//! enabled).
+//!
+//! * Clients: [`connect`] or [`ClientBuilder`] (Happy Eyeballs connection
+//!   racing, timeouts, subprotocols, headers, limits, keepalive).
+//! * Servers: [`accept`], [`accept_with`] (inspect the request; accept or
+//!   [`Reject`]) or [`ServerBuilder`]; or [`WebSocket::from_raw`] after an
+//!   HTTP server did the upgrade (see the `hyper_upgrade` example).
+//! * A [`WebSocket`] has plain async methods ([`recv`](WebSocket::recv),
+//!   [`send`](WebSocket::send), [`flush`](WebSocket::flush),
+//!   [`close`](WebSocket::close)) and implements `Stream` and `Sink`; it
+//!   [splits](WebSocket::split) into halves for two tasks.
+//! * Large messages stream: [`WebSocket::recv_stream`] gives an
+//!   `AsyncRead` of one message, [`WebSocket::send_stream`] an `AsyncWrite`.
+//!
+//! ```no_run
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), wsock_tokio::Error> {
+//! let mut ws = wsock_tokio::connect("ws://127.0.0.1:9001/").await?;
+//! ws.send("hello").await?;
+//! while let Some(message) = ws.recv().await? {
+//!     println!("{message:?}");
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `wss://` needs a TLS layer (the `wsock-tls` crate): connect with
+//! [`ClientBuilder::connect_tcp`], run the TLS handshake, and pass the TLS
+//! stream to [`ClientBuilder::handshake`]. On its own, this crate answers
+//! `wss://` URLs with an [`ErrorKind::Tls`] error.
+//!
+//! [tokio]: https://docs.rs/tokio
+#![warn(missing_docs)]
+
+mod client;
+mod error;
+mod server;
+mod shared;
+mod socket;
+
+pub use client::{ClientBuilder, connect};
+pub use error::{Error, ErrorKind};
+pub use server::{Reject, ServerBuilder, accept, accept_with};
+pub use socket::{MessageReader, MessageWriter, ReadHalf, ReuniteError, WebSocket, WriteHalf};
+
+pub use wsock_core::handshake::client::Response;
+pub use wsock_core::handshake::server::{Accept, Request};
+pub use wsock_core::{
+    CapacityError, CloseCode, CloseFrame, Config, Connection, DataKind, Error as CoreError,
+    HandshakeError, Message, ProtocolError, Role, State, Stats,
+};
+
+#[cfg(test)]
+mod tests {
+    fn send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn handles_and_errors_cross_threads() {
+        send_sync::<crate::WebSocket<tokio::net::TcpStream>>();
+        send_sync::<crate::ReadHalf<tokio::net::TcpStream>>();
+        send_sync::<crate::WriteHalf<tokio::net::TcpStream>>();
+        send_sync::<crate::Error>();
+    }
+}

@@ -1,0 +1,274 @@
+//! The server: [`accept`](crate::accept), [`accept_with`](crate::accept_with)
+//! and [`ServerBuilder`].
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use wsock_core::handshake::server::{Accept, Request, ServerHandshake, reject_response};
+use wsock_core::{Config, Connection, HandshakeError, Role};
+
+use crate::client::config_setters;
+use crate::{Error, WebSocket};
+
+/// After writing a rejection, how long to read and discard before closing,
+/// so unread request bytes do not turn the close into a reset that could
+/// destroy the response in flight.
+const REJECT_LINGER: Duration = Duration::from_secs(1);
+
+/// Accepts a WebSocket connection on a transport: reads the request,
+/// answers `101 Switching Protocols` with no subprotocol, and returns the
+/// connection. Bad requests are answered with 400, 405, 426 or 431 before
+/// the error is returned.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let url = format!("ws://{}/", listener.local_addr()?);
+/// let server = tokio::spawn(async move {
+///     let (tcp, _) = listener.accept().await?;
+///     let mut ws = wsock_tokio::accept(tcp).await?;
+///     ws.send("welcome").await?;
+///     ws.close(None).await
+/// });
+/// let mut ws = wsock_tokio::connect(&url).await?;
+/// assert_eq!(ws.recv().await?, Some(wsock_tokio::Message::text("welcome")));
+/// ws.close(None).await?;
+/// server.await??;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn accept<S>(io: S) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    ServerBuilder::new().accept(io).await
+}
+
+/// Accepts a WebSocket connection, letting `callback` look at the request
+/// (path, headers, `Origin`, offered subprotocols) and accept it, possibly
+/// choosing a subprotocol and adding headers, or reject it with a status,
+/// headers and a body (written before the transport is closed).
+///
+/// ```
+/// use wsock_tokio::{Accept, Reject};
+///
+/// # async fn serve(tcp: tokio::net::TcpStream) -> Result<(), wsock_tokio::Error> {
+/// let ws = wsock_tokio::accept_with(tcp, |request| {
+///     if request.path() != "/chat" {
+///         return Err(Reject::new(404).body("no such endpoint\n"));
+///     }
+///     match request.protocols().iter().find(|p| *p == "chat.v2") {
+///         Some(p) => Ok(Accept::new().protocol(p.as_str())),
+///         None => Ok(Accept::new()),
+///     }
+/// })
+/// .await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn accept_with<S, F>(io: S, callback: F) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
+{
+    ServerBuilder::new().accept_with(io, callback).await
+}
+
+/// An application's refusal of a handshake request: the HTTP response to
+/// send instead of `101`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reject {
+    /// A rejection with `status` (200–599; others become 500), no extra
+    /// headers and an empty body.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a response header (such as `WWW-Authenticate`). Headers that
+    /// are not valid HTTP or that would change the framing are left out.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body (sent as `text/plain` unless a `Content-Type` header
+    /// is given).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        reject_response(self.status, &headers, &self.body)
+    }
+}
+
+/// Options for accepting connections.
+///
+/// ```
+/// # async fn serve(tcp: tokio::net::TcpStream) -> Result<(), wsock_tokio::Error> {
+/// use std::time::Duration;
+///
+/// let mut ws = wsock_tokio::ServerBuilder::new()
+///     .handshake_timeout(Some(Duration::from_secs(5)))
+///     .max_message_size(1 << 20)
+///     .keepalive(Some(Duration::from_secs(30)), Duration::from_secs(10))
+///     .accept(tcp)
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ServerBuilder {
+    config: Config,
+    read_timeout: Option<Duration>,
+}
+
+impl ServerBuilder {
+    /// The default settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    config_setters!();
+
+    /// [`accept`](crate::accept) with these settings.
+    pub async fn accept<S>(&self, io: S) -> Result<WebSocket<S>, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.accept_with(io, |_| Ok(Accept::new())).await
+    }
+
+    /// [`accept_with`](crate::accept_with) with these settings.
+    pub async fn accept_with<S, F>(&self, mut io: S, callback: F) -> Result<WebSocket<S>, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        F: FnOnce(&Request) -> Result<Accept, Reject>,
+    {
+        let config = self.config.clone();
+        let limits = config.handshake;
+        let work = handshake(&mut io, limits, callback);
+        let outcome = match limits.timeout {
+            Some(limit) => {
+                let Ok(outcome) = tokio::time::timeout(limit, work).await else {
+                    let response = reject_response(408, &[], b"the handshake took too long\n");
+                    let _ = tokio::time::timeout(REJECT_LINGER, reject(&mut io, &response)).await;
+                    return Err(Error::timeout("handshake"));
+                };
+                outcome
+            }
+            None => work.await,
+        };
+        let (protocol, rest) = match outcome? {
+            Outcome::Accepted { protocol, rest } => (protocol, rest),
+            Outcome::Rejected(response, err) => {
+                let _ = tokio::time::timeout(REJECT_LINGER * 2, reject(&mut io, &response)).await;
+                return Err(err);
+            }
+        };
+        let mut conn = Connection::new(Role::Server, config).with_protocol(protocol);
+        conn.feed(&rest);
+        Ok(WebSocket::from_connection(io, conn).with_read_timeout(self.read_timeout))
+    }
+}
+
+enum Outcome {
+    Accepted {
+        protocol: Option<String>,
+        rest: Vec<u8>,
+    },
+    Rejected(Vec<u8>, Error),
+}
+
+/// Reads the request and writes the `101`, or says what to reject with.
+async fn handshake<S, F>(
+    io: &mut S,
+    limits: wsock_core::HandshakeLimits,
+    callback: F,
+) -> Result<Outcome, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FnOnce(&Request) -> Result<Accept, Reject>,
+{
+    let mut hs = ServerHandshake::new(limits);
+    let mut buf = vec![0u8; 4096];
+    let (request, rest) = loop {
+        let n = io.read(&mut buf).await?;
+        if n == 0 {
+            return Err(Error::closed_during_handshake());
+        }
+        match hs.feed(&buf[..n]) {
+            Ok(Some((request, used))) => break (request, buf[used..n].to_vec()),
+            Ok(None) => {}
+            Err(e) => {
+                let response = e
+                    .rejection_response()
+                    .unwrap_or_else(|| reject_response(400, &[], b""));
+                return Ok(Outcome::Rejected(response, Error::handshake(e)));
+            }
+        }
+    };
+    let accept = match callback(&request) {
+        Ok(accept) => accept,
+        Err(rejection) => {
+            let err = Error::handshake(HandshakeError::RejectedByApplication(rejection.status));
+            return Ok(Outcome::Rejected(rejection.to_bytes(), err));
+        }
+    };
+    let response = match request.accept(&accept) {
+        Ok(response) => response,
+        // The application chose something the client did not offer.
+        Err(e) => {
+            return Ok(Outcome::Rejected(
+                reject_response(500, &[], b""),
+                Error::invalid_request(e),
+            ));
+        }
+    };
+    io.write_all(&response).await?;
+    io.flush().await?;
+    Ok(Outcome::Accepted {
+        protocol: accept.selected_protocol().map(Into::into),
+        rest,
+    })
+}
+
+/// Writes a rejection, ends our side, and reads until the client's end of
+/// stream (bounded by the caller) so the response is not lost to a reset.
+async fn reject<S>(io: &mut S, response: &[u8]) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    io.write_all(response).await?;
+    io.flush().await?;
+    io.shutdown().await?;
+    let mut scratch = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + REJECT_LINGER;
+    while tokio::time::timeout_at(deadline, io.read(&mut scratch))
+        .await
+        .is_ok_and(|r| r.is_ok_and(|n| n > 0))
+    {}
+    Ok(())
+}

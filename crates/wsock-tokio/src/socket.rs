@@ -1,0 +1,718 @@
+//! [`WebSocket`], its halves, and the streaming message types.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use futures_core::Stream;
+use futures_sink::Sink;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use wsock_core::{
+    CloseCode, CloseFrame, Config, Connection, DataKind, Event, Message, ReceiveMode, Role, State,
+    Stats,
+};
+
+use crate::shared::{Flush, Partial, RecvState, SendState, Shared};
+use crate::{Error, ErrorKind};
+
+/// A WebSocket connection over any `AsyncRead + AsyncWrite + Unpin`
+/// transport (a `TcpStream`, a TLS stream, hyper's upgraded connection,
+/// `tokio::io::duplex`).
+///
+/// Receive with [`recv`](Self::recv) (or as a [`Stream`] of messages),
+/// send with [`send`](Self::send) (or as a [`Sink`]), end with
+/// [`close`](Self::close). [`split`](Self::split) gives halves for two
+/// tasks. Pings are answered automatically, and the closing handshake and
+/// timeouts run inside the receive calls, so **keep a receive going** (the
+/// usual `while let Some(message) = ws.recv().await?` loop) for as long as
+/// the connection lives.
+///
+/// # Cancel safety
+///
+/// | method | dropped before it completes |
+/// |---|---|
+/// | [`recv`](Self::recv), [`Stream::poll_next`] | nothing is lost: a message is only taken when it is returned |
+/// | [`recv_stream`](Self::recv_stream) | nothing is lost: a message that started arriving is handed to the next `recv` or `recv_stream` |
+/// | [`send`](Self::send) | the message is sent whole or not at all: either it was still waiting for buffer room (not sent), or it is queued and goes out with the next send, flush or receive |
+/// | [`flush`](Self::flush), [`Sink::poll_flush`] | nothing is lost: unwritten bytes stay queued |
+/// | [`close`](Self::close) | the close frame stays queued; call `close` or `recv` again to finish |
+/// | [`Sink::poll_ready`], `SinkExt::feed` | as `send`: whole or not at all |
+/// | a read of a [`MessageReader`] | nothing is lost (bytes are only taken when returned); dropping the reader itself discards the rest of its message |
+/// | a write of a [`MessageWriter`] | a write either queued its bytes as a frame (and reported them) or did nothing; dropping the writer after a write and before `finish` closes the connection with 1011, since a partial message cannot be taken back |
+/// | [`connect`](crate::connect), [`accept`](crate::accept) and the builders | the transport is dropped; nothing to resume |
+///
+/// Frames never interleave and are never cut: all output leaves through
+/// the core's one buffer, in order, whoever writes it.
+///
+/// # Timers
+///
+/// Keepalive pings, the keepalive and close timeouts, and the read timeout
+/// run on tokio's timer while a receive is waiting, and the keepalive and
+/// close timeouts also while a send waits for the transport, so a dead
+/// peer is detected on either side. The runtime needs its time driver.
+///
+/// # Backpressure
+///
+/// At most [`Config::write_buffer_size`] bytes (plus the message being
+/// queued) wait in memory: `send`, `Sink::poll_ready` and
+/// [`MessageWriter`] wait for the transport to take bytes before queuing
+/// more, so a slow reader on the other side makes senders wait rather than
+/// memory grow.
+pub struct WebSocket<S> {
+    shared: Arc<Shared<S>>,
+    recv: RecvState,
+    send: SendState,
+}
+
+/// The receiving half of a [`WebSocket`], from [`WebSocket::split`]. It
+/// also answers pings and completes the closing handshake, writing those
+/// frames itself: it never waits for the [`WriteHalf`]'s task.
+pub struct ReadHalf<S> {
+    shared: Arc<Shared<S>>,
+    recv: RecvState,
+}
+
+/// The sending half of a [`WebSocket`], from [`WebSocket::split`].
+pub struct WriteHalf<S> {
+    shared: Arc<Shared<S>>,
+    send: SendState,
+}
+
+/// The two halves given to [`ReadHalf::reunite`] came from different
+/// connections. Both are handed back.
+pub struct ReuniteError<S>(pub ReadHalf<S>, pub WriteHalf<S>);
+
+impl<S> fmt::Debug for ReuniteError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReuniteError(..)")
+    }
+}
+
+impl<S> fmt::Display for ReuniteError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tried to reunite halves of different WebSocket connections")
+    }
+}
+
+impl<S> std::error::Error for ReuniteError<S> {}
+
+macro_rules! debug_impl {
+    ($t:ident) => {
+        impl<S> fmt::Debug for $t<S> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($t))
+                    .field("role", &self.shared.role())
+                    .field("state", &self.shared.state())
+                    .field("protocol", &self.shared.protocol())
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+debug_impl!(WebSocket);
+debug_impl!(ReadHalf);
+debug_impl!(WriteHalf);
+
+/// Accessors every handle has.
+macro_rules! common_accessors {
+    () => {
+        /// Which end of the connection this is.
+        pub fn role(&self) -> Role {
+            self.shared.role()
+        }
+
+        /// The subprotocol the handshake settled on, if any.
+        pub fn protocol(&self) -> Option<&str> {
+            self.shared.protocol()
+        }
+
+        /// Where the closing handshake stands.
+        pub fn state(&self) -> State {
+            self.shared.state()
+        }
+
+        /// Traffic counters.
+        pub fn stats(&self) -> Stats {
+            self.shared.stats()
+        }
+
+        /// Bytes queued and not yet taken by the transport.
+        pub fn buffered_output(&self) -> usize {
+            self.shared.buffered_output()
+        }
+    };
+}
+
+/// Receiving methods, for [`WebSocket`] and [`ReadHalf`].
+macro_rules! recv_methods {
+    () => {
+        /// The next message: text, binary, ping, pong, or the peer's close.
+        /// `Ok(None)` once the connection is over (after the close
+        /// handshake, or after an error was returned); it stays `None`.
+        ///
+        /// Pings are answered automatically (unless `auto_pong` is off)
+        /// and still returned, for information.
+        ///
+        /// When the connection fails (a protocol error, a limit, a
+        /// timeout, the transport), the error is returned once the close
+        /// frame is written and the transport shut down (after at most a
+        /// short linger for the peer's end), so dropping the connection
+        /// right after is safe.
+        ///
+        /// Cancel-safe: dropping the future loses nothing.
+        pub async fn recv(&mut self) -> Result<Option<Message>, Error> {
+            poll_fn(|cx| poll_recv(&self.shared, &mut self.recv, cx)).await
+        }
+
+        /// Waits for the next data message and returns a reader of its
+        /// payload that does not buffer the message whole: the bytes are
+        /// handed out as they arrive (text is validated as UTF-8 on the
+        /// way). `Ok(None)` when the connection closes first. Pings and
+        /// pongs received meanwhile are answered and not returned; a close
+        /// frame is returned by the next [`recv`](Self::recv).
+        ///
+        /// Dropping the reader before its end discards the rest of the
+        /// message. Cancel-safe.
+        pub async fn recv_stream(&mut self) -> Result<Option<MessageReader<'_, S>>, Error> {
+            let kind = poll_fn(|cx| poll_recv_stream(&self.shared, &mut self.recv, cx)).await?;
+            Ok(kind.map(|kind| MessageReader {
+                shared: &self.shared,
+                st: &mut self.recv,
+                kind,
+            }))
+        }
+
+        /// Makes [`recv`](Self::recv) fail with [`ErrorKind::Timeout`]
+        /// when nothing arrives for this long. The connection stays
+        /// usable: receive again to keep waiting. `None` (the default for
+        /// [`WebSocket::from_raw`]) waits forever.
+        pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+            self.recv.read_timeout = timeout;
+        }
+    };
+}
+
+/// Sending methods, for [`WebSocket`] and [`WriteHalf`].
+macro_rules! send_methods {
+    () => {
+        /// Sends a message (text, binary, ping, pong, or close) and writes
+        /// it out. Waits first while the write buffer is full.
+        ///
+        /// Cancel safety: see [`WebSocket`]; never a partial frame.
+        pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+            let message = message.into();
+            poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::Room)).await?;
+            self.shared.queue(|c| c.send(&message))?;
+            poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await
+        }
+
+        /// Starts a message whose payload is written through the returned
+        /// [`AsyncWrite`] in pieces (each write becomes a frame), without
+        /// holding it whole. End it with [`MessageWriter::finish`] (or
+        /// `shutdown`).
+        pub fn send_stream(&mut self, kind: DataKind) -> MessageWriter<'_, S> {
+            MessageWriter {
+                shared: &self.shared,
+                st: &mut self.send,
+                kind,
+                started: false,
+                finished: false,
+            }
+        }
+
+        /// Writes out everything queued. Cancel-safe.
+        pub async fn flush(&mut self) -> Result<(), Error> {
+            poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await
+        }
+    };
+}
+
+impl<S> WebSocket<S> {
+    common_accessors!();
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// A connection over a transport whose opening handshake is already
+    /// done (for example by hyper, see the `hyper_upgrade` example).
+    pub fn from_raw(io: S, role: Role, config: Config) -> Self {
+        Self::from_connection(io, Connection::new(role, config))
+    }
+
+    /// A connection over a transport, driving a core [`Connection`] you
+    /// set up (for example with a subprotocol via
+    /// [`Connection::with_protocol`], or with bytes read past the
+    /// handshake already fed to it).
+    pub fn from_connection(io: S, conn: Connection) -> Self {
+        Self {
+            shared: Arc::new(Shared::new(io, conn)),
+            recv: RecvState::default(),
+            send: SendState::default(),
+        }
+    }
+
+    pub(crate) fn with_read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.recv.read_timeout = timeout;
+        self
+    }
+
+    recv_methods!();
+    send_methods!();
+
+    /// Closes the connection: sends a close frame (`None`: code 1000, no
+    /// reason) unless one was sent, then receives and discards until the
+    /// peer's close and the end of the transport. Returns the first error
+    /// not yet returned, if the connection failed. Calling it again, or
+    /// after the connection ended, is fine.
+    ///
+    /// To receive what the peer still sends, send `Message::Close` with
+    /// [`send`](Self::send) instead and keep calling [`recv`](Self::recv)
+    /// until it returns `None`.
+    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
+        match queue_close(&self.shared, frame) {
+            Err(e) if e.kind() == ErrorKind::InvalidInput => return Err(e),
+            _ => {}
+        }
+        while self.recv().await?.is_some() {}
+        Ok(())
+    }
+
+    /// Splits the connection into halves usable from two tasks at once.
+    pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
+        let read = ReadHalf {
+            shared: self.shared.clone(),
+            recv: self.recv,
+        };
+        let write = WriteHalf {
+            shared: self.shared,
+            send: self.send,
+        };
+        (read, write)
+    }
+
+    /// The transport back, discarding anything queued.
+    pub fn into_inner(self) -> S {
+        match Arc::try_unwrap(self.shared) {
+            Ok(shared) => shared.into_io(),
+            Err(_) => unreachable!("an unsplit WebSocket owns its state"),
+        }
+    }
+}
+
+impl<S> ReadHalf<S> {
+    common_accessors!();
+
+    /// Whether `write` is the other half of this connection.
+    pub fn is_pair_of(&self, write: &WriteHalf<S>) -> bool {
+        Arc::ptr_eq(&self.shared, &write.shared)
+    }
+
+    /// Joins the halves again.
+    #[allow(clippy::result_large_err)] // Hands both halves back, as tokio's `reunite` does.
+    pub fn reunite(self, write: WriteHalf<S>) -> Result<WebSocket<S>, ReuniteError<S>> {
+        if self.is_pair_of(&write) {
+            Ok(WebSocket {
+                shared: self.shared,
+                recv: self.recv,
+                send: write.send,
+            })
+        } else {
+            Err(ReuniteError(self, write))
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
+    recv_methods!();
+}
+
+impl<S> WriteHalf<S> {
+    common_accessors!();
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
+    send_methods!();
+
+    /// Starts the closing handshake: sends a close frame (`None`: 1000)
+    /// unless one was sent, and writes it out. The [`ReadHalf`] receives
+    /// the peer's close and ends the connection, so keep it receiving.
+    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
+        match queue_close(&self.shared, frame) {
+            Err(e) if e.kind() == ErrorKind::AlreadyClosed => return Ok(()),
+            other => other?,
+        }
+        match poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await {
+            Err(e) if e.kind() == ErrorKind::AlreadyClosed => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// Queues a close frame unless the closing handshake already started.
+fn queue_close<S>(shared: &Shared<S>, frame: Option<CloseFrame>) -> Result<(), Error> {
+    shared.queue(|c| match (c.state(), frame) {
+        (State::Open, None) => c.close(CloseCode::NORMAL, ""),
+        (State::Open, Some(f)) => c.close(f.code, &f.reason),
+        _ => Ok(()),
+    })
+}
+
+fn poll_recv<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared<S>,
+    st: &mut RecvState,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Option<Message>, Error>> {
+    if let Some(close) = st.pending_close.take() {
+        return Poll::Ready(Ok(Some(close)));
+    }
+    st.partial.abandon_stream();
+    shared.poll_event(st, cx, ReceiveMode::Message, |event, st| match event {
+        Event::Chunk {
+            kind,
+            data,
+            first,
+            last,
+        } => {
+            // A message that began streaming (a cancelled `recv_stream`):
+            // put it back together. Our state, more than `first`, says
+            // whether a piece continues a message we know.
+            match &mut st.partial {
+                Partial::Gather { data: gathered, .. } => gathered.extend_from_slice(data),
+                Partial::Skip if !first => {
+                    // The rest of an abandoned streamed message.
+                    if last {
+                        st.partial = Partial::None;
+                    }
+                    return None;
+                }
+                _ => {
+                    st.partial = Partial::Gather {
+                        kind,
+                        data: data.to_vec(),
+                    };
+                }
+            }
+            if !last {
+                return None;
+            }
+            match std::mem::take(&mut st.partial) {
+                Partial::Gather {
+                    kind: DataKind::Text,
+                    data,
+                } => Some(Message::Text(
+                    // Validated by the core as it streamed.
+                    String::from_utf8(data)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                )),
+                Partial::Gather { data, .. } => Some(Message::Binary(data)),
+                _ => None,
+            }
+        }
+        other => Message::from_event(&other),
+    })
+}
+
+fn poll_recv_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared<S>,
+    st: &mut RecvState,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Option<DataKind>, Error>> {
+    if st.pending_close.is_some() {
+        return Poll::Ready(Ok(None));
+    }
+    st.partial.abandon_stream();
+    if let Partial::Gather { kind, data } = std::mem::take(&mut st.partial) {
+        // A `recv` was cancelled while gathering: stream the rest.
+        st.partial = Partial::Stream {
+            pending: data,
+            pos: 0,
+            last: false,
+        };
+        return Poll::Ready(Ok(Some(kind)));
+    }
+    let whole = |st: &mut RecvState, kind, data: &[u8]| {
+        st.partial = Partial::Stream {
+            pending: data.to_vec(),
+            pos: 0,
+            last: true,
+        };
+        Some(Some(kind))
+    };
+    let result = ready!(
+        shared.poll_event(st, cx, ReceiveMode::Stream, |event, st| match event {
+            Event::Chunk {
+                first: false, last, ..
+            } if matches!(st.partial, Partial::Skip) => {
+                // The rest of an abandoned streamed message.
+                if last {
+                    st.partial = Partial::None;
+                }
+                None
+            }
+            Event::Chunk {
+                kind, data, last, ..
+            } => {
+                st.partial = Partial::Stream {
+                    pending: data.to_vec(),
+                    pos: 0,
+                    last,
+                };
+                Some(Some(kind))
+            }
+            Event::Text(text) => whole(st, DataKind::Text, text.as_bytes()),
+            Event::Binary(data) => whole(st, DataKind::Binary, data),
+            Event::Close(frame) => {
+                st.pending_close = Some(Message::Close(frame));
+                Some(None)
+            }
+            _ => None,
+        })
+    );
+    Poll::Ready(result.map(Option::flatten))
+}
+
+/// The payload of one received message, as an [`AsyncRead`] that ends
+/// with the message. From [`WebSocket::recv_stream`] or
+/// [`ReadHalf::recv_stream`]. While it is read, pings are answered and the
+/// timers run as during [`WebSocket::recv`].
+pub struct MessageReader<'a, S> {
+    shared: &'a Shared<S>,
+    st: &'a mut RecvState,
+    kind: DataKind,
+}
+
+impl<S> MessageReader<'_, S> {
+    /// Whether the message is text or binary. Text is validated as it is
+    /// read; a read fails with `InvalidData` at the first invalid byte.
+    pub fn kind(&self) -> DataKind {
+        self.kind
+    }
+}
+
+impl<S> fmt::Debug for MessageReader<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageReader")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for MessageReader<'_, S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match &mut this.st.partial {
+            Partial::Stream {
+                pending, pos, last, ..
+            } => {
+                if *pos < pending.len() {
+                    let n = (pending.len() - *pos).min(buf.remaining());
+                    buf.put_slice(&pending[*pos..*pos + n]);
+                    *pos += n;
+                    if *pos == pending.len() {
+                        pending.clear();
+                        *pos = 0;
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                if *last || buf.remaining() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            _ => return Poll::Ready(Ok(())),
+        }
+        let got = ready!(
+            this.shared
+                .poll_event(this.st, cx, ReceiveMode::Stream, |event, st| match event {
+                    Event::Chunk { data, last, .. } => {
+                        let n = data.len().min(buf.remaining());
+                        buf.put_slice(&data[..n]);
+                        if let Partial::Stream {
+                            pending,
+                            last: done,
+                            ..
+                        } = &mut st.partial
+                        {
+                            pending.extend_from_slice(&data[n..]);
+                            *done = last;
+                        }
+                        (n > 0 || last).then_some(true)
+                    }
+                    Event::Close(frame) => {
+                        st.pending_close = Some(Message::Close(frame));
+                        Some(false)
+                    }
+                    _ => None,
+                })
+        );
+        Poll::Ready(match got {
+            Ok(Some(true)) => Ok(()),
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the connection closed inside the message",
+            )),
+            Err(e) => Err(e.into()),
+        })
+    }
+}
+
+/// A message being sent in pieces, as an [`AsyncWrite`]. From
+/// [`WebSocket::send_stream`] or [`WriteHalf::send_stream`].
+///
+/// Each write becomes a frame (after waiting while the write buffer is
+/// full); [`finish`](Self::finish) or `shutdown` ends the message and
+/// flushes. Text must be valid UTF-8 as a whole; a code point may be split
+/// between writes. Control frames (pongs) still go out between the pieces.
+///
+/// Dropping it after a write and before `finish` cannot take back what was
+/// sent, so it closes the connection with 1011; dropping it before any
+/// write sends nothing.
+pub struct MessageWriter<'a, S> {
+    shared: &'a Shared<S>,
+    st: &'a mut SendState,
+    kind: DataKind,
+    started: bool,
+    finished: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> MessageWriter<'_, S> {
+    /// Ends the message and writes everything out.
+    pub async fn finish(mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_finish(cx)).await
+    }
+
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if !self.finished {
+            self.shared
+                .queue(|c| c.send_fragment(self.kind, &[], true))?;
+            self.finished = true;
+        }
+        self.shared.poll_flush(self.st, cx, Flush::All)
+    }
+}
+
+impl<S> fmt::Debug for MessageWriter<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageWriter")
+            .field("kind", &self.kind)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MessageWriter<'_, S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(Err(io::Error::other(
+                "write after the message was finished",
+            )));
+        }
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        ready!(this.shared.poll_flush(this.st, cx, Flush::Room))?;
+        let n = buf.len().min(this.shared.write_buffer_size());
+        let kind = this.kind;
+        this.shared
+            .queue(|c| c.send_fragment(kind, &buf[..n], false))
+            .map_err(|e| {
+                if e.kind() == ErrorKind::InvalidInput {
+                    io::Error::new(io::ErrorKind::InvalidData, e)
+                } else {
+                    e.into()
+                }
+            })?;
+        this.started = true;
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.shared
+            .poll_flush(this.st, cx, Flush::All)
+            .map_err(Into::into)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_finish(cx).map_err(Into::into)
+    }
+}
+
+impl<S> Drop for MessageWriter<'_, S> {
+    fn drop(&mut self) {
+        if self.started && !self.finished {
+            let _ = self
+                .shared
+                .queue(|c| c.close(CloseCode::INTERNAL_ERROR, "message aborted"));
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        poll_recv(&this.shared, &mut this.recv, cx).map(Result::transpose)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        poll_recv(&this.shared, &mut this.recv, cx).map(Result::transpose)
+    }
+}
+
+/// `poll_ready` waits for room in the write buffer, `start_send` queues,
+/// `poll_flush` writes out, `poll_close` sends a close frame (1000) unless
+/// one was sent and writes it out; keep receiving to finish the closing
+/// handshake.
+macro_rules! sink_impl {
+    ($t:ident) => {
+        impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for $t<S> {
+            type Error = Error;
+
+            fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+                let this = self.get_mut();
+                this.shared.poll_flush(&mut this.send, cx, Flush::Room)
+            }
+
+            fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
+                self.shared.queue(|c| c.send(&item))
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+                let this = self.get_mut();
+                this.shared.poll_flush(&mut this.send, cx, Flush::All)
+            }
+
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+                let this = self.get_mut();
+                match queue_close(&this.shared, None) {
+                    Err(e) if e.kind() == ErrorKind::AlreadyClosed => return Poll::Ready(Ok(())),
+                    other => other?,
+                }
+                match ready!(this.shared.poll_flush(&mut this.send, cx, Flush::All)) {
+                    Err(e) if e.kind() == ErrorKind::AlreadyClosed => Poll::Ready(Ok(())),
+                    other => Poll::Ready(other),
+                }
+            }
+        }
+    };
+}
+sink_impl!(WebSocket);
+sink_impl!(WriteHalf);
