@@ -1,0 +1,761 @@
+//! Moves bytes between a [`Transport`] and the sans-IO [`Connection`].
+//!
+//! The connection sits behind a mutex that is never held during blocking
+//! I/O: the reader reads into its own buffer and feeds the connection; the
+//! writer copies a chunk of the connection's output into its own buffer and
+//! writes it while holding the writer lock, so frames never interleave.
+//! Whoever releases the writer lock re-checks for output queued meanwhile
+//! (a pong, a close reply), so nothing is left behind when another thread
+//! found the lock busy.
+
+use std::io;
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
+
+use wsock_core::handshake::client::Response;
+use wsock_core::handshake::server::Request;
+use wsock_core::{CloseCode, CloseFrame, Connection, Event, ReceiveMode, Role, State};
+
+use crate::error::{Error, ErrorKind};
+use crate::settings::{Settings, linger};
+use crate::transport::Transport;
+
+/// The shortest timeout handed to a transport (zero means "forever" to
+/// some, and is an error to std).
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// Most bytes moved from the connection's output per write.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// How often a split reader wakes to pick up timers the writer started
+/// (the close timeout after the writer sends a close frame).
+const SPLIT_TIMER_POLL: Duration = Duration::from_millis(500);
+
+/// How long the reading side may block writing what reading queued (a
+/// pong) before it leaves the rest for later: a reader stuck writing to a
+/// peer that does not read could not read, and a peer that waits for us to
+/// read before it reads would deadlock.
+const READER_WRITE_BUDGET: Duration = Duration::from_millis(10);
+
+/// How often a closing reader checks whether a busy writer is done.
+const LOCK_POLL: Duration = Duration::from_millis(2);
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The connection, as it is (no timer update).
+pub(crate) fn lock_conn(shared: &Shared) -> MutexGuard<'_, Connection> {
+    lock(&shared.conn)
+}
+
+fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn min_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The time left until `deadline`, as a transport timeout.
+fn timeout_until(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()).max(MIN_TIMEOUT))
+}
+
+/// What the handshake left behind, for [`WebSocket::request`](crate::WebSocket::request)
+/// and [`WebSocket::response`](crate::WebSocket::response).
+#[derive(Debug)]
+pub(crate) enum Handshake {
+    Client(Response),
+    Server(Request),
+}
+
+/// State shared by a connection's handles.
+pub(crate) struct Shared {
+    conn: Mutex<Connection>,
+    writer: Mutex<WriteState>,
+    origin: Instant,
+    pub(crate) role: Role,
+    pub(crate) protocol: Option<String>,
+    pub(crate) handshake: Handshake,
+    pub(crate) linger: Duration,
+    /// Handles alive: 1 for a `WebSocket`, 2 after a split.
+    pub(crate) handles: AtomicUsize,
+    /// The connection is split, so another thread may start timers.
+    pub(crate) split: AtomicBool,
+    /// Our side of the transport is shut down: nothing more is written.
+    write_shut: AtomicBool,
+    /// The writer holds bytes it took from the connection but could not
+    /// write yet (a write timed out).
+    unsent: AtomicBool,
+    /// The transport is closed for good.
+    closed: AtomicBool,
+}
+
+struct WriteState {
+    /// Bytes taken from the connection and not yet written.
+    pending: Vec<u8>,
+    pos: usize,
+    /// The configured write timeout.
+    timeout: Option<Duration>,
+    /// The transport's write timeout is known to be "forever" (a bounded
+    /// one changes with every write, so it is always set).
+    forever: bool,
+    /// The transport has no write timeouts.
+    no_timeouts: bool,
+    /// Set once writing is impossible: the transport failed or was closed.
+    dead: Option<ErrorKind>,
+}
+
+/// Whether a flush waits for another thread that is writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Wait for the lock, then write everything queued.
+    Yes,
+    /// Write only if no other thread is writing; that thread writes what
+    /// was queued before it releases the lock.
+    IfIdle,
+    /// Wait for the lock until the instant, no longer.
+    Until(Instant),
+}
+
+impl Shared {
+    pub(crate) fn new(conn: Connection, settings: &Settings, handshake: Handshake) -> Self {
+        let linger = linger(conn.config());
+        Self {
+            role: conn.role(),
+            protocol: conn.protocol().map(String::from),
+            conn: Mutex::new(conn),
+            writer: Mutex::new(WriteState {
+                pending: Vec::new(),
+                pos: 0,
+                timeout: settings.write_timeout,
+                forever: false,
+                no_timeouts: false,
+                dead: None,
+            }),
+            origin: Instant::now(),
+            handshake,
+            linger,
+            handles: AtomicUsize::new(1),
+            split: AtomicBool::new(false),
+            write_shut: AtomicBool::new(false),
+            unsent: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// The connection, its timers brought up to date.
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        let mut conn = lock(&self.conn);
+        conn.handle_timeout(self.origin.elapsed());
+        conn
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn is_write_shut(&self) -> bool {
+        self.write_shut.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) {
+        lock(&self.writer).timeout = timeout;
+    }
+
+    /// Queues something on the connection, then writes it out: everything
+    /// when `flush_all`, else only when the queued output exceeds the write
+    /// buffer size (backpressure).
+    pub(crate) fn queue<T: Transport>(
+        &self,
+        io: &mut T,
+        flush_all: bool,
+        f: impl FnOnce(&mut Connection) -> Result<(), wsock_core::Error>,
+    ) -> Result<(), Error> {
+        let over = {
+            let mut conn = self.conn();
+            f(&mut conn).map_err(Error::core)?;
+            conn.buffered_output() > conn.config().write_buffer_size
+        };
+        if flush_all || over {
+            self.flush(io, Wait::Yes, None)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Writes the connection's output to `io`. `deadline` overrides the
+    /// write timeout.
+    pub(crate) fn flush<T: Transport>(
+        &self,
+        io: &mut T,
+        wait: Wait,
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
+        let mut guard = match wait {
+            Wait::Yes => Some(lock(&self.writer)),
+            Wait::IfIdle => try_lock(&self.writer),
+            Wait::Until(until) => loop {
+                if let Some(g) = try_lock(&self.writer) {
+                    break Some(g);
+                }
+                if Instant::now() >= until {
+                    return Err(Error::timed_out("another thread is still writing"));
+                }
+                std::thread::sleep(LOCK_POLL);
+            },
+        };
+        loop {
+            let Some(mut w) = guard else { return Ok(()) };
+            let deadline = deadline.or_else(|| w.timeout.map(|t| Instant::now() + t));
+            let result = self.drain(&mut w, io, deadline);
+            self.unsent
+                .store(w.pos < w.pending.len(), Ordering::Release);
+            drop(w);
+            result?;
+            // Output queued by a thread that found the lock busy is ours.
+            if !lock(&self.conn).wants_write() {
+                return Ok(());
+            }
+            guard = try_lock(&self.writer);
+        }
+    }
+
+    /// With the writer lock held: writes until the connection's output is
+    /// empty.
+    fn drain<T: Transport>(
+        &self,
+        w: &mut WriteState,
+        io: &mut T,
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
+        if self.is_write_shut() {
+            w.dead.get_or_insert(ErrorKind::AlreadyClosed);
+        }
+        if let Some(kind) = w.dead {
+            // Nothing can be written any more; drop what is queued.
+            w.pending.clear();
+            w.pos = 0;
+            let mut conn = lock(&self.conn);
+            let n = conn.output().len();
+            conn.consume_output(n);
+            return Err(match kind {
+                ErrorKind::AlreadyClosed => Error::already_closed(),
+                _ => Error::msg(kind, "the transport failed earlier"),
+            });
+        }
+        let mut wrote = false;
+        loop {
+            if w.pos == w.pending.len() {
+                w.pending.clear();
+                w.pos = 0;
+                let mut conn = lock(&self.conn);
+                let out = conn.output();
+                let n = out.len().min(WRITE_CHUNK);
+                if n == 0 {
+                    break;
+                }
+                w.pending.extend_from_slice(&out[..n]);
+                conn.consume_output(n);
+            }
+            let timeout = timeout_until(deadline);
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::timed_out(
+                    "write timed out; unsent bytes stay queued",
+                ));
+            }
+            let known = w.forever && timeout.is_none();
+            if !w.no_timeouts && !known {
+                match io.set_write_timeout(timeout) {
+                    Ok(()) => w.forever = timeout.is_none(),
+                    Err(e) if e.kind() == io::ErrorKind::Unsupported => w.no_timeouts = true,
+                    Err(e) => return Err(self.write_failed(w, e)),
+                }
+            }
+            match io.write(&w.pending[w.pos..]) {
+                Ok(0) => return Err(self.write_failed(w, io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    w.pos += n;
+                    wrote = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => {
+                    return Err(Error::timed_out(
+                        "write timed out; unsent bytes stay queued",
+                    ));
+                }
+                Err(e) => return Err(self.write_failed(w, e)),
+            }
+        }
+        if wrote {
+            loop {
+                match io.flush() {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if is_timeout(&e) => {
+                        return Err(Error::timed_out(
+                            "write timed out; unsent bytes stay queued",
+                        ));
+                    }
+                    Err(e) => return Err(self.write_failed(w, e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A write failed: the stream is broken (part of a frame may be out).
+    /// The reader learns of it as an end of stream.
+    fn write_failed(&self, w: &mut WriteState, e: io::Error) -> Error {
+        w.dead = Some(ErrorKind::AbnormalClose);
+        w.pending.clear();
+        w.pos = 0;
+        lock(&self.conn).receive_eof();
+        Error::io(e)
+    }
+
+    /// Stops all writing (the writer sees it before its next write);
+    /// returns whether it already was stopped.
+    fn mark_write_shut(&self) -> bool {
+        self.write_shut.swap(true, Ordering::AcqRel)
+    }
+
+    /// Writes what is queued (the close frame) within `deadline`, then
+    /// shuts down the writing side: the peer sees our end of stream. A
+    /// writer still busy at the deadline is cut off: the shutdown makes its
+    /// blocked write fail.
+    fn shut_write<T: Transport>(&self, io: &mut T, deadline: Instant) {
+        if self.is_write_shut() {
+            return;
+        }
+        let _ = self.flush(io, Wait::Until(deadline), Some(deadline));
+        if !self.mark_write_shut() {
+            let _ = io.shutdown(Shutdown::Write);
+        }
+    }
+
+    /// Closes the transport for good.
+    fn finish_close<T: Transport>(&self, io: &mut T) {
+        self.mark_write_shut();
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            let _ = io.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Closes the transport without a reader: for the last handle to go
+    /// when it cannot read (a write half), and for forced shutdowns. Sends
+    /// a close frame (1001) if none was, writes what is queued, shuts down
+    /// and discards input until end of stream, all within the linger time.
+    pub(crate) fn close_without_reader<T: Transport>(
+        &self,
+        io: &mut T,
+        code: CloseCode,
+        reason: &str,
+    ) {
+        if self.is_closed() {
+            return;
+        }
+        if std::thread::panicking() {
+            self.finish_close(io);
+            return;
+        }
+        let deadline = Instant::now() + self.linger;
+        {
+            let mut conn = self.conn();
+            if conn.state() == State::Open {
+                let _ = conn.close(code, reason);
+            }
+        }
+        self.shut_write(io, deadline);
+        discard_input(io, deadline);
+        self.finish_close(io);
+    }
+
+    /// Sends a close frame if the connection is open, writing it only if no
+    /// other thread is writing (that one will). For a server shutting down.
+    pub(crate) fn start_close<T: Transport>(&self, io: &mut T, code: CloseCode, reason: &str) {
+        let open = {
+            let mut conn = self.conn();
+            conn.state() == State::Open && conn.close(code, reason).is_ok()
+        };
+        if open {
+            let deadline = Instant::now() + self.linger;
+            let _ = self.flush(io, Wait::IfIdle, Some(deadline));
+        }
+    }
+}
+
+/// Reads and drops input until end of stream or `deadline`, so that
+/// closing does not reset the connection (an RST can destroy the last
+/// frames in flight). Skipped for transports without read timeouts.
+pub(crate) fn discard_input<T: Transport>(io: &mut T, deadline: Instant) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || io.set_read_timeout(Some(left.max(MIN_TIMEOUT))).is_err() {
+            return;
+        }
+        match io.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The reading side of a connection: the read buffer, leftovers of a
+/// streamed piece, and what the reads learned.
+pub(crate) struct ReadState {
+    pub(crate) shared: std::sync::Arc<Shared>,
+    buf: Vec<u8>,
+    /// A piece of a streamed message not yet handed out.
+    pub(crate) chunk: Vec<u8>,
+    /// Pieces of a message that began streaming, gathered by a
+    /// whole-message read.
+    pub(crate) gathered: Vec<u8>,
+    pub(crate) chunk_pos: usize,
+    /// The rest of a streamed message is to be discarded (its reader was
+    /// dropped early).
+    pub(crate) skip_message: bool,
+    pub(crate) timeout: Option<Duration>,
+    /// The transport's read timeout is known to be "forever".
+    forever: bool,
+    /// The transport cannot time reads out.
+    no_timeouts: bool,
+    /// Overrides the write timeout of flushes made while reading.
+    write_deadline: Option<Instant>,
+    eof: bool,
+    io_error: Option<io::Error>,
+    peer_close: Option<CloseFrame>,
+    closed_reported: bool,
+}
+
+impl ReadState {
+    pub(crate) fn new(shared: std::sync::Arc<Shared>, settings: &Settings) -> Self {
+        let size = settings.config.read_buffer_size.max(1);
+        Self {
+            shared,
+            buf: vec![0; size],
+            chunk: Vec::new(),
+            gathered: Vec::new(),
+            chunk_pos: 0,
+            skip_message: false,
+            timeout: settings.read_timeout,
+            forever: false,
+            no_timeouts: false,
+            write_deadline: None,
+            eof: false,
+            io_error: None,
+            peer_close: None,
+            closed_reported: false,
+        }
+    }
+
+    /// The error for a read on a closed transport: the clean closure once,
+    /// then "already closed".
+    fn after_close(&mut self) -> Error {
+        if self.closed_reported {
+            Error::already_closed()
+        } else {
+            self.closed_reported = true;
+            Error::closed(self.peer_close.clone())
+        }
+    }
+
+    /// Runs the connection until `on_event` takes an event (returns
+    /// `Some`): reads when more input is needed, bounded by `deadline` (or
+    /// the read timeout) and the connection's timers; writes what events
+    /// queue (pongs, close replies); closes the transport when the
+    /// connection is over.
+    pub(crate) fn next<T: Transport, R>(
+        &mut self,
+        io: &mut T,
+        mode: ReceiveMode,
+        deadline: Option<Instant>,
+        mut on_event: impl FnMut(Event<'_>) -> Option<R>,
+    ) -> Result<R, Error> {
+        if self.shared.is_closed() {
+            return Err(self.after_close());
+        }
+        if self.shared.is_write_shut() {
+            // Our side was shut when the peer's close arrived: finish the
+            // lingering close now.
+            self.close_transport(io, true);
+            return Err(self.after_close());
+        }
+        let deadline = deadline.or_else(|| self.timeout.map(|t| Instant::now() + t));
+        loop {
+            let mut conn = self.shared.conn();
+            conn.set_receive_mode(mode);
+            let (taken, close) = match conn.poll_event() {
+                Ok(Some(event)) => {
+                    let close = match &event {
+                        Event::Close(frame) => {
+                            self.peer_close.clone_from(frame);
+                            true
+                        }
+                        _ => false,
+                    };
+                    let taken = match event {
+                        Event::Chunk { last, .. } if self.skip_message => {
+                            self.skip_message = !last;
+                            None
+                        }
+                        event => on_event(event),
+                    };
+                    (Some(taken), close)
+                }
+                Ok(None) => (None, false),
+                Err(e) => {
+                    drop(conn);
+                    // A protocol or capacity failure queued a close frame
+                    // that must survive; after a timeout or the peer's
+                    // disappearance there is nothing to wait for.
+                    let linger = matches!(
+                        e,
+                        wsock_core::Error::Protocol(_) | wsock_core::Error::Capacity(_)
+                    );
+                    self.close_transport(io, linger);
+                    self.closed_reported = true;
+                    return Err(Error::core_with_io(e, self.io_error.take()));
+                }
+            };
+            conn.handle_timeout(self.shared.origin.elapsed());
+            // Closing: the close frame must go out, even if that means
+            // waiting for another thread's write.
+            let closing = conn.state() != State::Open || self.eof;
+            let wants_write = conn.wants_write();
+            let wants_read = conn.wants_read();
+            let timer = conn.poll_timeout();
+            drop(conn);
+            let wants_write = wants_write || self.shared.unsent.load(Ordering::Acquire);
+
+            if let Some(taken) = taken {
+                if wants_write {
+                    self.write_queued(io, closing);
+                }
+                if close && self.shared.conn().should_close_transport() {
+                    // A server ends its side at once (§7.1.1); waiting for
+                    // the client's end of stream is left to the next read
+                    // (or the drop), so the close message is not delayed.
+                    self.shared.shut_write(io, self.closing_deadline());
+                }
+                if let Some(r) = taken {
+                    return Ok(r);
+                }
+                continue;
+            }
+
+            // More input is needed.
+            if wants_write {
+                self.write_queued(io, closing || !wants_read);
+            }
+            let (should_close, wants_read) = {
+                let conn = self.shared.conn();
+                (conn.should_close_transport(), conn.wants_read())
+            };
+            if should_close || !wants_read || self.eof {
+                self.close_transport(io, true);
+                return Err(self.after_close());
+            }
+            self.fill(io, deadline, timer)?;
+        }
+    }
+
+    /// How long a closing reader may spend writing and waiting.
+    fn closing_deadline(&self) -> Instant {
+        let linger = Instant::now() + self.shared.linger;
+        self.write_deadline.map_or(linger, |d| d.min(linger))
+    }
+
+    /// Writes what reading queued (pongs, a close reply). While open, only
+    /// if no other thread is writing and only briefly: the rest waits for
+    /// the writer or the next read. While closing, the close frame must go
+    /// out: wait for a busy writer, within the linger time.
+    fn write_queued<T: Transport>(&self, io: &mut T, closing: bool) {
+        let _ = if closing {
+            let deadline = self.closing_deadline();
+            self.shared.flush(io, Wait::Until(deadline), Some(deadline))
+        } else {
+            let budget = Instant::now() + READER_WRITE_BUDGET;
+            let deadline = self.write_deadline.map_or(budget, |d| d.min(budget));
+            self.shared.flush(io, Wait::IfIdle, Some(deadline))
+        };
+    }
+
+    /// One read from the transport into the connection.
+    fn fill<T: Transport>(
+        &mut self,
+        io: &mut T,
+        deadline: Option<Instant>,
+        timer: Option<Duration>,
+    ) -> Result<(), Error> {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Err(Error::timed_out("read timed out"));
+        }
+        let mut until = min_deadline(deadline, timer.map(|t| self.shared.origin + t));
+        if self.shared.split.load(Ordering::Relaxed) {
+            until = min_deadline(until, Some(now + SPLIT_TIMER_POLL));
+        }
+        let timeout = timeout_until(until);
+        let known = self.forever && timeout.is_none();
+        if !self.no_timeouts && !known {
+            match io.set_read_timeout(timeout) {
+                // A bounded timeout changes with every read; only "forever"
+                // is worth remembering.
+                Ok(()) => self.forever = timeout.is_none(),
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => self.no_timeouts = true,
+                Err(e) => return Err(Error::io(e)),
+            }
+        }
+        match io.read(&mut self.buf) {
+            Ok(0) => {
+                self.eof = true;
+                lock(&self.shared.conn).receive_eof();
+            }
+            Ok(n) => lock(&self.shared.conn).feed(&self.buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(Error::timed_out("read timed out"));
+                }
+            }
+            Err(e) => {
+                // The transport failed: the peer is gone (1006).
+                self.eof = true;
+                self.io_error = Some(e);
+                lock(&self.shared.conn).receive_eof();
+            }
+        }
+        Ok(())
+    }
+
+    /// The lingering close: write what is queued (the close frame), shut
+    /// down the writing half, read and discard until the peer's end of
+    /// stream (or the linger time; skipped unless `linger`), then close.
+    pub(crate) fn close_transport<T: Transport>(&mut self, io: &mut T, linger: bool) {
+        if self.shared.is_closed() {
+            return;
+        }
+        let deadline = Instant::now() + self.shared.linger;
+        self.shared.shut_write(io, self.closing_deadline());
+        if linger && !self.eof && !self.no_timeouts {
+            discard_input(io, deadline);
+        }
+        self.shared.finish_close(io);
+        self.forever = false;
+    }
+
+    /// Ends the connection when its last handle goes: a close frame (1001)
+    /// if none was sent, then the closing handshake and the lingering
+    /// close, all within the linger time.
+    pub(crate) fn close_on_drop<T: Transport>(&mut self, io: &mut T) {
+        if self.shared.is_closed() {
+            return;
+        }
+        if std::thread::panicking() {
+            self.shared.finish_close(io);
+            return;
+        }
+        let deadline = Instant::now() + self.shared.linger;
+        self.write_deadline = Some(deadline);
+        {
+            let mut conn = self.shared.conn();
+            if conn.state() == State::Open {
+                let _ = conn.close(CloseCode::GOING_AWAY, "");
+            }
+        }
+        // Probe for read timeouts: without them, waiting for the peer
+        // could block forever.
+        if io.set_read_timeout(Some(self.shared.linger)).is_err() {
+            self.no_timeouts = true;
+        }
+        self.forever = false;
+        let mut linger = true;
+        if !self.no_timeouts {
+            // Run the closing handshake, dropping whatever still arrives,
+            // until the connection ends or time runs out.
+            if let Err(e) = self.next(io, ReceiveMode::Stream, Some(deadline), |_| None::<()>) {
+                // Out of time: the peer does not answer; do not wait again.
+                linger = e.kind() != ErrorKind::TimedOut;
+            }
+        }
+        self.close_transport(io, linger);
+    }
+}
+
+/// Sets a read or write timeout for `deadline`, ignoring transports that
+/// have none.
+fn apply_timeout(result: io::Result<()>) -> Result<(), Error> {
+    match result {
+        Err(e) if e.kind() != io::ErrorKind::Unsupported => Err(Error::io(e)),
+        _ => Ok(()),
+    }
+}
+
+/// One read bounded by `deadline` (for the opening handshake).
+pub(crate) fn read_by<T: Transport>(
+    io: &mut T,
+    buf: &mut [u8],
+    deadline: Option<Instant>,
+    what: &'static str,
+) -> Result<usize, Error> {
+    loop {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Error::timed_out(what));
+        }
+        apply_timeout(io.set_read_timeout(timeout_until(deadline)))?;
+        match io.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
+            Err(e) => return Err(Error::io(e)),
+        }
+    }
+}
+
+/// Writes all of `data`, bounded by `deadline` (for the opening handshake).
+pub(crate) fn write_all_by<T: Transport>(
+    io: &mut T,
+    mut data: &[u8],
+    deadline: Option<Instant>,
+    what: &'static str,
+) -> Result<(), Error> {
+    while !data.is_empty() {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Error::timed_out(what));
+        }
+        apply_timeout(io.set_write_timeout(timeout_until(deadline)))?;
+        match io.write(data) {
+            Ok(0) => return Err(Error::io(io::ErrorKind::WriteZero.into())),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
+            Err(e) => return Err(Error::io(e)),
+        }
+    }
+    loop {
+        match io.flush() {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(e)),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! A thin blocking adapter for the [`wsock_core`] WebSocket (RFC 6455)
+//! engine: it moves bytes between the sans-IO core and any
+//! [`Read`](std::io::Read) + [`Write`](std::io::Write) stream, and keeps time for it. All protocol logic lives in the
+//! core.
+//!
+//! * Client: [`connect`] for the common case, [`ClientBuilder`] for
+//!   timeouts, subprotocols, headers and limits, [`client`] over a stream
+//!   you connected yourself.
+//! * Server: [`accept`] and [`accept_with`] over an accepted stream,
+//!   [`Acceptor`] for settings, [`Server`] for a small thread-per-connection
+//!   listener with graceful shutdown.
+//! * Messages: [`WebSocket::read`], [`WebSocket::send`],
+//!   [`WebSocket::close`]; one message as an [`io::Read`](std::io::Read) or
+//!   [`io::Write`](std::io::Write) with [`WebSocket::read_stream`] and
+//!   [`WebSocket::send_stream`]; full duplex with [`WebSocket::split`].
+//!
+//! ```
+//! use std::net::TcpListener;
+//! use wsock_blocking::Message;
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let url = format!("ws://{}/echo", listener.local_addr()?);
+//! let server = std::thread::spawn(move || -> Result<(), wsock_blocking::Error> {
+//!     let (stream, _) = listener.accept().expect("accept");
+//!     let mut ws = wsock_blocking::accept(stream)?;
+//!     loop {
+//!         match ws.read()? {
+//!             message @ (Message::Text(_) | Message::Binary(_)) => ws.send(message)?,
+//!             _ => {}
+//!         }
+//!     }
+//! });
+//!
+//! let mut ws = wsock_blocking::connect(&url)?;
+//! ws.send("hello")?;
+//! assert_eq!(ws.read()?, Message::text("hello"));
+//! ws.close(1000, "done")?;
+//! // The server's close reply, then the end of the connection.
+//! assert!(matches!(ws.read()?, Message::Close(_)));
+//! assert_eq!(ws.read().unwrap_err().kind(), wsock_blocking::ErrorKind::ConnectionClosed);
+//! // The server saw the closing handshake finish.
+//! let server_end = server.join().unwrap().unwrap_err();
+//! assert_eq!(server_end.kind(), wsock_blocking::ErrorKind::ConnectionClosed);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Time
+//!
+//! Every blocking read is bounded by the next deadline that matters: the
+//! read timeout, the keepalive ping, the close timeout. A transport
+//! without read timeouts (see [`Transport`]) only notices them when data
+//! arrives.
+#![warn(missing_docs)]
+
+mod client;
+mod engine;
+mod error;
+mod listener;
+mod server;
+mod settings;
+mod stream;
+mod transport;
+mod websocket;
+
+pub use client::{ClientBuilder, IntoClientRequest};
+pub use error::{ConnectAttempt, Error, ErrorKind};
+pub use listener::{Server, ServerBuilder};
+pub use server::{Acceptor, Rejection};
+pub use stream::{MessageReader, MessageWriter};
+pub use transport::{AnyStream, MaybeTlsStream, Transport};
+pub use websocket::{ReadHalf, ReuniteError, WebSocket, WriteHalf};
+
+/// The protocol engine underneath, for its types (limits, handshake
+/// errors) and lower-level use.
+pub use wsock_core;
+pub use wsock_core::handshake::client::{ClientRequest, Response};
+pub use wsock_core::handshake::server::{Accept, Request};
+pub use wsock_core::{CloseCode, CloseFrame, Config, DataKind, Message, Role, State, Stats};
+
+/// Connects to a `ws://` URL with the default settings and runs the
+/// opening handshake. Use [`ClientBuilder`] to change them.
+///
+/// ```
+/// # let server = wsock_blocking::Server::bind("127.0.0.1:0", |mut ws| { let _ = ws.read(); })?;
+/// # let port = server.local_addr().port();
+/// let mut ws = wsock_blocking::connect(&format!("ws://127.0.0.1:{port}/chat?room=1"))?;
+/// ws.send("hello")?;
+/// ws.close(1000, "bye")?;
+/// # Ok::<(), wsock_blocking::Error>(())
+/// ```
+pub fn connect(url: &str) -> Result<WebSocket<MaybeTlsStream>, Error> {
+    ClientBuilder::new(url).connect()
+}
+
+/// Runs the client's opening handshake over a stream connected by other
+/// means (a TLS stream, a Unix socket, an in-memory pipe wrapped in
+/// [`AnyStream`]); `request` is a URL or a [`ClientRequest`].
+pub fn client<S: Transport>(
+    stream: S,
+    request: impl IntoClientRequest,
+) -> Result<WebSocket<S>, Error> {
+    ClientBuilder::from_request(request.into_client_request()?).client(stream)
+}
+
+/// Accepts a WebSocket connection on a stream (usually a `TcpStream` from
+/// a listener), with the default settings. A request that is not a valid
+/// WebSocket handshake is answered with the right HTTP error (400, 405, 426
+/// or 431) before the stream is closed. Use [`Acceptor`] to change the
+/// settings.
+///
+/// ```
+/// use std::net::TcpListener;
+/// use wsock_blocking::Message;
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let client = std::thread::spawn(move || -> Result<Message, wsock_blocking::Error> {
+///     let mut ws = wsock_blocking::connect(&format!("ws://{addr}/"))?;
+///     let greeting = ws.read()?;
+///     ws.close(1000, "thanks")?;
+///     while !matches!(ws.read()?, Message::Close(_)) {}
+///     Ok(greeting)
+/// });
+/// let (stream, _) = listener.accept()?;
+/// let mut ws = wsock_blocking::accept(stream)?;
+/// ws.send("welcome")?;
+/// assert!(matches!(ws.read()?, Message::Close(_)));
+/// assert_eq!(client.join().unwrap()?, Message::text("welcome"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn accept<S: Transport>(stream: S) -> Result<WebSocket<S>, Error> {
+    Acceptor::new().accept(stream)
+}
+
+/// Accepts a connection if `callback` agrees: it sees the [`Request`] and
+/// returns an [`Accept`] (subprotocol, response headers) or a
+/// [`Rejection`] (status, headers, body). See [`Acceptor::accept_with`].
+pub fn accept_with<S, F>(stream: S, callback: F) -> Result<WebSocket<S>, Error>
+where
+    S: Transport,
+    F: FnOnce(&Request) -> Result<Accept, Rejection>,
+{
+    Acceptor::new().accept_with(stream, callback)
+}
+
+/// Compile-time checks that the handles can move between threads.
+#[allow(dead_code)]
+fn assert_send() {
+    fn send<T: Send>() {}
+    send::<WebSocket<std::net::TcpStream>>();
+    send::<ReadHalf<std::net::TcpStream>>();
+    send::<WriteHalf<std::net::TcpStream>>();
+    send::<Error>();
+}

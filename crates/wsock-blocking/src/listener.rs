@@ -1,0 +1,385 @@
+//! A small thread-per-connection server, for examples, tests and tools.
+
+use std::collections::HashMap;
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
+};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use wsock_core::CloseCode;
+use wsock_core::handshake::server::{Accept, Request};
+
+use crate::engine::{Shared, lock};
+use crate::error::Error;
+use crate::server::{Acceptor, Rejection};
+use crate::websocket::WebSocket;
+
+type Handler = dyn Fn(WebSocket<TcpStream>) + Send + Sync;
+type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
+
+/// Settings of a [`Server`].
+///
+/// ```
+/// use wsock_blocking::{Acceptor, Server};
+///
+/// let server = Server::builder()
+///     .acceptor(Acceptor::new().max_message_size(1 << 20))
+///     .max_handshakes(16)
+///     .bind("127.0.0.1:0", |mut ws| {
+///         while let Ok(message) = ws.read() {
+///             if message.is_data() && ws.send(message).is_err() {
+///                 break;
+///             }
+///         }
+///     })?;
+/// let mut ws = wsock_blocking::connect(&format!("ws://{}/", server.local_addr()))?;
+/// ws.send("hi")?;
+/// assert_eq!(ws.read()?, wsock_blocking::Message::text("hi"));
+/// drop(ws);
+/// assert_eq!(server.shutdown(std::time::Duration::from_secs(2)), 0);
+/// # Ok::<(), wsock_blocking::Error>(())
+/// ```
+pub struct ServerBuilder {
+    acceptor: Acceptor,
+    max_handshakes: usize,
+    nodelay: bool,
+    callback: Option<Arc<Callback>>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("acceptor", &self.acceptor)
+            .field("max_handshakes", &self.max_handshakes)
+            .field("nodelay", &self.nodelay)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    /// The settings every connection is accepted with (timeouts, limits).
+    pub fn acceptor(mut self, acceptor: Acceptor) -> Self {
+        self.acceptor = acceptor;
+        self
+    }
+
+    /// Most handshakes in progress at once (default 64); further
+    /// connections wait in the listen backlog until one finishes.
+    pub fn max_handshakes(mut self, n: usize) -> Self {
+        self.max_handshakes = n.max(1);
+        self
+    }
+
+    /// `TCP_NODELAY` on accepted connections (default on).
+    pub fn nodelay(mut self, nodelay: bool) -> Self {
+        self.nodelay = nodelay;
+        self
+    }
+
+    /// Decides on each request, as in [`Acceptor::accept_with`]. Default:
+    /// accept everything.
+    pub fn on_request<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&Request) -> Result<Accept, Rejection> + Send + Sync + 'static,
+    {
+        self.callback = Some(Arc::new(callback));
+        self
+    }
+
+    /// Binds a listener to `addr` and serves it: see [`serve`](Self::serve).
+    pub fn bind<A, H>(self, addr: A, handler: H) -> Result<Server, Error>
+    where
+        A: ToSocketAddrs,
+        H: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind(addr).map_err(Error::io)?;
+        self.serve(listener, handler)
+    }
+
+    /// Serves `listener` on a background thread: each connection gets a
+    /// thread that runs the handshake and then `handler`.
+    pub fn serve<H>(self, listener: TcpListener, handler: H) -> Result<Server, Error>
+    where
+        H: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
+    {
+        let local_addr = listener.local_addr().map_err(Error::io)?;
+        let state = Arc::new(ServerState {
+            stopping: AtomicBool::new(false),
+            handshakes: Mutex::new(0),
+            handshake_done: Condvar::new(),
+            conns: Mutex::new(HashMap::new()),
+            conns_changed: Condvar::new(),
+            next_id: AtomicU64::new(0),
+        });
+        let config = Arc::new(Config {
+            acceptor: self.acceptor,
+            max_handshakes: self.max_handshakes,
+            nodelay: self.nodelay,
+            callback: self.callback,
+            handler: Arc::new(handler),
+        });
+        let thread = {
+            let state = Arc::clone(&state);
+            std::thread::Builder::new()
+                .name("wsock-server".into())
+                .spawn(move || accept_loop(&listener, &state, &config))
+                .map_err(Error::io)?
+        };
+        Ok(Server {
+            state,
+            thread: Some(thread),
+            local_addr,
+        })
+    }
+}
+
+struct Config {
+    acceptor: Acceptor,
+    max_handshakes: usize,
+    nodelay: bool,
+    callback: Option<Arc<Callback>>,
+    handler: Arc<Handler>,
+}
+
+struct ServerState {
+    stopping: AtomicBool,
+    handshakes: Mutex<usize>,
+    handshake_done: Condvar,
+    conns: Mutex<HashMap<u64, Entry>>,
+    conns_changed: Condvar,
+    next_id: AtomicU64,
+}
+
+/// A connection the server can close: a second handle to its socket, and
+/// (after the handshake) its state.
+struct Entry {
+    stream: TcpStream,
+    shared: Option<Arc<Shared>>,
+}
+
+/// A WebSocket server running on background threads: one accepts, and each
+/// connection runs on its own thread. For examples, tests and tools; a
+/// server with many connections wants an async runtime.
+///
+/// Stop it with [`shutdown`](Self::shutdown). Dropping it stops accepting
+/// and closes every connection at once.
+pub struct Server {
+    state: Arc<ServerState>,
+    thread: Option<JoinHandle<()>>,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server with the default settings; see [`ServerBuilder`].
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            acceptor: Acceptor::new(),
+            max_handshakes: 64,
+            nodelay: true,
+            callback: None,
+        }
+    }
+
+    /// Binds to `addr` and serves every connection with `handler`, with
+    /// the default settings.
+    pub fn bind<A, H>(addr: A, handler: H) -> Result<Self, Error>
+    where
+        A: ToSocketAddrs,
+        H: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
+    {
+        Self::builder().bind(addr, handler)
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Connections open now (handshakes included).
+    pub fn connections(&self) -> usize {
+        lock(&self.state.conns).len()
+    }
+
+    /// Stops gracefully: stops accepting, sends a close frame (1001, going
+    /// away) to every open connection, and waits up to `timeout` for their
+    /// handlers to return. Connections still open then are shut down (their
+    /// reads fail). Returns how many had to be shut down that way.
+    pub fn shutdown(mut self, timeout: Duration) -> usize {
+        self.stop(timeout)
+    }
+
+    fn stop(&mut self, timeout: Duration) -> usize {
+        let Some(thread) = self.thread.take() else {
+            return 0;
+        };
+        let deadline = Instant::now() + timeout;
+        self.state.stopping.store(true, Ordering::Release);
+        self.state.handshake_done.notify_all();
+        // Wake the blocking accept with a connection of our own.
+        let _ = TcpStream::connect_timeout(&wake_addr(self.local_addr), Duration::from_secs(1));
+        let _ = thread.join();
+
+        let open: Vec<(Option<Arc<Shared>>, TcpStream)> = lock(&self.state.conns)
+            .values()
+            .filter_map(|e| Some((e.shared.clone(), e.stream.try_clone().ok()?)))
+            .collect();
+        for (shared, mut stream) in open {
+            match shared {
+                Some(shared) => {
+                    shared.start_close(&mut stream, CloseCode::GOING_AWAY, "server shutting down");
+                }
+                // Still in the handshake: end it.
+                None => {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
+            }
+        }
+        let mut conns = lock(&self.state.conns);
+        while !conns.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            conns = self
+                .state
+                .conns_changed
+                .wait_timeout(conns, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        for entry in conns.values() {
+            let _ = entry.stream.shutdown(Shutdown::Both);
+        }
+        conns.len()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop(Duration::ZERO);
+    }
+}
+
+/// Where to connect to reach a listener on `addr` (an unspecified address
+/// is reached through loopback).
+fn wake_addr(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+fn accept_loop(listener: &TcpListener, state: &Arc<ServerState>, config: &Arc<Config>) {
+    loop {
+        // Wait for a handshake slot.
+        {
+            let mut n = lock(&state.handshakes);
+            while *n >= config.max_handshakes && !state.stopping.load(Ordering::Acquire) {
+                n = state
+                    .handshake_done
+                    .wait(n)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            if state.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            *n += 1;
+        }
+        let Ok((stream, _)) = listener.accept() else {
+            release_handshake(state);
+            if state.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            // Out of file descriptors and the like: let it pass.
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        if state.stopping.load(Ordering::Acquire) {
+            release_handshake(state);
+            return;
+        }
+        let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(handle) = stream.try_clone() {
+            lock(&state.conns).insert(
+                id,
+                Entry {
+                    stream: handle,
+                    shared: None,
+                },
+            );
+        }
+        let (thread_state, thread_config) = (Arc::clone(state), Arc::clone(config));
+        let spawned = std::thread::Builder::new()
+            .name("wsock-conn".into())
+            .spawn(move || serve_connection(stream, id, &thread_state, &thread_config));
+        if spawned.is_err() {
+            lock(&state.conns).remove(&id);
+            release_handshake(state);
+        }
+    }
+}
+
+fn release_handshake(state: &ServerState) {
+    *lock(&state.handshakes) -= 1;
+    state.handshake_done.notify_one();
+}
+
+/// Removes the connection's entry when its thread ends, even by a panic.
+struct Registration<'a> {
+    state: &'a ServerState,
+    id: u64,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        lock(&self.state.conns).remove(&self.id);
+        self.state.conns_changed.notify_all();
+    }
+}
+
+/// Gives the handshake slot back, even if the request callback panics.
+struct HandshakeSlot<'a>(&'a ServerState);
+
+impl Drop for HandshakeSlot<'_> {
+    fn drop(&mut self) {
+        release_handshake(self.0);
+    }
+}
+
+fn serve_connection(stream: TcpStream, id: u64, state: &ServerState, config: &Config) {
+    let _registration = Registration { state, id };
+    let slot = HandshakeSlot(state);
+    let _ = stream.set_nodelay(config.nodelay);
+    let result = match &config.callback {
+        Some(callback) => config
+            .acceptor
+            .accept_with(stream, |request| callback(request)),
+        None => config.acceptor.accept(stream),
+    };
+    drop(slot);
+    let Ok(ws) = result else { return };
+    let shared = ws.shared_arc();
+    if let Some(entry) = lock(&state.conns).get_mut(&id) {
+        entry.shared = Some(Arc::clone(&shared));
+    }
+    if state.stopping.load(Ordering::Acquire) {
+        // Accepted while the server stops: tell the client at once.
+        if let Ok(mut stream) = ws.get_ref().try_clone() {
+            shared.start_close(&mut stream, CloseCode::GOING_AWAY, "server shutting down");
+        }
+    }
+    (config.handler)(ws);
+}

@@ -1,0 +1,308 @@
+//! One message as a byte stream: [`MessageReader`] and [`MessageWriter`].
+
+use std::io;
+
+use wsock_core::{CloseCode, DataKind, Event, ReceiveMode, State};
+
+use crate::engine::{ReadState, Shared, Wait};
+use crate::error::{Error, ErrorKind};
+use crate::transport::Transport;
+
+/// One incoming message as an [`io::Read`], from
+/// [`WebSocket::read_stream`](crate::WebSocket::read_stream).
+///
+/// Yields the payload piece by piece as it arrives; `read` returns 0 at the
+/// end of the message. Text arrives as UTF-8 bytes (validated as they
+/// stream; a piece may end inside a code point). Memory stays bounded by
+/// the read buffer size however large the message is.
+///
+/// Errors are [`io::Error`]s wrapping a [`crate::Error`] (get it with
+/// `get_ref()` and `downcast_ref`); a read timeout leaves the reader usable.
+/// Dropping the reader before the end discards the rest of the message.
+pub struct MessageReader<'a, S: Transport> {
+    read: &'a mut ReadState,
+    io: &'a mut S,
+    kind: DataKind,
+    done: bool,
+}
+
+impl<S: Transport> std::fmt::Debug for MessageReader<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageReader")
+            .field("kind", &self.kind)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, S: Transport> MessageReader<'a, S> {
+    /// Waits for the first piece of the next data message.
+    pub(crate) fn start(read: &'a mut ReadState, io: &'a mut S) -> Result<Self, Error> {
+        let mut data = std::mem::take(&mut read.chunk);
+        data.clear();
+        read.chunk_pos = 0;
+        let result = read.next(io, ReceiveMode::Stream, None, |event| match event {
+            Event::Chunk {
+                kind,
+                data: piece,
+                last,
+                ..
+            } => {
+                data.extend_from_slice(piece);
+                Some(Ok((kind, last)))
+            }
+            // A message that started whole before streaming was asked for.
+            Event::Text(text) => {
+                data.extend_from_slice(text.as_bytes());
+                Some(Ok((DataKind::Text, true)))
+            }
+            Event::Binary(bytes) => {
+                data.extend_from_slice(bytes);
+                Some(Ok((DataKind::Binary, true)))
+            }
+            Event::Close(_) => Some(Err(())),
+            // Pings (answered by the connection) and pongs.
+            _ => None,
+        });
+        read.chunk = data;
+        match result? {
+            Ok((kind, last)) => Ok(Self {
+                read,
+                io,
+                kind,
+                done: last,
+            }),
+            Err(()) => {
+                // The peer closed: finish the closing handshake; that ends
+                // with ConnectionClosed (carrying the peer's close frame)
+                // or the error that ended it otherwise.
+                loop {
+                    read.next(io, ReceiveMode::Stream, None, |_| None::<()>)?;
+                }
+            }
+        }
+    }
+
+    /// Whether the message is text or binary.
+    pub fn kind(&self) -> DataKind {
+        self.kind
+    }
+
+    /// Whether the whole message has been received (what is left to read
+    /// is already buffered).
+    pub fn is_complete(&self) -> bool {
+        self.done
+    }
+}
+
+impl<S: Transport> io::Read for MessageReader<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let read = &mut *self.read;
+            if read.chunk_pos < read.chunk.len() {
+                let rest = &read.chunk[read.chunk_pos..];
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                read.chunk_pos += n;
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            let mut spill = std::mem::take(&mut read.chunk);
+            spill.clear();
+            read.chunk_pos = 0;
+            let result = read.next(self.io, ReceiveMode::Stream, None, |event| match event {
+                Event::Chunk { data, last, .. } => {
+                    // Straight into the caller's buffer; keep what does not fit.
+                    let n = data.len().min(buf.len());
+                    buf[..n].copy_from_slice(&data[..n]);
+                    spill.extend_from_slice(&data[n..]);
+                    Some(Ok((n, last)))
+                }
+                Event::Close(frame) => Some(Err(frame)),
+                _ => None,
+            });
+            read.chunk = spill;
+            match result {
+                Ok(Ok((n, last))) => {
+                    self.done = last;
+                    if n > 0 {
+                        return Ok(n);
+                    }
+                }
+                Ok(Err(frame)) => {
+                    // The peer closed in the middle of the message.
+                    self.done = true;
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        Error::closed(frame),
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl<S: Transport> Drop for MessageReader<'_, S> {
+    fn drop(&mut self) {
+        self.read.chunk.clear();
+        self.read.chunk_pos = 0;
+        if !self.done {
+            self.read.skip_message = true;
+        }
+    }
+}
+
+/// One outgoing message as an [`io::Write`], from
+/// [`WebSocket::send_stream`](crate::WebSocket::send_stream).
+///
+/// Bytes are gathered into fragments of the configured fragment size
+/// (default: the write buffer size); each full fragment is sent as a frame.
+/// [`flush`](io::Write::flush) sends what is gathered as a fragment and
+/// writes everything out. [`finish`](Self::finish) ends the message.
+///
+/// **Drop rule:** dropping the writer without `finish` ends the message the
+/// same way, ignoring errors — except during a panic, when the message is
+/// probably incomplete: then the connection is closed with 1011 (internal
+/// error) instead, so the peer never takes a truncated message for a whole
+/// one.
+pub struct MessageWriter<'a, S: Transport> {
+    shared: &'a Shared,
+    io: &'a mut S,
+    kind: DataKind,
+    buf: Vec<u8>,
+    size: usize,
+    finished: bool,
+}
+
+impl<S: Transport> std::fmt::Debug for MessageWriter<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageWriter")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, S: Transport> MessageWriter<'a, S> {
+    pub(crate) fn start(shared: &'a Shared, io: &'a mut S, kind: DataKind) -> Result<Self, Error> {
+        let size = {
+            let conn = shared.conn();
+            if conn.state() != State::Open {
+                return Err(Error::already_closed());
+            }
+            let config = conn.config();
+            config
+                .fragment_size
+                .filter(|&n| n > 0)
+                .unwrap_or(config.write_buffer_size)
+                .max(1)
+        };
+        Ok(Self {
+            shared,
+            io,
+            kind,
+            buf: Vec::new(),
+            size,
+            finished: false,
+        })
+    }
+
+    /// Whether this is a text or binary message.
+    pub fn kind(&self) -> DataKind {
+        self.kind
+    }
+
+    fn emit(&mut self, piece: &[u8], last: bool) -> Result<(), Error> {
+        let kind = self.kind;
+        self.shared
+            .queue(self.io, last, |c| c.send_fragment(kind, piece, last))
+    }
+
+    /// Sends the gathered fragment (if any) as a non-final frame.
+    fn emit_buffered(&mut self) -> Result<(), Error> {
+        if !self.buf.is_empty() {
+            let buf = std::mem::take(&mut self.buf);
+            let result = self.emit(&buf, false);
+            self.buf = buf;
+            result?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Ends the message: sends the last fragment and writes everything out.
+    pub fn finish(mut self) -> Result<(), Error> {
+        self.end()
+    }
+
+    fn end(&mut self) -> Result<(), Error> {
+        self.finished = true;
+        let buf = std::mem::take(&mut self.buf);
+        let result = self.emit(&buf, true);
+        if let Err(e) = &result
+            && e.kind() == ErrorKind::InvalidInput
+        {
+            // The message cannot end validly (text ending inside a code
+            // point), and no other message can follow an unfinished one.
+            self.shared.start_close(
+                self.io,
+                CloseCode::INTERNAL_ERROR,
+                "message could not be completed",
+            );
+        }
+        result
+    }
+}
+
+impl<S: Transport> io::Write for MessageWriter<'_, S> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.finished {
+            return Err(Error::already_closed().into());
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if self.buf.len() >= self.size {
+            self.emit_buffered()?;
+        }
+        if self.buf.is_empty() && data.len() > self.size {
+            // A whole fragment with more behind it: send it without
+            // copying. (An exact last piece is kept, so that `finish` sends
+            // it as the final frame rather than adding an empty one.)
+            self.emit(&data[..self.size], false)?;
+            return Ok(self.size);
+        }
+        let n = (self.size - self.buf.len()).min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.emit_buffered()?;
+        self.shared.flush(self.io, Wait::Yes, None)?;
+        Ok(())
+    }
+}
+
+impl<S: Transport> Drop for MessageWriter<'_, S> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if std::thread::panicking() {
+            self.finished = true;
+            self.shared
+                .start_close(self.io, CloseCode::INTERNAL_ERROR, "message aborted");
+        } else {
+            let _ = self.end();
+        }
+    }
+}

@@ -1,0 +1,522 @@
+//! The connection handle, and its halves for full-duplex use.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use wsock_core::handshake::client::Response;
+use wsock_core::handshake::server::Request;
+use wsock_core::{CloseCode, DataKind, Event, Message, ReceiveMode, Role, State, Stats};
+
+use crate::engine::{Handshake, ReadState, Shared, Wait, lock_conn};
+use crate::error::Error;
+use crate::settings::Settings;
+use crate::stream::{MessageReader, MessageWriter};
+use crate::transport::Transport;
+
+/// The reading side and the transport.
+struct Inner<S> {
+    read: ReadState,
+    io: S,
+}
+
+/// An open WebSocket connection over a [`Transport`] `S`.
+///
+/// Get one from [`connect`](crate::connect), [`client`](crate::client),
+/// [`accept`](crate::accept) or the builders. Read with
+/// [`read`](Self::read) (or [`read_stream`](Self::read_stream) for one
+/// message as an [`io::Read`]), send with [`send`](Self::send) (or
+/// [`send_stream`](Self::send_stream)), and end with
+/// [`close`](Self::close) followed by reads until
+/// [`ErrorKind::ConnectionClosed`](crate::ErrorKind::ConnectionClosed).
+///
+/// Pings are answered by the connection itself, as soon as they are read;
+/// [`read`](Self::read) still returns them (and pongs and the peer's close)
+/// so the application can see them.
+///
+/// Dropping a connection that is still open sends a close frame (1001,
+/// going away) and waits a short time (at most the close timeout, capped
+/// at 2 s) for the closing handshake, then closes the transport.
+pub struct WebSocket<S: Transport> {
+    inner: Option<Box<Inner<S>>>,
+}
+
+impl<S: Transport> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shared = &self.inner_ref().read.shared;
+        f.debug_struct("WebSocket")
+            .field("role", &shared.role)
+            .field("protocol", &shared.protocol)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Transport> WebSocket<S> {
+    pub(crate) fn new(shared: Shared, io: S, settings: &Settings) -> Self {
+        let read = ReadState::new(Arc::new(shared), settings);
+        Self {
+            inner: Some(Box::new(Inner { read, io })),
+        }
+    }
+
+    fn inner(&mut self) -> &mut Inner<S> {
+        self.inner
+            .as_deref_mut()
+            .expect("a WebSocket is whole until consumed")
+    }
+
+    fn inner_ref(&self) -> &Inner<S> {
+        self.inner
+            .as_deref()
+            .expect("a WebSocket is whole until consumed")
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner_ref().read.shared
+    }
+
+    /// Reads the next message: text, binary, or a ping, pong or close
+    /// frame from the peer.
+    ///
+    /// Blocks until a message is complete, or the
+    /// [read timeout](crate::ClientBuilder::read_timeout) passes
+    /// ([`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut); a message
+    /// partly received is kept, and the next `read` continues it).
+    ///
+    /// After the peer's close (returned as [`Message::Close`]) the next
+    /// read finishes the closing handshake and fails with
+    /// [`ErrorKind::ConnectionClosed`](crate::ErrorKind::ConnectionClosed);
+    /// reads after that fail with
+    /// [`ErrorKind::AlreadyClosed`](crate::ErrorKind::AlreadyClosed). Errors
+    /// that end the connection (protocol violations, a vanished peer) close
+    /// the transport before they are returned.
+    pub fn read(&mut self) -> Result<Message, Error> {
+        let Inner { read, io } = self.inner();
+        read_message(read, io)
+    }
+
+    /// Reads the next data message as a stream of bytes, without buffering
+    /// it whole: memory stays bounded by the read buffer size however large
+    /// the message is. Pings and pongs that arrive first are answered and
+    /// skipped. If the peer closes instead, this finishes the closing
+    /// handshake and fails with
+    /// [`ErrorKind::ConnectionClosed`](crate::ErrorKind::ConnectionClosed)
+    /// ([`Error::close_frame`] has the peer's close frame).
+    ///
+    /// A reader dropped before the end of its message discards the rest.
+    pub fn read_stream(&mut self) -> Result<MessageReader<'_, S>, Error> {
+        let Inner { read, io } = self.inner();
+        MessageReader::start(read, io)
+    }
+
+    /// Sends a message and writes it out (with everything queued before
+    /// it). Blocks at most the [write timeout](crate::ClientBuilder::write_timeout).
+    ///
+    /// If the timeout passes, this fails with
+    /// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) and the message
+    /// stays queued, in order: nothing is lost, and the next
+    /// [`flush`](Self::flush) or send continues writing. A peer that keeps
+    /// not reading is best treated as gone: each message sent after a
+    /// timeout is queued too.
+    ///
+    /// `Message::Close` starts the closing handshake like
+    /// [`close`](Self::close).
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        let Inner { read, io } = self.inner();
+        read.shared.queue(io, true, |c| c.send(&message))
+    }
+
+    /// Queues a message without writing it out, unless the queued output
+    /// exceeds the [write buffer size](crate::ClientBuilder::write_buffer_size):
+    /// then it is written out first. Call [`flush`](Self::flush) when done
+    /// queueing.
+    pub fn write(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        let Inner { read, io } = self.inner();
+        read.shared.queue(io, false, |c| c.send(&message))
+    }
+
+    /// Writes out everything queued.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        let Inner { read, io } = self.inner();
+        read.shared.flush(io, Wait::Yes, None)
+    }
+
+    /// Starts the closing handshake: sends a close frame with `code` and
+    /// `reason` (at most 123 bytes). Keep reading until
+    /// [`ErrorKind::ConnectionClosed`](crate::ErrorKind::ConnectionClosed) to
+    /// finish it; messages the peer sent before its close still arrive.
+    /// Does nothing if a close frame was already sent or received.
+    pub fn close(&mut self, code: impl Into<CloseCode>, reason: &str) -> Result<(), Error> {
+        let code = code.into();
+        let Inner { read, io } = self.inner();
+        close(&read.shared, io, code, reason)
+    }
+
+    /// Sends one message of type `kind` as an [`io::Write`], in fragments:
+    /// every [`fragment_size`](crate::ClientBuilder::fragment_size) bytes
+    /// (default: the write buffer size) become a frame, and
+    /// [`MessageWriter::finish`] ends the message. Memory stays bounded
+    /// however large the message is. Text must be valid UTF-8 as a whole;
+    /// pieces may split code points.
+    pub fn send_stream(&mut self, kind: DataKind) -> Result<MessageWriter<'_, S>, Error> {
+        let Inner { read, io } = self.inner();
+        MessageWriter::start(&read.shared, io, kind)
+    }
+
+    /// Splits the connection into a reading and a writing half that can be
+    /// used from two threads at once. Needs a transport that can be cloned
+    /// ([`Transport::try_clone`], as `TcpStream` can); otherwise gives the
+    /// connection back with the error.
+    ///
+    /// Pings are answered and the peer's close is answered while the reader
+    /// reads, even while the writer is busy; a close received by the reader
+    /// makes the writer's sends fail with
+    /// [`ErrorKind::AlreadyClosed`](crate::ErrorKind::AlreadyClosed).
+    pub fn split(mut self) -> Result<(ReadHalf<S>, WriteHalf<S>), (Self, Error)> {
+        let clone = match self.inner_ref().io.try_clone() {
+            Ok(clone) => clone,
+            Err(e) => return Err((self, Error::io(e))),
+        };
+        let inner = self
+            .inner
+            .take()
+            .expect("a WebSocket is whole until consumed");
+        let shared = Arc::clone(&inner.read.shared);
+        shared.handles.store(2, Ordering::Release);
+        shared.split.store(true, Ordering::Release);
+        Ok((
+            ReadHalf { inner: Some(inner) },
+            WriteHalf {
+                shared,
+                io: Some(clone),
+            },
+        ))
+    }
+
+    /// The local address of the transport.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner_ref().io.local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner_ref().io.peer_addr()
+    }
+
+    /// The subprotocol the handshake settled on, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.shared().protocol.as_deref()
+    }
+
+    /// Whether this end is the client or the server.
+    pub fn role(&self) -> Role {
+        self.shared().role
+    }
+
+    /// Where the closing handshake stands.
+    pub fn state(&self) -> State {
+        lock_conn(self.shared()).state()
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> Stats {
+        *lock_conn(self.shared()).stats()
+    }
+
+    /// The client's handshake request (on a server).
+    pub fn request(&self) -> Option<&Request> {
+        match &self.shared().handshake {
+            Handshake::Server(request) => Some(request),
+            Handshake::Client(_) => None,
+        }
+    }
+
+    /// The server's handshake response (on a client).
+    pub fn response(&self) -> Option<&Response> {
+        match &self.shared().handshake {
+            Handshake::Client(response) => Some(response),
+            Handshake::Server(_) => None,
+        }
+    }
+
+    /// The transport. Reading from or writing to it directly would corrupt
+    /// the connection; use it for socket options and information.
+    pub fn get_ref(&self) -> &S {
+        &self.inner_ref().io
+    }
+
+    /// Changes the [read timeout](crate::ClientBuilder::read_timeout).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.inner().read.timeout = timeout;
+    }
+
+    /// Changes the [write timeout](crate::ClientBuilder::write_timeout).
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.shared().set_write_timeout(timeout);
+    }
+}
+
+impl<S: Transport> Drop for WebSocket<S> {
+    fn drop(&mut self) {
+        if let Some(Inner { read, io }) = self.inner.as_deref_mut()
+            && read.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            read.close_on_drop(io);
+        }
+    }
+}
+
+pub(crate) fn read_message<S: Transport>(
+    read: &mut ReadState,
+    io: &mut S,
+) -> Result<Message, Error> {
+    // A message that began streaming (a `read_stream` that timed out before
+    // its first piece) goes on arriving in pieces: gather them.
+    let mut gathered = std::mem::take(&mut read.gathered);
+    let result = read.next(io, ReceiveMode::Message, None, |event| match event {
+        Event::Chunk {
+            kind, data, last, ..
+        } => {
+            gathered.extend_from_slice(data);
+            last.then(|| {
+                let bytes = std::mem::take(&mut gathered);
+                match kind {
+                    // The connection validated the text as it streamed.
+                    DataKind::Text => Message::Text(
+                        String::from_utf8(bytes)
+                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                    ),
+                    DataKind::Binary => Message::Binary(bytes),
+                }
+            })
+        }
+        event => Message::from_event(&event),
+    });
+    read.gathered = gathered;
+    result
+}
+
+fn close<S: Transport>(
+    shared: &Shared,
+    io: &mut S,
+    code: CloseCode,
+    reason: &str,
+) -> Result<(), Error> {
+    {
+        let mut conn = shared.conn();
+        if conn.state() != State::Open {
+            return Ok(());
+        }
+        conn.close(code, reason).map_err(Error::core)?;
+    }
+    match shared.flush(io, Wait::Yes, None) {
+        Err(e) if e.kind() == crate::ErrorKind::AlreadyClosed => Ok(()),
+        other => other,
+    }
+}
+
+/// The reading half of a [split](WebSocket::split) connection.
+///
+/// It answers pings and the peer's close as it reads, so keep a thread
+/// reading. Dropping both halves ends the connection as dropping a
+/// [`WebSocket`] does.
+pub struct ReadHalf<S: Transport> {
+    inner: Option<Box<Inner<S>>>,
+}
+
+impl<S: Transport> std::fmt::Debug for ReadHalf<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadHalf").finish_non_exhaustive()
+    }
+}
+
+impl<S: Transport> ReadHalf<S> {
+    fn inner(&mut self) -> &mut Inner<S> {
+        self.inner
+            .as_deref_mut()
+            .expect("a ReadHalf is whole until consumed")
+    }
+
+    fn shared(&self) -> &Shared {
+        &self
+            .inner
+            .as_ref()
+            .expect("a ReadHalf is whole until consumed")
+            .read
+            .shared
+    }
+
+    /// Reads the next message, as [`WebSocket::read`] does.
+    pub fn read(&mut self) -> Result<Message, Error> {
+        let Inner { read, io } = self.inner();
+        read_message(read, io)
+    }
+
+    /// Reads the next data message as a stream, as
+    /// [`WebSocket::read_stream`] does.
+    pub fn read_stream(&mut self) -> Result<MessageReader<'_, S>, Error> {
+        let Inner { read, io } = self.inner();
+        MessageReader::start(read, io)
+    }
+
+    /// Changes the read timeout.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.inner().read.timeout = timeout;
+    }
+
+    /// Where the closing handshake stands.
+    pub fn state(&self) -> State {
+        lock_conn(self.shared()).state()
+    }
+
+    /// Traffic counters (of the whole connection).
+    pub fn stats(&self) -> Stats {
+        *lock_conn(self.shared()).stats()
+    }
+
+    /// Whether `writer` is the other half of this connection.
+    pub fn is_pair_of(&self, writer: &WriteHalf<S>) -> bool {
+        std::ptr::eq(self.shared(), Arc::as_ptr(&writer.shared))
+    }
+
+    /// Puts the halves back together. Fails, giving both back, if they are
+    /// not halves of the same connection.
+    pub fn reunite(mut self, mut writer: WriteHalf<S>) -> Result<WebSocket<S>, ReuniteError<S>> {
+        if !self.is_pair_of(&writer) {
+            return Err(ReuniteError(self, writer));
+        }
+        // The writer's handle is a clone of the same stream: let it go.
+        drop(writer.io.take());
+        let inner = self
+            .inner
+            .take()
+            .expect("a ReadHalf is whole until consumed");
+        inner.read.shared.handles.store(1, Ordering::Release);
+        inner.read.shared.split.store(false, Ordering::Release);
+        Ok(WebSocket { inner: Some(inner) })
+    }
+}
+
+impl<S: Transport> Drop for ReadHalf<S> {
+    fn drop(&mut self) {
+        if let Some(Inner { read, io }) = self.inner.as_deref_mut()
+            && read.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            read.close_on_drop(io);
+        }
+    }
+}
+
+/// The writing half of a [split](WebSocket::split) connection.
+pub struct WriteHalf<S: Transport> {
+    shared: Arc<Shared>,
+    io: Option<S>,
+}
+
+impl<S: Transport> std::fmt::Debug for WriteHalf<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteHalf").finish_non_exhaustive()
+    }
+}
+
+impl<S: Transport> WriteHalf<S> {
+    fn parts(&mut self) -> (&Shared, &mut S) {
+        (
+            &self.shared,
+            self.io
+                .as_mut()
+                .expect("a WriteHalf is whole until consumed"),
+        )
+    }
+
+    /// Sends a message and writes it out, as [`WebSocket::send`] does.
+    /// Fails with [`ErrorKind::AlreadyClosed`](crate::ErrorKind::AlreadyClosed)
+    /// once a close frame was sent or received.
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        let (shared, io) = self.parts();
+        shared.queue(io, true, |c| c.send(&message))
+    }
+
+    /// Queues a message, as [`WebSocket::write`] does.
+    pub fn write(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        let message = message.into();
+        let (shared, io) = self.parts();
+        shared.queue(io, false, |c| c.send(&message))
+    }
+
+    /// Writes out everything queued.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        let (shared, io) = self.parts();
+        shared.flush(io, Wait::Yes, None)
+    }
+
+    /// Starts the closing handshake, as [`WebSocket::close`] does. The
+    /// reading half receives the peer's close and then ends the connection.
+    pub fn close(&mut self, code: impl Into<CloseCode>, reason: &str) -> Result<(), Error> {
+        let (shared, io) = self.parts();
+        close(shared, io, code.into(), reason)
+    }
+
+    /// Sends one message as a stream, as [`WebSocket::send_stream`] does.
+    pub fn send_stream(&mut self, kind: DataKind) -> Result<MessageWriter<'_, S>, Error> {
+        let (shared, io) = self.parts();
+        MessageWriter::start(shared, io, kind)
+    }
+
+    /// Changes the write timeout.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.shared.set_write_timeout(timeout);
+    }
+
+    /// Where the closing handshake stands.
+    pub fn state(&self) -> State {
+        lock_conn(&self.shared).state()
+    }
+
+    /// Traffic counters (of the whole connection).
+    pub fn stats(&self) -> Stats {
+        *lock_conn(&self.shared).stats()
+    }
+}
+
+impl<S: Transport> Drop for WriteHalf<S> {
+    fn drop(&mut self) {
+        if let Some(io) = self.io.as_mut()
+            && self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            self.shared
+                .close_without_reader(io, CloseCode::GOING_AWAY, "");
+        }
+    }
+}
+
+/// [`ReadHalf::reunite`] was given halves of two different connections;
+/// here they are back.
+pub struct ReuniteError<S: Transport>(pub ReadHalf<S>, pub WriteHalf<S>);
+
+impl<S: Transport> std::fmt::Debug for ReuniteError<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReuniteError(..)")
+    }
+}
+
+impl<S: Transport> std::fmt::Display for ReuniteError<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("tried to reunite halves of different connections")
+    }
+}
+
+impl<S: Transport> std::error::Error for ReuniteError<S> {}
+
+/// Crate-internal access for the server helper.
+impl<S: Transport> WebSocket<S> {
+    pub(crate) fn shared_arc(&self) -> Arc<Shared> {
+        Arc::clone(&self.inner_ref().read.shared)
+    }
+}

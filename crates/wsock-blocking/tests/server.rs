@@ -1,0 +1,175 @@
+//! The thread-per-connection `Server`: serving, the request callback, the
+//! handshake cap, and graceful shutdown.
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::bounded;
+use wsock_blocking::{
+    Accept, Acceptor, ClientBuilder, CloseFrame, ErrorKind, Message, Rejection, Server,
+};
+
+fn echo(mut ws: wsock_blocking::WebSocket<TcpStream>) {
+    while let Ok(message) = ws.read() {
+        if message.is_data() && ws.send(message).is_err() {
+            break;
+        }
+    }
+}
+
+#[test]
+fn serves_connections_and_shuts_down_gracefully() {
+    bounded(30, || {
+        let server = Server::bind("127.0.0.1:0", echo).unwrap();
+        let url = format!("ws://{}/", server.local_addr());
+        let mut clients: Vec<_> = (0..5)
+            .map(|_| wsock_blocking::connect(&url).unwrap())
+            .collect();
+        for (i, ws) in clients.iter_mut().enumerate() {
+            ws.send(format!("hello {i}")).unwrap();
+            assert_eq!(ws.read().unwrap(), Message::text(format!("hello {i}")));
+        }
+        assert_eq!(server.connections(), 5);
+
+        // Every client reads while the server shuts down.
+        let readers: Vec<_> = clients
+            .into_iter()
+            .map(|mut ws| {
+                std::thread::spawn(move || {
+                    let close = ws.read().unwrap();
+                    let end = ws.read().unwrap_err().kind();
+                    (close, end)
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        assert_eq!(server.shutdown(Duration::from_secs(5)), 0);
+        assert!(started.elapsed() < Duration::from_secs(3));
+        for reader in readers {
+            let (close, end) = reader.join().unwrap();
+            assert_eq!(
+                close,
+                Message::Close(Some(CloseFrame::new(1001, "server shutting down")))
+            );
+            assert_eq!(end, ErrorKind::ConnectionClosed);
+        }
+        // No longer accepting.
+        assert!(wsock_blocking::connect(&url).is_err());
+    });
+}
+
+#[test]
+fn connections_that_do_not_close_are_shut_down_at_the_deadline() {
+    bounded(30, || {
+        let (release, stuck) = mpsc::channel::<()>();
+        let stuck = std::sync::Mutex::new(stuck);
+        // A handler that never reads, so never sees the close.
+        let server = Server::bind("127.0.0.1:0", move |ws| {
+            let _ = stuck.lock().unwrap().recv_timeout(Duration::from_secs(10));
+            drop(ws);
+        })
+        .unwrap();
+        let mut ws = wsock_blocking::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let reader = std::thread::spawn(move || {
+            let close = ws.read().unwrap();
+            (close, ws.read().unwrap_err().kind())
+        });
+        let started = Instant::now();
+        assert_eq!(server.shutdown(Duration::from_millis(300)), 1);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(290) && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
+        let (close, end) = reader.join().unwrap();
+        assert_eq!(
+            close,
+            Message::Close(Some(CloseFrame::new(1001, "server shutting down")))
+        );
+        assert_eq!(end, ErrorKind::ConnectionClosed);
+        release.send(()).unwrap();
+    });
+}
+
+#[test]
+fn the_request_callback_decides() {
+    bounded(30, || {
+        let server = Server::builder()
+            .on_request(|request| match request.path() {
+                "/chat" => Ok(Accept::new().protocol("chat")),
+                _ => Err(Rejection::new(403).body("no\n")),
+            })
+            .bind("127.0.0.1:0", echo)
+            .unwrap();
+        let addr = server.local_addr();
+        let mut ws = ClientBuilder::new(&format!("ws://{addr}/chat"))
+            .protocol("chat")
+            .connect()
+            .unwrap();
+        assert_eq!(ws.protocol(), Some("chat"));
+        ws.send("hi").unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text("hi"));
+        let err = wsock_blocking::connect(&format!("ws://{addr}/admin")).unwrap_err();
+        assert_eq!(
+            (err.kind(), err.http_status()),
+            (ErrorKind::Handshake, Some(403))
+        );
+        ws.close(1000, "").unwrap();
+        assert!(matches!(ws.read().unwrap(), Message::Close(_)));
+        assert_eq!(ws.read().unwrap_err().kind(), ErrorKind::ConnectionClosed);
+        assert_eq!(server.shutdown(Duration::from_secs(2)), 0);
+    });
+}
+
+#[test]
+fn handshakes_in_progress_are_capped() {
+    bounded(30, || {
+        let server = Server::builder()
+            .max_handshakes(1)
+            .acceptor(Acceptor::new().handshake_timeout(Some(Duration::from_millis(400))))
+            .bind("127.0.0.1:0", echo)
+            .unwrap();
+        let addr = server.local_addr();
+        // A client that connects and says nothing holds the only slot
+        // until its handshake times out.
+        let silent = TcpStream::connect(addr).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        let mut ws = wsock_blocking::connect(&format!("ws://{addr}/")).unwrap();
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(250),
+            "admitted after {waited:?}"
+        );
+        ws.send("through").unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text("through"));
+        drop(silent);
+        ws.close(1000, "").unwrap();
+        assert!(matches!(ws.read().unwrap(), Message::Close(_)));
+        assert_eq!(ws.read().unwrap_err().kind(), ErrorKind::ConnectionClosed);
+        assert_eq!(server.shutdown(Duration::from_secs(2)), 0);
+    });
+}
+
+#[test]
+fn serving_an_existing_listener_and_dropping_the_server() {
+    bounded(30, || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::builder()
+            .nodelay(false)
+            .serve(listener, echo)
+            .unwrap();
+        let mut ws = wsock_blocking::connect(&format!("ws://{addr}/")).unwrap();
+        ws.send("x").unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text("x"));
+        // Dropping stops at once: the client is told and the port closes.
+        drop(server);
+        assert!(matches!(ws.read(), Ok(Message::Close(_)) | Err(_)));
+        assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
+    });
+}

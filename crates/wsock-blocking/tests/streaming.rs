@@ -1,0 +1,375 @@
+//! One message as a stream of bytes: `read_stream` and `send_stream`.
+
+mod common;
+
+use std::io::{ErrorKind as IoKind, Read, Write};
+use std::time::Duration;
+
+use common::{bounded, close_code, end, frame, listener, pair, pair_with, raw_server, read_frame};
+use wsock_blocking::{Acceptor, CloseFrame, DataKind, ErrorKind, Message};
+
+/// Deterministic bytes: `pattern(n)[i]` depends only on `i`.
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+#[test]
+fn a_message_larger_than_the_buffers_streams_in_pieces() {
+    bounded(30, || {
+        let (mut client, mut server) = pair_with(|b| b.read_buffer_size(1024), Acceptor::new());
+        let payload = pattern(1 << 20);
+        let sender = std::thread::spawn(move || {
+            server.send(payload).unwrap();
+            server.send("next").unwrap();
+            server
+        });
+        let mut reader = client.read_stream().unwrap();
+        assert_eq!(reader.kind(), DataKind::Binary);
+        let mut received = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut largest = 0;
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            largest = largest.max(n);
+            received.extend_from_slice(&buf[..n]);
+        }
+        assert!(reader.is_complete());
+        drop(reader);
+        assert_eq!(received, pattern(1 << 20));
+        // Pieces are bounded by the read buffer, not by the message.
+        assert!(largest <= 2048, "a piece of {largest} bytes");
+        assert_eq!(client.read().unwrap(), Message::text("next"));
+        end(client, sender.join().unwrap());
+    });
+}
+
+#[test]
+fn small_reads_from_a_stream() {
+    bounded(20, || {
+        let (mut client, mut server) = pair();
+        server
+            .send(Message::text("streamed text, read three bytes at a time"))
+            .unwrap();
+        let mut reader = client.read_stream().unwrap();
+        assert_eq!(reader.kind(), DataKind::Text);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 3];
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(out, b"streamed text, read three bytes at a time");
+        // Reading past the end keeps returning 0.
+        assert_eq!(reader.read(&mut buf).unwrap(), 0);
+        drop(reader);
+        end(client, server);
+    });
+}
+
+#[test]
+fn send_stream_emits_fragments() {
+    bounded(30, || {
+        let (mut client, mut server) = pair_with(|b| b.fragment_size(Some(4096)), Acceptor::new());
+        let text = "0123456789abcdé€𝄞".repeat(30_000);
+        let expected = text.clone();
+        let writer = std::thread::spawn(move || {
+            let mut w = client.send_stream(DataKind::Text).unwrap();
+            // Odd-sized writes split code points between fragments.
+            for piece in text.as_bytes().chunks(777) {
+                w.write_all(piece).unwrap();
+            }
+            w.finish().unwrap();
+            client.send("after").unwrap();
+            client
+        });
+        assert_eq!(server.read().unwrap(), Message::Text(expected.clone()));
+        assert_eq!(server.read().unwrap(), Message::text("after"));
+        let frames = server.stats().frames_received;
+        assert_eq!(frames, expected.len().div_ceil(4096) as u64 + 1);
+        end(writer.join().unwrap(), server);
+    });
+}
+
+#[test]
+fn one_big_write_makes_exact_fragments() {
+    bounded(20, || {
+        let (mut client, mut server) = pair_with(|b| b.fragment_size(Some(1000)), Acceptor::new());
+        let mut w = client.send_stream(DataKind::Binary).unwrap();
+        w.write_all(&pattern(10_000)).unwrap();
+        w.finish().unwrap();
+        assert_eq!(server.read().unwrap(), Message::Binary(pattern(10_000)));
+        assert_eq!(server.stats().frames_received, 10);
+        end(client, server);
+    });
+}
+
+#[test]
+fn dropping_the_writer_ends_the_message() {
+    bounded(20, || {
+        let (mut client, mut server) = pair();
+        {
+            let mut w = client.send_stream(DataKind::Binary).unwrap();
+            w.write_all(b"abc").unwrap();
+            w.flush().unwrap();
+            w.write_all(b"def").unwrap();
+        }
+        {
+            // An empty message.
+            let _w = client.send_stream(DataKind::Text).unwrap();
+        }
+        assert_eq!(server.read().unwrap(), Message::binary(b"abcdef".to_vec()));
+        assert_eq!(server.read().unwrap(), Message::text(""));
+        end(client, server);
+    });
+}
+
+#[test]
+fn invalid_text_is_refused() {
+    bounded(20, || {
+        let (mut client, mut server) = pair();
+        let mut w = client.send_stream(DataKind::Text).unwrap();
+        w.write_all("é".as_bytes()).unwrap();
+        w.flush().unwrap();
+        // Not UTF-8: refused when it would go out, and nothing is sent.
+        w.write_all(&[0xff]).unwrap();
+        let err = w.flush().unwrap_err();
+        assert_eq!(err.kind(), IoKind::InvalidInput, "{err}");
+        // The message cannot be ended validly: the connection is closed
+        // with 1011 rather than left with an unfinished message.
+        let err = w.finish().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        match server.read().unwrap() {
+            Message::Close(Some(frame)) => assert_eq!(frame.code.as_u16(), 1011),
+            other => panic!("{other:?}"),
+        }
+        end(client, server);
+    });
+}
+
+#[test]
+fn text_ending_inside_a_code_point_cannot_be_finished() {
+    bounded(20, || {
+        let (mut client, mut server) = pair();
+        let mut w = client.send_stream(DataKind::Text).unwrap();
+        w.write_all(&"é".as_bytes()[..1]).unwrap();
+        assert_eq!(w.finish().unwrap_err().kind(), ErrorKind::InvalidInput);
+        match server.read().unwrap() {
+            Message::Close(Some(frame)) => assert_eq!(frame.code.as_u16(), 1011),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            client.send("x").unwrap_err().kind(),
+            ErrorKind::AlreadyClosed
+        );
+        end(client, server);
+    });
+}
+
+#[test]
+fn split_code_points_are_fine() {
+    bounded(20, || {
+        let (mut client, mut server) = pair();
+        let mut w = client.send_stream(DataKind::Text).unwrap();
+        for byte in "é€𝄞".as_bytes() {
+            w.write_all(&[*byte]).unwrap();
+            w.flush().unwrap();
+        }
+        w.finish().unwrap();
+        assert_eq!(server.read().unwrap(), Message::text("é€𝄞"));
+        end(client, server);
+    });
+}
+
+#[test]
+fn dropping_a_reader_skips_the_rest_of_its_message() {
+    bounded(20, || {
+        let (mut client, mut server) = pair_with(|b| b.read_buffer_size(512), Acceptor::new());
+        server.write(pattern(100_000)).unwrap();
+        server.write(Message::Ping(b"p".to_vec())).unwrap();
+        server.send("second").unwrap();
+        {
+            let mut reader = client.read_stream().unwrap();
+            let mut buf = [0u8; 10];
+            reader.read_exact(&mut buf).unwrap();
+            assert_eq!(buf.to_vec(), pattern(10));
+        }
+        // The rest of the first message is gone; the ping and the next
+        // message are not.
+        assert_eq!(client.read().unwrap(), Message::Ping(b"p".to_vec()));
+        assert_eq!(client.read().unwrap(), Message::text("second"));
+        // Again with read_stream after the drop.
+        server.send(pattern(50_000)).unwrap();
+        server.send(b"third".to_vec()).unwrap();
+        {
+            let mut reader = client.read_stream().unwrap();
+            let mut buf = [0u8; 100];
+            reader.read_exact(&mut buf).unwrap();
+        }
+        let mut reader = client.read_stream().unwrap();
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"third");
+        drop(reader);
+        end(client, server);
+    });
+}
+
+#[test]
+fn pings_between_fragments_are_answered_while_streaming() {
+    bounded(20, || {
+        let (listener, url) = listener();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let peer = std::thread::spawn(move || {
+            let mut stream = raw_server(&listener);
+            stream.write_all(&frame(0x02, b"first,", None)).unwrap();
+            stream.write_all(&frame(0x89, b"ping!", None)).unwrap();
+            rx.recv().unwrap();
+            // The pong came before the message ended.
+            let (b0, payload) = read_frame(&mut stream);
+            assert_eq!((b0, payload.as_slice()), (0x8a, &b"ping!"[..]));
+            stream.write_all(&frame(0x80, b"last", None)).unwrap();
+            stream
+        });
+        let mut client = wsock_blocking::connect(&url).unwrap();
+        // Skip pings before the message starts.
+        let mut reader = client.read_stream().unwrap();
+        let mut buf = [0u8; 6];
+        reader.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"first,");
+        // Reading on processes the ping (and sends the pong) while waiting.
+        tx.send(()).unwrap();
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"last");
+        drop(reader);
+        drop(peer.join().unwrap());
+        assert_eq!(client.stats().pongs_sent, 1);
+    });
+}
+
+#[test]
+fn a_close_in_the_middle_of_a_streamed_message() {
+    bounded(20, || {
+        let (listener, url) = listener();
+        let peer = std::thread::spawn(move || {
+            let mut stream = raw_server(&listener);
+            stream.write_all(&frame(0x02, b"partial", None)).unwrap();
+            stream.write_all(&frame(0x88, &[0x03, 0xe9], None)).unwrap();
+            let (b0, payload) = read_frame(&mut stream);
+            assert_eq!((b0, close_code(&payload)), (0x88, 1001));
+            // The server ends the transport.
+        });
+        let mut client = wsock_blocking::connect(&url).unwrap();
+        let mut reader = client.read_stream().unwrap();
+        let mut out = Vec::new();
+        let err = reader.read_to_end(&mut out).unwrap_err();
+        assert_eq!(err.kind(), IoKind::UnexpectedEof, "{err}");
+        let inner = err
+            .get_ref()
+            .unwrap()
+            .downcast_ref::<wsock_blocking::Error>()
+            .unwrap();
+        assert_eq!(inner.close_frame(), Some(&CloseFrame::new(1001, "")));
+        assert_eq!(out, b"partial");
+        drop(reader);
+        peer.join().unwrap();
+        assert_eq!(
+            client.read().unwrap_err().kind(),
+            ErrorKind::ConnectionClosed
+        );
+    });
+}
+
+#[test]
+fn read_stream_reports_the_peers_close() {
+    bounded(20, || {
+        let (mut client, mut server) = pair();
+        let server = std::thread::spawn(move || {
+            server.send(Message::Pong(b"skipped".to_vec())).unwrap();
+            server.close(4000, "done").unwrap();
+            assert!(matches!(server.read().unwrap(), Message::Close(_)));
+            assert_eq!(
+                server.read().unwrap_err().kind(),
+                ErrorKind::ConnectionClosed
+            );
+        });
+        // Finishes the closing handshake (the server ends the transport).
+        let err = client.read_stream().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionClosed, "{err}");
+        assert_eq!(err.close_frame(), Some(&CloseFrame::new(4000, "done")));
+        assert_eq!(
+            client.read_stream().unwrap_err().kind(),
+            ErrorKind::AlreadyClosed
+        );
+        server.join().unwrap();
+    });
+}
+
+#[test]
+fn a_stream_read_times_out_and_resumes() {
+    bounded(20, || {
+        let (listener, url) = listener();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let peer = std::thread::spawn(move || {
+            let mut stream = raw_server(&listener);
+            stream.write_all(&frame(0x01, b"hello ", None)).unwrap();
+            rx.recv().unwrap();
+            stream.write_all(&frame(0x80, b"world", None)).unwrap();
+            stream
+        });
+        let mut client = wsock_blocking::ClientBuilder::new(&url)
+            .read_timeout(Some(Duration::from_millis(150)))
+            .connect()
+            .unwrap();
+        let mut reader = client.read_stream().unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(reader.read(&mut buf).unwrap(), 6);
+        let err = reader.read(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), IoKind::TimedOut, "{err}");
+        tx.send(()).unwrap();
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"world");
+        drop(reader);
+        drop(peer.join().unwrap());
+    });
+}
+
+#[test]
+fn a_whole_message_read_after_a_stream_read_timed_out() {
+    bounded(20, || {
+        let (listener, url) = listener();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let peer = std::thread::spawn(move || {
+            let mut stream = raw_server(&listener);
+            // Only the header of a 10-byte message: streaming starts inside
+            // the connection, with nothing to hand out yet.
+            let full = frame(0x82, b"0123456789", None);
+            stream.write_all(&full[..2]).unwrap();
+            rx.recv().unwrap();
+            stream.write_all(&full[2..]).unwrap();
+            stream
+        });
+        let mut client = wsock_blocking::ClientBuilder::new(&url)
+            .read_timeout(Some(Duration::from_millis(150)))
+            .connect()
+            .unwrap();
+        assert_eq!(
+            client.read_stream().unwrap_err().kind(),
+            ErrorKind::TimedOut
+        );
+        tx.send(()).unwrap();
+        // The message is not lost: a whole-message read gathers it.
+        assert_eq!(
+            client.read().unwrap(),
+            Message::binary(b"0123456789".to_vec())
+        );
+        drop(peer.join().unwrap());
+    });
+}
