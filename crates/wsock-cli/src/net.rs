@@ -1,0 +1,217 @@
+//! Establishing a client connection with wsock-tokio (and wsock-tls for
+//! `wss://` and proxies): TCP (Happy Eyeballs), an optional HTTP `CONNECT`
+//! tunnel, TLS, then the opening handshake, all under one deadline. Adapter
+//! errors are mapped to exit statuses here.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tracing::{debug, warn};
+use wsock_core::HandshakeError;
+use wsock_core::handshake::client::ClientRequest;
+use wsock_tls::proxy::{ProxyConfig, ProxyError, connect_via_proxy_async};
+use wsock_tokio::{ClientBuilder, ErrorKind, Response, WebSocket};
+
+use crate::cli::ClientOpts;
+use crate::exit::{CliError, ExitKind, Result};
+use crate::format::printable;
+use crate::tls;
+
+/// Any transport the client may end up on: plain TCP or TLS over TCP.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A boxed transport, so one `WebSocket` type serves `ws://` and `wss://`.
+pub(crate) type Transport = Box<dyn Io>;
+
+/// A connected client.
+pub(crate) struct Connected {
+    pub(crate) ws: WebSocket<Transport>,
+    pub(crate) response: Response,
+    /// The URL, credentials removed.
+    pub(crate) url: String,
+}
+
+/// What to connect to, checked before any network activity.
+struct Target {
+    request: ClientRequest,
+    builder: ClientBuilder,
+    proxy: Option<ProxyConfig>,
+    tls: Option<wsock_tls::TlsConnector>,
+}
+
+fn prepare(opts: &ClientOpts) -> Result<Target> {
+    let usage =
+        |what: &'static str| move |e: HandshakeError| CliError::usage(format!("{what}: {e}"));
+    let mut request = ClientRequest::new(&opts.url).map_err(usage("URL"))?;
+    let mut builder = ClientBuilder::new(&opts.url)
+        .connect_timeout(None)
+        .handshake_timeout(None)
+        .max_message_size(opts.max_message_size);
+    for protocol in &opts.subprotocols {
+        request = request.protocol(protocol).map_err(usage("--subprotocol"))?;
+        builder = builder.protocol(protocol);
+    }
+    if let Some(origin) = &opts.origin {
+        request = request.origin(origin).map_err(usage("--origin"))?;
+        builder = builder.origin(origin);
+    }
+    for (name, value) in &opts.headers {
+        request = request.header(name, value).map_err(usage("--header"))?;
+        builder = builder.header(name, value);
+    }
+    if let Some(interval) = opts.ping_interval {
+        builder = builder.keepalive(Some(interval), interval);
+    }
+    let proxy = opts
+        .proxy
+        .as_deref()
+        .map(ProxyConfig::parse)
+        .transpose()
+        .map_err(|e| CliError::usage(format!("--proxy: {e}")))?;
+    let tls = if request.is_tls() {
+        if opts.insecure {
+            warn!(
+                "--insecure: the server's certificate is not verified; anyone on the path can impersonate it"
+            );
+        }
+        Some(tls::client_connector(opts.ca.as_deref(), opts.insecure)?)
+    } else {
+        if opts.ca.is_some() || opts.insecure {
+            debug!("--ca and --insecure apply to wss:// URLs only; ignored");
+        }
+        None
+    };
+    Ok(Target {
+        request,
+        builder,
+        proxy,
+        tls,
+    })
+}
+
+/// Connects as `opts` say, within `opts.connect_timeout`.
+pub(crate) async fn connect(opts: &ClientOpts) -> Result<Connected> {
+    let target = prepare(opts)?;
+    let url = target.request.url().to_owned();
+    let limit = opts.connect_timeout;
+    match tokio::time::timeout(limit, establish(&target)).await {
+        Ok(result) => result.map(|(ws, response)| Connected { ws, response, url }),
+        Err(_) => Err(CliError::new(
+            ExitKind::Timeout,
+            format!("connecting to {url} timed out after {}", secs(limit)),
+        )),
+    }
+}
+
+async fn establish(target: &Target) -> Result<(WebSocket<Transport>, Response)> {
+    let (host, port) = (target.request.host(), target.request.port());
+    let tcp = match &target.proxy {
+        None => {
+            debug!("connecting to {host}:{port}");
+            target
+                .builder
+                .connect_tcp()
+                .await
+                .map_err(|e| adapter_error(&e))?
+        }
+        Some(proxy) => via_proxy(proxy, host, port).await?,
+    };
+    let io: Transport = match &target.tls {
+        None => Box::new(tcp),
+        Some(connector) => {
+            debug!("TLS handshake with {host}");
+            Box::new(
+                connector
+                    .connect_async(host, tcp)
+                    .await
+                    .map_err(|e| tls::client_error(&e))?,
+            )
+        }
+    };
+    debug!("opening handshake: GET {}", target.request.path_and_query());
+    target
+        .builder
+        .handshake(io)
+        .await
+        .map_err(|e| adapter_error(&e))
+}
+
+/// A TCP connection to the proxy, tunnelled to `host:port` with `CONNECT`.
+async fn via_proxy(proxy: &ProxyConfig, host: &str, port: u16) -> Result<TcpStream> {
+    let bracketed = if proxy.host().contains(':') {
+        format!("[{}]", proxy.host())
+    } else {
+        proxy.host().to_owned()
+    };
+    debug!("connecting to proxy {bracketed}:{}", proxy.port());
+    // A builder for the proxy's address, used only for its TCP connect
+    // (resolution and Happy Eyeballs).
+    let mut tcp = ClientBuilder::new(format!("ws://{bracketed}:{}/", proxy.port()))
+        .connect_timeout(None)
+        .connect_tcp()
+        .await
+        .map_err(|e| {
+            let mapped = adapter_error(&e);
+            CliError::new(mapped.kind, format!("proxy: {}", mapped.message))
+        })?;
+    debug!("proxy: CONNECT {host}:{port}");
+    connect_via_proxy_async(&mut tcp, host, port, proxy.credentials())
+        .await
+        .map_err(|e| {
+            let kind = match e {
+                ProxyError::Timeout => ExitKind::Timeout,
+                _ => ExitKind::Connect,
+            };
+            CliError::new(kind, format!("proxy {bracketed}:{}: {e}", proxy.port()))
+        })?;
+    Ok(tcp)
+}
+
+/// Maps a wsock-tokio error to an exit status and a message.
+pub(crate) fn adapter_error(err: &wsock_tokio::Error) -> CliError {
+    let kind = match err.kind() {
+        ErrorKind::Url | ErrorKind::InvalidInput => ExitKind::Usage,
+        ErrorKind::Dns | ErrorKind::Connect => ExitKind::Connect,
+        ErrorKind::Timeout => ExitKind::Timeout,
+        ErrorKind::Tls => ExitKind::Tls,
+        ErrorKind::Handshake => ExitKind::Handshake,
+        _ => ExitKind::Abnormal,
+    };
+    let message = match err.handshake_error() {
+        Some(HandshakeError::Rejected {
+            status,
+            body_prefix,
+            ..
+        }) => {
+            let body = String::from_utf8_lossy(body_prefix);
+            let body = body.trim();
+            if body.is_empty() {
+                format!("handshake failed: the server answered HTTP {status} instead of 101")
+            } else {
+                format!(
+                    "handshake failed: the server answered HTTP {status} instead of 101: {}",
+                    printable(body.as_bytes())
+                )
+            }
+        }
+        Some(e) if kind == ExitKind::Handshake => format!("handshake failed: {e}"),
+        None if err.connect_attempts().len() == 1 => {
+            let (addr, e) = &err.connect_attempts()[0];
+            format!("could not connect to {addr}: {e}")
+        }
+        _ => err.to_string(),
+    };
+    CliError::new(kind, message)
+}
+
+/// `1.5 s`-style durations for messages.
+pub(crate) fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s} s")
+    }
+}

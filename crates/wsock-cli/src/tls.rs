@@ -1,0 +1,45 @@
+//! TLS through wsock-tls: the client connector (`--ca`, `--insecure`) and
+//! the server acceptor (`--tls-cert`, `--tls-key`).
+
+use std::path::Path;
+
+use wsock_tls::{
+    ClientTlsConfig, Pem, ServerTlsConfig, TlsAcceptor, TlsConnector, TlsError, TlsErrorKind,
+};
+
+use crate::exit::{CliError, ExitKind, Result};
+
+/// A connector that trusts the built-in (webpki) roots, or only the CAs in
+/// `ca`; with `insecure`, any certificate. The handshake deadline is the
+/// caller's (`--connect-timeout`).
+pub(crate) fn client_connector(ca: Option<&Path>, insecure: bool) -> Result<TlsConnector> {
+    let mut config = ClientTlsConfig::new().handshake_timeout(None);
+    if let Some(ca) = ca {
+        config = config
+            .webpki_roots(false)
+            .add_root_certificates(Pem::file(ca));
+    }
+    if insecure {
+        config = config.danger_accept_invalid_certs(true);
+    }
+    config
+        .build()
+        .map_err(|e| CliError::new(ExitKind::Tls, format!("--ca: {e}")))
+}
+
+/// An acceptor for `wsock serve --tls-cert --tls-key` (10 s handshake
+/// timeout, so silent clients cannot hold a connection slot).
+pub(crate) fn server_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
+    ServerTlsConfig::new(Pem::file(cert), Pem::file(key))
+        .build()
+        .map_err(|e| CliError::new(ExitKind::Tls, e.to_string()))
+}
+
+/// Maps a client-side TLS handshake failure to an exit status.
+pub(crate) fn client_error(err: &TlsError) -> CliError {
+    let kind = match err.kind() {
+        TlsErrorKind::HandshakeTimeout => ExitKind::Timeout,
+        _ => ExitKind::Tls,
+    };
+    CliError::new(kind, err.to_string())
+}
