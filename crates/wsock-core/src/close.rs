@@ -87,7 +87,10 @@ pub struct CloseFrame {
 impl CloseFrame {
     /// A close frame with `code` and `reason`.
     pub fn new(code: impl Into<CloseCode>, reason: impl Into<String>) -> Self {
-        Self { code: code.into(), reason: reason.into() }
+        Self {
+            code: code.into(),
+            reason: reason.into(),
+        }
     }
 
     /// Parses a received close payload (§5.5.1): empty, or a 2-byte code
@@ -101,8 +104,12 @@ impl CloseFrame {
                 if !code.is_allowed_on_wire() {
                     return Err(ProtocolError::InvalidCloseCode(code.0));
                 }
-                let reason = core::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
-                Ok(Some(Self { code, reason: reason.into() }))
+                let reason =
+                    core::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
+                Ok(Some(Self {
+                    code,
+                    reason: reason.into(),
+                }))
             }
         }
     }
@@ -111,10 +118,14 @@ impl CloseFrame {
     /// reason no longer than [`MAX_REASON_LEN`].
     pub fn validate(&self) -> Result<(), crate::Error> {
         if !self.code.is_allowed_on_wire() {
-            return Err(crate::Error::InvalidCloseFrame("close code not allowed on the wire"));
+            return Err(crate::Error::InvalidCloseFrame(
+                "close code not allowed on the wire",
+            ));
         }
         if self.reason.len() > MAX_REASON_LEN {
-            return Err(crate::Error::InvalidCloseFrame("close reason longer than 123 bytes"));
+            return Err(crate::Error::InvalidCloseFrame(
+                "close reason longer than 123 bytes",
+            ));
         }
         Ok(())
     }
@@ -147,13 +158,22 @@ mod tests {
     #[test]
     fn parse_payloads() {
         assert_eq!(CloseFrame::parse(&[]), Ok(None));
-        assert_eq!(CloseFrame::parse(&[3]), Err(ProtocolError::InvalidClosePayload));
+        assert_eq!(
+            CloseFrame::parse(&[3]),
+            Err(ProtocolError::InvalidClosePayload)
+        );
         assert_eq!(
             CloseFrame::parse(&[0x03, 0xe8, b'b', b'y', b'e']),
             Ok(Some(CloseFrame::new(1000, "bye")))
         );
-        assert_eq!(CloseFrame::parse(&[0x03, 0xed]), Err(ProtocolError::InvalidCloseCode(1005)));
-        assert_eq!(CloseFrame::parse(&[0x03, 0xe8, 0xff]), Err(ProtocolError::InvalidUtf8));
+        assert_eq!(
+            CloseFrame::parse(&[0x03, 0xed]),
+            Err(ProtocolError::InvalidCloseCode(1005))
+        );
+        assert_eq!(
+            CloseFrame::parse(&[0x03, 0xe8, 0xff]),
+            Err(ProtocolError::InvalidUtf8)
+        );
     }
 
     #[test]

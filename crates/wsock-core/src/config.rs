@@ -28,7 +28,11 @@ pub struct HandshakeLimits {
 
 impl Default for HandshakeLimits {
     fn default() -> Self {
-        Self { max_header_bytes: 8 * 1024, max_headers: 64, timeout: Some(Duration::from_secs(10)) }
+        Self {
+            max_header_bytes: 8 * 1024,
+            max_headers: 64,
+            timeout: Some(Duration::from_secs(10)),
+        }
     }
 }
 

@@ -154,13 +154,28 @@ enum Release {
 
 /// What a step produced, as positions in [`Input`].
 enum Emit {
-    Text { len: usize },
-    Binary { len: usize },
+    Text {
+        len: usize,
+    },
+    Binary {
+        len: usize,
+    },
     MessageText,
     MessageBinary,
-    Chunk { kind: DataKind, offset: usize, len: usize, from_message: bool, first: bool, last: bool },
-    Ping { len: usize },
-    Pong { len: usize },
+    Chunk {
+        kind: DataKind,
+        offset: usize,
+        len: usize,
+        from_message: bool,
+        first: bool,
+        last: bool,
+    },
+    Ping {
+        len: usize,
+    },
+    Pong {
+        len: usize,
+    },
     Close(Option<CloseFrame>),
 }
 
@@ -283,9 +298,15 @@ impl Connection {
             sending: None,
             send_utf8: Utf8Validator::new(),
             mask_source: Some(Box::new(mask_source)),
-            timers: Timers { arm_keepalive, ..Timers::default() },
+            timers: Timers {
+                arm_keepalive,
+                ..Timers::default()
+            },
         };
-        Self { input: Input::default(), core }
+        Self {
+            input: Input::default(),
+            core,
+        }
     }
 
     /// Records the subprotocol the handshake settled on, for
@@ -361,7 +382,10 @@ impl Connection {
     pub fn input_buffer(&mut self) -> &mut [u8] {
         self.apply_release();
         let chunk = self.core.config.read_buffer_size.max(1);
-        let want = self.bytes_wanted().min(self.input.available().max(chunk)).max(chunk);
+        let want = self
+            .bytes_wanted()
+            .min(self.input.available().max(chunk))
+            .max(chunk);
         self.input.reserve(want);
         let end = self.input.end;
         &mut self.input.buf[end..]
@@ -440,7 +464,9 @@ impl Connection {
             Release::Input(n) => self.input.consume(n, self.core.config.read_buffer_size),
             Release::Message => {
                 self.input.message.clear();
-                if self.input.message.capacity() > self.core.config.read_buffer_size.saturating_mul(4) {
+                if self.input.message.capacity()
+                    > self.core.config.read_buffer_size.saturating_mul(4)
+                {
                     self.input.message = Vec::new();
                 }
             }
@@ -516,7 +542,8 @@ impl Connection {
         if self.core.mode == ReceiveMode::Stream && !message.streaming {
             message.streaming = true;
             // Started only if something is handed out here.
-            message.started = (frame.in_place && frame.done > 0) || (!frame.in_place && !self.input.message.is_empty());
+            message.started = (frame.in_place && frame.done > 0)
+                || (!frame.in_place && !self.input.message.is_empty());
             self.core.message = Some(message);
             if frame.in_place {
                 frame.in_place = false;
@@ -559,7 +586,10 @@ impl Connection {
                 }
                 // A frame that arrived whole is validated once, when handed out.
                 if message.kind == DataKind::Text && !(done == 0 && ready == len as usize) {
-                    self.core.utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    self.core
+                        .utf8
+                        .feed(piece)
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
                 frame.done = ready as u64;
                 self.core.frame = Some(frame);
@@ -583,7 +613,10 @@ impl Connection {
                 apply_mask(piece, key, frame.done as usize);
             }
             if message.kind == DataKind::Text {
-                self.core.utf8.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
+                self.core
+                    .utf8
+                    .feed(piece)
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             frame.done += n as u64;
             self.core.frame = Some(frame);
@@ -591,7 +624,10 @@ impl Connection {
         let frame_complete = frame.done == len;
         let last = frame_complete && frame.header.fin;
         if last && message.kind == DataKind::Text {
-            self.core.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            self.core
+                .utf8
+                .finish()
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         if frame_complete {
             self.core.finish_frame(frame);
@@ -599,7 +635,11 @@ impl Connection {
 
         if message.streaming {
             if n == 0 && !last {
-                return Ok(if frame_complete { Step::Again } else { Step::NeedMore });
+                return Ok(if frame_complete {
+                    Step::Again
+                } else {
+                    Step::NeedMore
+                });
             }
             let first = !message.started;
             if let Some(m) = self.core.message.as_mut() {
@@ -616,11 +656,20 @@ impl Connection {
             }));
         }
 
-        let Input { buf, start, message: gathered, .. } = &mut self.input;
+        let Input {
+            buf,
+            start,
+            message: gathered,
+            ..
+        } = &mut self.input;
         gathered.extend_from_slice(&buf[*start..*start + n]);
         self.input.consume(n, self.core.config.read_buffer_size);
         if !last {
-            return Ok(if frame_complete { Step::Again } else { Step::NeedMore });
+            return Ok(if frame_complete {
+                Step::Again
+            } else {
+                Step::NeedMore
+            });
         }
         self.core.release = Release::Message;
         Ok(Step::Emit(match message.kind {
@@ -644,9 +693,25 @@ impl Connection {
             },
             Emit::Binary { len } => Event::Binary(input.bytes(0, len)),
             Emit::MessageBinary => Event::Binary(&input.message),
-            Emit::Chunk { kind, offset, len, from_message, first, last } => {
-                let data = if from_message { &input.message[offset..offset + len] } else { input.bytes(offset, len) };
-                Event::Chunk { kind, data, first, last }
+            Emit::Chunk {
+                kind,
+                offset,
+                len,
+                from_message,
+                first,
+                last,
+            } => {
+                let data = if from_message {
+                    &input.message[offset..offset + len]
+                } else {
+                    input.bytes(offset, len)
+                };
+                Event::Chunk {
+                    kind,
+                    data,
+                    first,
+                    last,
+                }
             }
             Emit::Ping { len } => Event::Ping(input.bytes(0, len)),
             Emit::Pong { len } => Event::Pong(input.bytes(0, len)),
@@ -679,13 +744,21 @@ impl Connection {
                 true
             }
             Some(k) if k == kind => false,
-            Some(_) => return Err(Error::InvalidState("fragment kind differs from the message's")),
+            Some(_) => {
+                return Err(Error::InvalidState(
+                    "fragment kind differs from the message's",
+                ));
+            }
         };
         if kind == DataKind::Text {
             let mut check = self.core.send_utf8;
-            check.feed(data).map_err(|_| Error::InvalidState("text is not valid UTF-8"))?;
+            check
+                .feed(data)
+                .map_err(|_| Error::InvalidState("text is not valid UTF-8"))?;
             if last {
-                check.finish().map_err(|_| Error::InvalidState("text ends inside a code point"))?;
+                check
+                    .finish()
+                    .map_err(|_| Error::InvalidState("text ends inside a code point"))?;
             }
             self.core.send_utf8 = check;
         }
@@ -866,15 +939,15 @@ impl Connection {
             self.core.keepalive(now);
         }
     }
-
 }
-
 
 impl Core {
     /// Fails the connection (§7.1.7): queue a close frame with the error's
     /// code, stop reading, and let the transport close once it is written.
     fn fail(&mut self, err: Error) -> Error {
-        if self.state == State::Open && !matches!(err, Error::AbnormalClose | Error::KeepaliveTimeout) {
+        if self.state == State::Open
+            && !matches!(err, Error::AbnormalClose | Error::KeepaliveTimeout)
+        {
             let code = err.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
             let mut reason = [0u8; 64];
             let text = reason_text(&err, &mut reason);
@@ -904,25 +977,44 @@ impl Core {
         check_limit(Limit::FrameSize, len, self.config.max_frame_size)?;
         let mut in_place = false;
         match (header.opcode, self.message.as_mut()) {
-            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation.into()),
+            (OpCode::Continuation, None) => {
+                return Err(ProtocolError::UnexpectedContinuation.into());
+            }
             (OpCode::Text | OpCode::Binary, Some(_)) => {
                 return Err(ProtocolError::ExpectedContinuation.into());
             }
             (OpCode::Continuation, Some(message)) => {
                 message.size += len;
-                check_limit(Limit::MessageSize, message.size, self.config.max_message_size)?;
+                check_limit(
+                    Limit::MessageSize,
+                    message.size,
+                    self.config.max_message_size,
+                )?;
             }
             (OpCode::Text | OpCode::Binary, None) => {
                 check_limit(Limit::MessageSize, len, self.config.max_message_size)?;
-                let kind = if header.opcode == OpCode::Text { DataKind::Text } else { DataKind::Binary };
+                let kind = if header.opcode == OpCode::Text {
+                    DataKind::Text
+                } else {
+                    DataKind::Binary
+                };
                 let streaming = self.mode == ReceiveMode::Stream;
                 in_place = header.fin && !streaming;
-                self.message = Some(InMessage { kind, streaming, size: len, started: false });
+                self.message = Some(InMessage {
+                    kind,
+                    streaming,
+                    size: len,
+                    started: false,
+                });
                 self.utf8.reset();
             }
             _ => {}
         }
-        let frame = InFrame { header, done: 0, in_place };
+        let frame = InFrame {
+            header,
+            done: 0,
+            in_place,
+        };
         self.frame = Some(frame);
         Ok(frame)
     }
@@ -948,9 +1040,21 @@ impl Core {
 
     /// Encodes data frames, split by `fragment_size` when set.
     fn write_data(&mut self, kind: DataKind, data: &[u8], first: bool, last: bool) {
-        let start_op = if kind == DataKind::Text { OpCode::Text } else { OpCode::Binary };
-        let size = self.config.fragment_size.filter(|&n| n > 0).unwrap_or(usize::MAX);
-        let mut opcode = if first { start_op } else { OpCode::Continuation };
+        let start_op = if kind == DataKind::Text {
+            OpCode::Text
+        } else {
+            OpCode::Binary
+        };
+        let size = self
+            .config
+            .fragment_size
+            .filter(|&n| n > 0)
+            .unwrap_or(usize::MAX);
+        let mut opcode = if first {
+            start_op
+        } else {
+            OpCode::Continuation
+        };
         let mut rest = data;
         loop {
             let (piece, tail) = rest.split_at(rest.len().min(size));
@@ -965,7 +1069,11 @@ impl Core {
     }
 
     fn check_open(&self) -> Result<(), Error> {
-        if self.state == State::Open { Ok(()) } else { Err(Error::AlreadyClosed) }
+        if self.state == State::Open {
+            Ok(())
+        } else {
+            Err(Error::AlreadyClosed)
+        }
     }
 
     fn queue_close(&mut self, code: Option<CloseCode>, reason: &str) {
@@ -1012,7 +1120,13 @@ impl Core {
             self.out.drain(..self.out_start);
             self.out_start = 0;
         }
-        let header = FrameHeader { fin, rsv: 0, opcode, mask, payload_len: payload.len() as u64 };
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
         header.encode(&mut self.out);
         match mask {
             Some(key) => mask_into(&mut self.out, payload, key),
@@ -1022,7 +1136,9 @@ impl Core {
     }
 
     fn keepalive(&mut self, now: Duration) {
-        let Some(interval) = self.config.keepalive_interval else { return };
+        let Some(interval) = self.config.keepalive_interval else {
+            return;
+        };
         let t = &mut self.timers;
         if let Some(deadline) = t.pong_deadline {
             // Traffic since the ping answers it: the next ping is due an
@@ -1104,7 +1220,12 @@ fn truncate_utf8(s: &str, max: usize) -> &str {
 
 fn check_limit(limit: Limit, size: u64, max: usize) -> Result<(), Error> {
     if size > max as u64 {
-        return Err(CapacityError { limit, size, max: max as u64 }.into());
+        return Err(CapacityError {
+            limit,
+            size,
+            max: max as u64,
+        }
+        .into());
     }
     Ok(())
 }

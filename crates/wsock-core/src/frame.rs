@@ -93,21 +93,30 @@ impl FrameHeader {
     /// Masking and RSV rules depend on the role and extensions; the
     /// connection checks those.
     pub fn decode(buf: &[u8]) -> Result<Option<(Self, usize)>, ProtocolError> {
-        let Some(&b0) = buf.first() else { return Ok(None) };
+        let Some(&b0) = buf.first() else {
+            return Ok(None);
+        };
         let opcode = OpCode::from_u8(b0 & 0x0f)?;
         let fin = b0 & 0x80 != 0;
         if opcode.is_control() && !fin {
             return Err(ProtocolError::FragmentedControlFrame);
         }
-        let Some(&b1) = buf.get(1) else { return Ok(None) };
+        let Some(&b1) = buf.get(1) else {
+            return Ok(None);
+        };
         let masked = b1 & 0x80 != 0;
         let (payload_len, len_bytes) = match b1 & 0x7f {
-            126 => (u64::from(u16::from_be_bytes(match buf.get(2..4) {
-                Some(b) => [b[0], b[1]],
-                None => return Ok(None),
-            })), 2),
+            126 => (
+                u64::from(u16::from_be_bytes(match buf.get(2..4) {
+                    Some(b) => [b[0], b[1]],
+                    None => return Ok(None),
+                })),
+                2,
+            ),
             127 => {
-                let Some(b) = buf.get(2..10) else { return Ok(None) };
+                let Some(b) = buf.get(2..10) else {
+                    return Ok(None);
+                };
                 let mut be = [0; 8];
                 be.copy_from_slice(b);
                 let len = u64::from_be_bytes(be);
@@ -123,13 +132,24 @@ impl FrameHeader {
         }
         let mut len = 2 + len_bytes;
         let mask = if masked {
-            let Some(k) = buf.get(len..len + 4) else { return Ok(None) };
+            let Some(k) = buf.get(len..len + 4) else {
+                return Ok(None);
+            };
             len += 4;
             Some([k[0], k[1], k[2], k[3]])
         } else {
             None
         };
-        Ok(Some((Self { fin, rsv: (b0 >> 4) & 0b111, opcode, mask, payload_len }, len)))
+        Ok(Some((
+            Self {
+                fin,
+                rsv: (b0 >> 4) & 0b111,
+                opcode,
+                mask,
+                payload_len,
+            },
+            len,
+        )))
     }
 
     /// The encoded header's length: 2 to 14 bytes.
@@ -191,10 +211,16 @@ mod tests {
     #[test]
     fn rfc_examples() {
         let (h, n) = decode_all(&[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
-        assert_eq!((h.fin, h.opcode, h.mask, h.payload_len, n), (true, OpCode::Text, None, 5, 2));
+        assert_eq!(
+            (h.fin, h.opcode, h.mask, h.payload_len, n),
+            (true, OpCode::Text, None, 5, 2)
+        );
 
         let (h, n) = decode_all(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f]);
-        assert_eq!((h.mask, h.payload_len, n), (Some([0x37, 0xfa, 0x21, 0x3d]), 5, 6));
+        assert_eq!(
+            (h.mask, h.payload_len, n),
+            (Some([0x37, 0xfa, 0x21, 0x3d]), 5, 6)
+        );
 
         let (h, _) = decode_all(&[0x01, 0x03, 0x48, 0x65, 0x6c]);
         assert_eq!((h.fin, h.opcode), (false, OpCode::Text));
@@ -217,14 +243,20 @@ mod tests {
     #[test]
     fn reserved_opcodes_fail_on_first_byte() {
         for op in [3u8, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf] {
-            assert_eq!(FrameHeader::decode(&[0x80 | op]), Err(ProtocolError::ReservedOpcode(op)));
+            assert_eq!(
+                FrameHeader::decode(&[0x80 | op]),
+                Err(ProtocolError::ReservedOpcode(op))
+            );
         }
     }
 
     // §5.5: control frames must not be fragmented and carry at most 125 bytes.
     #[test]
     fn control_frame_rules() {
-        assert_eq!(FrameHeader::decode(&[0x09]), Err(ProtocolError::FragmentedControlFrame));
+        assert_eq!(
+            FrameHeader::decode(&[0x09]),
+            Err(ProtocolError::FragmentedControlFrame)
+        );
         assert_eq!(
             FrameHeader::decode(&[0x89, 0x7e, 0x00, 0x7e]),
             Err(ProtocolError::ControlFrameTooLarge(126))
@@ -236,7 +268,10 @@ mod tests {
     #[test]
     fn top_bit_of_64_bit_length() {
         let bytes = [0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(FrameHeader::decode(&bytes), Err(ProtocolError::InvalidLength));
+        assert_eq!(
+            FrameHeader::decode(&bytes),
+            Err(ProtocolError::InvalidLength)
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         }
         return;
     }
-    let wide = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
+    let wide = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
     let mut blocks = buf.chunks_exact_mut(64);
     for block in &mut blocks {
         for word in block.chunks_exact_mut(8) {

@@ -19,7 +19,10 @@ pub struct InvalidUtf8;
 impl Utf8Validator {
     /// A validator at the start of a text.
     pub const fn new() -> Self {
-        Self { partial: [0; 4], partial_len: 0 }
+        Self {
+            partial: [0; 4],
+            partial_len: 0,
+        }
     }
 
     /// Checks the next piece. Fails as soon as the bytes so far cannot

@@ -24,7 +24,12 @@ fn own(event: Event<'_>) -> Ev {
     match event {
         Event::Text(t) => Ev::Text(t.to_string()),
         Event::Binary(b) => Ev::Binary(b.to_vec()),
-        Event::Chunk { kind, data, first, last } => Ev::Chunk(kind, data.to_vec(), first, last),
+        Event::Chunk {
+            kind,
+            data,
+            first,
+            last,
+        } => Ev::Chunk(kind, data.to_vec(), first, last),
         Event::Ping(p) => Ev::Ping(p.to_vec()),
         Event::Pong(p) => Ev::Pong(p.to_vec()),
         Event::Close(c) => Ev::Close(c),
@@ -112,7 +117,9 @@ fn fails_with(bytes: &[u8], code: CloseCode) {
     let mut s = server();
     s.feed(bytes);
     let events = drain(&mut s);
-    let Some(Ev::Err(err)) = events.last() else { panic!("no error in {events:?}") };
+    let Some(Ev::Err(err)) = events.last() else {
+        panic!("no error in {events:?}")
+    };
     assert_eq!(err.close_code(), Some(code), "{err}");
     assert_eq!(s.state(), State::Closed);
     let out = take_output(&mut s);
@@ -127,11 +134,18 @@ fn text_and_binary_roundtrip_both_ways() {
     c.send_text("hello").unwrap();
     c.send_binary(&[0, 1, 2, 255]).unwrap();
     s.feed(&take_output(&mut c));
-    assert_eq!(drain(&mut s), vec![Ev::Text("hello".into()), Ev::Binary(vec![0, 1, 2, 255])]);
+    assert_eq!(
+        drain(&mut s),
+        vec![Ev::Text("hello".into()), Ev::Binary(vec![0, 1, 2, 255])]
+    );
 
     s.send_text("world").unwrap();
     let out = take_output(&mut s);
-    assert_eq!(out, [0x81, 5, b'w', b'o', b'r', b'l', b'd'], "§5.7: server frames are unmasked");
+    assert_eq!(
+        out,
+        [0x81, 5, b'w', b'o', b'r', b'l', b'd'],
+        "§5.7: server frames are unmasked"
+    );
     c.feed(&out);
     assert_eq!(drain(&mut c), vec![Ev::Text("world".into())]);
     assert_eq!(s.stats().messages_received, 2);
@@ -147,7 +161,11 @@ fn rfc_example_frames() {
     c.feed(&[0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
     assert_eq!(
         drain(&mut c),
-        vec![Ev::Text("Hello".into()), Ev::Text("Hello".into()), Ev::Ping(b"Hello".to_vec())]
+        vec![
+            Ev::Text("Hello".into()),
+            Ev::Text("Hello".into()),
+            Ev::Ping(b"Hello".to_vec())
+        ]
     );
     // The automatic pong is masked and carries the same payload (§5.5.3).
     let mut s = server();
@@ -155,7 +173,9 @@ fn rfc_example_frames() {
     assert_eq!(drain(&mut s), vec![Ev::Pong(b"Hello".to_vec())]);
     // And the masked example decodes on a server.
     let mut s = server();
-    s.feed(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+    s.feed(&[
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ]);
     assert_eq!(drain(&mut s), vec![Ev::Text("Hello".into())]);
 }
 
@@ -167,7 +187,10 @@ fn fragments_with_interleaved_ping() {
     s.feed(&raw(0x89, b"p"));
     s.feed(&raw(0x00, b"l"));
     s.feed(&raw(0x80, b"o"));
-    assert_eq!(drain(&mut s), vec![Ev::Ping(b"p".to_vec()), Ev::Text("Hello".into())]);
+    assert_eq!(
+        drain(&mut s),
+        vec![Ev::Ping(b"p".to_vec()), Ev::Text("Hello".into())]
+    );
     assert_eq!(take_output(&mut s), [0x8a, 1, b'p']);
 }
 
@@ -196,7 +219,10 @@ fn masking_rules() {
     fails_with(&raw_masked(0x81, b"x", None), CloseCode::PROTOCOL_ERROR);
     let mut c = client();
     c.feed(&raw(0x81, b"x"));
-    assert_eq!(drain(&mut c), vec![Ev::Err(ProtocolError::MaskedFrame.into())]);
+    assert_eq!(
+        drain(&mut c),
+        vec![Ev::Err(ProtocolError::MaskedFrame.into())]
+    );
 }
 
 // §8.1: invalid UTF-8 closes with 1007, whole or fragmented.
@@ -219,12 +245,18 @@ fn invalid_utf8_fails_fast() {
     s.feed(&frame[..6 + 2]);
     assert_eq!(drain(&mut s), vec![]);
     s.feed(&frame[8..10]);
-    assert_eq!(drain(&mut s), vec![Ev::Err(ProtocolError::InvalidUtf8.into())]);
+    assert_eq!(
+        drain(&mut s),
+        vec![Ev::Err(ProtocolError::InvalidUtf8.into())]
+    );
 
     let mut s = server();
     s.feed(&raw(0x01, b"ok"));
     s.feed(&raw(0x00, &[0xed, 0xa0, 0x80]));
-    assert_eq!(drain(&mut s), vec![Ev::Err(ProtocolError::InvalidUtf8.into())]);
+    assert_eq!(
+        drain(&mut s),
+        vec![Ev::Err(ProtocolError::InvalidUtf8.into())]
+    );
 }
 
 // §7.4.1: invalid close codes and payloads.
@@ -248,7 +280,10 @@ fn peer_initiated_close() {
     frame.extend_from_slice(b"bye");
     s.feed(&raw(0x88, &frame));
     s.feed(&raw(0x81, b"ignored after close"));
-    assert_eq!(drain(&mut s), vec![Ev::Close(Some(CloseFrame::new(4000, "bye")))]);
+    assert_eq!(
+        drain(&mut s),
+        vec![Ev::Close(Some(CloseFrame::new(4000, "bye")))]
+    );
     assert_eq!(s.state(), State::Closed);
     assert!(!s.should_close_transport(), "the reply is not written yet");
     let out = take_output(&mut s);
@@ -273,10 +308,16 @@ fn client_waits_for_server_eof() {
     assert_eq!(c.state(), State::CloseSent);
     let mut s = server();
     s.feed(&take_output(&mut c));
-    assert_eq!(drain(&mut s), vec![Ev::Close(Some(CloseFrame::new(1000, "done")))]);
+    assert_eq!(
+        drain(&mut s),
+        vec![Ev::Close(Some(CloseFrame::new(1000, "done")))]
+    );
     c.feed(&take_output(&mut s));
     assert!(s.should_close_transport());
-    assert_eq!(drain(&mut c), vec![Ev::Close(Some(CloseFrame::new(1000, "")))]);
+    assert_eq!(
+        drain(&mut c),
+        vec![Ev::Close(Some(CloseFrame::new(1000, "")))]
+    );
     assert_eq!(c.state(), State::Closed);
     assert!(!c.should_close_transport());
     assert!(c.wants_read());
@@ -289,7 +330,11 @@ fn client_waits_for_server_eof() {
     c.feed(&[0x88, 0]);
     drain(&mut c);
     take_output(&mut c);
-    assert_eq!(c.poll_timeout(), Some(Duration::ZERO), "timer needs anchoring");
+    assert_eq!(
+        c.poll_timeout(),
+        Some(Duration::ZERO),
+        "timer needs anchoring"
+    );
     c.handle_timeout(Duration::from_secs(1));
     assert_eq!(c.poll_timeout(), Some(Duration::from_secs(6)));
     c.handle_timeout(Duration::from_secs(6));
@@ -324,10 +369,16 @@ fn messages_after_our_close_still_arrive() {
     s.feed(&raw(0x88, &1001u16.to_be_bytes()));
     assert_eq!(
         drain(&mut s),
-        vec![Ev::Text("in flight".into()), Ev::Close(Some(CloseFrame::new(1001, "")))]
+        vec![
+            Ev::Text("in flight".into()),
+            Ev::Close(Some(CloseFrame::new(1001, "")))
+        ]
     );
     let out = take_output(&mut s);
-    assert_eq!(sent_close(&out), Some(Some(CloseFrame::new(1001, "restart"))));
+    assert_eq!(
+        sent_close(&out),
+        Some(Some(CloseFrame::new(1001, "restart")))
+    );
     assert!(s.should_close_transport());
 }
 
@@ -355,10 +406,16 @@ fn eof_without_close_is_abnormal() {
     let partial = raw(0x82, b"cut short");
     s.feed(&partial[..8]);
     s.receive_eof();
-    assert_eq!(drain(&mut s), vec![Ev::Text("last".into()), Ev::Err(Error::AbnormalClose)]);
+    assert_eq!(
+        drain(&mut s),
+        vec![Ev::Text("last".into()), Ev::Err(Error::AbnormalClose)]
+    );
     assert_eq!(Error::AbnormalClose.close_code(), Some(CloseCode::ABNORMAL));
     assert!(s.should_close_transport());
-    assert!(take_output(&mut s).is_empty(), "no close frame on a dead transport");
+    assert!(
+        take_output(&mut s).is_empty(),
+        "no close frame on a dead transport"
+    );
 }
 
 // Limits are checked from the header, before any payload is buffered.
@@ -371,14 +428,36 @@ fn limits_close_with_1009() {
     // Only the header of a 1 MiB frame arrives: rejected already.
     s.feed(&[0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4]);
     let events = drain(&mut s);
-    assert!(matches!(&events[..], [Ev::Err(Error::Capacity(CapacityError { limit: Limit::FrameSize, size: 0x10_0000, max: 100 }))]), "{events:?}");
-    assert_eq!(sent_close(&take_output(&mut s)).flatten().map(|f| f.code), Some(CloseCode::MESSAGE_TOO_BIG));
+    assert!(
+        matches!(
+            &events[..],
+            [Ev::Err(Error::Capacity(CapacityError {
+                limit: Limit::FrameSize,
+                size: 0x10_0000,
+                max: 100
+            }))]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(
+        sent_close(&take_output(&mut s)).flatten().map(|f| f.code),
+        Some(CloseCode::MESSAGE_TOO_BIG)
+    );
 
     let mut s = server_with(config);
     s.feed(&raw(0x02, &[0; 100]));
     s.feed(&raw(0x80, &[0; 51]));
     let events = drain(&mut s);
-    assert!(matches!(&events[..], [Ev::Err(Error::Capacity(CapacityError { limit: Limit::MessageSize, .. }))]), "{events:?}");
+    assert!(
+        matches!(
+            &events[..],
+            [Ev::Err(Error::Capacity(CapacityError {
+                limit: Limit::MessageSize,
+                ..
+            }))]
+        ),
+        "{events:?}"
+    );
 }
 
 // Stream mode hands out pieces as they arrive, never buffering a message.
@@ -388,7 +467,10 @@ fn stream_mode_chunks() {
     s.set_receive_mode(ReceiveMode::Stream);
     let frame = raw(0x02, &[7; 10]);
     s.feed(&frame[..6 + 4]);
-    assert_eq!(drain(&mut s), vec![Ev::Chunk(DataKind::Binary, vec![7; 4], true, false)]);
+    assert_eq!(
+        drain(&mut s),
+        vec![Ev::Chunk(DataKind::Binary, vec![7; 4], true, false)]
+    );
     s.feed(&frame[10..]);
     s.feed(&raw(0x80, &[8; 3]));
     assert_eq!(
@@ -400,7 +482,10 @@ fn stream_mode_chunks() {
     );
     // An empty message is one empty, first-and-last chunk.
     s.feed(&raw(0x81, b""));
-    assert_eq!(drain(&mut s), vec![Ev::Chunk(DataKind::Text, vec![], true, true)]);
+    assert_eq!(
+        drain(&mut s),
+        vec![Ev::Chunk(DataKind::Text, vec![], true, true)]
+    );
 }
 
 // Switching to stream mode mid-message hands out what was gathered first.
@@ -413,7 +498,10 @@ fn switch_to_stream_mid_message() {
     s.feed(&raw(0x80, b"cd"));
     assert_eq!(
         drain(&mut s),
-        vec![Ev::Chunk(DataKind::Text, b"ab".to_vec(), true, false), Ev::Chunk(DataKind::Text, b"cd".to_vec(), false, true)]
+        vec![
+            Ev::Chunk(DataKind::Text, b"ab".to_vec(), true, false),
+            Ev::Chunk(DataKind::Text, b"cd".to_vec(), false, true)
+        ]
     );
     // A single frame half-received in place.
     let mut s = server();
@@ -424,16 +512,23 @@ fn switch_to_stream_mid_message() {
     s.feed(&frame[10..]);
     assert_eq!(
         drain(&mut s),
-        vec![Ev::Chunk(DataKind::Binary, b"0123".to_vec(), true, false), Ev::Chunk(DataKind::Binary, b"456789".to_vec(), false, true)]
+        vec![
+            Ev::Chunk(DataKind::Binary, b"0123".to_vec(), true, false),
+            Ev::Chunk(DataKind::Binary, b"456789".to_vec(), false, true)
+        ]
     );
 }
 
 #[test]
 fn fragmented_sending() {
     let mut c = client();
-    c.send_fragment(DataKind::Text, "κό".as_bytes(), false).unwrap();
+    c.send_fragment(DataKind::Text, "κό".as_bytes(), false)
+        .unwrap();
     c.ping(b"mid").unwrap();
-    assert_eq!(c.send_text("x"), Err(Error::InvalidState("a fragmented message is being sent")));
+    assert_eq!(
+        c.send_text("x"),
+        Err(Error::InvalidState("a fragmented message is being sent"))
+    );
     assert!(c.send_fragment(DataKind::Binary, b"x", false).is_err());
     // A code point split across pieces is fine.
     let bytes = "σμε".as_bytes();
@@ -442,7 +537,10 @@ fn fragmented_sending() {
     assert!(c.send_fragment(DataKind::Text, &[0xff], true).is_err());
     let mut s = server();
     s.feed(&take_output(&mut c));
-    assert_eq!(drain(&mut s), vec![Ev::Ping(b"mid".to_vec()), Ev::Text("κόσμε".into())]);
+    assert_eq!(
+        drain(&mut s),
+        vec![Ev::Ping(b"mid".to_vec()), Ev::Text("κόσμε".into())]
+    );
 }
 
 #[test]
@@ -478,7 +576,11 @@ fn ping_flood_is_coalesced() {
         s.feed(&raw(0x89, &i.to_be_bytes()));
         while let Ok(Some(_)) = s.poll_event() {}
     }
-    assert!(s.buffered_output() <= 1024 + 2 + 125, "{}", s.buffered_output());
+    assert!(
+        s.buffered_output() <= 1024 + 2 + 125,
+        "{}",
+        s.buffered_output()
+    );
     assert_eq!(s.stats().pings_received, 100_000);
     // Once the backlog is written, the answer to the latest ping follows.
     take_output(&mut s);
@@ -592,7 +694,10 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         any::<String>().prop_map(Op::Text),
         proptest::collection::vec(any::<u8>(), 0..300).prop_map(Op::Binary),
-        (any::<bool>(), proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..5))
+        (
+            any::<bool>(),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..5)
+        )
             .prop_map(|(t, parts)| Op::Fragmented(t, parts)),
         proptest::collection::vec(any::<u8>(), 0..125).prop_map(Op::Ping),
     ]
@@ -613,9 +718,16 @@ fn encode(from: &mut Connection, ops: &[Op]) -> (Vec<u8>, Vec<Ev>) {
                 expected.push(Ev::Binary(b.clone()));
             }
             Op::Fragmented(text, parts) => {
-                let kind = if *text { DataKind::Text } else { DataKind::Binary };
+                let kind = if *text {
+                    DataKind::Text
+                } else {
+                    DataKind::Binary
+                };
                 let parts: Vec<Vec<u8>> = if *text {
-                    parts.iter().map(|p| String::from_utf8_lossy(p).into_owned().into_bytes()).collect()
+                    parts
+                        .iter()
+                        .map(|p| String::from_utf8_lossy(p).into_owned().into_bytes())
+                        .collect()
                 } else {
                     parts.clone()
                 };
@@ -623,7 +735,11 @@ fn encode(from: &mut Connection, ops: &[Op]) -> (Vec<u8>, Vec<Ev>) {
                     from.send_fragment(kind, p, i + 1 == parts.len()).unwrap();
                 }
                 let all = parts.concat();
-                expected.push(if *text { Ev::Text(String::from_utf8(all).unwrap()) } else { Ev::Binary(all) });
+                expected.push(if *text {
+                    Ev::Text(String::from_utf8(all).unwrap())
+                } else {
+                    Ev::Binary(all)
+                });
             }
             Op::Ping(p) => {
                 from.ping(p).unwrap();
@@ -733,6 +849,10 @@ fn buffer_grows_with_data_not_promises() {
         s.commit_input(n);
         assert_eq!(drain(&mut s), vec![]);
         let buffered = s.input.available();
-        assert!(s.input.buf.len() <= 2 * buffered + 2 * 4096, "{} for {buffered}", s.input.buf.len());
+        assert!(
+            s.input.buf.len() <= 2 * buffered + 2 * 4096,
+            "{} for {buffered}",
+            s.input.buf.len()
+        );
     }
 }
