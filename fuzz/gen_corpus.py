@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""Writes the checked-in seed corpora under fuzz/corpus/<target>/.
+
+Run from anywhere: `python3 fuzz/gen_corpus.py`. Deterministic; rerun after
+changing a target's input layout (documented at the top of each target).
+Files are named after what they hold, so `git diff` shows what changed.
+"""
+
+import base64
+import hashlib
+import os
+import shutil
+import struct
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+KEY = bytes([0x37, 0xFA, 0x21, 0x3D])  # the RFC 6455 §5.7 mask key
+
+
+def write(target, name, data):
+    d = os.path.join(ROOT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def frame(b0, payload, mask=KEY):
+    """One frame with first byte b0, shortest length form, optional mask."""
+    n = len(payload)
+    m = 0x80 if mask else 0
+    if n <= 125:
+        head = bytes([b0, m | n])
+    elif n <= 0xFFFF:
+        head = bytes([b0, m | 126]) + struct.pack(">H", n)
+    else:
+        head = bytes([b0, m | 127]) + struct.pack(">Q", n)
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        return head + mask + payload
+    return head + payload
+
+
+def close_payload(code, reason=b""):
+    return struct.pack(">H", code) + reason
+
+
+MULTILINGUAL = "κόσμε 世界 🌍 Hello-µ@ßöäüàá-UTF-8!!".encode()
+
+# ----------------------------------------------------------------- frames
+
+# RFC 6455 §5.7, byte for byte.
+RFC_FRAMES = {
+    "rfc-unmasked-hello": bytes.fromhex("810548656c6c6f"),
+    "rfc-masked-hello": bytes.fromhex("818537fa213d7f9f4d5158"),
+    "rfc-fragmented-hello": bytes.fromhex("010348656c") + bytes.fromhex("80026c6f"),
+    "rfc-ping-then-masked-pong": bytes.fromhex("890548656c6c6f")
+    + bytes.fromhex("8a8537fa213d7f9f4d5158"),
+    "rfc-256-byte-binary": bytes.fromhex("827e0100") + bytes(256),
+    # The 64 KiB example's header, payload cut short (the targets' limits
+    # reject it anyway; the header path is what matters).
+    "rfc-64k-binary-header": bytes.fromhex("827f0000000000010000") + bytes(16),
+}
+
+
+def client_stream(unmasked=False):
+    """Every kind of frame, as a client (masked) or a server sends them."""
+    mask = None if unmasked else KEY
+    f = lambda b0, p: frame(b0, p, mask)
+    return {
+        "text": f(0x81, b"Hello, world"),
+        "text-multilingual": f(0x81, MULTILINGUAL),
+        "text-empty": f(0x81, b""),
+        "binary": f(0x82, bytes(range(40))),
+        "binary-200-16bit-length": f(0x82, bytes(range(200))),
+        "fragmented-text-split-codepoint": f(0x01, "日本".encode()[:4])
+        + f(0x00, "日本".encode()[4:])
+        + f(0x80, b"!"),
+        "fragmented-binary-with-ping": f(0x02, b"abc") + f(0x89, b"p") + f(0x80, b"def"),
+        "ping": f(0x89, b"are you there"),
+        "ping-empty": f(0x89, b""),
+        "ping-125": f(0x89, bytes(125)),
+        "pong": f(0x8A, b"yes"),
+        "close-normal-reason": f(0x88, close_payload(1000, b"bye")),
+        "close-empty": f(0x88, b""),
+        "close-4999": f(0x88, close_payload(4999)),
+        "messages-then-close": f(0x81, b"one") + f(0x82, b"two") + f(0x88, close_payload(1001)),
+        # Violations, each answered with a close code.
+        "bad-rsv1": f(0xC1, b"x"),
+        "bad-opcode-3": f(0x83, b"x"),
+        "bad-fragmented-ping": f(0x09, b"x"),
+        "bad-control-126": f(0x89, bytes(126)),
+        "bad-utf8": f(0x81, b"ok\xc0\xaf"),
+        "bad-utf8-surrogate": f(0x81, b"\xed\xa0\x80"),
+        "bad-close-1005": f(0x88, close_payload(1005)),
+        "bad-close-one-byte": f(0x88, b"\x03"),
+        "bad-close-reason-utf8": f(0x88, close_payload(1000, b"\xff")),
+        "bad-continuation-first": f(0x80, b"x"),
+        "bad-text-inside-fragmented": f(0x01, b"a") + f(0x81, b"b"),
+        "bad-64bit-top-bit": bytes([0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0]) + KEY,
+        "over-frame-limit": f(0x82, bytes(1100)),
+    }
+
+
+def frame_decoder():
+    streams = dict(RFC_FRAMES)
+    for name, data in client_stream().items():
+        streams["masked-" + name] = data
+    for name, data in client_stream(unmasked=True).items():
+        if not name.startswith("bad-"):
+            streams["unmasked-" + name] = data
+    # [flags][n][lens][stream]; flags: 1 stream, 2 input_buffer, 4 toggle
+    # mode, 8 no auto-pong, 16 no writes, 32 x16 chunks, 64 small read
+    # buffer, 128 end of stream.
+    variants = {
+        "whole": (0x00, b""),
+        "stream-bytewise": (0x01, b"\x01"),
+        "inputbuf-3": (0x02, b"\x03"),
+        "toggle-2-5": (0x04, b"\x02\x05"),
+        "eof-stream": (0x81, b"\x07"),
+    }
+    for name, data in streams.items():
+        for vname, (flags, lens) in variants.items():
+            write("frame_decoder", f"{name}.{vname}", bytes([flags, len(lens)]) + lens + data)
+
+
+# ------------------------------------------------------ connection_events
+
+def u16(n):
+    return struct.pack("<H", n)
+
+
+def connection_events():
+    peer_text = lambda t: b"\x00" + bytes([len(t)]) + t
+    peer_binary = lambda b: b"\x01" + bytes([len(b)]) + b
+    peer_fragment = lambda text, last, b: b"\x02" + bytes([(1 if text else 0) | (2 if last else 0), len(b)]) + b
+    peer_ping = lambda p: b"\x03" + bytes([len(p)]) + p
+    peer_close = lambda sel, r: b"\x04" + bytes([sel, len(r)]) + r
+    deliver = lambda n=0xFFFF: b"\x05" + u16(n)
+    garbage = lambda g: b"\x06" + bytes([len(g)]) + g
+    app_text = lambda t: b"\x07" + bytes([len(t)]) + t
+    app_binary = lambda b: b"\x08" + bytes([len(b)]) + b
+    app_fragment = lambda text, last, b: b"\x09" + bytes([(1 if text else 0) | (2 if last else 0), len(b)]) + b
+    app_ping = lambda p: b"\x0a" + bytes([len(p)]) + p
+    app_pong = lambda p: b"\x0b" + bytes([len(p)]) + p
+    app_close = lambda sel, r: b"\x0c" + bytes([sel, len(r)]) + r
+    time = lambda units: b"\x0d" + u16(units)  # 4 ms per unit
+    write_out = lambda n=0xFFFF: b"\x0e" + u16(n)
+    mode = lambda stream: b"\x0f" + bytes([1 if stream else 0])
+    eof = b"\x10"
+
+    echo = peer_text(b"hello") + deliver() + app_text(b"hello back") + write_out()
+    scripts = {
+        "echo": echo,
+        "echo-then-we-close": echo + app_close(0, b"done") + write_out() + deliver(),
+        "peer-closes": echo + peer_close(1, b"going away") + deliver() + write_out(),
+        "both-close-at-once": app_close(0, b"") + peer_close(0, b"") + deliver() + write_out() + deliver(),
+        "ping-pong": peer_ping(b"hi") + deliver() + write_out() + app_ping(b"yo") + write_out() + deliver(),
+        "fragments-both-ways": peer_fragment(True, False, b"ab") + peer_ping(b"") + peer_fragment(True, True, b"cd")
+        + deliver(3) + deliver() + app_fragment(False, False, b"12") + app_ping(b"") + app_fragment(False, True, b"34")
+        + write_out(5) + write_out(),
+        "stream-mode": mode(True) + peer_binary(bytes(100)) + deliver(30) + deliver() + mode(False) + peer_binary(b"x") + deliver(),
+        "garbage": echo + garbage(b"\xff\xff\xff") + write_out(),
+        "keepalive-timeout": time(10) + time(200) + time(200) + time(200) + write_out(),
+        "close-timeout": app_close(6, b"") + write_out() + time(100) + time(200) + time(200),
+        "eof-midway": peer_text(b"abc") + deliver(4) + eof,
+        "eof-after-close": app_close(0, b"") + write_out() + deliver() + eof,
+        "send-after-close": app_close(0, b"x") + app_text(b"late") + app_ping(b"") + write_out(),
+        "big-message": peer_binary(b"\xab" * 10) + b"\x01\xff" + deliver() + deliver(),
+        "invalid-close-code": app_close(3, b"") + app_close(200, b"") + write_out(),
+    }
+    # [flags][fragment][steps]: flags 1 client, 2 no auto-pong, 4 keepalive,
+    # 8 no close timeout, 16 small write buffer, 32 fragment_size, 64 tiny
+    # read buffer, 128 stream mode. fragment&1: input_buffer path.
+    configs = {"server": (0x04, 0), "client": (0x05, 1), "client-frag3": (0x25, 3), "server-tiny": (0xD0, 2)}
+    for name, steps in scripts.items():
+        for cname, (flags, frag) in configs.items():
+            write("connection_events", f"{name}.{cname}", bytes([flags, frag]) + steps)
+
+
+# -------------------------------------------------------------- roundtrip
+
+def roundtrip():
+    text = lambda t: b"\x00" + bytes([len(t)]) + t
+    binary = lambda b: b"\x01" + bytes([len(b)]) + b
+    def fragmented(is_text, ping_between, whole, cuts):
+        op = 0x02 | (0x80 if is_text else 0) | (0x40 if ping_between else 0)
+        return bytes([op, len(whole)]) + whole + bytes([len(cuts)]) + cuts
+    ping = lambda p: b"\x03" + bytes([len(p)]) + p
+    pong = lambda p: b"\x04" + bytes([len(p)]) + p
+    # n & 3 != 3: 126 + (n >> 2) % 2048 bytes; else 65536 + (n >> 2) % 1024.
+    long = lambda n, seed: b"\x05" + u16(n) + bytes([seed])
+
+    messages = {
+        "text": text(b"Hello"),
+        "multilingual": text(MULTILINGUAL[:200]),
+        "binary": binary(bytes(range(256))[:255]),
+        "fragmented-text-split-codepoints": fragmented(True, True, MULTILINGUAL[:60], b"\x01\x02\x03\x05\x07"),
+        "fragmented-binary": fragmented(False, False, bytes(range(50)), b"\x10\x10"),
+        "control": ping(b"ping!") + pong(b"") + ping(bytes(125)),
+        "long-16bit": long(4 * 74, 3),  # 126 + 74 = 200 bytes
+        "long-64bit": long(3, 7),  # 65536 bytes
+        "mixed": text(b"a") + binary(b"") + ping(b"") + fragmented(False, True, b"xyz", b"\x01") + text(b""),
+    }
+    # [flags][fragment][n][lens][messages]; flags 1 client sends, 2 stream,
+    # 4 fragment_size, 8 input_buffer, 16 x64 chunks, 32 no close.
+    variants = {
+        "server-whole": (0x00, 0, b""),
+        "client-stream-bytewise": (0x03, 0, b"\x01"),
+        "client-frag7-inputbuf": (0x0D, 7, b"\x05\x40"),
+        "server-stream-x64": (0x12, 0, b"\x03"),
+    }
+    for name, msgs in messages.items():
+        for vname, (flags, frag, lens) in variants.items():
+            write("roundtrip", f"{name}.{vname}", bytes([flags, frag, len(lens)]) + lens + msgs)
+
+
+# ------------------------------------------------------------- handshakes
+
+RFC_REQUEST = (
+    b"GET /chat HTTP/1.1\r\n"
+    b"Host: server.example.com\r\n"
+    b"Upgrade: websocket\r\n"
+    b"Connection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Origin: http://example.com\r\n"
+    b"Sec-WebSocket-Protocol: chat, superchat\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n"
+)
+
+# As Chrome 131 sends it (captured from a local echo server).
+CHROME = (
+    b"GET /socket?room=7 HTTP/1.1\r\n"
+    b"Host: localhost:9001\r\n"
+    b"Connection: Upgrade\r\n"
+    b"Pragma: no-cache\r\n"
+    b"Cache-Control: no-cache\r\n"
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n"
+    b"Upgrade: websocket\r\n"
+    b"Origin: http://localhost:8080\r\n"
+    b"Sec-WebSocket-Version: 13\r\n"
+    b"Accept-Encoding: gzip, deflate, br, zstd\r\n"
+    b"Accept-Language: en-US,en;q=0.9\r\n"
+    b"Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n"
+    b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+)
+
+# As Firefox 133 sends it: `Connection: keep-alive, Upgrade`.
+FIREFOX = (
+    b"GET /ws HTTP/1.1\r\n"
+    b"Host: example.org\r\n"
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0\r\n"
+    b"Accept: */*\r\n"
+    b"Accept-Language: en-US,en;q=0.5\r\n"
+    b"Accept-Encoding: gzip, deflate, br, zstd\r\n"
+    b"Sec-WebSocket-Version: 13\r\n"
+    b"Origin: https://example.org\r\n"
+    b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
+    b"Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n"
+    b"Connection: keep-alive, Upgrade\r\n"
+    b"Sec-Fetch-Dest: empty\r\n"
+    b"Sec-Fetch-Mode: websocket\r\n"
+    b"Sec-Fetch-Site: same-origin\r\n"
+    b"Pragma: no-cache\r\n"
+    b"Cache-Control: no-cache\r\n"
+    b"Upgrade: websocket\r\n\r\n"
+)
+
+
+def handshake_server():
+    requests = {
+        "rfc": RFC_REQUEST,
+        "chrome": CHROME,
+        "firefox": FIREFOX,
+        "chrome-with-frame-after": CHROME + frame(0x81, b"hi"),
+        "absolute-target": RFC_REQUEST.replace(b"GET /chat", b"GET ws://server.example.com/chat?x=1"),
+        "bare-lf": RFC_REQUEST.replace(b"\r\n", b"\n"),
+        "bad-post": RFC_REQUEST.replace(b"GET", b"POST"),
+        "bad-http10": RFC_REQUEST.replace(b"HTTP/1.1", b"HTTP/1.0"),
+        "bad-version-8": RFC_REQUEST.replace(b"Version: 13", b"Version: 8"),
+        "bad-no-key": RFC_REQUEST.replace(b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", b""),
+        "bad-short-key": RFC_REQUEST.replace(b"dGhlIHNhbXBsZSBub25jZQ==", b"c2hvcnQ="),
+        "bad-two-hosts": RFC_REQUEST.replace(b"Host:", b"Host: a\r\nHost:"),
+        "bad-extension-syntax": RFC_REQUEST.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: a; b=\"\r\n\r\n"),
+        "bad-duplicate-protocol": RFC_REQUEST.replace(b"chat, superchat", b"chat, chat"),
+        "partial": CHROME[:100],
+    }
+    # [limits][n][lens][request]; limits&3: header bytes 8K/600/200/64,
+    # (limits>>2)&3: headers 64/12/4/0.
+    variants = {"default-whole": (0x00, b""), "default-bytewise": (0x00, b"\x01"),
+                "600b-12h-chunks": (0x05, b"\x11\x40\x03"), "200b-4h": (0x0A, b"")}
+    for name, req in requests.items():
+        for vname, (lim, lens) in variants.items():
+            write("handshake_server", f"{name}.{vname}", bytes([lim, len(lens)]) + lens + req)
+
+
+def handshake_client():
+    key = base64.b64encode(b"0123456789abcdef")
+    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    ok = (
+        b"HTTP/1.1 101 Switching Protocols\r\n"
+        b"Upgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\n"
+    )
+    responses = {
+        "typical": ok + b"\r\n",
+        "typical-with-frame-after": ok + b"\r\n" + frame(0x81, b"hi", None),
+        "protocol-chat": ok + b"Sec-WebSocket-Protocol: chat\r\n\r\n",
+        "deflate": ok + b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=15; server_no_context_takeover\r\n\r\n",
+        "nginx-style": b"HTTP/1.1 101 Switching Protocols\r\nServer: nginx/1.25.3\r\nDate: Thu, 01 Jan 2025 00:00:00 GMT\r\n"
+        b"Connection: upgrade\r\nUpgrade: WebSocket\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n",
+        "bad-accept": ok.replace(accept, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") + b"\r\n",
+        "bad-unoffered-protocol": ok + b"Sec-WebSocket-Protocol: mqtt\r\n\r\n",
+        "bad-unoffered-extension": ok + b"Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n\r\n",
+        "redirect": b"HTTP/1.1 302 Found\r\nLocation: wss://example.com/chat\r\nContent-Length: 0\r\n\r\n",
+        "rejected-with-body": b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nforbidden",
+        "http10": ok.replace(b"HTTP/1.1", b"HTTP/1.0") + b"\r\n",
+    }
+    # [limits][n][lens][response]; limits%3: header bytes 8K/300/100,
+    # (limits/3)%3: headers 64/6/1.
+    variants = {"default-whole": (0x00, b""), "default-bytewise": (0x00, b"\x01"), "300b-chunks": (0x01, b"\x0d\x22")}
+    for name, resp in responses.items():
+        for vname, (lim, lens) in variants.items():
+            write("handshake_client", f"{name}.{vname}", bytes([lim, len(lens)]) + lens + resp)
+
+
+# ------------------------------------------------------------------- utf8
+
+def utf8():
+    texts = {
+        "ascii": b"Hello, WebSocket!",
+        "multilingual": MULTILINGUAL,
+        "four-byte": "🌍🚀𝄞".encode(),
+        "max-codepoint": "\U0010ffff".encode(),
+        "bad-overlong": b"\xc0\xaf",
+        "bad-surrogate": b"a\xed\xa0\x80b",
+        "bad-above-max": b"\xf4\x90\x80\x80",
+        "bad-truncated-end": "日本".encode()[:5],
+        "bad-lone-continuation": b"ab\x80cd",
+        "autobahn-6.3.1": bytes.fromhex("cebae1bdb9cf83cebcceb5eda080656469746564"),
+    }
+    variants = {"whole": b"", "bytewise": b"\x01", "2-3": b"\x02\x03", "with-empty": b"\x00\x01\x05"}
+    for name, t in texts.items():
+        for vname, lens in variants.items():
+            write("utf8", f"{name}.{vname}", bytes([len(lens)]) + lens + t)
+
+
+if __name__ == "__main__":
+    for target in ["frame_decoder", "connection_events", "roundtrip", "handshake_server", "handshake_client", "utf8"]:
+        shutil.rmtree(os.path.join(ROOT, target), ignore_errors=True)
+    frame_decoder()
+    connection_events()
+    roundtrip()
+    handshake_server()
+    handshake_client()
+    utf8()
+    for target in sorted(os.listdir(ROOT)):
+        files = os.listdir(os.path.join(ROOT, target))
+        size = sum(os.path.getsize(os.path.join(ROOT, target, f)) for f in files)
+        print(f"{target}: {len(files)} seeds, {size} bytes")
