@@ -9,7 +9,7 @@
 #
 # Environment:
 #   FUZZ_TOOLCHAIN   toolchain for `cargo +TOOLCHAIN fuzz` (default: nightly)
-#   FUZZ_FEATURES    cargo features for the targets (e.g. tolerate-known-bugs)
+#   FUZZ_FEATURES    cargo features for the targets (see README.md, Known bugs)
 #
 # New inputs that find coverage go to fuzz/target/corpus/<target>, which
 # grows run to run; the checked-in seeds in fuzz/corpus/<target> are only

@@ -27,7 +27,7 @@ use wsock_core::frame::OpCode;
 use wsock_core::{
     CloseCode, CloseFrame, Config, Connection, DataKind, Error, ReceiveMode, Role, State,
 };
-use wsock_fuzz::{Ev, EventChecker, TOLERATE_KNOWN_BUGS, drain, mask_keys, parse_wire};
+use wsock_fuzz::{Ev, EventChecker, drain, mask_keys, parse_wire};
 
 fn rank(state: State) -> u8 {
     match state {
@@ -114,15 +114,13 @@ impl World {
     fn poll(&mut self) {
         let before = self.me.state();
         let (events, err) = drain(&mut self.me, &mut self.checker);
-        match &self.failed_with {
-            // regressions::no_events_after_close_timeout_error and
-            // regressions::no_second_error_after_close_timeout
-            Some(Error::CloseTimeout) if TOLERATE_KNOWN_BUGS => {}
-            Some(first) => assert!(
+        // regressions::no_events_after_close_timeout_error and
+        // regressions::no_second_error_after_close_timeout
+        if let Some(first) = &self.failed_with {
+            assert!(
                 events.is_empty() && err.is_none(),
                 "connection went on after its error {first:?}: {events:?} {err:?}"
-            ),
-            None => {}
+            );
         }
         for ev in &events {
             if let Ev::Close(c) = ev {

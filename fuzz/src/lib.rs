@@ -9,11 +9,6 @@ use wsock_core::{
     CapacityError, Config, Connection, DataKind, Error, Event, HandshakeError, Role, State,
 };
 
-/// Set by the `tolerate-known-bugs` feature: skip the checks that a known,
-/// reported core bug breaks. Each such check names its regression test in
-/// `crates/wsock-core/tests/regressions.rs`. CI never sets it.
-pub const TOLERATE_KNOWN_BUGS: bool = cfg!(feature = "tolerate-known-bugs");
-
 /// Splits `data` into pieces whose lengths cycle through `lens`
 /// (multiplied by `scale`). A zero length gives an empty piece (the core
 /// must cope with empty reads). No lengths, or only zeros: one piece.
@@ -109,9 +104,7 @@ impl EventChecker {
             } => {
                 assert!(data.len() <= config.max_frame_size.max(config.max_message_size));
                 match self.streaming {
-                    None if !first && TOLERATE_KNOWN_BUGS => {
-                        // regressions::stream_switch_before_payload_marks_first_chunk
-                    }
+                    // regressions::stream_switch_before_payload_marks_first_chunk
                     None => assert!(first, "first chunk of a message without `first`"),
                     Some(k) => {
                         assert!(!first, "`first` chunk inside a message");

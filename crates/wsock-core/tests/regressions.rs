@@ -1,5 +1,5 @@
 //! Regression tests for core bugs found by fuzzing (`fuzz/`) and review.
-//! Each test describes the bug it pins; they fail until the core is fixed.
+//! Each test describes the bug it pins; all are fixed in the core now.
 
 use core::time::Duration;
 
