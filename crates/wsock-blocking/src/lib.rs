@@ -65,10 +65,11 @@ mod websocket;
 pub use client::{ClientBuilder, IntoClientRequest};
 pub use error::{ConnectAttempt, Error, ErrorKind};
 pub use listener::{Server, ServerBuilder};
-pub use server::{Acceptor, Rejection};
+pub use server::Acceptor;
 pub use stream::{MessageReader, MessageWriter};
 pub use transport::{AnyStream, MaybeTlsStream, Transport};
 pub use websocket::{ReadHalf, ReuniteError, WebSocket, WriteHalf};
+pub use wsock_core::handshake::server::Rejection;
 
 /// The protocol engine underneath, for its types (limits, handshake
 /// errors) and lower-level use.

@@ -14,8 +14,9 @@ use wsock_core::handshake::server::{Accept, Request};
 
 use crate::engine::{Shared, lock};
 use crate::error::Error;
-use crate::server::{Acceptor, Rejection};
+use crate::server::Acceptor;
 use crate::websocket::WebSocket;
+use wsock_core::handshake::server::Rejection;
 
 type Handler = dyn Fn(WebSocket<TcpStream>) + Send + Sync;
 type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;

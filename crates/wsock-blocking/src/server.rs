@@ -3,7 +3,7 @@
 use std::net::Shutdown;
 use std::time::Instant;
 
-use wsock_core::handshake::server::{Accept, Request, ServerHandshake, reject_response};
+use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake, reject_response};
 use wsock_core::{Connection, HandshakeError, Role};
 
 use crate::engine::{Handshake, Shared, discard_input, read_by, write_all_by};
@@ -11,67 +11,6 @@ use crate::error::{Error, ErrorKind};
 use crate::settings::{Settings, linger, settings_setters};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
-
-/// An application's refusal of a handshake request: the HTTP status,
-/// headers and body to answer with.
-///
-/// ```
-/// use wsock_blocking::Rejection;
-///
-/// let rejection = Rejection::new(403).header("X-Reason", "origin").body("forbidden origin\n");
-/// assert_eq!(rejection.status(), 403);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Rejection {
-    /// A rejection with `status` (200–599; anything else becomes 500).
-    pub fn new(status: u16) -> Self {
-        let status = if (200..=599).contains(&status) {
-            status
-        } else {
-            500
-        };
-        Self {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-
-    /// Adds a response header. Headers that are not valid HTTP, or that
-    /// would contradict the response's framing (`Content-Length`,
-    /// `Transfer-Encoding`, `Connection`), are left out.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Sets the response body (sent as `text/plain` unless a
-    /// `Content-Type` header says otherwise).
-    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    /// The HTTP status.
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-
-    fn to_bytes(&self) -> Vec<u8> {
-        let headers: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        reject_response(self.status, &headers, &self.body)
-    }
-}
 
 /// Everything set before a server accepts a connection.
 ///
@@ -168,9 +107,9 @@ where
     let accept = match callback(&request) {
         Ok(accept) => accept,
         Err(rejection) => {
-            respond_and_close(&mut io, &rejection.to_bytes(), settings);
+            respond_and_close(&mut io, &rejection.response_bytes(), settings);
             return Err(Error::handshake(HandshakeError::RejectedByApplication(
-                rejection.status,
+                rejection.status(),
             )));
         }
     };

@@ -203,7 +203,7 @@ where
                 Some(protocol) => Accept::new().protocol(protocol),
                 None => Accept::new(),
             };
-            Ok::<_, wsock_tokio::Reject>(accept)
+            Ok::<_, wsock_tokio::Rejection>(accept)
         })
         .await?;
     summary.protocol = ws.protocol().map(str::to_owned);

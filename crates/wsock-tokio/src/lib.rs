@@ -10,7 +10,7 @@
 //! * Clients: [`connect`] or [`ClientBuilder`] (Happy Eyeballs connection
 //!   racing, timeouts, subprotocols, headers, limits, keepalive).
 //! * Servers: [`accept`], [`accept_with`] (inspect the request; accept or
-//!   [`Reject`]) or [`ServerBuilder`]; or [`WebSocket::from_raw`] after an
+//!   [`Rejection`]) or [`ServerBuilder`]; or [`WebSocket::from_raw`] after an
 //!   HTTP server did the upgrade (see the `hyper_upgrade` example).
 //! * A [`WebSocket`] has plain async methods ([`recv`](WebSocket::recv),
 //!   [`send`](WebSocket::send), [`flush`](WebSocket::flush),
@@ -47,8 +47,9 @@ mod socket;
 
 pub use client::{ClientBuilder, connect};
 pub use error::{Error, ErrorKind};
-pub use server::{Reject, ServerBuilder, accept, accept_with};
+pub use server::{ServerBuilder, accept, accept_with};
 pub use socket::{MessageReader, MessageWriter, ReadHalf, ReuniteError, WebSocket, WriteHalf};
+pub use wsock_core::handshake::server::Rejection;
 
 pub use wsock_core::handshake::client::Response;
 pub use wsock_core::handshake::server::{Accept, Request};

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use wsock_core::handshake::server::{Accept, Request, ServerHandshake, reject_response};
+use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake, reject_response};
 use wsock_core::{Config, Connection, HandshakeError, Role};
 
 use crate::client::config_setters;
@@ -51,12 +51,12 @@ where
 /// headers and a body (written before the transport is closed).
 ///
 /// ```
-/// use wsock_tokio::{Accept, Reject};
+/// use wsock_tokio::{Accept, Rejection};
 ///
 /// # async fn serve(tcp: tokio::net::TcpStream) -> Result<(), wsock_tokio::Error> {
 /// let ws = wsock_tokio::accept_with(tcp, |request| {
 ///     if request.path() != "/chat" {
-///         return Err(Reject::new(404).body("no such endpoint\n"));
+///         return Err(Rejection::new(404).body("no such endpoint\n"));
 ///     }
 ///     match request.protocols().iter().find(|p| *p == "chat.v2") {
 ///         Some(p) => Ok(Accept::new().protocol(p.as_str())),
@@ -70,58 +70,9 @@ where
 pub async fn accept_with<S, F>(io: S, callback: F) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request) -> Result<Accept, Reject>,
+    F: FnOnce(&Request) -> Result<Accept, Rejection>,
 {
     ServerBuilder::new().accept_with(io, callback).await
-}
-
-/// An application's refusal of a handshake request: the HTTP response to
-/// send instead of `101`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reject {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reject {
-    /// A rejection with `status` (200–599; others become 500), no extra
-    /// headers and an empty body.
-    pub fn new(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-
-    /// Adds a response header (such as `WWW-Authenticate`). Headers that
-    /// are not valid HTTP or that would change the framing are left out.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Sets the body (sent as `text/plain` unless a `Content-Type` header
-    /// is given).
-    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    /// The status.
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-
-    fn to_bytes(&self) -> Vec<u8> {
-        let headers: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        reject_response(self.status, &headers, &self.body)
-    }
 }
 
 /// Options for accepting connections.
@@ -165,7 +116,7 @@ impl ServerBuilder {
     pub async fn accept_with<S, F>(&self, mut io: S, callback: F) -> Result<WebSocket<S>, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
-        F: FnOnce(&Request) -> Result<Accept, Reject>,
+        F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
         let config = self.config.clone();
         let limits = config.handshake;
@@ -210,7 +161,7 @@ async fn handshake<S, F>(
 ) -> Result<Outcome, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    F: FnOnce(&Request) -> Result<Accept, Reject>,
+    F: FnOnce(&Request) -> Result<Accept, Rejection>,
 {
     let mut hs = ServerHandshake::new(limits);
     let mut buf = vec![0u8; 4096];
@@ -233,8 +184,8 @@ where
     let accept = match callback(&request) {
         Ok(accept) => accept,
         Err(rejection) => {
-            let err = Error::handshake(HandshakeError::RejectedByApplication(rejection.status));
-            return Ok(Outcome::Rejected(rejection.to_bytes(), err));
+            let err = Error::handshake(HandshakeError::RejectedByApplication(rejection.status()));
+            return Ok(Outcome::Rejected(rejection.response_bytes(), err));
         }
     };
     let response = match request.accept(&accept) {

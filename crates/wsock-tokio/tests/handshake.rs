@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
 use wsock_tokio::{
-    Accept, ClientBuilder, ErrorKind, HandshakeError, Message, Reject, ServerBuilder,
+    Accept, ClientBuilder, ErrorKind, HandshakeError, Message, Rejection, ServerBuilder,
 };
 
 /// A listener whose accept queue is full, so further SYNs are dropped and
@@ -285,7 +285,7 @@ async fn application_rejection_reaches_the_client() {
             let (tcp, _) = first.accept().await.unwrap();
             wsock_tokio::accept_with(tcp, |request| {
                 assert!(request.header("Authorization").is_none());
-                Err(Reject::new(401)
+                Err(Rejection::new(401)
                     .header("WWW-Authenticate", "Bearer")
                     .body("log in first\n"))
             })

@@ -372,6 +372,70 @@ impl Accept {
     }
 }
 
+/// A refusal of an upgrade request: the status, headers and body an
+/// application answers with instead of 101. Adapters write
+/// [`Rejection::response_bytes`] and close the connection.
+///
+/// ```
+/// use wsock_core::handshake::server::Rejection;
+///
+/// let rejection = Rejection::new(403).header("X-Reason", "origin").body("forbidden origin\n");
+/// assert!(rejection.response_bytes().starts_with(b"HTTP/1.1 403 Forbidden\r\n"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Rejection {
+    /// A rejection with `status` (200–599; anything else becomes 500), no
+    /// extra headers and an empty body.
+    pub fn new(status: u16) -> Self {
+        let status = if (200..=599).contains(&status) {
+            status
+        } else {
+            500
+        };
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a response header (such as `WWW-Authenticate`). Headers that are
+    /// not valid HTTP, or that would contradict the response's framing
+    /// (`Content-Length`, `Transfer-Encoding`, `Connection`), are left out.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body (sent as `text/plain` unless a `Content-Type` header
+    /// says otherwise).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The whole HTTP response, ready to write (see [`reject_response`]).
+    pub fn response_bytes(&self) -> Vec<u8> {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        reject_response(self.status, &headers, &self.body)
+    }
+}
+
 /// A complete HTTP/1.1 error response that closes the connection. Statuses
 /// outside 200–599 become 500 (a `1xx` would not end the exchange).
 /// Headers that are not valid HTTP, or that would contradict the framing
