@@ -839,11 +839,14 @@ impl Connection {
         }
     }
 
-    /// Moves all pending output to the end of `buf`.
+    /// Moves all pending output to the end of `buf`, including a pong that
+    /// was held back while the output was over `write_buffer_size`.
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) {
-        let n = self.output().len();
-        buf.extend_from_slice(&self.core.out[self.core.out_start..]);
-        self.consume_output(n);
+        while self.wants_write() {
+            let n = self.output().len();
+            buf.extend_from_slice(&self.core.out[self.core.out_start..]);
+            self.consume_output(n);
+        }
     }
 
     /// Bytes queued for the transport and not yet consumed.

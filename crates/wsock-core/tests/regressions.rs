@@ -97,3 +97,22 @@ fn no_second_error_after_close_timeout() {
     server.receive_eof();
     assert_eq!(server.poll_event(), Ok(None));
 }
+
+/// Found by `frame_decoder` in CI: with the output over
+/// `write_buffer_size`, the pong owed to the newest ping is held back, and
+/// `poll_transmit` (documented to move all pending output) moved only the
+/// backlog, leaving an older pong as the last one sent.
+#[test]
+fn poll_transmit_includes_the_held_back_pong() {
+    let mut config = Config::default();
+    config.write_buffer_size = 16;
+    let mut server = Connection::new(Role::Server, config);
+    server.send_binary(&[0; 64]).unwrap();
+    server.feed(&client_frame(0x89, b"old"));
+    server.feed(&client_frame(0x89, b"new"));
+    while let Ok(Some(_)) = server.poll_event() {}
+    let mut wire = Vec::new();
+    server.poll_transmit(&mut wire);
+    assert!(wire.ends_with(&[0x8a, 3, b'n', b'e', b'w']), "{wire:?}");
+    assert!(!server.wants_write());
+}

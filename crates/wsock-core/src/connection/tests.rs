@@ -582,9 +582,10 @@ fn ping_flood_is_coalesced() {
         s.buffered_output()
     );
     assert_eq!(s.stats().pings_received, 100_000);
-    // Once the backlog is written, the answer to the latest ping follows.
-    take_output(&mut s);
-    assert_eq!(take_output(&mut s), [0x8a, 4, 0, 1, 0x86, 0x9f]);
+    // Writing out everything ends with the answer to the latest ping.
+    let out = take_output(&mut s);
+    assert!(out.ends_with(&[0x8a, 4, 0, 1, 0x86, 0x9f]));
+    assert!(take_output(&mut s).is_empty());
 }
 
 // Keepalive: a ping after an idle interval, failure when nothing answers.
