@@ -73,6 +73,14 @@ pub struct Config {
     /// After sending a close frame, wait this long for the peer's close
     /// (and, as a client, for the server to end the transport). Default 5 s.
     pub close_timeout: Option<Duration>,
+    /// Close the connection (code 1001, error
+    /// [`Error::IdleTimeout`](crate::Error::IdleTimeout)) when nothing at
+    /// all arrives from the peer for this long while it is open. Any
+    /// received byte counts, pongs to keepalive pings included, so with a
+    /// keepalive this only catches peers that stop answering pings without
+    /// closing. Default `None`: long-lived quiet connections are normal
+    /// for many applications; a server facing the internet should set it.
+    pub idle_timeout: Option<Duration>,
     /// Pending output above which new pongs are coalesced instead of queued,
     /// so a ping flood from a peer that does not read cannot grow memory.
     /// Adapters also use it as the write-buffer bound. Default 64 KiB.
@@ -92,6 +100,7 @@ impl Default for Config {
             keepalive_interval: None,
             keepalive_timeout: Duration::from_secs(30),
             close_timeout: Some(Duration::from_secs(5)),
+            idle_timeout: None,
             write_buffer_size: 64 * 1024,
             handshake: HandshakeLimits::default(),
         }

@@ -195,6 +195,11 @@ struct Timers {
     close_deadline: Option<Duration>,
     close_expired: bool,
     activity: bool,
+    arm_idle: bool,
+    /// When the connection is idle for too long, on the caller's clock.
+    idle_at: Option<Duration>,
+    /// Bytes arrived since the idle timer last looked.
+    idle_activity: bool,
 }
 
 /// A WebSocket connection after the opening handshake.
@@ -277,6 +282,7 @@ impl Connection {
         mask_source: impl FnMut() -> [u8; 4] + Send + 'static,
     ) -> Self {
         let arm_keepalive = config.keepalive_interval.is_some();
+        let arm_idle = config.idle_timeout.is_some();
         let core = Core {
             role,
             config,
@@ -300,6 +306,7 @@ impl Connection {
             mask_source: Some(Box::new(mask_source)),
             timers: Timers {
                 arm_keepalive,
+                arm_idle,
                 ..Timers::default()
             },
         };
@@ -402,6 +409,7 @@ impl Connection {
         self.core.stats.bytes_received += n as u64;
         if n > 0 {
             self.core.timers.activity = true;
+            self.core.timers.idle_activity = true;
         }
     }
 
@@ -897,7 +905,8 @@ impl Connection {
     /// needs to learn the current time to start.
     pub fn poll_timeout(&self) -> Option<Duration> {
         let t = &self.core.timers;
-        if t.arm_close || (t.arm_keepalive && self.core.state == State::Open) {
+        let open = self.core.state == State::Open;
+        if t.arm_close || ((t.arm_keepalive || t.arm_idle) && open) {
             return Some(t.now);
         }
         let mut next: Option<Duration> = None;
@@ -906,9 +915,10 @@ impl Connection {
                 next = Some(next.map_or(d, |n| n.min(d)));
             }
         };
-        if self.core.state == State::Open {
+        if open {
             consider(t.keepalive_at);
             consider(t.pong_deadline);
+            consider(t.idle_at);
         }
         if !t.close_expired && !self.should_close_transport() {
             consider(t.close_deadline);
@@ -919,8 +929,12 @@ impl Connection {
     /// Advances the timers to `now`: the time elapsed since any fixed
     /// origin the caller chooses (for example `start.elapsed()` of a
     /// `std::time::Instant`), never decreasing. Sends keepalive pings, and
-    /// fails the connection when the keepalive or close timeout passes.
-    /// Cheap; call it whenever convenient as well as at the deadline.
+    /// fails the connection when the keepalive, idle or close timeout
+    /// passes. Cheap; call it whenever convenient as well as at the
+    /// deadline. The idle timer counts from the last call that found newly
+    /// received bytes, so an adapter using
+    /// [`Config::idle_timeout`](crate::Config::idle_timeout) calls it after
+    /// each read.
     pub fn handle_timeout(&mut self, now: Duration) {
         let t = &mut self.core.timers;
         t.now = t.now.max(now);
@@ -934,12 +948,22 @@ impl Connection {
             t.keepalive_at = self.core.config.keepalive_interval.map(|d| now + d);
             t.activity = false;
         }
+        if let Some(idle) = self.core.config.idle_timeout
+            && (core::mem::take(&mut t.arm_idle) || core::mem::take(&mut t.idle_activity))
+        {
+            t.idle_at = Some(now + idle);
+        }
         if t.close_deadline.is_some_and(|d| now >= d) && !self.should_close_transport() {
             self.core.timers.close_deadline = None;
             self.core.close_timed_out();
         }
         if self.core.state == State::Open {
             self.core.keepalive(now);
+        }
+        if self.core.state == State::Open && self.core.timers.idle_at.is_some_and(|at| now >= at) {
+            self.core.timers.idle_at = None;
+            let err = self.core.fail(Error::IdleTimeout);
+            self.core.pending_error = Some(err);
         }
     }
 }

@@ -229,6 +229,10 @@ pub enum Error {
     /// The peer did not answer our close frame within the close timeout.
     #[error("close handshake timed out")]
     CloseTimeout,
+    /// Nothing arrived within [`Config::idle_timeout`](crate::Config::idle_timeout);
+    /// a close frame with 1001 (going away) has been queued.
+    #[error("idle timeout: nothing received from the peer")]
+    IdleTimeout,
     /// The connection is closed (or closing) and cannot send this.
     #[error("connection already closed")]
     AlreadyClosed,
@@ -247,6 +251,7 @@ impl Error {
         match self {
             Self::Protocol(e) => Some(e.close_code()),
             Self::Capacity(e) => Some(e.close_code()),
+            Self::IdleTimeout => Some(CloseCode::GOING_AWAY),
             Self::AbnormalClose | Self::KeepaliveTimeout | Self::CloseTimeout => {
                 Some(CloseCode::ABNORMAL)
             }

@@ -857,3 +857,42 @@ fn buffer_grows_with_data_not_promises() {
         );
     }
 }
+
+// Idle timeout: any received byte restarts it; silence for the whole
+// timeout closes with 1001 and reports the error once.
+#[test]
+fn idle_timeout_closes_with_1001() {
+    let mut config = Config::default();
+    config.idle_timeout = Some(Duration::from_secs(30));
+    let mut s = server_with(config);
+    // The timer needs the time to start.
+    assert_eq!(s.poll_timeout(), Some(Duration::ZERO));
+    s.handle_timeout(Duration::from_secs(100));
+    assert_eq!(s.poll_timeout(), Some(Duration::from_secs(130)));
+    // A ping at 120 s restarts the count from the next look at the clock.
+    s.feed(&raw(0x89, b""));
+    assert_eq!(drain(&mut s), vec![Ev::Ping(vec![])]);
+    s.handle_timeout(Duration::from_secs(120));
+    assert_eq!(s.poll_timeout(), Some(Duration::from_secs(150)));
+    take_output(&mut s);
+    s.handle_timeout(Duration::from_secs(149));
+    assert_eq!(s.state(), State::Open);
+    s.handle_timeout(Duration::from_secs(150));
+    assert_eq!(s.state(), State::Closed);
+    assert_eq!(s.pending_error(), Some(&Error::IdleTimeout));
+    assert_eq!(drain(&mut s), vec![Ev::Err(Error::IdleTimeout)]);
+    assert_eq!(Error::IdleTimeout.close_code(), Some(CloseCode::GOING_AWAY));
+    // The close frame tells the peer why: 1001 and a reason.
+    let out = take_output(&mut s);
+    assert_eq!(&out[..4], &[0x88, out[1], 0x03, 0xe9]);
+    assert!(
+        core::str::from_utf8(&out[4..])
+            .unwrap()
+            .starts_with("idle timeout")
+    );
+    assert!(s.should_close_transport());
+    // No idle timer by default.
+    let mut s = server_with(Config::default());
+    s.handle_timeout(Duration::from_secs(1));
+    assert_eq!(s.poll_timeout(), None);
+}

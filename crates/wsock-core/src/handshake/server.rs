@@ -37,13 +37,20 @@ use crate::error::HandshakeError;
 #[derive(Debug, Clone)]
 pub struct ServerHandshake {
     reader: HeaderReader,
+    /// Some input arrived already (the first byte was checked).
+    started: bool,
 }
+
+/// The first byte of a TLS record carrying a handshake message (a
+/// ClientHello, when a `wss://` client reaches a plain-text port).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 impl ServerHandshake {
     /// A handshake that reads a request within `limits`.
     pub fn new(limits: HandshakeLimits) -> Self {
         Self {
             reader: HeaderReader::new(limits),
+            started: false,
         }
     }
 
@@ -52,7 +59,17 @@ impl ServerHandshake {
     /// `data` were part of it; the rest belong to the frame layer. After an
     /// error, every later call returns it again; answer it with
     /// [`HandshakeError::rejection_response`].
+    ///
+    /// A TLS ClientHello (first byte 0x16) is rejected at once with 400
+    /// rather than left to the handshake timeout.
     pub fn feed(&mut self, data: &[u8]) -> Result<Option<(Request, usize)>, HandshakeError> {
+        if !self.started && !data.is_empty() {
+            self.started = true;
+            if data[0] == TLS_HANDSHAKE_RECORD {
+                let e = HandshakeError::MalformedHttp("TLS handshake sent to a plain-text port");
+                return Err(self.reader.fail(e));
+            }
+        }
         let Some(n) = self.reader.push(data)? else {
             return Ok(None);
         };
@@ -962,6 +979,25 @@ mod tests {
         }
         assert_eq!(result, Some((request.len() - 1, 1)));
         assert_eq!(hs.reader.examined, request.len());
+    }
+
+    #[test]
+    fn tls_client_hello_is_400_at_the_first_byte() {
+        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        // A TLS 1.2 record header announcing a ClientHello; nothing more.
+        let e = hs.feed(&[0x16, 0x03, 0x01]).unwrap_err();
+        assert_eq!(status_of(&e), "HTTP/1.1 400 Bad Request");
+        assert_eq!(e, hs.feed(b"GET / HTTP/1.1\r\n").unwrap_err());
+        // Byte by byte, the first byte alone decides.
+        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        assert_eq!(
+            status_of(&hs.feed(&[0x16]).unwrap_err()),
+            "HTTP/1.1 400 Bad Request"
+        );
+        // 0x16 later in a request is just a bad byte, found at the end.
+        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        assert_eq!(hs.feed(b"G").unwrap(), None);
+        assert_eq!(hs.feed(&[0x16]).unwrap(), None);
     }
 
     #[test]
