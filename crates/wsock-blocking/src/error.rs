@@ -51,6 +51,9 @@ pub enum ErrorKind {
     /// The peer did not answer our close frame within the close timeout;
     /// the connection is closed.
     CloseTimeout,
+    /// Nothing arrived from the peer within the idle timeout; a close frame
+    /// with 1001 (going away) was sent and the connection is closed.
+    IdleTimeout,
     /// The closing handshake finished and the transport is closed. Reported
     /// once by a read; later calls give [`AlreadyClosed`](Self::AlreadyClosed).
     ConnectionClosed,
@@ -79,6 +82,7 @@ impl fmt::Display for ErrorKind {
             Self::AbnormalClose => "connection closed abnormally",
             Self::KeepaliveTimeout => "keepalive timeout",
             Self::CloseTimeout => "close handshake timed out",
+            Self::IdleTimeout => "idle timeout",
             Self::ConnectionClosed => "connection closed",
             Self::AlreadyClosed => "connection already closed",
             Self::InvalidInput => "invalid input",
@@ -226,6 +230,7 @@ impl Error {
             E::AbnormalClose => ErrorKind::AbnormalClose,
             E::KeepaliveTimeout => ErrorKind::KeepaliveTimeout,
             E::CloseTimeout => ErrorKind::CloseTimeout,
+            E::IdleTimeout => ErrorKind::IdleTimeout,
             E::AlreadyClosed => ErrorKind::AlreadyClosed,
             _ => ErrorKind::InvalidInput,
         };

@@ -136,6 +136,15 @@ macro_rules! settings_setters {
             self.$settings.config.close_timeout = timeout;
             self
         }
+
+        /// Close the connection (code 1001, then
+        /// [`ErrorKind::IdleTimeout`](crate::ErrorKind::IdleTimeout)) when
+        /// nothing arrives from the peer for this long. Like keepalive
+        /// pings, it runs while a thread is reading. Default `None`.
+        pub fn idle_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+            self.$settings.config.idle_timeout = timeout;
+            self
+        }
     };
 }
 

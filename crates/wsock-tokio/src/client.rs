@@ -175,6 +175,21 @@ macro_rules! config_setters {
             self.config.auto_pong = enabled;
             self
         }
+
+        /// After sending a close frame, wait this long for the peer's
+        /// (default 5 s).
+        pub fn close_timeout(mut self, timeout: Option<Duration>) -> Self {
+            self.config.close_timeout = timeout;
+            self
+        }
+
+        /// Close the connection (code 1001; the receiver gets
+        /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)) when nothing
+        /// arrives from the peer for this long (default `None`).
+        pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+            self.config.idle_timeout = timeout;
+            self
+        }
     };
 }
 pub(crate) use config_setters;

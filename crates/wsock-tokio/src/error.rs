@@ -20,7 +20,7 @@ pub enum ErrorKind {
     /// No TCP connection could be made: every address was refused or
     /// unreachable. [`Error::connect_attempts`] lists them.
     Connect,
-    /// A connect, handshake, read, keepalive or close timeout passed.
+    /// A connect, handshake, read, keepalive, idle or close timeout passed.
     Timeout,
     /// TLS failed, or is not available (`wss://` without a TLS layer).
     Tls,
@@ -190,7 +190,7 @@ impl Error {
             E::Capacity(_) => ErrorKind::Capacity,
             E::Handshake(e) => return Self::handshake(e.clone()),
             E::AbnormalClose => ErrorKind::ConnectionClosed,
-            E::KeepaliveTimeout | E::CloseTimeout => ErrorKind::Timeout,
+            E::KeepaliveTimeout | E::CloseTimeout | E::IdleTimeout => ErrorKind::Timeout,
             E::AlreadyClosed => ErrorKind::AlreadyClosed,
             _ => ErrorKind::InvalidInput,
         };

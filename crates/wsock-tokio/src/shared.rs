@@ -527,6 +527,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                                 inner.conn.receive_eof();
                             } else {
                                 inner.conn.commit_input(n);
+                                // Starts the core's idle timer afresh.
+                                inner.conn.handle_timeout(self.now());
+                                inner.note_timer_error();
                                 st.idle_since = None;
                             }
                             continue;
