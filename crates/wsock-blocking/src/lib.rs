@@ -64,7 +64,7 @@ mod websocket;
 
 pub use client::{ClientBuilder, IntoClientRequest};
 pub use error::{ConnectAttempt, Error, ErrorKind};
-pub use listener::{Server, ServerBuilder};
+pub use listener::{Server, ServerBuilder, ShutdownReport};
 pub use server::Acceptor;
 pub use stream::{MessageReader, MessageWriter};
 pub use transport::{AnyStream, MaybeTlsStream, Transport};

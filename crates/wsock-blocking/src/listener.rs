@@ -40,7 +40,7 @@ type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
 /// ws.send("hi")?;
 /// assert_eq!(ws.read()?, wsock_blocking::Message::text("hi"));
 /// drop(ws);
-/// assert_eq!(server.shutdown(std::time::Duration::from_secs(2)), 0);
+/// assert_eq!(server.shutdown(std::time::Duration::from_secs(2)).forced, 0);
 /// # Ok::<(), wsock_blocking::Error>(())
 /// ```
 pub struct ServerBuilder {
@@ -67,8 +67,12 @@ impl ServerBuilder {
         self
     }
 
-    /// Most handshakes in progress at once (default 64); further
-    /// connections wait in the listen backlog until one finishes.
+    /// Most handshakes in progress at once (default 64). A connection
+    /// accepted while all are taken ends the oldest handshake in progress,
+    /// so clients that dribble their request (slowloris) cannot lock out
+    /// new ones: an honest handshake takes one round trip, a dribbler is
+    /// the oldest. Each handshake is also bounded by the acceptor's
+    /// handshake timeout.
     pub fn max_handshakes(mut self, n: usize) -> Self {
         self.max_handshakes = n.max(1);
         self
@@ -159,6 +163,25 @@ struct ServerState {
 struct Entry {
     stream: TcpStream,
     shared: Option<Arc<Shared>>,
+    /// Still reading the request: may be ended to make room.
+    in_handshake: bool,
+}
+
+/// What [`Server::shutdown`] found and did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Connections open when the shutdown began, handshakes included.
+    pub open: usize,
+    /// Of those, handshakes in progress, which were ended at once.
+    pub handshakes_ended: usize,
+    /// Of those, connections sent a close frame (1001, going away).
+    pub close_sent: usize,
+    /// Connections that ended (their handler returned) by the deadline.
+    pub closed: usize,
+    /// Connections still open at the deadline, whose transport was then
+    /// shut down (their reads and writes fail).
+    pub forced: usize,
 }
 
 /// A WebSocket server running on background threads: one accepts, and each
@@ -212,17 +235,19 @@ impl Server {
         lock(&self.state.conns).len()
     }
 
-    /// Stops gracefully: stops accepting, sends a close frame (1001, going
-    /// away) to every open connection, and waits up to `timeout` for their
-    /// handlers to return. Connections still open then are shut down (their
-    /// reads fail). Returns how many had to be shut down that way.
-    pub fn shutdown(mut self, timeout: Duration) -> usize {
+    /// Stops gracefully: stops accepting, ends handshakes in progress,
+    /// sends a close frame (1001, going away) to every open connection, and
+    /// waits up to `timeout` for their handlers to return. Connections
+    /// still open then are shut down (their reads fail); the report counts
+    /// them in [`forced`](ShutdownReport::forced).
+    pub fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
         self.stop(timeout)
     }
 
-    fn stop(&mut self, timeout: Duration) -> usize {
+    fn stop(&mut self, timeout: Duration) -> ShutdownReport {
+        let mut report = ShutdownReport::default();
         let Some(thread) = self.thread.take() else {
-            return 0;
+            return report;
         };
         let deadline = Instant::now() + timeout;
         self.state.stopping.store(true, Ordering::Release);
@@ -235,15 +260,15 @@ impl Server {
             .values()
             .filter_map(|e| Some((e.shared.clone(), e.stream.try_clone().ok()?)))
             .collect();
+        report.open = open.len();
         for (shared, mut stream) in open {
-            match shared {
-                Some(shared) => {
-                    shared.start_close(&mut stream, CloseCode::GOING_AWAY, "server shutting down");
-                }
+            if let Some(shared) = shared {
+                shared.start_close(&mut stream, CloseCode::GOING_AWAY, "server shutting down");
+                report.close_sent += 1;
+            } else {
                 // Still in the handshake: end it.
-                None => {
-                    let _ = stream.shutdown(Shutdown::Both);
-                }
+                let _ = stream.shutdown(Shutdown::Both);
+                report.handshakes_ended += 1;
             }
         }
         let mut conns = lock(&self.state.conns);
@@ -262,7 +287,9 @@ impl Server {
         for entry in conns.values() {
             let _ = entry.stream.shutdown(Shutdown::Both);
         }
-        conns.len()
+        report.forced = conns.len();
+        report.closed = report.open.saturating_sub(report.forced);
+        report
     }
 }
 
@@ -285,22 +312,7 @@ fn wake_addr(addr: SocketAddr) -> SocketAddr {
 
 fn accept_loop(listener: &TcpListener, state: &Arc<ServerState>, config: &Arc<Config>) {
     loop {
-        // Wait for a handshake slot.
-        {
-            let mut n = lock(&state.handshakes);
-            while *n >= config.max_handshakes && !state.stopping.load(Ordering::Acquire) {
-                n = state
-                    .handshake_done
-                    .wait(n)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-            }
-            if state.stopping.load(Ordering::Acquire) {
-                return;
-            }
-            *n += 1;
-        }
         let Ok((stream, _)) = listener.accept() else {
-            release_handshake(state);
             if state.stopping.load(Ordering::Acquire) {
                 return;
             }
@@ -308,6 +320,24 @@ fn accept_loop(listener: &TcpListener, state: &Arc<ServerState>, config: &Arc<Co
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
+        // Take a handshake slot. When all are taken, make room by ending
+        // the oldest handshake in progress; wait only when none can be
+        // ended (all are in the request callback or about to finish).
+        {
+            let mut n = lock(&state.handshakes);
+            while *n >= config.max_handshakes && !state.stopping.load(Ordering::Acquire) {
+                if evict_oldest_handshake(state) {
+                    // Its thread gives the slot back as its read fails.
+                    break;
+                }
+                n = state
+                    .handshake_done
+                    .wait_timeout(n, Duration::from_millis(100))
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0;
+            }
+            *n += 1;
+        }
         if state.stopping.load(Ordering::Acquire) {
             release_handshake(state);
             return;
@@ -319,6 +349,7 @@ fn accept_loop(listener: &TcpListener, state: &Arc<ServerState>, config: &Arc<Co
                 Entry {
                     stream: handle,
                     shared: None,
+                    in_handshake: true,
                 },
             );
         }
@@ -331,6 +362,23 @@ fn accept_loop(listener: &TcpListener, state: &Arc<ServerState>, config: &Arc<Co
             release_handshake(state);
         }
     }
+}
+
+/// Ends the handshake in progress that started first, if any. Returns
+/// whether one was ended.
+fn evict_oldest_handshake(state: &ServerState) -> bool {
+    let mut conns = lock(&state.conns);
+    let Some(entry) = conns
+        .iter_mut()
+        .filter(|(_, e)| e.in_handshake)
+        .min_by_key(|(id, _)| **id)
+        .map(|(_, e)| e)
+    else {
+        return false;
+    };
+    entry.in_handshake = false;
+    let _ = entry.stream.shutdown(Shutdown::Both);
+    true
 }
 
 fn release_handshake(state: &ServerState) {
@@ -370,6 +418,9 @@ fn serve_connection(stream: TcpStream, id: u64, state: &ServerState, config: &Co
             .accept_with(stream, |request| callback(request)),
         None => config.acceptor.accept(stream),
     };
+    if let Some(entry) = lock(&state.conns).get_mut(&id) {
+        entry.in_handshake = false;
+    }
     drop(slot);
     let Ok(ws) = result else { return };
     let shared = ws.shared_arc();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -46,7 +47,7 @@ fn serves_connections_and_shuts_down_gracefully() {
             })
             .collect();
         let started = Instant::now();
-        assert_eq!(server.shutdown(Duration::from_secs(5)), 0);
+        assert_eq!(server.shutdown(Duration::from_secs(5)).forced, 0);
         assert!(started.elapsed() < Duration::from_secs(3));
         for reader in readers {
             let (close, end) = reader.join().unwrap();
@@ -79,7 +80,7 @@ fn connections_that_do_not_close_are_shut_down_at_the_deadline() {
             (close, ws.read().unwrap_err().kind())
         });
         let started = Instant::now();
-        assert_eq!(server.shutdown(Duration::from_millis(300)), 1);
+        assert_eq!(server.shutdown(Duration::from_millis(300)).forced, 1);
         let waited = started.elapsed();
         assert!(
             waited >= Duration::from_millis(290) && waited < Duration::from_secs(3),
@@ -121,37 +122,44 @@ fn the_request_callback_decides() {
         ws.close(1000, "").unwrap();
         assert!(matches!(ws.read().unwrap(), Message::Close(_)));
         assert_eq!(ws.read().unwrap_err().kind(), ErrorKind::ConnectionClosed);
-        assert_eq!(server.shutdown(Duration::from_secs(2)), 0);
+        assert_eq!(server.shutdown(Duration::from_secs(2)).forced, 0);
     });
 }
 
 #[test]
-fn handshakes_in_progress_are_capped() {
+fn a_full_handshake_cap_ends_the_oldest_handshake() {
     bounded(30, || {
         let server = Server::builder()
             .max_handshakes(1)
-            .acceptor(Acceptor::new().handshake_timeout(Some(Duration::from_millis(400))))
+            .acceptor(Acceptor::new().handshake_timeout(Some(Duration::from_secs(20))))
             .bind("127.0.0.1:0", echo)
             .unwrap();
         let addr = server.local_addr();
-        // A client that connects and says nothing holds the only slot
-        // until its handshake times out.
-        let silent = TcpStream::connect(addr).unwrap();
+        // A client that connects and says nothing holds the only slot...
+        let mut silent = TcpStream::connect(addr).unwrap();
+        silent.write_all(b"GET / HTTP/1.1\r\n").unwrap();
         std::thread::sleep(Duration::from_millis(50));
+        // ...until a new client needs it: the oldest handshake is ended.
         let started = Instant::now();
         let mut ws = wsock_blocking::connect(&format!("ws://{addr}/")).unwrap();
         let waited = started.elapsed();
-        assert!(
-            waited >= Duration::from_millis(250),
-            "admitted after {waited:?}"
-        );
+        assert!(waited < Duration::from_secs(1), "admitted after {waited:?}");
         ws.send("through").unwrap();
         assert_eq!(ws.read().unwrap(), Message::text("through"));
-        drop(silent);
+        silent
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        // Ended: end of stream or a reset, not a timeout.
+        match silent.read(&mut buf) {
+            Ok(n) => assert_eq!(n, 0),
+            Err(e) => assert_ne!(e.kind(), std::io::ErrorKind::WouldBlock),
+        }
         ws.close(1000, "").unwrap();
         assert!(matches!(ws.read().unwrap(), Message::Close(_)));
         assert_eq!(ws.read().unwrap_err().kind(), ErrorKind::ConnectionClosed);
-        assert_eq!(server.shutdown(Duration::from_secs(2)), 0);
+        let report = server.shutdown(Duration::from_secs(2));
+        assert_eq!((report.open, report.forced), (0, 0));
     });
 }
 
