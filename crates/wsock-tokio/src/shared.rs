@@ -340,6 +340,22 @@ impl<S> Shared<S> {
         result
     }
 
+    /// Queues a close frame if the connection is open, and wakes both
+    /// halves so whichever is waiting writes it out. For a server shutting
+    /// down, from outside the connection's task.
+    pub(crate) fn close_from_outside(&self, code: wsock_core::CloseCode, reason: &str) -> bool {
+        let queued = self.queue(|conn| {
+            if conn.state() == State::Open {
+                conn.close(code, reason).map(|()| true)
+            } else {
+                Ok(false)
+            }
+        });
+        self.read.wake();
+        self.write.wake();
+        matches!(queued, Ok(true))
+    }
+
     pub(crate) fn write_buffer_size(&self) -> usize {
         self.write_buffer_size
     }

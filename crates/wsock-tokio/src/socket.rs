@@ -254,6 +254,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
+    /// The state shared with the halves (for the server helper).
+    pub(crate) fn shared(&self) -> &Arc<Shared<S>> {
+        &self.shared
+    }
+
     pub(crate) fn with_read_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.recv.read_timeout = timeout;
         self

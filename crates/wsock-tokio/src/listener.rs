@@ -1,0 +1,456 @@
+//! [`Server`]: an accept loop with a handshake cap and graceful shutdown.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::Notify;
+use tokio::task::{AbortHandle, JoinHandle};
+use wsock_core::CloseCode;
+
+use crate::shared::{Shared, lock};
+use crate::{Accept, Error, Rejection, Request, ServerBuilder, WebSocket};
+
+type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
+
+/// Pause after a failed `accept` (out of file descriptors and the like),
+/// so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The close reason sent to every connection when the server shuts down.
+const SHUTDOWN_REASON: &str = "server shutting down";
+
+/// Settings of a [`Server`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use wsock_tokio::{Server, ServerBuilder};
+///
+/// let server = Server::builder()
+///     .acceptor(ServerBuilder::new().max_message_size(1 << 20))
+///     .max_handshakes(128)
+///     .bind("127.0.0.1:0", |mut ws| async move {
+///         while let Ok(Some(message)) = ws.recv().await {
+///             if message.is_data() && ws.send(message).await.is_err() {
+///                 break;
+///             }
+///         }
+///     })
+///     .await?;
+/// let mut ws = wsock_tokio::connect(&format!("ws://{}/", server.local_addr())).await?;
+/// ws.send("hi").await?;
+/// assert_eq!(ws.recv().await?, Some(wsock_tokio::Message::text("hi")));
+/// ws.close(None).await?;
+/// let report = server.shutdown(Duration::from_secs(2)).await;
+/// assert_eq!(report.forced, 0);
+/// # Ok(())
+/// # }
+/// ```
+pub struct ServeBuilder {
+    acceptor: ServerBuilder,
+    max_handshakes: usize,
+    nodelay: bool,
+    callback: Option<Arc<Callback>>,
+}
+
+impl std::fmt::Debug for ServeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeBuilder")
+            .field("acceptor", &self.acceptor)
+            .field("max_handshakes", &self.max_handshakes)
+            .field("nodelay", &self.nodelay)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServeBuilder {
+    /// The settings every connection is accepted with (limits, timeouts).
+    pub fn acceptor(mut self, acceptor: ServerBuilder) -> Self {
+        self.acceptor = acceptor;
+        self
+    }
+
+    /// Most opening handshakes in progress at once (default 256). A
+    /// connection accepted while all are taken ends the oldest handshake
+    /// in progress, so clients that dribble their request (slowloris)
+    /// cannot lock out new ones: an honest handshake takes one round trip,
+    /// a dribbler is the oldest. Each handshake is also bounded by the
+    /// acceptor's handshake timeout.
+    pub fn max_handshakes(mut self, n: usize) -> Self {
+        self.max_handshakes = n.max(1);
+        self
+    }
+
+    /// `TCP_NODELAY` on accepted connections (default on).
+    pub fn nodelay(mut self, nodelay: bool) -> Self {
+        self.nodelay = nodelay;
+        self
+    }
+
+    /// Decides on each request, as in [`ServerBuilder::accept_with`].
+    /// Default: accept everything.
+    pub fn on_request<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&Request) -> Result<Accept, Rejection> + Send + Sync + 'static,
+    {
+        self.callback = Some(Arc::new(callback));
+        self
+    }
+
+    /// Binds a listener to `addr` and serves it: see [`serve`](Self::serve).
+    pub async fn bind<A, H, F>(self, addr: A, handler: H) -> std::io::Result<Server>
+    where
+        A: ToSocketAddrs,
+        H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind(addr).await?;
+        self.serve(listener, handler)
+    }
+
+    /// Serves `listener` on a task: each connection gets a task that runs
+    /// the handshake and then `handler`. Must be called within a Tokio
+    /// runtime.
+    pub fn serve<H, F>(self, listener: TcpListener, handler: H) -> std::io::Result<Server>
+    where
+        H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let local_addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            stopping: AtomicBool::new(false),
+            conns: Mutex::new(Conns::default()),
+            changed: Notify::new(),
+        });
+        let task = tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&state),
+            Arc::new(self),
+            Arc::new(handler),
+        ));
+        Ok(Server {
+            state,
+            task: Some(task),
+            local_addr,
+        })
+    }
+}
+
+/// What [`Server::shutdown`] found and did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Connections open when the shutdown began, handshakes included.
+    pub open: usize,
+    /// Of those, handshakes in progress, which were ended at once.
+    pub handshakes_ended: usize,
+    /// Of those, connections asked to close with 1001 (going away). The
+    /// close frame goes out as soon as the handler receives or sends.
+    pub close_sent: usize,
+    /// Connections that ended (their handler returned) by the deadline.
+    pub closed: usize,
+    /// Connections still open at the deadline, whose tasks were then
+    /// aborted (dropping the connection closes the transport).
+    pub forced: usize,
+}
+
+/// A WebSocket server running on Tokio tasks: one accepts, and each
+/// connection runs on its own task.
+///
+/// Stop it with [`shutdown`](Self::shutdown). Dropping it stops accepting
+/// and aborts every connection task at once.
+pub struct Server {
+    state: Arc<State>,
+    task: Option<JoinHandle<()>>,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+struct State {
+    stopping: AtomicBool,
+    conns: Mutex<Conns>,
+    /// Signalled whenever a connection ends.
+    changed: Notify,
+}
+
+#[derive(Default)]
+struct Conns {
+    next_id: u64,
+    handshakes: usize,
+    map: HashMap<u64, Entry>,
+}
+
+struct Entry {
+    /// Set right after the task is spawned.
+    task: Option<AbortHandle>,
+    /// `None` while the opening handshake runs.
+    open: Option<Weak<Shared<TcpStream>>>,
+}
+
+impl Conns {
+    /// Aborts the handshake in progress that started first, if any.
+    fn evict_oldest_handshake(&mut self) -> bool {
+        let oldest = self
+            .map
+            .iter()
+            .filter(|(_, e)| e.open.is_none() && e.task.is_some())
+            .map(|(id, _)| *id)
+            .min();
+        let Some(id) = oldest else { return false };
+        if let Some(entry) = self.map.remove(&id) {
+            self.handshakes -= 1;
+            if let Some(task) = entry.task {
+                task.abort();
+            }
+        }
+        true
+    }
+}
+
+impl Server {
+    /// A server with the default settings; see [`ServeBuilder`].
+    pub fn builder() -> ServeBuilder {
+        ServeBuilder {
+            acceptor: ServerBuilder::new(),
+            max_handshakes: 256,
+            nodelay: true,
+            callback: None,
+        }
+    }
+
+    /// Binds to `addr` and serves every connection with `handler`, with
+    /// the default settings.
+    pub async fn bind<A, H, F>(addr: A, handler: H) -> std::io::Result<Self>
+    where
+        A: ToSocketAddrs,
+        H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        Self::builder().bind(addr, handler).await
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Connections open now, handshakes included.
+    pub fn connections(&self) -> usize {
+        lock(&self.state.conns).map.len()
+    }
+
+    /// Opening handshakes in progress now.
+    pub fn handshakes(&self) -> usize {
+        lock(&self.state.conns).handshakes
+    }
+
+    /// Stops gracefully: stops accepting, ends handshakes in progress,
+    /// asks every open connection to close with 1001 (going away), and
+    /// waits up to `timeout` for their handlers to return. Tasks still
+    /// running then are aborted; the report counts them in
+    /// [`forced`](ShutdownReport::forced).
+    pub async fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut report = ShutdownReport::default();
+        self.state.stopping.store(true, Ordering::Release);
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        let open: Vec<Weak<Shared<TcpStream>>> = {
+            let mut conns = lock(&self.state.conns);
+            report.open = conns.map.len();
+            let mut open = Vec::new();
+            conns.map.retain(|_, entry| {
+                if let Some(shared) = &entry.open {
+                    open.push(shared.clone());
+                    return true;
+                }
+                if let Some(task) = &entry.task {
+                    task.abort();
+                }
+                report.handshakes_ended += 1;
+                false
+            });
+            conns.handshakes = 0;
+            open
+        };
+        for shared in open {
+            if shared
+                .upgrade()
+                .is_some_and(|s| s.close_from_outside(CloseCode::GOING_AWAY, SHUTDOWN_REASON))
+            {
+                report.close_sent += 1;
+            }
+        }
+        loop {
+            let changed = self.state.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if lock(&self.state.conns).map.is_empty() {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                break;
+            }
+        }
+        let mut conns = lock(&self.state.conns);
+        for entry in conns.map.values() {
+            if let Some(task) = &entry.task {
+                task.abort();
+            }
+        }
+        report.forced = conns.map.len();
+        conns.map.clear();
+        report.closed = report.open - report.handshakes_ended - report.forced;
+        report
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        self.state.stopping.store(true, Ordering::Release);
+        let mut conns = lock(&self.state.conns);
+        for entry in conns.map.values() {
+            if let Some(task) = &entry.task {
+                task.abort();
+            }
+        }
+        conns.map.clear();
+    }
+}
+
+async fn accept_loop<H, F>(
+    listener: TcpListener,
+    state: Arc<State>,
+    config: Arc<ServeBuilder>,
+    handler: Arc<H>,
+) where
+    H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            continue;
+        };
+        if config.nodelay {
+            let _ = tcp.set_nodelay(true);
+        }
+        let id = {
+            let mut conns = lock(&state.conns);
+            if conns.handshakes >= config.max_handshakes {
+                conns.evict_oldest_handshake();
+            }
+            conns.handshakes += 1;
+            let id = conns.next_id;
+            conns.next_id += 1;
+            conns.map.insert(
+                id,
+                Entry {
+                    task: None,
+                    open: None,
+                },
+            );
+            id
+        };
+        let task = tokio::spawn(serve_connection(
+            tcp,
+            id,
+            Arc::clone(&state),
+            Arc::clone(&config),
+            Arc::clone(&handler),
+        ));
+        if let Some(entry) = lock(&state.conns).map.get_mut(&id) {
+            entry.task = Some(task.abort_handle());
+        }
+    }
+}
+
+/// Removes the connection's entry when its task ends, by return, panic or
+/// abort.
+struct Registration {
+    state: Arc<State>,
+    id: u64,
+    in_handshake: bool,
+}
+
+impl Registration {
+    /// Records that the handshake is done; `false` if the connection was
+    /// dropped from the server meanwhile.
+    fn opened(&mut self, ws: &WebSocket<TcpStream>) -> bool {
+        let mut conns = lock(&self.state.conns);
+        let Some(entry) = conns.map.get_mut(&self.id) else {
+            self.in_handshake = false;
+            return false;
+        };
+        entry.open = Some(Arc::downgrade(ws.shared()));
+        conns.handshakes -= 1;
+        self.in_handshake = false;
+        true
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut conns = lock(&self.state.conns);
+        if conns.map.remove(&self.id).is_some() && self.in_handshake {
+            conns.handshakes -= 1;
+        }
+        drop(conns);
+        self.state.changed.notify_waiters();
+    }
+}
+
+async fn serve_connection<H, F>(
+    tcp: TcpStream,
+    id: u64,
+    state: Arc<State>,
+    config: Arc<ServeBuilder>,
+    handler: Arc<H>,
+) where
+    H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut registration = Registration {
+        state: Arc::clone(&state),
+        id,
+        in_handshake: true,
+    };
+    let result: Result<WebSocket<TcpStream>, Error> = match &config.callback {
+        Some(callback) => {
+            config
+                .acceptor
+                .accept_with(tcp, |request| callback(request))
+                .await
+        }
+        None => config.acceptor.accept(tcp).await,
+    };
+    let Ok(ws) = result else { return };
+    if !registration.opened(&ws) {
+        // Evicted or shut down as the handshake finished.
+        return;
+    }
+    if state.stopping.load(Ordering::Acquire) {
+        // Accepted while the server stops: tell the client at once.
+        ws.shared()
+            .close_from_outside(CloseCode::GOING_AWAY, SHUTDOWN_REASON);
+    }
+    handler(ws).await;
+}
