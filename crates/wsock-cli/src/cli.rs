@@ -115,6 +115,18 @@ pub(crate) struct ServeArgs {
     /// Most connections served at once; further ones wait in the backlog
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub(crate) max_connections: usize,
+    /// Most opening handshakes in progress at once; a new connection beyond
+    /// that ends the oldest handshake (slowloris defence)
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = parse_positive)]
+    pub(crate) max_handshakes: usize,
+    /// Drop a client whose opening handshake (TLS included) is not done
+    /// within SECS (0: never)
+    #[arg(long, value_name = "SECS", value_parser = parse_secs_or_off, default_value = "10")]
+    pub(crate) handshake_timeout: Duration,
+    /// Close a connection (1001) when nothing arrives from the client for
+    /// SECS (0: never)
+    #[arg(long, value_name = "SECS", value_parser = parse_secs_or_off, default_value = "300")]
+    pub(crate) idle_timeout: Duration,
 }
 
 /// Flags shared by the client commands.
@@ -218,6 +230,19 @@ fn parse_positive(s: &str) -> Result<usize, String> {
 }
 
 /// Seconds, fractions allowed, greater than zero.
+/// Seconds, where 0 (turning the limit off) is allowed.
+fn parse_secs_or_off(s: &str) -> Result<Duration, String> {
+    if s.trim().parse::<f64>().is_ok_and(|secs| secs == 0.0) {
+        return Ok(Duration::ZERO);
+    }
+    parse_secs(s)
+}
+
+/// A limit given in seconds, where zero means none.
+pub(crate) fn limit(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
+
 fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()
@@ -251,6 +276,9 @@ mod tests {
     fn seconds() {
         assert_eq!(parse_secs("1"), Ok(Duration::from_secs(1)));
         assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_secs_or_off("0").map(limit), Ok(None));
+        assert_eq!(parse_secs_or_off("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_secs_or_off("-1").is_err());
         assert!(parse_secs("0").is_err());
         assert!(parse_secs("-1").is_err());
         assert!(parse_secs("x").is_err());

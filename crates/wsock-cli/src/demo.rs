@@ -16,7 +16,7 @@ use wsock_tokio::{ClientBuilder, State, Stats, WebSocket};
 use crate::cli::DemoArgs;
 use crate::exit::{CliError, Result};
 use crate::format::{hex, printable};
-use crate::serve::{EchoSettings, Summary, echo_connection};
+use crate::serve::{EchoSettings, Handshake, Summary, echo_connection};
 
 /// The whole demo must finish within this.
 const DEMO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -69,11 +69,13 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         protocols: vec![PROTOCOL.to_owned()].into(),
         max_message_size: args.size.max(64 << 20),
         max_frame_size: args.size.max(16 << 20),
+        handshake_timeout: Some(Duration::from_secs(10)),
+        idle_timeout: None,
     };
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
         let _ = tcp.set_nodelay(true);
-        echo_connection(tcp, &settings, None)
+        echo_connection(tcp, &settings, None, Handshake::untracked())
             .await
             .map_err(|e| e.to_string())
     });

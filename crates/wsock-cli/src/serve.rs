@@ -9,16 +9,18 @@
 //! The listening address goes to stderr as `listening on ws://ADDR` (or
 //! `wss://`) as soon as the socket is bound, even with `--quiet`.
 
+use std::collections::BTreeMap;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_sink::Sink as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 use wsock_core::{CloseCode, CloseFrame, Message};
 use wsock_tls::TlsAcceptor;
@@ -39,6 +41,8 @@ pub(crate) struct EchoSettings {
     pub(crate) protocols: Arc<[String]>,
     pub(crate) max_message_size: usize,
     pub(crate) max_frame_size: usize,
+    pub(crate) handshake_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 impl EchoSettings {
@@ -47,6 +51,8 @@ impl EchoSettings {
             protocols: args.subprotocols.clone().into(),
             max_message_size: args.max_message_size,
             max_frame_size: args.max_frame_size,
+            handshake_timeout: crate::cli::limit(args.handshake_timeout),
+            idle_timeout: crate::cli::limit(args.idle_timeout),
         }
     }
 
@@ -62,6 +68,8 @@ impl EchoSettings {
         ServerBuilder::new()
             .max_message_size(self.max_message_size)
             .max_frame_size(self.max_frame_size)
+            .handshake_timeout(self.handshake_timeout)
+            .idle_timeout(self.idle_timeout)
     }
 }
 
@@ -142,6 +150,7 @@ async fn serve_tokio(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
     announce(addr, tls.is_some());
     let settings = EchoSettings::from_args(args);
     let slots = Arc::new(Semaphore::new(args.max_connections.max(1)));
+    let handshakes = Handshakes::new(args.max_handshakes);
     let mut next_id = 0u64;
     loop {
         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
@@ -161,13 +170,16 @@ async fn serve_tokio(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
         let settings = settings.clone();
         let tls = tls.clone();
         debug!("#{id} {peer} connected");
+        let handshake = handshakes.start(id);
         // A panic ends this task only; tokio reports it and moves on.
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let _permit = permit;
             let summary = match tls {
-                None => echo_connection(tcp, &settings, Some((id, peer))).await,
+                None => echo_connection(tcp, &settings, Some((id, peer)), handshake).await,
                 Some(acceptor) => match acceptor.accept_async(tcp).await {
-                    Ok(stream) => echo_connection(stream, &settings, Some((id, peer))).await,
+                    Ok(stream) => {
+                        echo_connection(stream, &settings, Some((id, peer)), handshake).await
+                    }
                     Err(e) => {
                         info!("#{id} {peer} TLS handshake failed: {e}");
                         return;
@@ -179,6 +191,86 @@ async fn serve_tokio(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
                 Err(e) => info!("#{id} {peer} handshake failed: {e}"),
             }
         });
+        handshakes.spawned(id, task.abort_handle());
+    }
+}
+
+/// The opening handshakes in progress (TLS included), at most `max`: a
+/// connection beyond that ends the oldest, so clients that dribble their
+/// request cannot lock new ones out.
+#[derive(Clone)]
+struct Handshakes {
+    max: usize,
+    tasks: Arc<HandshakeTasks>,
+}
+
+/// Handshake tasks by connection number (oldest first); the task is
+/// recorded once spawned.
+type HandshakeTasks = Mutex<BTreeMap<u64, Option<AbortHandle>>>;
+
+/// One handshake in progress; it leaves the list when done or dropped.
+pub(crate) struct Handshake {
+    tasks: Option<(Arc<HandshakeTasks>, u64)>,
+}
+
+impl Handshake {
+    /// Not counted anywhere (for the demo).
+    pub(crate) fn untracked() -> Self {
+        Self { tasks: None }
+    }
+
+    fn done(&mut self) {
+        if let Some((tasks, id)) = self.tasks.take() {
+            tasks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&id);
+        }
+    }
+}
+
+impl Drop for Handshake {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+impl Handshakes {
+    fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            tasks: Arc::default(),
+        }
+    }
+
+    /// Registers handshake `id`, ending the oldest if all are taken.
+    fn start(&self, id: u64) -> Handshake {
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        while tasks.len() >= self.max {
+            let Some((old, task)) = tasks.pop_first() else {
+                break;
+            };
+            debug!("#{old} handshake ended to make room (--max-handshakes)");
+            if let Some(task) = task {
+                task.abort();
+            }
+        }
+        tasks.insert(id, None);
+        Handshake {
+            tasks: Some((Arc::clone(&self.tasks), id)),
+        }
+    }
+
+    /// Records the task of handshake `id`, unless it is already done.
+    fn spawned(&self, id: u64, task: AbortHandle) {
+        if let Some(slot) = self
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&id)
+        {
+            *slot = Some(task);
+        }
     }
 }
 
@@ -190,6 +282,7 @@ pub(crate) async fn echo_connection<S>(
     io: S,
     settings: &EchoSettings,
     log: Option<(u64, SocketAddr)>,
+    mut handshake: Handshake,
 ) -> std::result::Result<Summary, wsock_tokio::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -206,6 +299,7 @@ where
             Ok::<_, wsock_tokio::Rejection>(accept)
         })
         .await?;
+    handshake.done();
     summary.protocol = ws.protocol().map(str::to_owned);
     if let Some((id, peer)) = log {
         summary.log_connected(id, peer);

@@ -33,10 +33,14 @@ pub(crate) fn run(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
         protocols: args.subprotocols.clone().into(),
         max_message_size: args.max_message_size,
         max_frame_size: args.max_frame_size,
+        handshake_timeout: crate::cli::limit(args.handshake_timeout),
+        idle_timeout: crate::cli::limit(args.idle_timeout),
     };
     let acceptor = Acceptor::new()
         .max_message_size(settings.max_message_size)
-        .max_frame_size(settings.max_frame_size);
+        .max_frame_size(settings.max_frame_size)
+        .handshake_timeout(settings.handshake_timeout)
+        .idle_timeout(settings.idle_timeout);
     let counters = Arc::new(Counters::default());
     let max = args.max_connections.max(1);
     match tls {
@@ -45,7 +49,7 @@ pub(crate) fn run(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
             let handler_counters = Arc::clone(&counters);
             let server = Server::builder()
                 .acceptor(acceptor)
-                .max_handshakes(max.min(1024))
+                .max_handshakes(args.max_handshakes)
                 .on_request(move |request: &Request| {
                     Ok::<_, Rejection>(accept_for(&choose, request))
                 })
