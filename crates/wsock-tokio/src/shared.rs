@@ -146,6 +146,11 @@ impl<S> Inner<S> {
     fn fail_io(&mut self, err: io::Error) {
         self.set_terminal(Error::io(err));
         self.done = true;
+        // The core learns that the transport is gone: it ends in `Closed`
+        // (1006) and lets go of its buffers.
+        self.conn.receive_eof();
+        while let Ok(Some(_)) = self.conn.poll_event() {}
+        self.conn.shrink_buffers();
     }
 
     /// What the receiving side reports once the connection is done: the
