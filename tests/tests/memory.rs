@@ -1,0 +1,97 @@
+//! Resident memory per idle open connection, for the tokio and blocking
+//! `Server` helpers, measured from /proc/self/status. Alone in its own test
+//! binary (one test), so the process's resident set measures this only.
+//! The clients are raw sockets in this process: they hold kernel memory,
+//! not resident user memory, so the growth is the servers'.
+
+mod common;
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{bounded, rss_kib, upgraded};
+
+const CONNECTIONS: usize = 1000;
+
+/// Opens `n` upgraded raw connections to `addr`.
+fn open(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
+    (0..n).map(|_| upgraded(addr)).collect()
+}
+
+/// Waits until `done` holds, up to ten seconds.
+fn wait_for(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "servers did not settle");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Resident KiB per connection: the growth from `before`, after `conns`
+/// are open and the server has settled.
+fn per_connection(before: u64) -> f64 {
+    std::thread::sleep(Duration::from_millis(300));
+    let grown = u32::try_from(rss_kib().saturating_sub(before)).unwrap();
+    f64::from(grown) / f64::from(u32::try_from(CONNECTIONS).unwrap())
+}
+
+#[test]
+fn resident_memory_per_idle_connection() {
+    bounded(120, || {
+        // tokio: a task per connection, waiting in `recv`.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(async {
+            wsock_tokio::Server::builder()
+                .max_handshakes(CONNECTIONS)
+                .bind(
+                    "127.0.0.1:0",
+                    |mut ws: wsock_tokio::WebSocket<tokio::net::TcpStream>| async move {
+                        while let Ok(Some(_)) = ws.recv().await {}
+                    },
+                )
+                .await
+                .unwrap()
+        });
+        let addr = server.local_addr();
+        // Warm up the runtime, the allocator and the listener.
+        drop(open(addr, 100));
+        wait_for(|| server.connections() == 0);
+        let before = rss_kib();
+        let conns = open(addr, CONNECTIONS);
+        wait_for(|| server.connections() == CONNECTIONS && server.handshakes() == 0);
+        let tokio_kib = per_connection(before);
+        drop(conns);
+        rt.block_on(server.shutdown(Duration::from_secs(5)));
+        drop(rt);
+
+        // blocking: a thread per connection, waiting in `read`.
+        let server = wsock_blocking::Server::builder()
+            .max_handshakes(CONNECTIONS)
+            .bind("127.0.0.1:0", |mut ws| while ws.read().is_ok() {})
+            .unwrap();
+        let addr = server.local_addr();
+        drop(open(addr, 100));
+        wait_for(|| server.connections() == 0);
+        let before = rss_kib();
+        let conns = open(addr, CONNECTIONS);
+        wait_for(|| server.connections() == CONNECTIONS);
+        let blocking_kib = per_connection(before);
+        drop(conns);
+        server.shutdown(Duration::from_secs(5));
+
+        eprintln!(
+            "resident memory per idle connection: tokio {tokio_kib:.1} KiB, \
+             blocking {blocking_kib:.1} KiB ({CONNECTIONS} connections, VmRSS)"
+        );
+        // Generous bounds: the figures themselves are in docs/limits.md.
+        assert!(tokio_kib < 32.0, "tokio: {tokio_kib:.1} KiB per connection");
+        assert!(
+            blocking_kib < 256.0,
+            "blocking: {blocking_kib:.1} KiB per connection"
+        );
+    });
+}
