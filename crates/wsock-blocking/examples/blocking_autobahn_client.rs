@@ -3,25 +3,48 @@
 //!
 //! ```sh
 //! cargo run --release -p wsock-blocking --example blocking_autobahn_client -- --url ws://127.0.0.1:9001
+//! # wss://, trusting the CA in ca.pem:
+//! cargo run --release -p wsock-blocking --example blocking_autobahn_client -- \
+//!     --url wss://127.0.0.1:9001 --ca ca.pem
 //! ```
 
+use wsock_blocking::tls::{ClientTlsConfig, Pem, TlsConnector};
 use wsock_blocking::{ClientBuilder, ErrorKind, Message};
 
 const AGENT: &str = "wsock-blocking";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut url = String::from("ws://127.0.0.1:9001");
+    let mut ca = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--url" => url = args.next().ok_or("--url needs a value")?,
-            other => return Err(format!("unknown argument {other:?} (usage: --url URL)").into()),
+            "--ca" => ca = Some(args.next().ok_or("--ca needs a value")?),
+            other => {
+                return Err(
+                    format!("unknown argument {other:?} (usage: --url URL [--ca CA.pem])").into(),
+                );
+            }
         }
     }
     let url = url.trim_end_matches('/');
+    let connector = match ca {
+        Some(ca) => ClientTlsConfig::new()
+            .add_root_certificates(Pem::file(ca))
+            .build()?,
+        None => TlsConnector::new(),
+    };
+    let connect = |url: &str| {
+        ClientBuilder::new(url)
+            .tls_connector(connector.clone())
+            .max_frame_size(64 << 20)
+            .max_message_size(64 << 20)
+            .connect()
+    };
 
     let count: u32 = {
-        let mut ws = wsock_blocking::connect(&format!("{url}/getCaseCount"))?;
+        let mut ws = connect(&format!("{url}/getCaseCount"))?;
         let count = match ws.read()? {
             Message::Text(text) => text.trim().parse()?,
             other => return Err(format!("unexpected case count message {other:?}").into()),
@@ -32,10 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("{count} cases");
 
     for case in 1..=count {
-        let builder = ClientBuilder::new(&format!("{url}/runCase?case={case}&agent={AGENT}"))
-            .max_frame_size(64 << 20)
-            .max_message_size(64 << 20);
-        let mut ws = match builder.connect() {
+        let mut ws = match connect(&format!("{url}/runCase?case={case}&agent={AGENT}")) {
             Ok(ws) => ws,
             Err(e) => {
                 eprintln!("case {case}: {e}");
@@ -55,7 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    let mut ws = wsock_blocking::connect(&format!("{url}/updateReports?agent={AGENT}"))?;
+    let mut ws = connect(&format!("{url}/updateReports?agent={AGENT}"))?;
     finish(&mut ws);
     Ok(())
 }

@@ -3,35 +3,54 @@
 //!
 //! ```sh
 //! cargo run --release -p wsock-blocking --example blocking_autobahn_server -- --port 9001
+//! # wss:// with a PEM certificate chain and key:
+//! cargo run --release -p wsock-blocking --example blocking_autobahn_server -- \
+//!     --port 9001 --tls-cert cert.pem --tls-key key.pem
 //! ```
 
-use std::net::TcpStream;
+use wsock_blocking::tls::{Pem, ServerTlsConfig};
+use wsock_blocking::{Acceptor, Message, Server, Transport, WebSocket};
 
-use wsock_blocking::{Acceptor, Message, Server, WebSocket};
+const USAGE: &str = "usage: --port PORT [--tls-cert CERT.pem --tls-key KEY.pem]";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut port = 9001;
+    let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
-            other => return Err(format!("unknown argument {other:?} (usage: --port PORT)").into()),
+            "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a value")?),
+            "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a value")?),
+            other => return Err(format!("unknown argument {other:?} ({USAGE})").into()),
         }
     }
     // Case 9.* sends messages of up to 16 MiB, in one frame or many.
     let acceptor = Acceptor::new()
         .max_frame_size(64 << 20)
         .max_message_size(64 << 20);
-    let server = Server::builder()
-        .acceptor(acceptor)
-        .bind(("127.0.0.1", port), echo)?;
-    eprintln!("listening on ws://{}", server.local_addr());
+    let builder = Server::builder().acceptor(acceptor);
+    let server = match (cert, key) {
+        (Some(cert), Some(key)) => {
+            let tls = ServerTlsConfig::new(Pem::file(cert), Pem::file(key)).build()?;
+            let server = builder.bind_tls(("127.0.0.1", port), tls, echo)?;
+            eprintln!("listening on wss://{}", server.local_addr());
+            server
+        }
+        (None, None) => {
+            let server = builder.bind(("127.0.0.1", port), echo)?;
+            eprintln!("listening on ws://{}", server.local_addr());
+            server
+        }
+        _ => return Err(format!("--tls-cert and --tls-key go together ({USAGE})").into()),
+    };
+    let _server = server;
     loop {
         std::thread::park();
     }
 }
 
-fn echo(mut ws: WebSocket<TcpStream>) {
+fn echo<S: Transport>(mut ws: WebSocket<S>) {
     loop {
         match ws.read() {
             Ok(message @ (Message::Text(_) | Message::Binary(_))) => {

@@ -82,6 +82,27 @@ pub struct ClientBuilder {
     nodelay: bool,
     connect_timeout: Option<Duration>,
     addresses: Option<Vec<SocketAddr>>,
+    #[cfg(feature = "tls")]
+    tls: Option<wsock_tls::TlsConnector>,
+    #[cfg(feature = "tls")]
+    proxy: Proxy,
+}
+
+/// Where the proxy setting comes from.
+#[cfg(feature = "tls")]
+#[derive(Debug, Clone)]
+enum Proxy {
+    None,
+    Explicit(wsock_tls::proxy::ProxyConfig),
+    FromEnv,
+}
+
+/// The default TLS connector (webpki roots), built once.
+#[cfg(feature = "tls")]
+fn default_connector() -> wsock_tls::TlsConnector {
+    static CONNECTOR: std::sync::LazyLock<wsock_tls::TlsConnector> =
+        std::sync::LazyLock::new(wsock_tls::TlsConnector::new);
+    CONNECTOR.clone()
 }
 
 /// A deferred builder error (cloneable, unlike [`Error`]).
@@ -108,6 +129,10 @@ impl ClientBuilder {
             nodelay: true,
             connect_timeout: Some(Duration::from_secs(30)),
             addresses: None,
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "tls")]
+            proxy: Proxy::None,
         }
     }
 
@@ -157,6 +182,54 @@ impl ClientBuilder {
         self
     }
 
+    /// The TLS settings for `wss://`: trusted roots (webpki, the
+    /// platform's, extra PEM), a client certificate for mutual TLS, a
+    /// verification callback, the development escape hatch, or a custom
+    /// `rustls::ClientConfig` (`TlsConnector::from_config`). Default:
+    /// [`TlsConnector::new`](wsock_tls::TlsConnector::new), which verifies
+    /// the server against the Mozilla roots of `webpki-roots`.
+    ///
+    /// ```no_run
+    /// use wsock_blocking::tls::{ClientTlsConfig, Pem};
+    ///
+    /// let connector = ClientTlsConfig::new()
+    ///     .add_root_certificates(Pem::file("corp-ca.pem"))
+    ///     .client_certificate(Pem::file("me.pem"), Pem::file("me.key"))
+    ///     .build()?;
+    /// let mut ws = wsock_blocking::ClientBuilder::new("wss://internal.example/feed")
+    ///     .tls_connector(connector)
+    ///     .connect()?;
+    /// println!("{:?}", ws.tls_info().and_then(|i| i.protocol_version));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// The TLS handshake is bounded by the connector's own handshake
+    /// timeout (default 10 s).
+    #[cfg(feature = "tls")]
+    pub fn tls_connector(mut self, connector: wsock_tls::TlsConnector) -> Self {
+        self.tls = Some(connector);
+        self
+    }
+
+    /// Connects through an HTTP proxy with `CONNECT` (for `ws://` and
+    /// `wss://`; TLS runs end to end through the tunnel). A refusal is an
+    /// [`ErrorKind::Proxy`] error.
+    #[cfg(feature = "tls")]
+    pub fn proxy(mut self, proxy: wsock_tls::proxy::ProxyConfig) -> Self {
+        self.proxy = Proxy::Explicit(proxy);
+        self
+    }
+
+    /// Uses the proxy named by `HTTPS_PROXY` (`wss://`) or `HTTP_PROXY`
+    /// (`ws://`), else `ALL_PROXY`, unless `NO_PROXY` matches the host
+    /// (see `wsock_tls::proxy::ProxyConfig::from_env`). Off by default:
+    /// the environment is read only when asked.
+    #[cfg(feature = "tls")]
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = Proxy::FromEnv;
+        self
+    }
+
     settings_setters!(settings);
 
     fn request(&self) -> Result<ClientRequest, Error> {
@@ -168,30 +241,49 @@ impl ClientBuilder {
     ///
     /// Fails with [`ErrorKind::Dns`], [`ErrorKind::ConnectionRefused`],
     /// [`ErrorKind::Unreachable`] or [`ErrorKind::TimedOut`] (with every
-    /// address tried in [`Error::connect_attempts`]), [`ErrorKind::Tls`] for
-    /// `wss://` (TLS support is not built in yet), or
+    /// address tried in [`Error::connect_attempts`]), [`ErrorKind::Proxy`],
+    /// [`ErrorKind::Tls`] for `wss://` (a rejected certificate, a TLS
+    /// handshake timeout; without the `tls` feature, always), or
     /// [`ErrorKind::Handshake`].
     pub fn connect(&self) -> Result<WebSocket<MaybeTlsStream>, Error> {
         let request = self.request()?;
+        #[cfg(not(feature = "tls"))]
         if request.is_tls() {
             return Err(Error::msg(
                 ErrorKind::Tls,
-                "TLS support not enabled: wss:// needs a TLS transport (connect with \
-                 `connect_tcp`, wrap the stream in TLS, then call `client`)",
+                "TLS support not enabled: wss:// needs the `tls` feature, or a TLS \
+                 transport (connect with `connect_tcp`, wrap the stream in TLS, then call \
+                 `client`)",
             ));
         }
         let tcp = self.tcp(&request)?;
+        #[cfg(feature = "tls")]
+        if request.is_tls() {
+            let connector = self.tls.clone().unwrap_or_else(default_connector);
+            let tls = connector
+                .connect_blocking_timeout(request.host(), tcp)
+                .map_err(Error::tls)?;
+            return self.client(MaybeTlsStream::Tls(Box::new(tls)));
+        }
         self.client(MaybeTlsStream::Plain(tcp))
     }
 
     /// Only the TCP part of [`connect`](Self::connect): resolution and
-    /// connection attempts, with no-delay applied. For layering TLS (or a
-    /// proxy) before [`client`](Self::client).
+    /// connection attempts (or the proxy tunnel), with no-delay applied. For
+    /// layering your own TLS before [`client`](Self::client).
     pub fn connect_tcp(&self) -> Result<TcpStream, Error> {
         self.tcp(&self.request()?)
     }
 
     fn tcp(&self, request: &ClientRequest) -> Result<TcpStream, Error> {
+        #[cfg(feature = "tls")]
+        if let Some(proxy) = self.proxy_for(request)? {
+            let tcp = proxy
+                .tunnel_blocking(request.host(), request.port(), self.connect_timeout)
+                .map_err(Error::proxy)?;
+            tcp.set_nodelay(self.nodelay).map_err(Error::io)?;
+            return Ok(tcp);
+        }
         let deadline = self.connect_timeout.map(|t| Instant::now() + t);
         let (host, port) = (request.host(), request.port());
         let target = if host.contains(':') {
@@ -206,6 +298,21 @@ impl ClientBuilder {
         let stream = connect_any(target, &addrs, deadline)?;
         stream.set_nodelay(self.nodelay).map_err(Error::io)?;
         Ok(stream)
+    }
+
+    #[cfg(feature = "tls")]
+    fn proxy_for(
+        &self,
+        request: &ClientRequest,
+    ) -> Result<Option<wsock_tls::proxy::ProxyConfig>, Error> {
+        match &self.proxy {
+            Proxy::None => Ok(None),
+            Proxy::Explicit(proxy) => Ok(Some(proxy.clone())),
+            Proxy::FromEnv => {
+                wsock_tls::proxy::ProxyConfig::try_from_env(request.host(), request.is_tls())
+                    .map_err(Error::proxy)
+            }
+        }
     }
 
     /// Runs the opening handshake over an already connected stream (TCP,
@@ -335,7 +442,8 @@ pub(crate) fn client_handshake<S: Transport>(
             let mut conn = Connection::new(Role::Client, config.clone()).with_protocol(protocol);
             // Frames that came with the response.
             conn.feed(&buf[used..n]);
-            let shared = Shared::new(conn, settings, Handshake::Client(response));
+            let shared =
+                Shared::new(conn, settings, Handshake::Client(response)).with_tls_info_of(&io);
             return Ok(WebSocket::new(shared, io, settings));
         }
     }
@@ -414,10 +522,13 @@ mod tests {
             .connect()
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{err}");
-        let err = ClientBuilder::new("wss://127.0.0.1:1/")
-            .connect()
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
-        assert!(err.to_string().contains("TLS support not enabled"), "{err}");
+        #[cfg(not(feature = "tls"))]
+        {
+            let err = ClientBuilder::new("wss://127.0.0.1:1/")
+                .connect()
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+            assert!(err.to_string().contains("TLS support not enabled"), "{err}");
+        }
     }
 }

@@ -94,6 +94,9 @@ pub(crate) struct Shared {
     pub(crate) role: Role,
     pub(crate) protocol: Option<String>,
     pub(crate) handshake: Handshake,
+    /// What TLS negotiated, if the transport is a TLS stream.
+    #[cfg(feature = "tls")]
+    pub(crate) tls_info: Option<wsock_tls::TlsInfo>,
     pub(crate) linger: Duration,
     /// Handles alive: 1 for a `WebSocket`, 2 after a split.
     pub(crate) handles: AtomicUsize,
@@ -152,6 +155,8 @@ impl Shared {
             }),
             origin: Instant::now(),
             handshake,
+            #[cfg(feature = "tls")]
+            tls_info: None,
             linger,
             handles: AtomicUsize::new(1),
             split: AtomicBool::new(false),
@@ -386,6 +391,31 @@ impl Shared {
         self.shut_write(io, deadline);
         discard_input(io, deadline);
         self.finish_close(io);
+    }
+
+    /// Records what TLS negotiated on `io`, if it is a TLS transport.
+    pub(crate) fn with_tls_info_of<T: Transport>(self, io: &T) -> Self {
+        #[cfg(feature = "tls")]
+        {
+            let mut this = self;
+            this.tls_info = io.tls_info();
+            this
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = io;
+            self
+        }
+    }
+
+    /// Queues a close frame if the connection is open, for the connection's
+    /// own thread to write (a server shutting down a TLS connection, whose
+    /// session another thread cannot write to).
+    pub(crate) fn queue_close(&self, code: CloseCode, reason: &str) {
+        let mut conn = self.conn();
+        if conn.state() == State::Open {
+            let _ = conn.close(code, reason);
+        }
     }
 
     /// Sends a close frame if the connection is open, writing it only if no

@@ -29,8 +29,13 @@ pub enum ErrorKind {
     /// [`WebSocket::read`](crate::WebSocket::read) and
     /// [`WebSocket::flush`](crate::WebSocket::flush)).
     TimedOut,
-    /// TLS failed, or is not available (`wss://` without TLS support).
+    /// TLS failed (see [`Error::tls_error`] and
+    /// [`Error::certificate_error`]), or is not available (`wss://` without
+    /// the `tls` feature).
     Tls,
+    /// The HTTP proxy refused or failed to open a `CONNECT` tunnel (407,
+    /// 403, 502, …); see `Error::proxy_error` (with the `tls` feature).
+    Proxy,
     /// The opening handshake failed: the server rejected the request or
     /// sent an invalid response (client), or the request was invalid or
     /// rejected (server). See [`Error::handshake_error`] and
@@ -76,6 +81,7 @@ impl fmt::Display for ErrorKind {
             Self::Unreachable => "network unreachable",
             Self::TimedOut => "timed out",
             Self::Tls => "TLS error",
+            Self::Proxy => "proxy error",
             Self::Handshake => "opening handshake failed",
             Self::Protocol => "protocol violation",
             Self::Capacity => "size limit exceeded",
@@ -202,6 +208,12 @@ impl Error {
     /// A transport error; resets and unexpected ends become
     /// [`ErrorKind::AbnormalClose`].
     pub(crate) fn io(e: io::Error) -> Self {
+        // A TLS stream reports TLS failures (an alert from the peer, a bad
+        // record) as I/O errors wrapping the rustls error.
+        #[cfg(feature = "tls")]
+        if matches!(e.get_ref(), Some(inner) if inner.is::<wsock_tls::rustls::Error>()) {
+            return Self::tls(wsock_tls::TlsError::from_io(e));
+        }
         let kind = match e.kind() {
             io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
@@ -328,6 +340,51 @@ impl Error {
         match &*self.repr {
             Repr::Connect { attempts, .. } => attempts,
             _ => &[],
+        }
+    }
+
+    /// A TLS failure ([`ErrorKind::Tls`]); the [`wsock_tls::TlsError`] stays
+    /// reachable through [`tls_error`](Self::tls_error) and `source()`.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls(e: wsock_tls::TlsError) -> Self {
+        Self::new(ErrorKind::Tls, e)
+    }
+
+    /// A proxy failure ([`ErrorKind::Proxy`], or [`ErrorKind::TimedOut`]
+    /// when the proxy did not answer in time).
+    #[cfg(feature = "tls")]
+    pub(crate) fn proxy(e: wsock_tls::proxy::ProxyError) -> Self {
+        let kind = match e {
+            wsock_tls::proxy::ProxyError::Timeout => ErrorKind::TimedOut,
+            _ => ErrorKind::Proxy,
+        };
+        Self::new(kind, e)
+    }
+
+    /// The TLS error behind an [`ErrorKind::Tls`] error (certificate
+    /// rejected, handshake timeout, alert from the peer, …).
+    #[cfg(feature = "tls")]
+    pub fn tls_error(&self) -> Option<&wsock_tls::TlsError> {
+        match &*self.repr {
+            Repr::Other(e) => e.downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// Why the peer's certificate was rejected, for certificate errors:
+    /// unknown issuer, expired, wrong host name, …
+    #[cfg(feature = "tls")]
+    pub fn certificate_error(&self) -> Option<wsock_tls::CertificateErrorKind> {
+        self.tls_error()?.certificate_error()
+    }
+
+    /// The proxy error behind an [`ErrorKind::Proxy`] error (its
+    /// [`status`](wsock_tls::proxy::ProxyError::status) is the proxy's answer).
+    #[cfg(feature = "tls")]
+    pub fn proxy_error(&self) -> Option<&wsock_tls::proxy::ProxyError> {
+        match &*self.repr {
+            Repr::Other(e) => e.downcast_ref(),
+            _ => None,
         }
     }
 

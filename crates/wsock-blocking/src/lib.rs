@@ -64,12 +64,20 @@ mod websocket;
 
 pub use client::{ClientBuilder, IntoClientRequest};
 pub use error::{ConnectAttempt, Error, ErrorKind};
+#[cfg(feature = "tls")]
+pub use listener::ServerTlsStream;
 pub use listener::{Server, ServerBuilder, ShutdownReport};
 pub use server::Acceptor;
 pub use stream::{MessageReader, MessageWriter};
 pub use transport::{AnyStream, MaybeTlsStream, Transport};
 pub use websocket::{ReadHalf, ReuniteError, WebSocket, WriteHalf};
 pub use wsock_core::handshake::server::Rejection;
+
+/// The TLS layer (rustls, ring provider) and HTTP `CONNECT` proxies: the
+/// `wsock-tls` crate, for [`ClientBuilder::tls_connector`],
+/// [`ServerBuilder::bind_tls`] and [`ClientBuilder::proxy`].
+#[cfg(feature = "tls")]
+pub use wsock_tls as tls;
 
 /// The protocol engine underneath, for its types (limits, handshake
 /// errors) and lower-level use.
@@ -78,8 +86,12 @@ pub use wsock_core::handshake::client::{ClientRequest, Response};
 pub use wsock_core::handshake::server::{Accept, Request};
 pub use wsock_core::{CloseCode, CloseFrame, Config, DataKind, Message, Role, State, Stats};
 
-/// Connects to a `ws://` URL with the default settings and runs the
-/// opening handshake. Use [`ClientBuilder`] to change them.
+/// Connects to a `ws://` or `wss://` URL with the default settings and runs
+/// the opening handshake. Use [`ClientBuilder`] to change them.
+///
+/// `wss://` (with the `tls` feature, on by default) verifies the server
+/// against the Mozilla roots of `webpki-roots`, with SNI for host names
+/// and ALPN `http/1.1`; [`ClientBuilder::tls_connector`] changes that.
 ///
 /// ```
 /// # let server = wsock_blocking::Server::bind("127.0.0.1:0", |mut ws| { let _ = ws.read(); })?;

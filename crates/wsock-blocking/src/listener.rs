@@ -18,8 +18,54 @@ use crate::server::Acceptor;
 use crate::websocket::WebSocket;
 use wsock_core::handshake::server::Rejection;
 
-type Handler = dyn Fn(WebSocket<TcpStream>) + Send + Sync;
+type Handler<S> = dyn Fn(WebSocket<S>) + Send + Sync;
 type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
+
+/// A server-side TLS stream over TCP, what [`ServerBuilder::bind_tls`]
+/// hands its handler.
+#[cfg(feature = "tls")]
+pub type ServerTlsStream = wsock_tls::ServerTlsStream<TcpStream>;
+
+/// What the server runs WebSocket connections over: plain TCP, or TLS.
+trait Served: crate::Transport + Sized + Send + 'static {
+    /// Whether another handle to the socket can write frames on this
+    /// connection (plain TCP can; a TLS session belongs to its thread).
+    const SHARED_WRITES: bool;
+
+    /// Turns an accepted socket into the stream (the TLS handshake, bounded
+    /// by the acceptor's handshake timeout).
+    fn establish(tcp: TcpStream, layer: &Layer) -> Result<Self, Error>;
+}
+
+/// The layer between TCP and WebSocket.
+enum Layer {
+    Plain,
+    #[cfg(feature = "tls")]
+    Tls(wsock_tls::TlsAcceptor),
+}
+
+impl Served for TcpStream {
+    const SHARED_WRITES: bool = true;
+
+    fn establish(tcp: TcpStream, _: &Layer) -> Result<Self, Error> {
+        Ok(tcp)
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Served for ServerTlsStream {
+    const SHARED_WRITES: bool = false;
+
+    fn establish(tcp: TcpStream, layer: &Layer) -> Result<Self, Error> {
+        match layer {
+            Layer::Tls(acceptor) => acceptor.accept_blocking_timeout(tcp).map_err(Error::tls),
+            Layer::Plain => Err(Error::msg(
+                crate::ErrorKind::Tls,
+                "a TLS server needs an acceptor",
+            )),
+        }
+    }
+}
 
 /// Settings of a [`Server`].
 ///
@@ -110,6 +156,84 @@ impl ServerBuilder {
     where
         H: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
     {
+        self.start(listener, Layer::Plain, handler)
+    }
+
+    /// Binds a listener to `addr` and serves `wss://` on it: see
+    /// [`serve_tls`](Self::serve_tls).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+    /// # let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    /// use wsock_blocking::tls::{ClientTlsConfig, Pem, ServerTlsConfig};
+    /// use wsock_blocking::{ClientBuilder, Message, Server};
+    ///
+    /// let acceptor = ServerTlsConfig::new(Pem::bytes(cert_pem.clone()), Pem::bytes(key_pem))
+    ///     .build()?;
+    /// let server = Server::builder().bind_tls("127.0.0.1:0", acceptor, |mut ws| {
+    ///     while let Ok(message) = ws.read() {
+    ///         if message.is_data() && ws.send(message).is_err() {
+    ///             break;
+    ///         }
+    ///     }
+    /// })?;
+    ///
+    /// let connector = ClientTlsConfig::new()
+    ///     .webpki_roots(false)
+    ///     .add_root_certificates(Pem::bytes(cert_pem))
+    ///     .build()?;
+    /// let url = format!("wss://localhost:{}/", server.local_addr().port());
+    /// let mut ws = ClientBuilder::new(&url).tls_connector(connector).connect()?;
+    /// ws.send("hi")?;
+    /// assert_eq!(ws.read()?, Message::text("hi"));
+    /// assert!(ws.tls_info().is_some());
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn bind_tls<A, H>(
+        self,
+        addr: A,
+        acceptor: wsock_tls::TlsAcceptor,
+        handler: H,
+    ) -> Result<Server, Error>
+    where
+        A: ToSocketAddrs,
+        H: Fn(WebSocket<ServerTlsStream>) + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind(addr).map_err(Error::io)?;
+        self.serve_tls(listener, acceptor, handler)
+    }
+
+    /// Serves `wss://` on `listener`: each connection's thread runs the TLS
+    /// handshake — bounded by the acceptor's
+    /// [handshake timeout](wsock_tls::TlsAcceptor::handshake_timeout), so a
+    /// silent client gives its handshake slot back — then the WebSocket
+    /// handshake and `handler`. [`WebSocket::tls_info`] says what was
+    /// negotiated (and the client's certificates, with mutual TLS).
+    ///
+    /// On [`Server::shutdown`], TLS connections get their close frame (1001)
+    /// when their own thread next reads or writes (another thread cannot
+    /// write to a TLS session); those still open at the timeout are shut
+    /// down.
+    #[cfg(feature = "tls")]
+    pub fn serve_tls<H>(
+        self,
+        listener: TcpListener,
+        acceptor: wsock_tls::TlsAcceptor,
+        handler: H,
+    ) -> Result<Server, Error>
+    where
+        H: Fn(WebSocket<ServerTlsStream>) + Send + Sync + 'static,
+    {
+        self.start(listener, Layer::Tls(acceptor), handler)
+    }
+
+    fn start<S, H>(self, listener: TcpListener, layer: Layer, handler: H) -> Result<Server, Error>
+    where
+        S: Served,
+        H: Fn(WebSocket<S>) + Send + Sync + 'static,
+    {
         let local_addr = listener.local_addr().map_err(Error::io)?;
         let state = Arc::new(ServerState {
             stopping: AtomicBool::new(false),
@@ -124,6 +248,7 @@ impl ServerBuilder {
             max_handshakes: self.max_handshakes,
             nodelay: self.nodelay,
             callback: self.callback,
+            layer,
             handler: Arc::new(handler),
         });
         let thread = {
@@ -141,12 +266,13 @@ impl ServerBuilder {
     }
 }
 
-struct Config {
+struct Config<S: Served> {
     acceptor: Acceptor,
     max_handshakes: usize,
     nodelay: bool,
     callback: Option<Arc<Callback>>,
-    handler: Arc<Handler>,
+    layer: Layer,
+    handler: Arc<Handler<S>>,
 }
 
 struct ServerState {
@@ -165,6 +291,8 @@ struct Entry {
     shared: Option<Arc<Shared>>,
     /// Still reading the request: may be ended to make room.
     in_handshake: bool,
+    /// Whether close frames can be written through `stream`.
+    shared_writes: bool,
 }
 
 /// What [`Server::shutdown`] found and did.
@@ -256,19 +384,33 @@ impl Server {
         let _ = TcpStream::connect_timeout(&wake_addr(self.local_addr), Duration::from_secs(1));
         let _ = thread.join();
 
-        let open: Vec<(Option<Arc<Shared>>, TcpStream)> = lock(&self.state.conns)
+        let open: Vec<(Option<Arc<Shared>>, bool, TcpStream)> = lock(&self.state.conns)
             .values()
-            .filter_map(|e| Some((e.shared.clone(), e.stream.try_clone().ok()?)))
+            .filter_map(|e| {
+                Some((
+                    e.shared.clone(),
+                    e.shared_writes,
+                    e.stream.try_clone().ok()?,
+                ))
+            })
             .collect();
         report.open = open.len();
-        for (shared, mut stream) in open {
-            if let Some(shared) = shared {
-                shared.start_close(&mut stream, CloseCode::GOING_AWAY, "server shutting down");
-                report.close_sent += 1;
-            } else {
+        for (shared, shared_writes, mut stream) in open {
+            match shared {
+                Some(shared) if shared_writes => {
+                    shared.start_close(&mut stream, CloseCode::GOING_AWAY, "server shutting down");
+                    report.close_sent += 1;
+                }
+                // The connection's thread writes it when it next runs.
+                Some(shared) => {
+                    shared.queue_close(CloseCode::GOING_AWAY, "server shutting down");
+                    report.close_sent += 1;
+                }
                 // Still in the handshake: end it.
-                let _ = stream.shutdown(Shutdown::Both);
-                report.handshakes_ended += 1;
+                None => {
+                    let _ = stream.shutdown(Shutdown::Both);
+                    report.handshakes_ended += 1;
+                }
             }
         }
         let mut conns = lock(&self.state.conns);
@@ -310,7 +452,11 @@ fn wake_addr(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-fn accept_loop(listener: &TcpListener, state: &Arc<ServerState>, config: &Arc<Config>) {
+fn accept_loop<S: Served>(
+    listener: &TcpListener,
+    state: &Arc<ServerState>,
+    config: &Arc<Config<S>>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept() else {
             if state.stopping.load(Ordering::Acquire) {
@@ -350,6 +496,7 @@ fn accept_loop(listener: &TcpListener, state: &Arc<ServerState>, config: &Arc<Co
                     stream: handle,
                     shared: None,
                     in_handshake: true,
+                    shared_writes: S::SHARED_WRITES,
                 },
             );
         }
@@ -408,10 +555,13 @@ impl Drop for HandshakeSlot<'_> {
     }
 }
 
-fn serve_connection(stream: TcpStream, id: u64, state: &ServerState, config: &Config) {
+fn serve_connection<S: Served>(tcp: TcpStream, id: u64, state: &ServerState, config: &Config<S>) {
     let _registration = Registration { state, id };
     let slot = HandshakeSlot(state);
-    let _ = stream.set_nodelay(config.nodelay);
+    let _ = tcp.set_nodelay(config.nodelay);
+    let Ok(stream) = S::establish(tcp, &config.layer) else {
+        return;
+    };
     let result = match &config.callback {
         Some(callback) => config
             .acceptor
@@ -428,9 +578,13 @@ fn serve_connection(stream: TcpStream, id: u64, state: &ServerState, config: &Co
         entry.shared = Some(Arc::clone(&shared));
     }
     if state.stopping.load(Ordering::Acquire) {
-        // Accepted while the server stops: tell the client at once.
-        if let Ok(mut stream) = ws.get_ref().try_clone() {
-            shared.start_close(&mut stream, CloseCode::GOING_AWAY, "server shutting down");
+        // Accepted while the server stops: tell the client at once (or,
+        // over TLS, with the handler's first read or write).
+        match ws.get_ref().try_clone() {
+            Ok(mut stream) if S::SHARED_WRITES => {
+                shared.start_close(&mut stream, CloseCode::GOING_AWAY, "server shutting down");
+            }
+            _ => shared.queue_close(CloseCode::GOING_AWAY, "server shutting down"),
         }
     }
     (config.handler)(ws);

@@ -134,7 +134,7 @@ where
         .with_protocol(accept.selected_protocol().map(String::from));
     // Frames the client sent right behind its request.
     conn.feed(&buf[used..n]);
-    let shared = Shared::new(conn, settings, Handshake::Server(request));
+    let shared = Shared::new(conn, settings, Handshake::Server(request)).with_tls_info_of(&io);
     Ok(WebSocket::new(shared, io, settings))
 }
 

@@ -23,8 +23,11 @@ use std::time::Duration;
 ///   [split](crate::WebSocket::split).
 ///
 /// Implemented for [`TcpStream`], `UnixStream` (Unix), [`MaybeTlsStream`](crate::MaybeTlsStream),
-/// `Box<T>` and `&mut T`. A TLS stream implements it by forwarding the
-/// timeouts and addresses to its socket.
+/// `Box<T>` and `&mut T`, and (with the `tls` feature) for rustls'
+/// `StreamOwned` over any transport, which forwards the timeouts and
+/// addresses to its socket. (`wsock_tls::SocketTimeouts`, which bounds a TLS
+/// handshake, is the same pair of timeout setters plus getters; TLS
+/// handshakes here run over `TcpStream`, which has both.)
 pub trait Transport: Read + Write {
     /// Bounds how long one `read` may block (`None`: forever). The adapter
     /// sets it before each read from its own deadlines; it never passes
@@ -70,6 +73,15 @@ pub trait Transport: Read + Write {
     /// The peer's address. Default: `Unsupported`.
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         Err(unsupported("socket addresses"))
+    }
+
+    /// What a TLS transport negotiated (peer certificates, protocol
+    /// version, cipher suite, ALPN); `None` for a transport without TLS.
+    /// Read once, after the opening handshake, for
+    /// [`WebSocket::tls_info`](crate::WebSocket::tls_info). Default: `None`.
+    #[cfg(feature = "tls")]
+    fn tls_info(&self) -> Option<wsock_tls::TlsInfo> {
+        None
     }
 }
 
@@ -145,6 +157,11 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         (**self).peer_addr()
     }
+
+    #[cfg(feature = "tls")]
+    fn tls_info(&self) -> Option<wsock_tls::TlsInfo> {
+        (**self).tls_info()
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
@@ -166,6 +183,11 @@ impl<T: Transport + ?Sized> Transport for &mut T {
 
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         (**self).peer_addr()
+    }
+
+    #[cfg(feature = "tls")]
+    fn tls_info(&self) -> Option<wsock_tls::TlsInfo> {
+        (**self).tls_info()
     }
 }
 
@@ -206,13 +228,20 @@ impl<S: Read + Write> Transport for AnyStream<S> {}
 
 /// The stream [`connect`](crate::connect) and
 /// [`ClientBuilder::connect`](crate::ClientBuilder::connect) return: plain
-/// TCP today; a TLS variant joins when TLS support lands (match with a
-/// wildcard arm).
+/// TCP for `ws://`, TLS over TCP for `wss://` (with the `tls` feature, on by
+/// default). More variants may be added: match with a wildcard arm.
+///
+/// A TLS stream cannot be [split](crate::WebSocket::split): the TLS session
+/// is one state machine that a reader and a writer on two threads cannot
+/// share without a lock held across blocking reads.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum MaybeTlsStream {
     /// A plain TCP stream (`ws://`).
     Plain(TcpStream),
+    /// A TLS stream over TCP (`wss://`), its handshake complete.
+    #[cfg(feature = "tls")]
+    Tls(Box<wsock_tls::ClientTlsStream<TcpStream>>),
 }
 
 impl MaybeTlsStream {
@@ -220,7 +249,14 @@ impl MaybeTlsStream {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Self::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => &s.sock,
         }
+    }
+
+    /// Whether this is a TLS stream.
+    pub fn is_tls(&self) -> bool {
+        !matches!(self, Self::Plain(_))
     }
 }
 
@@ -228,6 +264,8 @@ impl Read for MaybeTlsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Self::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.read(buf),
         }
     }
 }
@@ -236,12 +274,16 @@ impl Write for MaybeTlsStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Self::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Self::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => s.flush(),
         }
     }
 }
@@ -256,12 +298,18 @@ impl Transport for MaybeTlsStream {
     }
 
     fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
-        self.tcp().shutdown(how)
+        match self {
+            Self::Plain(s) => s.shutdown(how),
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => Transport::shutdown(&mut **s, how),
+        }
     }
 
     fn try_clone(&self) -> io::Result<Self> {
         match self {
             Self::Plain(s) => s.try_clone().map(Self::Plain),
+            #[cfg(feature = "tls")]
+            Self::Tls(_) => Err(unsupported("cloning (a TLS session cannot be shared)")),
         }
     }
 
@@ -272,4 +320,64 @@ impl Transport for MaybeTlsStream {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.tcp().peer_addr()
     }
+
+    #[cfg(feature = "tls")]
+    fn tls_info(&self) -> Option<wsock_tls::TlsInfo> {
+        match self {
+            Self::Plain(_) => None,
+            Self::Tls(s) => s.tls_info(),
+        }
+    }
 }
+
+/// A TLS stream over any transport is a transport: timeouts and addresses
+/// are the socket's; shutting down the writing side first sends the TLS
+/// `close_notify` alert; it cannot be cloned.
+#[cfg(feature = "tls")]
+macro_rules! tls_transport {
+    ($conn:ty, $info:path) => {
+        impl<S: Transport> Transport for rustls::StreamOwned<$conn, S> {
+            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                self.sock.set_read_timeout(timeout)
+            }
+
+            fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                self.sock.set_write_timeout(timeout)
+            }
+
+            fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
+                if how != Shutdown::Read {
+                    self.conn.send_close_notify();
+                    // Best effort: the socket may already be gone.
+                    while self.conn.wants_write() {
+                        match self.conn.write_tls(&mut self.sock) {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    let _ = self.sock.flush();
+                }
+                self.sock.shutdown(how)
+            }
+
+            fn local_addr(&self) -> io::Result<SocketAddr> {
+                self.sock.local_addr()
+            }
+
+            fn peer_addr(&self) -> io::Result<SocketAddr> {
+                self.sock.peer_addr()
+            }
+
+            fn tls_info(&self) -> Option<wsock_tls::TlsInfo> {
+                Some($info(&self.conn))
+            }
+        }
+    };
+}
+
+#[cfg(feature = "tls")]
+use wsock_tls::rustls;
+#[cfg(feature = "tls")]
+tls_transport!(rustls::ClientConnection, wsock_tls::TlsInfo::new);
+#[cfg(feature = "tls")]
+tls_transport!(rustls::ServerConnection, wsock_tls::TlsInfo::from_server);

@@ -228,6 +228,14 @@ impl<S: Transport> WebSocket<S> {
         *lock_conn(self.shared()).stats()
     }
 
+    /// What TLS negotiated — peer certificate chain, protocol version, cipher
+    /// suite, ALPN — if the connection runs over TLS (`wss://`, or a
+    /// [`Server`](crate::Server) with TLS); `None` otherwise.
+    #[cfg(feature = "tls")]
+    pub fn tls_info(&self) -> Option<&wsock_tls::TlsInfo> {
+        self.shared().tls_info.as_ref()
+    }
+
     /// The client's handshake request (on a server).
     pub fn request(&self) -> Option<&Request> {
         match &self.shared().handshake {

@@ -728,6 +728,10 @@ fn dns_and_url_errors() {
     let err = wsock_blocking::connect("ws://no-such-host.invalid/").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Dns, "{err}");
     let err = wsock_blocking::connect("wss://127.0.0.1:1/").unwrap_err();
+    // With TLS built in, wss:// gets as far as the TCP connect.
+    #[cfg(feature = "tls")]
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+    #[cfg(not(feature = "tls"))]
     assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
     let err = wsock_blocking::connect("ws://exa mple.com/").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{err}");

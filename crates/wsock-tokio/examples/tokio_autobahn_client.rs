@@ -2,11 +2,12 @@
 //!
 //! `tokio_autobahn_client --url ws://127.0.0.1:P`: asks for the case
 //! count, runs every case (echoing every text and binary message until the
-//! server closes), then asks for the reports. `--ca FILE` is reserved for
-//! TLS (not available in this crate yet) and rejected.
+//! server closes), then asks for the reports. For `wss://` URLs, `--ca FILE`
+//! adds a trusted root CA (PEM).
 
 use std::process::ExitCode;
 
+use wsock_tokio::tls::{ClientTlsConfig, Pem, TlsConnector};
 use wsock_tokio::{ClientBuilder, Message};
 
 const AGENT: &str = "wsock-tokio";
@@ -20,32 +21,39 @@ fn usage(problem: &str) -> ExitCode {
 
 fn main() -> ExitCode {
     let mut url = None;
-    let mut ca = false;
+    let mut ca = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--url" => url = args.next(),
             "--ca" => {
-                if args.next().is_none() {
+                let Some(file) = args.next() else {
                     return usage("--ca needs a file");
-                }
-                ca = true;
+                };
+                ca = Some(file);
             }
             other => return usage(&format!("unknown argument {other:?}")),
         }
     }
-    if ca {
-        return usage("TLS support not enabled (needs the wsock-tls crate)");
-    }
     let Some(url) = url else {
         return usage("--url URL is required");
+    };
+    let connector = match ca {
+        Some(ca) => match ClientTlsConfig::new()
+            .add_root_certificates(Pem::file(ca))
+            .build()
+        {
+            Ok(connector) => connector,
+            Err(e) => return usage(&e.to_string()),
+        },
+        None => TlsConnector::new(),
     };
     let url = url.trim_end_matches('/').to_owned();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(&url)) {
+    match runtime.block_on(run(&url, &connector)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tokio_autobahn_client: {e}");
@@ -54,14 +62,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn builder(url: String) -> ClientBuilder {
+fn builder(url: String, connector: &TlsConnector) -> ClientBuilder {
     ClientBuilder::new(url)
+        .tls_connector(connector.clone())
         .max_frame_size(64 << 20)
         .max_message_size(64 << 20)
 }
 
-async fn run(base: &str) -> Result<(), wsock_tokio::Error> {
-    let (mut ws, _) = builder(format!("{base}/getCaseCount")).connect().await?;
+async fn run(base: &str, connector: &TlsConnector) -> Result<(), wsock_tokio::Error> {
+    let (mut ws, _) = builder(format!("{base}/getCaseCount"), connector)
+        .connect()
+        .await?;
     let count: u32 = match ws.recv().await? {
         Some(Message::Text(text)) => text.trim().parse().unwrap_or(0),
         other => {
@@ -73,19 +84,19 @@ async fn run(base: &str) -> Result<(), wsock_tokio::Error> {
     eprintln!("{count} cases");
     for case in 1..=count {
         let url = format!("{base}/runCase?case={case}&agent={AGENT}");
-        if let Err(e) = run_case(url).await {
+        if let Err(e) = run_case(url, connector).await {
             eprintln!("case {case}: {e}");
         }
     }
-    let (mut ws, _) = builder(format!("{base}/updateReports?agent={AGENT}"))
+    let (mut ws, _) = builder(format!("{base}/updateReports?agent={AGENT}"), connector)
         .connect()
         .await?;
     while ws.recv().await?.is_some() {}
     Ok(())
 }
 
-async fn run_case(url: String) -> Result<(), wsock_tokio::Error> {
-    let (mut ws, _) = builder(url).connect().await?;
+async fn run_case(url: String, connector: &TlsConnector) -> Result<(), wsock_tokio::Error> {
+    let (mut ws, _) = builder(url, connector).connect().await?;
     while let Some(message) = ws.recv().await? {
         if message.is_data() {
             ws.send(message).await?;

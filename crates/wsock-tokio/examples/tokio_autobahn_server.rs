@@ -1,13 +1,14 @@
 //! Autobahn|Testsuite echo server (wstest `fuzzingclient` mode).
 //!
 //! `tokio_autobahn_server --port P`: listens on 127.0.0.1:P and echoes
-//! every text and binary message. `--tls-cert F --tls-key F` are reserved
-//! for TLS (not available in this crate yet) and rejected.
+//! every text and binary message. With `--tls-cert F --tls-key F` (PEM
+//! certificate chain and private key) it serves `wss://` instead.
 
 use std::process::ExitCode;
 
 use tokio::net::{TcpListener, TcpStream};
 use wsock_tokio::ServerBuilder;
+use wsock_tokio::tls::{Pem, ServerTlsConfig, TlsAcceptor};
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
@@ -18,31 +19,42 @@ fn usage(problem: &str) -> ExitCode {
 
 fn main() -> ExitCode {
     let mut port = None;
-    let mut tls = false;
+    let (mut cert, mut key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().and_then(|p| p.parse::<u16>().ok()),
             "--tls-cert" | "--tls-key" => {
-                if args.next().is_none() {
+                let Some(file) = args.next() else {
                     return usage(&format!("{arg} needs a file"));
+                };
+                if arg == "--tls-cert" {
+                    cert = Some(file);
+                } else {
+                    key = Some(file);
                 }
-                tls = true;
             }
             other => return usage(&format!("unknown argument {other:?}")),
         }
     }
-    if tls {
-        return usage("TLS support not enabled (needs the wsock-tls crate)");
-    }
     let Some(port) = port else {
         return usage("--port PORT is required");
+    };
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => {
+            match ServerTlsConfig::new(Pem::file(cert), Pem::file(key)).build() {
+                Ok(acceptor) => Some(acceptor),
+                Err(e) => return usage(&e.to_string()),
+            }
+        }
+        (None, None) => None,
+        _ => return usage("--tls-cert and --tls-key go together"),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(serve(port)) {
+    match runtime.block_on(serve(port, tls)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tokio_autobahn_server: {e}");
@@ -51,26 +63,36 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(port: u16) -> std::io::Result<()> {
+async fn serve(port: u16, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
-    eprintln!("listening on ws://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    eprintln!("listening on {scheme}://{}", listener.local_addr()?);
     loop {
         let (tcp, _) = listener.accept().await?;
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = echo(tcp).await {
+            if let Err(e) = echo(tcp, tls).await {
                 eprintln!("connection: {e}");
             }
         });
     }
 }
 
-async fn echo(tcp: TcpStream) -> Result<(), wsock_tokio::Error> {
+async fn echo(tcp: TcpStream, tls: Option<TlsAcceptor>) -> Result<(), wsock_tokio::Error> {
     tcp.set_nodelay(true)?;
-    let mut ws = ServerBuilder::new()
+    let server = ServerBuilder::new()
         .max_frame_size(64 << 20)
-        .max_message_size(64 << 20)
-        .accept(tcp)
-        .await?;
+        .max_message_size(64 << 20);
+    match tls {
+        Some(acceptor) => echo_on(server.accept_tls(&acceptor, tcp).await?).await,
+        None => echo_on(server.accept(tcp).await?).await,
+    }
+}
+
+async fn echo_on<S>(mut ws: wsock_tokio::WebSocket<S>) -> Result<(), wsock_tokio::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     while let Some(message) = ws.recv().await? {
         if message.is_data() {
             ws.send(message).await?;

@@ -14,13 +14,17 @@ use tokio::time::Instant;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, Response};
 use wsock_core::{Config, Connection, Role};
 
-use crate::{Error, WebSocket};
+use crate::{Error, MaybeTlsStream, WebSocket};
 
 /// How long a connection attempt runs alone before the next address is
 /// tried alongside it (RFC 8305 §5 recommends 250 ms).
 const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
-/// Connects to a `ws://` URL with the default settings.
+/// Connects to a `ws://` or `wss://` URL with the default settings.
+///
+/// `wss://` (with the `tls` feature, on by default) verifies the server
+/// against the Mozilla roots of `webpki-roots`, with SNI for host names and
+/// ALPN `http/1.1`; [`ClientBuilder::tls_connector`] changes that.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), wsock_tokio::Error> {
@@ -60,7 +64,7 @@ const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 /// # Ok(())
 /// # }
 /// ```
-pub async fn connect(url: &str) -> Result<WebSocket<TcpStream>, Error> {
+pub async fn connect(url: &str) -> Result<WebSocket<MaybeTlsStream>, Error> {
     ClientBuilder::new(url).connect().await.map(|(ws, _)| ws)
 }
 
@@ -94,6 +98,27 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     read_timeout: Option<Duration>,
     config: Config,
+    #[cfg(feature = "tls")]
+    tls: Option<wsock_tls::TlsConnector>,
+    #[cfg(feature = "tls")]
+    proxy: Proxy,
+}
+
+/// Where the proxy setting comes from.
+#[cfg(feature = "tls")]
+#[derive(Debug, Clone)]
+enum Proxy {
+    None,
+    Explicit(wsock_tls::proxy::ProxyConfig),
+    FromEnv,
+}
+
+/// The default TLS connector (webpki roots), built once.
+#[cfg(feature = "tls")]
+fn default_connector() -> wsock_tls::TlsConnector {
+    static CONNECTOR: std::sync::LazyLock<wsock_tls::TlsConnector> =
+        std::sync::LazyLock::new(wsock_tls::TlsConnector::new);
+    CONNECTOR.clone()
 }
 
 /// Setters for the connection settings both builders share.
@@ -207,7 +232,62 @@ impl ClientBuilder {
             connect_timeout: Some(Duration::from_secs(30)),
             read_timeout: None,
             config: Config::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "tls")]
+            proxy: Proxy::None,
         }
+    }
+
+    /// The TLS settings for `wss://`: trusted roots (webpki, the
+    /// platform's, extra PEM), a client certificate for mutual TLS, a
+    /// verification callback, the development escape hatch, or a custom
+    /// `rustls::ClientConfig` (`TlsConnector::from_config`). Default:
+    /// [`TlsConnector::new`](wsock_tls::TlsConnector::new), which verifies
+    /// the server against the Mozilla roots of `webpki-roots`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use wsock_tokio::tls::{ClientTlsConfig, Pem};
+    ///
+    /// let connector = ClientTlsConfig::new()
+    ///     .add_root_certificates(Pem::file("corp-ca.pem"))
+    ///     .client_certificate(Pem::file("me.pem"), Pem::file("me.key"))
+    ///     .build()?;
+    /// let (ws, _) = wsock_tokio::ClientBuilder::new("wss://internal.example/feed")
+    ///     .tls_connector(connector)
+    ///     .connect()
+    ///     .await?;
+    /// println!("{:?}", ws.tls_info().and_then(|i| i.protocol_version));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// The TLS handshake is bounded by the connector's own handshake
+    /// timeout (default 10 s).
+    #[cfg(feature = "tls")]
+    pub fn tls_connector(mut self, connector: wsock_tls::TlsConnector) -> Self {
+        self.tls = Some(connector);
+        self
+    }
+
+    /// Connects through an HTTP proxy with `CONNECT` (for `ws://` and
+    /// `wss://`; TLS runs end to end through the tunnel), within the
+    /// connect timeout. A refusal is an
+    /// [`ErrorKind::Proxy`](crate::ErrorKind::Proxy) error.
+    #[cfg(feature = "tls")]
+    pub fn proxy(mut self, proxy: wsock_tls::proxy::ProxyConfig) -> Self {
+        self.proxy = Proxy::Explicit(proxy);
+        self
+    }
+
+    /// Uses the proxy named by `HTTPS_PROXY` (`wss://`) or `HTTP_PROXY`
+    /// (`ws://`), else `ALL_PROXY`, unless `NO_PROXY` matches the host
+    /// (see `wsock_tls::proxy::ProxyConfig::from_env`). Off by default:
+    /// the environment is read only when asked.
+    #[cfg(feature = "tls")]
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = Proxy::FromEnv;
+        self
     }
 
     config_setters!();
@@ -268,18 +348,37 @@ impl ClientBuilder {
         Ok(request)
     }
 
-    /// Resolves the host, connects (Happy Eyeballs), and runs the opening
-    /// handshake. `wss://` needs a TLS layer: this crate reports
-    /// [`ErrorKind::Tls`](crate::ErrorKind::Tls); connect with
-    /// [`connect_tcp`](Self::connect_tcp), run TLS, then call
-    /// [`handshake`](Self::handshake).
-    pub async fn connect(&self) -> Result<(WebSocket<TcpStream>, Response), Error> {
+    /// Resolves the host, connects (Happy Eyeballs, or through the proxy)
+    /// within the connect timeout, runs the TLS handshake for `wss://`
+    /// within the connector's handshake timeout, then the opening
+    /// handshake within the handshake timeout.
+    ///
+    /// A rejected certificate or a TLS failure is an
+    /// [`ErrorKind::Tls`](crate::ErrorKind::Tls) error
+    /// ([`Error::certificate_error`] says why); without the `tls`
+    /// feature, `wss://` always is.
+    pub async fn connect(&self) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
         let request = self.request()?;
+        #[cfg(not(feature = "tls"))]
         if request.is_tls() {
             return Err(Error::tls_not_enabled());
         }
         let tcp = self.connect_tcp_to(&request).await?;
-        self.handshake_with(tcp, &request).await
+        #[cfg(feature = "tls")]
+        if request.is_tls() {
+            let connector = self.tls.clone().unwrap_or_else(default_connector);
+            let tls = connector
+                .connect_async(request.host(), tcp)
+                .await
+                .map_err(Error::from_tls)?;
+            let info = wsock_tls::TlsConnectionInfo::tls_info(&tls);
+            let (ws, response) = self
+                .handshake_with(MaybeTlsStream::Tls(Box::new(tls)), &request)
+                .await?;
+            return Ok((ws.with_tls_info(info), response));
+        }
+        self.handshake_with(MaybeTlsStream::Plain(tcp), &request)
+            .await
     }
 
     /// Only the TCP part of [`connect`](Self::connect): resolves the URL's
@@ -290,8 +389,37 @@ impl ClientBuilder {
         self.connect_tcp_to(&request).await
     }
 
+    #[cfg(feature = "tls")]
+    fn proxy_for(
+        &self,
+        request: &ClientRequest,
+    ) -> Result<Option<wsock_tls::proxy::ProxyConfig>, Error> {
+        match &self.proxy {
+            Proxy::None => Ok(None),
+            Proxy::Explicit(proxy) => Ok(Some(proxy.clone())),
+            Proxy::FromEnv => {
+                wsock_tls::proxy::ProxyConfig::try_from_env(request.host(), request.is_tls())
+                    .map_err(Error::proxy)
+            }
+        }
+    }
+
     async fn connect_tcp_to(&self, request: &ClientRequest) -> Result<TcpStream, Error> {
         let (host, port) = (request.host(), request.port());
+        #[cfg(feature = "tls")]
+        if let Some(proxy) = self.proxy_for(request)? {
+            let work = async {
+                let tcp = proxy.tunnel_async(host, port).await.map_err(Error::proxy)?;
+                tcp.set_nodelay(self.nodelay)?;
+                Ok(tcp)
+            };
+            return match self.connect_timeout {
+                Some(limit) => tokio::time::timeout(limit, work)
+                    .await
+                    .map_err(|_| Error::timeout("connect"))?,
+                None => work.await,
+            };
+        }
         let work = async {
             let addrs = match &self.addresses {
                 Some(addrs) => addrs.clone(),

@@ -22,8 +22,13 @@ pub enum ErrorKind {
     Connect,
     /// A connect, handshake, read, keepalive, idle or close timeout passed.
     Timeout,
-    /// TLS failed, or is not available (`wss://` without a TLS layer).
+    /// TLS failed (see [`Error::tls_error`] and
+    /// [`Error::certificate_error`]), or is not available (`wss://` without
+    /// the `tls` feature).
     Tls,
+    /// The HTTP proxy refused or failed to open a `CONNECT` tunnel (407,
+    /// 403, 502, …); see `Error::proxy_error` (with the `tls` feature).
+    Proxy,
     /// The opening handshake failed: a rejected or malformed request or
     /// response. [`Error::handshake_error`] and [`Error::http_status`] say more.
     Handshake,
@@ -53,6 +58,7 @@ impl fmt::Display for ErrorKind {
             Self::Connect => "connection failed",
             Self::Timeout => "timed out",
             Self::Tls => "TLS error",
+            Self::Proxy => "proxy error",
             Self::Handshake => "handshake failed",
             Self::Protocol => "protocol error",
             Self::Capacity => "size limit exceeded",
@@ -105,13 +111,59 @@ impl Error {
         Self::new(ErrorKind::Tls, "TLS failed", Source::Other(source.into()))
     }
 
+    #[cfg(not(feature = "tls"))]
     pub(crate) fn tls_not_enabled() -> Self {
         Self::new(
             ErrorKind::Tls,
-            "TLS support not enabled: wss:// URLs need a TLS layer (the wsock-tls crate); \
-             run its TLS handshake and pass the stream to ClientBuilder::handshake",
+            "TLS support not enabled: wss:// URLs need the `tls` feature, or a TLS layer \
+             whose stream goes to ClientBuilder::handshake",
             Source::None,
         )
+    }
+
+    #[cfg(feature = "tls")]
+    pub(crate) fn from_tls(err: wsock_tls::TlsError) -> Self {
+        let message = match err.certificate_error() {
+            Some(_) => "TLS certificate rejected",
+            None => "TLS failed",
+        };
+        Self::new(ErrorKind::Tls, message, Source::Other(Box::new(err)))
+    }
+
+    #[cfg(feature = "tls")]
+    pub(crate) fn proxy(err: wsock_tls::proxy::ProxyError) -> Self {
+        let kind = match err {
+            wsock_tls::proxy::ProxyError::Timeout => ErrorKind::Timeout,
+            _ => ErrorKind::Proxy,
+        };
+        Self::new(kind, "proxy tunnel failed", Source::Other(Box::new(err)))
+    }
+
+    /// The TLS error behind an [`ErrorKind::Tls`] error (certificate
+    /// rejected, handshake timeout, alert from the peer, …).
+    #[cfg(feature = "tls")]
+    pub fn tls_error(&self) -> Option<&wsock_tls::TlsError> {
+        match &self.repr.source {
+            Source::Other(e) => e.downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// Why the peer's certificate was rejected, for certificate errors:
+    /// unknown issuer, expired, wrong host name, …
+    #[cfg(feature = "tls")]
+    pub fn certificate_error(&self) -> Option<wsock_tls::CertificateErrorKind> {
+        self.tls_error()?.certificate_error()
+    }
+
+    /// The proxy error behind an [`ErrorKind::Proxy`] error (its
+    /// [`status`](wsock_tls::proxy::ProxyError::status) is the proxy's answer).
+    #[cfg(feature = "tls")]
+    pub fn proxy_error(&self) -> Option<&wsock_tls::proxy::ProxyError> {
+        match &self.repr.source {
+            Source::Other(e) => e.downcast_ref(),
+            _ => None,
+        }
     }
 
     pub(crate) fn dns(host: &str, source: io::Error) -> Self {
@@ -169,6 +221,12 @@ impl Error {
     }
 
     pub(crate) fn io(err: io::Error) -> Self {
+        // A TLS stream reports TLS failures (an alert from the peer, a bad
+        // record) as I/O errors wrapping the rustls error.
+        #[cfg(feature = "tls")]
+        if matches!(err.get_ref(), Some(inner) if inner.is::<wsock_tls::rustls::Error>()) {
+            return Self::from_tls(wsock_tls::TlsError::from_io(err));
+        }
         if err.kind() == io::ErrorKind::TimedOut {
             return Self::new(ErrorKind::Timeout, "I/O timed out", Source::Io(err));
         }

@@ -45,13 +45,23 @@ mod listener;
 mod server;
 mod shared;
 mod socket;
+mod stream;
 
 pub use client::{ClientBuilder, connect};
 pub use error::{Error, ErrorKind};
 pub use listener::{ServeBuilder, Server, ShutdownReport};
 pub use server::{ServerBuilder, accept, accept_with};
+#[cfg(feature = "tls")]
+pub use server::{ServerTlsStream, accept_tls};
+pub use stream::MaybeTlsStream;
+
 pub use socket::{MessageReader, MessageWriter, ReadHalf, ReuniteError, WebSocket, WriteHalf};
 pub use wsock_core::handshake::server::Rejection;
+/// The TLS layer (rustls, ring provider) and HTTP `CONNECT` proxies: the
+/// `wsock-tls` crate, for [`ClientBuilder::tls_connector`],
+/// [`ServerBuilder::accept_tls`] and [`ClientBuilder::proxy`].
+#[cfg(feature = "tls")]
+pub use wsock_tls as tls;
 
 pub use wsock_core::handshake::client::Response;
 pub use wsock_core::handshake::server::{Accept, Request};

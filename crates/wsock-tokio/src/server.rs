@@ -75,6 +75,25 @@ where
     ServerBuilder::new().accept_with(io, callback).await
 }
 
+/// A server-side TLS stream, what
+/// [`ServerBuilder::accept_tls`] runs WebSocket connections over.
+#[cfg(feature = "tls")]
+pub type ServerTlsStream<S = tokio::net::TcpStream> = wsock_tls::tokio_rustls::server::TlsStream<S>;
+
+/// Accepts a `wss://` connection with the default settings: the TLS
+/// handshake (bounded by the acceptor's handshake timeout), then the
+/// opening handshake. See [`ServerBuilder::accept_tls`].
+#[cfg(feature = "tls")]
+pub async fn accept_tls<S>(
+    acceptor: &wsock_tls::TlsAcceptor,
+    io: S,
+) -> Result<WebSocket<ServerTlsStream<S>>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    ServerBuilder::new().accept_tls(acceptor, io).await
+}
+
 /// Options for accepting connections.
 ///
 /// ```
@@ -142,6 +161,70 @@ impl ServerBuilder {
         let mut conn = Connection::new(Role::Server, config).with_protocol(protocol);
         conn.feed(&rest);
         Ok(WebSocket::from_connection(io, conn).with_read_timeout(self.read_timeout))
+    }
+}
+
+#[cfg(feature = "tls")]
+impl ServerBuilder {
+    /// Accepts a `wss://` connection: the TLS handshake with `acceptor`,
+    /// bounded by its own
+    /// [handshake timeout](wsock_tls::TlsAcceptor::handshake_timeout) (so a
+    /// silent client cannot hold a slot), then the opening handshake
+    /// within this builder's handshake timeout. TLS failures are
+    /// [`ErrorKind::Tls`](crate::ErrorKind::Tls) errors;
+    /// [`WebSocket::tls_info`] says what was negotiated (with the client's
+    /// certificates, for mutual TLS).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use wsock_tokio::tls::{Pem, ServerTlsConfig};
+    ///
+    /// let acceptor = ServerTlsConfig::new(Pem::file("cert.pem"), Pem::file("key.pem")).build()?;
+    /// let server = wsock_tokio::ServerBuilder::new();
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:443").await?;
+    /// loop {
+    ///     let (tcp, _) = listener.accept().await?;
+    ///     let (acceptor, server) = (acceptor.clone(), server.clone());
+    ///     tokio::spawn(async move {
+    ///         let mut ws = server.accept_tls(&acceptor, tcp).await?;
+    ///         while let Some(message) = ws.recv().await? {
+    ///             if message.is_data() {
+    ///                 ws.send(message).await?;
+    ///             }
+    ///         }
+    ///         Ok::<_, wsock_tokio::Error>(())
+    ///     });
+    /// }
+    /// # }
+    /// ```
+    pub async fn accept_tls<S>(
+        &self,
+        acceptor: &wsock_tls::TlsAcceptor,
+        io: S,
+    ) -> Result<WebSocket<ServerTlsStream<S>>, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.accept_tls_with(acceptor, io, |_| Ok(Accept::new()))
+            .await
+    }
+
+    /// [`accept_tls`](Self::accept_tls), with `callback` deciding on the
+    /// request as in [`accept_with`](Self::accept_with).
+    pub async fn accept_tls_with<S, F>(
+        &self,
+        acceptor: &wsock_tls::TlsAcceptor,
+        io: S,
+        callback: F,
+    ) -> Result<WebSocket<ServerTlsStream<S>>, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        F: FnOnce(&Request) -> Result<Accept, Rejection>,
+    {
+        let tls = acceptor.accept_async(io).await.map_err(Error::from_tls)?;
+        let info = wsock_tls::TlsConnectionInfo::tls_info(&tls);
+        let ws = self.accept_with(tls, callback).await?;
+        Ok(ws.with_tls_info(info))
     }
 }
 

@@ -116,6 +116,9 @@ pub(crate) struct Shared<S> {
     protocol: Option<String>,
     write_buffer_size: usize,
     linger: Duration,
+    /// What TLS negotiated, for connections this crate set up over TLS.
+    #[cfg(feature = "tls")]
+    pub(crate) tls_info: Option<wsock_tls::TlsInfo>,
 }
 
 struct Inner<S> {
@@ -281,6 +284,8 @@ impl<S> Shared<S> {
             protocol: conn.protocol().map(Into::into),
             write_buffer_size,
             linger,
+            #[cfg(feature = "tls")]
+            tls_info: None,
             origin: Instant::now(),
             read: Direction::new(),
             write: Direction::new(),

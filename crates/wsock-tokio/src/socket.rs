@@ -120,6 +120,16 @@ debug_impl!(WriteHalf);
 /// Accessors every handle has.
 macro_rules! common_accessors {
     () => {
+        /// What TLS negotiated — peer certificate chain, protocol version,
+        /// cipher suite, ALPN — for connections this crate ran TLS for
+        /// (`wss://` with [`connect`](crate::connect),
+        /// [`accept_tls`](crate::ServerBuilder::accept_tls)); `None`
+        /// otherwise.
+        #[cfg(feature = "tls")]
+        pub fn tls_info(&self) -> Option<&wsock_tls::TlsInfo> {
+            self.shared.tls_info.as_ref()
+        }
+
         /// Which end of the connection this is.
         pub fn role(&self) -> Role {
             self.shared.role()
@@ -257,6 +267,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The state shared with the halves (for the server helper).
     pub(crate) fn shared(&self) -> &Arc<Shared<S>> {
         &self.shared
+    }
+
+    /// Records what TLS negotiated (before the handle is shared).
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_tls_info(mut self, info: wsock_tls::TlsInfo) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.tls_info = Some(info);
+        }
+        self
     }
 
     pub(crate) fn with_read_timeout(mut self, timeout: Option<Duration>) -> Self {

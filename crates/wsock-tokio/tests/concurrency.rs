@@ -120,7 +120,9 @@ async fn split_halves_under_load_current_thread() {
 #[tokio::test]
 async fn reunite_needs_matching_halves() {
     timeout(LIMIT, async {
-        let (a, b) = pair().await;
+        // Two client connections: halves of the same type, not a pair.
+        let (a, mut a_peer) = pair().await;
+        let (b, mut b_peer) = pair().await;
         let (a_rx, a_tx) = a.split();
         let (b_rx, b_tx) = b.split();
         assert!(a_rx.is_pair_of(&a_tx) && !a_rx.is_pair_of(&b_tx));
@@ -128,7 +130,15 @@ async fn reunite_needs_matching_halves() {
         let mut a = a_rx.reunite(a_tx).unwrap();
         let mut b = b_rx.reunite(b_tx).unwrap();
         a.send("still works").await.unwrap();
-        assert_eq!(b.recv().await.unwrap(), Some(Message::text("still works")));
+        b.send("this too").await.unwrap();
+        assert_eq!(
+            a_peer.recv().await.unwrap(),
+            Some(Message::text("still works"))
+        );
+        assert_eq!(
+            b_peer.recv().await.unwrap(),
+            Some(Message::text("this too"))
+        );
     })
     .await
     .unwrap();

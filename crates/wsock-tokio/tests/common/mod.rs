@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wsock_tokio::{ClientBuilder, ServerBuilder, WebSocket};
+use wsock_tokio::{ClientBuilder, MaybeTlsStream, ServerBuilder, WebSocket};
 
 /// Every test body runs under this bound, so a hang fails instead of
 /// stalling the suite.
@@ -21,7 +21,7 @@ pub async fn listener() -> (TcpListener, String) {
 pub async fn pair_with(
     client: impl FnOnce(ClientBuilder) -> ClientBuilder,
     server: ServerBuilder,
-) -> (WebSocket<TcpStream>, WebSocket<TcpStream>) {
+) -> (WebSocket<MaybeTlsStream>, WebSocket<TcpStream>) {
     let (listener, url) = listener().await;
     let accept = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
@@ -34,7 +34,7 @@ pub async fn pair_with(
     (client, accept.await.unwrap())
 }
 
-pub async fn pair() -> (WebSocket<TcpStream>, WebSocket<TcpStream>) {
+pub async fn pair() -> (WebSocket<MaybeTlsStream>, WebSocket<TcpStream>) {
     pair_with(|b| b, ServerBuilder::new()).await
 }
 

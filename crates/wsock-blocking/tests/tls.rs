@@ -1,0 +1,407 @@
+//! `wss://` over loopback with certificates generated in the test: echo with
+//! the CA trusted, each bad certificate rejected with its own kind, the
+//! development escape hatch, mutual TLS, the server's TLS handshake timeout,
+//! a CONNECT proxy, and interop with tungstenite over rustls.
+#![cfg(feature = "tls")]
+
+mod common;
+#[path = "../../wsock-tls/tests/common/pki.rs"]
+mod pki;
+#[path = "../../wsock-tls/tests/common/test_proxy.rs"]
+mod test_proxy;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::bounded;
+use pki::{Identity, PKI, ca_pem, trusting_client};
+use test_proxy::{Mode, spawn_proxy};
+use wsock_blocking::tls::proxy::{ProxyConfig, ProxyCredentials, ProxyError};
+use wsock_blocking::tls::{CertificateErrorKind, ClientTlsConfig, Pem, TlsAcceptor, TlsConnector};
+use wsock_blocking::{ClientBuilder, ErrorKind, Message, Server, ServerTlsStream, WebSocket};
+
+/// Echoes data messages; first tells the client what it saw of TLS: the
+/// ALPN protocol and whether the client presented a certificate.
+fn echo(mut ws: WebSocket<ServerTlsStream>) {
+    let info = ws
+        .tls_info()
+        .expect("a TLS connection has TLS info")
+        .clone();
+    let hello = format!(
+        "alpn={} client-cert={}",
+        info.alpn_str().unwrap_or("-"),
+        info.peer_certificate()
+            .is_some_and(|c| c.as_ref() == PKI.client.der.as_ref())
+    );
+    if ws.send(hello).is_err() {
+        return;
+    }
+    while let Ok(message) = ws.read() {
+        if message.is_data() && ws.send(message).is_err() {
+            return;
+        }
+    }
+}
+
+fn tls_server(acceptor: TlsAcceptor) -> Server {
+    Server::builder()
+        .bind_tls("127.0.0.1:0", acceptor, echo)
+        .unwrap()
+}
+
+fn connector(config: ClientTlsConfig) -> TlsConnector {
+    config.build().unwrap()
+}
+
+#[test]
+fn wss_echo_with_the_ca_trusted() {
+    bounded(20, || {
+        let server = tls_server(PKI.server.acceptor());
+        let port = server.local_addr().port();
+        // By host name (SNI) and by IP literal (no SNI, IP SAN).
+        for host in ["localhost", "127.0.0.1"] {
+            let mut ws = ClientBuilder::new(&format!("wss://{host}:{port}/echo"))
+                .tls_connector(connector(trusting_client()))
+                .connect()
+                .unwrap();
+            assert!(ws.get_ref().is_tls());
+            assert_eq!(
+                ws.read().unwrap(),
+                Message::text("alpn=http/1.1 client-cert=false")
+            );
+            let info = ws.tls_info().unwrap();
+            assert!(info.protocol_version.is_some());
+            assert!(info.cipher_suite_name().is_some());
+            assert_eq!(info.alpn_str(), Some("http/1.1"));
+            assert_eq!(
+                info.peer_certificate().unwrap().as_ref(),
+                PKI.server.der.as_ref()
+            );
+            ws.send("over TLS").unwrap();
+            assert_eq!(ws.read().unwrap(), Message::text("over TLS"));
+            let big = vec![7u8; 300_000];
+            ws.send(big.clone()).unwrap();
+            assert_eq!(ws.read().unwrap(), Message::Binary(big));
+            ws.close(1000, "done").unwrap();
+            assert!(matches!(ws.read().unwrap(), Message::Close(_)));
+            assert_eq!(ws.read().unwrap_err().kind(), ErrorKind::ConnectionClosed);
+        }
+        assert_eq!(server.shutdown(Duration::from_secs(2)).forced, 0);
+    });
+}
+
+#[test]
+fn plain_ws_has_no_tls_info() {
+    let server = Server::bind("127.0.0.1:0", |mut ws| {
+        let _ = ws.read();
+    })
+    .unwrap();
+    let ws = wsock_blocking::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+    assert!(ws.tls_info().is_none());
+    assert!(!ws.get_ref().is_tls());
+}
+
+fn rejected_with(identity: &Identity, client: ClientTlsConfig) -> wsock_blocking::Error {
+    let server = tls_server(identity.acceptor());
+    let url = format!("wss://localhost:{}/", server.local_addr().port());
+    ClientBuilder::new(&url)
+        .tls_connector(connector(client))
+        .connect()
+        .unwrap_err()
+}
+
+#[test]
+fn each_bad_certificate_has_its_own_kind() {
+    bounded(20, || {
+        let cases = [
+            // The default roots (webpki) do not include the test CA.
+            (
+                &PKI.server,
+                ClientTlsConfig::new(),
+                CertificateErrorKind::UnknownIssuer,
+            ),
+            (
+                &PKI.expired,
+                trusting_client(),
+                CertificateErrorKind::Expired,
+            ),
+            (
+                &PKI.wrong_host,
+                trusting_client(),
+                CertificateErrorKind::WrongHostName,
+            ),
+        ];
+        for (identity, client, kind) in cases {
+            let err = rejected_with(identity, client);
+            assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+            assert_eq!(err.certificate_error(), Some(kind), "{err}");
+            // Also reachable as the error's source.
+            let source = std::error::Error::source(&err).unwrap();
+            let tls = source
+                .downcast_ref::<wsock_blocking::tls::TlsError>()
+                .unwrap();
+            assert_eq!(tls.certificate_error(), Some(kind));
+        }
+    });
+}
+
+#[test]
+fn the_default_connector_rejects_a_private_ca() {
+    bounded(20, || {
+        let server = tls_server(PKI.server.acceptor());
+        let err =
+            wsock_blocking::connect(&format!("wss://localhost:{}/", server.local_addr().port()))
+                .unwrap_err();
+        assert_eq!(
+            err.certificate_error(),
+            Some(CertificateErrorKind::UnknownIssuer),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn the_escape_hatch_accepts_what_is_otherwise_refused() {
+    bounded(20, || {
+        for identity in [&PKI.expired, &PKI.wrong_host] {
+            // Off by default...
+            let err = rejected_with(identity, trusting_client());
+            assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+            // ...and on when asked for, loudly.
+            let server = tls_server(identity.acceptor());
+            let url = format!("wss://localhost:{}/", server.local_addr().port());
+            let mut ws = ClientBuilder::new(&url)
+                .tls_connector(connector(
+                    ClientTlsConfig::new().danger_accept_invalid_certs(true),
+                ))
+                .connect()
+                .unwrap();
+            assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+            ws.send("anyway").unwrap();
+            assert_eq!(ws.read().unwrap(), Message::text("anyway"));
+        }
+    });
+}
+
+#[test]
+fn a_verification_callback_decides() {
+    bounded(20, || {
+        let server = tls_server(PKI.wrong_host.acceptor());
+        let url = format!("wss://localhost:{}/", server.local_addr().port());
+        let pinned = PKI.wrong_host.der.clone();
+        let pin = ClientTlsConfig::new().verify_certificate_with(move |check| {
+            if check.end_entity().as_ref() == pinned.as_ref() {
+                wsock_blocking::tls::CertificateDecision::Accept
+            } else {
+                wsock_blocking::tls::CertificateDecision::Reject
+            }
+        });
+        let mut ws = ClientBuilder::new(&url)
+            .tls_connector(connector(pin))
+            .connect()
+            .unwrap();
+        assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+
+        let server = tls_server(PKI.server.acceptor());
+        let url = format!("wss://localhost:{}/", server.local_addr().port());
+        let refuse = trusting_client()
+            .verify_certificate_with(|_| wsock_blocking::tls::CertificateDecision::Reject);
+        let err = ClientBuilder::new(&url)
+            .tls_connector(connector(refuse))
+            .connect()
+            .unwrap_err();
+        assert_eq!(
+            err.certificate_error(),
+            Some(CertificateErrorKind::RejectedByApplication),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn mutual_tls_accepted_and_refused() {
+    bounded(20, || {
+        let acceptor = PKI
+            .server
+            .server_config()
+            .require_client_certificate(ca_pem())
+            .build()
+            .unwrap();
+        let server = tls_server(acceptor);
+        let url = format!("wss://localhost:{}/", server.local_addr().port());
+
+        let with_cert = trusting_client().client_certificate(
+            Pem::bytes(PKI.client.cert_pem.clone()),
+            Pem::bytes(PKI.client.key_pem.clone()),
+        );
+        let mut ws = ClientBuilder::new(&url)
+            .tls_connector(connector(with_cert))
+            .connect()
+            .unwrap();
+        // The server saw our certificate.
+        assert_eq!(
+            ws.read().unwrap(),
+            Message::text("alpn=http/1.1 client-cert=true")
+        );
+        drop(ws);
+
+        // No certificate, or one from another CA: the server refuses. With
+        // TLS 1.3 the client learns it from the server's alert, during the
+        // WebSocket handshake.
+        let foreign = trusting_client().client_certificate(
+            Pem::bytes(PKI.foreign_client.cert_pem.clone()),
+            Pem::bytes(PKI.foreign_client.key_pem.clone()),
+        );
+        for client in [trusting_client(), foreign] {
+            let err = ClientBuilder::new(&url)
+                .tls_connector(connector(client))
+                .connect()
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+            assert!(err.tls_error().is_some(), "{err}");
+        }
+    });
+}
+
+#[test]
+fn a_silent_client_does_not_hold_the_handshake_slot() {
+    bounded(20, || {
+        let acceptor = PKI
+            .server
+            .acceptor()
+            .with_handshake_timeout(Some(Duration::from_millis(300)));
+        let server = Server::builder()
+            .max_handshakes(1)
+            .bind_tls("127.0.0.1:0", acceptor, echo)
+            .unwrap();
+        let addr = server.local_addr();
+        // Connects and says nothing: it takes the only handshake slot.
+        let mut silent = TcpStream::connect(addr).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+
+        let started = Instant::now();
+        let mut ws = ClientBuilder::new(&format!("wss://localhost:{}/", addr.port()))
+            .tls_connector(connector(trusting_client()))
+            .connect()
+            .unwrap();
+        assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        // The silent client was dropped by the server.
+        silent
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        assert!(matches!(silent.read(&mut buf), Ok(0) | Err(_)));
+    });
+}
+
+#[test]
+fn wss_through_a_connect_proxy() {
+    bounded(20, || {
+        let server = tls_server(PKI.server.acceptor());
+        let (proxy_addr, proxy) = spawn_proxy(Mode::RequireAuth, Some(server.local_addr()));
+        let url = format!("wss://localhost:{}/", server.local_addr().port());
+        let mut ws = ClientBuilder::new(&url)
+            .tls_connector(connector(trusting_client()))
+            .proxy(
+                ProxyConfig::new("127.0.0.1", proxy_addr.port())
+                    .with_credentials(ProxyCredentials::new("alice", "s3cret")),
+            )
+            .connect()
+            .unwrap();
+        assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+        ws.send("tunnelled").unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text("tunnelled"));
+        drop(ws);
+        let head = proxy.join().unwrap();
+        assert!(
+            head.starts_with(&format!(
+                "CONNECT localhost:{} HTTP/1.1",
+                server.local_addr().port()
+            )),
+            "{head}"
+        );
+    });
+}
+
+#[test]
+fn a_proxy_without_credentials_says_407() {
+    bounded(20, || {
+        let (proxy_addr, proxy) = spawn_proxy(Mode::RequireAuth, None);
+        let err = ClientBuilder::new("wss://localhost:1/")
+            .proxy(ProxyConfig::new("127.0.0.1", proxy_addr.port()))
+            .connect()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Proxy, "{err}");
+        assert_eq!(err.proxy_error().and_then(ProxyError::status), Some(407));
+        proxy.join().unwrap();
+    });
+}
+
+#[test]
+fn interop_our_wss_client_and_tungstenite_server() {
+    bounded(20, || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = PKI.server.acceptor();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let tls = acceptor.accept_blocking_timeout(tcp).unwrap();
+            let mut ws = tungstenite::accept(tls).unwrap();
+            loop {
+                match ws.read() {
+                    Ok(m @ (tungstenite::Message::Text(_) | tungstenite::Message::Binary(_))) => {
+                        ws.send(m).unwrap();
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        let mut ws = ClientBuilder::new(&format!("wss://localhost:{port}/"))
+            .tls_connector(connector(trusting_client()))
+            .connect()
+            .unwrap();
+        ws.send("hello tungstenite").unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text("hello tungstenite"));
+        ws.send(vec![1u8; 70_000]).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::Binary(vec![1u8; 70_000]));
+        ws.close(1000, "bye").unwrap();
+        assert!(matches!(ws.read().unwrap(), Message::Close(_)));
+        server.join().unwrap();
+    });
+}
+
+#[test]
+fn interop_tungstenite_client_and_our_wss_server() {
+    bounded(20, || {
+        let server = tls_server(PKI.server.acceptor());
+        let port = server.local_addr().port();
+        let tcp = TcpStream::connect(server.local_addr()).unwrap();
+        let tls = connector(trusting_client())
+            .connect_blocking_timeout("localhost", tcp)
+            .unwrap();
+        let (mut ws, _) =
+            tungstenite::client::client(format!("wss://localhost:{port}/"), tls).unwrap();
+        let hello = ws.read().unwrap();
+        assert_eq!(hello.to_text().unwrap(), "alpn=http/1.1 client-cert=false");
+        ws.send(tungstenite::Message::text("hello wsock")).unwrap();
+        assert_eq!(ws.read().unwrap().to_text().unwrap(), "hello wsock");
+        ws.close(None).unwrap();
+        loop {
+            match ws.read() {
+                Ok(_) => {}
+                Err(tungstenite::Error::ConnectionClosed) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let _ = ws.get_mut().flush();
+        drop(ws);
+        assert_eq!(server.shutdown(Duration::from_secs(2)).forced, 0);
+    });
+}
