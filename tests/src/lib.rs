@@ -1,1 +1,8 @@
-//! Shared helpers for wsock's cross-crate tests.
+//! Shared helpers for wsock's cross-crate tests, and the doc tests of the
+//! guides and the README: every Rust code block in them is compiled, and
+//! run unless marked `no_run`, by `cargo test --doc` on this crate.
+
+/// docs/guide-core.md
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide-core.md")]
+mod guide_core {}
