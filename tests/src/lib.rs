@@ -6,3 +6,8 @@
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/guide-core.md")]
 mod guide_core {}
+
+/// docs/guide-blocking.md
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide-blocking.md")]
+mod guide_blocking {}
