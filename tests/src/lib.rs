@@ -11,3 +11,8 @@ mod guide_core {}
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/guide-blocking.md")]
 mod guide_blocking {}
+
+/// docs/guide-tokio.md
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide-tokio.md")]
+mod guide_tokio {}
