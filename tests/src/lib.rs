@@ -16,3 +16,8 @@ mod guide_blocking {}
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/guide-tokio.md")]
 mod guide_tokio {}
+
+/// docs/deploy.md
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/deploy.md")]
+mod deploy {}
