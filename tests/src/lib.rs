@@ -21,3 +21,8 @@ mod guide_tokio {}
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/deploy.md")]
 mod deploy {}
+
+/// docs/coming-from.md
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/coming-from.md")]
+mod coming_from {}
