@@ -26,3 +26,8 @@ mod deploy {}
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/coming-from.md")]
 mod coming_from {}
+
+/// README.md
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}
