@@ -57,10 +57,14 @@ impl IntoClientRequest for &ClientRequest {
 
 /// Everything set before a client connects.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
-///
-/// let mut ws = wsock_blocking::ClientBuilder::new("ws://127.0.0.1:9001/chat")
+/// # let server = wsock_blocking::Server::builder()
+/// #     .on_request(|_| Ok(wsock_blocking::Accept::new().protocol("chat")))
+/// #     .bind("127.0.0.1:0", |mut ws| { let _ = ws.read(); })?;
+/// # let url = format!("ws://{}/chat", server.local_addr());
+/// // url: "ws://127.0.0.1:9001/chat" or similar
+/// let mut ws = wsock_blocking::ClientBuilder::new(&url)
 ///     .protocol("chat")
 ///     .header("Authorization", "Bearer t0ken")
 ///     .connect_timeout(Some(Duration::from_secs(5)))
@@ -68,6 +72,7 @@ impl IntoClientRequest for &ClientRequest {
 ///     .keepalive_interval(Some(Duration::from_secs(20)))
 ///     .max_message_size(1 << 20)
 ///     .connect()?;
+/// assert_eq!(ws.protocol(), Some("chat"));
 /// ws.send("hello")?;
 /// # Ok::<(), wsock_blocking::Error>(())
 /// ```

@@ -44,6 +44,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Which wsock crate
+//!
+//! This one suits tools, tests, command-line clients and servers with a
+//! few hundred connections at most (a thread each). Pick `wsock-tokio` for
+//! many connections or an async application, `wsock-core` to drive the
+//! protocol from your own event loop (`mio`, `io_uring`, a game loop,
+//! `no_std`), and `wsock-tls` for `wss://` and HTTP proxies. The guide
+//! (`docs/guide-blocking.md` in the repository) walks through clients,
+//! servers, split halves, streaming, timeouts, keepalive, errors and TLS.
+//!
 //! # Time
 //!
 //! Every blocking read is bounded by the next deadline that matters: the

@@ -318,6 +318,33 @@ pub struct ShutdownReport {
 ///
 /// Stop it with [`shutdown`](Self::shutdown). Dropping it stops accepting
 /// and closes every connection at once.
+///
+/// ```
+/// use std::time::Duration;
+/// use wsock_blocking::{Message, Server};
+///
+/// // An echo server on a free port.
+/// let server = Server::bind("127.0.0.1:0", |mut ws| {
+///     while let Ok(message) = ws.read() {
+///         if message.is_data() && ws.send(message).is_err() {
+///             break;
+///         }
+///     }
+/// })?;
+/// let mut ws = wsock_blocking::connect(&format!("ws://{}/", server.local_addr()))?;
+/// ws.send("hi")?;
+/// assert_eq!(ws.read()?, Message::text("hi"));
+/// assert_eq!(server.connections(), 1);
+///
+/// // Graceful: every connection gets a close frame (1001, going away);
+/// // this client answers it while reading.
+/// let reader = std::thread::spawn(move || {
+///     while !matches!(ws.read(), Ok(Message::Close(_)) | Err(_)) {}
+/// });
+/// assert_eq!(server.shutdown(Duration::from_secs(5)), 0);
+/// reader.join().unwrap();
+/// # Ok::<(), wsock_blocking::Error>(())
+/// ```
 pub struct Server {
     state: Arc<ServerState>,
     thread: Option<JoinHandle<()>>,

@@ -14,13 +14,19 @@ use crate::websocket::WebSocket;
 
 /// Everything set before a server accepts a connection.
 ///
-/// ```no_run
+/// ```
 /// use std::net::TcpListener;
 /// use std::time::Duration;
 /// use wsock_blocking::{Accept, Acceptor, Rejection};
 ///
 /// let acceptor = Acceptor::new().max_message_size(1 << 20).read_timeout(Some(Duration::from_secs(60)));
-/// let listener = TcpListener::bind("127.0.0.1:9001")?;
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// # let addr = listener.local_addr()?;
+/// # let client = std::thread::spawn(move || {
+/// #     let mut ws = wsock_blocking::ClientBuilder::new(&format!("ws://{addr}/chat"))
+/// #         .protocol("chat").connect().unwrap();
+/// #     assert_eq!(ws.read().unwrap(), wsock_blocking::Message::text("welcome"));
+/// # });
 /// let (stream, _) = listener.accept()?;
 /// let mut ws = acceptor.accept_with(stream, |request| {
 ///     if request.path() != "/chat" {
@@ -32,6 +38,8 @@ use crate::websocket::WebSocket;
 ///     }
 /// })?;
 /// ws.send("welcome")?;
+/// assert_eq!(ws.protocol(), Some("chat"));
+/// # client.join().unwrap();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default)]

@@ -39,6 +39,34 @@ struct Inner<S> {
 /// Dropping a connection that is still open sends a close frame (1001,
 /// going away) and waits a short time (at most the close timeout, capped
 /// at 2 s) for the closing handshake, then closes the transport.
+///
+/// ```
+/// use wsock_blocking::{ErrorKind, Message};
+///
+/// # let server = wsock_blocking::Server::bind("127.0.0.1:0", |mut ws| {
+/// #     while let Ok(m) = ws.read() { if m.is_data() && ws.send(m).is_err() { break } }
+/// # })?;
+/// # let url = format!("ws://{}/", server.local_addr());
+/// let mut ws = wsock_blocking::connect(&url)?;
+/// ws.send("text")?;
+/// ws.send(vec![1, 2, 3])?; // binary
+/// ws.send(Message::Ping(b"are you there".to_vec()))?;
+/// assert_eq!(ws.read()?, Message::text("text"));
+/// assert_eq!(ws.read()?, Message::binary([1, 2, 3]));
+/// assert_eq!(ws.read()?, Message::Pong(b"are you there".to_vec()));
+/// assert_eq!(ws.stats().messages_received, 2);
+///
+/// ws.close(1000, "done")?;
+/// loop {
+///     match ws.read() {
+///         Ok(Message::Close(frame)) => println!("the server replied {frame:?}"),
+///         Ok(_) => {} // messages the server sent before it saw our close
+///         Err(e) if e.kind() == ErrorKind::ConnectionClosed => break, // the normal end
+///         Err(e) => return Err(e),
+///     }
+/// }
+/// # Ok::<(), wsock_blocking::Error>(())
+/// ```
 pub struct WebSocket<S: Transport> {
     inner: Option<Box<Inner<S>>>,
 }

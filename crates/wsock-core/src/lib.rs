@@ -3,6 +3,60 @@
 //! `wsock-core` does no I/O, reads no clock and spawns nothing: bytes go in,
 //! events come out; calls go in, bytes come out. Drive it from any event
 //! loop, or use the `wsock-blocking` and `wsock-tokio` adapters that do.
+//!
+//! * The opening handshake: [`handshake::server::ServerHandshake`] reads and
+//!   checks a client's upgrade request and writes the answer;
+//!   [`handshake::client::ClientHandshake`] writes the request and checks
+//!   the response.
+//! * After it, a [`Connection`]: framing, masking, fragmentation, UTF-8
+//!   validation, pings and pongs, the closing handshake, and keepalive and
+//!   close timers driven by the time you pass in.
+//! * [`Config`] holds every limit and timer, with safe defaults.
+//!
+//! ```
+//! use wsock_core::handshake::client::{ClientHandshake, ClientRequest};
+//! use wsock_core::handshake::server::{Accept, ServerHandshake};
+//! use wsock_core::{CloseCode, Config, Connection, Event, Role};
+//!
+//! // Both ends in memory: what one writes, the other is fed.
+//! let request = ClientRequest::new("ws://example.com/chat")?;
+//! let mut client_hs = ClientHandshake::with_random_key(&request, Default::default());
+//! let mut server_hs = ServerHandshake::new(Default::default());
+//! let (req, _) = server_hs.feed(client_hs.request_bytes())?.expect("whole request");
+//! let response = req.accept(&Accept::new())?;
+//! client_hs.feed(&response)?.expect("whole response");
+//!
+//! let mut client = Connection::new(Role::Client, Config::default());
+//! let mut server = Connection::new(Role::Server, Config::default());
+//! client.send_text("hello")?;
+//! client.close(CloseCode::NORMAL, "bye")?;
+//! let mut wire = Vec::new();
+//! client.poll_transmit(&mut wire); // bytes for the socket
+//!
+//! server.feed(&wire);
+//! assert_eq!(server.poll_event()?, Some(Event::Text("hello")));
+//! assert!(matches!(server.poll_event()?, Some(Event::Close(_)))); // reply queued
+//! let mut wire = Vec::new();
+//! server.poll_transmit(&mut wire);
+//! assert!(server.should_close_transport()); // a server closes TCP first
+//!
+//! client.feed(&wire);
+//! assert!(matches!(client.poll_event()?, Some(Event::Close(_))));
+//! client.receive_eof(); // the server closed the socket
+//! assert_eq!(client.poll_event()?, None);
+//! assert!(client.should_close_transport());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Which wsock crate
+//!
+//! Use this crate directly when you own the event loop: `mio`, `epoll`,
+//! `io_uring`, a game loop, an embedded target (`no_std` + `alloc`: turn
+//! off the default `std` feature and supply mask keys with
+//! [`Connection::with_mask_source`]). Otherwise `wsock-blocking` (any
+//! `Read + Write`, threads) and `wsock-tokio` (async) drive it for you, and
+//! `wsock-tls` adds `wss://`. The guide `docs/guide-core.md` in the
+//! repository has a complete `mio` server (`examples/mio_echo.rs`).
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

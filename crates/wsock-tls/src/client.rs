@@ -276,6 +276,53 @@ impl ClientTlsConfig {
 ///
 /// Every `connect_*` method completes the handshake before returning, so
 /// certificate errors surface at connect time, not at the first write.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::net::{TcpListener, TcpStream};
+/// use wsock_tls::{ClientTlsConfig, Pem, ServerTlsConfig, TlsConnectionInfo};
+///
+/// // A private CA and a certificate for "localhost" (PEM text or files).
+/// # use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+/// # let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+/// # ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+/// # let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+/// # let key = KeyPair::generate().unwrap();
+/// # let leaf = CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&key, &ca).unwrap();
+/// # let (ca_pem, cert_pem, key_pem) = (ca.pem(), leaf.pem(), key.serialize_pem());
+/// # let acceptor = ServerTlsConfig::new(Pem::bytes(cert_pem), Pem::bytes(key_pem)).build()?;
+/// # let listener = TcpListener::bind("127.0.0.1:0")?;
+/// # let addr = listener.local_addr()?;
+/// # let server = std::thread::spawn(move || {
+/// #     let (tcp, _) = listener.accept().unwrap();
+/// #     let mut tls = acceptor.accept_blocking_timeout(tcp).unwrap();
+/// #     let mut buf = [0; 5];
+/// #     tls.read_exact(&mut buf).unwrap();
+/// #     tls.write_all(&buf).unwrap();
+/// #     let (tcp, _) = listener.accept().unwrap();
+/// #     let _ = acceptor.accept_blocking_timeout(tcp); // the client refuses this one
+/// # });
+/// let connector = ClientTlsConfig::new()
+///     .webpki_roots(false) // trust only our CA
+///     .add_root_certificates(Pem::bytes(ca_pem))
+///     .build()?;
+///
+/// let tcp = TcpStream::connect(addr)?;
+/// // The host name of the URL: checked against the certificate, sent as SNI.
+/// let mut tls = connector.connect_blocking_timeout("localhost", tcp)?;
+/// assert!(tls.tls_info().is_tls13());
+/// tls.write_all(b"hello")?; // the WebSocket handshake and frames go here
+/// let mut echo = [0; 5];
+/// tls.read_exact(&mut echo)?;
+/// assert_eq!(&echo, b"hello");
+///
+/// // The same connector refuses a name the certificate does not cover.
+/// let tcp = TcpStream::connect(addr)?;
+/// let err = connector.connect_blocking_timeout("example.com", tcp).unwrap_err();
+/// assert_eq!(err.certificate_error(), Some(wsock_tls::CertificateErrorKind::WrongHostName));
+/// # server.join().unwrap();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct TlsConnector {
     config: Arc<ClientConfig>,

@@ -17,6 +17,17 @@
 //! - [`proxy`]: `CONNECT` tunnels through HTTP proxies, configured
 //!   explicitly or from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY`.
 //!
+//! # Which wsock crate
+//!
+//! This crate only does TLS and proxies: it hands back encrypted streams
+//! that `wsock-blocking` (`client`, `ClientBuilder::client`,
+//! `Acceptor::accept`) and `wsock-tokio` (`ClientBuilder::handshake`,
+//! `accept`) run the WebSocket protocol over. With `wsock-core` in your own
+//! event loop, drive a `rustls::ClientConnection` or `ServerConnection`
+//! built from [`TlsConnector::new_connection`] or
+//! [`TlsAcceptor::new_connection`]. To end TLS at a reverse proxy instead,
+//! see `docs/deploy.md` in the repository.
+//!
 //! # Wiring into an adapter
 //!
 //! ```no_run

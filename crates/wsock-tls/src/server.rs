@@ -131,6 +131,41 @@ impl ServerTlsConfig {
 /// by [`ServerTlsConfig::build`] or [`TlsAcceptor::from_config`].
 ///
 /// Every `accept_*` method completes the handshake before returning.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::net::{TcpListener, TcpStream};
+/// use wsock_tls::{ClientTlsConfig, Pem, ServerTlsConfig};
+///
+/// # use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+/// # let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+/// # ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+/// # let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+/// # let key = KeyPair::generate().unwrap();
+/// # let leaf = CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&key, &ca).unwrap();
+/// # let (ca_pem, cert_pem, key_pem) = (ca.pem(), leaf.pem(), key.serialize_pem());
+/// // Usually Pem::file("cert.pem") and Pem::file("key.pem").
+/// let acceptor = ServerTlsConfig::new(Pem::bytes(cert_pem), Pem::bytes(key_pem)).build()?;
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// # let addr = listener.local_addr()?;
+/// # let client = std::thread::spawn(move || {
+/// #     let connector = ClientTlsConfig::new().webpki_roots(false)
+/// #         .add_root_certificates(Pem::bytes(ca_pem)).build().unwrap();
+/// #     let tcp = TcpStream::connect(addr).unwrap();
+/// #     let mut tls = connector.connect_blocking_timeout("localhost", tcp).unwrap();
+/// #     tls.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+/// #     tls.flush().unwrap();
+/// #     std::thread::sleep(std::time::Duration::from_millis(100));
+/// # });
+/// let (tcp, _) = listener.accept()?;
+/// // Within the handshake timeout (10 s by default), or an error.
+/// let mut tls = acceptor.accept_blocking_timeout(tcp)?;
+/// let mut request_line = [0; 14];
+/// tls.read_exact(&mut request_line)?; // hand `tls` to the WebSocket handshake
+/// assert_eq!(&request_line, b"GET / HTTP/1.1");
+/// # client.join().unwrap();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct TlsAcceptor {
     config: Arc<ServerConfig>,

@@ -71,11 +71,23 @@ pub async fn connect(url: &str) -> Result<WebSocket<MaybeTlsStream>, Error> {
 /// Connection options for a client. Setters that take text check it when
 /// [`connect`](Self::connect) runs; the first problem is reported then.
 ///
-/// ```no_run
-/// # async fn demo() -> Result<(), wsock_tokio::Error> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), wsock_tokio::Error> {
 /// use std::time::Duration;
+/// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// # let url = format!("ws://{}/chat", listener.local_addr()?);
+/// # tokio::spawn(async move {
+/// #     let (tcp, _) = listener.accept().await?;
+/// #     let ws = wsock_tokio::accept_with(tcp, |request| {
+/// #         assert_eq!(request.header("authorization"), Some(&b"Bearer token"[..]));
+/// #         Ok(wsock_tokio::Accept::new().protocol("chat.v2"))
+/// #     }).await?;
+/// #     Ok::<_, wsock_tokio::Error>(ws)
+/// # });
 ///
-/// let (mut ws, response) = wsock_tokio::ClientBuilder::new("ws://example.com/chat")
+/// // url: "ws://example.com/chat" or similar
+/// let (mut ws, response) = wsock_tokio::ClientBuilder::new(url)
 ///     .protocol("chat.v2")
 ///     .header("Authorization", "Bearer token")
 ///     .connect_timeout(Some(Duration::from_secs(5)))
@@ -84,6 +96,7 @@ pub async fn connect(url: &str) -> Result<WebSocket<MaybeTlsStream>, Error> {
 ///     .connect()
 ///     .await?;
 /// assert_eq!(ws.protocol(), response.protocol());
+/// assert_eq!(ws.protocol(), Some("chat.v2"));
 /// # Ok(())
 /// # }
 /// ```

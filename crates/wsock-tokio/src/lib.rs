@@ -19,17 +19,37 @@
 //! * Large messages stream: [`WebSocket::recv_stream`] gives an
 //!   `AsyncRead` of one message, [`WebSocket::send_stream`] an `AsyncWrite`.
 //!
-//! ```no_run
+//! ```
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), wsock_tokio::Error> {
-//! let mut ws = wsock_tokio::connect("ws://127.0.0.1:9001/").await?;
+//! # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! # let url = format!("ws://{}/", listener.local_addr()?);
+//! # tokio::spawn(async move {
+//! #     let (tcp, _) = listener.accept().await?;
+//! #     let mut ws = wsock_tokio::accept(tcp).await?;
+//! #     let hello = ws.recv().await?;
+//! #     ws.send(hello.unwrap()).await?;
+//! #     ws.close(None).await
+//! # });
+//! // url: "ws://127.0.0.1:9001/" or similar
+//! let mut ws = wsock_tokio::connect(&url).await?;
 //! ws.send("hello").await?;
 //! while let Some(message) = ws.recv().await? {
-//!     println!("{message:?}");
+//!     println!("{message:?}"); // the echo, then the server's close frame
 //! }
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Which wsock crate
+//!
+//! This one suits servers with many connections and async applications.
+//! Pick `wsock-blocking` for code without a runtime (tools, tests, a few
+//! connections on threads), `wsock-core` to drive the protocol from your
+//! own event loop (`mio`, `io_uring`, `no_std`), and `wsock-tls` for
+//! `wss://` and HTTP proxies. The guide (`docs/guide-tokio.md` in the
+//! repository) walks through clients, servers, split halves, streaming,
+//! timeouts, keepalive, errors and TLS.
 //!
 //! `wss://` needs a TLS layer (the `wsock-tls` crate): connect with
 //! [`ClientBuilder::connect_tcp`], run the TLS handshake, and pass the TLS

@@ -62,6 +62,39 @@ use crate::{Error, ErrorKind};
 /// [`MessageWriter`] wait for the transport to take bytes before queuing
 /// more, so a slow reader on the other side makes senders wait rather than
 /// memory grow.
+///
+/// # Example
+///
+/// ```
+/// use wsock_tokio::{CloseFrame, Message};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), wsock_tokio::Error> {
+/// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// # let url = format!("ws://{}/", listener.local_addr()?);
+/// # tokio::spawn(async move {
+/// #     let (tcp, _) = listener.accept().await?;
+/// #     let mut ws = wsock_tokio::accept(tcp).await?;
+/// #     while let Some(m) = ws.recv().await? { if m.is_data() { ws.send(m).await?; } }
+/// #     Ok::<_, wsock_tokio::Error>(())
+/// # });
+/// let mut ws = wsock_tokio::connect(&url).await?;
+/// ws.send("text").await?;
+/// ws.send(vec![1, 2, 3]).await?; // binary
+/// ws.send(Message::Ping(b"are you there".to_vec())).await?;
+/// assert_eq!(ws.recv().await?, Some(Message::text("text")));
+/// assert_eq!(ws.recv().await?, Some(Message::binary([1, 2, 3])));
+/// assert_eq!(ws.recv().await?, Some(Message::Pong(b"are you there".to_vec())));
+/// assert_eq!(ws.stats().messages_received, 2);
+///
+/// // Our close frame; the server's reply ends the loop with `None`.
+/// ws.send(Message::Close(Some(CloseFrame::new(1000, "done")))).await?;
+/// while let Some(message) = ws.recv().await? {
+///     println!("{message:?}"); // the server's close frame
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct WebSocket<S> {
     shared: Arc<Shared<S>>,
     recv: RecvState,
