@@ -426,6 +426,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     Ok(Some(event)) => {
                         st.idle_since = None;
                         let closing = matches!(event, Event::Close(_));
+                        // Only a ping (its pong) or a close (the reply)
+                        // makes us owe output right away; data the writer
+                        // queued is written when it flushes or when this
+                        // reader has to wait, so several queued messages
+                        // go out in one write.
+                        let owes = closing || matches!(event, Event::Ping(_));
                         let out = handle(event, st);
                         if closing {
                             // The writer may wait on a timer that moved.
@@ -435,7 +441,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                             Some(out) => {
                                 // Send what the event made us owe (a pong, a
                                 // close reply) now; a failure shows next time.
-                                if inner.conn.wants_write()
+                                if owes
+                                    && inner.conn.wants_write()
                                     && let Poll::Ready(Err(e)) =
                                         self.poll_write_out(inner, READER, cx)
                                 {
