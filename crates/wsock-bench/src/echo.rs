@@ -9,7 +9,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use futures_util::{SinkExt, StreamExt};
+use std::future::ready;
+
+use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wsock_core::frame::OpCode;
@@ -52,21 +54,79 @@ impl Server {
     }
 }
 
+/// How an echo server is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Receive a message, send it (which writes it out), repeat: one write
+    /// per message.
+    Loop,
+    /// The read half's `Stream` forwarded into the write half's `Sink`
+    /// (`StreamExt::forward`): messages are queued while more are ready and
+    /// written out together when the stream has to wait. fastwebsockets
+    /// has no `Sink`, so it keeps its loop.
+    Forward,
+}
+
+impl Style {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Loop => "loop",
+            Self::Forward => "forward",
+        }
+    }
+
+    /// The style of a name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Loop, Self::Forward]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
 /// Accepts connections forever and echoes every data message on each.
-pub async fn serve(server: Server, listener: TcpListener) -> io::Result<()> {
+pub async fn serve(server: Server, style: Style, listener: TcpListener) -> io::Result<()> {
     loop {
         let (tcp, _) = listener.accept().await?;
         tcp.set_nodelay(true)?;
         tokio::spawn(async move {
             // A client that goes away mid-message is the normal end here.
-            let _ = match server {
-                Server::Wsock => echo_wsock(tcp).await,
-                Server::TokioTungstenite => echo_tungstenite(tcp).await,
-                Server::Fastwebsockets => echo_fastwebsockets(tcp).await,
-                Server::TokioWebsockets => echo_tokio_websockets(tcp).await,
+            let _ = match (server, style) {
+                (Server::Wsock, Style::Loop) => echo_wsock(tcp).await,
+                (Server::Wsock, Style::Forward) => forward_wsock(tcp).await,
+                (Server::TokioTungstenite, Style::Loop) => echo_tungstenite(tcp).await,
+                (Server::TokioTungstenite, Style::Forward) => forward_tungstenite(tcp).await,
+                (Server::Fastwebsockets, _) => echo_fastwebsockets(tcp).await,
+                (Server::TokioWebsockets, Style::Loop) => echo_tokio_websockets(tcp).await,
+                (Server::TokioWebsockets, Style::Forward) => forward_tokio_websockets(tcp).await,
             };
         });
     }
+}
+
+async fn forward_wsock(tcp: TcpStream) -> Result<(), BoxError> {
+    let (read, write) = wsock_tokio::accept(tcp).await?.split();
+    read.try_filter(|m| ready(m.is_data()))
+        .forward(write)
+        .await?;
+    Ok(())
+}
+
+async fn forward_tungstenite(tcp: TcpStream) -> Result<(), BoxError> {
+    let (write, read) = tokio_tungstenite::accept_async(tcp).await?.split();
+    read.try_filter(|m| ready(m.is_text() || m.is_binary()))
+        .forward(write)
+        .await?;
+    Ok(())
+}
+
+async fn forward_tokio_websockets(tcp: TcpStream) -> Result<(), BoxError> {
+    let (_request, ws) = tokio_websockets::ServerBuilder::new().accept(tcp).await?;
+    let (write, read) = ws.split();
+    read.try_filter(|m| ready(m.is_text() || m.is_binary()))
+        .forward(write)
+        .await?;
+    Ok(())
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

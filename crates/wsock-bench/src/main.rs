@@ -5,7 +5,8 @@
 //! wsock-bench echo [--conns 1,16,100,500] [--sizes 16,1024,65536]
 //!                  [--flavours current,multi] [--rounds 3] [--secs 1]
 //!                  [--window 16] [--servers wsock,tokio-tungstenite,...]
-//! wsock-bench serve <server> <current|multi>      (prints "port N")
+//!                  [--style loop|forward]
+//! wsock-bench serve <server> <current|multi> <loop|forward>  (prints "port N")
 //! wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
 //! wsock-bench callgrind [--sizes 16] [--libs ...]  (needs valgrind)
 //! ```
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use wsock_bench::echo::{self, Frames, Load, Server, Tally};
+use wsock_bench::echo::{self, Frames, Load, Server, Style, Tally};
 use wsock_bench::{Decoder, Encoder, Kind, Lib, client_stream};
 use wsock_core::Role;
 
@@ -59,17 +60,18 @@ fn runtime(flavour: &str) -> Result<tokio::runtime::Runtime, String> {
 }
 
 fn serve(args: &[String]) -> Result<(), String> {
-    let [server, flavour] = args else {
-        return Err("usage: wsock-bench serve <server> <current|multi>".into());
+    let [server, flavour, style] = args else {
+        return Err("usage: wsock-bench serve <server> <current|multi> <loop|forward>".into());
     };
     let server = Server::from_name(server).ok_or(format!("unknown server {server:?}"))?;
+    let style = Style::from_name(style).ok_or(format!("unknown style {style:?}"))?;
     runtime(flavour)?.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| e.to_string())?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         println!("port {port}");
-        echo::serve(server, listener)
+        echo::serve(server, style, listener)
             .await
             .map_err(|e| e.to_string())
     })
@@ -104,10 +106,10 @@ impl Drop for Running {
     }
 }
 
-fn spawn_server(server: Server, flavour: &str) -> Result<Running, String> {
+fn spawn_server(server: Server, flavour: &str, style: Style) -> Result<Running, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(exe)
-        .args(["serve", server.name(), flavour])
+        .args(["serve", server.name(), flavour, style.name()])
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
@@ -204,6 +206,7 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
     let mut rounds = 3;
     let mut secs = 1.0;
     let mut window = 16;
+    let mut style = Style::Loop;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -215,6 +218,7 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
             "--rounds" => rounds = value.parse().map_err(|_| "bad --rounds")?,
             "--secs" => secs = value.parse().map_err(|_| "bad --secs")?,
             "--window" => window = value.parse().map_err(|_| "bad --window")?,
+            "--style" => style = Style::from_name(value).ok_or("bad --style")?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -227,10 +231,11 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
     for flavour in &flavours {
         let running = servers
             .iter()
-            .map(|&s| spawn_server(s, flavour))
+            .map(|&s| spawn_server(s, flavour, style))
             .collect::<Result<Vec<_>, _>>()?;
         println!(
-            "\n### {flavour}-thread runtime servers: msgs/s (median of {rounds} x {secs} s), server CPU µs/msg\n"
+            "\n### {flavour}-thread runtime, {} servers: msgs/s (median of {rounds} x {secs} s), server CPU µs/msg\n",
+            style.name()
         );
         let mut head = String::from("| conns | size | window |");
         let mut rule = String::from("|---:|---:|---:|");
