@@ -712,11 +712,11 @@ impl Connection {
     fn emit(&mut self, emit: Emit) -> Result<Option<Event<'_>>, Error> {
         let input = &self.input;
         let event = match emit {
-            Emit::Text { len } => match core::str::from_utf8(input.bytes(0, len)) {
+            Emit::Text { len } => match crate::utf8::validate(input.bytes(0, len)) {
                 Ok(text) => Event::Text(text),
                 Err(_) => return Err(self.core.fail(ProtocolError::InvalidUtf8.into())),
             },
-            Emit::MessageText => match core::str::from_utf8(&input.message) {
+            Emit::MessageText => match crate::utf8::validate(&input.message) {
                 Ok(text) => Event::Text(text),
                 Err(_) => return Err(self.core.fail(ProtocolError::InvalidUtf8.into())),
             },
