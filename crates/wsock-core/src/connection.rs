@@ -81,7 +81,15 @@ struct Input {
     start: usize,
     end: usize,
     message: Vec<u8>,
+    /// How much the last `input_buffer` offered, and the offer grown while
+    /// reads fill it (a busy peer: fewer, larger reads), 0 at rest.
+    offered: usize,
+    burst: usize,
 }
+
+/// The most a read is offered beyond `read_buffer_size` while reads keep
+/// filling it.
+const MAX_BURST: usize = 64 * 1024;
 
 impl Input {
     fn available(&self) -> usize {
@@ -381,27 +389,48 @@ impl Connection {
     /// Free space at the end of the read buffer: read from the transport
     /// into it, then call [`commit_input`](Self::commit_input).
     ///
-    /// Offers `read_buffer_size` bytes, more while a frame that must be
+    /// Offers `read_buffer_size` bytes (more, up to 64 KiB, while reads keep
+    /// filling the offer), more while a frame that must be
     /// held whole is arriving. Growth follows the bytes that actually
     /// arrived (it at most doubles the buffered amount), never a header's
     /// promise, so a peer announcing huge frames costs nothing until it
     /// sends them.
     pub fn input_buffer(&mut self) -> &mut [u8] {
         self.apply_release();
-        let chunk = self.core.config.read_buffer_size.max(1);
+        let chunk = self.read_chunk();
         let want = self
             .bytes_wanted()
             .min(self.input.available().max(chunk))
             .max(chunk);
         self.input.reserve(want);
         let end = self.input.end;
+        self.input.offered = self.input.buf.len() - end;
         &mut self.input.buf[end..]
     }
 
     /// Marks `n` bytes of [`input_buffer`](Self::input_buffer) as received.
+    ///
+    /// A read that fills the whole offer doubles the next offer (up to
+    /// 64 KiB), so a busy connection makes few large reads; a read of less
+    /// than half of it halves it back toward `read_buffer_size`.
     pub fn commit_input(&mut self, n: usize) {
         let n = n.min(self.input.buf.len() - self.input.end);
+        let chunk = self.read_chunk();
+        if n == self.input.offered && n >= chunk {
+            self.input.burst = (chunk * 2).min(MAX_BURST.max(chunk));
+        } else if n < self.input.offered / 2 {
+            self.input.burst = chunk / 2;
+        }
         self.note_received(n);
+    }
+
+    /// The size a read is offered: `read_buffer_size`, more while busy.
+    fn read_chunk(&self) -> usize {
+        self.core
+            .config
+            .read_buffer_size
+            .max(self.input.burst)
+            .max(1)
     }
 
     fn note_received(&mut self, n: usize) {
@@ -469,7 +498,7 @@ impl Connection {
     fn apply_release(&mut self) {
         match core::mem::replace(&mut self.core.release, Release::Nothing) {
             Release::Nothing => {}
-            Release::Input(n) => self.input.consume(n, self.core.config.read_buffer_size),
+            Release::Input(n) => self.input.consume(n, self.read_chunk()),
             Release::Message => {
                 self.input.message.clear();
                 if self.input.message.capacity()
@@ -488,7 +517,7 @@ impl Connection {
             None => match FrameHeader::decode(self.input.bytes(0, self.input.available()))? {
                 None => return Ok(Step::NeedMore),
                 Some((header, len)) => {
-                    self.input.consume(len, self.core.config.read_buffer_size);
+                    self.input.consume(len, self.read_chunk());
                     self.core.stats.frames_received += 1;
                     self.core.start_frame(header)?
                 }
@@ -671,7 +700,7 @@ impl Connection {
             ..
         } = &mut self.input;
         gathered.extend_from_slice(&buf[*start..*start + n]);
-        self.input.consume(n, self.core.config.read_buffer_size);
+        self.input.consume(n, self.read_chunk());
         if !last {
             return Ok(if frame_complete {
                 Step::Again
@@ -691,11 +720,11 @@ impl Connection {
     fn emit(&mut self, emit: Emit) -> Result<Option<Event<'_>>, Error> {
         let input = &self.input;
         let event = match emit {
-            Emit::Text { len } => match core::str::from_utf8(input.bytes(0, len)) {
+            Emit::Text { len } => match crate::utf8::validate(input.bytes(0, len)) {
                 Ok(text) => Event::Text(text),
                 Err(_) => return Err(self.core.fail(ProtocolError::InvalidUtf8.into())),
             },
-            Emit::MessageText => match core::str::from_utf8(&input.message) {
+            Emit::MessageText => match crate::utf8::validate(&input.message) {
                 Ok(text) => Event::Text(text),
                 Err(_) => return Err(self.core.fail(ProtocolError::InvalidUtf8.into())),
             },

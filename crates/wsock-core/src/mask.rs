@@ -9,15 +9,8 @@
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
-    if buf.len() < 16 {
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b ^= key[i & 3];
-        }
-        return;
-    }
-    let wide = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    let narrow = u32::from_ne_bytes(key);
+    let wide = u64::from(narrow) | (u64::from(narrow) << 32);
     let mut blocks = buf.chunks_exact_mut(64);
     for block in &mut blocks {
         for word in block.chunks_exact_mut(8) {
@@ -31,17 +24,26 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         let w = u64::from_ne_bytes(word.try_into().unwrap_or([0; 8])) ^ wide;
         word.copy_from_slice(&w.to_ne_bytes());
     }
-    for (i, b) in words.into_remainder().iter_mut().enumerate() {
-        *b ^= key[i & 3];
+    let mut tail = words.into_remainder();
+    if tail.len() >= 4 {
+        let (word, rest) = tail.split_at_mut(4);
+        let w = u32::from_ne_bytes(word.try_into().unwrap_or([0; 4])) ^ narrow;
+        word.copy_from_slice(&w.to_ne_bytes());
+        tail = rest;
+    }
+    for (b, k) in tail.iter_mut().zip(key) {
+        *b ^= k;
     }
 }
 
 /// The key as seen from `offset` bytes into the payload.
 #[inline]
 fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let mut k = key;
-    k.rotate_left(offset & 3);
-    k
+    // Byte i of the result is byte i + offset of the key: on the
+    // little-endian reading that is a right rotation.
+    u32::from_le_bytes(key)
+        .rotate_right(8 * (offset & 3) as u32)
+        .to_le_bytes()
 }
 
 /// Copies `src` into `dst` masked, as [`apply_mask`] would leave it. Used on

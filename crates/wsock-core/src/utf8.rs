@@ -31,7 +31,7 @@ impl Utf8Validator {
         if self.partial_len > 0 {
             bytes = self.complete_partial(bytes)?;
         }
-        match core::str::from_utf8(bytes) {
+        match simdutf8::compat::from_utf8(bytes) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_some() => Err(InvalidUtf8),
             Err(e) => {
@@ -81,6 +81,14 @@ impl Utf8Validator {
     pub fn is_complete(&self) -> bool {
         self.partial_len == 0
     }
+}
+
+/// `bytes` as text, or [`InvalidUtf8`]: `core::str::from_utf8` with SIMD
+/// (simdutf8; about ten times faster on non-ASCII text). Text handed out
+/// whole is checked with this.
+#[inline]
+pub fn validate(bytes: &[u8]) -> Result<&str, InvalidUtf8> {
+    simdutf8::basic::from_utf8(bytes).map_err(|_| InvalidUtf8)
 }
 
 /// The length of the sequence a lead byte starts (1 for invalid leads, so
@@ -165,6 +173,11 @@ mod tests {
             cuts.sort_unstable();
             let expected = core::str::from_utf8(&data).is_ok();
             prop_assert_eq!(chunked(&data, &cuts).is_ok(), expected);
+        }
+
+        #[test]
+        fn validate_agrees_with_std(data in utf8ish()) {
+            prop_assert_eq!(validate(&data).ok(), core::str::from_utf8(&data).ok());
         }
 
         // Fails fast: the error is reported at the piece holding the first

@@ -683,6 +683,47 @@ fn input_buffer_reads() {
     assert_eq!(s.stats().bytes_received, frame.len() as u64);
 }
 
+// Reads that fill the offered buffer make the next offer larger (up to
+// 64 KiB); short reads bring it back; idle shrinking frees the memory.
+#[test]
+fn read_offer_follows_the_load() {
+    let mut s = server();
+    let base = s.config().read_buffer_size;
+    let small = raw(0x82, &[7; 10]);
+    let stream: Vec<u8> = small
+        .iter()
+        .copied()
+        .cycle()
+        .take(small.len() * 40_000)
+        .collect();
+    let mut fed = 0;
+    let mut offers = Vec::new();
+    for _ in 0..8 {
+        let buf = s.input_buffer();
+        offers.push(buf.len());
+        let n = buf.len();
+        buf.copy_from_slice(&stream[fed..fed + n]);
+        fed += n;
+        s.commit_input(n);
+        drain(&mut s);
+    }
+    assert_eq!(offers[0], base);
+    assert!(offers[1] >= 2 * base, "{offers:?}");
+    assert!(offers.iter().all(|&o| o <= 64 * 1024 + base), "{offers:?}");
+    assert!(offers[7] >= 64 * 1024, "{offers:?}");
+    // Short reads: the offer falls back.
+    for _ in 0..8 {
+        let buf = s.input_buffer();
+        buf[..12].copy_from_slice(&stream[fed..fed + 12]);
+        fed += 12;
+        s.commit_input(12);
+        assert!(drain(&mut s).iter().all(|e| matches!(e, Ev::Binary(_))));
+    }
+    assert!(s.input_buffer().len() < 64 * 1024);
+    s.shrink_buffers();
+    assert_eq!(s.input.buf.capacity(), 0);
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Text(String),

@@ -1,0 +1,355 @@
+//! The echo benchmark: echo servers written with each library's plain API,
+//! and a load generator that drives them over loopback.
+//!
+//! The load generator builds its masked frames once, keeps `window`
+//! messages in flight per connection, checks every echoed byte, and counts
+//! the messages that came back while the clock ran.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use std::future::ready;
+
+use futures_util::{SinkExt, StreamExt, TryStreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wsock_core::frame::OpCode;
+
+/// The echo servers compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// wsock-tokio: `recv` then `send`.
+    Wsock,
+    /// tokio-tungstenite: `StreamExt::next` then `SinkExt::send`.
+    TokioTungstenite,
+    /// fastwebsockets: `read_frame` then `write_frame`.
+    Fastwebsockets,
+    /// tokio-websockets: `StreamExt::next` then `SinkExt::send`.
+    TokioWebsockets,
+}
+
+impl Server {
+    /// Every server, ours first.
+    pub const ALL: [Server; 4] = [
+        Server::Wsock,
+        Server::TokioTungstenite,
+        Server::Fastwebsockets,
+        Server::TokioWebsockets,
+    ];
+
+    /// The name used on the command line and in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Wsock => "wsock",
+            Self::TokioTungstenite => "tokio-tungstenite",
+            Self::Fastwebsockets => "fastwebsockets",
+            Self::TokioWebsockets => "tokio-websockets",
+        }
+    }
+
+    /// The server of a name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// How an echo server is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Receive a message, send it (which writes it out), repeat: one write
+    /// per message.
+    Loop,
+    /// The read half's `Stream` forwarded into the write half's `Sink`
+    /// (`StreamExt::forward`): messages are queued while more are ready and
+    /// written out together when the stream has to wait. fastwebsockets
+    /// has no `Sink`, so it keeps its loop.
+    Forward,
+}
+
+impl Style {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Loop => "loop",
+            Self::Forward => "forward",
+        }
+    }
+
+    /// The style of a name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Loop, Self::Forward]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
+/// Accepts connections forever and echoes every data message on each.
+pub async fn serve(server: Server, style: Style, listener: TcpListener) -> io::Result<()> {
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        tcp.set_nodelay(true)?;
+        tokio::spawn(async move {
+            // A client that goes away mid-message is the normal end here.
+            let _ = match (server, style) {
+                (Server::Wsock, Style::Loop) => echo_wsock(tcp).await,
+                (Server::Wsock, Style::Forward) => forward_wsock(tcp).await,
+                (Server::TokioTungstenite, Style::Loop) => echo_tungstenite(tcp).await,
+                (Server::TokioTungstenite, Style::Forward) => forward_tungstenite(tcp).await,
+                (Server::Fastwebsockets, _) => echo_fastwebsockets(tcp).await,
+                (Server::TokioWebsockets, Style::Loop) => echo_tokio_websockets(tcp).await,
+                (Server::TokioWebsockets, Style::Forward) => forward_tokio_websockets(tcp).await,
+            };
+        });
+    }
+}
+
+async fn forward_wsock(tcp: TcpStream) -> Result<(), BoxError> {
+    let (read, write) = wsock_tokio::accept(tcp).await?.split();
+    read.try_filter(|m| ready(m.is_data()))
+        .forward(write)
+        .await?;
+    Ok(())
+}
+
+async fn forward_tungstenite(tcp: TcpStream) -> Result<(), BoxError> {
+    let (write, read) = tokio_tungstenite::accept_async(tcp).await?.split();
+    read.try_filter(|m| ready(m.is_text() || m.is_binary()))
+        .forward(write)
+        .await?;
+    Ok(())
+}
+
+async fn forward_tokio_websockets(tcp: TcpStream) -> Result<(), BoxError> {
+    let (_request, ws) = tokio_websockets::ServerBuilder::new().accept(tcp).await?;
+    let (write, read) = ws.split();
+    read.try_filter(|m| ready(m.is_text() || m.is_binary()))
+        .forward(write)
+        .await?;
+    Ok(())
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn echo_wsock(tcp: TcpStream) -> Result<(), BoxError> {
+    let mut ws = wsock_tokio::accept(tcp).await?;
+    while let Some(message) = ws.recv().await? {
+        if message.is_data() {
+            ws.send(message).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn echo_tungstenite(tcp: TcpStream) -> Result<(), BoxError> {
+    let mut ws = tokio_tungstenite::accept_async(tcp).await?;
+    while let Some(message) = ws.next().await {
+        let message = message?;
+        if message.is_text() || message.is_binary() {
+            ws.send(message).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn echo_fastwebsockets(mut tcp: TcpStream) -> Result<(), BoxError> {
+    // fastwebsockets does the upgrade through hyper (its `upgrade`
+    // feature); the same answer written by hand keeps hyper out of the
+    // measurement and of this crate.
+    let request = read_head(&mut tcp).await?;
+    let key = header(&request, "sec-websocket-key").ok_or("no key")?;
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    tcp.write_all(response.as_bytes()).await?;
+    let mut ws = fastwebsockets::WebSocket::after_handshake(tcp, fastwebsockets::Role::Server);
+    ws.set_auto_close(true);
+    ws.set_auto_pong(true);
+    loop {
+        let frame = ws.read_frame().await?;
+        match frame.opcode {
+            fastwebsockets::OpCode::Close => return Ok(()),
+            fastwebsockets::OpCode::Text | fastwebsockets::OpCode::Binary => {
+                // A received frame keeps its mask key; a server must
+                // send unmasked, so the echo is a new frame.
+                let reply = fastwebsockets::Frame::new(true, frame.opcode, None, frame.payload);
+                ws.write_frame(reply).await?;
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn echo_tokio_websockets(tcp: TcpStream) -> Result<(), BoxError> {
+    let (_request, mut ws) = tokio_websockets::ServerBuilder::new().accept(tcp).await?;
+    while let Some(message) = ws.next().await {
+        let message = message?;
+        if message.is_text() || message.is_binary() {
+            ws.send(message).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads an HTTP head (up to the blank line) byte by byte, so nothing after
+/// it is consumed.
+async fn read_head(tcp: &mut TcpStream) -> io::Result<String> {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 8192 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "head too long"));
+        }
+        head.push(tcp.read_u8().await?);
+    }
+    String::from_utf8(head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// One load-generator run against one server.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// The echo server's address.
+    pub addr: SocketAddr,
+    /// Open connections.
+    pub connections: usize,
+    /// Payload bytes per message.
+    pub size: usize,
+    /// Messages in flight per connection.
+    pub window: usize,
+}
+
+/// Shared state of the connections of one run.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Messages echoed back, verified.
+    pub echoed: AtomicU64,
+    /// Connections past their handshake.
+    pub ready: AtomicU64,
+    /// Tells the connections to stop.
+    pub stop: AtomicBool,
+}
+
+/// The frames one connection sends: `window` copies of one masked binary
+/// frame, built once, and the payload the echoes must equal.
+#[derive(Debug)]
+pub struct Frames {
+    wire: Vec<u8>,
+    frame_len: usize,
+    payload: Vec<u8>,
+}
+
+impl Frames {
+    /// `window` masked binary frames of `size` bytes each.
+    pub fn new(size: usize, window: usize) -> Self {
+        let payload = crate::Kind::Binary.payload(size);
+        let mut wire = Vec::new();
+        for _ in 0..window {
+            crate::frame(OpCode::Binary, &payload, true, &mut wire);
+        }
+        Self {
+            frame_len: wire.len() / window,
+            wire,
+            payload,
+        }
+    }
+}
+
+/// Drives one connection until `tally.stop`: handshake, keep `window`
+/// messages in flight, verify each echo.
+pub async fn drive(load: &Load, frames: &Frames, tally: &Tally) -> io::Result<()> {
+    let mut tcp = TcpStream::connect(load.addr).await?;
+    tcp.set_nodelay(true)?;
+    tcp.write_all(
+        format!(
+            "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            load.addr
+        )
+        .as_bytes(),
+    )
+    .await?;
+    let head = read_head(&mut tcp).await?;
+    if !head.starts_with("HTTP/1.1 101") {
+        return Err(io::Error::other(format!("handshake refused: {head}")));
+    }
+    tally.ready.fetch_add(1, Ordering::Relaxed);
+
+    let window = frames.wire.len() / frames.frame_len;
+    tcp.write_all(&frames.wire).await?;
+    let mut buf = vec![0; (frames.frame_len * window).max(64 * 1024)];
+    let mut have = 0;
+    loop {
+        if have == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = tcp.read(&mut buf[have..]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        have += n;
+        let mut at = 0;
+        let mut echoed = 0;
+        while let Some((start, len)) = parse_server_frame(&buf[at..have])? {
+            if buf[at + start..at + start + len] != frames.payload[..] {
+                return Err(io::Error::other("echo differs from what was sent"));
+            }
+            at += start + len;
+            echoed += 1;
+        }
+        buf.copy_within(at..have, 0);
+        have -= at;
+        if echoed > 0 {
+            tally.echoed.fetch_add(echoed as u64, Ordering::Relaxed);
+            if tally.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            tcp.write_all(&frames.wire[..echoed * frames.frame_len])
+                .await?;
+        }
+    }
+}
+
+/// An unmasked binary frame at the start of `buf`: (header length,
+/// payload length), or `None` when incomplete.
+fn parse_server_frame(buf: &[u8]) -> io::Result<Option<(usize, usize)>> {
+    if buf.len() < 2 {
+        return Ok(None);
+    }
+    if buf[0] != 0x82 || buf[1] & 0x80 != 0 {
+        return Err(io::Error::other(format!(
+            "unexpected frame header {:02x} {:02x}",
+            buf[0], buf[1]
+        )));
+    }
+    let (start, len) = match buf[1] & 0x7f {
+        126 if buf.len() >= 4 => (4, u16::from_be_bytes([buf[2], buf[3]]) as usize),
+        127 if buf.len() >= 10 => (
+            10,
+            u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes")) as usize,
+        ),
+        126 | 127 => return Ok(None),
+        n => (2, n as usize),
+    };
+    Ok((buf.len() >= start + len).then_some((start, len)))
+}
+
+/// CPU time (user + system) of process `pid` so far, in seconds.
+pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces), 1-based from
+    // field 3: utime is field 14, stime field 15.
+    let rest = stat
+        .rsplit_once(')')
+        .ok_or_else(|| io::Error::other("bad stat"))?
+        .1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
+    // USER_HZ is 100 on every Linux the kernel ABI allows user space to see.
+    Ok(ticks as f64 / 100.0)
+}

@@ -1,0 +1,388 @@
+//! `wsock-bench`: the echo load generator, its echo servers, and a
+//! fixed-count driver for instruction counts.
+//!
+//! ```text
+//! wsock-bench echo [--conns 1,16,100,500] [--sizes 16,1024,65536]
+//!                  [--flavours current,multi] [--rounds 3] [--secs 1]
+//!                  [--window 16] [--servers wsock,tokio-tungstenite,...]
+//!                  [--style loop|forward]
+//! wsock-bench serve <server> <current|multi> <loop|forward>  (prints "port N")
+//! wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
+//! wsock-bench callgrind [--sizes 16] [--libs ...]  (needs valgrind)
+//! ```
+
+#![allow(clippy::cast_precision_loss, clippy::format_push_string)] // Printed tables of floats.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use wsock_bench::echo::{self, Frames, Load, Server, Style, Tally};
+use wsock_bench::{Decoder, Encoder, Kind, Lib, client_stream};
+use wsock_core::Role;
+
+/// Bytes in flight per connection at most: keeps 500 connections of 64 KiB
+/// messages within loopback buffers and memory.
+const MAX_IN_FLIGHT: usize = 128 * 1024;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("echo") => echo_matrix(&args[1..]),
+        Some("serve") => serve(&args[1..]),
+        Some("count") => count(&args[1..]),
+        Some("callgrind") => callgrind(&args[1..]),
+        _ => Err(
+            "usage: wsock-bench echo|serve|count|callgrind ... (see the crate docs)".to_string(),
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wsock-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime(flavour: &str) -> Result<tokio::runtime::Runtime, String> {
+    match flavour {
+        "current" => tokio::runtime::Builder::new_current_thread(),
+        "multi" => tokio::runtime::Builder::new_multi_thread(),
+        other => return Err(format!("unknown runtime flavour {other:?}")),
+    }
+    .enable_all()
+    .build()
+    .map_err(|e| e.to_string())
+}
+
+fn serve(args: &[String]) -> Result<(), String> {
+    let [server, flavour, style] = args else {
+        return Err("usage: wsock-bench serve <server> <current|multi> <loop|forward>".into());
+    };
+    let server = Server::from_name(server).ok_or(format!("unknown server {server:?}"))?;
+    let style = Style::from_name(style).ok_or(format!("unknown style {style:?}"))?;
+    runtime(flavour)?.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        println!("port {port}");
+        echo::serve(server, style, listener)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+fn list<T>(value: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, String> {
+    value
+        .split(',')
+        .map(|v| parse(v).ok_or(format!("bad value {v:?}")))
+        .collect()
+}
+
+fn size_name(size: usize) -> String {
+    match size {
+        s if s >= 1 << 20 && s % (1 << 20) == 0 => format!("{} MiB", s >> 20),
+        s if s >= 1024 && s % 1024 == 0 => format!("{} KiB", s >> 10),
+        s => format!("{s} B"),
+    }
+}
+
+/// An echo server child process of ours.
+struct Running {
+    server: Server,
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_server(server: Server, flavour: &str, style: Style) -> Result<Running, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .args(["serve", server.name(), flavour, style.name()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let port: u16 = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .ok_or(format!("{}: no port in {line:?}", server.name()))?;
+    Ok(Running {
+        server,
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    })
+}
+
+/// msgs/s and server CPU seconds per message of one run.
+fn run_once(
+    rt: &tokio::runtime::Runtime,
+    server: &Running,
+    load: Load,
+    secs: f64,
+) -> Result<(f64, f64), String> {
+    rt.block_on(async {
+        let load = Arc::new(load);
+        let frames = Arc::new(Frames::new(load.size, load.window));
+        let tally = Arc::new(Tally::default());
+        let tasks: Vec<_> = (0..load.connections)
+            .map(|_| {
+                let (load, frames, tally) = (load.clone(), frames.clone(), tally.clone());
+                tokio::spawn(async move { echo::drive(&load, &frames, &tally).await })
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tally.ready.load(Ordering::Relaxed) < load.connections as u64 {
+            if Instant::now() > deadline || tasks.iter().any(tokio::task::JoinHandle::is_finished) {
+                tally.stop.store(true, Ordering::Relaxed);
+                for t in tasks {
+                    t.abort();
+                }
+                return Err(format!(
+                    "{}: connections did not open",
+                    server.server.name()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Warm up, then measure.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let pid = server.child.id();
+        let (e0, c0, t0) = (
+            tally.echoed.load(Ordering::Relaxed),
+            echo::cpu_seconds(pid).map_err(|e| e.to_string())?,
+            Instant::now(),
+        );
+        tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+        let (e1, c1, t1) = (
+            tally.echoed.load(Ordering::Relaxed),
+            echo::cpu_seconds(pid).map_err(|e| e.to_string())?,
+            Instant::now(),
+        );
+        tally.stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            match tokio::time::timeout(Duration::from_secs(10), t).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => return Err(format!("{}: {e}", server.server.name())),
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => return Err(format!("{}: connection hung", server.server.name())),
+            }
+        }
+        let msgs = (e1 - e0) as f64;
+        Ok((msgs / (t1 - t0).as_secs_f64(), (c1 - c0) / msgs.max(1.0)))
+    })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        f64::midpoint(values[n / 2 - 1], values[n / 2])
+    }
+}
+
+fn echo_matrix(args: &[String]) -> Result<(), String> {
+    let mut conns = vec![1, 16, 100, 500];
+    let mut sizes = vec![16, 1024, 64 * 1024];
+    let mut flavours = vec!["current".to_string(), "multi".to_string()];
+    let mut servers = Server::ALL.to_vec();
+    let mut rounds = 3;
+    let mut secs = 1.0;
+    let mut window = 16;
+    let mut style = Style::Loop;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--conns" => conns = list(value, |v| v.parse().ok())?,
+            "--sizes" => sizes = list(value, |v| v.parse().ok())?,
+            "--flavours" => flavours = list(value, |v| Some(v.to_string()))?,
+            "--servers" => servers = list(value, Server::from_name)?,
+            "--rounds" => rounds = value.parse().map_err(|_| "bad --rounds")?,
+            "--secs" => secs = value.parse().map_err(|_| "bad --secs")?,
+            "--window" => window = value.parse().map_err(|_| "bad --window")?,
+            "--style" => style = Style::from_name(value).ok_or("bad --style")?,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    // The load generator: one thread, so the servers get the other cores.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut ratios = Vec::new();
+    for flavour in &flavours {
+        let running = servers
+            .iter()
+            .map(|&s| spawn_server(s, flavour, style))
+            .collect::<Result<Vec<_>, _>>()?;
+        println!(
+            "\n### {flavour}-thread runtime, {} servers: msgs/s (median of {rounds} x {secs} s), server CPU µs/msg\n",
+            style.name()
+        );
+        let mut head = String::from("| conns | size | window |");
+        let mut rule = String::from("|---:|---:|---:|");
+        for s in &servers {
+            head += &format!(" {} |", s.name());
+            rule += "---:|";
+        }
+        if servers.len() > 1 && servers[0] == Server::Wsock {
+            head += " wsock / best peer |";
+            rule += "---:|";
+        }
+        println!("{head}\n{rule}");
+        for &n in &conns {
+            for &size in &sizes {
+                let window = window.clamp(1, (MAX_IN_FLIGHT / size).max(1));
+                let mut rates = vec![Vec::new(); running.len()];
+                let mut cpus = vec![Vec::new(); running.len()];
+                for round in 0..rounds {
+                    // Interleave: each round starts with a different server.
+                    for k in 0..running.len() {
+                        let i = (k + round) % running.len();
+                        let load = Load {
+                            addr: running[i].addr,
+                            connections: n,
+                            size,
+                            window,
+                        };
+                        let (rate, cpu) = run_once(&rt, &running[i], load, secs)?;
+                        rates[i].push(rate);
+                        cpus[i].push(cpu);
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+                let rate: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
+                let cpu: Vec<f64> = cpus.iter_mut().map(|c| median(c)).collect();
+                let mut row = format!("| {n} | {} | {window} |", size_name(size));
+                for (r, c) in rate.iter().zip(&cpu) {
+                    row += &format!(" {r:.0} ({:.2} µs) |", c * 1e6);
+                }
+                if servers.len() > 1 && servers[0] == Server::Wsock {
+                    let best = rate[1..].iter().copied().fold(0.0, f64::max);
+                    let ratio = rate[0] / best;
+                    ratios.push(ratio);
+                    row += &format!(" {ratio:.2}× |");
+                }
+                println!("{row}");
+            }
+        }
+    }
+    if !ratios.is_empty() {
+        let geo = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+        let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        println!(
+            "\nwsock / best peer: geometric mean {geo:.2}×, lowest cell {min:.2}× ({} cells)",
+            ratios.len()
+        );
+    }
+    Ok(())
+}
+
+/// Runs `n` messages of one workload through one library.
+fn count(args: &[String]) -> Result<(), String> {
+    let [lib, work, size, n] = args else {
+        return Err("usage: wsock-bench count <lib> <workload> <size> <n>".into());
+    };
+    let lib = Lib::from_name(lib).ok_or(format!("unknown lib {lib:?}"))?;
+    let size: usize = size.parse().map_err(|_| "bad size")?;
+    let n: usize = n.parse().map_err(|_| "bad n")?;
+    let rt = runtime("current")?;
+    let _guard = rt.enter();
+    let seen = match work.as_str() {
+        "decode" => {
+            // A stream of up to 4096 frames, read in a loop.
+            let mut decoder =
+                Decoder::new(lib, client_stream(Kind::Binary, size, n.clamp(1, 4096)));
+            decoder.receive(n)
+        }
+        "encode-server" | "encode-client" => {
+            let role = if work == "encode-server" {
+                Role::Server
+            } else {
+                Role::Client
+            };
+            let payload = Kind::Binary.payload(size);
+            let mut encoder =
+                Encoder::new(lib, role, &payload).ok_or(format!("{}: no encoder", lib.name()))?;
+            (0..n).map(|_| encoder.send(&payload)).sum()
+        }
+        other => return Err(format!("unknown workload {other:?}")),
+    };
+    println!("{seen}");
+    Ok(())
+}
+
+/// Instructions per message under callgrind: two runs of `count` that differ
+/// only in the message count; the difference divided by the extra messages
+/// leaves out start-up and set-up.
+fn callgrind(args: &[String]) -> Result<(), String> {
+    let mut sizes = vec![16];
+    let mut libs = Lib::ALL.to_vec();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--sizes" => sizes = list(value, |v| v.parse().ok())?,
+            "--libs" => libs = list(value, Lib::from_name)?,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let instructions = |lib: Lib, work: &str, size: usize, n: usize| -> Result<u64, String> {
+        let out = Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(&exe)
+            .args(["count", lib.name(), work, &size.to_string(), &n.to_string()])
+            .output()
+            .map_err(|e| format!("valgrind: {e}"))?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(format!("{} {work}: {err}", lib.name()));
+        }
+        err.lines()
+            .find_map(|l| {
+                l.split_once("Collected :")
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .and_then(|v| v.parse().ok())
+            .ok_or(format!("no count in {err}"))
+    };
+    println!("| library | workload | size | instructions per message |\n|---|---|---:|---:|");
+    for size in sizes {
+        for work in ["decode", "encode-server", "encode-client"] {
+            for &lib in &libs {
+                if work != "decode" && lib == Lib::WsockTokio {
+                    continue;
+                }
+                let (small, large) = (10_000, 60_000);
+                let a = instructions(lib, work, size, small)?;
+                let b = instructions(lib, work, size, large)?;
+                let per = (b.saturating_sub(a)) as f64 / (large - small) as f64;
+                println!(
+                    "| {} | {work} | {} | {per:.0} |",
+                    lib.name(),
+                    size_name(size)
+                );
+            }
+        }
+    }
+    Ok(())
+}
