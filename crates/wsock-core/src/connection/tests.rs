@@ -857,3 +857,6 @@ fn buffer_grows_with_data_not_promises() {
         );
     }
 }
+
+#[cfg(feature = "deflate")]
+mod deflate;
