@@ -34,7 +34,7 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Where one connection stands.
 enum Phase {
     /// Reading the HTTP upgrade request, until the deadline.
-    Handshake(ServerHandshake, Instant),
+    Handshake(Box<ServerHandshake>, Instant),
     /// The WebSocket connection.
     Open(Box<Connection>),
     /// Writing a rejection (an HTTP error response), then closing.
@@ -149,7 +149,7 @@ fn accept_all(
                     Client {
                         stream,
                         peer,
-                        phase: Phase::Handshake(handshake, Instant::now() + limit),
+                        phase: Phase::Handshake(Box::new(handshake), Instant::now() + limit),
                         handshake_out: Vec::new(),
                     },
                 );

@@ -87,6 +87,10 @@ pub struct Config {
     pub write_buffer_size: usize,
     /// Limits for the opening handshake.
     pub handshake: HandshakeLimits,
+    /// permessage-deflate (RFC 7692): what a client offers, what a server
+    /// accepts, and how messages are compressed. On by default.
+    #[cfg(feature = "deflate")]
+    pub deflate: DeflateConfig,
 }
 
 impl Default for Config {
@@ -103,6 +107,71 @@ impl Default for Config {
             idle_timeout: None,
             write_buffer_size: 64 * 1024,
             handshake: HandshakeLimits::default(),
+            #[cfg(feature = "deflate")]
+            deflate: DeflateConfig::default(),
+        }
+    }
+}
+
+/// permessage-deflate settings (RFC 7692), for both roles.
+///
+/// The parameters carry the RFC's names. A client offers them: the
+/// `*_no_context_takeover` flags are sent when set, and a window size when
+/// below 15 (`client_max_window_bits` is always offered, so a server may
+/// shrink the client's window). A server accepts the first offer it can
+/// honour and answers with the stricter of the offer and these settings.
+///
+/// Memory is the main cost of deflate at scale. zlib state per connection,
+/// from zlib's formulas (window bits `w`):
+///
+/// | state | size | at `w` = 15 | at `w` = 10 |
+/// |---|---|---|---|
+/// | compressor (memLevel 8) | 2^(w+2) + 128 KiB | 256 KiB | 132 KiB |
+/// | decompressor | 2^w + 7 KiB | 39 KiB | 8 KiB |
+///
+/// The compressor exists only on a connection that sends compressed
+/// messages. With no context takeover for a direction, that direction's
+/// state is freed after every message, so an idle connection holds none:
+/// a server that sets `server_no_context_takeover` (and asks for
+/// `client_no_context_takeover`) keeps idle connections at zero deflate
+/// memory. [`crate::Connection::deflate_memory`] reports the current figure.
+#[cfg(feature = "deflate")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeflateConfig {
+    /// Offer (client) or accept (server) permessage-deflate. Default `true`.
+    pub enabled: bool,
+    /// The server resets its compressor after every message. A client asks
+    /// for it; a server imposes it. Default `false`.
+    pub server_no_context_takeover: bool,
+    /// The client resets its compressor after every message. A client
+    /// promises it; a server asks for it. Default `false`.
+    pub client_no_context_takeover: bool,
+    /// Largest LZ77 window (8–15) of the server's compressor. A client asks
+    /// for it when below 15; a server uses at most this. Default 15.
+    pub server_max_window_bits: u8,
+    /// Largest LZ77 window (8–15) of the client's compressor. A client
+    /// compresses with at most this; a server caps the client with it when
+    /// the client offers the parameter. Default 15.
+    pub client_max_window_bits: u8,
+    /// Messages shorter than this many bytes are sent uncompressed (RFC
+    /// 7692 lets a sender choose per message). Default 64.
+    pub threshold: usize,
+    /// zlib compression level, 0 (none) to 9 (best). Default 6.
+    pub level: u32,
+}
+
+#[cfg(feature = "deflate")]
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+            threshold: 64,
+            level: 6,
         }
     }
 }

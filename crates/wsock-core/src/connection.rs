@@ -15,7 +15,8 @@ use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
 use crate::config::{Config, Role};
 use crate::error::{CapacityError, Error, Limit, ProtocolError};
 use crate::event::{DataKind, Event};
-use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
+use crate::extension::Extensions;
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
 use crate::mask::{apply_mask, mask_into};
 use crate::utf8::Utf8Validator;
 
@@ -141,6 +142,14 @@ struct InFrame {
     /// A single-frame message in message mode: the payload stays in the
     /// read buffer and is handed out from there, with no copy.
     in_place: bool,
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    /// Compressed frames: bytes at the front of the input already unmasked
+    /// but not yet inflated.
+    unmasked: usize,
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    /// Compressed final frames: bytes of the restored `00 00 ff ff` tail
+    /// inflated so far.
+    tail: u8,
 }
 
 /// The data message being received.
@@ -150,6 +159,12 @@ struct InMessage {
     streaming: bool,
     size: u64,
     started: bool,
+    /// RSV1 was set on the first frame: the payload is deflated.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    compressed: bool,
+    /// Bytes inflated so far.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    inflated: u64,
 }
 
 /// What to discard at the next `&mut` call: the bytes the last event lent.
@@ -243,6 +258,15 @@ struct Core {
     eof: bool,
     protocol: Option<String>,
     stats: Stats,
+    extensions: Extensions,
+    #[cfg(feature = "deflate")]
+    codec: Option<crate::deflate::codec::Codec>,
+    /// Compressed output of the message being sent, before framing.
+    #[cfg(feature = "deflate")]
+    deflated: Vec<u8>,
+    /// The message being sent in fragments is compressed.
+    #[cfg(feature = "deflate")]
+    sending_compressed: bool,
 
     frame: Option<InFrame>,
     message: Option<InMessage>,
@@ -299,6 +323,13 @@ impl Connection {
             eof: false,
             protocol: None,
             stats: Stats::default(),
+            extensions: Extensions::none(),
+            #[cfg(feature = "deflate")]
+            codec: None,
+            #[cfg(feature = "deflate")]
+            deflated: Vec::new(),
+            #[cfg(feature = "deflate")]
+            sending_compressed: false,
             frame: None,
             message: None,
             utf8: Utf8Validator::new(),
@@ -329,6 +360,40 @@ impl Connection {
     pub fn with_protocol(mut self, protocol: Option<String>) -> Self {
         self.core.protocol = protocol;
         self
+    }
+
+    /// Puts the extensions the handshake negotiated in force (from
+    /// [`Response::negotiated_extensions`](crate::handshake::client::Response::negotiated_extensions)
+    /// or [`Request::negotiated_extensions`](crate::handshake::server::Request::negotiated_extensions)).
+    /// Without this call, no extension is in force and RSV bits fail the
+    /// connection (1002).
+    pub fn with_extensions(mut self, extensions: Extensions) -> Self {
+        self.core.extensions = extensions;
+        #[cfg(feature = "deflate")]
+        {
+            let (role, config) = (self.core.role, &self.core.config.deflate);
+            self.core.codec = extensions
+                .deflate()
+                .map(|p| crate::deflate::codec::Codec::new(*p, role, config));
+        }
+        self
+    }
+
+    /// The extensions in force.
+    pub fn extensions(&self) -> Extensions {
+        self.core.extensions
+    }
+
+    /// Bytes of permessage-deflate state (zlib's windows and tables) this
+    /// connection holds now; 0 without deflate. See
+    /// [`DeflateConfig`](crate::config::DeflateConfig) for the figures and
+    /// how to cap them.
+    #[cfg(feature = "deflate")]
+    pub fn deflate_memory(&self) -> usize {
+        self.core
+            .codec
+            .as_ref()
+            .map_or(0, crate::deflate::codec::Codec::memory)
     }
 
     /// This endpoint's role.
@@ -613,6 +678,11 @@ impl Connection {
             }
         }
 
+        #[cfg(feature = "deflate")]
+        if message.compressed {
+            return self.compressed_frame(frame, message);
+        }
+
         if frame.in_place {
             let ready = available.min(len) as usize;
             let done = frame.done as usize;
@@ -715,6 +785,123 @@ impl Connection {
         }))
     }
 
+    /// A frame of a compressed message (RFC 7692 §7.2.2): unmask what
+    /// arrived, inflate it in bounded steps into the message buffer, and
+    /// restore the `00 00 ff ff` tail after the final frame. The inflated
+    /// size is checked against `max_message_size` after every step, and
+    /// memory grows only with output actually produced.
+    #[cfg(feature = "deflate")]
+    fn compressed_frame(
+        &mut self,
+        mut frame: InFrame,
+        mut message: InMessage,
+    ) -> Result<Step, Error> {
+        /// Most inflated bytes per [`Event::Chunk`] in stream mode.
+        const STREAM_CHUNK: u64 = 16 * 1024;
+        let Some(codec) = self.core.codec.as_mut() else {
+            return Err(Error::InvalidState("compressed message without deflate"));
+        };
+        let len = frame.header.payload_len;
+        let n = (self.input.available() as u64).min(len - frame.done) as usize;
+        if n > frame.unmasked {
+            if let Some(key) = frame.header.mask {
+                let offset = frame.done as usize + frame.unmasked;
+                apply_mask(
+                    self.input.bytes_mut(frame.unmasked, n - frame.unmasked),
+                    key,
+                    offset,
+                );
+            }
+            frame.unmasked = n;
+        }
+        let max = self.core.config.max_message_size as u64;
+        let cap = if message.streaming {
+            STREAM_CHUNK
+        } else {
+            u64::MAX
+        };
+        let room = (max + 1).saturating_sub(message.inflated).min(cap) as usize;
+        let Input {
+            buf,
+            start,
+            message: out,
+            ..
+        } = &mut self.input;
+        let before = out.len();
+        let (used, mut full) = codec
+            .inflater
+            .inflate(&buf[*start..*start + n], out, room)?;
+        frame.done += used as u64;
+        frame.unmasked -= used;
+        let payload_done = frame.done == len;
+        if payload_done && frame.header.fin && !full {
+            let room = room - (out.len() - before);
+            let tail = &crate::deflate::codec::TAIL[frame.tail as usize..];
+            let (used, tail_full) = codec.inflater.inflate(tail, out, room)?;
+            frame.tail += used as u8;
+            full = tail_full;
+        }
+        let produced = out.len() - before;
+        self.input.consume(used, self.core.config.read_buffer_size);
+        message.inflated += produced as u64;
+        check_limit(
+            Limit::MessageSize,
+            message.inflated,
+            self.core.config.max_message_size,
+        )?;
+        if message.kind == DataKind::Text {
+            self.core
+                .utf8
+                .feed(&self.input.message[before..])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        let complete = payload_done && frame.header.fin && frame.tail == 4 && !full;
+        if complete {
+            codec.inflater.end_message();
+            if message.kind == DataKind::Text {
+                self.core
+                    .utf8
+                    .finish()
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        let first = !message.started;
+        message.started |= message.streaming && produced > 0;
+        self.core.message = Some(message);
+        if complete || (payload_done && !frame.header.fin) {
+            self.core.finish_frame(frame);
+        } else {
+            self.core.frame = Some(frame);
+        }
+        let more = if payload_done {
+            Step::Again
+        } else {
+            Step::NeedMore
+        };
+        if message.streaming {
+            if produced == 0 && !complete {
+                return Ok(more);
+            }
+            self.core.release = Release::Message;
+            return Ok(Step::Emit(Emit::Chunk {
+                kind: message.kind,
+                offset: before,
+                len: produced,
+                from_message: true,
+                first,
+                last: complete,
+            }));
+        }
+        if !complete {
+            return Ok(more);
+        }
+        self.core.release = Release::Message;
+        Ok(Step::Emit(match message.kind {
+            DataKind::Text => Emit::MessageText,
+            DataKind::Binary => Emit::MessageBinary,
+        }))
+    }
+
     /// Turns a step's positions into a borrowed event. Text handed out
     /// whole is validated here, once.
     fn emit(&mut self, emit: Emit) -> Result<Option<Event<'_>>, Error> {
@@ -799,7 +986,7 @@ impl Connection {
             }
             self.core.send_utf8 = check;
         }
-        self.core.write_data(kind, data, first, last);
+        self.core.send_piece(kind, data, first, last)?;
         if last {
             self.core.sending = None;
             self.core.stats.messages_sent += 1;
@@ -1021,7 +1208,11 @@ impl Core {
     /// Checks a new frame's header against the role, extensions, limits and
     /// fragmentation state (§5.1–§5.4), and starts it.
     fn start_frame(&mut self, header: FrameHeader) -> Result<InFrame, Error> {
-        if header.rsv != 0 {
+        // RSV1 marks a compressed message: only on its first frame (RFC
+        // 7692 §6.1), and only when an extension owns the bit.
+        let compressed = header.rsv & RSV1 != 0;
+        let first_data = matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        if header.rsv & !self.extensions.reserved_bits() != 0 || (compressed && !first_data) {
             return Err(ProtocolError::ReservedBits(header.rsv).into());
         }
         match (self.role, header.mask.is_some()) {
@@ -1055,12 +1246,14 @@ impl Core {
                     DataKind::Binary
                 };
                 let streaming = self.mode == ReceiveMode::Stream;
-                in_place = header.fin && !streaming;
+                in_place = header.fin && !streaming && !compressed;
                 self.message = Some(InMessage {
                     kind,
                     streaming,
                     size: len,
                     started: false,
+                    compressed,
+                    inflated: 0,
                 });
                 self.utf8.reset();
             }
@@ -1070,6 +1263,8 @@ impl Core {
             header,
             done: 0,
             in_place,
+            unmasked: 0,
+            tail: 0,
         };
         self.frame = Some(frame);
         Ok(frame)
@@ -1089,13 +1284,88 @@ impl Core {
         if self.sending.is_some() {
             return Err(Error::InvalidState("a fragmented message is being sent"));
         }
-        self.write_data(kind, data, true, true);
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = self.codec.as_mut()
+            && data.len() >= codec.threshold
+            && let Some(deflater) = codec.deflater.as_mut()
+        {
+            let mut deflated = core::mem::take(&mut self.deflated);
+            deflated.clear();
+            let result = deflater.compress(data, &mut deflated, true);
+            deflater.end_message();
+            if result.is_ok() {
+                self.write_data(kind, &deflated, true, true, true);
+                self.stats.messages_sent += 1;
+            }
+            self.keep_deflated(deflated);
+            return result;
+        }
+        self.write_data(kind, data, true, true, false);
         self.stats.messages_sent += 1;
         Ok(())
     }
 
-    /// Encodes data frames, split by `fragment_size` when set.
-    fn write_data(&mut self, kind: DataKind, data: &[u8], first: bool, last: bool) {
+    /// Keeps the compression buffer for the next message unless it grew
+    /// past the write-buffer bound.
+    #[cfg(feature = "deflate")]
+    fn keep_deflated(&mut self, mut deflated: Vec<u8>) {
+        deflated.clear();
+        if deflated.capacity() <= self.config.write_buffer_size.saturating_mul(2) {
+            self.deflated = deflated;
+        }
+    }
+
+    /// Sends one piece of a fragmented message, compressed if the message
+    /// is (each piece is sync-flushed so it goes out now).
+    #[cfg_attr(not(feature = "deflate"), allow(clippy::unnecessary_wraps))]
+    fn send_piece(
+        &mut self,
+        kind: DataKind,
+        data: &[u8],
+        first: bool,
+        last: bool,
+    ) -> Result<(), Error> {
+        #[cfg(feature = "deflate")]
+        {
+            if first {
+                let small = last
+                    && self
+                        .codec
+                        .as_ref()
+                        .is_some_and(|c| data.len() < c.threshold);
+                self.sending_compressed =
+                    !small && self.codec.as_ref().is_some_and(|c| c.deflater.is_some());
+            }
+            if self.sending_compressed
+                && let Some(deflater) = self.codec.as_mut().and_then(|c| c.deflater.as_mut())
+            {
+                let mut deflated = core::mem::take(&mut self.deflated);
+                deflated.clear();
+                let result = deflater.compress(data, &mut deflated, last);
+                if last {
+                    deflater.end_message();
+                }
+                if result.is_ok() {
+                    self.write_data(kind, &deflated, first, last, first);
+                }
+                self.keep_deflated(deflated);
+                return result;
+            }
+        }
+        self.write_data(kind, data, first, last, false);
+        Ok(())
+    }
+
+    /// Encodes data frames, split by `fragment_size` when set. `compressed`
+    /// sets RSV1 on the first frame written.
+    fn write_data(
+        &mut self,
+        kind: DataKind,
+        data: &[u8],
+        first: bool,
+        last: bool,
+        compressed: bool,
+    ) {
         let start_op = if kind == DataKind::Text {
             OpCode::Text
         } else {
@@ -1112,10 +1382,12 @@ impl Core {
             OpCode::Continuation
         };
         let mut rest = data;
+        let mut rsv = if compressed { RSV1 } else { 0 };
         loop {
             let (piece, tail) = rest.split_at(rest.len().min(size));
             let fin = last && tail.is_empty();
-            self.write_frame(opcode, fin, piece);
+            self.write_frame_rsv(opcode, fin, rsv, piece);
+            rsv = 0;
             if tail.is_empty() {
                 break;
             }
@@ -1168,6 +1440,10 @@ impl Core {
     }
 
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        self.write_frame_rsv(opcode, fin, 0, payload);
+    }
+
+    fn write_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
         let mask = match (self.role, self.mask_source.as_mut()) {
             (Role::Client, Some(source)) => Some(source()),
             _ => None,
@@ -1178,7 +1454,7 @@ impl Core {
         }
         let header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask,
             payload_len: payload.len() as u64,

@@ -67,8 +67,12 @@ extern crate std;
 pub mod close;
 pub mod config;
 pub mod connection;
+#[cfg(feature = "deflate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
+pub mod deflate;
 pub mod error;
 pub mod event;
+pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
@@ -76,8 +80,11 @@ pub mod message;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
+#[cfg(feature = "deflate")]
+pub use config::DeflateConfig;
 pub use config::{Config, HandshakeLimits, Role};
 pub use connection::{Connection, ReceiveMode, State, Stats};
 pub use error::{CapacityError, Error, HandshakeError, Limit, ProtocolError};
 pub use event::{DataKind, Event};
+pub use extension::Extensions;
 pub use message::Message;

@@ -937,3 +937,6 @@ fn idle_timeout_closes_with_1001() {
     s.handle_timeout(Duration::from_secs(1));
     assert_eq!(s.poll_timeout(), None);
 }
+
+#[cfg(feature = "deflate")]
+mod deflate;

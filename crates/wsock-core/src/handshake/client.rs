@@ -15,8 +15,9 @@ use super::http::{
     is_token, owned_headers, require_token, single, trim, write_header,
 };
 use super::{ExtensionOffer, accept_key, extension};
-use crate::config::HandshakeLimits;
+use crate::config::{Config, HandshakeLimits};
 use crate::error::HandshakeError;
+use crate::extension::Extensions;
 
 /// The most body bytes a [`HandshakeError::Rejected`] keeps.
 const BODY_PREFIX_MAX: usize = 1024;
@@ -286,6 +287,9 @@ pub struct ClientHandshake {
     accept: String,
     protocols: Vec<String>,
     extensions: Vec<String>,
+    /// Set once the core's own offers were added: the answer is checked
+    /// against them.
+    offered: Option<Config>,
     reader: HeaderReader,
 }
 
@@ -299,8 +303,49 @@ impl ClientHandshake {
             accept: accept_key(key.as_bytes()),
             protocols: request.protocols.clone(),
             extensions: request.extensions.iter().map(|e| e.name.clone()).collect(),
+            offered: None,
             reader: HeaderReader::new(limits),
         }
+    }
+
+    /// Adds the extensions `config` enables (permessage-deflate with
+    /// [`Config::deflate`](crate::Config)) to the request, and has the
+    /// server's answer checked against them: the agreement is then in
+    /// [`Response::negotiated_extensions`]. An extension the request
+    /// already offers by name is not offered twice.
+    pub fn with_extensions(mut self, config: &Config) -> Self {
+        if self.offered.is_some() {
+            return self;
+        }
+        let offers: Vec<ExtensionOffer> = Extensions::offers(config)
+            .into_iter()
+            .filter(|o| {
+                !self
+                    .extensions
+                    .iter()
+                    .any(|e| e.eq_ignore_ascii_case(&o.name))
+            })
+            .collect();
+        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+        let mut enabled = config.clone();
+        #[cfg(feature = "deflate")]
+        {
+            enabled.deflate.enabled = offers.iter().any(|o| o.name == crate::deflate::NAME);
+        }
+        if !offers.is_empty() {
+            let list: Vec<String> = offers.iter().map(ToString::to_string).collect();
+            // Before the blank line that ends the request.
+            self.request.truncate(self.request.len() - 2);
+            write_header(
+                &mut self.request,
+                "Sec-WebSocket-Extensions",
+                list.join(", ").as_bytes(),
+            );
+            self.request.extend_from_slice(b"\r\n");
+            self.extensions.extend(offers.into_iter().map(|o| o.name));
+        }
+        self.offered = Some(enabled);
+        self
     }
 
     /// Starts a handshake with a key from the operating system's random
@@ -375,11 +420,16 @@ impl ClientHandshake {
         }
         let protocol = self.chosen_protocol(&headers)?;
         let extensions = self.accepted_extensions(&headers)?;
+        let negotiated = match &self.offered {
+            Some(config) => Extensions::accepted(config, &extensions)?,
+            None => Extensions::none(),
+        };
         Ok(Response {
             status: 101,
             headers,
             protocol,
             extensions,
+            negotiated,
         })
     }
 
@@ -459,6 +509,7 @@ pub struct Response {
     headers: Headers,
     protocol: Option<String>,
     extensions: Vec<ExtensionOffer>,
+    negotiated: Extensions,
 }
 
 impl Response {
@@ -485,6 +536,14 @@ impl Response {
     /// The extensions the server accepted, with its parameters, in order.
     pub fn extensions(&self) -> &[ExtensionOffer] {
         &self.extensions
+    }
+
+    /// The extensions in force, for
+    /// [`Connection::with_extensions`](crate::Connection::with_extensions):
+    /// those offered by [`ClientHandshake::with_extensions`] that the
+    /// server accepted (none if it was not called).
+    pub fn negotiated_extensions(&self) -> Extensions {
+        self.negotiated
     }
 }
 

@@ -15,8 +15,9 @@ use super::http::{
     is_token, list_items, require_token, single, trim, write_header,
 };
 use super::{accept_key, extension};
-use crate::config::HandshakeLimits;
+use crate::config::{Config, HandshakeLimits};
 use crate::error::HandshakeError;
+use crate::extension::Extensions;
 
 /// Reads a client's opening handshake from a byte stream.
 ///
@@ -39,6 +40,7 @@ pub struct ServerHandshake {
     reader: HeaderReader,
     /// Some input arrived already (the first byte was checked).
     started: bool,
+    extensions: Option<Config>,
 }
 
 /// The first byte of a TLS record carrying a handshake message (a
@@ -51,7 +53,16 @@ impl ServerHandshake {
         Self {
             reader: HeaderReader::new(limits),
             started: false,
+            extensions: None,
         }
+    }
+
+    /// Negotiates the extensions `config` enables (permessage-deflate with
+    /// [`Config::deflate`](crate::Config)) on every request read: see
+    /// [`Request::negotiate_extensions`].
+    pub fn with_extensions(mut self, config: &Config) -> Self {
+        self.extensions = Some(config.clone());
+        self
     }
 
     /// Takes received bytes. `Ok(None)`: more are needed. `Ok(Some((request,
@@ -89,7 +100,12 @@ impl ServerHandshake {
         }
         let (method, target) = (req.method.unwrap_or_default(), req.path.unwrap_or_default());
         let headers = req.headers.iter().map(|h| (h.name, h.value));
-        validate_request(method, target, req.version.unwrap_or_default(), headers)
+        let mut request =
+            validate_request(method, target, req.version.unwrap_or_default(), headers)?;
+        if let Some(config) = &self.extensions {
+            request.negotiate_extensions(config);
+        }
+        Ok(request)
     }
 }
 
@@ -133,6 +149,8 @@ pub fn validate_request<'a>(
         key,
         protocols,
         extensions,
+        negotiated: Extensions::none(),
+        answers: Vec::new(),
     })
 }
 
@@ -224,6 +242,8 @@ pub struct Request {
     key: String,
     protocols: Vec<String>,
     extensions: Vec<ExtensionOffer>,
+    negotiated: Extensions,
+    answers: Vec<ExtensionOffer>,
 }
 
 impl Request {
@@ -287,6 +307,21 @@ impl Request {
         &self.extensions
     }
 
+    /// Chooses the extensions to accept among the client's offers, as
+    /// `config` allows (RFC 7692 §7.1 for permessage-deflate: the first
+    /// offer it can honour; malformed offers are declined, not failed).
+    /// [`accept`](Self::accept) then answers them.
+    /// [`ServerHandshake::with_extensions`] calls this itself.
+    pub fn negotiate_extensions(&mut self, config: &Config) {
+        (self.negotiated, self.answers) = Extensions::answer(config, &self.extensions);
+    }
+
+    /// The extensions in force once [`accept`](Self::accept)'s response is
+    /// sent, for [`Connection::with_extensions`](crate::Connection::with_extensions).
+    pub fn negotiated_extensions(&self) -> Extensions {
+        self.negotiated
+    }
+
     /// The `101 Switching Protocols` response that accepts this request.
     /// Fails if `accept` picks something the client did not offer or holds
     /// a header that is malformed or owned by the handshake.
@@ -304,8 +339,13 @@ impl Request {
         if let Some(protocol) = &accept.protocol {
             write_header(&mut out, "Sec-WebSocket-Protocol", protocol.as_bytes());
         }
-        if !accept.extensions.is_empty() {
-            let list: Vec<String> = accept.extensions.iter().map(|e| format!("{e}")).collect();
+        if !accept.extensions.is_empty() || !self.answers.is_empty() {
+            let list: Vec<String> = self
+                .answers
+                .iter()
+                .chain(&accept.extensions)
+                .map(|e| format!("{e}"))
+                .collect();
             write_header(
                 &mut out,
                 "Sec-WebSocket-Extensions",
@@ -329,6 +369,17 @@ impl Request {
         }
         for ext in &accept.extensions {
             ext.validate()?;
+            // Negotiated by the core: a second answer would contradict it.
+            if self
+                .answers
+                .iter()
+                .any(|a| a.name.eq_ignore_ascii_case(&ext.name))
+            {
+                return Err(HandshakeError::InvalidHeader {
+                    name: "Sec-WebSocket-Extensions",
+                    value: format!("{ext} (already negotiated from the Config)"),
+                });
+            }
             if !self
                 .extensions
                 .iter()
