@@ -1,6 +1,6 @@
 //! [`Server`]: an accept loop with a handshake cap and graceful shutdown.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -189,7 +189,8 @@ struct State {
 #[derive(Default)]
 struct Conns {
     next_id: u64,
-    handshakes: usize,
+    /// Connections still in the opening handshake, oldest first.
+    handshaking: BTreeSet<u64>,
     map: HashMap<u64, Entry>,
 }
 
@@ -202,21 +203,15 @@ struct Entry {
 
 impl Conns {
     /// Aborts the handshake in progress that started first, if any.
-    fn evict_oldest_handshake(&mut self) -> bool {
-        let oldest = self
-            .map
-            .iter()
-            .filter(|(_, e)| e.open.is_none() && e.task.is_some())
-            .map(|(id, _)| *id)
-            .min();
-        let Some(id) = oldest else { return false };
-        if let Some(entry) = self.map.remove(&id) {
-            self.handshakes -= 1;
-            if let Some(task) = entry.task {
-                task.abort();
-            }
+    fn evict_oldest_handshake(&mut self) {
+        let Some(id) = self.handshaking.pop_first() else {
+            return;
+        };
+        // A task not recorded yet is aborted as soon as it is (its entry
+        // is gone).
+        if let Some(task) = self.map.remove(&id).and_then(|e| e.task) {
+            task.abort();
         }
-        true
     }
 }
 
@@ -254,7 +249,7 @@ impl Server {
 
     /// Opening handshakes in progress now.
     pub fn handshakes(&self) -> usize {
-        lock(&self.state.conns).handshakes
+        lock(&self.state.conns).handshaking.len()
     }
 
     /// Stops gracefully: stops accepting, ends handshakes in progress,
@@ -285,7 +280,7 @@ impl Server {
                 report.handshakes_ended += 1;
                 false
             });
-            conns.handshakes = 0;
+            conns.handshaking.clear();
             open
         };
         for shared in open {
@@ -355,12 +350,12 @@ async fn accept_loop<H, F>(
         }
         let id = {
             let mut conns = lock(&state.conns);
-            if conns.handshakes >= config.max_handshakes {
+            if conns.handshaking.len() >= config.max_handshakes {
                 conns.evict_oldest_handshake();
             }
-            conns.handshakes += 1;
             let id = conns.next_id;
             conns.next_id += 1;
+            conns.handshaking.insert(id);
             conns.map.insert(
                 id,
                 Entry {
@@ -377,8 +372,10 @@ async fn accept_loop<H, F>(
             Arc::clone(&config),
             Arc::clone(&handler),
         ));
-        if let Some(entry) = lock(&state.conns).map.get_mut(&id) {
-            entry.task = Some(task.abort_handle());
+        match lock(&state.conns).map.get_mut(&id) {
+            Some(entry) => entry.task = Some(task.abort_handle()),
+            // Ended already to make room.
+            None => task.abort(),
         }
     }
 }
@@ -388,21 +385,18 @@ async fn accept_loop<H, F>(
 struct Registration {
     state: Arc<State>,
     id: u64,
-    in_handshake: bool,
 }
 
 impl Registration {
     /// Records that the handshake is done; `false` if the connection was
     /// dropped from the server meanwhile.
-    fn opened(&mut self, ws: &WebSocket<TcpStream>) -> bool {
+    fn opened(&self, ws: &WebSocket<TcpStream>) -> bool {
         let mut conns = lock(&self.state.conns);
         let Some(entry) = conns.map.get_mut(&self.id) else {
-            self.in_handshake = false;
             return false;
         };
         entry.open = Some(Arc::downgrade(ws.shared()));
-        conns.handshakes -= 1;
-        self.in_handshake = false;
+        conns.handshaking.remove(&self.id);
         true
     }
 }
@@ -410,9 +404,8 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut conns = lock(&self.state.conns);
-        if conns.map.remove(&self.id).is_some() && self.in_handshake {
-            conns.handshakes -= 1;
-        }
+        conns.map.remove(&self.id);
+        conns.handshaking.remove(&self.id);
         drop(conns);
         self.state.changed.notify_waiters();
     }
@@ -428,10 +421,9 @@ async fn serve_connection<H, F>(
     H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let mut registration = Registration {
+    let registration = Registration {
         state: Arc::clone(&state),
         id,
-        in_handshake: true,
     };
     let result: Result<WebSocket<TcpStream>, Error> = match &config.callback {
         Some(callback) => {
