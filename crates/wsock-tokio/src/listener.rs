@@ -21,6 +21,9 @@ type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
 /// so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// The longest wait a shutdown deadline stands for.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 /// The close reason sent to every connection when the server shuts down.
 const SHUTDOWN_REASON: &str = "server shutting down";
 
@@ -258,7 +261,8 @@ impl Server {
     /// running then are aborted; the report counts them in
     /// [`forced`](ShutdownReport::forced).
     pub async fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
-        let deadline = tokio::time::Instant::now() + timeout;
+        // `Duration::MAX` and the like mean "wait as long as it takes".
+        let deadline = tokio::time::Instant::now() + timeout.min(FOREVER);
         let mut report = ShutdownReport::default();
         self.state.stopping.store(true, Ordering::Release);
         if let Some(task) = self.task.take() {
