@@ -127,6 +127,10 @@ pub(crate) struct ServeArgs {
     /// SECS (0: never)
     #[arg(long, value_name = "SECS", value_parser = parse_secs_or_off, default_value = "300")]
     pub(crate) idle_timeout: Duration,
+    /// On SIGINT or SIGTERM: stop accepting, close every connection with
+    /// 1001, and wait up to SECS for them before exiting
+    #[arg(long, value_name = "SECS", value_parser = parse_secs_or_off, default_value = "5")]
+    pub(crate) shutdown_timeout: Duration,
 }
 
 /// Flags shared by the client commands.
