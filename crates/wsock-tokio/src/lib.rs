@@ -48,7 +48,7 @@ mod socket;
 
 pub use client::{ClientBuilder, connect};
 pub use error::{Error, ErrorKind};
-pub use listener::{ServeBuilder, Server, ShutdownReport};
+pub use listener::{Accepted, ServeBuilder, Server, ShutdownReport};
 pub use server::{ServerBuilder, accept, accept_with};
 pub use socket::{MessageReader, MessageWriter, ReadHalf, ReuniteError, WebSocket, WriteHalf};
 pub use wsock_core::handshake::server::Rejection;

@@ -38,7 +38,7 @@ const SHUTDOWN_REASON: &str = "server shutting down";
 /// let server = Server::builder()
 ///     .acceptor(ServerBuilder::new().max_message_size(1 << 20))
 ///     .max_handshakes(128)
-///     .bind("127.0.0.1:0", |mut ws| async move {
+///     .bind("127.0.0.1:0", |mut ws, _accepted| async move {
 ///         while let Ok(Some(message)) = ws.recv().await {
 ///             if message.is_data() && ws.send(message).await.is_err() {
 ///                 break;
@@ -110,7 +110,7 @@ impl ServeBuilder {
     pub async fn bind<A, H, F>(self, addr: A, handler: H) -> std::io::Result<Server>
     where
         A: ToSocketAddrs,
-        H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+        H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         let listener = TcpListener::bind(addr).await?;
@@ -118,11 +118,11 @@ impl ServeBuilder {
     }
 
     /// Serves `listener` on a task: each connection gets a task that runs
-    /// the handshake and then `handler`. Must be called within a Tokio
-    /// runtime.
+    /// the handshake and then `handler`, with the connection and what was
+    /// [`Accepted`]. Must be called within a Tokio runtime.
     pub fn serve<H, F>(self, listener: TcpListener, handler: H) -> std::io::Result<Server>
     where
-        H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+        H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         let local_addr = listener.local_addr()?;
@@ -143,6 +143,18 @@ impl ServeBuilder {
             local_addr,
         })
     }
+}
+
+/// What a [`Server`] handler learns about its connection besides the
+/// [`WebSocket`]: who connected and what they asked for.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Accepted {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The opening-handshake request (path, query, headers, offered
+    /// subprotocols).
+    pub request: Request,
 }
 
 /// What [`Server::shutdown`] found and did.
@@ -234,7 +246,7 @@ impl Server {
     pub async fn bind<A, H, F>(addr: A, handler: H) -> std::io::Result<Self>
     where
         A: ToSocketAddrs,
-        H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+        H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         Self::builder().bind(addr, handler).await
@@ -341,11 +353,11 @@ async fn accept_loop<H, F>(
     config: Arc<ServeBuilder>,
     handler: Arc<H>,
 ) where
-    H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+    H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
     loop {
-        let Ok((tcp, _)) = listener.accept().await else {
+        let Ok((tcp, peer)) = listener.accept().await else {
             tokio::time::sleep(ACCEPT_BACKOFF).await;
             continue;
         };
@@ -371,6 +383,7 @@ async fn accept_loop<H, F>(
         };
         let task = tokio::spawn(serve_connection(
             tcp,
+            peer,
             id,
             Arc::clone(&state),
             Arc::clone(&config),
@@ -417,28 +430,33 @@ impl Drop for Registration {
 
 async fn serve_connection<H, F>(
     tcp: TcpStream,
+    peer: SocketAddr,
     id: u64,
     state: Arc<State>,
     config: Arc<ServeBuilder>,
     handler: Arc<H>,
 ) where
-    H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+    H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
     let registration = Registration {
         state: Arc::clone(&state),
         id,
     };
-    let result: Result<WebSocket<TcpStream>, Error> = match &config.callback {
-        Some(callback) => {
-            config
-                .acceptor
-                .accept_with(tcp, |request| callback(request))
-                .await
-        }
-        None => config.acceptor.accept(tcp).await,
+    let mut seen = None;
+    let result: Result<WebSocket<TcpStream>, Error> = config
+        .acceptor
+        .accept_with(tcp, |request| {
+            seen = Some(request.clone());
+            match &config.callback {
+                Some(callback) => callback(request),
+                None => Ok(Accept::new()),
+            }
+        })
+        .await;
+    let (Ok(ws), Some(request)) = (result, seen) else {
+        return;
     };
-    let Ok(ws) = result else { return };
     if !registration.opened(&ws) {
         // Evicted or shut down as the handshake finished.
         return;
@@ -448,5 +466,5 @@ async fn serve_connection<H, F>(
         ws.shared()
             .close_from_outside(CloseCode::GOING_AWAY, SHUTDOWN_REASON);
     }
-    handler(ws).await;
+    handler(ws, Accepted { peer, request }).await;
 }
