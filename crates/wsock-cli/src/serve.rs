@@ -2,7 +2,8 @@
 //!
 //! Every text and binary message is sent back as received; pings are
 //! answered and closes completed by the engine. Limits stay on (handshake
-//! size and time, frame and message size, connection count), and each
+//! size and time, handshakes in progress, frame and message size, idle
+//! time, connection count; see docs/limits.md), and each
 //! connection runs in its own task (tokio) or thread (blocking), so a
 //! hostile peer, or even a panic, affects only its own connection.
 //!
