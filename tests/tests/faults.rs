@@ -396,3 +396,51 @@ fn blocking_ten_thousand_messages_then_the_close() {
         sender.join().unwrap();
     });
 }
+
+// ------------------------------------------------------------ graceful shutdown of wsock serve
+
+/// SIGTERM: `wsock serve` stops accepting, closes every connection with
+/// 1001, and exits 0 once they are closed.
+#[test]
+fn wsock_serve_shuts_down_gracefully_on_sigterm() {
+    bounded(30, || {
+        for runtime in ["tokio", "blocking"] {
+            let mut server = common::cli_server(runtime);
+            let addr = server.addr;
+            let mut clients = [upgraded(addr), upgraded(addr)];
+            for tcp in &mut clients {
+                tcp.write_all(&frame(0x81, b"x", true)).unwrap();
+                assert_eq!(common::read_frame(tcp), Some((0x81, b"x".to_vec())));
+            }
+            let common::Target::Cli(child) = &mut server.target else {
+                unreachable!()
+            };
+            let status = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            for tcp in &mut clients {
+                assert_eq!(read_close_code(tcp), Some(1001), "{runtime}");
+                tcp.write_all(&frame(0x88, &1001u16.to_be_bytes(), true))
+                    .unwrap();
+            }
+            let started = Instant::now();
+            let exit = loop {
+                if let Some(exit) = child.try_wait().unwrap() {
+                    break exit;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(3),
+                    "{runtime}: still running"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            assert!(exit.success(), "{runtime}: {exit:?}");
+            assert!(
+                TcpStream::connect(addr).is_err(),
+                "{runtime}: still listening"
+            );
+        }
+    });
+}

@@ -49,7 +49,7 @@ fn resident_memory_per_idle_connection() {
                 .max_handshakes(CONNECTIONS)
                 .bind(
                     "127.0.0.1:0",
-                    |mut ws: wsock_tokio::WebSocket<tokio::net::TcpStream>| async move {
+                    |mut ws: wsock_tokio::WebSocket<tokio::net::TcpStream>, _| async move {
                         while let Ok(Some(_)) = ws.recv().await {}
                     },
                 )

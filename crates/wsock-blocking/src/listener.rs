@@ -18,6 +18,9 @@ use crate::server::Acceptor;
 use crate::websocket::WebSocket;
 use wsock_core::handshake::server::Rejection;
 
+/// The longest wait a shutdown deadline stands for.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 type Handler<S> = dyn Fn(WebSocket<S>) + Send + Sync;
 type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
 
@@ -404,7 +407,8 @@ impl Server {
         let Some(thread) = self.thread.take() else {
             return report;
         };
-        let deadline = Instant::now() + timeout;
+        // `Duration::MAX` and the like mean "wait as long as it takes".
+        let deadline = Instant::now() + timeout.min(FOREVER);
         self.state.stopping.store(true, Ordering::Release);
         self.state.handshake_done.notify_all();
         // Wake the blocking accept with a connection of our own.

@@ -44,7 +44,9 @@ pub(crate) enum Command {
     /// answered, closes completed
     #[command(
         after_help = "Prints `listening on ws://ADDR:PORT` (or wss://) on stderr once \
-        it listens, even with --quiet, so `--listen 127.0.0.1:0` can be used by scripts."
+        it listens, even with --quiet, so `--listen 127.0.0.1:0` can be used by scripts.\n\n\
+        SIGINT (Ctrl-C) or SIGTERM shuts it down gracefully: every connection is closed \
+        with 1001, within --shutdown-timeout."
     )]
     Serve(ServeArgs),
     /// Connect and exchange lines: stdin lines are sent, received messages printed
@@ -127,6 +129,10 @@ pub(crate) struct ServeArgs {
     /// SECS (0: never)
     #[arg(long, value_name = "SECS", value_parser = parse_secs_or_off, default_value = "300")]
     pub(crate) idle_timeout: Duration,
+    /// On SIGINT or SIGTERM: stop accepting, close every connection with
+    /// 1001, and wait up to SECS for them before exiting
+    #[arg(long, value_name = "SECS", value_parser = parse_secs_or_off, default_value = "5")]
+    pub(crate) shutdown_timeout: Duration,
 }
 
 /// Flags shared by the client commands.

@@ -71,6 +71,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         max_frame_size: args.size.max(16 << 20),
         handshake_timeout: Some(Duration::from_secs(10)),
         idle_timeout: None,
+        stop: None,
     };
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;

@@ -2,7 +2,8 @@
 //!
 //! Every text and binary message is sent back as received; pings are
 //! answered and closes completed by the engine. Limits stay on (handshake
-//! size and time, frame and message size, connection count), and each
+//! size and time, handshakes in progress, frame and message size, idle
+//! time, connection count; see docs/limits.md), and each
 //! connection runs in its own task (tokio) or thread (blocking), so a
 //! hostile peer, or even a panic, affects only its own connection.
 //!
@@ -18,8 +19,8 @@ use std::time::Duration;
 
 use futures_sink::Sink as _;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 use wsock_core::{CloseCode, CloseFrame, Message};
@@ -43,6 +44,8 @@ pub(crate) struct EchoSettings {
     pub(crate) max_frame_size: usize,
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) idle_timeout: Option<Duration>,
+    /// Turns `true` when the server shuts down: close with 1001.
+    pub(crate) stop: Option<watch::Receiver<bool>>,
 }
 
 impl EchoSettings {
@@ -53,6 +56,7 @@ impl EchoSettings {
             max_frame_size: args.max_frame_size,
             handshake_timeout: crate::cli::limit(args.handshake_timeout),
             idle_timeout: crate::cli::limit(args.idle_timeout),
+            stop: None,
         }
     }
 
@@ -148,21 +152,22 @@ async fn serve_tokio(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
         .local_addr()
         .map_err(|e| bind_error(&args.listen, &e))?;
     announce(addr, tls.is_some());
-    let settings = EchoSettings::from_args(args);
-    let slots = Arc::new(Semaphore::new(args.max_connections.max(1)));
+    let (stop, stopped) = watch::channel(false);
+    let mut settings = EchoSettings::from_args(args);
+    settings.stop = Some(stopped);
+    let max = args.max_connections.max(1);
+    let slots = Arc::new(Semaphore::new(max));
     let handshakes = Handshakes::new(args.max_handshakes);
     let mut next_id = 0u64;
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
     loop {
-        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-            unreachable!("never closed")
+        let next = tokio::select! {
+            () = &mut signal => break,
+            next = accept_next(&listener, &slots) => next,
         };
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                warn!("accept failed: {e}");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-                continue;
-            }
+        let Some((permit, tcp, peer)) = next else {
+            continue;
         };
         let _ = tcp.set_nodelay(true);
         next_id += 1;
@@ -192,6 +197,68 @@ async fn serve_tokio(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
             }
         });
         handshakes.spawned(id, task.abort_handle());
+    }
+
+    // Graceful shutdown: stop accepting, end handshakes, ask every
+    // connection to close (1001), and wait for them within the limit.
+    drop(listener);
+    handshakes.abort_all();
+    let open = max - slots.available_permits();
+    info!("shutting down: closing {open} connections");
+    stop.send_replace(true);
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    let wait = slots.acquire_many(all);
+    let _ = match crate::cli::limit(args.shutdown_timeout) {
+        Some(limit) => tokio::time::timeout(limit, wait).await.ok(),
+        None => Some(wait.await),
+    };
+    report_shutdown(open, max - slots.available_permits());
+    Ok(())
+}
+
+/// Logs how a shutdown went: `open` connections when it began, `left`
+/// still open at its deadline.
+pub(crate) fn report_shutdown(open: usize, left: usize) {
+    if left == 0 {
+        info!("shut down: {open} connections closed");
+    } else {
+        warn!(
+            "shut down: {} connections closed, {left} did not close in time (--shutdown-timeout)",
+            open.saturating_sub(left)
+        );
+    }
+}
+
+/// The next connection and a slot for it; `None` after a failed accept.
+async fn accept_next(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> Option<(OwnedSemaphorePermit, TcpStream, SocketAddr)> {
+    let permit = Arc::clone(slots).acquire_owned().await.ok()?;
+    match listener.accept().await {
+        Ok((tcp, peer)) => Some((permit, tcp, peer)),
+        Err(e) => {
+            warn!("accept failed: {e}");
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            None
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM; never where signals
+/// cannot be received.
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        return;
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -261,6 +328,14 @@ impl Handshakes {
         }
     }
 
+    /// Ends every handshake in progress.
+    fn abort_all(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        for task in tasks.into_values().flatten() {
+            task.abort();
+        }
+    }
+
     /// Records the task of handshake `id`, unless it is already done.
     fn spawned(&self, id: u64, task: AbortHandle) {
         if let Some(slot) = self
@@ -304,16 +379,34 @@ where
     if let Some((id, peer)) = log {
         summary.log_connected(id, peer);
     }
-    echo(ws, &mut summary).await;
+    echo(ws, &mut summary, settings.stop.clone()).await;
     Ok(summary)
 }
 
-async fn echo<S>(mut ws: WebSocket<S>, summary: &mut Summary)
-where
+async fn echo<S>(
+    mut ws: WebSocket<S>,
+    summary: &mut Summary,
+    mut stop: Option<watch::Receiver<bool>>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     loop {
-        match ws.recv().await {
+        // `None`: the server is shutting down.
+        let next = match &mut stop {
+            Some(signal) => tokio::select! {
+                next = ws.recv() => Some(next),
+                _ = signal.wait_for(|stop| *stop) => None,
+            },
+            None => Some(ws.recv().await),
+        };
+        let Some(next) = next else {
+            // Close once, then finish the closing handshake.
+            stop = None;
+            let frame = CloseFrame::new(CloseCode::GOING_AWAY, "server shutting down");
+            let _ = ws.send(Message::Close(Some(frame))).await;
+            continue;
+        };
+        match next {
             Ok(Some(message @ (Message::Text(_) | Message::Binary(_)))) => {
                 // Queued, not flushed: the next receive writes it out, so a
                 // burst of messages is echoed with few writes. A failure

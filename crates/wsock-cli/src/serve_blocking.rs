@@ -21,8 +21,8 @@ use wsock_core::CloseCode;
 use wsock_tls::{ServerTlsStream, TlsAcceptor};
 
 use crate::cli::ServeArgs;
-use crate::exit::Result;
-use crate::serve::{EchoSettings, Summary, announce, bind_error, record_close};
+use crate::exit::{CliError, Result};
+use crate::serve::{EchoSettings, Summary, announce, bind_error, record_close, report_shutdown};
 
 /// Pause when at the connection limit or after a failed `accept`.
 const BACKOFF: Duration = Duration::from_millis(10);
@@ -35,6 +35,7 @@ pub(crate) fn run(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
         max_frame_size: args.max_frame_size,
         handshake_timeout: crate::cli::limit(args.handshake_timeout),
         idle_timeout: crate::cli::limit(args.idle_timeout),
+        stop: None,
     };
     let acceptor = Acceptor::new()
         .max_message_size(settings.max_message_size)
@@ -64,10 +65,21 @@ pub(crate) fn run(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
                 })
                 .map_err(|e| bind_error(&args.listen, &io::Error::other(e)))?;
             announce(server.local_addr(), false);
-            // The server runs on its own threads; keep it alive for good.
-            loop {
-                std::thread::park();
-            }
+            // The server runs on its own threads; this one waits for a
+            // signal to shut it down gracefully.
+            let signals = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CliError::local(format!("cannot wait for signals: {e}")))?;
+            signals.block_on(crate::serve::shutdown_signal());
+            let grace = crate::cli::limit(args.shutdown_timeout).unwrap_or(Duration::MAX);
+            info!(
+                "shutting down: closing {} connections",
+                server.connections()
+            );
+            let report = server.shutdown(grace);
+            report_shutdown(report.open, report.forced);
+            Ok(())
         }
         Some(tls) => {
             let listener = TcpListener::bind(args.listen.as_str())

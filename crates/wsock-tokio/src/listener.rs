@@ -1,6 +1,6 @@
 //! [`Server`]: an accept loop with a handshake cap and graceful shutdown.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +21,9 @@ type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
 /// so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// The longest wait a shutdown deadline stands for.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 /// The close reason sent to every connection when the server shuts down.
 const SHUTDOWN_REASON: &str = "server shutting down";
 
@@ -35,7 +38,7 @@ const SHUTDOWN_REASON: &str = "server shutting down";
 /// let server = Server::builder()
 ///     .acceptor(ServerBuilder::new().max_message_size(1 << 20))
 ///     .max_handshakes(128)
-///     .bind("127.0.0.1:0", |mut ws| async move {
+///     .bind("127.0.0.1:0", |mut ws, _accepted| async move {
 ///         while let Ok(Some(message)) = ws.recv().await {
 ///             if message.is_data() && ws.send(message).await.is_err() {
 ///                 break;
@@ -107,7 +110,7 @@ impl ServeBuilder {
     pub async fn bind<A, H, F>(self, addr: A, handler: H) -> std::io::Result<Server>
     where
         A: ToSocketAddrs,
-        H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+        H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         let listener = TcpListener::bind(addr).await?;
@@ -115,11 +118,11 @@ impl ServeBuilder {
     }
 
     /// Serves `listener` on a task: each connection gets a task that runs
-    /// the handshake and then `handler`. Must be called within a Tokio
-    /// runtime.
+    /// the handshake and then `handler`, with the connection and what was
+    /// [`Accepted`]. Must be called within a Tokio runtime.
     pub fn serve<H, F>(self, listener: TcpListener, handler: H) -> std::io::Result<Server>
     where
-        H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+        H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         let local_addr = listener.local_addr()?;
@@ -140,6 +143,18 @@ impl ServeBuilder {
             local_addr,
         })
     }
+}
+
+/// What a [`Server`] handler learns about its connection besides the
+/// [`WebSocket`]: who connected and what they asked for.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Accepted {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The opening-handshake request (path, query, headers, offered
+    /// subprotocols).
+    pub request: Request,
 }
 
 /// What [`Server::shutdown`] found and did.
@@ -189,7 +204,8 @@ struct State {
 #[derive(Default)]
 struct Conns {
     next_id: u64,
-    handshakes: usize,
+    /// Connections still in the opening handshake, oldest first.
+    handshaking: BTreeSet<u64>,
     map: HashMap<u64, Entry>,
 }
 
@@ -202,21 +218,15 @@ struct Entry {
 
 impl Conns {
     /// Aborts the handshake in progress that started first, if any.
-    fn evict_oldest_handshake(&mut self) -> bool {
-        let oldest = self
-            .map
-            .iter()
-            .filter(|(_, e)| e.open.is_none() && e.task.is_some())
-            .map(|(id, _)| *id)
-            .min();
-        let Some(id) = oldest else { return false };
-        if let Some(entry) = self.map.remove(&id) {
-            self.handshakes -= 1;
-            if let Some(task) = entry.task {
-                task.abort();
-            }
+    fn evict_oldest_handshake(&mut self) {
+        let Some(id) = self.handshaking.pop_first() else {
+            return;
+        };
+        // A task not recorded yet is aborted as soon as it is (its entry
+        // is gone).
+        if let Some(task) = self.map.remove(&id).and_then(|e| e.task) {
+            task.abort();
         }
-        true
     }
 }
 
@@ -236,7 +246,7 @@ impl Server {
     pub async fn bind<A, H, F>(addr: A, handler: H) -> std::io::Result<Self>
     where
         A: ToSocketAddrs,
-        H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+        H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         Self::builder().bind(addr, handler).await
@@ -254,7 +264,7 @@ impl Server {
 
     /// Opening handshakes in progress now.
     pub fn handshakes(&self) -> usize {
-        lock(&self.state.conns).handshakes
+        lock(&self.state.conns).handshaking.len()
     }
 
     /// Stops gracefully: stops accepting, ends handshakes in progress,
@@ -263,7 +273,8 @@ impl Server {
     /// running then are aborted; the report counts them in
     /// [`forced`](ShutdownReport::forced).
     pub async fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
-        let deadline = tokio::time::Instant::now() + timeout;
+        // `Duration::MAX` and the like mean "wait as long as it takes".
+        let deadline = tokio::time::Instant::now() + timeout.min(FOREVER);
         let mut report = ShutdownReport::default();
         self.state.stopping.store(true, Ordering::Release);
         if let Some(task) = self.task.take() {
@@ -285,7 +296,7 @@ impl Server {
                 report.handshakes_ended += 1;
                 false
             });
-            conns.handshakes = 0;
+            conns.handshaking.clear();
             open
         };
         for shared in open {
@@ -342,11 +353,11 @@ async fn accept_loop<H, F>(
     config: Arc<ServeBuilder>,
     handler: Arc<H>,
 ) where
-    H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+    H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
     loop {
-        let Ok((tcp, _)) = listener.accept().await else {
+        let Ok((tcp, peer)) = listener.accept().await else {
             tokio::time::sleep(ACCEPT_BACKOFF).await;
             continue;
         };
@@ -355,12 +366,12 @@ async fn accept_loop<H, F>(
         }
         let id = {
             let mut conns = lock(&state.conns);
-            if conns.handshakes >= config.max_handshakes {
+            if conns.handshaking.len() >= config.max_handshakes {
                 conns.evict_oldest_handshake();
             }
-            conns.handshakes += 1;
             let id = conns.next_id;
             conns.next_id += 1;
+            conns.handshaking.insert(id);
             conns.map.insert(
                 id,
                 Entry {
@@ -372,13 +383,16 @@ async fn accept_loop<H, F>(
         };
         let task = tokio::spawn(serve_connection(
             tcp,
+            peer,
             id,
             Arc::clone(&state),
             Arc::clone(&config),
             Arc::clone(&handler),
         ));
-        if let Some(entry) = lock(&state.conns).map.get_mut(&id) {
-            entry.task = Some(task.abort_handle());
+        match lock(&state.conns).map.get_mut(&id) {
+            Some(entry) => entry.task = Some(task.abort_handle()),
+            // Ended already to make room.
+            None => task.abort(),
         }
     }
 }
@@ -388,21 +402,18 @@ async fn accept_loop<H, F>(
 struct Registration {
     state: Arc<State>,
     id: u64,
-    in_handshake: bool,
 }
 
 impl Registration {
     /// Records that the handshake is done; `false` if the connection was
     /// dropped from the server meanwhile.
-    fn opened(&mut self, ws: &WebSocket<TcpStream>) -> bool {
+    fn opened(&self, ws: &WebSocket<TcpStream>) -> bool {
         let mut conns = lock(&self.state.conns);
         let Some(entry) = conns.map.get_mut(&self.id) else {
-            self.in_handshake = false;
             return false;
         };
         entry.open = Some(Arc::downgrade(ws.shared()));
-        conns.handshakes -= 1;
-        self.in_handshake = false;
+        conns.handshaking.remove(&self.id);
         true
     }
 }
@@ -410,9 +421,8 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut conns = lock(&self.state.conns);
-        if conns.map.remove(&self.id).is_some() && self.in_handshake {
-            conns.handshakes -= 1;
-        }
+        conns.map.remove(&self.id);
+        conns.handshaking.remove(&self.id);
         drop(conns);
         self.state.changed.notify_waiters();
     }
@@ -420,29 +430,33 @@ impl Drop for Registration {
 
 async fn serve_connection<H, F>(
     tcp: TcpStream,
+    peer: SocketAddr,
     id: u64,
     state: Arc<State>,
     config: Arc<ServeBuilder>,
     handler: Arc<H>,
 ) where
-    H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
+    H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let mut registration = Registration {
+    let registration = Registration {
         state: Arc::clone(&state),
         id,
-        in_handshake: true,
     };
-    let result: Result<WebSocket<TcpStream>, Error> = match &config.callback {
-        Some(callback) => {
-            config
-                .acceptor
-                .accept_with(tcp, |request| callback(request))
-                .await
-        }
-        None => config.acceptor.accept(tcp).await,
+    let mut seen = None;
+    let result: Result<WebSocket<TcpStream>, Error> = config
+        .acceptor
+        .accept_with(tcp, |request| {
+            seen = Some(request.clone());
+            match &config.callback {
+                Some(callback) => callback(request),
+                None => Ok(Accept::new()),
+            }
+        })
+        .await;
+    let (Ok(ws), Some(request)) = (result, seen) else {
+        return;
     };
-    let Ok(ws) = result else { return };
     if !registration.opened(&ws) {
         // Evicted or shut down as the handshake finished.
         return;
@@ -452,5 +466,5 @@ async fn serve_connection<H, F>(
         ws.shared()
             .close_from_outside(CloseCode::GOING_AWAY, SHUTDOWN_REASON);
     }
-    handler(ws).await;
+    handler(ws, Accepted { peer, request }).await;
 }

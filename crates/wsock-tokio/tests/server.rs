@@ -9,9 +9,9 @@ use common::LIMIT;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use wsock_tokio::{CloseFrame, Message, Server, ServerBuilder, WebSocket};
+use wsock_tokio::{Accepted, CloseFrame, Message, Server, ServerBuilder, WebSocket};
 
-async fn echo(mut ws: WebSocket<TcpStream>) {
+async fn echo(mut ws: WebSocket<TcpStream>, _: Accepted) {
     while let Ok(Some(message)) = ws.recv().await {
         if message.is_data() && ws.send(message).await.is_err() {
             break;
@@ -119,7 +119,7 @@ async fn shutdown_closes_every_connection_with_1001() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_that_ignores_its_connection_is_forced_at_the_deadline() {
     timeout(LIMIT, async {
-        let server = Server::bind("127.0.0.1:0", |ws: WebSocket<TcpStream>| async move {
+        let server = Server::bind("127.0.0.1:0", |ws: WebSocket<TcpStream>, _| async move {
             tokio::time::sleep(Duration::from_secs(60)).await;
             drop(ws);
         })
@@ -142,6 +142,51 @@ async fn a_handler_that_ignores_its_connection_is_forced_at_the_deadline() {
             matches!(end, Ok(Some(Message::Close(_)) | None) | Err(_)),
             "{end:?}"
         );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handler_learns_the_peer_and_the_request() {
+    timeout(LIMIT, async {
+        let server = Server::builder()
+            .on_request(|request| match request.path() {
+                "/chat" => Ok(wsock_tokio::Accept::new().protocol("chat")),
+                _ => Err(wsock_tokio::Rejection::new(404)),
+            })
+            .bind(
+                "127.0.0.1:0",
+                |mut ws: WebSocket<TcpStream>, accepted: Accepted| async move {
+                    let about = format!(
+                        "{} {} {:?}",
+                        accepted.peer.ip(),
+                        accepted.request.path(),
+                        ws.protocol()
+                    );
+                    let _ = ws.send(about).await;
+                    echo(ws, accepted).await;
+                },
+            )
+            .await
+            .unwrap();
+        let url = format!("ws://{}", server.local_addr());
+        let (mut ws, _) = wsock_tokio::ClientBuilder::new(format!("{url}/chat"))
+            .protocol("chat")
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(
+            ws.recv().await.unwrap(),
+            Some(Message::text("127.0.0.1 /chat Some(\"chat\")"))
+        );
+        let err = wsock_tokio::connect(&format!("{url}/other"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.http_status(), Some(404));
+        ws.close(None).await.unwrap();
+        let report = server.shutdown(Duration::from_secs(2)).await;
+        assert_eq!(report.forced, 0);
     })
     .await
     .unwrap();
