@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 use wsock_core::{CloseCode, CloseFrame, Message};
-use wsock_tls::TlsAcceptor;
+use wsock_tokio::tls::TlsAcceptor;
 use wsock_tokio::{Accept, Request, ServerBuilder, Stats, WebSocket};
 
 use crate::cli::{Runtime, ServeArgs};

@@ -123,11 +123,11 @@ impl Error {
 
     #[cfg(feature = "tls")]
     pub(crate) fn from_tls(err: wsock_tls::TlsError) -> Self {
-        let message = match err.certificate_error() {
-            Some(_) => "TLS certificate rejected",
-            None => "TLS failed",
-        };
-        Self::new(ErrorKind::Tls, message, Source::Other(Box::new(err)))
+        Self::new(
+            ErrorKind::Tls,
+            "TLS handshake failed",
+            Source::Other(Box::new(err)),
+        )
     }
 
     #[cfg(feature = "tls")]
