@@ -29,9 +29,9 @@ pub enum ErrorKind {
     /// [`WebSocket::read`](crate::WebSocket::read) and
     /// [`WebSocket::flush`](crate::WebSocket::flush)).
     TimedOut,
-    /// TLS failed (see [`Error::tls_error`] and
-    /// [`Error::certificate_error`]), or is not available (`wss://` without
-    /// the `tls` feature).
+    /// TLS failed (see `Error::tls_error` and `Error::certificate_error`,
+    /// with the `tls` feature), or is not available (`wss://` without the
+    /// `tls` feature).
     Tls,
     /// The HTTP proxy refused or failed to open a `CONNECT` tunnel (407,
     /// 403, 502, …); see `Error::proxy_error` (with the `tls` feature).

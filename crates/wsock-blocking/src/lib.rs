@@ -13,6 +13,14 @@
 //!   [`WebSocket::close`]; one message as an [`io::Read`](std::io::Read) or
 //!   [`io::Write`](std::io::Write) with [`WebSocket::read_stream`] and
 //!   [`WebSocket::send_stream`]; full duplex with [`WebSocket::split`].
+//! * TLS (the default `tls` feature: rustls with the ring provider, through
+//!   the `wsock-tls` crate, re-exported as `tls`): `wss://` in [`connect`],
+//!   verified against the webpki roots unless
+//!   `ClientBuilder::tls_connector` says otherwise; HTTP `CONNECT` proxies
+//!   with `ClientBuilder::proxy`; `ServerBuilder::bind_tls` for servers;
+//!   `WebSocket::tls_info` for what was negotiated. Certificate errors are
+//!   [`ErrorKind::Tls`] errors whose `Error::certificate_error` says what
+//!   failed.
 //!
 //! ```
 //! use std::net::TcpListener;
@@ -101,7 +109,7 @@ pub use wsock_core::{CloseCode, CloseFrame, Config, DataKind, Message, Role, Sta
 ///
 /// `wss://` (with the `tls` feature, on by default) verifies the server
 /// against the Mozilla roots of `webpki-roots`, with SNI for host names
-/// and ALPN `http/1.1`; [`ClientBuilder::tls_connector`] changes that.
+/// and ALPN `http/1.1`; `ClientBuilder::tls_connector` changes that.
 ///
 /// ```
 /// # let server = wsock_blocking::Server::bind("127.0.0.1:0", |mut ws| { let _ = ws.read(); })?;

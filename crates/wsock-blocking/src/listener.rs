@@ -215,10 +215,11 @@ impl ServerBuilder {
     /// handshake and `handler`. [`WebSocket::tls_info`] says what was
     /// negotiated (and the client's certificates, with mutual TLS).
     ///
-    /// On [`Server::shutdown`], TLS connections get their close frame (1001)
-    /// when their own thread next reads or writes (another thread cannot
-    /// write to a TLS session); those still open at the timeout are shut
-    /// down.
+    /// On [`Server::shutdown`], another thread cannot write to a TLS
+    /// session, so a TLS connection's close frame (1001) is queued for the
+    /// connection's own thread: it goes out when the handler next reads
+    /// (data from the peer, a keepalive ping or the read timeout wakes it)
+    /// or writes. Connections still open at the timeout are shut down.
     #[cfg(feature = "tls")]
     pub fn serve_tls<H>(
         self,
@@ -344,7 +345,7 @@ pub struct ShutdownReport {
 /// let reader = std::thread::spawn(move || {
 ///     while !matches!(ws.read(), Ok(Message::Close(_)) | Err(_)) {}
 /// });
-/// assert_eq!(server.shutdown(Duration::from_secs(5)), 0);
+/// assert_eq!(server.shutdown(Duration::from_secs(5)).forced, 0);
 /// reader.join().unwrap();
 /// # Ok::<(), wsock_blocking::Error>(())
 /// ```
@@ -432,7 +433,8 @@ impl Server {
                     shared.start_close(&mut stream, CloseCode::GOING_AWAY, "server shutting down");
                     report.close_sent += 1;
                 }
-                // The connection's thread writes it when it next runs.
+                // Only the connection's thread can write to its TLS session:
+                // the close frame goes out when it next reads or writes.
                 Some(shared) => {
                     shared.queue_close(CloseCode::GOING_AWAY, "server shutting down");
                     report.close_sent += 1;

@@ -405,3 +405,34 @@ fn interop_tungstenite_client_and_our_wss_server() {
         assert_eq!(server.shutdown(Duration::from_secs(2)).forced, 0);
     });
 }
+
+#[test]
+fn shutting_down_a_tls_server_says_going_away() {
+    bounded(20, || {
+        let server = tls_server(PKI.server.acceptor());
+        let url = format!("wss://localhost:{}/", server.local_addr().port());
+        let mut ws = ClientBuilder::new(&url)
+            .tls_connector(connector(trusting_client()))
+            .connect()
+            .unwrap();
+        // The handler is now blocked reading.
+        assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+        let stopping = std::thread::spawn(move || server.shutdown(Duration::from_secs(5)));
+        // The close frame is queued for the connection's thread, which
+        // writes it when it wakes: here, for our next message.
+        std::thread::sleep(Duration::from_millis(200));
+        ws.send("still there?").unwrap();
+        loop {
+            match ws.read().unwrap() {
+                Message::Close(Some(frame)) => {
+                    assert_eq!(frame.code.as_u16(), 1001);
+                    break;
+                }
+                Message::Text(_) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+        assert_eq!(ws.read().unwrap_err().kind(), ErrorKind::ConnectionClosed);
+        assert_eq!(stopping.join().unwrap().forced, 0);
+    });
+}

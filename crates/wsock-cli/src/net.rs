@@ -1,29 +1,24 @@
-//! Establishing a client connection with wsock-tokio (and wsock-tls for
-//! `wss://` and proxies): TCP (Happy Eyeballs), an optional HTTP `CONNECT`
-//! tunnel, TLS, then the opening handshake, all under one deadline. Adapter
+//! Establishing a client connection with wsock-tokio, which does it all:
+//! TCP (Happy Eyeballs), an optional HTTP `CONNECT` tunnel, TLS for
+//! `wss://`, then the opening handshake; here under one deadline. Adapter
 //! errors are mapped to exit statuses here.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tracing::{debug, warn};
 use wsock_core::HandshakeError;
 use wsock_core::handshake::client::ClientRequest;
-use wsock_tls::proxy::{ProxyConfig, ProxyError, connect_via_proxy_async};
-use wsock_tokio::{ClientBuilder, ErrorKind, Response, WebSocket};
+use wsock_tokio::tls::TlsErrorKind;
+use wsock_tokio::tls::proxy::ProxyConfig;
+use wsock_tokio::{ClientBuilder, ErrorKind, MaybeTlsStream, Response, WebSocket};
 
 use crate::cli::ClientOpts;
 use crate::exit::{CliError, ExitKind, Result};
 use crate::format::printable;
 use crate::tls;
 
-/// Any transport the client may end up on: plain TCP or TLS over TCP.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-/// A boxed transport, so one `WebSocket` type serves `ws://` and `wss://`.
-pub(crate) type Transport = Box<dyn Io>;
+/// The transport the client ends up on: plain TCP or TLS over TCP.
+pub(crate) type Transport = MaybeTlsStream;
 
 /// A connected client.
 pub(crate) struct Connected {
@@ -37,8 +32,6 @@ pub(crate) struct Connected {
 struct Target {
     request: ClientRequest,
     builder: ClientBuilder,
-    proxy: Option<ProxyConfig>,
-    tls: Option<wsock_tls::TlsConnector>,
 }
 
 fn prepare(opts: &ClientOpts) -> Result<Target> {
@@ -64,31 +57,23 @@ fn prepare(opts: &ClientOpts) -> Result<Target> {
     if let Some(interval) = opts.ping_interval {
         builder = builder.keepalive(Some(interval), interval);
     }
-    let proxy = opts
-        .proxy
-        .as_deref()
-        .map(ProxyConfig::parse)
-        .transpose()
-        .map_err(|e| CliError::usage(format!("--proxy: {e}")))?;
-    let tls = if request.is_tls() {
+    if let Some(proxy) = &opts.proxy {
+        let proxy =
+            ProxyConfig::parse(proxy).map_err(|e| CliError::usage(format!("--proxy: {e}")))?;
+        debug!("through proxy {}:{}", proxy.host(), proxy.port());
+        builder = builder.proxy(proxy);
+    }
+    if request.is_tls() {
         if opts.insecure {
             warn!(
                 "--insecure: the server's certificate is not verified; anyone on the path can impersonate it"
             );
         }
-        Some(tls::client_connector(opts.ca.as_deref(), opts.insecure)?)
-    } else {
-        if opts.ca.is_some() || opts.insecure {
-            debug!("--ca and --insecure apply to wss:// URLs only; ignored");
-        }
-        None
-    };
-    Ok(Target {
-        request,
-        builder,
-        proxy,
-        tls,
-    })
+        builder = builder.tls_connector(tls::client_connector(opts.ca.as_deref(), opts.insecure)?);
+    } else if opts.ca.is_some() || opts.insecure {
+        debug!("--ca and --insecure apply to wss:// URLs only; ignored");
+    }
+    Ok(Target { request, builder })
 }
 
 /// Connects as `opts` say, within `opts.connect_timeout`.
@@ -106,75 +91,31 @@ pub(crate) async fn connect(opts: &ClientOpts) -> Result<Connected> {
 }
 
 async fn establish(target: &Target) -> Result<(WebSocket<Transport>, Response)> {
-    let (host, port) = (target.request.host(), target.request.port());
-    let tcp = match &target.proxy {
-        None => {
-            debug!("connecting to {host}:{port}");
-            target
-                .builder
-                .connect_tcp()
-                .await
-                .map_err(|e| adapter_error(&e))?
-        }
-        Some(proxy) => via_proxy(proxy, host, port).await?,
-    };
-    let io: Transport = match &target.tls {
-        None => Box::new(tcp),
-        Some(connector) => {
-            debug!("TLS handshake with {host}");
-            Box::new(
-                connector
-                    .connect_async(host, tcp)
-                    .await
-                    .map_err(|e| tls::client_error(&e))?,
-            )
-        }
-    };
-    debug!("opening handshake: GET {}", target.request.path_and_query());
+    debug!(
+        "connecting to {}:{}, then GET {}",
+        target.request.host(),
+        target.request.port(),
+        target.request.path_and_query()
+    );
     target
         .builder
-        .handshake(io)
+        .connect()
         .await
         .map_err(|e| adapter_error(&e))
-}
-
-/// A TCP connection to the proxy, tunnelled to `host:port` with `CONNECT`.
-async fn via_proxy(proxy: &ProxyConfig, host: &str, port: u16) -> Result<TcpStream> {
-    let bracketed = if proxy.host().contains(':') {
-        format!("[{}]", proxy.host())
-    } else {
-        proxy.host().to_owned()
-    };
-    debug!("connecting to proxy {bracketed}:{}", proxy.port());
-    // A builder for the proxy's address, used only for its TCP connect
-    // (resolution and Happy Eyeballs).
-    let mut tcp = ClientBuilder::new(format!("ws://{bracketed}:{}/", proxy.port()))
-        .connect_timeout(None)
-        .connect_tcp()
-        .await
-        .map_err(|e| {
-            let mapped = adapter_error(&e);
-            CliError::new(mapped.kind, format!("proxy: {}", mapped.message))
-        })?;
-    debug!("proxy: CONNECT {host}:{port}");
-    connect_via_proxy_async(&mut tcp, host, port, proxy.credentials())
-        .await
-        .map_err(|e| {
-            let kind = match e {
-                ProxyError::Timeout => ExitKind::Timeout,
-                _ => ExitKind::Connect,
-            };
-            CliError::new(kind, format!("proxy {bracketed}:{}: {e}", proxy.port()))
-        })?;
-    Ok(tcp)
 }
 
 /// Maps a wsock-tokio error to an exit status and a message.
 pub(crate) fn adapter_error(err: &wsock_tokio::Error) -> CliError {
     let kind = match err.kind() {
         ErrorKind::Url | ErrorKind::InvalidInput => ExitKind::Usage,
-        ErrorKind::Dns | ErrorKind::Connect => ExitKind::Connect,
+        ErrorKind::Dns | ErrorKind::Connect | ErrorKind::Proxy => ExitKind::Connect,
         ErrorKind::Timeout => ExitKind::Timeout,
+        ErrorKind::Tls
+            if err.tls_error().map(wsock_tokio::tls::TlsError::kind)
+                == Some(TlsErrorKind::HandshakeTimeout) =>
+        {
+            ExitKind::Timeout
+        }
         ErrorKind::Tls => ExitKind::Tls,
         ErrorKind::Handshake => ExitKind::Handshake,
         _ => ExitKind::Abnormal,

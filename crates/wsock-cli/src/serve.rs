@@ -24,7 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 use wsock_core::{CloseCode, CloseFrame, Message};
-use wsock_tls::TlsAcceptor;
+use wsock_tokio::tls::TlsAcceptor;
 use wsock_tokio::{Accept, Request, ServerBuilder, Stats, WebSocket};
 
 use crate::cli::{Runtime, ServeArgs};

@@ -1,11 +1,10 @@
-//! TLS through wsock-tls: the client connector (`--ca`, `--insecure`) and
-//! the server acceptor (`--tls-cert`, `--tls-key`).
+//! TLS settings: the client connector (`--ca`, `--insecure`) that
+//! wsock-tokio's client uses, and the server acceptor (`--tls-cert`,
+//! `--tls-key`).
 
 use std::path::Path;
 
-use wsock_tls::{
-    ClientTlsConfig, Pem, ServerTlsConfig, TlsAcceptor, TlsConnector, TlsError, TlsErrorKind,
-};
+use wsock_tokio::tls::{ClientTlsConfig, Pem, ServerTlsConfig, TlsAcceptor, TlsConnector};
 
 use crate::exit::{CliError, ExitKind, Result};
 
@@ -33,13 +32,4 @@ pub(crate) fn server_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
     ServerTlsConfig::new(Pem::file(cert), Pem::file(key))
         .build()
         .map_err(|e| CliError::new(ExitKind::Tls, e.to_string()))
-}
-
-/// Maps a client-side TLS handshake failure to an exit status.
-pub(crate) fn client_error(err: &TlsError) -> CliError {
-    let kind = match err.kind() {
-        TlsErrorKind::HandshakeTimeout => ExitKind::Timeout,
-        _ => ExitKind::Tls,
-    };
-    CliError::new(kind, err.to_string())
 }

@@ -30,6 +30,13 @@
 //!
 //! # Wiring into an adapter
 //!
+//! `wsock-blocking` and `wsock-tokio` do this themselves through their
+//! `tls` feature (on by default): `connect("wss://…")`, a `TlsConnector`
+//! through `ClientBuilder::tls_connector`, a `ProxyConfig` through
+//! `ClientBuilder::proxy`, a `TlsAcceptor` through the blocking
+//! `ServerBuilder::bind_tls` or tokio's `accept_tls`. By hand, over any
+//! stream:
+//!
 //! ```no_run
 //! use std::io::Write;
 //! use std::net::TcpStream;

@@ -127,9 +127,14 @@ fn unknown_issuer_without_the_ca() {
     // Default trust: webpki roots only, which do not include the test CA.
     let result = connect(&TlsConnector::new(), "localhost", addr);
     expect_cert_error(result, CertificateErrorKind::UnknownIssuer);
-    // The server hears about it (alert), and fails too.
+    // The server fails too: with the client's alert, or with a reset when
+    // the client's socket closed with unread handshake bytes in it (TCP
+    // then sends RST, which can overtake the alert).
     let server_err = server.join().unwrap().unwrap_err();
-    assert_eq!(server_err.kind(), TlsErrorKind::Protocol, "{server_err}");
+    assert!(
+        matches!(server_err.kind(), TlsErrorKind::Protocol | TlsErrorKind::Io),
+        "{server_err}"
+    );
 }
 
 #[test]

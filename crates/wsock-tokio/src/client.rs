@@ -24,7 +24,7 @@ const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 ///
 /// `wss://` (with the `tls` feature, on by default) verifies the server
 /// against the Mozilla roots of `webpki-roots`, with SNI for host names and
-/// ALPN `http/1.1`; [`ClientBuilder::tls_connector`] changes that.
+/// ALPN `http/1.1`; `ClientBuilder::tls_connector` changes that.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), wsock_tokio::Error> {
@@ -368,7 +368,7 @@ impl ClientBuilder {
     ///
     /// A rejected certificate or a TLS failure is an
     /// [`ErrorKind::Tls`](crate::ErrorKind::Tls) error
-    /// ([`Error::certificate_error`] says why); without the `tls`
+    /// (`Error::certificate_error` says why); without the `tls`
     /// feature, `wss://` always is.
     pub async fn connect(&self) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
         let request = self.request()?;

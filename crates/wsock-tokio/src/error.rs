@@ -22,9 +22,9 @@ pub enum ErrorKind {
     Connect,
     /// A connect, handshake, read, keepalive, idle or close timeout passed.
     Timeout,
-    /// TLS failed (see [`Error::tls_error`] and
-    /// [`Error::certificate_error`]), or is not available (`wss://` without
-    /// the `tls` feature).
+    /// TLS failed (see `Error::tls_error` and `Error::certificate_error`,
+    /// with the `tls` feature), or is not available (`wss://` without the
+    /// `tls` feature).
     Tls,
     /// The HTTP proxy refused or failed to open a `CONNECT` tunnel (407,
     /// 403, 502, …); see `Error::proxy_error` (with the `tls` feature).
@@ -123,11 +123,11 @@ impl Error {
 
     #[cfg(feature = "tls")]
     pub(crate) fn from_tls(err: wsock_tls::TlsError) -> Self {
-        let message = match err.certificate_error() {
-            Some(_) => "TLS certificate rejected",
-            None => "TLS failed",
-        };
-        Self::new(ErrorKind::Tls, message, Source::Other(Box::new(err)))
+        Self::new(
+            ErrorKind::Tls,
+            "TLS handshake failed",
+            Source::Other(Box::new(err)),
+        )
     }
 
     #[cfg(feature = "tls")]

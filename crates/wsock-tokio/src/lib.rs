@@ -47,14 +47,20 @@
 //! Pick `wsock-blocking` for code without a runtime (tools, tests, a few
 //! connections on threads), `wsock-core` to drive the protocol from your
 //! own event loop (`mio`, `io_uring`, `no_std`), and `wsock-tls` for
-//! `wss://` and HTTP proxies. The guide (`docs/guide-tokio.md` in the
+//! TLS and HTTP proxies on their own. The guide (`docs/guide-tokio.md` in the
 //! repository) walks through clients, servers, split halves, streaming,
 //! timeouts, keepalive, errors and TLS.
 //!
-//! `wss://` needs a TLS layer (the `wsock-tls` crate): connect with
-//! [`ClientBuilder::connect_tcp`], run the TLS handshake, and pass the TLS
-//! stream to [`ClientBuilder::handshake`]. On its own, this crate answers
-//! `wss://` URLs with an [`ErrorKind::Tls`] error.
+//! `wss://` works with the default `tls` feature (rustls with the ring
+//! provider, through the `wsock-tls` crate, re-exported as `tls`): the
+//! server is verified against the webpki roots unless
+//! `ClientBuilder::tls_connector` says otherwise; servers use
+//! `ServerBuilder::accept_tls`; `WebSocket::tls_info` says what was
+//! negotiated; certificate errors are [`ErrorKind::Tls`] errors whose
+//! `Error::certificate_error` says what failed. Without the feature,
+//! `wss://` URLs are an [`ErrorKind::Tls`] error: connect with
+//! [`ClientBuilder::connect_tcp`], run your own TLS handshake, and pass the
+//! stream to [`ClientBuilder::handshake`].
 //!
 //! [tokio]: https://docs.rs/tokio
 #![warn(missing_docs)]
