@@ -120,7 +120,7 @@ pub fn client_stream(kind: Kind, size: usize, count: usize) -> Vec<u8> {
 /// A readable transport that serves `data` over and over (at most [`READ`]
 /// bytes per read, never past the end of one copy), and a writable one that
 /// copies what is written into `written` (as a kernel socket would) and
-/// forgets it on [`MemIo::clear`]. Both sync (`Read`/`Write`) and async
+/// forgets it on [`MemIo::take_written`]. Both sync (`Read`/`Write`) and async
 /// (never pending).
 #[derive(Debug, Clone)]
 pub struct MemIo {
