@@ -154,8 +154,12 @@ pub(crate) fn accepted(
     if offered.server_no_context_takeover && !p.server_no_context_takeover {
         return Err(bad());
     }
+    // §7.1.2.1: granted with the same or a smaller value when asked for;
+    // and a server "MAY include" it even when not asked for (Python's
+    // websockets answers `server_max_window_bits=12` to every offer).
     let server_max_window_bits = match (offered.server_max_window_bits, p.server_max_window_bits) {
         (None, None) => MAX_WINDOW_BITS,
+        (None, Some(bits)) => bits,
         (Some(asked), Some(bits)) if bits <= asked => bits,
         _ => return Err(bad()),
     };

@@ -192,8 +192,6 @@ fn rfc7692_7_1_client_checks_the_answer() {
     for bad in [
         // Twice.
         "permessage-deflate, permessage-deflate",
-        // Not offered (§7.1.2.1).
-        "permessage-deflate; server_max_window_bits=10",
         // A value is required in an answer (§7.1.2.2).
         "permessage-deflate; client_max_window_bits",
         "permessage-deflate; client_max_window_bits=16",
@@ -220,6 +218,36 @@ fn rfc7692_7_1_client_checks_the_answer() {
         "permessage-deflate; server_no_context_takeover; server_max_window_bits=11",
         "permessage-deflate; server_no_context_takeover; server_max_window_bits=10; \
          client_max_window_bits=13",
+    ] {
+        assert!(ok(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn rfc7692_7_1_2_1_server_may_limit_its_window_unasked() {
+    // "A server MAY include the "server_max_window_bits" extension
+    // parameter in an extension negotiation response even if the extension
+    // negotiation offer being accepted by the response didn't include" it.
+    // Python's websockets (13 to 17 at least) answers our default offer so.
+    let config = DeflateConfig::default();
+    assert_eq!(
+        offer(&config).to_string(),
+        "permessage-deflate; client_max_window_bits"
+    );
+    let ok = |answer: &str| accepted(&config, &list(answer));
+    assert_eq!(
+        ok("permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"),
+        Ok(Some(params(false, false, 12, 12)))
+    );
+    assert_eq!(
+        ok("permessage-deflate; server_max_window_bits=8"),
+        Ok(Some(params(false, false, 8, 15)))
+    );
+    // Still a well-formed value.
+    for bad in [
+        "permessage-deflate; server_max_window_bits",
+        "permessage-deflate; server_max_window_bits=16",
+        "permessage-deflate; server_max_window_bits=010",
     ] {
         assert!(ok(bad).is_err(), "{bad}");
     }
