@@ -190,6 +190,13 @@ impl Deflater {
         }
         if last && out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
+        } else if last && out.is_empty() {
+            // zlib writes nothing for a sync flush right after another
+            // (no input in between), but the message must still end with
+            // an empty stored block: `00` once the tail is removed
+            // (§7.2.3.6). Sent empty, the receiver's restored tail would
+            // start a broken block and garble every later message.
+            out.push(0x00);
         }
         Ok(())
     }

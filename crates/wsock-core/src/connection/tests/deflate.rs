@@ -342,6 +342,103 @@ fn send_fragment_compresses_the_whole_message() {
     );
 }
 
+/// Splits unmasked server frames into messages: (opcode, RSV1 of the
+/// first frame, the payloads joined). Control frames are skipped.
+fn server_messages(mut wire: &[u8]) -> Vec<(u8, bool, Vec<u8>)> {
+    let mut messages = Vec::new();
+    let mut current: Option<(u8, bool, Vec<u8>)> = None;
+    while !wire.is_empty() {
+        let (b0, b1) = (wire[0], wire[1]);
+        assert_eq!(b1 & 0x80, 0, "server frames are unmasked");
+        let (len, head) = match b1 & 0x7f {
+            126 => (u16::from_be_bytes([wire[2], wire[3]]) as usize, 4),
+            127 => (
+                u64::from_be_bytes(wire[2..10].try_into().unwrap()) as usize,
+                10,
+            ),
+            n => (n as usize, 2),
+        };
+        let payload = &wire[head..head + len];
+        wire = &wire[head + len..];
+        let opcode = b0 & 0x0f;
+        if opcode >= 8 {
+            continue;
+        }
+        let message = current.get_or_insert_with(|| (opcode, b0 & 0x40 != 0, Vec::new()));
+        message.2.extend_from_slice(payload);
+        if b0 & 0x80 != 0 {
+            messages.push(current.take().unwrap());
+        }
+    }
+    messages
+}
+
+// RFC 7692 §7.2.2 as zlib-based peers (Python's websockets, browsers) do
+// it: one inflater for the connection, each message's payload with
+// 00 00 ff ff appended (our own inflater is more forgiving). A streamed
+// message whose last piece is empty once ended with an empty frame, the
+// flush marker of the piece before unstripped: the appended marker left
+// such an inflater inside a stored block's header, and the next message
+// failed to inflate (websockets closed with 1002 "decompression failed").
+#[test]
+fn rfc7692_7_2_1_empty_last_piece_still_ends_the_message() {
+    let mut s = deflate_server();
+    let text = "streamed piece; ".repeat(20);
+    s.send_fragment(DataKind::Text, text.as_bytes(), false)
+        .unwrap();
+    s.send_fragment(DataKind::Text, text.as_bytes(), false)
+        .unwrap();
+    s.send_fragment(DataKind::Text, b"", true).unwrap();
+    s.send_text("the next message, on the same window").unwrap();
+    // Wholly empty, streamed, compressed.
+    s.send_fragment(DataKind::Binary, b"", false).unwrap();
+    s.send_fragment(DataKind::Binary, b"", true).unwrap();
+    // Empty, whole, compressed (threshold 0).
+    s.send_binary(b"").unwrap();
+    s.send_text("and one more").unwrap();
+    let messages = server_messages(&take_output(&mut s));
+    let twice = text.repeat(2);
+    let expected: [&[u8]; 5] = [
+        twice.as_bytes(),
+        b"the next message, on the same window",
+        b"",
+        b"",
+        b"and one more",
+    ];
+    assert_eq!(messages.len(), expected.len());
+    let mut z = flate2::Decompress::new(false);
+    for ((opcode, rsv1, payload), want) in messages.iter().zip(expected) {
+        assert!(rsv1, "compressed: {opcode} {payload:02x?}");
+        let mut input = payload.clone();
+        input.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+        let mut out = Vec::with_capacity(want.len() + 64);
+        let before = z.total_in();
+        z.decompress_vec(&input, &mut out, flate2::FlushDecompress::Sync)
+            .unwrap_or_else(|e| panic!("{e} inflating {payload:02x?}"));
+        assert_eq!(z.total_in() - before, input.len() as u64);
+        assert_eq!(out, want, "{payload:02x?}");
+    }
+    // No context takeover: each message on a fresh inflater.
+    let mut s = with_deflate(Role::Server, deflate_config(0), no_takeover());
+    s.send_fragment(DataKind::Binary, b"", false).unwrap();
+    s.send_fragment(DataKind::Binary, b"", true).unwrap();
+    s.send_fragment(DataKind::Text, b"abc", false).unwrap();
+    s.send_fragment(DataKind::Text, b"", true).unwrap();
+    for ((_, _, payload), want) in server_messages(&take_output(&mut s))
+        .iter()
+        .zip([&b""[..], b"abc"])
+    {
+        let mut z = flate2::Decompress::new(false);
+        let mut input = payload.clone();
+        input.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+        let mut out = Vec::with_capacity(64);
+        z.decompress_vec(&input, &mut out, flate2::FlushDecompress::Sync)
+            .unwrap();
+        assert_eq!(z.total_in(), input.len() as u64, "{payload:02x?}");
+        assert_eq!(out, want);
+    }
+}
+
 proptest! {
     // Any chunking of compressed input yields the same events.
     #[test]
