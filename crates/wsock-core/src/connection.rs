@@ -820,7 +820,12 @@ impl Connection {
         } else {
             u64::MAX
         };
-        let room = (max + 1).saturating_sub(message.inflated).min(cap) as usize;
+        // One byte past the limit, so passing it is seen.
+        let room = max
+            .saturating_add(1)
+            .saturating_sub(message.inflated)
+            .min(cap)
+            .min(usize::MAX as u64) as usize;
         let Input {
             buf,
             start,
@@ -828,19 +833,42 @@ impl Connection {
             ..
         } = &mut self.input;
         let before = out.len();
-        let (used, mut full) = codec
-            .inflater
-            .inflate(&buf[*start..*start + n], out, room)?;
+        // Every inflated byte is validated before any other error is
+        // reported, so the error does not depend on how the input was
+        // split into reads (the same bytes may come out in one step or
+        // over several).
+        let text = message.kind == DataKind::Text;
+        let utf8 = &mut self.core.utf8;
+        let mut check_text = |out: &[u8]| {
+            if text {
+                utf8.feed(out).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            Ok::<(), Error>(())
+        };
+        let (used, mut full) = match codec.inflater.inflate(&buf[*start..*start + n], out, room) {
+            Ok(r) => r,
+            Err(err) => {
+                check_text(&out[before..])?;
+                return Err(err);
+            }
+        };
         frame.done += used as u64;
         frame.unmasked -= used;
         let payload_done = frame.done == len;
         if payload_done && frame.header.fin && !full {
             let room = room - (out.len() - before);
             let tail = &crate::deflate::codec::TAIL[frame.tail as usize..];
-            let (used, tail_full) = codec.inflater.inflate(tail, out, room)?;
+            let (used, tail_full) = match codec.inflater.inflate(tail, out, room) {
+                Ok(r) => r,
+                Err(err) => {
+                    check_text(&out[before..])?;
+                    return Err(err);
+                }
+            };
             frame.tail += used as u8;
             full = tail_full;
         }
+        check_text(&out[before..])?;
         let produced = out.len() - before;
         self.input.consume(used, self.core.config.read_buffer_size);
         message.inflated += produced as u64;
@@ -849,12 +877,6 @@ impl Connection {
             message.inflated,
             self.core.config.max_message_size,
         )?;
-        if message.kind == DataKind::Text {
-            self.core
-                .utf8
-                .feed(&self.input.message[before..])
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
         let complete = payload_done && frame.header.fin && frame.tail == 4 && !full;
         if complete {
             codec.inflater.end_message();

@@ -116,3 +116,130 @@ fn poll_transmit_includes_the_held_back_pong() {
     assert!(wire.ends_with(&[0x8a, 3, b'n', b'e', b'w']), "{wire:?}");
     assert!(!server.wants_write());
 }
+
+/// A compressed message with `max_message_size = usize::MAX` (no limit):
+/// the room left for inflated bytes was computed as `limit + 1`, which
+/// overflowed (a panic in debug builds, no room at all in release). Found
+/// by the blocking adapter's 64 MiB streaming test once deflate was
+/// negotiated by default.
+#[cfg(feature = "deflate")]
+#[test]
+fn compressed_message_without_a_size_limit() {
+    use wsock_core::Extensions;
+    use wsock_core::deflate::DeflateParams;
+
+    // RFC 7692 §7.2.3.1: "Hello", compressed.
+    let hello = client_frame(0xc1, &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+    for mode in [ReceiveMode::Message, ReceiveMode::Stream] {
+        let mut config = Config::default();
+        config.max_message_size = usize::MAX;
+        let mut server = Connection::new(Role::Server, config)
+            .with_extensions(Extensions::none().with_deflate(DeflateParams::default()));
+        server.set_receive_mode(mode);
+        server.feed(&hello);
+        let mut text = Vec::new();
+        while let Some(event) = server.poll_event().unwrap() {
+            match event {
+                Event::Text(t) => text.extend_from_slice(t.as_bytes()),
+                Event::Chunk { data, .. } => text.extend_from_slice(data),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(text, b"Hello", "{mode:?}");
+    }
+}
+
+/// A connection with permessage-deflate (default parameters: context
+/// takeover, 15-bit windows) that compresses every message.
+#[cfg(feature = "deflate")]
+fn deflate_conn(role: Role, max_message_size: usize) -> Connection {
+    use wsock_core::deflate::DeflateParams;
+    use wsock_core::extension::Extensions;
+    let mut config = Config::default();
+    config.deflate.threshold = 0;
+    config.max_message_size = max_message_size;
+    Connection::with_mask_source(role, config, || [0x11, 0x22, 0x33, 0x44])
+        .with_extensions(Extensions::none().with_deflate(DeflateParams::default()))
+}
+
+/// Found by the `inflate` fuzz target: with context takeover, an empty
+/// message (or empty final fragment) sent right after another was
+/// compressed to an empty payload, because zlib writes nothing for a sync
+/// flush right after another. RFC 7692 §7.2.3.6 sends one `0x00` byte (an
+/// empty stored block); sent empty, the `00 00 ff ff` the receiver
+/// restores starts a broken stored block, and every later message
+/// inflates to garbage.
+#[cfg(feature = "deflate")]
+#[test]
+fn empty_compressed_message_after_another_is_one_zero_byte() {
+    let mut server = deflate_conn(Role::Server, 1 << 20);
+    server.send_text("Hello").unwrap();
+    let mut hello = Vec::new();
+    server.poll_transmit(&mut hello);
+    server.send_binary(b"").unwrap();
+    let mut empty = Vec::new();
+    server.poll_transmit(&mut empty);
+    assert_eq!(empty, [0xc2, 0x01, 0x00]);
+    server.send_fragment(DataKind::Text, b"", false).unwrap();
+    server.send_fragment(DataKind::Text, b"", true).unwrap();
+    server.send_text("Hello").unwrap();
+    let mut rest = Vec::new();
+    server.poll_transmit(&mut rest);
+
+    let mut client = deflate_conn(Role::Client, 1 << 20);
+    client.feed(&[hello, empty, rest].concat());
+    assert_eq!(client.poll_event().unwrap(), Some(Event::Text("Hello")));
+    assert_eq!(client.poll_event().unwrap(), Some(Event::Binary(b"")));
+    assert_eq!(client.poll_event().unwrap(), Some(Event::Text("")));
+    assert_eq!(client.poll_event().unwrap(), Some(Event::Text("Hello")));
+    assert_eq!(client.poll_event().unwrap(), None);
+}
+
+/// Found by the `inflate` fuzz target: the error for a bad compressed text
+/// message depended on how its bytes were read. Inflated bytes were
+/// checked against `max_message_size` before they were validated as
+/// UTF-8, and bytes inflated in the step that hit corrupt data were not
+/// validated at all. So text with invalid UTF-8 at its start failed with
+/// 1007 (`InvalidUtf8`) when read a byte at a time, but with 1009 when it
+/// arrived whole and one step inflated past the limit, or with the
+/// extension's error when corrupt data followed in the same read.
+#[cfg(feature = "deflate")]
+#[test]
+fn compressed_text_error_does_not_depend_on_reads() {
+    let mut text = vec![0xff];
+    text.extend(core::iter::repeat_n(b'a', 8192));
+    let mut server = deflate_conn(Role::Server, 1 << 20);
+    server.send_binary(&text).unwrap();
+    let mut wire = Vec::new();
+    server.poll_transmit(&mut wire);
+    assert!(wire[1] < 126, "{wire:?}");
+    // That payload as text, over a 4096-byte limit; and a stored block
+    // holding 0xff followed by a block of the reserved type 3.
+    let corrupt = [0x00, 0x01, 0x00, 0xfe, 0xff, 0xff, 0x07];
+    for (payload, max) in [(&wire[2..], 4096), (&corrupt[..], 1 << 20)] {
+        let mut frame = vec![0xc1, payload.len() as u8];
+        frame.extend_from_slice(payload);
+        for read in [frame.len(), 1] {
+            let mut client = deflate_conn(Role::Client, max);
+            let mut err = None;
+            for piece in frame.chunks(read) {
+                client.feed(piece);
+                match client.poll_event() {
+                    Ok(None) => {}
+                    Ok(Some(event)) => panic!("{event:?}"),
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+            let err = err.expect("no error");
+            assert_eq!(
+                err,
+                Error::Protocol(wsock_core::ProtocolError::InvalidUtf8),
+                "reads of {read} bytes, limit {max}"
+            );
+            assert_eq!(err.close_code(), Some(CloseCode::INVALID_PAYLOAD));
+        }
+    }
+}
