@@ -162,6 +162,17 @@ pub struct DeflateConfig {
 }
 
 #[cfg(feature = "deflate")]
+impl DeflateConfig {
+    /// Neither offered nor accepted: messages go uncompressed.
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
+    }
+}
+
+#[cfg(feature = "deflate")]
 impl Default for DeflateConfig {
     fn default() -> Self {
         Self {
