@@ -424,12 +424,13 @@ pub(crate) fn client_handshake<S: Transport>(
     if !request.extensions().is_empty() {
         return Err(Error::msg(
             ErrorKind::InvalidInput,
-            "WebSocket extensions are not supported yet",
+            "only the extensions Config negotiates (permessage-deflate) are supported",
         ));
     }
     let config = &settings.config;
     let deadline = config.handshake.timeout.map(|t| Instant::now() + t);
-    let mut handshake = ClientHandshake::with_random_key(request, config.handshake);
+    let mut handshake =
+        ClientHandshake::with_random_key(request, config.handshake).with_extensions(config);
     write_all_by(
         &mut io,
         handshake.request_bytes(),
@@ -444,7 +445,9 @@ pub(crate) fn client_handshake<S: Transport>(
         }
         if let Some((response, used)) = handshake.feed(&buf[..n]).map_err(Error::handshake)? {
             let protocol = response.protocol().map(String::from);
-            let mut conn = Connection::new(Role::Client, config.clone()).with_protocol(protocol);
+            let mut conn = Connection::new(Role::Client, config.clone())
+                .with_protocol(protocol)
+                .with_extensions(response.negotiated_extensions());
             // Frames that came with the response.
             conn.feed(&buf[used..n]);
             let shared =

@@ -93,6 +93,7 @@ pub(crate) struct Shared {
     origin: Instant,
     pub(crate) role: Role,
     pub(crate) protocol: Option<String>,
+    pub(crate) extensions: wsock_core::Extensions,
     pub(crate) handshake: Handshake,
     /// What TLS negotiated, if the transport is a TLS stream.
     #[cfg(feature = "tls")]
@@ -144,6 +145,7 @@ impl Shared {
         Self {
             role: conn.role(),
             protocol: conn.protocol().map(String::from),
+            extensions: conn.extensions(),
             conn: Mutex::new(conn),
             writer: Mutex::new(WriteState {
                 pending: Vec::new(),

@@ -100,9 +100,13 @@ pub use wsock_tls as tls;
 /// The protocol engine underneath, for its types (limits, handshake
 /// errors) and lower-level use.
 pub use wsock_core;
+#[cfg(feature = "deflate")]
+pub use wsock_core::DeflateConfig;
 pub use wsock_core::handshake::client::{ClientRequest, Response};
 pub use wsock_core::handshake::server::{Accept, Request};
-pub use wsock_core::{CloseCode, CloseFrame, Config, DataKind, Message, Role, State, Stats};
+pub use wsock_core::{
+    CloseCode, CloseFrame, Config, DataKind, Extensions, Message, Role, State, Stats,
+};
 
 /// Connects to a `ws://` or `wss://` URL with the default settings and runs
 /// the opening handshake. Use [`ClientBuilder`] to change them.

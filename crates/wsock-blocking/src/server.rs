@@ -88,7 +88,7 @@ where
 {
     let config = &settings.config;
     let deadline = config.handshake.timeout.map(|t| Instant::now() + t);
-    let mut handshake = ServerHandshake::new(config.handshake);
+    let mut handshake = ServerHandshake::new(config.handshake).with_extensions(config);
     let mut buf = vec![0; 4096];
     let (request, n, used) = loop {
         let n = match read_by(&mut io, &mut buf, deadline, "opening handshake timed out") {
@@ -125,7 +125,7 @@ where
         respond_and_close(&mut io, &reject_response(500, &[], b""), settings);
         return Err(Error::msg(
             ErrorKind::InvalidInput,
-            "WebSocket extensions are not supported yet",
+            "only the extensions Config negotiates (permessage-deflate) are supported",
         ));
     }
     let response = match request.accept(&accept) {
@@ -139,7 +139,8 @@ where
     };
     write_all_by(&mut io, &response, deadline, "opening handshake timed out")?;
     let mut conn = Connection::new(Role::Server, config.clone())
-        .with_protocol(accept.selected_protocol().map(String::from));
+        .with_protocol(accept.selected_protocol().map(String::from))
+        .with_extensions(request.negotiated_extensions());
     // Frames the client sent right behind its request.
     conn.feed(&buf[used..n]);
     let shared = Shared::new(conn, settings, Handshake::Server(request)).with_tls_info_of(&io);

@@ -102,6 +102,16 @@ macro_rules! settings_setters {
             self
         }
 
+        /// permessage-deflate (RFC 7692): what a client offers, what a
+        /// server accepts, how messages are compressed. On by default;
+        /// [`DeflateConfig::disabled`](wsock_core::DeflateConfig::disabled)
+        /// turns it off.
+        #[cfg(feature = "deflate")]
+        pub fn deflate(mut self, deflate: wsock_core::DeflateConfig) -> Self {
+            self.$settings.config.deflate = deflate;
+            self
+        }
+
         /// Bytes asked of the transport per read. Default 4 KiB.
         pub fn read_buffer_size(mut self, bytes: usize) -> Self {
             self.$settings.config.read_buffer_size = bytes;

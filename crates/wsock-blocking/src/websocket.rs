@@ -241,6 +241,12 @@ impl<S: Transport> WebSocket<S> {
         self.shared().protocol.as_deref()
     }
 
+    /// The extensions the handshake negotiated (permessage-deflate and its
+    /// parameters, with the `deflate` feature).
+    pub fn extensions(&self) -> wsock_core::Extensions {
+        self.shared().extensions
+    }
+
     /// Whether this end is the client or the server.
     pub fn role(&self) -> Role {
         self.shared().role

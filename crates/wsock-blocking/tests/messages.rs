@@ -759,7 +759,14 @@ fn dropping_an_open_connection_says_going_away() {
 #[test]
 fn fragment_size_splits_outgoing_messages() {
     bounded(20, || {
-        let (mut client, mut server) = pair_with(|b| b.fragment_size(Some(1000)), Acceptor::new());
+        // Uncompressed, so the frames carry the 10,000 bytes themselves.
+        let (mut client, mut server) = pair_with(
+            |b| {
+                b.fragment_size(Some(1000))
+                    .deflate(wsock_blocking::DeflateConfig::disabled())
+            },
+            Acceptor::new(),
+        );
         client.send(vec![5u8; 10_000]).unwrap();
         assert_eq!(server.read().unwrap(), Message::Binary(vec![5u8; 10_000]));
         assert_eq!(server.stats().frames_received, 10);

@@ -198,6 +198,16 @@ macro_rules! config_setters {
             self
         }
 
+        /// permessage-deflate (RFC 7692): what a client offers, what a
+        /// server accepts, how messages are compressed. On by default;
+        /// [`DeflateConfig::disabled`](wsock_core::DeflateConfig::disabled)
+        /// turns it off.
+        #[cfg(feature = "deflate")]
+        pub fn deflate(mut self, deflate: wsock_core::DeflateConfig) -> Self {
+            self.config.deflate = deflate;
+            self
+        }
+
         /// Sends a ping after `interval` without traffic from the peer,
         /// and fails the connection with
         /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) if nothing
@@ -475,7 +485,8 @@ impl ClientBuilder {
     {
         let config = self.config.clone();
         let work = async {
-            let mut hs = ClientHandshake::with_random_key(request, config.handshake);
+            let mut hs = ClientHandshake::with_random_key(request, config.handshake)
+                .with_extensions(&config);
             io.write_all(hs.request_bytes()).await?;
             io.flush().await?;
             let mut buf = vec![0u8; 4096];
@@ -496,7 +507,8 @@ impl ClientBuilder {
             None => work.await?,
         };
         let mut conn = Connection::new(Role::Client, config)
-            .with_protocol(response.protocol().map(Into::into));
+            .with_protocol(response.protocol().map(Into::into))
+            .with_extensions(response.negotiated_extensions());
         conn.feed(&rest);
         let ws = WebSocket::from_connection(io, conn).with_read_timeout(self.read_timeout);
         Ok((ws, response))

@@ -89,11 +89,13 @@ pub use wsock_core::handshake::server::Rejection;
 #[cfg(feature = "tls")]
 pub use wsock_tls as tls;
 
+#[cfg(feature = "deflate")]
+pub use wsock_core::DeflateConfig;
 pub use wsock_core::handshake::client::Response;
 pub use wsock_core::handshake::server::{Accept, Request};
 pub use wsock_core::{
     CapacityError, CloseCode, CloseFrame, Config, Connection, DataKind, Error as CoreError,
-    HandshakeError, Message, ProtocolError, Role, State, Stats,
+    Extensions, HandshakeError, Message, ProtocolError, Role, State, Stats,
 };
 
 #[cfg(test)]

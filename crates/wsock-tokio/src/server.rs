@@ -139,7 +139,7 @@ impl ServerBuilder {
     {
         let config = self.config.clone();
         let limits = config.handshake;
-        let work = handshake(&mut io, limits, callback);
+        let work = handshake(&mut io, &config, callback);
         let outcome = match limits.timeout {
             Some(limit) => {
                 let Ok(outcome) = tokio::time::timeout(limit, work).await else {
@@ -151,14 +151,20 @@ impl ServerBuilder {
             }
             None => work.await,
         };
-        let (protocol, rest) = match outcome? {
-            Outcome::Accepted { protocol, rest } => (protocol, rest),
+        let (protocol, extensions, rest) = match outcome? {
+            Outcome::Accepted {
+                protocol,
+                extensions,
+                rest,
+            } => (protocol, extensions, rest),
             Outcome::Rejected(response, err) => {
                 let _ = tokio::time::timeout(REJECT_LINGER * 2, reject(&mut io, &response)).await;
                 return Err(err);
             }
         };
-        let mut conn = Connection::new(Role::Server, config).with_protocol(protocol);
+        let mut conn = Connection::new(Role::Server, config)
+            .with_protocol(protocol)
+            .with_extensions(extensions);
         conn.feed(&rest);
         Ok(WebSocket::from_connection(io, conn).with_read_timeout(self.read_timeout))
     }
@@ -231,6 +237,7 @@ impl ServerBuilder {
 enum Outcome {
     Accepted {
         protocol: Option<String>,
+        extensions: wsock_core::Extensions,
         rest: Vec<u8>,
     },
     Rejected(Vec<u8>, Error),
@@ -239,14 +246,14 @@ enum Outcome {
 /// Reads the request and writes the `101`, or says what to reject with.
 async fn handshake<S, F>(
     io: &mut S,
-    limits: wsock_core::HandshakeLimits,
+    config: &wsock_core::Config,
     callback: F,
 ) -> Result<Outcome, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Rejection>,
 {
-    let mut hs = ServerHandshake::new(limits);
+    let mut hs = ServerHandshake::new(config.handshake).with_extensions(config);
     let mut buf = vec![0u8; 4096];
     let (request, rest) = loop {
         let n = io.read(&mut buf).await?;
@@ -285,6 +292,7 @@ where
     io.flush().await?;
     Ok(Outcome::Accepted {
         protocol: accept.selected_protocol().map(Into::into),
+        extensions: request.negotiated_extensions(),
         rest,
     })
 }

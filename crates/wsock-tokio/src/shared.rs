@@ -119,6 +119,7 @@ pub(crate) struct Shared<S> {
     /// The origin of the core's clock.
     origin: Instant,
     role: Role,
+    extensions: wsock_core::Extensions,
     protocol: Option<String>,
     write_buffer_size: usize,
     linger: Duration,
@@ -292,6 +293,7 @@ impl<S> Shared<S> {
         Self {
             role: conn.role(),
             protocol: conn.protocol().map(Into::into),
+            extensions: conn.extensions(),
             write_buffer_size,
             linger,
             #[cfg(feature = "tls")]
@@ -319,6 +321,10 @@ impl<S> Shared<S> {
 
     pub(crate) fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    pub(crate) fn extensions(&self) -> wsock_core::Extensions {
+        self.extensions
     }
 
     pub(crate) fn state(&self) -> State {

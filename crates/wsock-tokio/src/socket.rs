@@ -173,6 +173,12 @@ macro_rules! common_accessors {
             self.shared.protocol()
         }
 
+        /// The extensions the handshake negotiated (permessage-deflate and
+        /// its parameters, with the `deflate` feature).
+        pub fn extensions(&self) -> wsock_core::Extensions {
+            self.shared.extensions()
+        }
+
         /// Where the closing handshake stands.
         pub fn state(&self) -> State {
             self.shared.state()

@@ -192,8 +192,12 @@ async fn slow_reader_makes_sender_wait() {
         const BOUND: usize = 64 * 1024;
         const SIZE: usize = 16 * 1024;
         const N: usize = 1000; // 16 MB in all, far more than socket buffers hold
-        let (mut client, server) =
-            pair_with(|b| b, ServerBuilder::new().write_buffer_size(BOUND)).await;
+        // Uncompressed, so the repeated bytes fill the socket buffers.
+        let (mut client, server) = pair_with(
+            |b| b.deflate(wsock_tokio::DeflateConfig::disabled()),
+            ServerBuilder::new().write_buffer_size(BOUND),
+        )
+        .await;
         let (server_rx, mut server_tx) = server.split();
         let sent = Arc::new(AtomicUsize::new(0));
         let max_buffered = Arc::new(AtomicUsize::new(0));
@@ -397,7 +401,12 @@ async fn keepalive_over_tcp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reader_progresses_while_writer_is_stuck() {
     timeout(LIMIT, async {
-        let (ours, peer) = pair().await;
+        // Uncompressed, so the repeated bytes fill the socket buffers.
+        let (ours, peer) = pair_with(
+            |b| b.deflate(wsock_tokio::DeflateConfig::disabled()),
+            ServerBuilder::new(),
+        )
+        .await;
         let (mut our_rx, mut our_tx) = ours.split();
         let (mut peer_rx, mut peer_tx) = peer.split();
         let sent = Arc::new(AtomicUsize::new(0));
