@@ -1,7 +1,9 @@
 //! `wss://` over loopback with certificates generated in the test: echo with
-//! the CA trusted, each bad certificate rejected with its own kind, the
-//! development escape hatch, mutual TLS, the server's TLS handshake timeout,
-//! a CONNECT proxy, and interop with tungstenite over rustls.
+//! the CA trusted, each bad certificate rejected with its own kind (a
+//! revoked one through a CRL among them), the development escape hatch,
+//! mutual TLS, the server's TLS handshake timeout, a CONNECT proxy for
+//! `ws://` and `wss://` (explicit, and from the real environment in a child
+//! process), its refusals, and interop with tungstenite over rustls.
 #![cfg(feature = "tls")]
 
 mod common;
@@ -15,8 +17,8 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::bounded;
-use pki::{Identity, PKI, ca_pem, trusting_client};
-use test_proxy::{Mode, spawn_proxy};
+use pki::{Identity, PKI, ca_pem, crl_pem, trusting_client};
+use test_proxy::{LoggingProxy, Mode, spawn_proxy};
 use wsock_blocking::tls::proxy::{ProxyConfig, ProxyCredentials, ProxyError};
 use wsock_blocking::tls::{CertificateErrorKind, ClientTlsConfig, Pem, TlsAcceptor, TlsConnector};
 use wsock_blocking::{ClientBuilder, ErrorKind, Message, Server, ServerTlsStream, WebSocket};
@@ -48,6 +50,22 @@ fn tls_server(acceptor: TlsAcceptor) -> Server {
     Server::builder()
         .bind_tls("127.0.0.1:0", acceptor, echo)
         .unwrap()
+}
+
+/// Serves `ws://` on a loopback port: says "plain", then echoes data
+/// messages.
+fn plain_server() -> Server {
+    Server::bind("127.0.0.1:0", |mut ws| {
+        if ws.send("plain").is_err() {
+            return;
+        }
+        while let Ok(message) = ws.read() {
+            if message.is_data() && ws.send(message).is_err() {
+                return;
+            }
+        }
+    })
+    .unwrap()
 }
 
 fn connector(config: ClientTlsConfig) -> TlsConnector {
@@ -131,6 +149,11 @@ fn each_bad_certificate_has_its_own_kind() {
                 trusting_client(),
                 CertificateErrorKind::WrongHostName,
             ),
+            (
+                &PKI.revoked,
+                trusting_client().add_crls(crl_pem()),
+                CertificateErrorKind::Revoked,
+            ),
         ];
         for (identity, client, kind) in cases {
             let err = rejected_with(identity, client);
@@ -143,6 +166,14 @@ fn each_bad_certificate_has_its_own_kind() {
                 .unwrap();
             assert_eq!(tls.certificate_error(), Some(kind));
         }
+        // Without the CRL, nothing says the revoked certificate is revoked.
+        let server = tls_server(PKI.revoked.acceptor());
+        let mut ws =
+            ClientBuilder::new(&format!("wss://localhost:{}/", server.local_addr().port()))
+                .tls_connector(connector(trusting_client()))
+                .connect()
+                .unwrap();
+        assert!(matches!(ws.read().unwrap(), Message::Text(_)));
     });
 }
 
@@ -341,6 +372,378 @@ fn a_proxy_without_credentials_says_407() {
         assert_eq!(err.proxy_error().and_then(ProxyError::status), Some(407));
         proxy.join().unwrap();
     });
+}
+
+#[test]
+fn ws_through_a_connect_proxy() {
+    bounded(20, || {
+        let server = plain_server();
+        let port = server.local_addr().port();
+        let (proxy_addr, proxy) = spawn_proxy(Mode::RequireAuth, Some(server.local_addr()));
+        let mut ws = ClientBuilder::new(&format!("ws://127.0.0.1:{port}/"))
+            .proxy(
+                ProxyConfig::new("127.0.0.1", proxy_addr.port())
+                    .with_credentials(ProxyCredentials::new("alice", "s3cret")),
+            )
+            .connect()
+            .unwrap();
+        assert!(!ws.get_ref().is_tls());
+        assert_eq!(ws.read().unwrap(), Message::text("plain"));
+        ws.send("plain, tunnelled").unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text("plain, tunnelled"));
+        ws.close(1000, "done").unwrap();
+        assert!(matches!(ws.read().unwrap(), Message::Close(_)));
+        drop(ws);
+        let head = proxy.join().unwrap();
+        assert!(
+            head.starts_with(&format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n")),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!("\r\nHost: 127.0.0.1:{port}\r\n")),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!(
+                "\r\nProxy-Authorization: {}\r\n",
+                test_proxy::CREDENTIALS
+            )),
+            "{head}"
+        );
+    });
+}
+
+#[test]
+fn proxy_refusals_403_and_502_have_their_own_errors() {
+    bounded(20, || {
+        for (mode, url) in [
+            (Mode::Forbid, "wss://localhost:1/"),
+            (Mode::BadGateway, "ws://127.0.0.1:1/"),
+        ] {
+            let (proxy_addr, proxy) = spawn_proxy(mode, None);
+            let err = ClientBuilder::new(url)
+                .proxy(ProxyConfig::new("127.0.0.1", proxy_addr.port()))
+                .connect()
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Proxy, "{err}");
+            let proxy_error = err.proxy_error().expect("a proxy error");
+            match mode {
+                Mode::Forbid => assert!(
+                    matches!(proxy_error, ProxyError::Forbidden { status: 403, reason } if reason == "Forbidden"),
+                    "{proxy_error}"
+                ),
+                _ => assert!(
+                    matches!(proxy_error, ProxyError::BadGateway { status: 502, reason } if reason == "Bad Gateway"),
+                    "{proxy_error}"
+                ),
+            }
+            let source = std::error::Error::source(&err).unwrap();
+            assert!(source.downcast_ref::<ProxyError>().is_some(), "{source}");
+            let head = proxy.join().unwrap();
+            let target = url
+                .trim_start_matches("wss://")
+                .trim_start_matches("ws://")
+                .trim_end_matches('/');
+            assert!(
+                head.starts_with(&format!("CONNECT {target} HTTP/1.1")),
+                "{head}"
+            );
+        }
+    });
+}
+
+/// `proxy_from_env` with the real process environment. Setting variables
+/// in this process would race the other tests (and `set_var` is unsafe), so
+/// each case re-runs this test binary as a child, with the variables set,
+/// to run [`child`] alone: it connects to the URLs it is given and checks
+/// the echo; the parent owns the servers and the proxies and checks what
+/// the proxies saw.
+mod proxy_from_env {
+    use std::net::SocketAddr;
+    use std::process::{Command, Stdio};
+
+    use super::*;
+
+    /// Set for the child: the space-separated URLs to connect to.
+    const URLS: &str = "WSOCK_TEST_ENV_PROXY_URLS";
+    /// Set for the child: whether to call `proxy_from_env` (`1`) or not.
+    const OPT_IN: &str = "WSOCK_TEST_ENV_PROXY_OPT_IN";
+    /// Set for the child: an address to connect to instead of resolving.
+    const ADDRESS: &str = "WSOCK_TEST_ENV_PROXY_ADDRESS";
+    /// Set for the child: the parent's test CA (its PKI is generated per
+    /// process).
+    const CA: &str = "WSOCK_TEST_ENV_PROXY_CA";
+    /// Printed by the child once every URL echoed.
+    const DONE: &str = "env-proxy child: all echoed";
+    /// The parent kills the child after this long.
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    /// Removed from the child's environment, then set per case, so the
+    /// machine's own proxy settings cannot leak in.
+    const PROXY_VARS: [&str; 8] = [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+    ];
+
+    /// The child's side; does nothing in an ordinary test run.
+    #[test]
+    fn child() {
+        let Ok(urls) = std::env::var(URLS) else {
+            return;
+        };
+        let ca = std::env::var(CA).unwrap();
+        let opt_in = std::env::var(OPT_IN).unwrap() == "1";
+        let address: Option<SocketAddr> = std::env::var(ADDRESS).ok().map(|a| a.parse().unwrap());
+        bounded(15, move || {
+            for url in urls.split(' ') {
+                let trust = ClientTlsConfig::new()
+                    .webpki_roots(false)
+                    .add_root_certificates(Pem::bytes(ca.clone()));
+                let mut builder = ClientBuilder::new(url)
+                    .tls_connector(connector(trust))
+                    .connect_timeout(Some(Duration::from_secs(10)));
+                if opt_in {
+                    builder = builder.proxy_from_env();
+                }
+                if let Some(address) = address {
+                    builder = builder.addresses([address]);
+                }
+                let mut ws = builder.connect().unwrap();
+                assert_eq!(ws.get_ref().is_tls(), url.starts_with("wss:"), "{url}");
+                // The servers greet first.
+                assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+                ws.send(format!("hello from {url}")).unwrap();
+                assert_eq!(
+                    ws.read().unwrap(),
+                    Message::text(format!("hello from {url}"))
+                );
+                ws.close(1000, "done").unwrap();
+                assert!(matches!(ws.read().unwrap(), Message::Close(_)));
+            }
+        });
+        println!("{DONE}");
+    }
+
+    /// Runs [`child`] in a child process with `vars` set (every other proxy
+    /// variable removed); fails unless it connected to every URL and echoed.
+    /// The child is killed if it takes longer than [`LIMIT`].
+    fn run_child(urls: &[String], opt_in: bool, vars: &[(&str, String)]) {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args([
+                "proxy_from_env::child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for var in PROXY_VARS {
+            command.env_remove(var);
+        }
+        command
+            .env(URLS, urls.join(" "))
+            .env(OPT_IN, if opt_in { "1" } else { "0" })
+            .env(CA, &PKI.ca_pem)
+            .env_remove(ADDRESS)
+            .envs(vars.iter().map(|(name, value)| (name, value)));
+        let mut child = command.spawn().unwrap();
+        let drain = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = pipe.read_to_string(&mut text);
+                text
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        let deadline = Instant::now() + LIMIT;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let output = format!(
+            "--- stdout\n{}\n--- stderr\n{}",
+            stdout.join().unwrap(),
+            stderr.join().unwrap()
+        );
+        let status = status.unwrap_or_else(|| panic!("the child took over {LIMIT:?}\n{output}"));
+        assert!(status.success(), "the child failed ({status})\n{output}");
+        assert!(output.contains(DONE), "the child did not run\n{output}");
+    }
+
+    fn connect_line(target: &str) -> String {
+        format!("CONNECT {target} HTTP/1.1")
+    }
+
+    #[test]
+    fn http_proxy_carries_ws() {
+        bounded(30, || {
+            let server = plain_server();
+            let port = server.local_addr().port();
+            let proxy = LoggingProxy::spawn(Mode::RequireAuth, Some(server.local_addr()));
+            let decoy = LoggingProxy::spawn(Mode::Forbid, None);
+            // Credentials from the URL; HTTPS_PROXY is for wss:// only.
+            let url = format!("http://alice:s3cret@{}", proxy.addr());
+            run_child(
+                &[format!("ws://127.0.0.1:{port}/")],
+                true,
+                &[("HTTP_PROXY", url), ("HTTPS_PROXY", decoy.url())],
+            );
+            assert_eq!(
+                proxy.request_lines(),
+                [connect_line(&format!("127.0.0.1:{port}"))]
+            );
+            assert!(
+                proxy.heads()[0]
+                    .contains(&format!("Proxy-Authorization: {}", test_proxy::CREDENTIALS)),
+                "{:?}",
+                proxy.heads()
+            );
+            assert_eq!(decoy.accepted(), 0);
+        });
+    }
+
+    #[test]
+    fn all_proxy_is_the_fallback() {
+        bounded(30, || {
+            let server = plain_server();
+            let port = server.local_addr().port();
+            let proxy = LoggingProxy::spawn(Mode::Open, Some(server.local_addr()));
+            run_child(
+                &[format!("ws://127.0.0.1:{port}/")],
+                true,
+                &[("ALL_PROXY", proxy.url())],
+            );
+            assert_eq!(
+                proxy.request_lines(),
+                [connect_line(&format!("127.0.0.1:{port}"))]
+            );
+        });
+    }
+
+    #[test]
+    fn https_proxy_carries_wss() {
+        bounded(30, || {
+            let server = tls_server(PKI.server.acceptor());
+            let port = server.local_addr().port();
+            let proxy = LoggingProxy::spawn(Mode::Open, Some(server.local_addr()));
+            let decoy = LoggingProxy::spawn(Mode::Forbid, None);
+            run_child(
+                &[format!("wss://localhost:{port}/")],
+                true,
+                &[
+                    ("HTTPS_PROXY", proxy.url()),
+                    ("HTTP_PROXY", decoy.url()),
+                    ("ALL_PROXY", decoy.url()),
+                ],
+            );
+            // The tunnel is to the URL's host; TLS runs through it end to end.
+            assert_eq!(
+                proxy.request_lines(),
+                [connect_line(&format!("localhost:{port}"))]
+            );
+            assert_eq!(decoy.accepted(), 0);
+        });
+    }
+
+    #[test]
+    fn no_proxy_with_the_address_goes_direct() {
+        bounded(30, || {
+            let plain = plain_server();
+            let tls = tls_server(PKI.server.acceptor());
+            let proxy = LoggingProxy::spawn(Mode::Forbid, None);
+            run_child(
+                &[
+                    format!("ws://127.0.0.1:{}/", plain.local_addr().port()),
+                    format!("wss://127.0.0.1:{}/", tls.local_addr().port()),
+                ],
+                true,
+                &[
+                    ("HTTP_PROXY", proxy.url()),
+                    ("HTTPS_PROXY", proxy.url()),
+                    ("ALL_PROXY", proxy.url()),
+                    ("NO_PROXY", "example.com, 127.0.0.1".to_owned()),
+                ],
+            );
+            // The proxy would have refused (403): the echo went direct.
+            assert_eq!(proxy.accepted(), 0, "{:?}", proxy.heads());
+        });
+    }
+
+    #[test]
+    fn no_proxy_with_a_domain_suffix_goes_direct() {
+        bounded(30, || {
+            let server = plain_server();
+            let port = server.local_addr().port();
+            let proxy = LoggingProxy::spawn(Mode::Forbid, None);
+            // echo.wsock.test is never resolved: `addresses` says where it is.
+            run_child(
+                &[format!("ws://echo.wsock.test:{port}/")],
+                true,
+                &[
+                    ("HTTP_PROXY", proxy.url()),
+                    ("NO_PROXY", ".wsock.test".to_owned()),
+                    (ADDRESS, server.local_addr().to_string()),
+                ],
+            );
+            assert_eq!(proxy.accepted(), 0, "{:?}", proxy.heads());
+
+            // Control: a suffix that does not match leaves the proxy in use.
+            let proxy = LoggingProxy::spawn(Mode::Open, Some(server.local_addr()));
+            run_child(
+                &[format!("ws://echo.wsock.test:{port}/")],
+                true,
+                &[
+                    ("HTTP_PROXY", proxy.url()),
+                    ("NO_PROXY", ".other.test,wsock.test.example".to_owned()),
+                    (ADDRESS, server.local_addr().to_string()),
+                ],
+            );
+            assert_eq!(
+                proxy.request_lines(),
+                [connect_line(&format!("echo.wsock.test:{port}"))]
+            );
+        });
+    }
+
+    #[test]
+    fn without_the_opt_in_the_environment_is_ignored() {
+        bounded(30, || {
+            let plain = plain_server();
+            let tls = tls_server(PKI.server.acceptor());
+            let proxy = LoggingProxy::spawn(Mode::Forbid, None);
+            run_child(
+                &[
+                    format!("ws://127.0.0.1:{}/", plain.local_addr().port()),
+                    format!("wss://localhost:{}/", tls.local_addr().port()),
+                ],
+                false,
+                &[
+                    ("HTTP_PROXY", proxy.url()),
+                    ("HTTPS_PROXY", proxy.url()),
+                    ("ALL_PROXY", proxy.url()),
+                    ("http_proxy", proxy.url()),
+                    ("https_proxy", proxy.url()),
+                ],
+            );
+            assert_eq!(proxy.accepted(), 0, "{:?}", proxy.heads());
+        });
+    }
 }
 
 #[test]

@@ -41,7 +41,8 @@ pub fn server_name_for(host: &str) -> Result<ServerName<'static>, TlsError> {
 /// Builder for a [`TlsConnector`].
 ///
 /// Defaults: trust the Mozilla roots bundled in `webpki-roots`; full
-/// verification (chain, validity period, host name); no client certificate;
+/// verification (chain, validity period, host name; revocation only against
+/// the CRLs given to [`add_crls`](Self::add_crls)); no client certificate;
 /// ALPN `http/1.1`; a 10 s handshake timeout; TLS 1.3 and 1.2 with the ring
 /// provider's safe defaults.
 ///
@@ -61,6 +62,7 @@ pub struct ClientTlsConfig {
     #[cfg(feature = "native-roots")]
     native_roots: bool,
     extra_roots: Vec<Pem>,
+    crls: Vec<Pem>,
     identity: Option<(Pem, Pem)>,
     alpn: Vec<Vec<u8>>,
     accept_invalid_certs: bool,
@@ -81,6 +83,7 @@ impl fmt::Debug for ClientTlsConfig {
         #[cfg(feature = "native-roots")]
         s.field("native_roots", &self.native_roots);
         s.field("extra_roots", &self.extra_roots)
+            .field("crls", &self.crls)
             .field(
                 "client_certificate",
                 &self.identity.as_ref().map(|(c, _)| c),
@@ -101,6 +104,7 @@ impl ClientTlsConfig {
             #[cfg(feature = "native-roots")]
             native_roots: false,
             extra_roots: Vec::new(),
+            crls: Vec::new(),
             identity: None,
             alpn: vec![b"http/1.1".to_vec()],
             accept_invalid_certs: false,
@@ -130,6 +134,35 @@ impl ClientTlsConfig {
     /// and self-signed servers). May be called repeatedly.
     pub fn add_root_certificates(mut self, pem: Pem) -> Self {
         self.extra_roots.push(pem);
+        self
+    }
+
+    /// Checks server certificates against the certificate revocation lists
+    /// (CRLs) in `pem` (`-----BEGIN X509 CRL-----` sections): a certificate
+    /// a CRL lists is refused with [`CertificateErrorKind::Revoked`]. May be
+    /// called repeatedly.
+    ///
+    /// Every certificate of the chain (but the root) whose issuer has a CRL
+    /// here is checked; one whose issuer has none passes, its status being
+    /// unknown rather than revoked. A CRL past its `nextUpdate` is still
+    /// used. The CRLs are read when [`build`](Self::build) runs, which
+    /// fails if `pem` holds none or one is malformed. A
+    /// [verification callback](Self::verify_certificate_with) sees a
+    /// revocation as [`ServerCertificateCheck::default_error`].
+    ///
+    /// ```no_run
+    /// use wsock_tls::{ClientTlsConfig, Pem};
+    /// let connector = ClientTlsConfig::new()
+    ///     .webpki_roots(false)
+    ///     .add_root_certificates(Pem::file("corp-ca.pem"))
+    ///     .add_crls(Pem::file("corp-ca.crl.pem"))
+    ///     .build()?;
+    /// # Ok::<(), wsock_tls::TlsError>(())
+    /// ```
+    ///
+    /// [`CertificateErrorKind::Revoked`]: crate::CertificateErrorKind::Revoked
+    pub fn add_crls(mut self, pem: Pem) -> Self {
+        self.crls.push(pem);
         self
     }
 
@@ -225,6 +258,19 @@ impl ClientTlsConfig {
         for pem in &self.extra_roots {
             pem.add_to(&mut roots)?;
         }
+        let mut crls = Vec::new();
+        for pem in &self.crls {
+            crls.extend(pem.crls()?);
+        }
+        let webpki_verifier = |roots: RootCertStore| {
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .with_crls(crls)
+                // CRLs revoke what they list; they do not make every other
+                // issuer's certificates unverifiable.
+                .allow_unknown_revocation_status()
+                .build()
+                .map_err(|e| TlsError::Config(e.to_string()))
+        };
 
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -233,11 +279,7 @@ impl ClientTlsConfig {
             let inner = if roots.is_empty() {
                 None
             } else {
-                Some(
-                    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                        .build()
-                        .map_err(|e| TlsError::Config(e.to_string()))?,
-                )
+                Some(webpki_verifier(roots)?)
             };
             builder
                 .dangerous()
@@ -254,7 +296,7 @@ impl ClientTlsConfig {
                         .to_owned(),
                 ));
             }
-            builder.with_root_certificates(roots)
+            builder.with_webpki_verifier(webpki_verifier(roots)?)
         };
         let mut config = match &self.identity {
             Some((chain, key)) => builder
@@ -534,5 +576,21 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn bad_crl_pem_is_a_config_error() {
+        for (pem, says) in [
+            (Pem::bytes("not pem"), "no certificate revocation lists"),
+            (Pem::file("/nonexistent/ca.crl"), "/nonexistent/ca.crl"),
+            (
+                Pem::bytes("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"),
+                "",
+            ),
+        ] {
+            let err = ClientTlsConfig::new().add_crls(pem).build().unwrap_err();
+            assert!(matches!(err, TlsError::Config(_)), "{err}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 
 use crate::error::TlsError;
 
@@ -59,6 +59,25 @@ impl Pem {
             )));
         }
         Ok(certs)
+    }
+
+    /// Every `X509 CRL` section, in order; an error if there is none.
+    pub(crate) fn crls(&self) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+        let what = "certificate revocation lists";
+        let parsed: Result<Vec<_>, _> = match &self.0 {
+            Source::Bytes(bytes) => CertificateRevocationListDer::pem_slice_iter(bytes).collect(),
+            Source::File(path) => CertificateRevocationListDer::pem_file_iter(path)
+                .map_err(|e| config_error(self, what, &e))?
+                .collect(),
+        };
+        let crls = parsed.map_err(|e| config_error(self, what, &e))?;
+        if crls.is_empty() {
+            return Err(TlsError::Config(format!(
+                "no certificate revocation lists (X509 CRL) found in {}",
+                self.describe()
+            )));
+        }
+        Ok(crls)
     }
 
     /// The first private key (PKCS#8, PKCS#1 or SEC1).

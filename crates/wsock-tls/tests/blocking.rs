@@ -1,5 +1,7 @@
-//! Blocking TLS over loopback: echo, certificate failures, escape hatch,
-//! verification callback, mutual TLS, handshake timeouts, TlsInfo.
+//! Blocking TLS over loopback: echo, certificate failures (revocation
+//! through a CRL among them), escape hatch, verification callback, mutual
+//! TLS, handshake timeouts, TlsInfo, connectors and acceptors from rustls
+//! configurations built by hand.
 
 mod common;
 
@@ -8,11 +10,14 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{PKI, ca_pem, spawn_blocking_server, trusting_client};
+use common::{PKI, bounded, ca_pem, crl_pem, spawn_blocking_server, trusting_client};
+use wsock_tls::rustls::pki_types::PrivateKeyDer;
+use wsock_tls::rustls::pki_types::pem::PemObject;
 use wsock_tls::rustls::{CipherSuite, ProtocolVersion};
 use wsock_tls::{
-    CertificateDecision, CertificateErrorKind, ClientTlsConfig, ClientTlsStream, Pem,
-    TlsConnectionInfo, TlsConnector, TlsError, TlsErrorKind,
+    CertificateDecision, CertificateErrorKind, ClientTlsConfig, ClientTlsStream,
+    DEFAULT_HANDSHAKE_TIMEOUT, Pem, TlsAcceptor, TlsConnectionInfo, TlsConnector, TlsError,
+    TlsErrorKind, rustls,
 };
 
 fn connect(
@@ -151,6 +156,188 @@ fn wrong_host_name() {
     let result = connect(&trusting_client().build().unwrap(), "localhost", addr);
     expect_cert_error(result, CertificateErrorKind::WrongHostName);
     let _ = server.join();
+}
+
+#[test]
+fn revoked_certificate_with_the_crl() {
+    bounded(|| {
+        let (addr, server) = spawn_blocking_server(PKI.revoked.acceptor());
+        let connector = trusting_client().add_crls(crl_pem()).build().unwrap();
+        let result = connect(&connector, "localhost", addr);
+        let Err(err) = &result else {
+            panic!("a revoked certificate must be refused")
+        };
+        assert!(err.to_string().contains("revoked"), "{err}");
+        assert!(
+            matches!(
+                err.rustls_error(),
+                Some(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Revoked
+                ))
+            ),
+            "{err}"
+        );
+        expect_cert_error(result, CertificateErrorKind::Revoked);
+        let _ = server.join();
+    });
+}
+
+#[test]
+fn revoked_certificate_passes_without_the_crl() {
+    bounded(|| {
+        // No CRL, no revocation check: the same certificate is fine.
+        let (addr, server) = spawn_blocking_server(PKI.revoked.acceptor());
+        let mut tls = connect(&trusting_client().build().unwrap(), "localhost", addr).unwrap();
+        echo(&mut tls, b"nobody told me");
+        close(tls);
+        server.join().unwrap().unwrap();
+    });
+}
+
+#[test]
+fn the_crl_spares_certificates_it_does_not_list() {
+    bounded(|| {
+        let (addr, server) = spawn_blocking_server(PKI.server.acceptor());
+        let connector = trusting_client().add_crls(crl_pem()).build().unwrap();
+        let mut tls = connect(&connector, "localhost", addr).unwrap();
+        echo(&mut tls, b"not revoked");
+        close(tls);
+        server.join().unwrap().unwrap();
+    });
+}
+
+#[test]
+fn the_crl_from_a_file_and_the_callback_sees_the_revocation() {
+    bounded(|| {
+        let dir = std::env::temp_dir().join(format!("wsock-tls-crl-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let crl = dir.join("ca.crl.pem");
+        std::fs::write(&crl, &PKI.crl_pem).unwrap();
+
+        let seen = Arc::new(Mutex::new(None));
+        let seen_in_callback = Arc::clone(&seen);
+        let (addr, server) = spawn_blocking_server(PKI.revoked.acceptor());
+        let connector = trusting_client()
+            .add_crls(Pem::file(&crl))
+            .verify_certificate_with(move |check| {
+                *seen_in_callback.lock().unwrap() = Some(check.default_error());
+                CertificateDecision::Reject
+            })
+            .build()
+            .unwrap();
+        let result = connect(&connector, "localhost", addr);
+        // Rejected with the default verification's reason.
+        expect_cert_error(result, CertificateErrorKind::Revoked);
+        assert_eq!(
+            seen.lock().unwrap().take(),
+            Some(Some(CertificateErrorKind::Revoked))
+        );
+        let _ = server.join();
+        std::fs::remove_dir_all(&dir).unwrap();
+    });
+}
+
+/// The test CA as a rustls root store, built without wsock-tls.
+fn test_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(PKI.ca_der.clone()).unwrap();
+    roots
+}
+
+fn ring() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+#[test]
+fn connector_from_a_rustls_client_config() {
+    bounded(|| {
+        // TLS 1.2 only and no ALPN: the connector must use the configuration as is.
+        let config = rustls::ClientConfig::builder_with_provider(ring())
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(test_roots())
+            .with_no_client_auth();
+        let connector = TlsConnector::from_config(Arc::new(config));
+        assert_eq!(
+            connector.handshake_timeout(),
+            Some(DEFAULT_HANDSHAKE_TIMEOUT)
+        );
+        assert!(connector.config().alpn_protocols.is_empty());
+
+        let (addr, server) = spawn_blocking_server(PKI.server.acceptor());
+        let mut tls = connect(&connector, "localhost", addr).unwrap();
+        echo(&mut tls, b"from a rustls config");
+        let info = tls.tls_info();
+        assert_eq!(info.protocol_version, Some(ProtocolVersion::TLSv1_2));
+        assert_eq!(info.alpn_protocol, None);
+        assert_eq!(info.peer_certificate(), Some(&PKI.server.der));
+        close(tls);
+        let server_info = server.join().unwrap().unwrap();
+        assert_eq!(server_info.protocol_version, Some(ProtocolVersion::TLSv1_2));
+        assert_eq!(server_info.alpn_protocol, None);
+
+        // Its verification is rustls' own: the wrong host is still refused.
+        let (addr, server) = spawn_blocking_server(PKI.wrong_host.acceptor());
+        let connector = TlsConnector::from(Arc::clone(connector.config()));
+        expect_cert_error(
+            connect(&connector, "localhost", addr),
+            CertificateErrorKind::WrongHostName,
+        );
+        let _ = server.join();
+    });
+}
+
+#[test]
+fn acceptor_from_a_rustls_server_config() {
+    bounded(|| {
+        let chain = vec![PKI.server.der.clone()];
+        let key = PrivateKeyDer::from_pem_slice(PKI.server.key_pem.as_bytes()).unwrap();
+        let mut config = rustls::ServerConfig::builder_with_provider(ring())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        config.alpn_protocols = vec![b"wsock-test".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = TlsAcceptor::from_config(Arc::new(config));
+        assert_eq!(
+            acceptor.handshake_timeout(),
+            Some(DEFAULT_HANDSHAKE_TIMEOUT)
+        );
+
+        // A client offering the server's first choice gets it.
+        let (addr, server) = spawn_blocking_server(acceptor.clone());
+        let connector = trusting_client()
+            .alpn_protocols(vec![b"http/1.1".to_vec(), b"wsock-test".to_vec()])
+            .build()
+            .unwrap();
+        let mut tls = connect(&connector, "localhost", addr).unwrap();
+        echo(&mut tls, b"to a rustls config");
+        assert_eq!(tls.tls_info().alpn_str(), Some("wsock-test"));
+        assert!(tls.tls_info().is_tls13());
+        close(tls);
+        let server_info = server.join().unwrap().unwrap();
+        assert_eq!(server_info.alpn_str(), Some("wsock-test"));
+        assert_eq!(server_info.server_name.as_deref(), Some("localhost"));
+
+        // A TLS 1.2-only client is refused: the configuration is used as is.
+        let (addr, server) =
+            spawn_blocking_server(TlsAcceptor::from(Arc::clone(acceptor.config())));
+        let tls12_only = rustls::ClientConfig::builder_with_provider(ring())
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(test_roots())
+            .with_no_client_auth();
+        let err = connect(
+            &TlsConnector::from_config(Arc::new(tls12_only)),
+            "localhost",
+            addr,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), TlsErrorKind::Protocol, "{err}");
+        let server_err = server.join().unwrap().unwrap_err();
+        assert_eq!(server_err.kind(), TlsErrorKind::Protocol, "{server_err}");
+    });
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! HTTP CONNECT proxying over loopback with a small proxy written in the
 //! tests (`common/test_proxy.rs`):
 //! `wss://` through an authenticating proxy (blocking and tokio), 407 without
-//! credentials, 403, and no over-read of tunnelled bytes.
+//! credentials, 403, 502, and no over-read of tunnelled bytes.
 
 mod common;
 
@@ -102,6 +102,28 @@ fn proxy_forbids_the_target() {
     );
     assert_eq!(io::Error::from(err).kind(), io::ErrorKind::PermissionDenied);
     proxy.join().unwrap();
+}
+
+#[test]
+fn proxy_cannot_reach_the_target() {
+    let (proxy_addr, proxy) = spawn_proxy(Mode::BadGateway, None);
+    let mut tcp = TcpStream::connect(proxy_addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let err = connect_via_proxy_blocking(&mut tcp, "localhost", 443, None).unwrap_err();
+    assert!(
+        matches!(&err, ProxyError::BadGateway { status: 502, reason } if reason == "Bad Gateway"),
+        "{err}"
+    );
+    assert_eq!(err.status(), Some(502));
+    assert!(
+        err.to_string().contains("could not reach the target"),
+        "{err}"
+    );
+    assert_eq!(
+        io::Error::from(err).kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+    check_connect_head(&proxy.join().unwrap(), 443);
 }
 
 #[test]
@@ -208,6 +230,22 @@ mod tokio_twin {
             .await
             .unwrap_err();
         assert_eq!(err.status(), Some(403), "{err}");
+        assert!(matches!(err, ProxyError::Forbidden { .. }), "{err}");
+        proxy.join().unwrap();
+
+        let (proxy_addr, proxy) = spawn_proxy(Mode::BadGateway, None);
+        let mut tcp = tokio::net::TcpStream::connect(proxy_addr).await.unwrap();
+        let err = tokio::time::timeout(
+            Duration::from_secs(10),
+            connect_via_proxy_async(&mut tcp, "localhost", 443, None),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+        assert!(
+            matches!(err, ProxyError::BadGateway { status: 502, .. }),
+            "{err}"
+        );
         proxy.join().unwrap();
     }
 

@@ -1,20 +1,26 @@
-//! Tokio TLS over loopback: echo, certificate failures, escape hatch,
-//! verification callback, mutual TLS, handshake timeouts, TlsInfo.
+//! Tokio TLS over loopback: echo, certificate failures (revocation through
+//! a CRL among them), escape hatch, verification callback, mutual TLS,
+//! handshake timeouts, TlsInfo, connectors and acceptors from rustls
+//! configurations built by hand.
 #![cfg(feature = "tokio")]
 
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{PKI, ca_pem, spawn_async_server, trusting_client};
+use common::{LIMIT, PKI, ca_pem, crl_pem, spawn_async_server, trusting_client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::timeout;
 use wsock_tls::rustls::ProtocolVersion;
+use wsock_tls::rustls::pki_types::PrivateKeyDer;
+use wsock_tls::rustls::pki_types::pem::PemObject;
 use wsock_tls::tokio_rustls::client::TlsStream;
 use wsock_tls::{
-    CertificateDecision, CertificateErrorKind, ClientTlsConfig, Pem, TlsConnectionInfo,
-    TlsConnector, TlsError, TlsErrorKind,
+    CertificateDecision, CertificateErrorKind, ClientTlsConfig, DEFAULT_HANDSHAKE_TIMEOUT, Pem,
+    TlsAcceptor, TlsConnectionInfo, TlsConnector, TlsError, TlsErrorKind, rustls,
 };
 
 async fn connect(
@@ -120,6 +126,105 @@ async fn wrong_host_name() {
 }
 
 #[tokio::test]
+async fn revoked_certificate_with_the_crl() {
+    timeout(LIMIT, async {
+        let (addr, server) = spawn_async_server(PKI.revoked.acceptor()).await;
+        let connector = trusting_client().add_crls(crl_pem()).build().unwrap();
+        expect_cert_error(
+            connect(&connector, "localhost", addr).await,
+            CertificateErrorKind::Revoked,
+        );
+        let _ = server.await;
+
+        // The same CRL lets the unrevoked certificate through.
+        let (addr, server) = spawn_async_server(PKI.server.acceptor()).await;
+        let mut tls = connect(&connector, "localhost", addr).await.unwrap();
+        echo(&mut tls, b"not revoked").await;
+        close(tls).await;
+        server.await.unwrap().unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+fn ring() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+#[tokio::test]
+async fn connector_from_a_rustls_client_config() {
+    timeout(LIMIT, async {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(PKI.ca_der.clone()).unwrap();
+        // TLS 1.2 only, ALPN of its own: the connector uses the config as is.
+        let mut config = rustls::ClientConfig::builder_with_provider(ring())
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = TlsConnector::from_config(Arc::new(config));
+        assert_eq!(
+            connector.handshake_timeout(),
+            Some(DEFAULT_HANDSHAKE_TIMEOUT)
+        );
+
+        let (addr, server) = spawn_async_server(PKI.server.acceptor()).await;
+        let mut tls = connect(&connector, "localhost", addr).await.unwrap();
+        echo(&mut tls, b"from a rustls config").await;
+        let info = tls.tls_info();
+        assert_eq!(info.protocol_version, Some(ProtocolVersion::TLSv1_2));
+        assert_eq!(info.alpn_str(), Some("http/1.1"));
+        close(tls).await;
+        let server_info = server.await.unwrap().unwrap();
+        assert_eq!(server_info.protocol_version, Some(ProtocolVersion::TLSv1_2));
+
+        // rustls' own verification: the test CA is the only root.
+        let (addr, server) = spawn_async_server(PKI.expired.acceptor()).await;
+        expect_cert_error(
+            connect(&connector, "localhost", addr).await,
+            CertificateErrorKind::Expired,
+        );
+        let _ = server.await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn acceptor_from_a_rustls_server_config() {
+    timeout(LIMIT, async {
+        let key = PrivateKeyDer::from_pem_slice(PKI.server.key_pem.as_bytes()).unwrap();
+        let mut config = rustls::ServerConfig::builder_with_provider(ring())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![PKI.server.der.clone()], key)
+            .unwrap();
+        // No ALPN on the server: the client's offer goes unanswered.
+        config.alpn_protocols = Vec::new();
+        let acceptor = TlsAcceptor::from(Arc::new(config))
+            .with_handshake_timeout(Some(Duration::from_secs(5)));
+        assert_eq!(acceptor.handshake_timeout(), Some(Duration::from_secs(5)));
+
+        let (addr, server) = spawn_async_server(acceptor).await;
+        let mut tls = connect(&trusting_client().build().unwrap(), "localhost", addr)
+            .await
+            .unwrap();
+        echo(&mut tls, b"to a rustls config").await;
+        assert!(tls.tls_info().is_tls13());
+        assert_eq!(tls.tls_info().alpn_protocol, None);
+        assert_eq!(tls.tls_info().peer_certificate(), Some(&PKI.server.der));
+        close(tls).await;
+        let server_info = server.await.unwrap().unwrap();
+        assert_eq!(server_info.alpn_protocol, None);
+        assert_eq!(server_info.server_name.as_deref(), Some("localhost"));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
 async fn danger_accept_invalid_certs() {
     let (addr, server) = spawn_async_server(PKI.wrong_host.acceptor()).await;
     assert!(
@@ -219,6 +324,39 @@ async fn mutual_tls_refused_without_client_certificate() {
         TlsErrorKind::Certificate(CertificateErrorKind::NotPresented),
         "{server_err}"
     );
+}
+
+#[tokio::test]
+async fn mutual_tls_refuses_a_certificate_from_another_ca() {
+    timeout(LIMIT, async {
+        let (addr, server) = spawn_async_server(mtls_acceptor()).await;
+        let connector = trusting_client()
+            .client_certificate(
+                Pem::bytes(PKI.foreign_client.cert_pem.clone()),
+                Pem::bytes(PKI.foreign_client.key_pem.clone()),
+            )
+            .build()
+            .unwrap();
+        match connect(&connector, "localhost", addr).await {
+            Err(err) => assert_eq!(err.kind(), TlsErrorKind::Protocol, "{err}"),
+            Ok(mut tls) => {
+                // TLS 1.3: the refusal arrives as an alert on the first read.
+                let _ = tls.write_all(b"let me in").await;
+                let _ = tls.flush().await;
+                let mut buf = [0u8; 16];
+                let err = TlsError::from(tls.read(&mut buf).await.expect_err("refused"));
+                assert_eq!(err.kind(), TlsErrorKind::Protocol, "{err}");
+            }
+        }
+        let server_err = server.await.unwrap().unwrap_err();
+        assert_eq!(
+            server_err.kind(),
+            TlsErrorKind::Certificate(CertificateErrorKind::UnknownIssuer),
+            "{server_err}"
+        );
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test]

@@ -6,10 +6,35 @@ pub mod test_proxy;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 pub use pki::*;
 use wsock_tls::{TlsAcceptor, TlsConnectionInfo, TlsError, TlsInfo};
+
+/// The bound on a test body: a hang fails the test instead of stalling the run.
+pub const LIMIT: Duration = Duration::from_secs(20);
+
+/// Runs `f` on its own thread and fails the test if it takes longer than
+/// [`LIMIT`].
+pub fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(LIMIT) {
+        Ok(value) => {
+            handle.join().unwrap();
+            value
+        }
+        // The body panicked: surface its panic.
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(handle.join().unwrap_err())
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test body did not finish within {LIMIT:?}"),
+    }
+}
 
 /// Accepts one connection on a thread, completes the TLS handshake, echoes
 /// until the client goes away, and reports the handshake outcome.
