@@ -114,6 +114,10 @@ pub(crate) struct ServeArgs {
     /// Largest frame accepted, in bytes (larger ones close with 1009)
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     pub(crate) max_frame_size: usize,
+    /// Do not accept permessage-deflate (RFC 7692) compression, which is
+    /// accepted by default when a client offers it
+    #[arg(long)]
+    pub(crate) no_deflate: bool,
     /// Most connections served at once; further ones wait in the backlog
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub(crate) max_connections: usize,
@@ -170,6 +174,10 @@ pub(crate) struct ClientOpts {
     /// Largest message accepted from the server, in bytes
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub(crate) max_message_size: usize,
+    /// Do not offer permessage-deflate (RFC 7692) compression, which is
+    /// offered by default
+    #[arg(long)]
+    pub(crate) no_deflate: bool,
 }
 
 #[derive(Debug, Args)]

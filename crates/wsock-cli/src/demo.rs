@@ -71,6 +71,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         max_frame_size: args.size.max(16 << 20),
         handshake_timeout: Some(Duration::from_secs(10)),
         idle_timeout: None,
+        deflate: true,
         stop: None,
     };
     let server = tokio::spawn(async move {
@@ -109,12 +110,18 @@ async fn demo(args: &DemoArgs) -> Result<()> {
             ),
         ));
     }
+    let compression = match response.header("Sec-WebSocket-Extensions") {
+        Some(answer) if ws.extensions().deflate().is_some() => {
+            format!("compression: {}", String::from_utf8_lossy(answer))
+        }
+        _ => "compression: none".to_owned(),
+    };
     step(
         2,
         "connect",
         &format!(
             "GET /demo -> HTTP 101 Switching Protocols, Sec-WebSocket-Accept {accept}\n\
-             negotiated subprotocol \"{PROTOCOL}\": ok"
+             negotiated subprotocol \"{PROTOCOL}\": ok; {compression}"
         ),
     );
 

@@ -42,6 +42,9 @@ fn prepare(opts: &ClientOpts) -> Result<Target> {
         .connect_timeout(None)
         .handshake_timeout(None)
         .max_message_size(opts.max_message_size);
+    if opts.no_deflate {
+        builder = builder.deflate(wsock_core::DeflateConfig::disabled());
+    }
     for protocol in &opts.subprotocols {
         request = request.protocol(protocol).map_err(usage("--subprotocol"))?;
         builder = builder.protocol(protocol);

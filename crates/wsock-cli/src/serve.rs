@@ -44,18 +44,21 @@ pub(crate) struct EchoSettings {
     pub(crate) max_frame_size: usize,
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) idle_timeout: Option<Duration>,
+    /// Accept permessage-deflate when offered.
+    pub(crate) deflate: bool,
     /// Turns `true` when the server shuts down: close with 1001.
     pub(crate) stop: Option<watch::Receiver<bool>>,
 }
 
 impl EchoSettings {
-    fn from_args(args: &ServeArgs) -> Self {
+    pub(crate) fn from_args(args: &ServeArgs) -> Self {
         Self {
             protocols: args.subprotocols.clone().into(),
             max_message_size: args.max_message_size,
             max_frame_size: args.max_frame_size,
             handshake_timeout: crate::cli::limit(args.handshake_timeout),
             idle_timeout: crate::cli::limit(args.idle_timeout),
+            deflate: !args.no_deflate,
             stop: None,
         }
     }
@@ -74,6 +77,16 @@ impl EchoSettings {
             .max_frame_size(self.max_frame_size)
             .handshake_timeout(self.handshake_timeout)
             .idle_timeout(self.idle_timeout)
+            .deflate(self.deflate_config())
+    }
+
+    /// permessage-deflate as `--no-deflate` says.
+    pub(crate) fn deflate_config(&self) -> wsock_core::DeflateConfig {
+        if self.deflate {
+            wsock_core::DeflateConfig::default()
+        } else {
+            wsock_core::DeflateConfig::disabled()
+        }
     }
 }
 

@@ -25,19 +25,13 @@ use crate::serve::{EchoSettings, Summary, announce, bind_error, record_close, re
 
 /// `wsock serve --runtime blocking`. Serves until the process is stopped.
 pub(crate) fn run(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
-    let settings = EchoSettings {
-        protocols: args.subprotocols.clone().into(),
-        max_message_size: args.max_message_size,
-        max_frame_size: args.max_frame_size,
-        handshake_timeout: crate::cli::limit(args.handshake_timeout),
-        idle_timeout: crate::cli::limit(args.idle_timeout),
-        stop: None,
-    };
+    let settings = EchoSettings::from_args(args);
     let acceptor = Acceptor::new()
         .max_message_size(settings.max_message_size)
         .max_frame_size(settings.max_frame_size)
         .handshake_timeout(settings.handshake_timeout)
-        .idle_timeout(settings.idle_timeout);
+        .idle_timeout(settings.idle_timeout)
+        .deflate(settings.deflate_config());
     let counters = Arc::new(Counters::default());
     let max = args.max_connections.max(1);
     let choose = settings.clone();
