@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import struct
+import zlib
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -344,9 +345,117 @@ def utf8():
         for vname, lens in variants.items():
             write("utf8", f"{name}.{vname}", bytes([len(lens)]) + lens + t)
 
+# ---------------------------------------------------------------- inflate
+
+def deflate(data, wbits=15, level=6, final=False):
+    """Raw deflate as RFC 7692 §7.2.1 sends a message: sync-flushed,
+    without the trailing 00 00 ff ff (or ended with BFINAL)."""
+    c = zlib.compressobj(level, zlib.DEFLATED, -wbits)
+    if final:
+        return c.compress(data) + c.flush(zlib.Z_FINISH)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def inflate():
+    # params: bits 0-2 server window - 8, 3-5 client window - 8, 64 server
+    # no context takeover, 128 client no context takeover.
+    w15, w9, w8 = 0x3F, 0x09, 0x00
+    hello = bytes.fromhex("f248cdc9c90700")  # RFC 7692 §7.2.3.1
+    # Hostile: [flags][params][n][lens][k][plans][payload]; flags 2 client
+    # sends, 4 input_buffer, 8 x16 chunks, 16 big limit, 32 bomb, 64 x32
+    # frames, 128 RSV1 on continuations. Plan: bits 0-5 length, 64 FIN,
+    # 128 text (first frame) or ping before (continuation).
+    def plan(lens):
+        return bytes([len(lens)]) + bytes(lens)
+    zeros = deflate(bytes(1 << 20), level=9)
+    noise = b"".join(hashlib.sha256(bytes([i])).digest() for i in range(32))[:1000]
+    text = MULTILINGUAL * 3
+    payloads = {
+        "rfc-hello": (w15, [0xC7], hello),
+        "rfc-hello-fragmented": (w15, [0x83, 0x44], hello),
+        "rfc-hello-fragmented-ping": (w15, [0x81, 0x81, 0xC5], hello),
+        # §7.2.3.2: the second "Hello" refers back into the first.
+        "rfc-sharing-window": (w15, [0xC7, 0xC5], hello + bytes.fromhex("f200110000")),
+        "rfc-sharing-window-no-takeover": (w15 | 0xC0, [0xC7, 0xC5], hello + bytes.fromhex("f200110000")),
+        # §7.2.3.3: a stored block; §7.2.3.4: BFINAL set.
+        "rfc-stored-block": (w15, [0xCB], bytes.fromhex("000500faff48656c6c6f00")),
+        "rfc-bfinal": (w15, [0xC8], bytes.fromhex("f348cdc9c907000000")),
+        "text-multilingual": (w15, [0xC0], deflate(text)),
+        "text-multilingual-frames-of-5": (w15, [0x85, 0x05, 0x85], deflate(text)),
+        "text-window-9": (w9, [0xC0], deflate(text * 4, wbits=9)),
+        "binary-window-8-peer": (w8, [0x40], deflate(bytes(range(256)) * 8, wbits=9)),
+        "two-messages-takeover": (w15, [0x40 | len(deflate(b"abcabcabc")), 0x40], deflate(b"abcabcabc") + deflate(b"abcabcabc")),
+        "bad-utf8": (w15, [0xC0], deflate(b"ok\xc0\xaf")),
+        "bad-data": (w15, [0x40], b"\xff\xff\xff\xff\x00\x01"),
+        # Repeats 1000 bytes back: past a 9-bit window.
+        "bad-distance-too-far": (w9, [0x40], deflate(noise + noise, wbits=15)),
+        # §7.2.3.6: an empty message is one 0x00 byte; truly empty payloads
+        # (invalid) leave the restored tail inside a stored block.
+        "rfc-empty-then-hello": (w15, [0x41, 0xC7], b"\x00" + hello),
+        "bad-empty-payload-then-hello": (w15, [0x40, 0xC7], hello),
+        "bomb-1mib-zeros": (w15, [0x3F], zeros),
+        "bomb-1mib-zeros-text": (w15, [0xBF, 0x3F], zeros),
+    }
+    variants = {
+        "server-whole": (0x00, b""),
+        "client-bytewise": (0x02, b"\x01"),
+        "client-inputbuf-3-7": (0x06, b"\x03\x07"),
+        "server-big": (0x58, b"\x02"),
+    }
+    for name, (params, plans, payload) in payloads.items():
+        for vname, (flags, lens) in variants.items():
+            write("inflate", f"{name}.{vname}", bytes([flags, params, len(lens)]) + lens + plan(plans) + payload)
+    write("inflate", "bad-rsv1-continuation.server", bytes([0x80, w15, 0]) + plan([0x83, 0x44]) + hello)
+    # Found by fuzzing (regressions::compressed_text_error_does_not_depend_on_reads):
+    # text whose invalid UTF-8 and corrupt data came out of one inflate step.
+    write("inflate", "regression-text-error-order", bytes.fromhex(
+        "063f02030701c03ab7eb7ccff9e6737bce6d5578b263daf3a93d0a1fe6f7f42a"
+        "78a4e6e4e4eb1edaea7078eb7ccff9e61c9e7378c1e185baa1216eba168a8ae7"
+        "e8a40700"))
+    # BOMB: the payload is [size][literals]: the literals, then
+    # (size + 1) * 8 copies of 258 bytes at distance 1, in fixed Huffman.
+    for name, flags, params, plans, spec in [
+        ("bomb-zeros-528k", 0x20, w15, [], b"\xff\x00"),
+        ("bomb-zeros-528k-big-limit", 0x30, w15, [0x3F], b"\xff\x00"),
+        ("bomb-text-pattern-frames", 0x62, w9 | 0x80, [0x9F, 0x1F], b"\x40abc "),
+        ("bomb-small-fits", 0x00 | 0x20, w15, [], b"\x00xyz"),
+    ]:
+        write("inflate", name, bytes([flags, params, 0]) + plan(plans) + spec)
+
+    # Round trip: [flags][params][n][lens][fragment size][level][messages];
+    # flags 1 (set), 2 client sends, 4 input_buffer, 8 x64 chunks, 32
+    # fragment_size.
+    text = lambda t: b"\x00" + bytes([len(t)]) + t
+    binary = lambda b: b"\x01" + bytes([len(b)]) + b
+    def fragmented(is_text, ping_between, whole, cuts):
+        op = 0x02 | (0x80 if is_text else 0) | (0x40 if ping_between else 0)
+        return bytes([op, len(whole)]) + whole + bytes([len(cuts)]) + cuts
+    long = lambda n, pattern: b"\x03" + u16(n) + bytes([len(pattern)]) + pattern
+    messages = {
+        "hello": text(b"Hello") + text(b"Hello"),
+        "multilingual": text(MULTILINGUAL[:200]) + binary(bytes(range(200))),
+        "fragments": fragmented(True, True, MULTILINGUAL[:60], b"\x01\x02\x03\x05\x07")
+        + fragmented(False, False, bytes(range(50)), b"\x10\x00\x10"),
+        "long": long(30000, b"wsock ") + long(39999, bytes(range(7))),
+        "mixed": text(b"") + binary(b"") + fragmented(False, True, b"", b"\x00") + text(b"a" * 100),
+    }
+    variants = {
+        "server-w15-whole": (0x01, w15, 6, b""),
+        "client-w9-bytewise": (0x03, w9, 9, b"\x01"),
+        "server-w8-frag7": (0x21, 0x07, 1, b"\x05\x40"),
+        "client-no-takeover-inputbuf": (0x07, w15 | 0xC0, 0, b"\x03"),
+        "server-w10-w12-x64": (0x09, 0x02 | (4 << 3) | 0x40, 6, b"\x03"),
+    }
+    # "mixed" found regressions::empty_compressed_message_after_another_is_one_zero_byte.
+    for name, msgs in messages.items():
+        for vname, (flags, params, level, lens) in variants.items():
+            write("inflate", f"roundtrip-{name}.{vname}", bytes([flags, params, len(lens)]) + lens + bytes([7, level]) + msgs)
+
 
 if __name__ == "__main__":
-    for target in ["frame_decoder", "connection_events", "roundtrip", "handshake_server", "handshake_client", "utf8"]:
+    for target in ["frame_decoder", "connection_events", "roundtrip", "handshake_server", "handshake_client", "utf8", "inflate"]:
         shutil.rmtree(os.path.join(ROOT, target), ignore_errors=True)
     frame_decoder()
     connection_events()
@@ -354,6 +463,7 @@ if __name__ == "__main__":
     handshake_server()
     handshake_client()
     utf8()
+    inflate()
     for target in sorted(os.listdir(ROOT)):
         files = os.listdir(os.path.join(ROOT, target))
         size = sum(os.path.getsize(os.path.join(ROOT, target, f)) for f in files)

@@ -194,6 +194,8 @@ pub fn drain(conn: &mut Connection, checker: &mut EventChecker) -> (Vec<Ev>, Opt
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireFrame {
     pub fin: bool,
+    /// RSV bits (only ever set by [`parse_wire_ext`]).
+    pub rsv: u8,
     pub opcode: OpCode,
     pub payload: Vec<u8>,
 }
@@ -203,7 +205,14 @@ pub struct WireFrame {
 /// Panics on anything a correct writer never produces: bad masking, RSV
 /// bits, non-minimal lengths, invalid close payloads, or any frame after
 /// a close frame.
-pub fn parse_wire(mut bytes: &[u8], writer: Role) -> (Vec<WireFrame>, usize) {
+pub fn parse_wire(bytes: &[u8], writer: Role) -> (Vec<WireFrame>, usize) {
+    parse_wire_ext(bytes, writer, 0)
+}
+
+/// [`parse_wire`] for a writer with extensions that own the RSV bits
+/// `owned` (`RSV1` for permessage-deflate): those may be set, on the first
+/// frame of a data message only (RFC 7692 §6.1).
+pub fn parse_wire_ext(mut bytes: &[u8], writer: Role, owned: u8) -> (Vec<WireFrame>, usize) {
     let mut frames: Vec<WireFrame> = Vec::new();
     loop {
         let header = match FrameHeader::decode(bytes) {
@@ -214,7 +223,12 @@ pub fn parse_wire(mut bytes: &[u8], writer: Role) -> (Vec<WireFrame>, usize) {
                 }
                 let mut payload = bytes[len..len + payload_len].to_vec();
                 bytes = &bytes[len + payload_len..];
-                assert_eq!(header.rsv, 0, "RSV bits in our output");
+                assert_eq!(header.rsv & !owned, 0, "unowned RSV bits in our output");
+                assert!(
+                    header.rsv == 0 || matches!(header.opcode, OpCode::Text | OpCode::Binary),
+                    "RSV bits on a {:?} frame in our output",
+                    header.opcode
+                );
                 assert_eq!(
                     header.mask.is_some(),
                     writer == Role::Client,
@@ -247,6 +261,7 @@ pub fn parse_wire(mut bytes: &[u8], writer: Role) -> (Vec<WireFrame>, usize) {
         }
         frames.push(WireFrame {
             fin: header.fin,
+            rsv: header.rsv,
             opcode: header.opcode,
             payload,
         });
