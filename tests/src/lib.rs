@@ -1,6 +1,7 @@
 //! Shared helpers for wsock's cross-crate tests, and the doc tests of the
-//! guides and the README: every Rust code block in them is compiled, and
-//! run unless marked `no_run`, by `cargo test --doc` on this crate.
+//! guides, the README and the crates' READMEs: every Rust code block in
+//! them is compiled, and run unless marked `no_run`, by `cargo test --doc`
+//! on this crate.
 
 /// docs/guide-core.md
 #[cfg(doctest)]
@@ -31,3 +32,23 @@ mod coming_from {}
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 mod readme {}
+
+/// crates/wsock-core/README.md
+#[cfg(doctest)]
+#[doc = include_str!("../../crates/wsock-core/README.md")]
+mod readme_core {}
+
+/// crates/wsock-blocking/README.md
+#[cfg(doctest)]
+#[doc = include_str!("../../crates/wsock-blocking/README.md")]
+mod readme_blocking {}
+
+/// crates/wsock-tokio/README.md
+#[cfg(doctest)]
+#[doc = include_str!("../../crates/wsock-tokio/README.md")]
+mod readme_tokio {}
+
+/// crates/wsock-tls/README.md
+#[cfg(doctest)]
+#[doc = include_str!("../../crates/wsock-tls/README.md")]
+mod readme_tls {}

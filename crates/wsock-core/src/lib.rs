@@ -12,6 +12,10 @@
 //!   validation, pings and pongs, the closing handshake, and keepalive and
 //!   close timers driven by the time you pass in.
 //! * [`Config`] holds every limit and timer, with safe defaults.
+//! * permessage-deflate (RFC 7692, default feature `deflate`, needs `std`):
+//!   negotiated by the handshakes when asked to, then applied by the
+//!   [`Connection`] per message, with the inflated size bounded by
+//!   [`Config::max_message_size`] (see below).
 //!
 //! ```
 //! use wsock_core::handshake::client::{ClientHandshake, ClientRequest};
@@ -45,6 +49,41 @@
 //! client.receive_eof(); // the server closed the socket
 //! assert_eq!(client.poll_event()?, None);
 //! assert!(client.should_close_transport());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # permessage-deflate
+//!
+//! The handshakes negotiate what [`Config::deflate`] allows when given the
+//! config (`with_extensions`), and hand the agreement to the connections:
+//!
+//! ```
+//! # #[cfg(feature = "deflate")] {
+//! use wsock_core::handshake::client::{ClientHandshake, ClientRequest};
+//! use wsock_core::handshake::server::{Accept, ServerHandshake};
+//! use wsock_core::{Config, Connection, Event, Role};
+//!
+//! let config = Config::default(); // deflate on, 15-bit windows
+//! let request = ClientRequest::new("ws://example.com/chat")?;
+//! let mut client_hs =
+//!     ClientHandshake::with_random_key(&request, config.handshake).with_extensions(&config);
+//! let mut server_hs = ServerHandshake::new(config.handshake).with_extensions(&config);
+//! let (req, _) = server_hs.feed(client_hs.request_bytes())?.expect("whole request");
+//! let (resp, _) = client_hs.feed(&req.accept(&Accept::new())?)?.expect("whole response");
+//! assert!(resp.negotiated_extensions().deflate().is_some());
+//!
+//! let mut client = Connection::new(Role::Client, config.clone())
+//!     .with_extensions(resp.negotiated_extensions());
+//! let mut server = Connection::new(Role::Server, config)
+//!     .with_extensions(req.negotiated_extensions());
+//! let text = "compressible ".repeat(100);
+//! client.send_text(&text)?;
+//! let mut wire = Vec::new();
+//! client.poll_transmit(&mut wire);
+//! assert!(wire.len() < 100, "1300 bytes went out as {}", wire.len());
+//! server.feed(&wire);
+//! assert_eq!(server.poll_event()?, Some(Event::Text(&text)));
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
