@@ -8,7 +8,10 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{bounded, frame, read_close_code, upgraded};
+use common::{
+    Attacked, Target, assert_fresh_client_served, blocking_server, bounded, cli_server, frame,
+    read_close_code, tokio_server, upgraded,
+};
 use wsock_core::{CloseCode, State};
 
 /// What a fault does to a connection that the server side then observes.
@@ -168,6 +171,48 @@ fn blocking_faults_give_defined_errors() {
     bounded(30, || {
         for fault in FAULTS {
             blocking_observe(fault);
+        }
+    });
+}
+
+// ------------------------------------------------------------ the servers
+
+/// Connections the helper still holds (`None` for `wsock serve`, which
+/// runs in another process).
+fn open_connections(target: &Attacked) -> Option<usize> {
+    match &target.target {
+        Target::Tokio(_, Some(server)) => Some(server.connections()),
+        Target::Blocking(Some(server)) => Some(server.connections()),
+        _ => None,
+    }
+}
+
+/// Each fault against `wsock serve` (both runtimes) and both `Server`
+/// helpers: the helper lets the connection go (its count is back to zero
+/// within two seconds) and a fresh client is served within a second.
+#[test]
+fn faults_against_the_servers_free_the_connection() {
+    bounded(90, || {
+        let targets = [
+            cli_server("tokio"),
+            cli_server("blocking"),
+            tokio_server(),
+            blocking_server(),
+        ];
+        for target in &targets {
+            for fault in FAULTS {
+                play(fault, target.addr);
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while let Some(n) = open_connections(target).filter(|&n| n > 0) {
+                    assert!(
+                        Instant::now() < deadline,
+                        "{}: {n} connections still open after {fault:?}",
+                        target.name
+                    );
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                assert_fresh_client_served(target, &format!("{fault:?}"));
+            }
         }
     });
 }
