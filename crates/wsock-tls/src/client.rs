@@ -553,14 +553,22 @@ mod tests {
     #[test]
     fn native_roots_load_or_explain() {
         // Depends on the machine: either the platform store has roots, or
-        // the error says so.
+        // the error says so. (tests/blocking.rs and tests/tokio.rs pin the
+        // store down with SSL_CERT_FILE / SSL_CERT_DIR in child processes.)
         match ClientTlsConfig::new()
             .webpki_roots(false)
             .native_roots(true)
             .build()
         {
             Ok(_) => {}
-            Err(err) => assert!(matches!(err, TlsError::Config(_)), "{err}"),
+            Err(err) => {
+                assert!(matches!(err, TlsError::Config(_)), "{err}");
+                assert!(
+                    err.to_string()
+                        .contains("no usable certificates in the platform store"),
+                    "{err}"
+                );
+            }
         }
     }
 

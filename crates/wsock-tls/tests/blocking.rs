@@ -1,7 +1,8 @@
 //! Blocking TLS over loopback: echo, certificate failures (revocation
 //! through a CRL among them), escape hatch, verification callback, mutual
 //! TLS, handshake timeouts, TlsInfo, connectors and acceptors from rustls
-//! configurations built by hand.
+//! configurations built by hand, and (feature `native-roots`) the platform
+//! store pointed at the test CA with `SSL_CERT_FILE` in a child process.
 
 mod common;
 
@@ -674,4 +675,168 @@ fn pem_files_and_config_errors() {
         .unwrap_err();
     assert_eq!(err.kind(), TlsErrorKind::Config, "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The platform store through `rustls-native-certs`, pointed at files of
+/// the test's making with `SSL_CERT_FILE` / `SSL_CERT_DIR`. Those are read
+/// process-wide, so each case runs [`child`](native_roots::child) in a
+/// child process with its own environment; the server runs here.
+#[cfg(feature = "native-roots")]
+mod native_roots {
+    use std::ffi::OsString;
+    use std::net::SocketAddr;
+
+    use super::common::child::{ScratchDir, run_child_test};
+    use super::common::{PKI, spawn_blocking_server};
+    use super::{close, connect, echo, expect_cert_error};
+    use wsock_tls::{CertificateErrorKind, ClientTlsConfig, TlsErrorKind};
+
+    /// Set for the child, and what makes it do anything: what should
+    /// happen, [`TRUSTED`], [`UNKNOWN_ISSUER`] or [`NO_CERTIFICATES`].
+    const EXPECT: &str = "WSOCK_TLS_TEST_NATIVE_ROOTS_EXPECT";
+    /// Set for the child: the server's address.
+    const ADDRESS: &str = "WSOCK_TLS_TEST_NATIVE_ROOTS_ADDRESS";
+    /// Set for the child: `webpki_roots(..)` beside `native_roots(true)`,
+    /// `1` or `0`.
+    const WEBPKI: &str = "WSOCK_TLS_TEST_NATIVE_ROOTS_WEBPKI";
+    /// Set for the child with [`NO_CERTIFICATES`]: what the error must say.
+    const SAYS: &str = "WSOCK_TLS_TEST_NATIVE_ROOTS_SAYS";
+    /// The handshake succeeds and data echoes.
+    const TRUSTED: &str = "trusted";
+    /// The handshake fails: the server's issuer is not trusted.
+    const UNKNOWN_ISSUER: &str = "unknown-issuer";
+    /// `build` fails: no certificate could be loaded.
+    const NO_CERTIFICATES: &str = "no-certificates";
+    /// Printed by the child once it saw what it expected.
+    const DONE: &str = "native-roots child: as expected";
+    /// Where rustls-native-certs looks instead of the platform store:
+    /// removed from the child's environment, then set per case.
+    const CERT_VARS: [&str; 2] = ["SSL_CERT_FILE", "SSL_CERT_DIR"];
+
+    /// The child's side; does nothing in an ordinary test run.
+    #[test]
+    fn child() {
+        let Ok(expect) = std::env::var(EXPECT) else {
+            return;
+        };
+        let webpki = std::env::var(WEBPKI).unwrap() == "1";
+        let config = ClientTlsConfig::new()
+            .webpki_roots(webpki)
+            .native_roots(true);
+        if expect == NO_CERTIFICATES {
+            let err = config.build().unwrap_err();
+            assert_eq!(err.kind(), TlsErrorKind::Config, "{err}");
+            let says = std::env::var(SAYS).unwrap();
+            assert!(err.to_string().contains(&says), "{err}");
+        } else {
+            let connector = config.build().unwrap();
+            let addr: SocketAddr = std::env::var(ADDRESS).unwrap().parse().unwrap();
+            let result = connect(&connector, "localhost", addr);
+            match expect.as_str() {
+                TRUSTED => {
+                    let mut tls = result.unwrap();
+                    echo(&mut tls, b"trusted through the platform store");
+                    close(tls);
+                }
+                UNKNOWN_ISSUER => expect_cert_error(result, CertificateErrorKind::UnknownIssuer),
+                other => panic!("unknown expectation {other:?}"),
+            }
+        }
+        println!("{DONE}");
+    }
+
+    /// Runs [`child`] expecting `expect`, with `webpki_roots(webpki)` and
+    /// `vars` (every other certificate variable removed).
+    fn run_child(expect: &str, webpki: bool, addr: Option<SocketAddr>, vars: &[(&str, OsString)]) {
+        let mut set = vec![
+            (EXPECT, OsString::from(expect)),
+            (WEBPKI, OsString::from(if webpki { "1" } else { "0" })),
+        ];
+        if let Some(addr) = addr {
+            set.push((ADDRESS, addr.to_string().into()));
+        }
+        set.extend(vars.iter().cloned());
+        let remove: Vec<&str> = CERT_VARS.into_iter().chain([ADDRESS, SAYS]).collect();
+        run_child_test("native_roots::child", &remove, &set, DONE);
+    }
+
+    /// Against the test server, trusting what `vars` point at: the
+    /// handshake either succeeds ([`TRUSTED`]) or fails with
+    /// [`UNKNOWN_ISSUER`], and the server sees the same.
+    fn handshake(expect: &str, webpki: bool, vars: &[(&str, OsString)]) {
+        let (addr, server) = spawn_blocking_server(PKI.server.acceptor());
+        run_child(expect, webpki, Some(addr), vars);
+        let outcome = server.join().unwrap();
+        if expect == TRUSTED {
+            let info = outcome.unwrap();
+            assert_eq!(info.server_name.as_deref(), Some("localhost"));
+        } else {
+            // The client's alert, or a reset overtaking it.
+            let err = outcome.unwrap_err();
+            assert!(
+                matches!(err.kind(), TlsErrorKind::Protocol | TlsErrorKind::Io),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn ssl_cert_file_instead_of_webpki_roots() {
+        let dir = ScratchDir::new("native-roots-file");
+        let ca = dir.write("ca.pem", &PKI.ca_pem);
+        handshake(TRUSTED, false, &[("SSL_CERT_FILE", ca.into())]);
+    }
+
+    #[test]
+    fn ssl_cert_file_with_another_ca_is_an_unknown_issuer() {
+        let dir = ScratchDir::new("native-roots-other-ca");
+        let ca = dir.write("other-ca.pem", &PKI.other_ca_pem);
+        handshake(UNKNOWN_ISSUER, false, &[("SSL_CERT_FILE", ca.into())]);
+    }
+
+    #[test]
+    fn native_roots_add_to_webpki_roots() {
+        // webpki roots alone refuse the test server (see
+        // `unknown_issuer_without_the_ca`); the platform store adds the CA.
+        let dir = ScratchDir::new("native-roots-beside-webpki");
+        let ca = dir.write("ca.pem", &PKI.ca_pem);
+        handshake(TRUSTED, true, &[("SSL_CERT_FILE", ca.into())]);
+    }
+
+    #[test]
+    fn ssl_cert_dir_is_read_too() {
+        let dir = ScratchDir::new("native-roots-dir");
+        dir.write("ca.pem", &PKI.ca_pem);
+        handshake(
+            TRUSTED,
+            false,
+            &[("SSL_CERT_DIR", dir.path().as_os_str().to_owned())],
+        );
+    }
+
+    #[test]
+    fn a_store_without_certificates_is_a_config_error() {
+        let dir = ScratchDir::new("native-roots-empty");
+        let empty = dir.write("empty.pem", "no certificates in here\n");
+        run_child(
+            NO_CERTIFICATES,
+            false,
+            None,
+            &[
+                ("SSL_CERT_FILE", empty.into()),
+                (SAYS, "no usable certificates in the platform store".into()),
+            ],
+        );
+        // A file that is not there: the error names it.
+        let missing = dir.path().join("missing.pem");
+        run_child(
+            NO_CERTIFICATES,
+            false,
+            None,
+            &[
+                ("SSL_CERT_FILE", missing.clone().into()),
+                (SAYS, missing.to_string_lossy().into_owned().into()),
+            ],
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! Tokio TLS over loopback: echo, certificate failures (revocation through
 //! a CRL among them), escape hatch, verification callback, mutual TLS,
 //! handshake timeouts, TlsInfo, connectors and acceptors from rustls
-//! configurations built by hand.
+//! configurations built by hand, and (feature `native-roots`) the platform
+//! store pointed at the test CA with `SSL_CERT_FILE` in a child process.
 #![cfg(feature = "tokio")]
 
 mod common;
@@ -436,4 +437,123 @@ fn futures_and_types_are_send() {
         let proxied = wsock_tls::proxy::connect_via_proxy_async(&mut tcp, "example.com", 443, None);
         assert_send(&proxied);
     });
+}
+
+/// The platform store through `rustls-native-certs`, pointed at a file of
+/// the test's making with `SSL_CERT_FILE`, read process-wide: each case
+/// runs [`child`](native_roots::child) in a child process with its own
+/// environment; the server runs here. (`blocking.rs` covers the rest:
+/// `SSL_CERT_DIR`, and a store without certificates.)
+#[cfg(feature = "native-roots")]
+mod native_roots {
+    use std::ffi::OsString;
+    use std::net::SocketAddr;
+
+    use super::common::child::{ScratchDir, run_child_test};
+    use super::common::{PKI, spawn_async_server};
+    use super::{close, connect, echo, expect_cert_error};
+    use wsock_tls::{CertificateErrorKind, ClientTlsConfig, TlsErrorKind};
+
+    /// Set for the child, and what makes it do anything: whether the
+    /// handshake should succeed (`trusted`) or fail (`unknown-issuer`).
+    const EXPECT: &str = "WSOCK_TLS_TEST_ASYNC_NATIVE_ROOTS_EXPECT";
+    /// Set for the child: the server's address.
+    const ADDRESS: &str = "WSOCK_TLS_TEST_ASYNC_NATIVE_ROOTS_ADDRESS";
+    /// Set for the child: `webpki_roots(..)` beside `native_roots(true)`,
+    /// `1` or `0`.
+    const WEBPKI: &str = "WSOCK_TLS_TEST_ASYNC_NATIVE_ROOTS_WEBPKI";
+    const TRUSTED: &str = "trusted";
+    const UNKNOWN_ISSUER: &str = "unknown-issuer";
+    /// Printed by the child once it saw what it expected.
+    const DONE: &str = "async native-roots child: as expected";
+    /// Where rustls-native-certs looks instead of the platform store:
+    /// removed from the child's environment, then set per case.
+    const CERT_VARS: [&str; 2] = ["SSL_CERT_FILE", "SSL_CERT_DIR"];
+
+    /// The child's side; does nothing in an ordinary test run.
+    #[tokio::test]
+    async fn child() {
+        let Ok(expect) = std::env::var(EXPECT) else {
+            return;
+        };
+        let webpki = std::env::var(WEBPKI).unwrap() == "1";
+        let connector = ClientTlsConfig::new()
+            .webpki_roots(webpki)
+            .native_roots(true)
+            .build()
+            .unwrap();
+        let addr: SocketAddr = std::env::var(ADDRESS).unwrap().parse().unwrap();
+        let result = connect(&connector, "localhost", addr).await;
+        match expect.as_str() {
+            TRUSTED => {
+                let mut tls = result.unwrap();
+                echo(&mut tls, b"trusted through the platform store").await;
+                close(tls).await;
+            }
+            UNKNOWN_ISSUER => expect_cert_error(result, CertificateErrorKind::UnknownIssuer),
+            other => panic!("unknown expectation {other:?}"),
+        }
+        println!("{DONE}");
+    }
+
+    /// Runs [`child`] against the test server with `webpki_roots(webpki)`
+    /// and `SSL_CERT_FILE` holding `ca_pem`; the handshake either succeeds
+    /// ([`TRUSTED`]) or fails with [`UNKNOWN_ISSUER`], and the server sees
+    /// the same.
+    async fn handshake(label: &str, expect: &'static str, webpki: bool, ca_pem: &str) {
+        let dir = ScratchDir::new(label);
+        let ca = dir.write("ca.pem", ca_pem);
+        let (addr, server) = spawn_async_server(PKI.server.acceptor()).await;
+        let set = vec![
+            (EXPECT, OsString::from(expect)),
+            (WEBPKI, OsString::from(if webpki { "1" } else { "0" })),
+            (ADDRESS, addr.to_string().into()),
+            ("SSL_CERT_FILE", ca.into()),
+        ];
+        let child = tokio::task::spawn_blocking(move || {
+            run_child_test("native_roots::child", &CERT_VARS, &set, DONE);
+        });
+        if let Err(err) = child.await {
+            std::panic::resume_unwind(err.into_panic());
+        }
+        let outcome = server.await.unwrap();
+        if expect == TRUSTED {
+            let info = outcome.unwrap();
+            assert_eq!(info.server_name.as_deref(), Some("localhost"));
+        } else {
+            // The client's alert, or a reset overtaking it.
+            let err = outcome.unwrap_err();
+            assert!(
+                matches!(err.kind(), TlsErrorKind::Protocol | TlsErrorKind::Io),
+                "{err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn ssl_cert_file_instead_of_webpki_roots() {
+        handshake("async-native-roots-file", TRUSTED, false, &PKI.ca_pem).await;
+    }
+
+    #[tokio::test]
+    async fn ssl_cert_file_with_another_ca_is_an_unknown_issuer() {
+        handshake(
+            "async-native-roots-other-ca",
+            UNKNOWN_ISSUER,
+            false,
+            &PKI.other_ca_pem,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn native_roots_add_to_webpki_roots() {
+        handshake(
+            "async-native-roots-beside-webpki",
+            TRUSTED,
+            true,
+            &PKI.ca_pem,
+        )
+        .await;
+    }
 }

@@ -1,6 +1,8 @@
-//! Shared fixtures: an rcgen-generated PKI and loopback echo servers.
+//! Shared fixtures: an rcgen-generated PKI, loopback echo servers, and
+//! re-running a test in a child process with its own environment.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod child;
 mod pki;
 pub mod test_proxy;
 

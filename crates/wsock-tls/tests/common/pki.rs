@@ -52,6 +52,8 @@ pub struct Pki {
     pub client: Identity,
     /// A client certificate from another CA.
     pub foreign_client: Identity,
+    /// That other CA (PEM): it signed `foreign_client` and nothing else.
+    pub other_ca_pem: String,
 }
 
 fn new_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
@@ -164,6 +166,7 @@ pub static PKI: LazyLock<Pki> = LazyLock::new(|| {
             ExtendedKeyUsagePurpose::ClientAuth,
             false,
         ),
+        other_ca_pem: other_ca.pem(),
     }
 });
 
