@@ -7,6 +7,9 @@
 //! own rustls (ring) setup in both directions.
 #![cfg(feature = "tls")]
 
+#[path = "../../wsock-tls/tests/common/child.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod child;
 mod common;
 #[path = "../../wsock-tls/tests/common/pki.rs"]
 mod pki;
@@ -522,11 +525,11 @@ async fn proxy_refusals_403_and_502_have_their_own_errors() {
 /// the echo; the parent owns the servers and the proxies and checks what
 /// the proxies saw.
 mod proxy_from_env {
-    use std::io::Read;
+    use std::ffi::OsString;
     use std::net::SocketAddr;
-    use std::process::{Command, Stdio};
 
     use super::*;
+    use child::run_child_test;
 
     /// Set for the child: the space-separated URLs to connect to.
     const URLS: &str = "WSOCK_TEST_ENV_PROXY_URLS";
@@ -599,62 +602,29 @@ mod proxy_from_env {
 
     /// Runs [`child`] in a child process with `vars` set (every other proxy
     /// variable removed); fails unless it connected to every URL and echoed.
-    /// The child is killed if it takes longer than [`LIMIT`].
+    /// The child is killed if it takes longer than [`child::CHILD_LIMIT`].
     async fn run_child(urls: &[String], opt_in: bool, vars: &[(&str, String)]) {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command
-            .args([
-                "proxy_from_env::child",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for var in PROXY_VARS {
-            command.env_remove(var);
-        }
-        command
-            .env(URLS, urls.join(" "))
-            .env(OPT_IN, if opt_in { "1" } else { "0" })
-            .env(CA, &PKI.ca_pem)
-            .env_remove(ADDRESS)
-            .envs(vars.iter().map(|(name, value)| (name, value)));
-        let waited = tokio::task::spawn_blocking(move || {
-            let mut child = command.spawn().unwrap();
-            let drain = |mut pipe: Box<dyn Read + Send>| {
-                std::thread::spawn(move || {
-                    let mut text = String::new();
-                    let _ = pipe.read_to_string(&mut text);
-                    text
-                })
-            };
-            let stdout = drain(Box::new(child.stdout.take().unwrap()));
-            let stderr = drain(Box::new(child.stderr.take().unwrap()));
-            let deadline = Instant::now() + LIMIT;
-            let status = loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    break Some(status);
-                }
-                if Instant::now() >= deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            };
-            let output = format!(
-                "--- stdout\n{}\n--- stderr\n{}",
-                stdout.join().unwrap(),
-                stderr.join().unwrap()
-            );
-            (status, output)
-        });
-        let (status, output) = waited.await.unwrap();
-        let status = status.unwrap_or_else(|| panic!("the child took over {LIMIT:?}\n{output}"));
-        assert!(status.success(), "the child failed ({status})\n{output}");
-        assert!(output.contains(DONE), "the child did not run\n{output}");
+        let mut set = vec![
+            (URLS.to_owned(), OsString::from(urls.join(" "))),
+            (
+                OPT_IN.to_owned(),
+                OsString::from(if opt_in { "1" } else { "0" }),
+            ),
+            (CA.to_owned(), OsString::from(&PKI.ca_pem)),
+        ];
+        set.extend(
+            vars.iter()
+                .map(|(name, value)| ((*name).to_owned(), OsString::from(value))),
+        );
+        tokio::task::spawn_blocking(move || {
+            let mut remove = PROXY_VARS.to_vec();
+            remove.push(ADDRESS);
+            let set: Vec<(&str, OsString)> =
+                set.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+            run_child_test("proxy_from_env::child", &remove, &set, DONE);
+        })
+        .await
+        .unwrap();
     }
 
     fn connect_line(target: &str) -> String {
