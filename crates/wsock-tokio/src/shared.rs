@@ -239,6 +239,10 @@ pub(crate) struct RecvState {
     /// wait for input), and whether input arrived since it was armed.
     shrink_at: Option<Instant>,
     input_since_armed: bool,
+    /// A whole period passed without input: the buffers were freed, and
+    /// each later wait frees what its read attempt allocated, with no
+    /// timer, until input arrives.
+    quiet: bool,
 }
 
 /// A data message that arrives in pieces (stream mode).
@@ -581,6 +585,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                                 inner.note_timer_error();
                                 st.idle_since = None;
                                 st.input_since_armed = true;
+                                st.quiet = false;
                             }
                             continue;
                         }
@@ -590,7 +595,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                             continue;
                         }
                         Poll::Pending => {
-                            if st.shrink_at.is_none() {
+                            if st.quiet {
+                                inner.conn.shrink_buffers();
+                            } else if st.shrink_at.is_none() {
                                 st.shrink_at = Some(Instant::now() + SHRINK_AFTER);
                                 st.input_since_armed = false;
                             }
@@ -629,6 +636,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     } else {
                         inner.conn.shrink_buffers();
                         st.shrink_at = None;
+                        st.quiet = true;
                     }
                 }
                 if read_at.is_some_and(|t| t <= now) {
