@@ -7,32 +7,15 @@
 mod common;
 
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{bounded, rss_kib, upgraded};
+use common::{bounded, rss_kib, rss_per_connection, upgraded, wait_for};
 
 const CONNECTIONS: usize = 1000;
 
 /// Opens `n` upgraded raw connections to `addr`.
 fn open(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
     (0..n).map(|_| upgraded(addr)).collect()
-}
-
-/// Waits until `done` holds, up to ten seconds.
-fn wait_for(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "servers did not settle");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Resident KiB per connection: the growth from `before`, after `conns`
-/// are open and the server has settled.
-fn per_connection(before: u64) -> f64 {
-    std::thread::sleep(Duration::from_millis(300));
-    let grown = u32::try_from(rss_kib().saturating_sub(before)).unwrap();
-    f64::from(grown) / f64::from(u32::try_from(CONNECTIONS).unwrap())
 }
 
 #[test]
@@ -63,7 +46,7 @@ fn resident_memory_per_idle_connection() {
         let before = rss_kib();
         let conns = open(addr, CONNECTIONS);
         wait_for(|| server.connections() == CONNECTIONS && server.handshakes() == 0);
-        let tokio_kib = per_connection(before);
+        let tokio_kib = rss_per_connection(before, CONNECTIONS);
         drop(conns);
         rt.block_on(server.shutdown(Duration::from_secs(5)));
         drop(rt);
@@ -79,7 +62,7 @@ fn resident_memory_per_idle_connection() {
         let before = rss_kib();
         let conns = open(addr, CONNECTIONS);
         wait_for(|| server.connections() == CONNECTIONS);
-        let blocking_kib = per_connection(before);
+        let blocking_kib = rss_per_connection(before, CONNECTIONS);
         drop(conns);
         server.shutdown(Duration::from_secs(5));
 

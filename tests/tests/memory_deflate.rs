@@ -12,9 +12,9 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{bounded, connect, read_status, rss_kib};
+use common::{bounded, connect, read_status, rss_kib, rss_per_connection, wait_for};
 use wsock_core::deflate::DeflateParams;
 use wsock_core::{Config, Connection, DeflateConfig, Extensions, Role};
 
@@ -65,20 +65,6 @@ fn open(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     (0..n).map(|_| open_one(addr, &message)).collect()
 }
 
-fn wait_for(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "servers did not settle");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn per_connection(before: u64) -> f64 {
-    std::thread::sleep(Duration::from_millis(300));
-    let grown = u32::try_from(rss_kib().saturating_sub(before)).unwrap();
-    f64::from(grown) / f64::from(u32::try_from(CONNECTIONS).unwrap())
-}
-
 /// The default deflate settings, or the memory-capping ones.
 fn config(capped: bool) -> Config {
     let mut config = Config::default();
@@ -120,7 +106,7 @@ fn tokio_kib(capped: bool) -> f64 {
     let before = rss_kib();
     let conns = open(addr, CONNECTIONS);
     wait_for(|| server.connections() == CONNECTIONS && server.handshakes() == 0);
-    let kib = per_connection(before);
+    let kib = rss_per_connection(before, CONNECTIONS);
     drop(conns);
     rt.block_on(server.shutdown(Duration::from_secs(5)));
     kib
@@ -144,7 +130,7 @@ fn blocking_kib(capped: bool) -> f64 {
     let before = rss_kib();
     let conns = open(addr, CONNECTIONS);
     wait_for(|| server.connections() == CONNECTIONS);
-    let kib = per_connection(before);
+    let kib = rss_per_connection(before, CONNECTIONS);
     drop(conns);
     server.shutdown(Duration::from_secs(5));
     kib

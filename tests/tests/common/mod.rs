@@ -345,3 +345,20 @@ pub fn rss_kib() -> u64 {
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+/// Waits until `done` holds, up to ten seconds (servers settling).
+pub fn wait_for(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "servers did not settle");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Resident KiB per connection: the growth from `before` (a [`rss_kib`]
+/// reading) spread over `connections`, once the server has settled.
+pub fn rss_per_connection(before: u64, connections: usize) -> f64 {
+    std::thread::sleep(Duration::from_millis(300));
+    let grown = u32::try_from(rss_kib().saturating_sub(before)).unwrap();
+    f64::from(grown) / f64::from(u32::try_from(connections).unwrap())
+}
