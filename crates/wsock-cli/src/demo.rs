@@ -71,7 +71,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         max_frame_size: args.size.max(16 << 20),
         handshake_timeout: Some(Duration::from_secs(10)),
         idle_timeout: None,
-        deflate: true,
+        deflate: wsock_core::DeflateConfig::default(),
         stop: None,
     };
     let server = tokio::spawn(async move {

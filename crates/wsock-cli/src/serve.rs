@@ -44,8 +44,8 @@ pub(crate) struct EchoSettings {
     pub(crate) max_frame_size: usize,
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) idle_timeout: Option<Duration>,
-    /// Accept permessage-deflate when offered.
-    pub(crate) deflate: bool,
+    /// permessage-deflate: accepted when offered, unless `--no-deflate`.
+    pub(crate) deflate: wsock_core::DeflateConfig,
     /// Turns `true` when the server shuts down: close with 1001.
     pub(crate) stop: Option<watch::Receiver<bool>>,
 }
@@ -58,7 +58,11 @@ impl EchoSettings {
             max_frame_size: args.max_frame_size,
             handshake_timeout: crate::cli::limit(args.handshake_timeout),
             idle_timeout: crate::cli::limit(args.idle_timeout),
-            deflate: !args.no_deflate,
+            deflate: if args.no_deflate {
+                wsock_core::DeflateConfig::disabled()
+            } else {
+                wsock_core::DeflateConfig::default()
+            },
             stop: None,
         }
     }
@@ -77,16 +81,7 @@ impl EchoSettings {
             .max_frame_size(self.max_frame_size)
             .handshake_timeout(self.handshake_timeout)
             .idle_timeout(self.idle_timeout)
-            .deflate(self.deflate_config())
-    }
-
-    /// permessage-deflate as `--no-deflate` says.
-    pub(crate) fn deflate_config(&self) -> wsock_core::DeflateConfig {
-        if self.deflate {
-            wsock_core::DeflateConfig::default()
-        } else {
-            wsock_core::DeflateConfig::disabled()
-        }
+            .deflate(self.deflate)
     }
 }
 

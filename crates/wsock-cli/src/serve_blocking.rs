@@ -31,7 +31,7 @@ pub(crate) fn run(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
         .max_frame_size(settings.max_frame_size)
         .handshake_timeout(settings.handshake_timeout)
         .idle_timeout(settings.idle_timeout)
-        .deflate(settings.deflate_config());
+        .deflate(settings.deflate);
     let counters = Arc::new(Counters::default());
     let max = args.max_connections.max(1);
     let choose = settings.clone();
