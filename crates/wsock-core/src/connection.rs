@@ -20,6 +20,9 @@ use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
 use crate::mask::{apply_mask, mask_into};
 use crate::utf8::Utf8Validator;
 
+mod output;
+use output::Output;
+
 /// How received data messages are handed out. The mode in force when a
 /// message's first frame arrives applies to the whole message, except that
 /// switching to [`ReceiveMode::Stream`] mid-message streams the rest.
@@ -87,6 +90,25 @@ struct Input {
     offered: usize,
     burst: usize,
 }
+
+/// The largest single-frame message held whole in the read buffer and
+/// handed out from there. Larger ones are gathered into the message buffer
+/// as they arrive: holding them would mean moving a partial frame to the
+/// front of the read buffer on most reads, and gathered they can be moved
+/// out whole by [`Connection::take_message`].
+#[cfg(not(test))]
+const IN_PLACE_MAX: u64 = 16 * 1024;
+/// Small in unit tests, so short payloads take both paths.
+#[cfg(test)]
+const IN_PLACE_MAX: u64 = 100;
+
+/// The smallest payload [`Connection::send_owned`] queues in its own
+/// buffer: below it, copying beside the header is cheaper than one more
+/// slice to write.
+#[cfg(not(test))]
+const HOLD_MIN: usize = 2048;
+#[cfg(test)]
+const HOLD_MIN: usize = 50;
 
 /// The most a read is offered beyond `read_buffer_size` while reads keep
 /// filling it.
@@ -273,11 +295,13 @@ struct Core {
     utf8: Utf8Validator,
     mode: ReceiveMode,
     release: Release,
+    /// The data message the last event handed out whole, for
+    /// `take_message`.
+    whole: Option<DataKind>,
     pending_error: Option<Error>,
     close_received: bool,
 
-    out: Vec<u8>,
-    out_start: usize,
+    out: Output,
     pending_pong: Option<([u8; MAX_CONTROL_PAYLOAD], u8)>,
     sending: Option<DataKind>,
     send_utf8: Utf8Validator,
@@ -335,10 +359,10 @@ impl Connection {
             utf8: Utf8Validator::new(),
             mode: ReceiveMode::Message,
             release: Release::Nothing,
+            whole: None,
             pending_error: None,
             close_received: false,
-            out: Vec::new(),
-            out_start: 0,
+            out: Output::default(),
             pending_pong: None,
             sending: None,
             send_utf8: Utf8Validator::new(),
@@ -550,7 +574,6 @@ impl Connection {
                 Ok(Step::Again) => {}
                 Ok(Step::NeedMore) if self.core.eof => {
                     self.core.out.clear();
-                    self.core.out_start = 0;
                     return Err(self.core.fail(Error::AbnormalClose));
                 }
                 Ok(Step::NeedMore) => return Ok(None),
@@ -560,7 +583,45 @@ impl Connection {
         }
     }
 
+    /// The data message [`poll_event`](Self::poll_event) just returned as
+    /// [`Event::Text`] or [`Event::Binary`], as an owned
+    /// [`Message`](crate::Message). A message gathered from several reads
+    /// or frames (a large or fragmented one, or an inflated one) is moved
+    /// out, not copied; a small one is copied from the read buffer. `None`
+    /// after any other event or call, or once taken.
+    ///
+    /// ```
+    /// use wsock_core::{Config, Connection, Event, Message, Role};
+    ///
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.feed(&[0x82, 0x82, 1, 2, 3, 4, 7 ^ 1, 8 ^ 2]);
+    /// assert!(matches!(server.poll_event(), Ok(Some(Event::Binary(_)))));
+    /// assert_eq!(server.take_message(), Some(Message::Binary(vec![7, 8])));
+    /// assert_eq!(server.take_message(), None);
+    /// ```
+    pub fn take_message(&mut self) -> Option<crate::Message> {
+        use crate::Message;
+        let kind = self.core.whole.take()?;
+        let data = match self.core.release {
+            Release::Message => core::mem::take(&mut self.input.message),
+            Release::Input(len) => match kind {
+                DataKind::Text => {
+                    let text = crate::utf8::validate(self.input.bytes(0, len)).ok()?;
+                    return Some(Message::Text(text.into()));
+                }
+                DataKind::Binary => self.input.bytes(0, len).to_vec(),
+            },
+            Release::Nothing => return None,
+        };
+        Some(match kind {
+            // Validated when handed out: this cannot fail.
+            DataKind::Text => Message::Text(String::from_utf8(data).ok()?),
+            DataKind::Binary => Message::Binary(data),
+        })
+    }
+
     fn apply_release(&mut self) {
+        self.core.whole = None;
         match core::mem::replace(&mut self.core.release, Release::Nothing) {
             Release::Nothing => {}
             Release::Input(n) => self.input.consume(n, self.read_chunk()),
@@ -769,6 +830,7 @@ impl Connection {
             message: gathered,
             ..
         } = &mut self.input;
+        reserve_gathered(gathered, n, len - frame.done);
         gathered.extend_from_slice(&buf[*start..*start + n]);
         self.input.consume(n, self.read_chunk());
         if !last {
@@ -927,6 +989,11 @@ impl Connection {
     /// Turns a step's positions into a borrowed event. Text handed out
     /// whole is validated here, once.
     fn emit(&mut self, emit: Emit) -> Result<Option<Event<'_>>, Error> {
+        self.core.whole = match emit {
+            Emit::Text { .. } | Emit::MessageText => Some(DataKind::Text),
+            Emit::Binary { .. } | Emit::MessageBinary => Some(DataKind::Binary),
+            _ => None,
+        };
         let input = &self.input;
         let event = match emit {
             Emit::Text { len } => match crate::utf8::validate(input.bytes(0, len)) {
@@ -1037,6 +1104,19 @@ impl Connection {
         Ok(())
     }
 
+    /// Queues a [`Message`](crate::Message) it may keep: a text or binary
+    /// payload of 2 KiB or more is not copied but written out from its own
+    /// buffer (see [`output_slices`](Self::output_slices)), and a client
+    /// masks it in place. Otherwise the same as [`send`](Self::send).
+    pub fn send_owned(&mut self, message: crate::Message) -> Result<(), Error> {
+        use crate::Message;
+        match message {
+            Message::Text(text) => self.core.send_owned(DataKind::Text, text.into_bytes()),
+            Message::Binary(data) => self.core.send_owned(DataKind::Binary, data),
+            other => self.send(&other),
+        }
+    }
+
     /// Queues an owned [`Message`](crate::Message): data, ping, pong, or
     /// close (`Close(None)` closes with 1000).
     pub fn send(&mut self, message: &crate::Message) -> Result<(), Error> {
@@ -1068,36 +1148,41 @@ impl Connection {
     /// or all, then call [`consume_output`](Self::consume_output).
     pub fn output(&mut self) -> &[u8] {
         self.core.flush_pong();
-        &self.core.out[self.core.out_start..]
+        self.core.out.front()
+    }
+
+    /// All of [`output`](Self::output) and what follows it, as up to
+    /// `dst.len()` slices in order, for one vectored write; returns how many
+    /// slices it filled. Large payloads sent with
+    /// [`send_owned`](Self::send_owned) are slices of their own, written
+    /// from the buffer they came in. Then call
+    /// [`consume_output`](Self::consume_output) with the bytes written.
+    pub fn output_slices<'a>(&'a mut self, dst: &mut [&'a [u8]]) -> usize {
+        self.core.flush_pong();
+        self.core.out.slices(dst)
     }
 
     /// Marks the first `n` bytes of [`output`](Self::output) as written.
     pub fn consume_output(&mut self, n: usize) {
-        let n = n.min(self.core.out.len() - self.core.out_start);
-        self.core.out_start += n;
+        let keep = self.core.config.write_buffer_size.saturating_mul(2);
+        let n = self.core.out.consume(n, keep);
         self.core.stats.bytes_sent += n as u64;
-        if self.core.out_start == self.core.out.len() {
-            self.core.out.clear();
-            self.core.out_start = 0;
-            if self.core.out.capacity() > self.core.config.write_buffer_size.saturating_mul(2) {
-                self.core.out = Vec::new();
-            }
-        }
     }
 
     /// Moves all pending output to the end of `buf`, including a pong that
     /// was held back while the output was over `write_buffer_size`.
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) {
         while self.wants_write() {
-            let n = self.output().len();
-            buf.extend_from_slice(&self.core.out[self.core.out_start..]);
+            let piece = self.output();
+            let n = piece.len();
+            buf.extend_from_slice(piece);
             self.consume_output(n);
         }
     }
 
     /// Bytes queued for the transport and not yet consumed.
     pub fn buffered_output(&self) -> usize {
-        self.core.out.len() - self.core.out_start
+        self.core.out.len()
     }
 
     /// Whether there is anything to write.
@@ -1129,10 +1214,7 @@ impl Connection {
         if self.input.message.is_empty() {
             self.input.message = Vec::new();
         }
-        if self.core.buffered_output() == 0 {
-            self.core.out = Vec::new();
-            self.core.out_start = 0;
-        }
+        self.core.out.free_if_empty();
     }
 
     // ------------------------------------------------------------ time
@@ -1268,7 +1350,7 @@ impl Core {
                     DataKind::Binary
                 };
                 let streaming = self.mode == ReceiveMode::Stream;
-                in_place = header.fin && !streaming && !compressed;
+                in_place = header.fin && !streaming && !compressed && len <= IN_PLACE_MAX;
                 self.message = Some(InMessage {
                     kind,
                     streaming,
@@ -1323,6 +1405,40 @@ impl Core {
             return result;
         }
         self.write_data(kind, data, true, true, false);
+        self.stats.messages_sent += 1;
+        Ok(())
+    }
+
+    /// A whole message whose payload the caller gives up: large enough,
+    /// it is masked in place (clients) and queued as it is, not copied.
+    /// Compressed or fragmented messages take the copying path.
+    fn send_owned(&mut self, kind: DataKind, mut data: Vec<u8>) -> Result<(), Error> {
+        let fragmented = self
+            .config
+            .fragment_size
+            .is_some_and(|n| n > 0 && n < data.len());
+        #[cfg(feature = "deflate")]
+        let compressed = self
+            .codec
+            .as_ref()
+            .is_some_and(|c| c.deflater.is_some() && data.len() >= c.threshold);
+        #[cfg(not(feature = "deflate"))]
+        let compressed = false;
+        if data.len() < HOLD_MIN || fragmented || compressed {
+            return self.send_message(kind, &data);
+        }
+        self.check_open()?;
+        if self.sending.is_some() {
+            return Err(Error::InvalidState("a fragmented message is being sent"));
+        }
+        let opcode = match kind {
+            DataKind::Text => OpCode::Text,
+            DataKind::Binary => OpCode::Binary,
+        };
+        if let Some(key) = self.write_header(opcode, true, 0, data.len()) {
+            apply_mask(&mut data, key, 0);
+        }
+        self.out.hold(data);
         self.stats.messages_sent += 1;
         Ok(())
     }
@@ -1452,7 +1568,7 @@ impl Core {
     /// Moves an owed pong into the output unless the output is already
     /// over `write_buffer_size`; then it waits, and newer pings replace it.
     fn flush_pong(&mut self) {
-        if self.out.len() - self.out_start > self.config.write_buffer_size {
+        if self.out.len() > self.config.write_buffer_size {
             return;
         }
         if let Some((payload, len)) = self.pending_pong.take() {
@@ -1466,27 +1582,31 @@ impl Core {
     }
 
     fn write_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
+        let mask = self.write_header(opcode, fin, rsv, payload.len());
+        let out = self.out.append();
+        match mask {
+            Some(key) => mask_into(out, payload, key),
+            None => out.extend_from_slice(payload),
+        }
+    }
+
+    /// Appends a frame header for a payload of `len` bytes that must follow
+    /// at once; returns the mask key the payload needs (clients).
+    fn write_header(&mut self, opcode: OpCode, fin: bool, rsv: u8, len: usize) -> Option<[u8; 4]> {
         let mask = match (self.role, self.mask_source.as_mut()) {
             (Role::Client, Some(source)) => Some(source()),
             _ => None,
         };
-        if self.out_start > 0 && self.out_start >= self.out.len() / 2 {
-            self.out.drain(..self.out_start);
-            self.out_start = 0;
-        }
         let header = FrameHeader {
             fin,
             rsv,
             opcode,
             mask,
-            payload_len: payload.len() as u64,
+            payload_len: len as u64,
         };
-        header.encode(&mut self.out);
-        match mask {
-            Some(key) => mask_into(&mut self.out, payload, key),
-            None => self.out.extend_from_slice(payload),
-        }
+        header.encode(self.out.append());
         self.stats.frames_sent += 1;
+        mask
     }
 
     fn keepalive(&mut self, now: Duration) {
@@ -1505,7 +1625,6 @@ impl Core {
                 t.keepalive_at = Some(now + interval);
             } else {
                 self.out.clear();
-                self.out_start = 0;
                 let err = self.fail(Error::KeepaliveTimeout);
                 self.pending_error = Some(err);
                 self.timers.close_expired = true;
@@ -1539,8 +1658,26 @@ impl Core {
     }
 
     fn buffered_output(&self) -> usize {
-        self.out.len() - self.out_start
+        self.out.len()
     }
+}
+
+/// Makes room in the message buffer for `n` more bytes of a frame with
+/// `rest` bytes to follow, so it grows in few steps: by the rest of the
+/// frame, but at most to twice what has arrived (never on a header's
+/// promise alone), and without a spare half when the frame fits exactly.
+fn reserve_gathered(gathered: &mut Vec<u8>, n: usize, rest: u64) {
+    let need = gathered.len() + n;
+    if need <= gathered.capacity() {
+        return;
+    }
+    if rest == 0 {
+        // More frames may follow: the usual doubling.
+        gathered.reserve(n);
+        return;
+    }
+    let extra = usize::try_from(rest).unwrap_or(usize::MAX).min(need);
+    gathered.reserve_exact(n.saturating_add(extra));
 }
 
 /// A short close reason naming the error, written into `buf`.

@@ -36,12 +36,26 @@ fn own(event: Event<'_>) -> Ev {
     }
 }
 
-/// Every event available now; an error ends the list.
+/// Every event available now; an error ends the list. Each whole data
+/// message is also taken owned, which must give the same message.
 fn drain(conn: &mut Connection) -> Vec<Ev> {
     let mut events = vec![];
     loop {
         match conn.poll_event() {
-            Ok(Some(e)) => events.push(own(e)),
+            Ok(Some(e)) => {
+                let event = own(e);
+                let taken = conn.take_message().map(|m| match m {
+                    crate::Message::Text(t) => Ev::Text(t),
+                    crate::Message::Binary(b) => Ev::Binary(b),
+                    other => panic!("took {other:?}"),
+                });
+                match &event {
+                    Ev::Text(_) | Ev::Binary(_) => assert_eq!(taken.as_ref(), Some(&event)),
+                    _ => assert_eq!(taken, None),
+                }
+                assert_eq!(conn.take_message(), None, "taken twice");
+                events.push(event);
+            }
             Ok(None) => return events,
             Err(e) => {
                 events.push(Ev::Err(e));
@@ -730,6 +744,8 @@ enum Op {
     Binary(Vec<u8>),
     Fragmented(bool, Vec<Vec<u8>>),
     Ping(Vec<u8>),
+    /// Sent with `send_owned`.
+    Owned(crate::Message),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -742,6 +758,9 @@ fn op() -> impl Strategy<Value = Op> {
         )
             .prop_map(|(t, parts)| Op::Fragmented(t, parts)),
         proptest::collection::vec(any::<u8>(), 0..125).prop_map(Op::Ping),
+        proptest::collection::vec(any::<u8>(), 0..300)
+            .prop_map(|b| Op::Owned(crate::Message::Binary(b))),
+        any::<String>().prop_map(|t| Op::Owned(crate::Message::Text(t))),
     ]
 }
 
@@ -786,6 +805,14 @@ fn encode(from: &mut Connection, ops: &[Op]) -> (Vec<u8>, Vec<Ev>) {
             Op::Ping(p) => {
                 from.ping(p).unwrap();
                 expected.push(Ev::Ping(p.clone()));
+            }
+            Op::Owned(message) => {
+                expected.push(match message {
+                    crate::Message::Text(t) => Ev::Text(t.clone()),
+                    crate::Message::Binary(b) => Ev::Binary(b.clone()),
+                    _ => unreachable!(),
+                });
+                from.send_owned(message.clone()).unwrap();
             }
         }
     }
@@ -940,3 +967,105 @@ fn idle_timeout_closes_with_1001() {
 
 #[cfg(feature = "deflate")]
 mod deflate;
+
+/// Writes everything out through `output_slices`, `max` slices at a time.
+fn take_output_vectored(conn: &mut Connection, max: usize) -> Vec<u8> {
+    let mut out = vec![];
+    while conn.wants_write() {
+        let mut slices = vec![&[][..]; max];
+        let n = conn.output_slices(&mut slices);
+        let mut written = 0;
+        for s in &slices[..n] {
+            out.extend_from_slice(s);
+            written += s.len();
+        }
+        conn.consume_output(written);
+    }
+    out
+}
+
+/// Queues data around a payload, copied or owned.
+fn send_around(conn: &mut Connection, payload: &[u8], owned: bool) {
+    conn.send_text("a").unwrap();
+    for _ in 0..2 {
+        if owned {
+            conn.send_owned(crate::Message::Binary(payload.to_vec()))
+                .unwrap();
+        } else {
+            conn.send_binary(payload).unwrap();
+        }
+        conn.ping(b"p").unwrap();
+    }
+    conn.close(CloseCode::NORMAL, "bye").unwrap();
+}
+
+// An owned payload goes out as the same bytes as a copied one, in order
+// with what is queued around it, in both roles, however it is written.
+#[test]
+fn owned_payloads_match_copied_ones() {
+    for role in [Role::Client, Role::Server] {
+        for fragment in [None, Some(1000)] {
+            for len in [0, 49, 50, 51, 4000] {
+                let mut config = Config::default();
+                config.fragment_size = fragment;
+                let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+                let conn = || Connection::with_mask_source(role, config.clone(), keys());
+                let mut copied = conn();
+                send_around(&mut copied, &payload, false);
+                let want = take_output(&mut copied);
+                for max in [1, 2, 16] {
+                    let mut owned = conn();
+                    send_around(&mut owned, &payload, true);
+                    assert_eq!(owned.buffered_output(), want.len());
+                    assert_eq!(
+                        take_output_vectored(&mut owned, max),
+                        want,
+                        "{role:?} {len} {max}"
+                    );
+                    assert_eq!(owned.stats(), copied.stats());
+                }
+                let mut owned = conn();
+                send_around(&mut owned, &payload, true);
+                assert_eq!(take_output(&mut owned), want);
+            }
+        }
+    }
+}
+
+// Owned sends follow the same rules as copied ones.
+#[test]
+fn owned_sends_check_state() {
+    let mut c = client();
+    c.send_fragment(DataKind::Binary, b"x", false).unwrap();
+    let big = crate::Message::Binary(vec![0; 100]);
+    assert!(matches!(
+        c.send_owned(big.clone()),
+        Err(Error::InvalidState(_))
+    ));
+    c.send_fragment(DataKind::Binary, b"y", true).unwrap();
+    c.close(CloseCode::NORMAL, "").unwrap();
+    assert_eq!(c.send_owned(big), Err(Error::AlreadyClosed));
+}
+
+// A large message gathered from many reads is moved out whole; the next
+// one starts in a fresh buffer.
+#[test]
+fn large_messages_are_taken_without_a_copy() {
+    let payload: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let mut s = server();
+    let bytes = raw_masked(0x82, &payload, Some([9, 8, 7, 6]));
+    for piece in bytes.chunks(999) {
+        s.feed(piece);
+        if let Some(event) = s.poll_event().unwrap() {
+            assert!(matches!(event, Event::Binary(b) if b.len() == payload.len()));
+            let Some(crate::Message::Binary(data)) = s.take_message() else {
+                panic!("nothing to take");
+            };
+            assert_eq!(data, payload);
+            // Grown in few steps, never far past the message.
+            assert!(data.capacity() < 2 * payload.len());
+        }
+    }
+    assert_eq!(s.input.message.capacity(), 0);
+    assert_eq!(s.stats().messages_received, 1);
+}
