@@ -261,7 +261,7 @@ impl Shared {
             w.pending.clear();
             w.pos = 0;
             let mut conn = lock(&self.conn);
-            let n = conn.output().len();
+            let n = conn.buffered_output();
             conn.consume_output(n);
             return Err(match kind {
                 ErrorKind::AlreadyClosed => Error::already_closed(),
@@ -522,8 +522,22 @@ impl ReadState {
         io: &mut T,
         mode: ReceiveMode,
         deadline: Option<Instant>,
-        mut on_event: impl FnMut(Event<'_>) -> Option<R>,
+        on_event: impl FnMut(Event<'_>) -> Option<R>,
     ) -> Result<R, Error> {
+        self.next_then(io, mode, deadline, on_event, |_, r| r)
+    }
+
+    /// [`next`](Self::next), and `finish` turns what `on_event` took into
+    /// the result with the connection at hand (to take the message the
+    /// event lent, say).
+    pub(crate) fn next_then<T: Transport, R, U>(
+        &mut self,
+        io: &mut T,
+        mode: ReceiveMode,
+        deadline: Option<Instant>,
+        mut on_event: impl FnMut(Event<'_>) -> Option<R>,
+        mut finish: impl FnMut(&mut Connection, R) -> U,
+    ) -> Result<U, Error> {
         if self.shared.is_closed() {
             return Err(self.after_close());
         }
@@ -551,7 +565,7 @@ impl ReadState {
                             self.skip_message = !last;
                             None
                         }
-                        event => on_event(event),
+                        event => on_event(event).map(|r| finish(&mut conn, r)),
                     };
                     (Some(taken), close)
                 }

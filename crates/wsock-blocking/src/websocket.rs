@@ -155,7 +155,7 @@ impl<S: Transport> WebSocket<S> {
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         let Inner { read, io } = self.inner();
-        read.shared.queue(io, true, |c| c.send(&message))
+        read.shared.queue(io, true, |c| c.send_owned(message))
     }
 
     /// Queues a message without writing it out, unless the queued output
@@ -165,7 +165,7 @@ impl<S: Transport> WebSocket<S> {
     pub fn write(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         let Inner { read, io } = self.inner();
-        read.shared.queue(io, false, |c| c.send(&message))
+        read.shared.queue(io, false, |c| c.send_owned(message))
     }
 
     /// Writes out everything queued.
@@ -320,7 +320,9 @@ pub(crate) fn read_message<S: Transport>(
     // A message that began streaming (a `read_stream` that timed out before
     // its first piece) goes on arriving in pieces: gather them.
     let mut gathered = std::mem::take(&mut read.gathered);
-    let result = read.next(io, ReceiveMode::Message, None, |event| match event {
+    let on_event = |event: Event<'_>| match event {
+        // A whole data message: taken from the connection in `finish`.
+        Event::Text(_) | Event::Binary(_) => Some(None),
         Event::Chunk {
             kind, data, last, ..
         } => {
@@ -336,9 +338,17 @@ pub(crate) fn read_message<S: Transport>(
                     DataKind::Binary => Message::Binary(bytes),
                 }
             })
+            .map(Some)
         }
-        event => Message::from_event(&event),
-    });
+        event => Message::from_event(&event).map(Some),
+    };
+    let finish = |conn: &mut wsock_core::Connection, got: Option<Message>| {
+        got.or_else(|| conn.take_message()).unwrap_or_else(|| {
+            debug_assert!(false, "a whole message was just handed out");
+            Message::Binary(Vec::new())
+        })
+    };
+    let result = read.next_then(io, ReceiveMode::Message, None, on_event, finish);
     read.gathered = gathered;
     result
 }
@@ -482,14 +492,14 @@ impl<S: Transport> WriteHalf<S> {
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         let (shared, io) = self.parts();
-        shared.queue(io, true, |c| c.send(&message))
+        shared.queue(io, true, |c| c.send_owned(message))
     }
 
     /// Queues a message, as [`WebSocket::write`] does.
     pub fn write(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         let (shared, io) = self.parts();
-        shared.queue(io, false, |c| c.send(&message))
+        shared.queue(io, false, |c| c.send_owned(message))
     }
 
     /// Writes out everything queued.

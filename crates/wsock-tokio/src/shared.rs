@@ -16,6 +16,7 @@
 //! of our own per direction ([`WakerSlots`]) that wakes every half that
 //! registered interest; nothing is stranded whichever half polled last.
 
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
@@ -42,6 +43,10 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Reads per `poll` before yielding to the runtime, so a fast peer cannot
 /// monopolise a worker even on transports without cooperative budgeting.
 const MAX_SPINS: usize = 64;
+
+/// The most pieces of output (headers, payloads kept whole) handed to one
+/// vectored write.
+const MAX_SLICES: usize = 16;
 
 /// How long a connection must go without input before its buffers are
 /// freed. Freeing them at every wait for input (then growing them again,
@@ -406,12 +411,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         cx: &Context<'_>,
     ) -> Poll<io::Result<()>> {
         let mut wcx = Context::from_waker(self.write.register(slot, cx));
+        let vectored = inner.io.is_write_vectored();
         loop {
-            let out = inner.conn.output();
-            if out.is_empty() {
+            let mut pieces = [&[][..]; MAX_SLICES];
+            let n = inner.conn.output_slices(&mut pieces);
+            if n == 0 {
                 break;
             }
-            match Pin::new(&mut inner.io).poll_write(&mut wcx, out) {
+            let io = Pin::new(&mut inner.io);
+            let written = if vectored && n > 1 {
+                let slices = pieces.map(IoSlice::new);
+                io.poll_write_vectored(&mut wcx, &slices[..n])
+            } else {
+                io.poll_write(&mut wcx, pieces[0])
+            };
+            match written {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => inner.conn.consume_output(n),
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -450,8 +464,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         st: &mut RecvState,
         cx: &mut Context<'_>,
         mode: ReceiveMode,
-        mut handle: impl FnMut(Event<'_>, &mut RecvState) -> Option<T>,
+        handle: impl FnMut(Event<'_>, &mut RecvState) -> Option<T>,
     ) -> Poll<Result<Option<T>, Error>> {
+        self.poll_event_then(st, cx, mode, handle, |_, out| out)
+    }
+
+    /// [`poll_event`](Self::poll_event), and `finish` turns the value
+    /// `handle` ended with into the result, with the connection at hand
+    /// (to take the message the event lent, say).
+    pub(crate) fn poll_event_then<T, U>(
+        &self,
+        st: &mut RecvState,
+        cx: &mut Context<'_>,
+        mode: ReceiveMode,
+        mut handle: impl FnMut(Event<'_>, &mut RecvState) -> Option<T>,
+        mut finish: impl FnMut(&mut Connection, T) -> U,
+    ) -> Poll<Result<Option<U>, Error>> {
         let mut spins = 0;
         loop {
             spins += 1;
@@ -478,7 +506,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                         // reader has to wait, so several queued messages
                         // go out in one write.
                         let owes = closing || matches!(event, Event::Ping(_));
-                        let out = handle(event, st);
+                        let out = handle(event, st).map(|out| finish(&mut inner.conn, out));
                         if closing {
                             // The writer may wait on a timer that moved.
                             self.write.wake();

@@ -255,7 +255,7 @@ macro_rules! send_methods {
         pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
             let message = message.into();
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::Room)).await?;
-            self.shared.queue(|c| c.send(&message))?;
+            self.shared.queue(|c| c.send_owned(message))?;
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await
         }
 
@@ -432,7 +432,29 @@ fn poll_recv<S: AsyncRead + AsyncWrite + Unpin>(
         return Poll::Ready(Ok(Some(close)));
     }
     st.partial.abandon_stream();
-    shared.poll_event(st, cx, ReceiveMode::Message, |event, st| match event {
+    shared.poll_event_then(st, cx, ReceiveMode::Message, recv_event, |conn, got| {
+        match got {
+            Got::Message(message) => message,
+            // The event was a whole data message: move it out of the core.
+            Got::Whole => conn.take_message().unwrap_or_else(|| {
+                debug_assert!(false, "a whole message was just handed out");
+                Message::Binary(Vec::new())
+            }),
+        }
+    })
+}
+
+/// What `recv` got from one event.
+enum Got {
+    Message(Message),
+    /// A whole text or binary message, to take from the core.
+    Whole,
+}
+
+/// `recv`'s handling of one event.
+fn recv_event(event: Event<'_>, st: &mut RecvState) -> Option<Got> {
+    match event {
+        Event::Text(_) | Event::Binary(_) => Some(Got::Whole),
         Event::Chunk {
             kind,
             data,
@@ -465,17 +487,17 @@ fn poll_recv<S: AsyncRead + AsyncWrite + Unpin>(
                 Partial::Gather {
                     kind: DataKind::Text,
                     data,
-                } => Some(Message::Text(
+                } => Some(Got::Message(Message::Text(
                     // Validated by the core as it streamed.
                     String::from_utf8(data)
                         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-                )),
-                Partial::Gather { data, .. } => Some(Message::Binary(data)),
+                ))),
+                Partial::Gather { data, .. } => Some(Got::Message(Message::Binary(data))),
                 _ => None,
             }
         }
-        other => Message::from_event(&other),
-    })
+        other => Message::from_event(&other).map(Got::Message),
+    }
 }
 
 fn poll_recv_stream<S: AsyncRead + AsyncWrite + Unpin>(
@@ -755,7 +777,7 @@ macro_rules! sink_impl {
             }
 
             fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-                self.shared.queue(|c| c.send(&item))
+                self.shared.queue(|c| c.send_owned(item))
             }
 
             fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
