@@ -1582,21 +1582,36 @@ impl Core {
     }
 
     fn write_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
-        let mask = self.write_header(opcode, fin, rsv, payload.len());
+        let mask = self.next_mask();
         let out = self.out.append();
+        FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        }
+        .encode(out);
+        self.stats.frames_sent += 1;
         match mask {
             Some(key) => mask_into(out, payload, key),
             None => out.extend_from_slice(payload),
         }
     }
 
+    /// A fresh mask key for a frame we send, if we are a client.
+    #[inline]
+    fn next_mask(&mut self) -> Option<[u8; 4]> {
+        match (self.role, self.mask_source.as_mut()) {
+            (Role::Client, Some(source)) => Some(source()),
+            _ => None,
+        }
+    }
+
     /// Appends a frame header for a payload of `len` bytes that must follow
     /// at once; returns the mask key the payload needs (clients).
     fn write_header(&mut self, opcode: OpCode, fin: bool, rsv: u8, len: usize) -> Option<[u8; 4]> {
-        let mask = match (self.role, self.mask_source.as_mut()) {
-            (Role::Client, Some(source)) => Some(source()),
-            _ => None,
-        };
+        let mask = self.next_mask();
         let header = FrameHeader {
             fin,
             rsv,

@@ -35,15 +35,22 @@ impl Output {
     /// The write buffer, for appending a frame (header and copied
     /// payload). Written bytes are dropped from the front first when they
     /// are at least half of it, so it does not grow while output flows.
+    #[inline]
     pub(super) fn append(&mut self) -> &mut Vec<u8> {
         if self.start > 0 && self.start >= self.buf.len() / 2 {
-            self.buf.drain(..self.start);
-            for held in &mut self.held {
-                held.at -= self.start;
-            }
-            self.start = 0;
+            self.compact();
         }
         &mut self.buf
+    }
+
+    /// Drops the written bytes from the front of the write buffer.
+    #[cold]
+    fn compact(&mut self) {
+        self.buf.drain(..self.start);
+        for held in &mut self.held {
+            held.at -= self.start;
+        }
+        self.start = 0;
     }
 
     /// Queues `data` after everything appended so far, without copying it.
@@ -60,6 +67,7 @@ impl Output {
     }
 
     /// The oldest unwritten bytes that are contiguous in memory.
+    #[inline]
     pub(super) fn front(&self) -> &[u8] {
         match self.held.front() {
             Some(held) if held.at == self.start => &held.data[held.written..],
@@ -97,8 +105,25 @@ impl Output {
     /// Marks the first `n` unwritten bytes as written (at most all of them);
     /// returns how many that was. Emptied, the write buffer is freed if it
     /// grew past `keep` bytes.
+    #[inline]
     pub(super) fn consume(&mut self, n: usize, keep: usize) -> usize {
         let n = n.min(self.len());
+        if self.held.is_empty() {
+            self.start += n;
+            if self.start == self.buf.len() {
+                self.buf.clear();
+                self.start = 0;
+                if self.buf.capacity() > keep {
+                    self.buf = Vec::new();
+                }
+            }
+            return n;
+        }
+        self.consume_held(n, keep);
+        n
+    }
+
+    fn consume_held(&mut self, n: usize, keep: usize) {
         let mut left = n;
         while left > 0 {
             match self.held.front_mut() {
@@ -125,7 +150,6 @@ impl Output {
                 self.buf = Vec::new();
             }
         }
-        n
     }
 
     /// Drops everything unwritten.
