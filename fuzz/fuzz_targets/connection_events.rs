@@ -25,7 +25,7 @@ use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 use wsock_core::frame::OpCode;
 use wsock_core::{
-    CloseCode, CloseFrame, Config, Connection, DataKind, Error, ReceiveMode, Role, State,
+    CloseCode, CloseFrame, Config, Connection, DataKind, Error, Message, ReceiveMode, Role, State,
 };
 use wsock_fuzz::{Ev, EventChecker, drain, mask_keys, parse_wire};
 
@@ -48,9 +48,15 @@ fn other(role: Role) -> Role {
 /// A payload of up to 255 bytes, or (rarely) a long one to cross limits.
 fn payload<'a>(u: &mut Unstructured<'a>) -> Vec<u8> {
     let len: u8 = u.arbitrary().unwrap_or(0);
-    let len = if len == 255 { 3000 } else { len as usize };
+    // Past the sizes where sends stop copying and frames stop being held
+    // in the read buffer.
+    let len = match len {
+        255 => 3000,
+        254 => 20_000,
+        n => n as usize,
+    };
     let bytes = u.bytes(len.min(u.len())).unwrap_or(&[]);
-    if bytes.len() < len && len == 3000 {
+    if bytes.len() < len && len >= 3000 {
         return bytes.iter().copied().cycle().take(len).collect::<Vec<u8>>();
     }
     bytes.to_vec()
@@ -152,9 +158,16 @@ impl World {
 
     /// The transport writes `n` bytes of `me`'s output; the peer reads them.
     fn write(&mut self, n: usize) {
-        let out = self.me.output();
-        let n = n.min(out.len());
-        let written = out[..n].to_vec();
+        // As a vectored write would: up to three pieces, `n` bytes in all.
+        let mut pieces = [&[][..]; 3];
+        let count = self.me.output_slices(&mut pieces);
+        let mut written = Vec::new();
+        for piece in &pieces[..count] {
+            let k = piece.len().min(n - written.len());
+            written.extend_from_slice(&piece[..k]);
+        }
+        assert!(count == 0 || !self.me.output().is_empty());
+        let n = written.len();
         self.me.consume_output(n);
         self.wire.extend_from_slice(&written);
         parse_wire(&self.wire, self.role);
@@ -254,7 +267,12 @@ impl World {
             8 => {
                 let b = payload(u);
                 let fragmenting = self.sending.is_some();
-                let r = self.app(|c| c.send_binary(&b));
+                let owned: bool = u.arbitrary().unwrap_or(false);
+                let r = if owned {
+                    self.app(|c| c.send_owned(Message::Binary(b)))
+                } else {
+                    self.app(|c| c.send_binary(&b))
+                };
                 if fragmenting {
                     assert!(r.is_err(), "whole message accepted inside a fragmented one");
                 }
