@@ -1005,7 +1005,7 @@ fn send_around(conn: &mut Connection, payload: &[u8], owned: bool) {
 fn owned_payloads_match_copied_ones() {
     for role in [Role::Client, Role::Server] {
         for fragment in [None, Some(1000)] {
-            for len in [0, 49, 50, 51, 4000] {
+            for len in [0usize, 49, 50, 51, 4000] {
                 let mut config = Config::default();
                 config.fragment_size = fragment;
                 let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
