@@ -1582,17 +1582,8 @@ impl Core {
     }
 
     fn write_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
-        let mask = self.next_mask();
+        let mask = self.write_header(opcode, fin, rsv, payload.len());
         let out = self.out.append();
-        FrameHeader {
-            fin,
-            rsv,
-            opcode,
-            mask,
-            payload_len: payload.len() as u64,
-        }
-        .encode(out);
-        self.stats.frames_sent += 1;
         match mask {
             Some(key) => mask_into(out, payload, key),
             None => out.extend_from_slice(payload),
