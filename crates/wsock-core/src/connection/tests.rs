@@ -1069,3 +1069,19 @@ fn large_messages_are_taken_without_a_copy() {
     assert_eq!(s.input.message.capacity(), 0);
     assert_eq!(s.stats().messages_received, 1);
 }
+
+// A held payload is written from the caller's own buffer: the slice handed
+// to the writer is that buffer, not a copy of it.
+#[test]
+fn owned_payloads_are_not_copied() {
+    for role in [Role::Client, Role::Server] {
+        let mut conn = Connection::with_mask_source(role, Config::default(), keys());
+        let data = vec![7u8; 4000];
+        let at = data.as_ptr();
+        conn.send_owned(crate::Message::Binary(data)).unwrap();
+        let mut slices = [&[][..]; 4];
+        assert_eq!(conn.output_slices(&mut slices), 2);
+        assert_eq!(slices[1].as_ptr(), at);
+        assert_eq!(slices[1].len(), 4000);
+    }
+}
