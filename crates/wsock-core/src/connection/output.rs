@@ -110,21 +110,20 @@ impl Output {
         let n = n.min(self.len());
         if self.held.is_empty() {
             self.start += n;
-            if self.start == self.buf.len() {
-                self.buf.clear();
-                self.start = 0;
-                if self.buf.capacity() > keep {
-                    self.buf = Vec::new();
-                }
-            }
-            return n;
+        } else {
+            self.consume_held(n);
         }
-        self.consume_held(n, keep);
+        if self.len() == 0 {
+            self.clear();
+            if self.buf.capacity() > keep {
+                self.buf = Vec::new();
+            }
+        }
         n
     }
 
-    fn consume_held(&mut self, n: usize, keep: usize) {
-        let mut left = n;
+    /// `consume` across held payloads: piece by piece, in order.
+    fn consume_held(&mut self, mut left: usize) {
         while left > 0 {
             match self.held.front_mut() {
                 Some(held) if held.at == self.start => {
@@ -142,12 +141,6 @@ impl Output {
                     self.start += step;
                     left -= step;
                 }
-            }
-        }
-        if self.len() == 0 {
-            self.clear();
-            if self.buf.capacity() > keep {
-                self.buf = Vec::new();
             }
         }
     }
