@@ -1431,11 +1431,7 @@ impl Core {
         if self.sending.is_some() {
             return Err(Error::InvalidState("a fragmented message is being sent"));
         }
-        let opcode = match kind {
-            DataKind::Text => OpCode::Text,
-            DataKind::Binary => OpCode::Binary,
-        };
-        if let Some(key) = self.write_header(opcode, true, 0, data.len()) {
+        if let Some(key) = self.write_header(data_opcode(kind), true, 0, data.len()) {
             apply_mask(&mut data, key, 0);
         }
         self.out.hold(data);
@@ -1504,11 +1500,7 @@ impl Core {
         last: bool,
         compressed: bool,
     ) {
-        let start_op = if kind == DataKind::Text {
-            OpCode::Text
-        } else {
-            OpCode::Binary
-        };
+        let start_op = data_opcode(kind);
         let size = self
             .config
             .fragment_size
@@ -1665,6 +1657,14 @@ impl Core {
 
     fn buffered_output(&self) -> usize {
         self.out.len()
+    }
+}
+
+/// The opcode that starts a data message of `kind`.
+fn data_opcode(kind: DataKind) -> OpCode {
+    match kind {
+        DataKind::Text => OpCode::Text,
+        DataKind::Binary => OpCode::Binary,
     }
 }
 
