@@ -103,6 +103,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod admission;
 pub mod close;
 pub mod config;
 pub mod connection;
