@@ -4,12 +4,13 @@ use std::collections::HashMap;
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
 };
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use wsock_core::CloseCode;
+use wsock_core::admission::{AcceptFailures, Admission, DEFAULT_EVICT_AFTER, HandshakeId, Room};
 use wsock_core::handshake::server::{Accept, Request};
 
 use crate::engine::{Shared, lock};
@@ -20,6 +21,16 @@ use wsock_core::handshake::server::Rejection;
 
 /// The longest wait a shutdown deadline stands for.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// Longest pause after a failed `accept` (out of file descriptors and the
+/// like), so the loop does not spin; a connection that ends cuts it short.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The default listen backlog of [`ServerBuilder::bind`].
+const DEFAULT_BACKLOG: u32 = 1024;
+
+/// The default bound on opening handshakes in progress (each is a thread).
+const DEFAULT_MAX_HANDSHAKES: usize = 256;
 
 type Handler<S> = dyn Fn(WebSocket<S>) + Send + Sync;
 type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
@@ -78,6 +89,7 @@ impl Served for ServerTlsStream {
 /// let server = Server::builder()
 ///     .acceptor(Acceptor::new().max_message_size(1 << 20))
 ///     .max_handshakes(16)
+///     .backlog(4096)
 ///     .bind("127.0.0.1:0", |mut ws| {
 ///         while let Ok(message) = ws.read() {
 ///             if message.is_data() && ws.send(message).is_err() {
@@ -95,6 +107,8 @@ impl Served for ServerTlsStream {
 pub struct ServerBuilder {
     acceptor: Acceptor,
     max_handshakes: usize,
+    evict_after: Duration,
+    backlog: u32,
     nodelay: bool,
     callback: Option<Arc<Callback>>,
 }
@@ -104,6 +118,8 @@ impl std::fmt::Debug for ServerBuilder {
         f.debug_struct("ServerBuilder")
             .field("acceptor", &self.acceptor)
             .field("max_handshakes", &self.max_handshakes)
+            .field("evict_after", &self.evict_after)
+            .field("backlog", &self.backlog)
             .field("nodelay", &self.nodelay)
             .finish_non_exhaustive()
     }
@@ -116,14 +132,36 @@ impl ServerBuilder {
         self
     }
 
-    /// Most handshakes in progress at once (default 64). A connection
-    /// accepted while all are taken ends the oldest handshake in progress,
-    /// so clients that dribble their request (slowloris) cannot lock out
-    /// new ones: an honest handshake takes one round trip, a dribbler is
-    /// the oldest. Each handshake is also bounded by the acceptor's
-    /// handshake timeout.
+    /// Most handshakes in progress at once (default 256; each runs on a
+    /// thread, TLS handshake included). While all are taken the server
+    /// stops accepting: new connections wait in the listen backlog (see
+    /// [`backlog`](Self::backlog)) and are accepted as handshakes finish,
+    /// so a burst of any size is served in turn. A handshake whose request
+    /// is still incomplete [`evict_after`](Self::evict_after) after it was
+    /// accepted (a client that dribbles its request, slowloris) is ended to
+    /// make room when a connection waits; one whose request has arrived
+    /// never is. Each handshake is also bounded by the acceptor's
+    /// handshake timeout. See [`wsock_core::admission`].
     pub fn max_handshakes(mut self, n: usize) -> Self {
         self.max_handshakes = n.max(1);
+        self
+    }
+
+    /// How long a handshake's request may stay incomplete before the
+    /// handshake may be ended to make room for a waiting connection
+    /// (default 2 s; see [`max_handshakes`](Self::max_handshakes)).
+    pub fn evict_after(mut self, after: Duration) -> Self {
+        self.evict_after = after;
+        self
+    }
+
+    /// The listen backlog of the sockets [`bind`](Self::bind) and
+    /// [`bind_tls`](Self::bind_tls) create (default 1024): how many
+    /// connections the kernel queues while the server is not accepting.
+    /// The kernel caps it (Linux: `net.core.somaxconn`). A listener given
+    /// to [`serve`](Self::serve) keeps the backlog it was created with.
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.backlog = backlog.max(1);
         self
     }
 
@@ -149,7 +187,7 @@ impl ServerBuilder {
         A: ToSocketAddrs,
         H: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
     {
-        let listener = TcpListener::bind(addr).map_err(Error::io)?;
+        let listener = listen(addr, self.backlog).map_err(Error::io)?;
         self.serve(listener, handler)
     }
 
@@ -204,7 +242,7 @@ impl ServerBuilder {
         A: ToSocketAddrs,
         H: Fn(WebSocket<ServerTlsStream>) + Send + Sync + 'static,
     {
-        let listener = TcpListener::bind(addr).map_err(Error::io)?;
+        let listener = listen(addr, self.backlog).map_err(Error::io)?;
         self.serve_tls(listener, acceptor, handler)
     }
 
@@ -241,15 +279,14 @@ impl ServerBuilder {
         let local_addr = listener.local_addr().map_err(Error::io)?;
         let state = Arc::new(ServerState {
             stopping: AtomicBool::new(false),
-            handshakes: Mutex::new(0),
+            admission: Mutex::new(Admission::new(self.max_handshakes, self.evict_after)),
             handshake_done: Condvar::new(),
             conns: Mutex::new(HashMap::new()),
             conns_changed: Condvar::new(),
-            next_id: AtomicU64::new(0),
+            epoch: Instant::now(),
         });
         let config = Arc::new(Config {
             acceptor: self.acceptor,
-            max_handshakes: self.max_handshakes,
             nodelay: self.nodelay,
             callback: self.callback,
             layer,
@@ -272,7 +309,6 @@ impl ServerBuilder {
 
 struct Config<S: Served> {
     acceptor: Acceptor,
-    max_handshakes: usize,
     nodelay: bool,
     callback: Option<Arc<Callback>>,
     layer: Layer,
@@ -281,11 +317,41 @@ struct Config<S: Served> {
 
 struct ServerState {
     stopping: AtomicBool,
-    handshakes: Mutex<usize>,
+    /// The handshakes in progress. Lock order: `admission`, then `conns`.
+    admission: Mutex<Admission>,
+    /// Signalled when a handshake finishes, a connection ends, or the
+    /// server stops.
     handshake_done: Condvar,
+    /// Connections by their handshake's id.
     conns: Mutex<HashMap<u64, Entry>>,
     conns_changed: Condvar,
-    next_id: AtomicU64,
+    /// Where the admission clock starts.
+    epoch: Instant,
+}
+
+impl ServerState {
+    /// The admission clock.
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Waits on `admission` as `room` says (a handshake finishing wakes
+    /// it), at most until `limit`.
+    fn wait<'a>(
+        &self,
+        admission: MutexGuard<'a, Admission>,
+        room: Room,
+        limit: Duration,
+    ) -> MutexGuard<'a, Admission> {
+        let wait = match room {
+            Room::At(at) => at.saturating_sub(self.now()).min(limit),
+            _ => limit,
+        };
+        self.handshake_done
+            .wait_timeout(admission, wait.max(Duration::from_millis(1)))
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
+    }
 }
 
 /// A connection the server can close: a second handle to its socket, and
@@ -293,8 +359,6 @@ struct ServerState {
 struct Entry {
     stream: TcpStream,
     shared: Option<Arc<Shared>>,
-    /// Still reading the request: may be ended to make room.
-    in_handshake: bool,
     /// Whether close frames can be written through `stream`.
     shared_writes: bool,
 }
@@ -368,7 +432,9 @@ impl Server {
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
             acceptor: Acceptor::new(),
-            max_handshakes: 64,
+            max_handshakes: DEFAULT_MAX_HANDSHAKES,
+            evict_after: DEFAULT_EVICT_AFTER,
+            backlog: DEFAULT_BACKLOG,
             nodelay: true,
             callback: None,
         }
@@ -392,6 +458,11 @@ impl Server {
     /// Connections open now (handshakes included).
     pub fn connections(&self) -> usize {
         lock(&self.state.conns).len()
+    }
+
+    /// Opening handshakes in progress now.
+    pub fn handshakes(&self) -> usize {
+        lock(&self.state.admission).handshakes()
     }
 
     /// Stops gracefully: stops accepting, ends handshakes in progress,
@@ -490,45 +561,43 @@ fn accept_loop<S: Served>(
     state: &Arc<ServerState>,
     config: &Arc<Config<S>>,
 ) {
+    let mut failures = AcceptFailures::default();
     loop {
-        let Ok((stream, _)) = listener.accept() else {
-            if state.stopping.load(Ordering::Acquire) {
-                return;
-            }
-            // Out of file descriptors and the like: let it pass.
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        // Take a handshake slot. When all are taken, make room by ending
-        // the oldest handshake in progress; wait only when none can be
-        // ended (all are in the request callback or about to finish).
-        {
-            let mut n = lock(&state.handshakes);
-            while *n >= config.max_handshakes && !state.stopping.load(Ordering::Acquire) {
-                if evict_oldest_handshake(state) {
-                    // Its thread gives the slot back as its read fails.
-                    break;
-                }
-                n = state
-                    .handshake_done
-                    .wait_timeout(n, Duration::from_millis(100))
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0;
-            }
-            *n += 1;
-        }
+        wait_for_room(state);
         if state.stopping.load(Ordering::Acquire) {
-            release_handshake(state);
             return;
         }
-        let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                accept_failed(state, &mut failures, &e);
+                continue;
+            }
+        };
+        if state.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let recovered = failures.accepted(state.now());
+        #[cfg(feature = "tracing")]
+        if let Some(episode) = recovered {
+            tracing::info!(
+                failures = episode.failures,
+                lasted_ms = episode.lasted.as_millis() as u64,
+                "accepting connections again"
+            );
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = recovered;
+        let Some(handshake) = admit(state) else {
+            return;
+        };
+        let id = handshake.get();
         if let Ok(handle) = stream.try_clone() {
             lock(&state.conns).insert(
                 id,
                 Entry {
                     stream: handle,
                     shared: None,
-                    in_handshake: true,
                     shared_writes: S::SHARED_WRITES,
                 },
             );
@@ -536,34 +605,105 @@ fn accept_loop<S: Served>(
         let (thread_state, thread_config) = (Arc::clone(state), Arc::clone(config));
         let spawned = std::thread::Builder::new()
             .name("wsock-conn".into())
-            .spawn(move || serve_connection(stream, id, &thread_state, &thread_config));
+            .spawn(move || serve_connection(stream, handshake, &thread_state, &thread_config));
         if spawned.is_err() {
             lock(&state.conns).remove(&id);
-            release_handshake(state);
+            release_handshake(state, handshake);
         }
     }
 }
 
-/// Ends the handshake in progress that started first, if any. Returns
-/// whether one was ended.
-fn evict_oldest_handshake(state: &ServerState) -> bool {
-    let mut conns = lock(&state.conns);
-    let Some(entry) = conns
-        .iter_mut()
-        .filter(|(_, e)| e.in_handshake)
-        .min_by_key(|(id, _)| **id)
-        .map(|(_, e)| e)
-    else {
-        return false;
-    };
-    entry.in_handshake = false;
-    let _ = entry.stream.shutdown(Shutdown::Both);
-    true
+/// Waits until there is room for another handshake (or the server stops),
+/// so that connections wait in the listen backlog meanwhile.
+fn wait_for_room(state: &ServerState) {
+    let mut admission = lock(&state.admission);
+    loop {
+        let room = admission.room(state.now());
+        if room == Room::Now || state.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        admission = state.wait(admission, room, FOREVER);
+    }
 }
 
-fn release_handshake(state: &ServerState) {
-    *lock(&state.handshakes) -= 1;
-    state.handshake_done.notify_one();
+/// Admits a connection just accepted, ending a stalled handshake if that
+/// is what made room, and waiting if the room has gone meanwhile. `None`
+/// if the server stops.
+fn admit(state: &ServerState) -> Option<HandshakeId> {
+    let mut admission = lock(&state.admission);
+    loop {
+        if state.stopping.load(Ordering::Acquire) {
+            return None;
+        }
+        if let Some(admitted) = admission.admit(state.now()) {
+            if let Some(victim) = admitted.evicted {
+                // Its thread sees its read fail and ends.
+                if let Some(entry) = lock(&state.conns).get(&victim.get()) {
+                    let _ = entry.stream.shutdown(Shutdown::Both);
+                }
+                #[cfg(feature = "tracing")]
+                tracing::debug!(
+                    connection = victim.get(),
+                    "stalled handshake ended to make room"
+                );
+            }
+            return Some(admitted.id);
+        }
+        let room = admission.room(state.now());
+        admission = state.wait(admission, room, FOREVER);
+    }
+}
+
+/// After a failed `accept`: a connection reset before it was accepted is
+/// passed over; anything else (out of file descriptors, out of memory)
+/// is logged once per episode and waited out, until a connection ends or
+/// [`ACCEPT_BACKOFF`] passes. The server keeps running either way.
+fn accept_failed(state: &ServerState, failures: &mut AcceptFailures, e: &std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
+    ) || state.stopping.load(Ordering::Acquire)
+    {
+        return;
+    }
+    if failures.failed(state.now()) {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(error = %e, "accept failing; retrying until resources free up");
+    }
+    let conns = lock(&state.conns);
+    let _ = state.conns_changed.wait_timeout(conns, ACCEPT_BACKOFF);
+}
+
+fn release_handshake(state: &ServerState, handshake: HandshakeId) {
+    lock(&state.admission).finish(handshake);
+    state.handshake_done.notify_all();
+}
+
+/// A listening socket on the first of `addr`'s addresses that binds, with
+/// `backlog` (`SO_REUSEADDR` set on Unix, as `TcpListener::bind` does).
+fn listen<A: ToSocketAddrs>(addr: A, backlog: u32) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        let bound = Socket::new(Domain::for_address(addr), Type::STREAM, None).and_then(|socket| {
+            #[cfg(unix)]
+            socket.set_reuse_address(true)?;
+            socket.bind(&addr.into())?;
+            socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+            Ok(socket)
+        });
+        match bound {
+            Ok(socket) => return Ok(socket.into()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "could not resolve to any address",
+        )
+    }))
 }
 
 /// Removes the connection's entry when its thread ends, even by a panic.
@@ -576,34 +716,41 @@ impl Drop for Registration<'_> {
     fn drop(&mut self) {
         lock(&self.state.conns).remove(&self.id);
         self.state.conns_changed.notify_all();
+        // Descriptors freed: an accept loop backing off may try again.
+        self.state.handshake_done.notify_all();
     }
 }
 
 /// Gives the handshake slot back, even if the request callback panics.
-struct HandshakeSlot<'a>(&'a ServerState);
+struct HandshakeSlot<'a>(&'a ServerState, HandshakeId);
 
 impl Drop for HandshakeSlot<'_> {
     fn drop(&mut self) {
-        release_handshake(self.0);
+        release_handshake(self.0, self.1);
     }
 }
 
-fn serve_connection<S: Served>(tcp: TcpStream, id: u64, state: &ServerState, config: &Config<S>) {
+fn serve_connection<S: Served>(
+    tcp: TcpStream,
+    handshake: HandshakeId,
+    state: &ServerState,
+    config: &Config<S>,
+) {
+    let id = handshake.get();
     let _registration = Registration { state, id };
-    let slot = HandshakeSlot(state);
+    let slot = HandshakeSlot(state, handshake);
     let _ = tcp.set_nodelay(config.nodelay);
     let Ok(stream) = S::establish(tcp, &config.layer) else {
         return;
     };
-    let result = match &config.callback {
-        Some(callback) => config
-            .acceptor
-            .accept_with(stream, |request| callback(request)),
-        None => config.acceptor.accept(stream),
-    };
-    if let Some(entry) = lock(&state.conns).get_mut(&id) {
-        entry.in_handshake = false;
-    }
+    let result = config.acceptor.accept_with(stream, |request| {
+        // The request has arrived whole: never evicted from now on.
+        lock(&state.admission).request_complete(handshake);
+        match &config.callback {
+            Some(callback) => callback(request),
+            None => Ok(Accept::new()),
+        }
+    });
     drop(slot);
     let Ok(ws) = result else { return };
     let shared = ws.shared_arc();

@@ -1,25 +1,34 @@
 //! [`Server`]: an accept loop with a handshake cap and graceful shutdown.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 use tokio::task::{AbortHandle, JoinHandle};
+use tokio::time::Instant;
 use wsock_core::CloseCode;
+use wsock_core::admission::{AcceptFailures, Admission, DEFAULT_EVICT_AFTER, HandshakeId, Room};
 
 use crate::shared::{Shared, lock};
 use crate::{Accept, Error, Rejection, Request, ServerBuilder, WebSocket};
 
 type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
 
-/// Pause after a failed `accept` (out of file descriptors and the like),
-/// so the loop does not spin.
+/// Longest pause after a failed `accept` (out of file descriptors and the
+/// like), so the loop does not spin; a connection that ends cuts it short.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The default listen backlog of [`ServeBuilder::bind`].
+pub(crate) const DEFAULT_BACKLOG: u32 = 1024;
+
+/// The default bound on opening handshakes in progress.
+pub(crate) const DEFAULT_MAX_HANDSHAKES: usize = 256;
 
 /// The longest wait a shutdown deadline stands for.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
@@ -38,6 +47,7 @@ const SHUTDOWN_REASON: &str = "server shutting down";
 /// let server = Server::builder()
 ///     .acceptor(ServerBuilder::new().max_message_size(1 << 20))
 ///     .max_handshakes(128)
+///     .backlog(4096)
 ///     .bind("127.0.0.1:0", |mut ws, _accepted| async move {
 ///         while let Ok(Some(message)) = ws.recv().await {
 ///             if message.is_data() && ws.send(message).await.is_err() {
@@ -58,6 +68,8 @@ const SHUTDOWN_REASON: &str = "server shutting down";
 pub struct ServeBuilder {
     acceptor: ServerBuilder,
     max_handshakes: usize,
+    evict_after: Duration,
+    backlog: u32,
     nodelay: bool,
     callback: Option<Arc<Callback>>,
 }
@@ -67,6 +79,8 @@ impl std::fmt::Debug for ServeBuilder {
         f.debug_struct("ServeBuilder")
             .field("acceptor", &self.acceptor)
             .field("max_handshakes", &self.max_handshakes)
+            .field("evict_after", &self.evict_after)
+            .field("backlog", &self.backlog)
             .field("nodelay", &self.nodelay)
             .finish_non_exhaustive()
     }
@@ -79,14 +93,36 @@ impl ServeBuilder {
         self
     }
 
-    /// Most opening handshakes in progress at once (default 256). A
-    /// connection accepted while all are taken ends the oldest handshake
-    /// in progress, so clients that dribble their request (slowloris)
-    /// cannot lock out new ones: an honest handshake takes one round trip,
-    /// a dribbler is the oldest. Each handshake is also bounded by the
-    /// acceptor's handshake timeout.
+    /// Most opening handshakes in progress at once (default 256). While
+    /// all are taken the server stops accepting: new connections wait in
+    /// the listen backlog (see [`backlog`](Self::backlog)) and are
+    /// accepted as handshakes finish, so a burst of any size is served in
+    /// turn. A handshake whose request is still incomplete
+    /// [`evict_after`](Self::evict_after) after it was accepted (a client
+    /// that dribbles its request, slowloris) is ended to make room when
+    /// a connection waits; one whose request has arrived never is. Each
+    /// handshake is also bounded by the acceptor's handshake timeout. See
+    /// [`wsock_core::admission`].
     pub fn max_handshakes(mut self, n: usize) -> Self {
         self.max_handshakes = n.max(1);
+        self
+    }
+
+    /// How long a handshake's request may stay incomplete before the
+    /// handshake may be ended to make room for a waiting connection
+    /// (default 2 s; see [`max_handshakes`](Self::max_handshakes)).
+    pub fn evict_after(mut self, after: Duration) -> Self {
+        self.evict_after = after;
+        self
+    }
+
+    /// The listen backlog of the socket [`bind`](Self::bind) creates
+    /// (default 1024): how many connections the kernel queues while the
+    /// server is not accepting. The kernel caps it (Linux:
+    /// `net.core.somaxconn`). A listener given to [`serve`](Self::serve)
+    /// keeps the backlog it was created with.
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.backlog = backlog.max(1);
         self
     }
 
@@ -113,7 +149,7 @@ impl ServeBuilder {
         H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = listen(addr, self.backlog).await?;
         self.serve(listener, handler)
     }
 
@@ -128,8 +164,12 @@ impl ServeBuilder {
         let local_addr = listener.local_addr()?;
         let state = Arc::new(State {
             stopping: AtomicBool::new(false),
-            conns: Mutex::new(Conns::default()),
+            conns: Mutex::new(Conns {
+                admission: Admission::new(self.max_handshakes, self.evict_after),
+                map: HashMap::new(),
+            }),
             changed: Notify::new(),
+            epoch: Instant::now(),
         });
         let task = tokio::spawn(accept_loop(
             listener,
@@ -197,15 +237,43 @@ impl std::fmt::Debug for Server {
 struct State {
     stopping: AtomicBool,
     conns: Mutex<Conns>,
-    /// Signalled whenever a connection ends.
+    /// Signalled whenever a handshake finishes or a connection ends.
     changed: Notify,
+    /// Where the admission clock starts.
+    epoch: Instant,
 }
 
-#[derive(Default)]
+impl State {
+    /// The admission clock.
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// A wake-up for the next change, registered before the caller looks
+    /// at the state so that no change is missed.
+    fn next_change(&self) -> std::pin::Pin<Box<Notified<'_>>> {
+        let mut changed = Box::pin(self.changed.notified());
+        changed.as_mut().enable();
+        changed
+    }
+
+    /// Waits as `room` says: until a handshake finishes, or until a
+    /// handshake counts as stalled.
+    async fn wait(&self, room: Room, changed: std::pin::Pin<Box<Notified<'_>>>) {
+        match room {
+            Room::At(at) => {
+                let _ = tokio::time::timeout_at(self.epoch + at, changed).await;
+            }
+            Room::WhenOneFinishes => changed.await,
+            _ => {}
+        }
+    }
+}
+
+/// Connections by id (their handshake's id), and the admission
+/// bookkeeping of those still in the handshake.
 struct Conns {
-    next_id: u64,
-    /// Connections still in the opening handshake, oldest first.
-    handshaking: BTreeSet<u64>,
+    admission: Admission,
     map: HashMap<u64, Entry>,
 }
 
@@ -217,14 +285,11 @@ struct Entry {
 }
 
 impl Conns {
-    /// Aborts the handshake in progress that started first, if any.
-    fn evict_oldest_handshake(&mut self) {
-        let Some(id) = self.handshaking.pop_first() else {
-            return;
-        };
+    /// Ends a stalled handshake that made room.
+    fn evict(&mut self, id: HandshakeId) {
         // A task not recorded yet is aborted as soon as it is (its entry
         // is gone).
-        if let Some(task) = self.map.remove(&id).and_then(|e| e.task) {
+        if let Some(task) = self.map.remove(&id.get()).and_then(|e| e.task) {
             task.abort();
         }
     }
@@ -235,7 +300,9 @@ impl Server {
     pub fn builder() -> ServeBuilder {
         ServeBuilder {
             acceptor: ServerBuilder::new(),
-            max_handshakes: 256,
+            max_handshakes: DEFAULT_MAX_HANDSHAKES,
+            evict_after: DEFAULT_EVICT_AFTER,
+            backlog: DEFAULT_BACKLOG,
             nodelay: true,
             callback: None,
         }
@@ -264,7 +331,7 @@ impl Server {
 
     /// Opening handshakes in progress now.
     pub fn handshakes(&self) -> usize {
-        lock(&self.state.conns).handshaking.len()
+        lock(&self.state.conns).admission.handshakes()
     }
 
     /// Stops gracefully: stops accepting, ends handshakes in progress,
@@ -296,7 +363,7 @@ impl Server {
                 report.handshakes_ended += 1;
                 false
             });
-            conns.handshaking.clear();
+            conns.admission.clear();
             open
         };
         for shared in open {
@@ -356,40 +423,40 @@ async fn accept_loop<H, F>(
     H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
+    let mut failures = AcceptFailures::default();
     loop {
-        let Ok((tcp, peer)) = listener.accept().await else {
-            tokio::time::sleep(ACCEPT_BACKOFF).await;
-            continue;
+        wait_for_room(&state).await;
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                accept_failed(&state, &mut failures, &e).await;
+                continue;
+            }
         };
+        let recovered = failures.accepted(state.now());
+        #[cfg(feature = "tracing")]
+        if let Some(episode) = recovered {
+            tracing::info!(
+                failures = episode.failures,
+                lasted_ms = episode.lasted.as_millis() as u64,
+                "accepting connections again"
+            );
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = recovered;
         if config.nodelay {
             let _ = tcp.set_nodelay(true);
         }
-        let id = {
-            let mut conns = lock(&state.conns);
-            if conns.handshaking.len() >= config.max_handshakes {
-                conns.evict_oldest_handshake();
-            }
-            let id = conns.next_id;
-            conns.next_id += 1;
-            conns.handshaking.insert(id);
-            conns.map.insert(
-                id,
-                Entry {
-                    task: None,
-                    open: None,
-                },
-            );
-            id
-        };
+        let handshake = admit(&state).await;
         let task = tokio::spawn(serve_connection(
             tcp,
             peer,
-            id,
+            handshake,
             Arc::clone(&state),
             Arc::clone(&config),
             Arc::clone(&handler),
         ));
-        match lock(&state.conns).map.get_mut(&id) {
+        match lock(&state.conns).map.get_mut(&handshake.get()) {
             Some(entry) => entry.task = Some(task.abort_handle()),
             // Ended already to make room.
             None => task.abort(),
@@ -397,23 +464,120 @@ async fn accept_loop<H, F>(
     }
 }
 
+/// Waits until there is room for another handshake, so that connections
+/// wait in the listen backlog meanwhile.
+async fn wait_for_room(state: &State) {
+    loop {
+        let changed = state.next_change();
+        let room = lock(&state.conns).admission.room(state.now());
+        if room == Room::Now {
+            return;
+        }
+        state.wait(room, changed).await;
+    }
+}
+
+/// Admits a connection just accepted, ending a stalled handshake if that
+/// is what made room, and waiting if the room has gone meanwhile.
+async fn admit(state: &State) -> HandshakeId {
+    loop {
+        let changed = state.next_change();
+        let room = {
+            let mut conns = lock(&state.conns);
+            if let Some(admitted) = conns.admission.admit(state.now()) {
+                if let Some(victim) = admitted.evicted {
+                    conns.evict(victim);
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(
+                        connection = victim.get(),
+                        "stalled handshake ended to make room"
+                    );
+                }
+                let entry = Entry {
+                    task: None,
+                    open: None,
+                };
+                conns.map.insert(admitted.id.get(), entry);
+                return admitted.id;
+            }
+            conns.admission.room(state.now())
+        };
+        state.wait(room, changed).await;
+    }
+}
+
+/// After a failed `accept`: a connection reset before it was accepted is
+/// passed over; anything else (out of file descriptors, out of memory)
+/// is logged once per episode and waited out, until a connection ends or
+/// [`ACCEPT_BACKOFF`] passes. The server keeps running either way.
+async fn accept_failed(state: &State, failures: &mut AcceptFailures, e: &std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
+    ) {
+        return;
+    }
+    let changed = state.next_change();
+    if failures.failed(state.now()) {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(error = %e, "accept failing; retrying until resources free up");
+    }
+    let _ = tokio::time::timeout(ACCEPT_BACKOFF, changed).await;
+}
+
+/// A listening socket on the first of `addr`'s addresses that binds, with
+/// `backlog` (`SO_REUSEADDR` set on Unix, as `TcpListener::bind` does).
+async fn listen<A: ToSocketAddrs>(addr: A, backlog: u32) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(backlog)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "could not resolve to any address",
+        )
+    }))
+}
+
 /// Removes the connection's entry when its task ends, by return, panic or
 /// abort.
 struct Registration {
     state: Arc<State>,
-    id: u64,
+    /// Connections are keyed by their handshake's id.
+    handshake: HandshakeId,
 }
 
 impl Registration {
+    /// Records that the request has arrived whole: it is never evicted.
+    fn request_complete(&self) {
+        lock(&self.state.conns)
+            .admission
+            .request_complete(self.handshake);
+    }
+
     /// Records that the handshake is done; `false` if the connection was
     /// dropped from the server meanwhile.
     fn opened(&self, ws: &WebSocket<TcpStream>) -> bool {
         let mut conns = lock(&self.state.conns);
-        let Some(entry) = conns.map.get_mut(&self.id) else {
+        let Some(entry) = conns.map.get_mut(&self.handshake.get()) else {
             return false;
         };
         entry.open = Some(Arc::downgrade(ws.shared()));
-        conns.handshaking.remove(&self.id);
+        conns.admission.finish(self.handshake);
+        drop(conns);
+        self.state.changed.notify_waiters();
         true
     }
 }
@@ -421,8 +585,8 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut conns = lock(&self.state.conns);
-        conns.map.remove(&self.id);
-        conns.handshaking.remove(&self.id);
+        conns.map.remove(&self.handshake.get());
+        conns.admission.finish(self.handshake);
         drop(conns);
         self.state.changed.notify_waiters();
     }
@@ -431,7 +595,7 @@ impl Drop for Registration {
 async fn serve_connection<H, F>(
     tcp: TcpStream,
     peer: SocketAddr,
-    id: u64,
+    handshake: HandshakeId,
     state: Arc<State>,
     config: Arc<ServeBuilder>,
     handler: Arc<H>,
@@ -441,12 +605,13 @@ async fn serve_connection<H, F>(
 {
     let registration = Registration {
         state: Arc::clone(&state),
-        id,
+        handshake,
     };
     let mut seen = None;
     let result: Result<WebSocket<TcpStream>, Error> = config
         .acceptor
         .accept_with(tcp, |request| {
+            registration.request_complete();
             seen = Some(request.clone());
             match &config.callback {
                 Some(callback) => callback(request),
