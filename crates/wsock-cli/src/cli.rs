@@ -121,10 +121,19 @@ pub(crate) struct ServeArgs {
     /// Most connections served at once; further ones wait in the backlog
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub(crate) max_connections: usize,
-    /// Most opening handshakes in progress at once; a new connection beyond
-    /// that ends the oldest handshake (slowloris defence)
+    /// Most opening handshakes in progress at once (TLS included); at that
+    /// bound new connections wait in the listen backlog until one finishes
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = parse_positive)]
     pub(crate) max_handshakes: usize,
+    /// With every handshake slot taken and a connection waiting, end a
+    /// handshake whose request is still incomplete after SECS (slowloris
+    /// defence; a complete request is never ended this way)
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "2")]
+    pub(crate) evict_after: Duration,
+    /// Listen backlog: connections the kernel queues while the server is
+    /// not accepting (capped by the kernel, e.g. net.core.somaxconn)
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) backlog: u32,
     /// Drop a client whose opening handshake (TLS included) is not done
     /// within SECS (0: never)
     #[arg(long, value_name = "SECS", value_parser = parse_secs_or_off, default_value = "10")]
@@ -243,7 +252,6 @@ fn parse_positive(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Seconds, fractions allowed, greater than zero.
 /// Seconds, where 0 (turning the limit off) is allowed.
 fn parse_secs_or_off(s: &str) -> Result<Duration, String> {
     if s.trim().parse::<f64>().is_ok_and(|secs| secs == 0.0) {
@@ -257,6 +265,7 @@ pub(crate) fn limit(d: Duration) -> Option<Duration> {
     (!d.is_zero()).then_some(d)
 }
 
+/// Seconds, fractions allowed, greater than zero.
 fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()

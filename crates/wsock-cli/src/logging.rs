@@ -18,7 +18,8 @@ use tracing_subscriber::registry::LookupSpan;
 pub(crate) fn init(quiet: bool, verbose: u8) {
     let default = match (quiet, verbose) {
         (true, _) => "warn",
-        (false, 0) => "warn,wsock=info",
+        // The servers' accept loops report when accepting recovers.
+        (false, 0) => "warn,wsock=info,wsock_tokio::listener=info,wsock_blocking::listener=info",
         (false, 1) => {
             "info,wsock=debug,wsock_core=debug,wsock_tokio=debug,wsock_blocking=debug,wsock_tls=debug"
         }

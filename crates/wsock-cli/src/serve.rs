@@ -10,7 +10,7 @@
 //! The listening address goes to stderr as `listening on ws://ADDR` (or
 //! `wss://`) as soon as the socket is bound, even with `--quiet`.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -19,10 +19,12 @@ use std::time::Duration;
 
 use futures_sink::Sink as _;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
+use wsock_core::admission::{AcceptFailures, Admission, HandshakeId, Room};
 use wsock_core::{CloseCode, CloseFrame, Message};
 use wsock_tokio::tls::TlsAcceptor;
 use wsock_tokio::{Accept, Request, ServerBuilder, Stats, WebSocket};
@@ -31,8 +33,8 @@ use crate::cli::{Runtime, ServeArgs};
 use crate::exit::{CliError, Result};
 use crate::format::{printable, subprotocol_suffix};
 
-/// Pause after a failed `accept` (for example too many open files), so the
-/// loop does not spin.
+/// Longest pause after a failed `accept` (for example too many open
+/// files), so the loop does not spin; a connection that ends cuts it short.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Settings every connection handler needs.
@@ -153,7 +155,7 @@ pub(crate) fn bind_error(listen: &str, e: &std::io::Error) -> CliError {
 }
 
 async fn serve_tokio(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
-    let listener = TcpListener::bind(&args.listen)
+    let listener = listen(&args.listen, args.backlog)
         .await
         .map_err(|e| bind_error(&args.listen, &e))?;
     let addr = listener
@@ -165,25 +167,24 @@ async fn serve_tokio(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
     settings.stop = Some(stopped);
     let max = args.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(max));
-    let handshakes = Handshakes::new(args.max_handshakes);
-    let mut next_id = 0u64;
+    let handshakes = Handshakes::new(Admission::new(args.max_handshakes, args.evict_after));
+    let mut failures = AcceptFailures::default();
     let signal = shutdown_signal();
     tokio::pin!(signal);
     loop {
         let next = tokio::select! {
             () = &mut signal => break,
-            next = accept_next(&listener, &slots) => next,
+            next = accept_next(&listener, &slots, &handshakes, &mut failures) => next,
         };
         let Some((permit, tcp, peer)) = next else {
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        next_id += 1;
-        let id = next_id;
+        let handshake = handshakes.admit().await;
+        let id = handshake.id();
         let settings = settings.clone();
         let tls = tls.clone();
         debug!("#{id} {peer} connected");
-        let handshake = handshakes.start(id);
         // A panic ends this task only; tokio reports it and moves on.
         let task = tokio::spawn(async move {
             let _permit = permit;
@@ -237,20 +238,70 @@ pub(crate) fn report_shutdown(open: usize, left: usize) {
     }
 }
 
-/// The next connection and a slot for it; `None` after a failed accept.
+/// The next connection and a slot for it, once there is room for its
+/// handshake (until then connections wait in the listen backlog); `None`
+/// after a failed accept.
 async fn accept_next(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,
+    handshakes: &Handshakes,
+    failures: &mut AcceptFailures,
 ) -> Option<(OwnedSemaphorePermit, TcpStream, SocketAddr)> {
     let permit = Arc::clone(slots).acquire_owned().await.ok()?;
+    handshakes.wait_for_room().await;
     match listener.accept().await {
-        Ok((tcp, peer)) => Some((permit, tcp, peer)),
+        Ok((tcp, peer)) => {
+            if let Some(episode) = failures.accepted(handshakes.now()) {
+                info!(
+                    "accepting again after {} failed attempts in {:.1} s",
+                    episode.failures,
+                    episode.lasted.as_secs_f64()
+                );
+            }
+            Some((permit, tcp, peer))
+        }
         Err(e) => {
-            warn!("accept failed: {e}");
-            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            use std::io::ErrorKind;
+            let reset = matches!(
+                e.kind(),
+                ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
+            );
+            if !reset {
+                if failures.failed(handshakes.now()) {
+                    warn!("accept failed: {e}; retrying until descriptors free up");
+                }
+                // A connection that ends frees its descriptor: try again then.
+                drop(permit);
+                let freed = slots.acquire();
+                let _ = tokio::time::timeout(ACCEPT_BACKOFF, async {
+                    let _ = freed.await;
+                    handshakes.changed().await;
+                })
+                .await;
+            }
             None
         }
     }
+}
+
+/// A listening socket on the first address of `addr` that binds, with
+/// `backlog` (`SO_REUSEADDR` set on Unix, as `TcpListener::bind` does).
+async fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(backlog)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("the address resolved to nothing")))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM; never where signals
@@ -270,36 +321,60 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
-/// The opening handshakes in progress (TLS included), at most `max`: a
-/// connection beyond that ends the oldest, so clients that dribble their
-/// request cannot lock new ones out.
+/// The opening handshakes in progress (TLS included), admitted as
+/// [`wsock_core::admission`] says: at most `--max-handshakes` at once, a
+/// stalled one (request incomplete after `--evict-after`) ended only to
+/// make room for a waiting connection.
 #[derive(Clone)]
 struct Handshakes {
-    max: usize,
-    tasks: Arc<HandshakeTasks>,
+    inner: Arc<HandshakesInner>,
 }
 
-/// Handshake tasks by connection number (oldest first); the task is
-/// recorded once spawned.
-type HandshakeTasks = Mutex<BTreeMap<u64, Option<AbortHandle>>>;
+struct HandshakesInner {
+    table: Mutex<HandshakeTable>,
+    /// Signalled when a handshake finishes.
+    changed: Notify,
+    /// Where the admission clock starts.
+    epoch: Instant,
+}
 
-/// One handshake in progress; it leaves the list when done or dropped.
+/// The admission bookkeeping, and each handshake's task once spawned
+/// (the accept loop records it right after admitting, before it admits
+/// another, so an evicted handshake always has its task).
+struct HandshakeTable {
+    admission: Admission,
+    tasks: HashMap<u64, Option<AbortHandle>>,
+}
+
+/// One handshake in progress; it gives its slot back when done or dropped.
 pub(crate) struct Handshake {
-    tasks: Option<(Arc<HandshakeTasks>, u64)>,
+    slot: Option<(Arc<HandshakesInner>, HandshakeId)>,
 }
 
 impl Handshake {
     /// Not counted anywhere (for the demo).
     pub(crate) fn untracked() -> Self {
-        Self { tasks: None }
+        Self { slot: None }
+    }
+
+    fn id(&self) -> u64 {
+        self.slot.as_ref().map_or(0, |(_, id)| id.get() + 1)
+    }
+
+    /// The request has arrived whole: never evicted from now on.
+    fn request_complete(&self) {
+        if let Some((inner, id)) = &self.slot {
+            inner.lock().admission.request_complete(*id);
+        }
     }
 
     fn done(&mut self) {
-        if let Some((tasks, id)) = self.tasks.take() {
-            tasks
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&id);
+        if let Some((inner, id)) = self.slot.take() {
+            let mut table = inner.lock();
+            table.admission.finish(id);
+            table.tasks.remove(&id.get());
+            drop(table);
+            inner.changed.notify_waiters();
         }
     }
 }
@@ -310,48 +385,104 @@ impl Drop for Handshake {
     }
 }
 
+impl HandshakesInner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HandshakeTable> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl Handshakes {
-    fn new(max: usize) -> Self {
+    fn new(admission: Admission) -> Self {
         Self {
-            max: max.max(1),
-            tasks: Arc::default(),
+            inner: Arc::new(HandshakesInner {
+                table: Mutex::new(HandshakeTable {
+                    admission,
+                    tasks: HashMap::new(),
+                }),
+                changed: Notify::new(),
+                epoch: Instant::now(),
+            }),
         }
     }
 
-    /// Registers handshake `id`, ending the oldest if all are taken.
-    fn start(&self, id: u64) -> Handshake {
-        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
-        while tasks.len() >= self.max {
-            let Some((old, task)) = tasks.pop_first() else {
-                break;
-            };
-            debug!("#{old} handshake ended to make room (--max-handshakes)");
-            if let Some(task) = task {
-                task.abort();
+    /// The admission clock.
+    fn now(&self) -> Duration {
+        self.inner.epoch.elapsed()
+    }
+
+    /// Resolves when a handshake finishes.
+    async fn changed(&self) {
+        self.inner.changed.notified().await;
+    }
+
+    /// Waits as `room` says, with the wake-up registered beforehand.
+    async fn wait(&self, room: Room, changed: Pin<&mut tokio::sync::futures::Notified<'_>>) {
+        match room {
+            Room::At(at) => {
+                let _ = tokio::time::timeout_at(self.inner.epoch + at, changed).await;
             }
+            Room::WhenOneFinishes => changed.await,
+            _ => {}
         }
-        tasks.insert(id, None);
-        Handshake {
-            tasks: Some((Arc::clone(&self.tasks), id)),
+    }
+
+    /// Waits until there is room for another handshake.
+    async fn wait_for_room(&self) {
+        loop {
+            let changed = self.inner.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let room = self.inner.lock().admission.room(self.now());
+            if room == Room::Now {
+                return;
+            }
+            self.wait(room, changed).await;
+        }
+    }
+
+    /// Admits a connection just accepted, ending the stalled handshake
+    /// that made room, if any.
+    async fn admit(&self) -> Handshake {
+        loop {
+            let changed = self.inner.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let room = {
+                let mut table = self.inner.lock();
+                if let Some(admitted) = table.admission.admit(self.now()) {
+                    if let Some(victim) = admitted.evicted {
+                        debug!(
+                            "#{} handshake stalled: ended to make room (--evict-after)",
+                            victim.get() + 1
+                        );
+                        if let Some(Some(task)) = table.tasks.remove(&victim.get()) {
+                            task.abort();
+                        }
+                    }
+                    table.tasks.insert(admitted.id.get(), None);
+                    return Handshake {
+                        slot: Some((Arc::clone(&self.inner), admitted.id)),
+                    };
+                }
+                table.admission.room(self.now())
+            };
+            self.wait(room, changed).await;
         }
     }
 
     /// Ends every handshake in progress.
     fn abort_all(&self) {
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
-        for task in tasks.into_values().flatten() {
+        let mut table = self.inner.lock();
+        table.admission.clear();
+        for task in table.tasks.drain().filter_map(|(_, task)| task) {
             task.abort();
         }
     }
 
-    /// Records the task of handshake `id`, unless it is already done.
+    /// Records the task of handshake `id` (as [`Handshake::id`] numbers
+    /// it), unless it is already done.
     fn spawned(&self, id: u64, task: AbortHandle) {
-        if let Some(slot) = self
-            .tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(&id)
-        {
+        if let Some(slot) = self.inner.lock().tasks.get_mut(&(id - 1)) {
             *slot = Some(task);
         }
     }
@@ -374,6 +505,7 @@ where
     let ws = settings
         .tokio_builder()
         .accept_with(io, |request: &Request| {
+            handshake.request_complete();
             summary.path = Some(request.target().to_owned());
             let accept = match settings.choose(request.protocols()) {
                 Some(protocol) => Accept::new().protocol(protocol),

@@ -38,6 +38,8 @@ pub(crate) fn run(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
     let builder = Server::builder()
         .acceptor(acceptor)
         .max_handshakes(args.max_handshakes)
+        .evict_after(args.evict_after)
+        .backlog(args.backlog)
         .on_request(move |request: &Request| Ok::<_, Rejection>(accept_for(&choose, request)));
     let is_tls = tls.is_some();
     let server = match tls {
