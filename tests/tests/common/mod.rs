@@ -111,6 +111,17 @@ pub fn cli_server(runtime: &str) -> Attacked {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn wsock serve");
+    let addr = announced_addr(&mut child);
+    Attacked {
+        target: Target::Cli(child),
+        addr,
+        name: "wsock serve",
+    }
+}
+
+/// The address `wsock serve` announces on stderr (`listening on ws://…`);
+/// stderr is drained from then on, so the pipe never fills.
+pub fn announced_addr(child: &mut Child) -> SocketAddr {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -123,14 +134,8 @@ pub fn cli_server(runtime: &str) -> Attacked {
             }
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("wsock serve announces its address");
-    Attacked {
-        target: Target::Cli(child),
-        addr,
-        name: "wsock serve",
-    }
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("wsock serve announces its address")
 }
 
 pub fn tokio_acceptor() -> wsock_tokio::ServerBuilder {
@@ -325,6 +330,12 @@ pub fn ended(tcp: &mut TcpStream) -> bool {
 
 /// A new client completes the handshake and an echo within one second.
 pub fn assert_fresh_client_served(target: &Attacked, after: &str) {
+    assert_fresh_client_served_within(target, after, Duration::from_secs(1));
+}
+
+/// A new client completes the handshake and an echo within `limit` (at
+/// most [`READ_LIMIT`]).
+pub fn assert_fresh_client_served_within(target: &Attacked, after: &str, limit: Duration) {
     let started = Instant::now();
     let mut tcp = upgraded(target.addr);
     tcp.write_all(&frame(0x81, b"fresh", true)).unwrap();
@@ -332,7 +343,7 @@ pub fn assert_fresh_client_served(target: &Attacked, after: &str) {
     let took = started.elapsed();
     assert_eq!((b0, payload.as_slice()), (0x81, &b"fresh"[..]));
     assert!(
-        took < Duration::from_secs(1),
+        took < limit,
         "{}: a fresh client after {after} took {took:?}",
         target.name
     );
