@@ -209,21 +209,43 @@ impl Admission {
 /// (out of file descriptors: `EMFILE`, `ENFILE`): one line when an episode
 /// begins, one with the count when it ends.
 ///
+/// A server at its descriptor limit admits one waiting client each time a
+/// connection ends, and its very next `accept` fails again: the kernel
+/// reserves a descriptor before it looks at the queue. A failure within
+/// [`AcceptFailures::RESUME_WITHIN`] of an episode's end therefore resumes
+/// it quietly, and the resumed episode's end is not reported again.
+///
 /// ```
 /// use std::time::Duration;
 /// use wsock_core::admission::AcceptFailures;
 ///
+/// let ms = Duration::from_millis;
 /// let mut failures = AcceptFailures::default();
-/// assert!(failures.failed(Duration::from_millis(0))); // log: accept failing
-/// assert!(!failures.failed(Duration::from_millis(50))); // quiet
-/// let episode = failures.accepted(Duration::from_millis(120)).unwrap();
-/// assert_eq!((episode.failures, episode.lasted), (2, Duration::from_millis(120)));
-/// assert!(failures.accepted(Duration::from_millis(130)).is_none());
+/// assert!(failures.failed(ms(0))); // log: accept failing
+/// assert!(!failures.failed(ms(50))); // quiet
+/// let episode = failures.accepted(ms(120)).unwrap(); // log: accepting again
+/// assert_eq!((episode.failures, episode.lasted), (2, ms(120)));
+/// assert!(failures.accepted(ms(130)).is_none());
+/// // Still at the limit: the next failure resumes the episode, quietly.
+/// assert!(!failures.failed(ms(140)));
+/// assert!(failures.accepted(ms(200)).is_none());
+/// // Long after: a new episode.
+/// assert!(failures.failed(ms(5_000)));
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AcceptFailures {
-    /// When the current episode began and how many attempts failed in it.
-    episode: Option<(Duration, u64)>,
+    /// The episode going on: when it began, how many attempts failed in it,
+    /// and whether it resumed one already reported.
+    episode: Option<Episode>,
+    /// When the last episode ended.
+    ended: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Episode {
+    began: Duration,
+    failures: u64,
+    resumed: bool,
 }
 
 /// A run of failed `accept` calls that has ended; see [`AcceptFailures`].
@@ -237,24 +259,35 @@ pub struct FailureEpisode {
 }
 
 impl AcceptFailures {
+    /// A failure this soon after an episode ended continues it.
+    pub const RESUME_WITHIN: Duration = Duration::from_secs(1);
+
     /// An `accept` failed at `now`; `true` if this begins an episode (log
-    /// it), `false` while one goes on.
+    /// it), `false` while one goes on or resumes.
     pub fn failed(&mut self, now: Duration) -> bool {
-        if let Some((_, count)) = &mut self.episode {
-            *count += 1;
+        if let Some(episode) = &mut self.episode {
+            episode.failures += 1;
             return false;
         }
-        self.episode = Some((now, 1));
-        true
+        let resumed = self
+            .ended
+            .is_some_and(|ended| now.saturating_sub(ended) < Self::RESUME_WITHIN);
+        self.episode = Some(Episode {
+            began: now,
+            failures: 1,
+            resumed,
+        });
+        !resumed
     }
 
     /// An `accept` succeeded at `now`: the episode that ends with it, if
-    /// one was going on (log it).
+    /// one was going on and was not a quiet resumption (log it).
     pub fn accepted(&mut self, now: Duration) -> Option<FailureEpisode> {
-        let (began, failures) = self.episode.take()?;
-        Some(FailureEpisode {
-            failures,
-            lasted: now.saturating_sub(began),
+        let episode = self.episode.take()?;
+        self.ended = Some(now);
+        (!episode.resumed).then(|| FailureEpisode {
+            failures: episode.failures,
+            lasted: now.saturating_sub(episode.began),
         })
     }
 
@@ -376,5 +409,24 @@ mod tests {
         assert_eq!(episode.lasted, 2 * SEC);
         assert!(!f.failing());
         assert!(f.failed(4 * SEC), "a new episode is logged again");
+    }
+
+    #[test]
+    fn a_failure_right_after_recovery_resumes_quietly() {
+        let mut f = AcceptFailures::default();
+        assert!(f.failed(SEC));
+        assert!(f.accepted(2 * SEC).is_some());
+        // Each connection that ends lets one client in, then accept fails
+        // again: one episode for the log, however long it goes on.
+        let mut now = 2 * SEC;
+        for _ in 0..100 {
+            now += Duration::from_millis(100);
+            assert!(!f.failed(now));
+            assert!(f.accepted(now + Duration::from_millis(10)).is_none());
+        }
+        assert!(
+            f.failed(now + 2 * SEC),
+            "after a quiet second, a new episode"
+        );
     }
 }
