@@ -357,7 +357,9 @@ impl ServerState {
 /// A connection the server can close: a second handle to its socket, and
 /// (after the handshake) its state.
 struct Entry {
-    stream: TcpStream,
+    /// `None` if duplicating the socket failed (out of descriptors): the
+    /// connection is served all the same, and closed by its own thread.
+    stream: Option<TcpStream>,
     shared: Option<Arc<Shared>>,
     /// Whether close frames can be written through `stream`.
     shared_writes: bool,
@@ -487,32 +489,32 @@ impl Server {
         let _ = TcpStream::connect_timeout(&wake_addr(self.local_addr), Duration::from_secs(1));
         let _ = thread.join();
 
-        let open: Vec<(Option<Arc<Shared>>, bool, TcpStream)> = lock(&self.state.conns)
+        let open: Vec<(Option<Arc<Shared>>, bool, Option<TcpStream>)> = lock(&self.state.conns)
             .values()
-            .filter_map(|e| {
-                Some((
-                    e.shared.clone(),
-                    e.shared_writes,
-                    e.stream.try_clone().ok()?,
-                ))
+            .map(|e| {
+                let stream = e.stream.as_ref().and_then(|s| s.try_clone().ok());
+                (e.shared.clone(), e.shared_writes, stream)
             })
             .collect();
         report.open = open.len();
-        for (shared, shared_writes, mut stream) in open {
-            match shared {
-                Some(shared) if shared_writes => {
+        for (shared, shared_writes, stream) in open {
+            match (shared, stream) {
+                (Some(shared), Some(mut stream)) if shared_writes => {
                     shared.start_close(&mut stream, CloseCode::GOING_AWAY, "server shutting down");
                     report.close_sent += 1;
                 }
-                // Only the connection's thread can write to its TLS session:
-                // the close frame goes out when it next reads or writes.
-                Some(shared) => {
+                // Only the connection's thread can write to its TLS session
+                // (or to a socket we hold no second handle to): the close
+                // frame goes out when it next reads or writes.
+                (Some(shared), _) => {
                     shared.queue_close(CloseCode::GOING_AWAY, "server shutting down");
                     report.close_sent += 1;
                 }
                 // Still in the handshake: end it.
-                None => {
-                    let _ = stream.shutdown(Shutdown::Both);
+                (None, stream) => {
+                    if let Some(stream) = stream {
+                        let _ = stream.shutdown(Shutdown::Both);
+                    }
                     report.handshakes_ended += 1;
                 }
             }
@@ -530,8 +532,8 @@ impl Server {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
         }
-        for entry in conns.values() {
-            let _ = entry.stream.shutdown(Shutdown::Both);
+        for stream in conns.values().filter_map(|e| e.stream.as_ref()) {
+            let _ = stream.shutdown(Shutdown::Both);
         }
         report.forced = conns.len();
         report.closed = report.open.saturating_sub(report.forced);
@@ -592,16 +594,14 @@ fn accept_loop<S: Served>(
             return;
         };
         let id = handshake.get();
-        if let Ok(handle) = stream.try_clone() {
-            lock(&state.conns).insert(
-                id,
-                Entry {
-                    stream: handle,
-                    shared: None,
-                    shared_writes: S::SHARED_WRITES,
-                },
-            );
-        }
+        lock(&state.conns).insert(
+            id,
+            Entry {
+                stream: stream.try_clone().ok(),
+                shared: None,
+                shared_writes: S::SHARED_WRITES,
+            },
+        );
         let (thread_state, thread_config) = (Arc::clone(state), Arc::clone(config));
         let spawned = std::thread::Builder::new()
             .name("wsock-conn".into())
@@ -638,8 +638,11 @@ fn admit(state: &ServerState) -> Option<HandshakeId> {
         if let Some(admitted) = admission.admit(state.now()) {
             if let Some(victim) = admitted.evicted {
                 // Its thread sees its read fail and ends.
-                if let Some(entry) = lock(&state.conns).get(&victim.get()) {
-                    let _ = entry.stream.shutdown(Shutdown::Both);
+                if let Some(stream) = lock(&state.conns)
+                    .get(&victim.get())
+                    .and_then(|e| e.stream.as_ref())
+                {
+                    let _ = stream.shutdown(Shutdown::Both);
                 }
                 #[cfg(feature = "tracing")]
                 tracing::debug!(
