@@ -33,8 +33,8 @@ use crate::cli::{Runtime, ServeArgs};
 use crate::exit::{CliError, Result};
 use crate::format::{printable, subprotocol_suffix};
 
-/// Longest pause after a failed `accept` (for example too many open
-/// files), so the loop does not spin; a connection that ends cuts it short.
+/// Pause after a failed `accept` (for example too many open files), so the
+/// loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Settings every connection handler needs.
@@ -270,14 +270,8 @@ async fn accept_next(
                 if failures.failed(handshakes.now()) {
                     warn!("accept failed: {e}; retrying until descriptors free up");
                 }
-                // A connection that ends frees its descriptor: try again then.
-                drop(permit);
-                let freed = slots.acquire();
-                let _ = tokio::time::timeout(ACCEPT_BACKOFF, async {
-                    let _ = freed.await;
-                    handshakes.changed().await;
-                })
-                .await;
+                // Descriptors come back as connections end: try again soon.
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
             None
         }
@@ -408,11 +402,6 @@ impl Handshakes {
     /// The admission clock.
     fn now(&self) -> Duration {
         self.inner.epoch.elapsed()
-    }
-
-    /// Resolves when a handshake finishes.
-    async fn changed(&self) {
-        self.inner.changed.notified().await;
     }
 
     /// Waits as `room` says, with the wake-up registered beforehand.
