@@ -47,11 +47,19 @@ impl Default for HandshakeLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// Largest accepted frame payload, checked from the frame header before
-    /// any payload is buffered (close code 1009). Default 16 MiB.
+    /// Largest accepted frame payload (close code 1009). Default 16 MiB.
+    ///
+    /// An uncompressed frame is checked from its header, before any
+    /// payload is buffered. A frame of a compressed (permessage-deflate)
+    /// message is checked against its *inflated* size as it inflates (one
+    /// byte past the limit fails); its compressed size on the wire is not
+    /// limited, since deflate makes incompressible data slightly larger,
+    /// and its bytes are consumed as they are inflated, so memory stays
+    /// bounded by the inflated limits.
     pub max_frame_size: usize,
     /// Largest accepted message (all fragments together), checked as
-    /// fragments arrive (close code 1009). In streaming receive mode a
+    /// fragments arrive, for a compressed message against its inflated
+    /// size (close code 1009). In streaming receive mode a
     /// message is never buffered whole, so this may be raised freely there.
     /// Default 64 MiB.
     pub max_message_size: usize,

@@ -172,6 +172,10 @@ struct InFrame {
     /// Compressed final frames: bytes of the restored `00 00 ff ff` tail
     /// inflated so far.
     tail: u8,
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    /// Compressed frames: bytes this frame has inflated to so far, checked
+    /// against `max_frame_size`.
+    inflated: u64,
 }
 
 /// The data message being received.
@@ -850,7 +854,8 @@ impl Connection {
     /// A frame of a compressed message (RFC 7692 §7.2.2): unmask what
     /// arrived, inflate it in bounded steps into the message buffer, and
     /// restore the `00 00 ff ff` tail after the final frame. The inflated
-    /// size is checked against `max_message_size` after every step, and
+    /// sizes of the frame and the message are checked against
+    /// `max_frame_size` and `max_message_size` after every step, and
     /// memory grows only with output actually produced.
     #[cfg(feature = "deflate")]
     fn compressed_frame(
@@ -877,15 +882,17 @@ impl Connection {
             frame.unmasked = n;
         }
         let max = self.core.config.max_message_size as u64;
+        let max_frame = self.core.config.max_frame_size as u64;
         let cap = if message.streaming {
             STREAM_CHUNK
         } else {
             u64::MAX
         };
-        // One byte past the limit, so passing it is seen.
+        // One byte past either limit, so passing it is seen.
         let room = max
             .saturating_add(1)
             .saturating_sub(message.inflated)
+            .min(max_frame.saturating_add(1).saturating_sub(frame.inflated))
             .min(cap)
             .min(usize::MAX as u64) as usize;
         let Input {
@@ -933,6 +940,12 @@ impl Connection {
         check_text(&out[before..])?;
         let produced = out.len() - before;
         self.input.consume(used, self.core.config.read_buffer_size);
+        frame.inflated += produced as u64;
+        check_limit(
+            Limit::FrameSize,
+            frame.inflated,
+            self.core.config.max_frame_size,
+        )?;
         message.inflated += produced as u64;
         check_limit(
             Limit::MessageSize,
@@ -952,7 +965,10 @@ impl Connection {
         let first = !message.started;
         message.started |= message.streaming && produced > 0;
         self.core.message = Some(message);
-        if complete || (payload_done && !frame.header.fin) {
+        // A frame that filled the room may have output pending: it stays
+        // current until that is out, so what a frame inflates to (and the
+        // frame limit) does not depend on where steps ended.
+        if complete || (payload_done && !frame.header.fin && !full) {
             self.core.finish_frame(frame);
         } else {
             self.core.frame = Some(frame);
@@ -1325,7 +1341,18 @@ impl Core {
             _ => {}
         }
         let len = header.payload_len;
-        check_limit(Limit::FrameSize, len, self.config.max_frame_size)?;
+        // The limits bound what a message costs once received. A frame of
+        // a compressed message is checked as it inflates, in
+        // `compressed_frame`, not here: its wire bytes are consumed as they
+        // are inflated, never buffered whole, so memory stays bounded by
+        // the inflated limits, and deflate may make incompressible data
+        // larger on the wire than the limits it is within.
+        let inflates = compressed
+            || (header.opcode == OpCode::Continuation
+                && self.message.is_some_and(|m| m.compressed));
+        if !inflates {
+            check_limit(Limit::FrameSize, len, self.config.max_frame_size)?;
+        }
         let mut in_place = false;
         match (header.opcode, self.message.as_mut()) {
             (OpCode::Continuation, None) => {
@@ -1335,15 +1362,19 @@ impl Core {
                 return Err(ProtocolError::ExpectedContinuation.into());
             }
             (OpCode::Continuation, Some(message)) => {
-                message.size += len;
-                check_limit(
-                    Limit::MessageSize,
-                    message.size,
-                    self.config.max_message_size,
-                )?;
+                message.size = message.size.saturating_add(len);
+                if !inflates {
+                    check_limit(
+                        Limit::MessageSize,
+                        message.size,
+                        self.config.max_message_size,
+                    )?;
+                }
             }
             (OpCode::Text | OpCode::Binary, None) => {
-                check_limit(Limit::MessageSize, len, self.config.max_message_size)?;
+                if !inflates {
+                    check_limit(Limit::MessageSize, len, self.config.max_message_size)?;
+                }
                 let kind = if header.opcode == OpCode::Text {
                     DataKind::Text
                 } else {
@@ -1369,6 +1400,7 @@ impl Core {
             in_place,
             unmasked: 0,
             tail: 0,
+            inflated: 0,
         };
         self.frame = Some(frame);
         Ok(frame)

@@ -1,6 +1,8 @@
 //! permessage-deflate on a connection (RFC 7692 §6, §7.2): the RFC's
 //! example frames, both directions, streaming, bombs, and chunking.
 
+use alloc::format;
+
 use crate::config::DeflateConfig;
 use crate::deflate::DeflateParams;
 
@@ -495,5 +497,288 @@ proptest! {
             }
         }
         prop_assert_eq!(got, expected);
+    }
+}
+
+// ---------------------------------------------------------------------
+// Limits measure inflated bytes: what a frame or message costs once
+// received, not its size on the wire.
+
+/// Incompressible bytes: a seeded xorshift generator's output.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Deflate on, compressing everything, with both limits set.
+fn limits(max_frame_size: usize, max_message_size: usize) -> Config {
+    let mut config = deflate_config(0);
+    config.max_frame_size = max_frame_size;
+    config.max_message_size = max_message_size;
+    config
+}
+
+/// The payload length in the header of the first frame in `wire`.
+fn first_payload_len(wire: &[u8]) -> u64 {
+    FrameHeader::decode(wire).unwrap().unwrap().0.payload_len
+}
+
+fn peer(role: Role) -> Role {
+    match role {
+        Role::Client => Role::Server,
+        Role::Server => Role::Client,
+    }
+}
+
+/// Feeds `wire` to a fresh `role` endpoint with `config` in `mode`, `cut`
+/// bytes at a time, and returns its events with chunks joined into
+/// messages (an unfinished message's chunks are dropped).
+fn receive(role: Role, config: &Config, mode: ReceiveMode, wire: &[u8], cut: usize) -> Vec<Ev> {
+    let mut rx = with_deflate(role, config.clone(), DeflateParams::default());
+    rx.set_receive_mode(mode);
+    let mut events = Vec::new();
+    for piece in wire.chunks(cut) {
+        rx.feed(piece);
+        events.extend(drain(&mut rx));
+        if matches!(events.last(), Some(Ev::Err(_))) {
+            break;
+        }
+    }
+    let events = join_chunks(events);
+    if let Some(Ev::Err(err)) = events.last() {
+        let mut reader = Connection::with_mask_source(peer(role), Config::default(), keys());
+        reader.feed(&take_output(&mut rx));
+        let close = drain(&mut reader).into_iter().find_map(|e| match e {
+            Ev::Close(c) => c,
+            _ => None,
+        });
+        assert_eq!(
+            close.map(|f| f.code),
+            err.close_code(),
+            "the close frame sent carries the error's code"
+        );
+    }
+    events
+}
+
+/// Read sizes: tiny, typical, and the whole input at once. (Tiny reads
+/// are slow in unoptimized builds: each inflating step readies 16 KiB.)
+const CUTS: [usize; 3] = [5, 1000, usize::MAX];
+const MODES: [ReceiveMode; 2] = [ReceiveMode::Message, ReceiveMode::Stream];
+
+// Incompressible data grows a little under deflate: a message exactly at
+// `max_frame_size == max_message_size` has a larger frame on the wire, and
+// is still delivered, in both roles and receive modes, however it arrives.
+#[test]
+fn incompressible_frame_at_the_limits_arrives() {
+    const N: usize = 20_000;
+    let data = noise(N, 1);
+    let config = limits(N, N);
+    for role in [Role::Client, Role::Server] {
+        let mut tx = with_deflate(peer(role), deflate_config(0), DeflateParams::default());
+        let out = wire(&mut tx, &[&data]);
+        assert_eq!(out[0], 0xc2, "one compressed binary frame");
+        assert!(first_payload_len(&out) > N as u64, "{}", out.len());
+        for mode in MODES {
+            for cut in CUTS {
+                assert_eq!(
+                    receive(role, &config, mode, &out, cut),
+                    vec![Ev::Binary(data.clone())],
+                    "{role:?} {mode:?} {cut}"
+                );
+            }
+        }
+    }
+}
+
+// One inflated byte over: 1009, reported as the frame limit (checked first,
+// as in a header), with exactly one byte past it inflated; with a larger
+// frame limit, as the message limit.
+#[test]
+fn one_inflated_byte_over_the_limits_fails_with_1009() {
+    const N: usize = 20_000;
+    let data = noise(N + 1, 2);
+    let over = |limit, max: usize| {
+        vec![Ev::Err(Error::Capacity(CapacityError {
+            limit,
+            size: max as u64 + 1,
+            max: max as u64,
+        }))]
+    };
+    for role in [Role::Client, Role::Server] {
+        let mut tx = with_deflate(peer(role), deflate_config(0), DeflateParams::default());
+        let out = wire(&mut tx, &[&data]);
+        for mode in MODES {
+            for cut in CUTS {
+                let at = format!("{role:?} {mode:?} {cut}");
+                let events = receive(role, &limits(N, N), mode, &out, cut);
+                assert_eq!(events, over(Limit::FrameSize, N), "{at}");
+            }
+            let at = format!("{role:?} {mode:?}");
+            let events = receive(role, &limits(N, 4 * N), mode, &out, 1000);
+            assert_eq!(events, over(Limit::FrameSize, N), "{at}");
+            let events = receive(role, &limits(4 * N, N), mode, &out, 1000);
+            assert_eq!(events, over(Limit::MessageSize, N), "{at}");
+            // One byte more room and it arrives.
+            let events = receive(role, &limits(N + 1, N + 1), mode, &out, 1000);
+            assert_eq!(events, vec![Ev::Binary(data.clone())], "{at}");
+        }
+    }
+}
+
+// A frame a few hundred bytes long on the wire that inflates past
+// `max_frame_size` fails with 1009 once it does, with no more inflated
+// than the limit and a byte. An uncompressed frame is still refused from
+// its header alone.
+#[test]
+fn small_compressed_frame_inflating_past_the_frame_limit_fails_with_1009() {
+    const LIMIT: usize = 64 * 1024;
+    let zeros = vec![0u8; 1 << 20];
+    let mut c = deflate_client();
+    let out = wire(&mut c, &[&zeros]);
+    assert!(out.len() < 4096, "{}", out.len());
+    for mode in MODES {
+        for cut in [1, 100, usize::MAX] {
+            let mut s = with_deflate(
+                Role::Server,
+                limits(LIMIT, 64 << 20),
+                DeflateParams::default(),
+            );
+            s.set_receive_mode(mode);
+            let mut inflated = 0;
+            let mut result = Ok(());
+            'feed: for piece in out.chunks(cut) {
+                s.feed(piece);
+                loop {
+                    match s.poll_event() {
+                        Ok(Some(Event::Chunk { data, .. })) => inflated += data.len(),
+                        Ok(None) => break,
+                        Ok(Some(other)) => panic!("{:?}", own(other)),
+                        Err(err) => {
+                            result = Err(err);
+                            break 'feed;
+                        }
+                    }
+                }
+            }
+            assert_eq!(
+                result,
+                Err(Error::Capacity(CapacityError {
+                    limit: Limit::FrameSize,
+                    size: LIMIT as u64 + 1,
+                    max: LIMIT as u64,
+                })),
+                "{mode:?} {cut}"
+            );
+            assert!(inflated <= LIMIT);
+            assert!(s.input.message.len() <= LIMIT + 1);
+            assert_eq!(
+                sent_close(&take_output(&mut s)).flatten().map(|f| f.code),
+                Some(CloseCode::MESSAGE_TOO_BIG)
+            );
+        }
+    }
+    let mut s = with_deflate(Role::Server, limits(100, 1000), DeflateParams::default());
+    s.feed(&raw(0x82, &[0; 101])[..20]);
+    assert_eq!(
+        drain(&mut s),
+        vec![Ev::Err(Error::Capacity(CapacityError {
+            limit: Limit::FrameSize,
+            size: 101,
+            max: 100,
+        }))]
+    );
+}
+
+// A fragmented compressed message is checked frame by frame: each frame
+// inflating to the frame limit passes, even when the message's wire size
+// is over the message limit; one byte more in any frame fails.
+#[test]
+fn fragmented_compressed_message_within_the_frame_limit_arrives() {
+    const F: usize = 4_000;
+    for (seed, compressible) in [(3, false), (4, true)] {
+        let data = if compressible {
+            sample(5 * F, seed)
+        } else {
+            noise(5 * F, u64::from(seed))
+        };
+        for role in [Role::Client, Role::Server] {
+            let mut tx = with_deflate(peer(role), deflate_config(0), DeflateParams::default());
+            let pieces: Vec<&[u8]> = data.chunks(F).collect();
+            for (i, piece) in pieces.iter().enumerate() {
+                tx.send_fragment(DataKind::Binary, piece, i + 1 == pieces.len())
+                    .unwrap();
+            }
+            let out = take_output(&mut tx);
+            assert_eq!(out[0], 0x42, "compressed, fragmented");
+            if !compressible {
+                assert!(out.len() > 5 * F, "{}", out.len());
+            }
+            // One piece a byte longer: that frame inflates past the limit.
+            let mut tx = with_deflate(peer(role), deflate_config(0), DeflateParams::default());
+            tx.send_fragment(DataKind::Binary, &data[..F], false)
+                .unwrap();
+            tx.send_fragment(DataKind::Binary, &data[F..=2 * F], false)
+                .unwrap();
+            tx.send_fragment(DataKind::Binary, &data[2 * F + 1..3 * F], true)
+                .unwrap();
+            let bad = take_output(&mut tx);
+            for mode in MODES {
+                for cut in CUTS {
+                    let at = format!("{compressible} {role:?} {mode:?} {cut}");
+                    let events = receive(role, &limits(F, 5 * F), mode, &out, cut);
+                    assert_eq!(events, vec![Ev::Binary(data.clone())], "{at}");
+                    let events = receive(role, &limits(F, 5 * F), mode, &bad, cut);
+                    assert_eq!(
+                        events,
+                        vec![Ev::Err(Error::Capacity(CapacityError {
+                            limit: Limit::FrameSize,
+                            size: F as u64 + 1,
+                            max: F as u64,
+                        }))],
+                        "{at}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    // With a frame limit near the frames' inflated sizes, any chunking and
+    // either receive mode give the same messages and the same error as the
+    // whole input in message mode.
+    #[test]
+    fn frame_limit_any_chunking_same_outcome(
+        messages in prop::collection::vec((0usize..6000, any::<u32>(), any::<bool>()), 1..5),
+        fragment in 200usize..3000,
+        max_frame_size in 500usize..6000,
+        cuts in prop::collection::vec(1usize..900, 1..20),
+        stream in any::<bool>(),
+    ) {
+        let mut config = deflate_config(0);
+        config.fragment_size = Some(fragment);
+        let mut c = with_deflate(Role::Client, config, DeflateParams::default());
+        for (len, seed, random) in &messages {
+            let data = if *random { noise(*len, u64::from(*seed)) } else { sample(*len, *seed) };
+            c.send_binary(&data).unwrap();
+        }
+        let out = take_output(&mut c);
+        let config = limits(max_frame_size, 64 << 20);
+        let whole = receive(Role::Server, &config, ReceiveMode::Message, &out, usize::MAX);
+        let mode = if stream { ReceiveMode::Stream } else { ReceiveMode::Message };
+        let mut s = with_deflate(Role::Server, config, DeflateParams::default());
+        s.set_receive_mode(mode);
+        let events = join_chunks(feed_in_chunks(&mut s, &out, &cuts));
+        prop_assert_eq!(events, whole);
     }
 }
