@@ -405,6 +405,86 @@ fn oversized_message_is_refused_with_1009() {
     });
 }
 
+/// Incompressible bytes (a seeded xorshift generator): deflate makes them
+/// a little larger on the wire.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+// With permessage-deflate the limits measure inflated bytes: a message
+// exactly at `max_frame_size == max_message_size` arrives both ways
+// although its compressed frame is larger, and one byte more fails with
+// 1009, whichever side receives it.
+#[test]
+fn compressed_messages_at_the_limits_arrive_and_one_byte_over_fails_with_1009() {
+    const LIMIT: usize = 1 << 20;
+    bounded(60, || {
+        let connect = || {
+            pair_with(
+                |b| b.max_frame_size(LIMIT).max_message_size(LIMIT),
+                Acceptor::new()
+                    .max_frame_size(LIMIT)
+                    .max_message_size(LIMIT),
+            )
+        };
+        let exact = noise(LIMIT, 1);
+        let over = noise(LIMIT + 1, 2);
+        // A masked frame's header is 14 bytes: more was received, so the
+        // compressed payload was over the limits.
+        let wire_over = (LIMIT + 14) as u64;
+
+        let (mut client, mut server) = connect();
+        assert!(client.extensions().deflate().is_some());
+        assert!(server.extensions().deflate().is_some());
+        let expected = exact.clone();
+        let echo = std::thread::spawn(move || {
+            assert_eq!(server.read().unwrap(), Message::Binary(expected.clone()));
+            assert!(server.stats().bytes_received > wire_over);
+            server.send(expected).unwrap();
+            server
+        });
+        client.send(exact.clone()).unwrap();
+        assert_eq!(client.read().unwrap(), Message::Binary(exact));
+        assert!(client.stats().bytes_received > wire_over - 4);
+        end(client, echo.join().unwrap());
+
+        // Client to server, one byte over.
+        let (mut client, mut server) = connect();
+        let receiver = std::thread::spawn(move || server.read().unwrap_err());
+        client.send(over.clone()).unwrap();
+        match client.read() {
+            Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::MESSAGE_TOO_BIG),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+        let err = receiver.join().unwrap();
+        assert_eq!(err.kind(), ErrorKind::Capacity, "{err}");
+        assert_eq!(err.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
+
+        // Server to client, one byte over.
+        let (mut client, mut server) = connect();
+        let sender = std::thread::spawn(move || {
+            server.send(over).unwrap();
+            server.read()
+        });
+        let err = client.read().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Capacity, "{err}");
+        assert_eq!(err.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
+        match sender.join().unwrap() {
+            Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::MESSAGE_TOO_BIG),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    });
+}
+
 #[test]
 fn read_timeout_keeps_the_connection_usable() {
     bounded(20, || {

@@ -299,6 +299,100 @@ async fn message_size_limit() {
     .unwrap();
 }
 
+/// Incompressible bytes (a seeded xorshift generator): deflate makes them
+/// a little larger on the wire.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+// With permessage-deflate the limits measure inflated bytes: a message
+// exactly at `max_frame_size == max_message_size` arrives both ways
+// although its compressed frame is larger, and one byte more fails with
+// 1009, whichever side receives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_messages_at_the_limits_arrive_and_one_byte_over_fails_with_1009() {
+    const LIMIT: usize = 1 << 20;
+    timeout(Duration::from_secs(60), async {
+        let connect = || {
+            pair_with(
+                |b| b.max_frame_size(LIMIT).max_message_size(LIMIT),
+                ServerBuilder::new()
+                    .max_frame_size(LIMIT)
+                    .max_message_size(LIMIT),
+            )
+        };
+        let exact = noise(LIMIT, 1);
+        let over = noise(LIMIT + 1, 2);
+        // A masked frame's header is 14 bytes: more was received, so the
+        // compressed payload was over the limits.
+        let wire_over = (LIMIT + 14) as u64;
+
+        let (mut client, mut server) = connect().await;
+        assert!(client.extensions().deflate().is_some());
+        assert!(server.extensions().deflate().is_some());
+        let expected = exact.clone();
+        let echo = tokio::spawn(async move {
+            let message = server.recv().await.unwrap();
+            assert_eq!(message, Some(Message::Binary(expected.clone())));
+            assert!(server.stats().bytes_received > wire_over);
+            server.send(expected).await.unwrap();
+            // Until the client's close.
+            while let Some(message) = server.recv().await.unwrap() {
+                assert!(!message.is_data(), "{message:?}");
+            }
+        });
+        client.send(exact.clone()).await.unwrap();
+        assert_eq!(client.recv().await.unwrap(), Some(Message::Binary(exact)));
+        assert!(client.stats().bytes_received > wire_over - 4);
+        client.close(None).await.unwrap();
+        echo.await.unwrap();
+
+        // Client to server, one byte over.
+        let (mut client, mut server) = connect().await;
+        let receiver = tokio::spawn(async move {
+            let err = server.recv().await.unwrap_err();
+            assert_eq!(server.recv().await.unwrap(), None);
+            err
+        });
+        client.send(over.clone()).await.unwrap();
+        match client.recv().await.unwrap() {
+            Some(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::MESSAGE_TOO_BIG),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+        assert_eq!(client.recv().await.unwrap(), None);
+        let err = receiver.await.unwrap();
+        assert_eq!(err.kind(), ErrorKind::Capacity, "{err}");
+        assert_eq!(err.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
+
+        // Server to client, one byte over.
+        let (mut client, mut server) = connect().await;
+        let sender = tokio::spawn(async move {
+            server.send(over).await.unwrap();
+            let close = server.recv().await.unwrap();
+            assert_eq!(server.recv().await.unwrap(), None);
+            close
+        });
+        let err = client.recv().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Capacity, "{err}");
+        assert_eq!(err.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
+        match sender.await.unwrap() {
+            Some(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::MESSAGE_TOO_BIG),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    })
+    .await
+    .unwrap();
+}
+
 // A protocol violation: the close frame reaches the peer before the
 // transport closes (lingering close, no reset), and the error is reported.
 #[tokio::test]
