@@ -63,6 +63,12 @@ def arguments(description, *, url):
             action="store_true",
             help="the server first sends one text message (echo_server.py does)",
         )
+        parser.add_argument(
+            "--noise",
+            type=int,
+            metavar="BYTES",
+            help="send only one incompressible binary message of BYTES bytes",
+        )
     parser.add_argument("--server-no-context-takeover", action="store_true")
     parser.add_argument("--client-no-context-takeover", action="store_true")
     parser.add_argument("--server-max-window-bits", type=int)

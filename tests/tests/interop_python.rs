@@ -996,3 +996,162 @@ fn websockets_client_against_blocking_server_custom_parameters() {
     let (client, config, expected) = server_custom();
     python_client_against(blocking_server, client, config, expected);
 }
+
+// ------------------------------------------------------------ limits
+
+/// Our `max_frame_size` and `max_message_size` in the limit cases, and the
+/// size of the incompressible message sent at them. websockets compresses
+/// it into a frame a little larger (random bytes grow under deflate), which
+/// limits measuring inflated bytes must accept.
+const AT_LIMIT: usize = 2 << 20;
+
+fn at_limit() -> Config {
+    let mut config = Config::default();
+    config.max_frame_size = AT_LIMIT;
+    config.max_message_size = AT_LIMIT;
+    config
+}
+
+/// Our client, with its limits at [`AT_LIMIT`], sends an incompressible
+/// message of that size to websockets' echo server and checks the echo;
+/// returns its counters.
+fn tokio_client_at_limit(url: &str) -> Stats {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        tokio::time::timeout(LIMIT, async {
+            let (mut ws, _response) = wsock_tokio::ClientBuilder::new(url)
+                .config(at_limit())
+                .read_timeout(Some(STEP))
+                .connect()
+                .await
+                .expect("connect to the websockets server");
+            assert!(ws.extensions().deflate().is_some());
+            let greeting = next(&mut ws).await;
+            assert!(matches!(&greeting, Message::Text(t) if t.starts_with("NEGOTIATED")));
+            let message = Message::Binary(noise(AT_LIMIT));
+            ws.send(message.clone()).await.unwrap();
+            let echo = next(&mut ws).await;
+            assert!(echo == message, "echo differs: {}", describe(&echo));
+            ws.send(Message::Close(Some(CloseFrame::new(1000, CLIENT_REASON))))
+                .await
+                .unwrap();
+            while let Some(message) = ws.recv().await.expect("recv until the end") {
+                assert!(matches!(message, Message::Close(_)), "{message:?}");
+            }
+            ws.stats()
+        })
+        .await
+        .expect("the tokio client's session took too long")
+    })
+}
+
+fn blocking_client_at_limit(url: &str) -> Stats {
+    let url = url.to_string();
+    bounded(LIMIT.as_secs(), move || {
+        let mut ws = wsock_blocking::ClientBuilder::new(&url)
+            .config(at_limit())
+            .read_timeout(Some(STEP))
+            .connect()
+            .expect("connect to the websockets server");
+        assert!(ws.extensions().deflate().is_some());
+        let greeting = ws.read().unwrap();
+        assert!(matches!(&greeting, Message::Text(t) if t.starts_with("NEGOTIATED")));
+        let message = Message::Binary(noise(AT_LIMIT));
+        ws.send(message.clone()).unwrap();
+        let echo = ws.read().unwrap();
+        assert!(echo == message, "echo differs: {}", describe(&echo));
+        ws.close(1000, CLIENT_REASON).unwrap();
+        assert!(matches!(ws.read(), Ok(Message::Close(_))));
+        let end = ws.read().unwrap_err();
+        assert_eq!(
+            end.kind(),
+            wsock_blocking::ErrorKind::ConnectionClosed,
+            "{end}"
+        );
+        ws.stats()
+    })
+}
+
+/// websockets' echo server sends back an incompressible message exactly
+/// at our client's limits, compressed: it arrives.
+fn python_server_echo_at_our_limits(client: fn(&str) -> Stats) {
+    let Some(python) = python() else { return };
+    let mut server = Peer::spawn(python, "echo_server.py", &[]);
+    let port = server.expect("PORT", STEP);
+    let url = format!("ws://127.0.0.1:{port}/interop");
+    explained(&mut server, |server| {
+        let stats = client(&url);
+        let negotiated = server.expect("NEGOTIATED", STEP);
+        reported_params(&negotiated);
+        let counts = fields(&server.expect("STATS", STEP));
+        let closed = fields(&server.expect("CLOSED", STEP));
+        server.expect("RESULT ok", STEP);
+        server.finish();
+        assert_eq!(number(&counts, "messages"), 1, "{counts:?}");
+        assert_eq!(number(&counts, "compressed_in"), 1, "{counts:?}");
+        assert_eq!(number(&closed, "code"), 1000, "{closed:?}");
+        // The greeting, the echo and the close frame: the echo's
+        // compressed frame alone was over the limits.
+        assert_eq!(stats.messages_received, 2);
+        assert!(
+            stats.bytes_received > (AT_LIMIT + 1024) as u64,
+            "{} bytes received: the echo was not larger on the wire",
+            stats.bytes_received
+        );
+    });
+}
+
+/// websockets' client sends an incompressible message exactly at our
+/// server's limits, compressed: it arrives, and its echo too.
+fn python_client_at_our_limits(server: fn(Config) -> (String, Join)) {
+    let Some(python) = python() else { return };
+    let (url, join) = server(at_limit());
+    let args = vec!["--noise".to_string(), AT_LIMIT.to_string(), url];
+    let mut client = Peer::spawn(python, "client.py", &args);
+    explained(&mut client, |client| {
+        let negotiated = client.expect("NEGOTIATED", STEP);
+        reported_params(&negotiated);
+        let counts = fields(&client.expect("STATS", LIMIT));
+        let closed = fields(&client.expect("CLOSED", STEP));
+        let result = client.expect("RESULT", STEP);
+        client.finish();
+        let run = join();
+        assert!(result.starts_with("ok"), "websockets' client: {result}");
+        assert!(run.negotiated.is_some());
+        assert_eq!(run.stats.messages_received, 1);
+        assert_eq!(run.payload, AT_LIMIT);
+        assert_eq!(number(&counts, "compressed_in"), 1, "{counts:?}");
+        assert_eq!(number(&closed, "code"), 1000, "{closed:?}");
+        // The message and the close frame: the message's compressed frame
+        // alone was over the limits.
+        assert!(
+            run.stats.bytes_received > (AT_LIMIT + 1024) as u64,
+            "{} bytes received: the message was not larger on the wire",
+            run.stats.bytes_received
+        );
+    });
+}
+
+#[test]
+fn websockets_server_echo_at_the_tokio_client_limits() {
+    python_server_echo_at_our_limits(tokio_client_at_limit);
+}
+
+#[test]
+fn websockets_server_echo_at_the_blocking_client_limits() {
+    python_server_echo_at_our_limits(blocking_client_at_limit);
+}
+
+#[test]
+fn websockets_client_message_at_the_tokio_server_limits() {
+    python_client_at_our_limits(tokio_server);
+}
+
+#[test]
+fn websockets_client_message_at_the_blocking_server_limits() {
+    python_client_at_our_limits(blocking_server);
+}
