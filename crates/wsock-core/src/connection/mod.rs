@@ -20,7 +20,9 @@ use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
 use crate::mask::{apply_mask, mask_into};
 use crate::utf8::Utf8Validator;
 
+mod input;
 mod output;
+use input::Input;
 use output::Output;
 
 /// How received data messages are handed out. The mode in force when a
@@ -77,20 +79,6 @@ pub struct Stats {
 
 type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send>;
 
-/// Received bytes: the read buffer and the reassembly buffer. Kept apart
-/// from the protocol state so events can borrow it while the state changes.
-#[derive(Default)]
-struct Input {
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    message: Vec<u8>,
-    /// How much the last `input_buffer` offered, and the offer grown while
-    /// reads fill it (a busy peer: fewer, larger reads), 0 at rest.
-    offered: usize,
-    burst: usize,
-}
-
 /// The largest single-frame message held whole in the read buffer and
 /// handed out from there. Larger ones are gathered into the message buffer
 /// as they arrive: holding them would mean moving a partial frame to the
@@ -109,51 +97,6 @@ const IN_PLACE_MAX: u64 = 100;
 const HOLD_MIN: usize = 2048;
 #[cfg(test)]
 const HOLD_MIN: usize = 50;
-
-/// The most a read is offered beyond `read_buffer_size` while reads keep
-/// filling it.
-const MAX_BURST: usize = 64 * 1024;
-
-impl Input {
-    fn available(&self) -> usize {
-        self.end - self.start
-    }
-
-    fn bytes(&self, offset: usize, len: usize) -> &[u8] {
-        &self.buf[self.start + offset..self.start + offset + len]
-    }
-
-    fn bytes_mut(&mut self, offset: usize, len: usize) -> &mut [u8] {
-        &mut self.buf[self.start + offset..self.start + offset + len]
-    }
-
-    /// Makes room for `want` more bytes after `end`, moving unread bytes
-    /// to the front first.
-    fn reserve(&mut self, want: usize) {
-        if self.buf.len() - self.end >= want {
-            return;
-        }
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.buf.len() - self.end < want {
-            self.buf.resize(self.end + want, 0);
-        }
-    }
-
-    fn consume(&mut self, n: usize, keep: usize) {
-        self.start += n;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-            if self.buf.len() > keep.saturating_mul(4) {
-                self.buf = Vec::new();
-            }
-        }
-    }
-}
 
 /// The frame being received.
 #[derive(Debug, Clone, Copy)]
@@ -469,9 +412,7 @@ impl Connection {
     /// into [`input_buffer`](Self::input_buffer) instead.
     pub fn feed(&mut self, data: &[u8]) {
         self.apply_release();
-        self.input.reserve(data.len());
-        let end = self.input.end;
-        self.input.buf[end..end + data.len()].copy_from_slice(data);
+        self.input.push(data);
         self.note_received(data.len());
     }
 
@@ -486,15 +427,8 @@ impl Connection {
     /// sends them.
     pub fn input_buffer(&mut self) -> &mut [u8] {
         self.apply_release();
-        let chunk = self.read_chunk();
-        let want = self
-            .bytes_wanted()
-            .min(self.input.available().max(chunk))
-            .max(chunk);
-        self.input.reserve(want);
-        let end = self.input.end;
-        self.input.offered = self.input.buf.len() - end;
-        &mut self.input.buf[end..]
+        let wanted = self.bytes_wanted();
+        self.input.offer(wanted, self.core.config.read_buffer_size)
     }
 
     /// Marks `n` bytes of [`input_buffer`](Self::input_buffer) as received.
@@ -503,27 +437,17 @@ impl Connection {
     /// 64 KiB), so a busy connection makes few large reads; a read of less
     /// than half of it halves it back toward `read_buffer_size`.
     pub fn commit_input(&mut self, n: usize) {
-        let n = n.min(self.input.buf.len() - self.input.end);
-        let chunk = self.read_chunk();
-        if n == self.input.offered && n >= chunk {
-            self.input.burst = (chunk * 2).min(MAX_BURST.max(chunk));
-        } else if n < self.input.offered / 2 {
-            self.input.burst = chunk / 2;
-        }
+        let n = self.input.commit(n, self.core.config.read_buffer_size);
         self.note_received(n);
     }
 
     /// The size a read is offered: `read_buffer_size`, more while busy.
     fn read_chunk(&self) -> usize {
-        self.core
-            .config
-            .read_buffer_size
-            .max(self.input.burst)
-            .max(1)
+        self.input.read_chunk(self.core.config.read_buffer_size)
     }
 
+    /// Counts `n` received bytes (already in the read buffer) as traffic.
     fn note_received(&mut self, n: usize) {
-        self.input.end += n;
         self.core.stats.bytes_received += n as u64;
         if n > 0 {
             self.core.timers.activity = true;
@@ -625,14 +549,7 @@ impl Connection {
         match core::mem::replace(&mut self.core.release, Release::Nothing) {
             Release::Nothing => {}
             Release::Input(n) => self.input.consume(n, self.read_chunk()),
-            Release::Message => {
-                self.input.message.clear();
-                if self.input.message.capacity()
-                    > self.core.config.read_buffer_size.saturating_mul(4)
-                {
-                    self.input.message = Vec::new();
-                }
-            }
+            Release::Message => self.input.clear_message(self.core.config.read_buffer_size),
         }
     }
 
@@ -824,15 +741,8 @@ impl Connection {
             }));
         }
 
-        let Input {
-            buf,
-            start,
-            message: gathered,
-            ..
-        } = &mut self.input;
-        reserve_gathered(gathered, n, len - frame.done);
-        gathered.extend_from_slice(&buf[*start..*start + n]);
-        self.input.consume(n, self.read_chunk());
+        let keep = self.read_chunk();
+        self.input.gather(n, len - frame.done, keep);
         if !last {
             return Ok(if frame_complete {
                 Step::Again
@@ -1206,14 +1116,7 @@ impl Connection {
     /// Frees buffers that hold nothing, for connections about to sit idle.
     pub fn shrink_buffers(&mut self) {
         self.apply_release();
-        if self.input.available() == 0 && self.core.frame.is_none() {
-            self.input.buf = Vec::new();
-            self.input.start = 0;
-            self.input.end = 0;
-        }
-        if self.input.message.is_empty() {
-            self.input.message = Vec::new();
-        }
+        self.input.free_if_empty(self.core.frame.is_some());
         self.core.out.free_if_empty();
     }
 
@@ -1666,24 +1569,6 @@ fn data_opcode(kind: DataKind) -> OpCode {
         DataKind::Text => OpCode::Text,
         DataKind::Binary => OpCode::Binary,
     }
-}
-
-/// Makes room in the message buffer for `n` more bytes of a frame with
-/// `rest` bytes to follow, so it grows in few steps: by the rest of the
-/// frame, but at most to twice what has arrived (never on a header's
-/// promise alone), and without a spare half when the frame fits exactly.
-fn reserve_gathered(gathered: &mut Vec<u8>, n: usize, rest: u64) {
-    let need = gathered.len() + n;
-    if need <= gathered.capacity() {
-        return;
-    }
-    if rest == 0 {
-        // More frames may follow: the usual doubling.
-        gathered.reserve(n);
-        return;
-    }
-    let extra = usize::try_from(rest).unwrap_or(usize::MAX).min(need);
-    gathered.reserve_exact(n.saturating_add(extra));
 }
 
 /// A short close reason naming the error, written into `buf`.
