@@ -22,8 +22,10 @@ use crate::utf8::Utf8Validator;
 
 mod input;
 mod output;
+mod timer;
 use input::Input;
 use output::Output;
+use timer::{Timer, TimerTable, Traffic};
 
 /// How received data messages are handed out. The mode in force when a
 /// message's first frame arrives applies to the whole message, except that
@@ -173,23 +175,6 @@ enum Step {
     Emit(Emit),
 }
 
-#[derive(Debug, Default)]
-struct Timers {
-    now: Duration,
-    arm_keepalive: bool,
-    arm_close: bool,
-    keepalive_at: Option<Duration>,
-    pong_deadline: Option<Duration>,
-    close_deadline: Option<Duration>,
-    close_expired: bool,
-    activity: bool,
-    arm_idle: bool,
-    /// When the connection is idle for too long, on the caller's clock.
-    idle_at: Option<Duration>,
-    /// Bytes arrived since the idle timer last looked.
-    idle_activity: bool,
-}
-
 /// A WebSocket connection after the opening handshake.
 ///
 /// Feed it received bytes ([`feed`](Self::feed), or
@@ -250,7 +235,11 @@ struct Core {
     send_utf8: Utf8Validator,
     mask_source: Option<MaskSource>,
 
-    timers: Timers,
+    timers: TimerTable,
+    traffic: Traffic,
+    /// A timer ended the connection (the close or keepalive timeout): the
+    /// transport closes now, whatever output is left.
+    timed_out: bool,
 }
 
 impl core::fmt::Debug for Connection {
@@ -280,9 +269,7 @@ impl Connection {
         config: Config,
         mask_source: impl FnMut() -> [u8; 4] + Send + 'static,
     ) -> Self {
-        let arm_keepalive = config.keepalive_interval.is_some();
-        let arm_idle = config.idle_timeout.is_some();
-        let core = Core {
+        let mut core = Core {
             role,
             config,
             state: State::Open,
@@ -310,12 +297,11 @@ impl Connection {
             sending: None,
             send_utf8: Utf8Validator::new(),
             mask_source: Some(Box::new(mask_source)),
-            timers: Timers {
-                arm_keepalive,
-                arm_idle,
-                ..Timers::default()
-            },
+            timers: TimerTable::default(),
+            traffic: Traffic::default(),
+            timed_out: false,
         };
+        core.start_timers();
         Self {
             input: Input::default(),
             core,
@@ -450,8 +436,8 @@ impl Connection {
     fn note_received(&mut self, n: usize) {
         self.core.stats.bytes_received += n as u64;
         if n > 0 {
-            self.core.timers.activity = true;
-            self.core.timers.idle_activity = true;
+            self.core.traffic.keepalive = true;
+            self.core.traffic.idle = true;
         }
     }
 
@@ -1049,8 +1035,8 @@ impl Connection {
         CloseFrame::new(code, reason).validate()?;
         self.core.flush_pong();
         self.core.queue_close(Some(code), reason);
-        self.core.state = State::CloseSent;
-        self.core.timers.arm_close = true;
+        self.core.leave_open(State::CloseSent);
+        self.core.timers.set_pending(Timer::Close);
         Ok(())
     }
 
@@ -1108,7 +1094,7 @@ impl Connection {
         if self.core.state != State::Closed {
             return false;
         }
-        self.core.timers.close_expired
+        self.core.timed_out
             || (self.core.buffered_output() == 0
                 && (self.core.role == Role::Server || self.core.failed || self.core.eof))
     }
@@ -1127,26 +1113,7 @@ impl Connection {
     /// runs. A moment at or before the last `now` means "now": a timer
     /// needs to learn the current time to start.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        let t = &self.core.timers;
-        let open = self.core.state == State::Open;
-        if t.arm_close || ((t.arm_keepalive || t.arm_idle) && open) {
-            return Some(t.now);
-        }
-        let mut next: Option<Duration> = None;
-        let mut consider = |d: Option<Duration>| {
-            if let Some(d) = d {
-                next = Some(next.map_or(d, |n| n.min(d)));
-            }
-        };
-        if open {
-            consider(t.keepalive_at);
-            consider(t.pong_deadline);
-            consider(t.idle_at);
-        }
-        if !t.close_expired && !self.should_close_transport() {
-            consider(t.close_deadline);
-        }
-        next
+        self.next_timeout()
     }
 
     /// Advances the timers to `now`: the time elapsed since any fixed
@@ -1159,35 +1126,7 @@ impl Connection {
     /// [`Config::idle_timeout`](crate::Config::idle_timeout) calls it after
     /// each read.
     pub fn handle_timeout(&mut self, now: Duration) {
-        let t = &mut self.core.timers;
-        t.now = t.now.max(now);
-        let now = t.now;
-        if t.arm_close {
-            t.arm_close = false;
-            t.close_deadline = self.core.config.close_timeout.map(|d| now + d);
-        }
-        if t.arm_keepalive {
-            t.arm_keepalive = false;
-            t.keepalive_at = self.core.config.keepalive_interval.map(|d| now + d);
-            t.activity = false;
-        }
-        if let Some(idle) = self.core.config.idle_timeout
-            && (core::mem::take(&mut t.arm_idle) || core::mem::take(&mut t.idle_activity))
-        {
-            t.idle_at = Some(now + idle);
-        }
-        if t.close_deadline.is_some_and(|d| now >= d) && !self.should_close_transport() {
-            self.core.timers.close_deadline = None;
-            self.core.close_timed_out();
-        }
-        if self.core.state == State::Open {
-            self.core.keepalive(now);
-        }
-        if self.core.state == State::Open && self.core.timers.idle_at.is_some_and(|at| now >= at) {
-            self.core.timers.idle_at = None;
-            let err = self.core.fail(Error::IdleTimeout);
-            self.core.pending_error = Some(err);
-        }
+        self.advance_timers(now);
     }
 }
 
@@ -1203,12 +1142,12 @@ impl Core {
             let text = reason_text(&err, &mut reason);
             self.queue_close(Some(code), text);
         }
-        self.state = State::Closed;
+        self.leave_open(State::Closed);
         self.failed = true;
         self.frame = None;
         self.message = None;
         self.pending_pong = None;
-        self.timers.arm_close = true;
+        self.timers.set_pending(Timer::Close);
         err
     }
 
@@ -1452,11 +1391,11 @@ impl Core {
 
     /// The peer's close arrived (or ours was answered): the handshake is over.
     fn enter_closed(&mut self) {
-        self.state = State::Closed;
+        self.leave_open(State::Closed);
         self.pending_pong = None;
         // A client waits for the server to end the transport (§7.1.1).
         if self.role == Role::Client {
-            self.timers.arm_close = true;
+            self.timers.set_pending(Timer::Close);
         }
     }
 
@@ -1510,46 +1449,12 @@ impl Core {
         mask
     }
 
-    fn keepalive(&mut self, now: Duration) {
-        let Some(interval) = self.config.keepalive_interval else {
-            return;
-        };
-        let t = &mut self.timers;
-        if let Some(deadline) = t.pong_deadline {
-            // Traffic since the ping answers it: the next ping is due an
-            // interval from now, not from the end of the pong timeout.
-            if now < deadline && !t.activity {
-                return;
-            }
-            t.pong_deadline = None;
-            if core::mem::take(&mut t.activity) {
-                t.keepalive_at = Some(now + interval);
-            } else {
-                self.out.clear();
-                let err = self.fail(Error::KeepaliveTimeout);
-                self.pending_error = Some(err);
-                self.timers.close_expired = true;
-            }
-            return;
-        }
-        if t.keepalive_at.is_some_and(|at| now >= at) {
-            if core::mem::take(&mut t.activity) {
-                t.keepalive_at = Some(now + interval);
-            } else {
-                t.keepalive_at = None;
-                t.pong_deadline = Some(now + self.config.keepalive_timeout);
-                self.write_frame(OpCode::Ping, true, &[]);
-                self.stats.pings_sent += 1;
-            }
-        }
-    }
-
     /// The close timer ran out: the connection is over, nothing more is
     /// read, and a close we were still waiting for is reported once.
     fn close_timed_out(&mut self) {
         let was_waiting = self.state == State::CloseSent;
-        self.state = State::Closed;
-        self.timers.close_expired = true;
+        self.leave_open(State::Closed);
+        self.timed_out = true;
         if was_waiting && !self.failed {
             self.pending_error = Some(Error::CloseTimeout);
         }
