@@ -17,11 +17,12 @@ use crate::error::{CapacityError, Error, Limit, ProtocolError};
 use crate::event::{DataKind, Event};
 use crate::extension::Extensions;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
-use crate::mask::{apply_mask, mask_into};
+use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
 
 mod input;
 mod output;
+mod send;
 mod timer;
 use input::Input;
 use output::Output;
@@ -91,14 +92,6 @@ const IN_PLACE_MAX: u64 = 16 * 1024;
 /// Small in unit tests, so short payloads take both paths.
 #[cfg(test)]
 const IN_PLACE_MAX: u64 = 100;
-
-/// The smallest payload [`Connection::send_owned`] queues in its own
-/// buffer: below it, copying beside the header is cheaper than one more
-/// slice to write.
-#[cfg(not(test))]
-const HOLD_MIN: usize = 2048;
-#[cfg(test)]
-const HOLD_MIN: usize = 50;
 
 /// The frame being received.
 #[derive(Debug, Clone, Copy)]
@@ -946,58 +939,18 @@ impl Connection {
     /// may split code points; the whole must be valid UTF-8, checked as it
     /// goes. Control frames may be sent between pieces.
     pub fn send_fragment(&mut self, kind: DataKind, data: &[u8], last: bool) -> Result<(), Error> {
-        self.core.check_open()?;
-        let first = match self.core.sending {
-            None => {
-                self.core.send_utf8.reset();
-                true
-            }
-            Some(k) if k == kind => false,
-            Some(_) => {
-                return Err(Error::InvalidState(
-                    "fragment kind differs from the message's",
-                ));
-            }
-        };
-        if kind == DataKind::Text {
-            let mut check = self.core.send_utf8;
-            check
-                .feed(data)
-                .map_err(|_| Error::InvalidState("text is not valid UTF-8"))?;
-            if last {
-                check
-                    .finish()
-                    .map_err(|_| Error::InvalidState("text ends inside a code point"))?;
-            }
-            self.core.send_utf8 = check;
-        }
-        self.core.send_piece(kind, data, first, last)?;
-        if last {
-            self.core.sending = None;
-            self.core.stats.messages_sent += 1;
-        } else {
-            self.core.sending = Some(kind);
-        }
-        Ok(())
+        self.core.send_fragment(kind, data, last)
     }
 
     /// Queues a ping (payload at most 125 bytes).
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.core.check_open()?;
-        check_control_payload(payload)?;
-        self.core.write_frame(OpCode::Ping, true, payload);
-        self.core.stats.pings_sent += 1;
-        Ok(())
+        self.core.send_control(OpCode::Ping, payload)
     }
 
     /// Queues a pong (payload at most 125 bytes). Unsolicited pongs serve
     /// as a one-way heartbeat (§5.5.3).
     pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.core.check_open()?;
-        check_control_payload(payload)?;
-        self.core.write_frame(OpCode::Pong, true, payload);
-        self.core.stats.pongs_sent += 1;
-        Ok(())
+        self.core.send_control(OpCode::Pong, payload)
     }
 
     /// Queues a [`Message`](crate::Message) it may keep: a text or binary
@@ -1225,157 +1178,6 @@ impl Core {
         }
     }
 
-    fn send_message(&mut self, kind: DataKind, data: &[u8]) -> Result<(), Error> {
-        self.check_open()?;
-        if self.sending.is_some() {
-            return Err(Error::InvalidState("a fragmented message is being sent"));
-        }
-        #[cfg(feature = "deflate")]
-        if let Some(codec) = self.codec.as_mut()
-            && data.len() >= codec.threshold
-            && let Some(deflater) = codec.deflater.as_mut()
-        {
-            let mut deflated = core::mem::take(&mut self.deflated);
-            deflated.clear();
-            let result = deflater.compress(data, &mut deflated, true);
-            deflater.end_message();
-            if result.is_ok() {
-                self.write_data(kind, &deflated, true, true, true);
-                self.stats.messages_sent += 1;
-            }
-            self.keep_deflated(deflated);
-            return result;
-        }
-        self.write_data(kind, data, true, true, false);
-        self.stats.messages_sent += 1;
-        Ok(())
-    }
-
-    /// A whole message whose payload the caller gives up: large enough,
-    /// it is masked in place (clients) and queued as it is, not copied.
-    /// Compressed or fragmented messages take the copying path.
-    fn send_owned(&mut self, kind: DataKind, mut data: Vec<u8>) -> Result<(), Error> {
-        let fragmented = self
-            .config
-            .fragment_size
-            .is_some_and(|n| n > 0 && n < data.len());
-        #[cfg(feature = "deflate")]
-        let compressed = self
-            .codec
-            .as_ref()
-            .is_some_and(|c| c.deflater.is_some() && data.len() >= c.threshold);
-        #[cfg(not(feature = "deflate"))]
-        let compressed = false;
-        if data.len() < HOLD_MIN || fragmented || compressed {
-            return self.send_message(kind, &data);
-        }
-        self.check_open()?;
-        if self.sending.is_some() {
-            return Err(Error::InvalidState("a fragmented message is being sent"));
-        }
-        if let Some(key) = self.write_header(data_opcode(kind), true, 0, data.len()) {
-            apply_mask(&mut data, key, 0);
-        }
-        self.out.hold(data);
-        self.stats.messages_sent += 1;
-        Ok(())
-    }
-
-    /// Keeps the compression buffer for the next message unless it grew
-    /// past the write-buffer bound.
-    #[cfg(feature = "deflate")]
-    fn keep_deflated(&mut self, mut deflated: Vec<u8>) {
-        deflated.clear();
-        if deflated.capacity() <= self.config.write_buffer_size.saturating_mul(2) {
-            self.deflated = deflated;
-        }
-    }
-
-    /// Sends one piece of a fragmented message, compressed if the message
-    /// is (each piece is sync-flushed so it goes out now).
-    #[cfg_attr(not(feature = "deflate"), allow(clippy::unnecessary_wraps))]
-    fn send_piece(
-        &mut self,
-        kind: DataKind,
-        data: &[u8],
-        first: bool,
-        last: bool,
-    ) -> Result<(), Error> {
-        #[cfg(feature = "deflate")]
-        {
-            if first {
-                let small = last
-                    && self
-                        .codec
-                        .as_ref()
-                        .is_some_and(|c| data.len() < c.threshold);
-                self.sending_compressed =
-                    !small && self.codec.as_ref().is_some_and(|c| c.deflater.is_some());
-            }
-            if self.sending_compressed
-                && let Some(deflater) = self.codec.as_mut().and_then(|c| c.deflater.as_mut())
-            {
-                let mut deflated = core::mem::take(&mut self.deflated);
-                deflated.clear();
-                let result = deflater.compress(data, &mut deflated, last);
-                if last {
-                    deflater.end_message();
-                }
-                if result.is_ok() {
-                    self.write_data(kind, &deflated, first, last, first);
-                }
-                self.keep_deflated(deflated);
-                return result;
-            }
-        }
-        self.write_data(kind, data, first, last, false);
-        Ok(())
-    }
-
-    /// Encodes data frames, split by `fragment_size` when set. `compressed`
-    /// sets RSV1 on the first frame written.
-    fn write_data(
-        &mut self,
-        kind: DataKind,
-        data: &[u8],
-        first: bool,
-        last: bool,
-        compressed: bool,
-    ) {
-        let start_op = data_opcode(kind);
-        let size = self
-            .config
-            .fragment_size
-            .filter(|&n| n > 0)
-            .unwrap_or(usize::MAX);
-        let mut opcode = if first {
-            start_op
-        } else {
-            OpCode::Continuation
-        };
-        let mut rest = data;
-        let mut rsv = if compressed { RSV1 } else { 0 };
-        loop {
-            let (piece, tail) = rest.split_at(rest.len().min(size));
-            let fin = last && tail.is_empty();
-            self.write_frame_rsv(opcode, fin, rsv, piece);
-            rsv = 0;
-            if tail.is_empty() {
-                break;
-            }
-            opcode = OpCode::Continuation;
-            rest = tail;
-        }
-    }
-
-    fn check_open(&self) -> Result<(), Error> {
-        if self.state == State::Open {
-            Ok(())
-        } else {
-            Err(Error::AlreadyClosed)
-        }
-    }
-
     fn queue_close(&mut self, code: Option<CloseCode>, reason: &str) {
         let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
         let mut len = 0;
@@ -1399,56 +1201,6 @@ impl Core {
         }
     }
 
-    /// Moves an owed pong into the output unless the output is already
-    /// over `write_buffer_size`; then it waits, and newer pings replace it.
-    fn flush_pong(&mut self) {
-        if self.out.len() > self.config.write_buffer_size {
-            return;
-        }
-        if let Some((payload, len)) = self.pending_pong.take() {
-            self.write_frame(OpCode::Pong, true, &payload[..len as usize]);
-            self.stats.pongs_sent += 1;
-        }
-    }
-
-    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
-        self.write_frame_rsv(opcode, fin, 0, payload);
-    }
-
-    fn write_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
-        let mask = self.write_header(opcode, fin, rsv, payload.len());
-        let out = self.out.append();
-        match mask {
-            Some(key) => mask_into(out, payload, key),
-            None => out.extend_from_slice(payload),
-        }
-    }
-
-    /// A fresh mask key for a frame we send, if we are a client.
-    #[inline]
-    fn next_mask(&mut self) -> Option<[u8; 4]> {
-        match (self.role, self.mask_source.as_mut()) {
-            (Role::Client, Some(source)) => Some(source()),
-            _ => None,
-        }
-    }
-
-    /// Appends a frame header for a payload of `len` bytes that must follow
-    /// at once; returns the mask key the payload needs (clients).
-    fn write_header(&mut self, opcode: OpCode, fin: bool, rsv: u8, len: usize) -> Option<[u8; 4]> {
-        let mask = self.next_mask();
-        let header = FrameHeader {
-            fin,
-            rsv,
-            opcode,
-            mask,
-            payload_len: len as u64,
-        };
-        header.encode(self.out.append());
-        self.stats.frames_sent += 1;
-        mask
-    }
-
     /// The close timer ran out: the connection is over, nothing more is
     /// read, and a close we were still waiting for is reported once.
     fn close_timed_out(&mut self) {
@@ -1461,18 +1213,6 @@ impl Core {
         self.failed = true;
         self.frame = None;
         self.message = None;
-    }
-
-    fn buffered_output(&self) -> usize {
-        self.out.len()
-    }
-}
-
-/// The opcode that starts a data message of `kind`.
-fn data_opcode(kind: DataKind) -> OpCode {
-    match kind {
-        DataKind::Text => OpCode::Text,
-        DataKind::Binary => OpCode::Binary,
     }
 }
 
@@ -1513,13 +1253,6 @@ fn check_limit(limit: Limit, size: u64, max: usize) -> Result<(), Error> {
             max: max as u64,
         }
         .into());
-    }
-    Ok(())
-}
-
-fn check_control_payload(payload: &[u8]) -> Result<(), Error> {
-    if payload.len() > MAX_CONTROL_PAYLOAD {
-        return Err(Error::InvalidState("control frame payload over 125 bytes"));
     }
     Ok(())
 }
