@@ -11,7 +11,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
+use crate::close::{CloseCode, CloseFrame};
 use crate::config::{Config, Role};
 use crate::error::{CapacityError, Error, Limit, ProtocolError};
 use crate::event::{DataKind, Event};
@@ -20,13 +20,14 @@ use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
 use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
 
+mod close;
 mod input;
 mod output;
 mod send;
 mod timer;
 use input::Input;
 use output::Output;
-use timer::{Timer, TimerTable, Traffic};
+use timer::{TimerTable, Traffic};
 
 /// How received data messages are handed out. The mode in force when a
 /// message's first frame arrives applies to the whole message, except that
@@ -984,13 +985,7 @@ impl Connection {
     /// queued so far. Received messages are still delivered until the
     /// peer's close arrives.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.core.check_open()?;
-        CloseFrame::new(code, reason).validate()?;
-        self.core.flush_pong();
-        self.core.queue_close(Some(code), reason);
-        self.core.leave_open(State::CloseSent);
-        self.core.timers.set_pending(Timer::Close);
-        Ok(())
+        self.core.start_close(code, reason)
     }
 
     /// Bytes ready to be written to the transport, oldest first. Write some
@@ -1044,12 +1039,7 @@ impl Connection {
     /// written. A server closes first; a client waits for the server's
     /// end of stream or the close timeout (§7.1.1).
     pub fn should_close_transport(&self) -> bool {
-        if self.core.state != State::Closed {
-            return false;
-        }
-        self.core.timed_out
-            || (self.core.buffered_output() == 0
-                && (self.core.role == Role::Server || self.core.failed || self.core.eof))
+        self.core.should_close_transport()
     }
 
     /// Frees buffers that hold nothing, for connections about to sit idle.
@@ -1084,26 +1074,6 @@ impl Connection {
 }
 
 impl Core {
-    /// Fails the connection (§7.1.7): queue a close frame with the error's
-    /// code, stop reading, and let the transport close once it is written.
-    fn fail(&mut self, err: Error) -> Error {
-        if self.state == State::Open
-            && !matches!(err, Error::AbnormalClose | Error::KeepaliveTimeout)
-        {
-            let code = err.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
-            let mut reason = [0u8; 64];
-            let text = reason_text(&err, &mut reason);
-            self.queue_close(Some(code), text);
-        }
-        self.leave_open(State::Closed);
-        self.failed = true;
-        self.frame = None;
-        self.message = None;
-        self.pending_pong = None;
-        self.timers.set_pending(Timer::Close);
-        err
-    }
-
     /// Checks a new frame's header against the role, extensions, limits and
     /// fragmentation state (§5.1–§5.4), and starts it.
     fn start_frame(&mut self, header: FrameHeader) -> Result<InFrame, Error> {
@@ -1177,72 +1147,6 @@ impl Core {
             self.stats.messages_received += 1;
         }
     }
-
-    fn queue_close(&mut self, code: Option<CloseCode>, reason: &str) {
-        let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
-        let mut len = 0;
-        if let Some(code) = code {
-            payload[..2].copy_from_slice(&code.0.to_be_bytes());
-            let reason = truncate_utf8(reason, MAX_REASON_LEN);
-            payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
-            len = 2 + reason.len();
-        }
-        self.pending_pong = None;
-        self.write_frame(OpCode::Close, true, &payload[..len]);
-    }
-
-    /// The peer's close arrived (or ours was answered): the handshake is over.
-    fn enter_closed(&mut self) {
-        self.leave_open(State::Closed);
-        self.pending_pong = None;
-        // A client waits for the server to end the transport (§7.1.1).
-        if self.role == Role::Client {
-            self.timers.set_pending(Timer::Close);
-        }
-    }
-
-    /// The close timer ran out: the connection is over, nothing more is
-    /// read, and a close we were still waiting for is reported once.
-    fn close_timed_out(&mut self) {
-        let was_waiting = self.state == State::CloseSent;
-        self.leave_open(State::Closed);
-        self.timed_out = true;
-        if was_waiting && !self.failed {
-            self.pending_error = Some(Error::CloseTimeout);
-        }
-        self.failed = true;
-        self.frame = None;
-        self.message = None;
-    }
-}
-
-/// A short close reason naming the error, written into `buf`.
-fn reason_text<'a>(err: &Error, buf: &'a mut [u8; 64]) -> &'a str {
-    struct Writer<'b>(&'b mut [u8; 64], usize);
-    impl core::fmt::Write for Writer<'_> {
-        fn write_str(&mut self, s: &str) -> core::fmt::Result {
-            let room = self.0.len() - self.1;
-            let s = truncate_utf8(s, room);
-            self.0[self.1..self.1 + s.len()].copy_from_slice(s.as_bytes());
-            self.1 += s.len();
-            Ok(())
-        }
-    }
-    let mut w = Writer(buf, 0);
-    let _ = core::fmt::write(&mut w, format_args!("{err}"));
-    let len = w.1;
-    core::str::from_utf8(&buf[..len]).unwrap_or("")
-}
-
-fn truncate_utf8(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 fn check_limit(limit: Limit, size: u64, max: usize) -> Result<(), Error> {

@@ -96,6 +96,13 @@ impl TimerTable {
         self.slots[timer as usize] = Slot::Stopped;
     }
 
+    /// Stops the timers that run only while the connection is open.
+    pub(super) fn stop_open_only(&mut self) {
+        for timer in Timer::OPEN_ONLY {
+            self.stop(timer);
+        }
+    }
+
     /// Whether `timer` has a deadline at or before `now`.
     pub(super) fn expired(&self, timer: Timer, now: Duration) -> bool {
         self.get(timer).is_some_and(|at| at <= now)
@@ -162,15 +169,6 @@ impl Core {
         }
         if self.config.idle_timeout.is_some() {
             self.timers.set_pending(Timer::Idle);
-        }
-    }
-
-    /// Moves to `state`, never [`State::Open`] (a connection does not
-    /// reopen), and stops the timers that run only while open.
-    pub(super) fn leave_open(&mut self, state: State) {
-        self.state = state;
-        for timer in Timer::OPEN_ONLY {
-            self.timers.stop(timer);
         }
     }
 
