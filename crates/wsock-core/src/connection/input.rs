@@ -130,6 +130,13 @@ impl Input {
         self.consume(n, keep);
     }
 
+    /// The `n` bytes at the front, to read from while the message buffer
+    /// is written (inflating into it).
+    #[cfg(feature = "deflate")]
+    pub(super) fn front_and_message(&mut self, n: usize) -> (&[u8], &mut Vec<u8>) {
+        (&self.buf[self.start..self.start + n], &mut self.message)
+    }
+
     /// Empties the gathered message after it was handed out, freeing it if
     /// it grew past four times `read_buffer_size`.
     pub(super) fn clear_message(&mut self, read_buffer_size: usize) {

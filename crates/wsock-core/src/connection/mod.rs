@@ -11,22 +11,25 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use crate::close::{CloseCode, CloseFrame};
+use crate::close::CloseCode;
 use crate::config::{Config, Role};
-use crate::error::{CapacityError, Error, Limit, ProtocolError};
+use crate::error::Error;
 use crate::event::{DataKind, Event};
 use crate::extension::Extensions;
-use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
-use crate::mask::apply_mask;
+use crate::frame::{MAX_CONTROL_PAYLOAD, OpCode};
 use crate::utf8::Utf8Validator;
 
 mod close;
 mod input;
+mod lend;
 mod output;
+mod receive;
 mod send;
 mod timer;
 use input::Input;
+use lend::Release;
 use output::Output;
+use receive::{InFrame, InMessage};
 use timer::{TimerTable, Traffic};
 
 /// How received data messages are handed out. The mode in force when a
@@ -82,92 +85,6 @@ pub struct Stats {
 }
 
 type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send>;
-
-/// The largest single-frame message held whole in the read buffer and
-/// handed out from there. Larger ones are gathered into the message buffer
-/// as they arrive: holding them would mean moving a partial frame to the
-/// front of the read buffer on most reads, and gathered they can be moved
-/// out whole by [`Connection::take_message`].
-#[cfg(not(test))]
-const IN_PLACE_MAX: u64 = 16 * 1024;
-/// Small in unit tests, so short payloads take both paths.
-#[cfg(test)]
-const IN_PLACE_MAX: u64 = 100;
-
-/// The frame being received.
-#[derive(Debug, Clone, Copy)]
-struct InFrame {
-    header: FrameHeader,
-    /// Payload bytes already unmasked and validated.
-    done: u64,
-    /// A single-frame message in message mode: the payload stays in the
-    /// read buffer and is handed out from there, with no copy.
-    in_place: bool,
-    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
-    /// Compressed frames: bytes at the front of the input already unmasked
-    /// but not yet inflated.
-    unmasked: usize,
-    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
-    /// Compressed final frames: bytes of the restored `00 00 ff ff` tail
-    /// inflated so far.
-    tail: u8,
-}
-
-/// The data message being received.
-#[derive(Debug, Clone, Copy)]
-struct InMessage {
-    kind: DataKind,
-    streaming: bool,
-    size: u64,
-    started: bool,
-    /// RSV1 was set on the first frame: the payload is deflated.
-    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
-    compressed: bool,
-    /// Bytes inflated so far.
-    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
-    inflated: u64,
-}
-
-/// What to discard at the next `&mut` call: the bytes the last event lent.
-#[derive(Debug, Clone, Copy)]
-enum Release {
-    Nothing,
-    Input(usize),
-    Message,
-}
-
-/// What a step produced, as positions in [`Input`].
-enum Emit {
-    Text {
-        len: usize,
-    },
-    Binary {
-        len: usize,
-    },
-    MessageText,
-    MessageBinary,
-    Chunk {
-        kind: DataKind,
-        offset: usize,
-        len: usize,
-        from_message: bool,
-        first: bool,
-        last: bool,
-    },
-    Ping {
-        len: usize,
-    },
-    Pong {
-        len: usize,
-    },
-    Close(Option<CloseFrame>),
-}
-
-enum Step {
-    NeedMore,
-    Again,
-    Emit(Emit),
-}
 
 /// A WebSocket connection after the opening handshake.
 ///
@@ -421,20 +338,6 @@ impl Connection {
         self.note_received(n);
     }
 
-    /// The size a read is offered: `read_buffer_size`, more while busy.
-    fn read_chunk(&self) -> usize {
-        self.input.read_chunk(self.core.config.read_buffer_size)
-    }
-
-    /// Counts `n` received bytes (already in the read buffer) as traffic.
-    fn note_received(&mut self, n: usize) {
-        self.core.stats.bytes_received += n as u64;
-        if n > 0 {
-            self.core.traffic.keepalive = true;
-            self.core.traffic.idle = true;
-        }
-    }
-
     /// The transport reached end of stream. Without a completed closing
     /// handshake this is an abnormal closure (1006), reported by
     /// [`poll_event`](Self::poll_event) after any buffered events.
@@ -447,18 +350,6 @@ impl Connection {
         !self.core.eof && !self.core.failed && !self.should_close_transport()
     }
 
-    /// How many more bytes the current unit (a header, a control frame, or
-    /// an in-place message) needs before it can be handed out.
-    fn bytes_wanted(&self) -> usize {
-        let have = self.input.available();
-        match self.core.frame {
-            Some(f) if f.in_place || f.header.opcode.is_control() => {
-                (f.header.payload_len as usize).saturating_sub(have)
-            }
-            _ => 0,
-        }
-    }
-
     /// The next event, or `Ok(None)` when more input is needed (or nothing
     /// more will come: check [`state`](Self::state)).
     ///
@@ -466,25 +357,7 @@ impl Connection {
     /// error's close code is queued (write out [`output`](Self::output)),
     /// then the transport should be closed.
     pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, Error> {
-        self.apply_release();
-        if let Some(err) = self.core.pending_error.take() {
-            return Err(err);
-        }
-        loop {
-            if self.core.close_received || self.core.failed {
-                return Ok(None);
-            }
-            match self.step() {
-                Ok(Step::Again) => {}
-                Ok(Step::NeedMore) if self.core.eof => {
-                    self.core.out.clear();
-                    return Err(self.core.fail(Error::AbnormalClose));
-                }
-                Ok(Step::NeedMore) => return Ok(None),
-                Ok(Step::Emit(emit)) => return self.emit(emit),
-                Err(err) => return Err(self.core.fail(err)),
-            }
-        }
+        self.next_event()
     }
 
     /// The data message [`poll_event`](Self::poll_event) just returned as
@@ -504,423 +377,7 @@ impl Connection {
     /// assert_eq!(server.take_message(), None);
     /// ```
     pub fn take_message(&mut self) -> Option<crate::Message> {
-        use crate::Message;
-        let kind = self.core.whole.take()?;
-        let data = match self.core.release {
-            Release::Message => core::mem::take(&mut self.input.message),
-            Release::Input(len) => match kind {
-                DataKind::Text => {
-                    let text = crate::utf8::validate(self.input.bytes(0, len)).ok()?;
-                    return Some(Message::Text(text.into()));
-                }
-                DataKind::Binary => self.input.bytes(0, len).to_vec(),
-            },
-            Release::Nothing => return None,
-        };
-        Some(match kind {
-            // Validated when handed out: this cannot fail.
-            DataKind::Text => Message::Text(String::from_utf8(data).ok()?),
-            DataKind::Binary => Message::Binary(data),
-        })
-    }
-
-    fn apply_release(&mut self) {
-        self.core.whole = None;
-        match core::mem::replace(&mut self.core.release, Release::Nothing) {
-            Release::Nothing => {}
-            Release::Input(n) => self.input.consume(n, self.read_chunk()),
-            Release::Message => self.input.clear_message(self.core.config.read_buffer_size),
-        }
-    }
-
-    /// Decodes as far as the buffered bytes allow, up to one event.
-    fn step(&mut self) -> Result<Step, Error> {
-        let frame = match self.core.frame {
-            Some(frame) => frame,
-            None => match FrameHeader::decode(self.input.bytes(0, self.input.available()))? {
-                None => return Ok(Step::NeedMore),
-                Some((header, len)) => {
-                    self.input.consume(len, self.read_chunk());
-                    self.core.stats.frames_received += 1;
-                    self.core.start_frame(header)?
-                }
-            },
-        };
-        if frame.header.opcode.is_control() {
-            self.control_frame(frame.header)
-        } else {
-            self.data_frame(frame)
-        }
-    }
-
-    fn control_frame(&mut self, header: FrameHeader) -> Result<Step, Error> {
-        let len = header.payload_len as usize;
-        if self.input.available() < len {
-            return Ok(Step::NeedMore);
-        }
-        if let Some(key) = header.mask {
-            apply_mask(self.input.bytes_mut(0, len), key, 0);
-        }
-        self.core.frame = None;
-        self.core.release = Release::Input(len);
-        Ok(Step::Emit(match header.opcode {
-            OpCode::Ping => {
-                self.core.stats.pings_received += 1;
-                if self.core.config.auto_pong && self.core.state == State::Open {
-                    let mut payload = [0; MAX_CONTROL_PAYLOAD];
-                    payload[..len].copy_from_slice(self.input.bytes(0, len));
-                    self.core.pending_pong = Some((payload, len as u8));
-                    self.core.flush_pong();
-                }
-                Emit::Ping { len }
-            }
-            OpCode::Pong => {
-                self.core.stats.pongs_received += 1;
-                Emit::Pong { len }
-            }
-            _ => {
-                let frame = CloseFrame::parse(self.input.bytes(0, len))?;
-                self.core.close_received = true;
-                if self.core.state == State::Open {
-                    let code = frame.as_ref().map(|f| f.code);
-                    self.core.queue_close(code, "");
-                }
-                self.core.enter_closed();
-                Emit::Close(frame)
-            }
-        }))
-    }
-
-    fn data_frame(&mut self, mut frame: InFrame) -> Result<Step, Error> {
-        let Some(mut message) = self.core.message else {
-            return Err(Error::InvalidState("data frame without message"));
-        };
-        let len = frame.header.payload_len;
-        let available = self.input.available() as u64;
-
-        // Switching to stream mode mid-message: hand out what was gathered.
-        if self.core.mode == ReceiveMode::Stream && !message.streaming {
-            message.streaming = true;
-            // Started only if something is handed out here.
-            message.started = (frame.in_place && frame.done > 0)
-                || (!frame.in_place && !self.input.message.is_empty());
-            self.core.message = Some(message);
-            if frame.in_place {
-                frame.in_place = false;
-                self.core.frame = Some(frame);
-                if frame.done > 0 {
-                    let len = frame.done as usize;
-                    // The processed prefix is handed out; `done` stays, so
-                    // unmasking continues at the right key offset.
-                    self.core.release = Release::Input(len);
-                    return Ok(Step::Emit(Emit::Chunk {
-                        kind: message.kind,
-                        offset: 0,
-                        len,
-                        from_message: false,
-                        first: true,
-                        last: false,
-                    }));
-                }
-            } else if !self.input.message.is_empty() {
-                self.core.release = Release::Message;
-                let len = self.input.message.len();
-                return Ok(Step::Emit(Emit::Chunk {
-                    kind: message.kind,
-                    offset: 0,
-                    len,
-                    from_message: true,
-                    first: true,
-                    last: false,
-                }));
-            }
-        }
-
-        #[cfg(feature = "deflate")]
-        if message.compressed {
-            return self.compressed_frame(frame, message);
-        }
-
-        if frame.in_place {
-            let ready = available.min(len) as usize;
-            let done = frame.done as usize;
-            if ready > done {
-                let piece = self.input.bytes_mut(done, ready - done);
-                if let Some(key) = frame.header.mask {
-                    apply_mask(piece, key, done);
-                }
-                // A frame that arrived whole is validated once, when handed out.
-                if message.kind == DataKind::Text && !(done == 0 && ready == len as usize) {
-                    self.core
-                        .utf8
-                        .feed(piece)
-                        .map_err(|_| ProtocolError::InvalidUtf8)?;
-                }
-                frame.done = ready as u64;
-                self.core.frame = Some(frame);
-            }
-            if frame.done < len {
-                return Ok(Step::NeedMore);
-            }
-            self.core.finish_frame(frame);
-            self.core.release = Release::Input(len as usize);
-            let len = len as usize;
-            return Ok(Step::Emit(match message.kind {
-                DataKind::Text => Emit::Text { len },
-                DataKind::Binary => Emit::Binary { len },
-            }));
-        }
-
-        let n = available.min(len - frame.done) as usize;
-        if n > 0 {
-            let piece = self.input.bytes_mut(0, n);
-            if let Some(key) = frame.header.mask {
-                apply_mask(piece, key, frame.done as usize);
-            }
-            if message.kind == DataKind::Text {
-                self.core
-                    .utf8
-                    .feed(piece)
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-            frame.done += n as u64;
-            self.core.frame = Some(frame);
-        }
-        let frame_complete = frame.done == len;
-        let last = frame_complete && frame.header.fin;
-        if last && message.kind == DataKind::Text {
-            self.core
-                .utf8
-                .finish()
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
-        if frame_complete {
-            self.core.finish_frame(frame);
-        }
-
-        if message.streaming {
-            if n == 0 && !last {
-                return Ok(if frame_complete {
-                    Step::Again
-                } else {
-                    Step::NeedMore
-                });
-            }
-            let first = !message.started;
-            if let Some(m) = self.core.message.as_mut() {
-                m.started = true;
-            }
-            self.core.release = Release::Input(n);
-            return Ok(Step::Emit(Emit::Chunk {
-                kind: message.kind,
-                offset: 0,
-                len: n,
-                from_message: false,
-                first,
-                last,
-            }));
-        }
-
-        let keep = self.read_chunk();
-        self.input.gather(n, len - frame.done, keep);
-        if !last {
-            return Ok(if frame_complete {
-                Step::Again
-            } else {
-                Step::NeedMore
-            });
-        }
-        self.core.release = Release::Message;
-        Ok(Step::Emit(match message.kind {
-            DataKind::Text => Emit::MessageText,
-            DataKind::Binary => Emit::MessageBinary,
-        }))
-    }
-
-    /// A frame of a compressed message (RFC 7692 §7.2.2): unmask what
-    /// arrived, inflate it in bounded steps into the message buffer, and
-    /// restore the `00 00 ff ff` tail after the final frame. The inflated
-    /// size is checked against `max_message_size` after every step, and
-    /// memory grows only with output actually produced.
-    #[cfg(feature = "deflate")]
-    fn compressed_frame(
-        &mut self,
-        mut frame: InFrame,
-        mut message: InMessage,
-    ) -> Result<Step, Error> {
-        /// Most inflated bytes per [`Event::Chunk`] in stream mode.
-        const STREAM_CHUNK: u64 = 16 * 1024;
-        let Some(codec) = self.core.codec.as_mut() else {
-            return Err(Error::InvalidState("compressed message without deflate"));
-        };
-        let len = frame.header.payload_len;
-        let n = (self.input.available() as u64).min(len - frame.done) as usize;
-        if n > frame.unmasked {
-            if let Some(key) = frame.header.mask {
-                let offset = frame.done as usize + frame.unmasked;
-                apply_mask(
-                    self.input.bytes_mut(frame.unmasked, n - frame.unmasked),
-                    key,
-                    offset,
-                );
-            }
-            frame.unmasked = n;
-        }
-        let max = self.core.config.max_message_size as u64;
-        let cap = if message.streaming {
-            STREAM_CHUNK
-        } else {
-            u64::MAX
-        };
-        // One byte past the limit, so passing it is seen.
-        let room = max
-            .saturating_add(1)
-            .saturating_sub(message.inflated)
-            .min(cap)
-            .min(usize::MAX as u64) as usize;
-        let Input {
-            buf,
-            start,
-            message: out,
-            ..
-        } = &mut self.input;
-        let before = out.len();
-        // Every inflated byte is validated before any other error is
-        // reported, so the error does not depend on how the input was
-        // split into reads (the same bytes may come out in one step or
-        // over several).
-        let text = message.kind == DataKind::Text;
-        let utf8 = &mut self.core.utf8;
-        let mut check_text = |out: &[u8]| {
-            if text {
-                utf8.feed(out).map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-            Ok::<(), Error>(())
-        };
-        let (used, mut full) = match codec.inflater.inflate(&buf[*start..*start + n], out, room) {
-            Ok(r) => r,
-            Err(err) => {
-                check_text(&out[before..])?;
-                return Err(err);
-            }
-        };
-        frame.done += used as u64;
-        frame.unmasked -= used;
-        let payload_done = frame.done == len;
-        if payload_done && frame.header.fin && !full {
-            let room = room - (out.len() - before);
-            let tail = &crate::deflate::codec::TAIL[frame.tail as usize..];
-            let (used, tail_full) = match codec.inflater.inflate(tail, out, room) {
-                Ok(r) => r,
-                Err(err) => {
-                    check_text(&out[before..])?;
-                    return Err(err);
-                }
-            };
-            frame.tail += used as u8;
-            full = tail_full;
-        }
-        check_text(&out[before..])?;
-        let produced = out.len() - before;
-        self.input.consume(used, self.core.config.read_buffer_size);
-        message.inflated += produced as u64;
-        check_limit(
-            Limit::MessageSize,
-            message.inflated,
-            self.core.config.max_message_size,
-        )?;
-        let complete = payload_done && frame.header.fin && frame.tail == 4 && !full;
-        if complete {
-            codec.inflater.end_message();
-            if message.kind == DataKind::Text {
-                self.core
-                    .utf8
-                    .finish()
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-        }
-        let first = !message.started;
-        message.started |= message.streaming && produced > 0;
-        self.core.message = Some(message);
-        if complete || (payload_done && !frame.header.fin) {
-            self.core.finish_frame(frame);
-        } else {
-            self.core.frame = Some(frame);
-        }
-        let more = if payload_done {
-            Step::Again
-        } else {
-            Step::NeedMore
-        };
-        if message.streaming {
-            if produced == 0 && !complete {
-                return Ok(more);
-            }
-            self.core.release = Release::Message;
-            return Ok(Step::Emit(Emit::Chunk {
-                kind: message.kind,
-                offset: before,
-                len: produced,
-                from_message: true,
-                first,
-                last: complete,
-            }));
-        }
-        if !complete {
-            return Ok(more);
-        }
-        self.core.release = Release::Message;
-        Ok(Step::Emit(match message.kind {
-            DataKind::Text => Emit::MessageText,
-            DataKind::Binary => Emit::MessageBinary,
-        }))
-    }
-
-    /// Turns a step's positions into a borrowed event. Text handed out
-    /// whole is validated here, once.
-    fn emit(&mut self, emit: Emit) -> Result<Option<Event<'_>>, Error> {
-        self.core.whole = match emit {
-            Emit::Text { .. } | Emit::MessageText => Some(DataKind::Text),
-            Emit::Binary { .. } | Emit::MessageBinary => Some(DataKind::Binary),
-            _ => None,
-        };
-        let input = &self.input;
-        let event = match emit {
-            Emit::Text { len } => match crate::utf8::validate(input.bytes(0, len)) {
-                Ok(text) => Event::Text(text),
-                Err(_) => return Err(self.core.fail(ProtocolError::InvalidUtf8.into())),
-            },
-            Emit::MessageText => match crate::utf8::validate(&input.message) {
-                Ok(text) => Event::Text(text),
-                Err(_) => return Err(self.core.fail(ProtocolError::InvalidUtf8.into())),
-            },
-            Emit::Binary { len } => Event::Binary(input.bytes(0, len)),
-            Emit::MessageBinary => Event::Binary(&input.message),
-            Emit::Chunk {
-                kind,
-                offset,
-                len,
-                from_message,
-                first,
-                last,
-            } => {
-                let data = if from_message {
-                    &input.message[offset..offset + len]
-                } else {
-                    input.bytes(offset, len)
-                };
-                Event::Chunk {
-                    kind,
-                    data,
-                    first,
-                    last,
-                }
-            }
-            Emit::Ping { len } => Event::Ping(input.bytes(0, len)),
-            Emit::Pong { len } => Event::Pong(input.bytes(0, len)),
-            Emit::Close(frame) => Event::Close(frame),
-        };
-        Ok(Some(event))
+        self.take_whole_message()
     }
 
     // ------------------------------------------------------------ output
@@ -1073,93 +530,7 @@ impl Connection {
     }
 }
 
-impl Core {
-    /// Checks a new frame's header against the role, extensions, limits and
-    /// fragmentation state (§5.1–§5.4), and starts it.
-    fn start_frame(&mut self, header: FrameHeader) -> Result<InFrame, Error> {
-        // RSV1 marks a compressed message: only on its first frame (RFC
-        // 7692 §6.1), and only when an extension owns the bit.
-        let compressed = header.rsv & RSV1 != 0;
-        let first_data = matches!(header.opcode, OpCode::Text | OpCode::Binary);
-        if header.rsv & !self.extensions.reserved_bits() != 0 || (compressed && !first_data) {
-            return Err(ProtocolError::ReservedBits(header.rsv).into());
-        }
-        match (self.role, header.mask.is_some()) {
-            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame.into()),
-            (Role::Client, true) => return Err(ProtocolError::MaskedFrame.into()),
-            _ => {}
-        }
-        let len = header.payload_len;
-        check_limit(Limit::FrameSize, len, self.config.max_frame_size)?;
-        let mut in_place = false;
-        match (header.opcode, self.message.as_mut()) {
-            (OpCode::Continuation, None) => {
-                return Err(ProtocolError::UnexpectedContinuation.into());
-            }
-            (OpCode::Text | OpCode::Binary, Some(_)) => {
-                return Err(ProtocolError::ExpectedContinuation.into());
-            }
-            (OpCode::Continuation, Some(message)) => {
-                message.size += len;
-                check_limit(
-                    Limit::MessageSize,
-                    message.size,
-                    self.config.max_message_size,
-                )?;
-            }
-            (OpCode::Text | OpCode::Binary, None) => {
-                check_limit(Limit::MessageSize, len, self.config.max_message_size)?;
-                let kind = if header.opcode == OpCode::Text {
-                    DataKind::Text
-                } else {
-                    DataKind::Binary
-                };
-                let streaming = self.mode == ReceiveMode::Stream;
-                in_place = header.fin && !streaming && !compressed && len <= IN_PLACE_MAX;
-                self.message = Some(InMessage {
-                    kind,
-                    streaming,
-                    size: len,
-                    started: false,
-                    compressed,
-                    inflated: 0,
-                });
-                self.utf8.reset();
-            }
-            _ => {}
-        }
-        let frame = InFrame {
-            header,
-            done: 0,
-            in_place,
-            unmasked: 0,
-            tail: 0,
-        };
-        self.frame = Some(frame);
-        Ok(frame)
-    }
-
-    /// The current frame is fully processed; a final frame ends its message.
-    fn finish_frame(&mut self, frame: InFrame) {
-        self.frame = None;
-        if frame.header.fin {
-            self.message = None;
-            self.stats.messages_received += 1;
-        }
-    }
-}
-
-fn check_limit(limit: Limit, size: u64, max: usize) -> Result<(), Error> {
-    if size > max as u64 {
-        return Err(CapacityError {
-            limit,
-            size,
-            max: max as u64,
-        }
-        .into());
-    }
-    Ok(())
-}
+impl Core {}
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,10 @@ use core::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
+use crate::close::CloseFrame;
+use crate::error::{CapacityError, Limit, ProtocolError};
+use crate::frame::FrameHeader;
+use crate::mask::apply_mask;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Ev {
