@@ -19,13 +19,14 @@ use crate::extension::Extensions;
 use crate::frame::{MAX_CONTROL_PAYLOAD, OpCode};
 use crate::utf8::Utf8Validator;
 
-mod close;
-mod input;
-mod lend;
-mod output;
-mod receive;
-mod send;
-mod timer;
+// `Connection` below is the facade; each concern has its own file.
+mod close; // the closing handshake and failing the connection
+mod input; // the read and message buffers, read sizing
+mod lend; // what an event borrows, and when it is released
+mod output; // the bytes queued for the transport
+mod receive; // frame decoding, reassembly, UTF-8, inflating
+mod send; // frame encoding, masking, fragmenting, deflating
+mod timer; // keepalive, idle and close timers
 use input::Input;
 use lend::Release;
 use output::Output;
@@ -88,11 +89,8 @@ type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send>;
 
 /// A WebSocket connection after the opening handshake.
 ///
-/// Feed it received bytes ([`feed`](Self::feed), or
-/// [`input_buffer`](Self::input_buffer) + [`commit_input`](Self::commit_input)
-/// to read straight into its buffer), take events with
-/// [`poll_event`](Self::poll_event), send with the `send_*` methods, and
-/// write out what [`output`](Self::output) returns.
+/// It does no I/O and reads no clock: received bytes and the time are
+/// handed in, events and bytes to send are handed out.
 ///
 /// ```
 /// use wsock_core::{Config, Connection, Event, Role};
@@ -104,6 +102,103 @@ type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send>;
 /// server.send_text("Hi back").unwrap();
 /// assert_eq!(&server.output()[2..], b"Hi back");
 /// ```
+///
+/// # How to drive it
+///
+/// Besides the constructors (`new`, `with_*`), its methods come in four
+/// kinds:
+///
+/// - A. Getters, taking `&self`: [`state`](Self::state),
+///   [`stats`](Self::stats), [`wants_read`](Self::wants_read),
+///   [`wants_write`](Self::wants_write),
+///   [`should_close_transport`](Self::should_close_transport) and the like.
+/// - B. Inputs from the transport and the clock:
+///   [`feed`](Self::feed) (or [`input_buffer`](Self::input_buffer) then
+///   [`commit_input`](Self::commit_input), to read straight into the
+///   connection's buffer), [`receive_eof`](Self::receive_eof), and
+///   [`handle_timeout`](Self::handle_timeout).
+/// - C. Commands from the application: the `send_*` methods,
+///   [`send`](Self::send), [`ping`](Self::ping), [`pong`](Self::pong),
+///   [`close`](Self::close), [`set_receive_mode`](Self::set_receive_mode),
+///   [`shrink_buffers`](Self::shrink_buffers). They only queue bytes.
+/// - D. Polling for what the caller must hand on or do:
+///   [`poll_event`](Self::poll_event) (with
+///   [`take_message`](Self::take_message)), the output
+///   ([`poll_transmit`](Self::poll_transmit), or
+///   [`output`](Self::output) / [`output_slices`](Self::output_slices) then
+///   [`consume_output`](Self::consume_output)), and
+///   [`poll_timeout`](Self::poll_timeout).
+///
+/// After any call of kind B or C, call the polling methods in this order:
+///
+/// 1. [`poll_event`](Self::poll_event) until it returns `Ok(None)` or an
+///    error. Events can queue output (the pong a ping is owed, the answer
+///    to a close, the close frame of a failure), so they come first. An
+///    event borrows the connection; what it lent is released at the next
+///    `&mut` call.
+/// 2. The output: write out what is queued. An error from `poll_event`
+///    still leaves a close frame to write.
+/// 3. [`should_close_transport`](Self::should_close_transport): once it is
+///    true, close the transport. It waits for the output to be written.
+/// 4. [`poll_timeout`](Self::poll_timeout), and call
+///    [`handle_timeout`](Self::handle_timeout) at that moment (or earlier).
+///    Its answer depends on 2 and 3, so it comes last.
+///
+/// Getters may be called at any time. Time, passed to `handle_timeout` as
+/// the time elapsed since an origin of the caller's choosing, must never
+/// go backwards; with [`Config::idle_timeout`] set, call `handle_timeout`
+/// after every read too, since the idle timer restarts only when it sees
+/// that bytes arrived.
+///
+/// ```no_run
+/// # #[cfg(feature = "std")] {
+/// use std::io::{ErrorKind, Read, Write};
+/// use std::net::TcpStream;
+/// use std::time::{Duration, Instant};
+///
+/// use wsock_core::{Config, Connection, Event, Role};
+///
+/// /// An echo server for one accepted (and upgraded) TCP stream.
+/// fn echo(mut tcp: TcpStream) -> std::io::Result<()> {
+///     let start = Instant::now();
+///     let mut conn = Connection::new(Role::Server, Config::default());
+///     loop {
+///         // B: what arrived, and the time.
+///         match tcp.read(conn.input_buffer()) {
+///             Ok(0) => conn.receive_eof(),
+///             Ok(n) => conn.commit_input(n),
+///             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+///             Err(e) => return Err(e),
+///         }
+///         conn.handle_timeout(start.elapsed());
+///         // D1: events, answered with C.
+///         loop {
+///             match conn.poll_event() {
+///                 Ok(Some(Event::Text(text))) => {
+///                     let text = text.to_owned();
+///                     let _ = conn.send_text(&text);
+///                 }
+///                 Ok(Some(_)) => {}
+///                 Ok(None) | Err(_) => break,
+///             }
+///         }
+///         // D2: the output.
+///         let mut out = Vec::new();
+///         conn.poll_transmit(&mut out);
+///         tcp.write_all(&out)?;
+///         // D3: the end.
+///         if conn.should_close_transport() || !conn.wants_read() {
+///             return Ok(());
+///         }
+///         // D4: wake up for the next deadline even if nothing arrives.
+///         let wait = conn
+///             .poll_timeout()
+///             .map(|at| at.saturating_sub(start.elapsed()).max(Duration::from_millis(1)));
+///         tcp.set_read_timeout(wait)?;
+///     }
+/// }
+/// # }
+/// ```
 pub struct Connection {
     input: Input,
     core: Core,
@@ -114,8 +209,11 @@ pub struct Connection {
 struct Core {
     role: Role,
     config: Config,
+    /// Where the closing handshake stands; see `close.rs`.
     state: State,
+    /// The connection failed (or timed out): nothing more is read.
     failed: bool,
+    /// The transport reached end of stream.
     eof: bool,
     protocol: Option<String>,
     stats: Stats,
@@ -129,23 +227,36 @@ struct Core {
     #[cfg(feature = "deflate")]
     sending_compressed: bool,
 
+    // Receiving: see `receive.rs` and `lend.rs`.
+    /// The frame being received, from its header on.
     frame: Option<InFrame>,
+    /// The data message being received, from its first frame on.
     message: Option<InMessage>,
+    /// Validates received text as it arrives (fail fast, §8.1).
     utf8: Utf8Validator,
     mode: ReceiveMode,
+    /// What the last event lent, released at the next `&mut` call.
     release: Release,
     /// The data message the last event handed out whole, for
     /// `take_message`.
     whole: Option<DataKind>,
+    /// An error a timer raised, for the next `poll_event`.
     pending_error: Option<Error>,
+    /// The peer's close frame arrived: no event follows it.
     close_received: bool,
 
+    // Sending: see `send.rs`.
     out: Output,
+    /// The pong owed for the latest ping, while the output is too full to
+    /// take it (§5.5.3 allows answering only the latest).
     pending_pong: Option<([u8; MAX_CONTROL_PAYLOAD], u8)>,
+    /// The kind of the message being sent in fragments.
     sending: Option<DataKind>,
+    /// Validates text sent in fragments across the pieces.
     send_utf8: Utf8Validator,
     mask_source: Option<MaskSource>,
 
+    // Time: see `timer.rs`.
     timers: TimerTable,
     traffic: Traffic,
     /// A timer ended the connection (the close or keepalive timeout): the
@@ -243,6 +354,23 @@ impl Connection {
         self
     }
 
+    // A. Getters: `&self`, callable at any time.
+
+    /// This endpoint's role.
+    pub fn role(&self) -> Role {
+        self.core.role
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    /// The negotiated subprotocol, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.core.protocol.as_deref()
+    }
+
     /// The extensions in force.
     pub fn extensions(&self) -> Extensions {
         self.core.extensions
@@ -260,21 +388,6 @@ impl Connection {
             .map_or(0, crate::deflate::codec::Codec::memory)
     }
 
-    /// This endpoint's role.
-    pub fn role(&self) -> Role {
-        self.core.role
-    }
-
-    /// The settings in force.
-    pub fn config(&self) -> &Config {
-        &self.core.config
-    }
-
-    /// The negotiated subprotocol, if any.
-    pub fn protocol(&self) -> Option<&str> {
-        self.core.protocol.as_deref()
-    }
-
     /// Where the closing handshake stands.
     pub fn state(&self) -> State {
         self.core.state
@@ -285,6 +398,11 @@ impl Connection {
         &self.core.stats
     }
 
+    /// The receive mode in force.
+    pub fn receive_mode(&self) -> ReceiveMode {
+        self.core.mode
+    }
+
     /// The error the next [`poll_event`](Self::poll_event) reports first,
     /// when a timer already failed the connection (keepalive or close
     /// timeout). Lets an adapter's sending side, which does not take
@@ -293,17 +411,30 @@ impl Connection {
         self.core.pending_error.as_ref()
     }
 
-    /// Chooses how the next data message is handed out.
-    pub fn set_receive_mode(&mut self, mode: ReceiveMode) {
-        self.core.mode = mode;
+    /// Whether reading from the transport is useful now.
+    pub fn wants_read(&self) -> bool {
+        !self.core.eof && !self.core.failed && !self.should_close_transport()
     }
 
-    /// The receive mode in force.
-    pub fn receive_mode(&self) -> ReceiveMode {
-        self.core.mode
+    /// Whether there is anything to write.
+    pub fn wants_write(&self) -> bool {
+        self.core.buffered_output() > 0 || self.core.pending_pong.is_some()
     }
 
-    // ------------------------------------------------------------ input
+    /// Bytes queued for the transport and not yet consumed.
+    pub fn buffered_output(&self) -> usize {
+        self.core.out.len()
+    }
+
+    /// Whether the adapter should close the transport now: the closing
+    /// handshake is over (or failed, or timed out) and the output is
+    /// written. A server closes first; a client waits for the server's
+    /// end of stream or the close timeout (§7.1.1).
+    pub fn should_close_transport(&self) -> bool {
+        self.core.should_close_transport()
+    }
+
+    // B. Inputs from the transport and the clock.
 
     /// Copies received bytes into the read buffer. To avoid the copy, read
     /// into [`input_buffer`](Self::input_buffer) instead.
@@ -345,10 +476,97 @@ impl Connection {
         self.core.eof = true;
     }
 
-    /// Whether reading from the transport is useful now.
-    pub fn wants_read(&self) -> bool {
-        !self.core.eof && !self.core.failed && !self.should_close_transport()
+    /// Advances the timers to `now`: the time elapsed since any fixed
+    /// origin the caller chooses (for example `start.elapsed()` of a
+    /// `std::time::Instant`), never decreasing. Sends keepalive pings, and
+    /// fails the connection when the keepalive, idle or close timeout
+    /// passes. Cheap; call it whenever convenient as well as at the
+    /// deadline. The idle timer counts from the last call that found newly
+    /// received bytes, so an adapter using
+    /// [`Config::idle_timeout`](crate::Config::idle_timeout) calls it after
+    /// each read.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.advance_timers(now);
     }
+
+    // C. Commands from the application.
+
+    /// Queues a whole text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.core.send_message(DataKind::Text, text.as_bytes())
+    }
+
+    /// Queues a whole binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.core.send_message(DataKind::Binary, data)
+    }
+
+    /// Queues the next piece of a message sent in fragments. The first call
+    /// starts the message; the call with `last = true` ends it. Text pieces
+    /// may split code points; the whole must be valid UTF-8, checked as it
+    /// goes. Control frames may be sent between pieces.
+    pub fn send_fragment(&mut self, kind: DataKind, data: &[u8], last: bool) -> Result<(), Error> {
+        self.core.send_fragment(kind, data, last)
+    }
+
+    /// Queues an owned [`Message`](crate::Message): data, ping, pong, or
+    /// close (`Close(None)` closes with 1000).
+    pub fn send(&mut self, message: &crate::Message) -> Result<(), Error> {
+        use crate::Message;
+        match message {
+            Message::Text(text) => self.send_text(text),
+            Message::Binary(data) => self.send_binary(data),
+            Message::Ping(payload) => self.ping(payload),
+            Message::Pong(payload) => self.pong(payload),
+            Message::Close(None) => self.close(CloseCode::NORMAL, ""),
+            Message::Close(Some(frame)) => self.close(frame.code, &frame.reason),
+        }
+    }
+
+    /// Queues a [`Message`](crate::Message) it may keep: a text or binary
+    /// payload of 2 KiB or more is not copied but written out from its own
+    /// buffer (see [`output_slices`](Self::output_slices)), and a client
+    /// masks it in place. Otherwise the same as [`send`](Self::send).
+    pub fn send_owned(&mut self, message: crate::Message) -> Result<(), Error> {
+        use crate::Message;
+        match message {
+            Message::Text(text) => self.core.send_owned(DataKind::Text, text.into_bytes()),
+            Message::Binary(data) => self.core.send_owned(DataKind::Binary, data),
+            other => self.send(&other),
+        }
+    }
+
+    /// Queues a ping (payload at most 125 bytes).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.core.send_control(OpCode::Ping, payload)
+    }
+
+    /// Queues a pong (payload at most 125 bytes). Unsolicited pongs serve
+    /// as a one-way heartbeat (§5.5.3).
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.core.send_control(OpCode::Pong, payload)
+    }
+
+    /// Starts the closing handshake: queues a close frame after everything
+    /// queued so far. Received messages are still delivered until the
+    /// peer's close arrives.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.core.start_close(code, reason)
+    }
+
+    /// Chooses how the next data message is handed out.
+    pub fn set_receive_mode(&mut self, mode: ReceiveMode) {
+        self.core.mode = mode;
+    }
+
+    /// Frees buffers that hold nothing, for connections about to sit idle.
+    pub fn shrink_buffers(&mut self) {
+        self.apply_release();
+        self.input.free_if_empty(self.core.frame.is_some());
+        self.core.out.free_if_empty();
+    }
+
+    // D. Polling: what the caller must hand on or do.
 
     /// The next event, or `Ok(None)` when more input is needed (or nothing
     /// more will come: check [`state`](Self::state)).
@@ -380,69 +598,15 @@ impl Connection {
         self.take_whole_message()
     }
 
-    // ------------------------------------------------------------ output
-
-    /// Queues a whole text message.
-    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.core.send_message(DataKind::Text, text.as_bytes())
-    }
-
-    /// Queues a whole binary message.
-    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.core.send_message(DataKind::Binary, data)
-    }
-
-    /// Queues the next piece of a message sent in fragments. The first call
-    /// starts the message; the call with `last = true` ends it. Text pieces
-    /// may split code points; the whole must be valid UTF-8, checked as it
-    /// goes. Control frames may be sent between pieces.
-    pub fn send_fragment(&mut self, kind: DataKind, data: &[u8], last: bool) -> Result<(), Error> {
-        self.core.send_fragment(kind, data, last)
-    }
-
-    /// Queues a ping (payload at most 125 bytes).
-    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.core.send_control(OpCode::Ping, payload)
-    }
-
-    /// Queues a pong (payload at most 125 bytes). Unsolicited pongs serve
-    /// as a one-way heartbeat (§5.5.3).
-    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.core.send_control(OpCode::Pong, payload)
-    }
-
-    /// Queues a [`Message`](crate::Message) it may keep: a text or binary
-    /// payload of 2 KiB or more is not copied but written out from its own
-    /// buffer (see [`output_slices`](Self::output_slices)), and a client
-    /// masks it in place. Otherwise the same as [`send`](Self::send).
-    pub fn send_owned(&mut self, message: crate::Message) -> Result<(), Error> {
-        use crate::Message;
-        match message {
-            Message::Text(text) => self.core.send_owned(DataKind::Text, text.into_bytes()),
-            Message::Binary(data) => self.core.send_owned(DataKind::Binary, data),
-            other => self.send(&other),
+    /// Moves all pending output to the end of `buf`, including a pong that
+    /// was held back while the output was over `write_buffer_size`.
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) {
+        while self.wants_write() {
+            let piece = self.output();
+            let n = piece.len();
+            buf.extend_from_slice(piece);
+            self.consume_output(n);
         }
-    }
-
-    /// Queues an owned [`Message`](crate::Message): data, ping, pong, or
-    /// close (`Close(None)` closes with 1000).
-    pub fn send(&mut self, message: &crate::Message) -> Result<(), Error> {
-        use crate::Message;
-        match message {
-            Message::Text(text) => self.send_text(text),
-            Message::Binary(data) => self.send_binary(data),
-            Message::Ping(payload) => self.ping(payload),
-            Message::Pong(payload) => self.pong(payload),
-            Message::Close(None) => self.close(CloseCode::NORMAL, ""),
-            Message::Close(Some(frame)) => self.close(frame.code, &frame.reason),
-        }
-    }
-
-    /// Starts the closing handshake: queues a close frame after everything
-    /// queued so far. Received messages are still delivered until the
-    /// peer's close arrives.
-    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.core.start_close(code, reason)
     }
 
     /// Bytes ready to be written to the transport, oldest first. Write some
@@ -470,44 +634,6 @@ impl Connection {
         self.core.stats.bytes_sent += n as u64;
     }
 
-    /// Moves all pending output to the end of `buf`, including a pong that
-    /// was held back while the output was over `write_buffer_size`.
-    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) {
-        while self.wants_write() {
-            let piece = self.output();
-            let n = piece.len();
-            buf.extend_from_slice(piece);
-            self.consume_output(n);
-        }
-    }
-
-    /// Bytes queued for the transport and not yet consumed.
-    pub fn buffered_output(&self) -> usize {
-        self.core.out.len()
-    }
-
-    /// Whether there is anything to write.
-    pub fn wants_write(&self) -> bool {
-        self.core.buffered_output() > 0 || self.core.pending_pong.is_some()
-    }
-
-    /// Whether the adapter should close the transport now: the closing
-    /// handshake is over (or failed, or timed out) and the output is
-    /// written. A server closes first; a client waits for the server's
-    /// end of stream or the close timeout (§7.1.1).
-    pub fn should_close_transport(&self) -> bool {
-        self.core.should_close_transport()
-    }
-
-    /// Frees buffers that hold nothing, for connections about to sit idle.
-    pub fn shrink_buffers(&mut self) {
-        self.apply_release();
-        self.input.free_if_empty(self.core.frame.is_some());
-        self.core.out.free_if_empty();
-    }
-
-    // ------------------------------------------------------------ time
-
     /// The next moment [`handle_timeout`](Self::handle_timeout) must be
     /// called, on the caller's clock (see there), or `None` when no timer
     /// runs. A moment at or before the last `now` means "now": a timer
@@ -515,22 +641,7 @@ impl Connection {
     pub fn poll_timeout(&self) -> Option<Duration> {
         self.next_timeout()
     }
-
-    /// Advances the timers to `now`: the time elapsed since any fixed
-    /// origin the caller chooses (for example `start.elapsed()` of a
-    /// `std::time::Instant`), never decreasing. Sends keepalive pings, and
-    /// fails the connection when the keepalive, idle or close timeout
-    /// passes. Cheap; call it whenever convenient as well as at the
-    /// deadline. The idle timer counts from the last call that found newly
-    /// received bytes, so an adapter using
-    /// [`Config::idle_timeout`](crate::Config::idle_timeout) calls it after
-    /// each read.
-    pub fn handle_timeout(&mut self, now: Duration) {
-        self.advance_timers(now);
-    }
 }
-
-impl Core {}
 
 #[cfg(test)]
 mod tests;
