@@ -182,82 +182,107 @@ impl Connection {
         let Some(mut message) = self.core.message else {
             return Err(Error::InvalidState("data frame without message"));
         };
-        let len = frame.header.payload_len;
-        let available = self.input.available() as u64;
-
-        // Switching to stream mode mid-message: hand out what was gathered.
-        if self.core.mode == ReceiveMode::Stream && !message.streaming {
-            message.streaming = true;
-            // Started only if something is handed out here.
-            message.started = (frame.in_place && frame.done > 0)
-                || (!frame.in_place && !self.input.message.is_empty());
-            self.core.message = Some(message);
-            if frame.in_place {
-                frame.in_place = false;
-                self.core.frame = Some(frame);
-                if frame.done > 0 {
-                    let len = frame.done as usize;
-                    // The processed prefix is handed out; `done` stays, so
-                    // unmasking continues at the right key offset.
-                    self.core.release = Release::Input(len);
-                    return Ok(Step::Emit(Emit::Chunk {
-                        kind: message.kind,
-                        offset: 0,
-                        len,
-                        from_message: false,
-                        first: true,
-                        last: false,
-                    }));
-                }
-            } else if !self.input.message.is_empty() {
-                self.core.release = Release::Message;
-                let len = self.input.message.len();
-                return Ok(Step::Emit(Emit::Chunk {
-                    kind: message.kind,
-                    offset: 0,
-                    len,
-                    from_message: true,
-                    first: true,
-                    last: false,
-                }));
-            }
+        if self.core.mode == ReceiveMode::Stream
+            && !message.streaming
+            && let Some(step) = self.switch_to_stream(&mut frame, &mut message)
+        {
+            return Ok(step);
         }
-
         #[cfg(feature = "deflate")]
         if message.compressed {
             return self.compressed_frame(frame, message);
         }
-
         if frame.in_place {
-            let ready = available.min(len) as usize;
-            let done = frame.done as usize;
-            if ready > done {
-                let piece = self.input.bytes_mut(done, ready - done);
-                if let Some(key) = frame.header.mask {
-                    apply_mask(piece, key, done);
-                }
-                // A frame that arrived whole is validated once, when handed out.
-                if message.kind == DataKind::Text && !(done == 0 && ready == len as usize) {
-                    self.core
-                        .utf8
-                        .feed(piece)
-                        .map_err(|_| ProtocolError::InvalidUtf8)?;
-                }
-                frame.done = ready as u64;
-                self.core.frame = Some(frame);
+            self.in_place_frame(frame, message.kind)
+        } else {
+            self.streamed_or_gathered_frame(frame, message)
+        }
+    }
+
+    /// Stream mode was chosen mid-message: the rest is streamed, and what
+    /// was gathered or processed in place so far is handed out first.
+    fn switch_to_stream(&mut self, frame: &mut InFrame, message: &mut InMessage) -> Option<Step> {
+        message.streaming = true;
+        // Started only if something is handed out here.
+        message.started = (frame.in_place && frame.done > 0)
+            || (!frame.in_place && !self.input.message.is_empty());
+        self.core.message = Some(*message);
+        if frame.in_place {
+            frame.in_place = false;
+            self.core.frame = Some(*frame);
+            if frame.done > 0 {
+                let len = frame.done as usize;
+                // The processed prefix is handed out; `done` stays, so
+                // unmasking continues at the right key offset.
+                self.core.release = Release::Input(len);
+                return Some(Step::Emit(Emit::Chunk {
+                    kind: message.kind,
+                    offset: 0,
+                    len,
+                    from_message: false,
+                    first: true,
+                    last: false,
+                }));
             }
-            if frame.done < len {
-                return Ok(Step::NeedMore);
-            }
-            self.core.finish_frame(frame);
-            self.core.release = Release::Input(len as usize);
-            let len = len as usize;
-            return Ok(Step::Emit(match message.kind {
-                DataKind::Text => Emit::Text { len },
-                DataKind::Binary => Emit::Binary { len },
+        } else if !self.input.message.is_empty() {
+            self.core.release = Release::Message;
+            let len = self.input.message.len();
+            return Some(Step::Emit(Emit::Chunk {
+                kind: message.kind,
+                offset: 0,
+                len,
+                from_message: true,
+                first: true,
+                last: false,
             }));
         }
+        None
+    }
 
+    /// A single-frame message held in the read buffer: unmasked (and text
+    /// validated) as it arrives, handed out in place once whole.
+    fn in_place_frame(&mut self, mut frame: InFrame, kind: DataKind) -> Result<Step, Error> {
+        let len = frame.header.payload_len;
+        let available = self.input.available() as u64;
+        let ready = available.min(len) as usize;
+        let done = frame.done as usize;
+        if ready > done {
+            let piece = self.input.bytes_mut(done, ready - done);
+            if let Some(key) = frame.header.mask {
+                apply_mask(piece, key, done);
+            }
+            // A frame that arrived whole is validated once, when handed out.
+            if kind == DataKind::Text && !(done == 0 && ready == len as usize) {
+                self.core
+                    .utf8
+                    .feed(piece)
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            frame.done = ready as u64;
+            self.core.frame = Some(frame);
+        }
+        if frame.done < len {
+            return Ok(Step::NeedMore);
+        }
+        self.core.finish_frame(frame);
+        self.core.release = Release::Input(len as usize);
+        let len = len as usize;
+        Ok(Step::Emit(match kind {
+            DataKind::Text => Emit::Text { len },
+            DataKind::Binary => Emit::Binary { len },
+        }))
+    }
+
+    /// A frame of a message that is streamed (each piece handed out as it
+    /// arrives) or gathered into the message buffer (handed out whole
+    /// after its final frame).
+    fn streamed_or_gathered_frame(
+        &mut self,
+        mut frame: InFrame,
+        message: InMessage,
+    ) -> Result<Step, Error> {
+        let len = frame.header.payload_len;
+        let available = self.input.available() as u64;
         let n = available.min(len - frame.done) as usize;
         if n > 0 {
             let piece = self.input.bytes_mut(0, n);
