@@ -6,8 +6,12 @@
 //! end of the message — so a peer cannot make us buffer garbage.
 //!
 //! Each piece is split where its last code point is cut off, and the part
-//! before is checked in one SIMD pass (simdutf8), which is no slower on
-//! non-ASCII text than on ASCII.
+//! before is checked in one SIMD pass (simdutf8): no slower on non-ASCII
+//! text than on ASCII, and the checked part comes out as `&str`, so a
+//! message gathered from pieces is built as a `String` without checking
+//! it again.
+
+use alloc::string::String;
 
 /// Validates a byte stream piece by piece.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,6 +37,12 @@ impl Utf8Validator {
     /// begin valid UTF-8, including a code point split across pieces.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), InvalidUtf8> {
         self.feed_with(bytes, |_| {})
+    }
+
+    /// [`feed`](Self::feed), appending the text checked so far to `out`: a
+    /// code point split across pieces goes in once its last byte arrives.
+    pub(crate) fn feed_into(&mut self, bytes: &[u8], out: &mut String) -> Result<(), InvalidUtf8> {
+        self.feed_with(bytes, |text| out.push_str(text))
     }
 
     /// Checks `bytes` after what was carried over, handing each checked
@@ -221,6 +231,30 @@ mod tests {
             cuts.sort_unstable();
             let expected = core::str::from_utf8(&data).is_ok();
             prop_assert_eq!(chunked(&data, &cuts).is_ok(), expected);
+        }
+
+        // Text handed out piece by piece adds up to the input.
+        #[test]
+        fn feed_into_rebuilds_the_text(data in utf8ish(), cuts in proptest::collection::vec(0usize..80, 0..8)) {
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            let mut v = Utf8Validator::new();
+            let mut text = alloc::string::String::new();
+            let mut start = 0;
+            let mut ok = true;
+            for cut in cuts.into_iter().chain([data.len()]) {
+                let cut = cut.clamp(start, data.len());
+                ok = ok && v.feed_into(&data[start..cut], &mut text).is_ok();
+                start = cut;
+            }
+            ok = ok && v.finish().is_ok();
+            match core::str::from_utf8(&data) {
+                Ok(expected) => {
+                    prop_assert!(ok);
+                    prop_assert_eq!(text.as_str(), expected);
+                }
+                Err(_) => prop_assert!(!ok),
+            }
         }
 
         #[test]

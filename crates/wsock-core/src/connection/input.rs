@@ -1,7 +1,10 @@
 //! Received bytes: the read buffer, the buffer a message is gathered in,
 //! and how much room a read is offered.
 
+use alloc::string::String;
 use alloc::vec::Vec;
+
+use crate::utf8::{InvalidUtf8, Utf8Validator};
 
 /// The most a read is offered beyond `read_buffer_size` while reads keep
 /// filling it.
@@ -22,10 +25,16 @@ pub(super) struct Input {
     pub(super) start: usize,
     /// One past the last received byte of `buf`.
     pub(super) end: usize,
-    /// The data message gathered from several frames or reads (or
-    /// inflated), unmasked and, for text, validated as it arrived. Empty
-    /// when no message is being gathered or it was moved out.
+    /// The binary message gathered from several frames or reads (or
+    /// inflated), unmasked; also the inflater's output, before it is
+    /// checked into `text` or handed out as a stream-mode chunk. Empty when
+    /// no message is being gathered or it was moved out.
     pub(super) message: Vec<u8>,
+    /// The text message gathered from several frames or reads (or
+    /// inflated), built from pieces as they are validated, so it is never
+    /// validated again. Empty when no text is being gathered or it was
+    /// moved out.
+    pub(super) text: String,
     /// How much the last [`offer`](Self::offer) handed out, to tell a read
     /// that filled it from a short one; 0 before the first offer.
     offered: usize,
@@ -124,10 +133,43 @@ impl Input {
     /// Moves the `n` bytes at the front into the message being gathered,
     /// for a frame with `rest` bytes still to come.
     pub(super) fn gather(&mut self, n: usize, rest: u64, keep: usize) {
-        reserve_gathered(&mut self.message, n, rest);
+        match growth(self.message.len(), self.message.capacity(), n, rest) {
+            Growth::None => {}
+            Growth::Double => self.message.reserve(n),
+            Growth::Exact(extra) => self.message.reserve_exact(extra),
+        }
         self.message
             .extend_from_slice(&self.buf[self.start..self.start + n]);
         self.consume(n, keep);
+    }
+
+    /// Validates the `n` bytes at the front as the next piece of a text
+    /// and moves them into the text being gathered, like
+    /// [`gather`](Self::gather).
+    pub(super) fn gather_text(
+        &mut self,
+        n: usize,
+        rest: u64,
+        keep: usize,
+        utf8: &mut Utf8Validator,
+    ) -> Result<(), InvalidUtf8> {
+        let piece = &self.buf[self.start..self.start + n];
+        append_text(&mut self.text, piece, rest, utf8)?;
+        self.consume(n, keep);
+        Ok(())
+    }
+
+    /// Validates the inflated bytes in `message` from `from` on as the
+    /// next piece of a text, and moves them into the text being gathered.
+    #[cfg(feature = "deflate")]
+    pub(super) fn gather_inflated_text(
+        &mut self,
+        from: usize,
+        utf8: &mut Utf8Validator,
+    ) -> Result<(), InvalidUtf8> {
+        let result = append_text(&mut self.text, &self.message[from..], 0, utf8);
+        self.message.truncate(from);
+        result
     }
 
     /// The `n` bytes at the front, to read from while the message buffer
@@ -137,12 +179,26 @@ impl Input {
         (&self.buf[self.start..self.start + n], &mut self.message)
     }
 
+    /// Moves the text gathered so far into the (then empty) message
+    /// buffer, without a copy, for a message that turns to stream mode.
+    pub(super) fn text_into_message(&mut self) {
+        if !self.text.is_empty() {
+            debug_assert!(self.message.is_empty());
+            self.message = core::mem::take(&mut self.text).into_bytes();
+        }
+    }
+
     /// Empties the gathered message after it was handed out, freeing it if
     /// it grew past four times `read_buffer_size`.
     pub(super) fn clear_message(&mut self, read_buffer_size: usize) {
+        let keep = read_buffer_size.saturating_mul(4);
         self.message.clear();
-        if self.message.capacity() > read_buffer_size.saturating_mul(4) {
+        if self.message.capacity() > keep {
             self.message = Vec::new();
+        }
+        self.text.clear();
+        if self.text.capacity() > keep {
+            self.text = String::new();
         }
     }
 
@@ -157,23 +213,50 @@ impl Input {
         if self.message.is_empty() {
             self.message = Vec::new();
         }
+        if self.text.is_empty() {
+            self.text = String::new();
+        }
     }
 }
 
-/// Makes room in the message buffer for `n` more bytes of a frame with
-/// `rest` bytes to follow, so it grows in few steps: by the rest of the
-/// frame, but at most to twice what has arrived (never on a header's
-/// promise alone), and without a spare half when the frame fits exactly.
-fn reserve_gathered(gathered: &mut Vec<u8>, n: usize, rest: u64) {
-    let need = gathered.len() + n;
-    if need <= gathered.capacity() {
-        return;
+/// Validates `piece` and appends it to `text`, growing it as
+/// [`growth`] says.
+fn append_text(
+    text: &mut String,
+    piece: &[u8],
+    rest: u64,
+    utf8: &mut Utf8Validator,
+) -> Result<(), InvalidUtf8> {
+    match growth(text.len(), text.capacity(), piece.len(), rest) {
+        Growth::None => {}
+        Growth::Double => text.reserve(piece.len()),
+        Growth::Exact(extra) => text.reserve_exact(extra),
+    }
+    utf8.feed_into(piece, text)
+}
+
+/// How a message buffer grows.
+enum Growth {
+    None,
+    /// By at least the bytes added: the usual doubling.
+    Double,
+    /// By exactly this many bytes.
+    Exact(usize),
+}
+
+/// How a message buffer of `len` bytes in `capacity` grows for `n` more
+/// bytes of a frame with `rest` bytes to follow, so it grows in few steps:
+/// by the rest of the frame, but at most to twice what has arrived (never
+/// on a header's promise alone), and without a spare half when the frame
+/// fits exactly. With no rest (more frames may follow), the usual doubling.
+fn growth(len: usize, capacity: usize, n: usize, rest: u64) -> Growth {
+    let need = len + n;
+    if need <= capacity {
+        return Growth::None;
     }
     if rest == 0 {
-        // More frames may follow: the usual doubling.
-        gathered.reserve(n);
-        return;
+        return Growth::Double;
     }
     let extra = usize::try_from(rest).unwrap_or(usize::MAX).min(need);
-    gathered.reserve_exact(n.saturating_add(extra));
+    Growth::Exact(n.saturating_add(extra))
 }

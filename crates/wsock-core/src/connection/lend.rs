@@ -2,8 +2,6 @@
 //! message buffer, so what it lent is released only at the next `&mut`
 //! call, and a whole data message can then still be taken owned.
 
-use alloc::string::String;
-
 use super::Connection;
 use crate::close::CloseFrame;
 use crate::error::{Error, ProtocolError};
@@ -29,7 +27,9 @@ pub(super) enum Emit {
     Binary {
         len: usize,
     },
+    /// The text gathered in `Input::text`.
     MessageText,
+    /// The message gathered in `Input::message`.
     MessageBinary,
     Chunk {
         kind: DataKind,
@@ -53,21 +53,22 @@ impl Connection {
     pub(super) fn take_whole_message(&mut self) -> Option<crate::Message> {
         use crate::Message;
         let kind = self.core.whole.take()?;
-        let data = match self.core.release {
-            Release::Message => core::mem::take(&mut self.input.message),
-            Release::Input(len) => match kind {
-                DataKind::Text => {
-                    let text = crate::utf8::validate(self.input.bytes(0, len)).ok()?;
-                    return Some(Message::Text(text.into()));
-                }
-                DataKind::Binary => self.input.bytes(0, len).to_vec(),
-            },
-            Release::Nothing => return None,
-        };
-        Some(match kind {
-            // Validated when handed out: this cannot fail.
-            DataKind::Text => Message::Text(String::from_utf8(data).ok()?),
-            DataKind::Binary => Message::Binary(data),
+        Some(match (self.core.release, kind) {
+            (Release::Message, DataKind::Text) => {
+                Message::Text(core::mem::take(&mut self.input.text))
+            }
+            (Release::Message, DataKind::Binary) => {
+                Message::Binary(core::mem::take(&mut self.input.message))
+            }
+            // A message held in place is copied, and text checked again:
+            // a `&str` of the read buffer cannot be kept from `emit`.
+            (Release::Input(len), DataKind::Text) => {
+                Message::Text(crate::utf8::validate(self.input.bytes(0, len)).ok()?.into())
+            }
+            (Release::Input(len), DataKind::Binary) => {
+                Message::Binary(self.input.bytes(0, len).to_vec())
+            }
+            (Release::Nothing, _) => return None,
         })
     }
 
@@ -82,8 +83,9 @@ impl Connection {
         }
     }
 
-    /// Turns a step's positions into a borrowed event. Text handed out
-    /// whole is validated here, once.
+    /// Turns a step's positions into a borrowed event. Text held in place
+    /// is validated here (once, if it arrived in one read); gathered text
+    /// was validated as it was gathered.
     pub(super) fn emit(&mut self, emit: Emit) -> Result<Option<Event<'_>>, Error> {
         self.core.whole = match emit {
             Emit::Text { .. } | Emit::MessageText => Some(DataKind::Text),
@@ -96,10 +98,8 @@ impl Connection {
                 Ok(text) => Event::Text(text),
                 Err(_) => return Err(self.core.fail(ProtocolError::InvalidUtf8.into())),
             },
-            Emit::MessageText => match crate::utf8::validate(&input.message) {
-                Ok(text) => Event::Text(text),
-                Err(_) => return Err(self.core.fail(ProtocolError::InvalidUtf8.into())),
-            },
+            // Validated piece by piece as it was gathered.
+            Emit::MessageText => Event::Text(&input.text),
             Emit::Binary { len } => Event::Binary(input.bytes(0, len)),
             Emit::MessageBinary => Event::Binary(&input.message),
             Emit::Chunk {

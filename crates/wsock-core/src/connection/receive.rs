@@ -203,6 +203,8 @@ impl Connection {
     /// was gathered or processed in place so far is handed out first.
     fn switch_to_stream(&mut self, frame: &mut InFrame, message: &mut InMessage) -> Option<Step> {
         message.streaming = true;
+        // Text gathered so far goes out as bytes, like a binary message's.
+        self.input.text_into_message();
         // Started only if something is handed out here.
         message.started = (frame.in_place && frame.done > 0)
             || (!frame.in_place && !self.input.message.is_empty());
@@ -289,14 +291,21 @@ impl Connection {
             if let Some(key) = frame.header.mask {
                 apply_mask(piece, key, frame.done as usize);
             }
-            if message.kind == DataKind::Text {
-                self.core
-                    .utf8
-                    .feed(piece)
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
             frame.done += n as u64;
             self.core.frame = Some(frame);
+        }
+        let text = message.kind == DataKind::Text;
+        let keep = self.read_chunk();
+        if text && !message.streaming {
+            // Validated once, as it is gathered into the text.
+            self.input
+                .gather_text(n, len - frame.done, keep, &mut self.core.utf8)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        } else if text && n > 0 {
+            self.core
+                .utf8
+                .feed(self.input.bytes(0, n))
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         let frame_complete = frame.done == len;
         let last = frame_complete && frame.header.fin;
@@ -333,8 +342,9 @@ impl Connection {
             }));
         }
 
-        let keep = self.read_chunk();
-        self.input.gather(n, len - frame.done, keep);
+        if !text {
+            self.input.gather(n, len - frame.done, keep);
+        }
         if !last {
             return Ok(if frame_complete {
                 Step::Again
@@ -362,6 +372,9 @@ impl Connection {
     ) -> Result<Step, Error> {
         /// Most inflated bytes per [`Event::Chunk`] in stream mode.
         const STREAM_CHUNK: u64 = 16 * 1024;
+        /// Most bytes inflated per step for a text gathered whole: they
+        /// wait in the message buffer until validated into the text.
+        const TEXT_STEP: u64 = 64 * 1024;
         let Some(codec) = self.core.codec.as_mut() else {
             return Err(Error::InvalidState("compressed message without deflate"));
         };
@@ -379,8 +392,12 @@ impl Connection {
             frame.unmasked = n;
         }
         let max = self.core.config.max_message_size as u64;
+        let text = message.kind == DataKind::Text;
+        let gathered_text = text && !message.streaming;
         let cap = if message.streaming {
             STREAM_CHUNK
+        } else if gathered_text {
+            TEXT_STEP
         } else {
             u64::MAX
         };
@@ -396,18 +413,17 @@ impl Connection {
         // reported, so the error does not depend on how the input was
         // split into reads (the same bytes may come out in one step or
         // over several).
-        let text = message.kind == DataKind::Text;
-        let utf8 = &mut self.core.utf8;
-        let mut check_text = |out: &[u8]| {
-            if text {
-                utf8.feed(out).map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-            Ok::<(), Error>(())
-        };
         let (used, mut full) = match codec.inflater.inflate(input, out, room) {
             Ok(r) => r,
             Err(err) => {
-                check_text(&out[before..])?;
+                if text {
+                    check_inflated_text(
+                        &mut self.input,
+                        &mut self.core.utf8,
+                        before,
+                        gathered_text,
+                    )?;
+                }
                 return Err(err);
             }
         };
@@ -420,15 +436,24 @@ impl Connection {
             let (used, tail_full) = match codec.inflater.inflate(tail, out, room) {
                 Ok(r) => r,
                 Err(err) => {
-                    check_text(&out[before..])?;
+                    if text {
+                        check_inflated_text(
+                            &mut self.input,
+                            &mut self.core.utf8,
+                            before,
+                            gathered_text,
+                        )?;
+                    }
                     return Err(err);
                 }
             };
             frame.tail += used as u8;
             full = tail_full;
         }
-        check_text(&out[before..])?;
         let produced = out.len() - before;
+        if text {
+            check_inflated_text(&mut self.input, &mut self.core.utf8, before, gathered_text)?;
+        }
         self.input.consume(used, self.core.config.read_buffer_size);
         message.inflated += produced as u64;
         check_limit(
@@ -454,7 +479,8 @@ impl Connection {
         } else {
             self.core.frame = Some(frame);
         }
-        let more = if payload_done {
+        // Output left when the room ran out is inflated at the next step.
+        let more = if payload_done || full {
             Step::Again
         } else {
             Step::NeedMore
@@ -482,6 +508,24 @@ impl Connection {
             DataKind::Binary => Emit::MessageBinary,
         }))
     }
+}
+
+/// Validates the text inflated into the message buffer from `from` on:
+/// moved into the text being gathered, or checked where it is, for a
+/// stream-mode chunk.
+#[cfg(feature = "deflate")]
+fn check_inflated_text(
+    input: &mut super::input::Input,
+    utf8: &mut crate::utf8::Utf8Validator,
+    from: usize,
+    gathered: bool,
+) -> Result<(), Error> {
+    let result = if gathered {
+        input.gather_inflated_text(from, utf8)
+    } else {
+        utf8.feed(&input.message[from..])
+    };
+    result.map_err(|_| ProtocolError::InvalidUtf8.into())
 }
 
 impl Core {
