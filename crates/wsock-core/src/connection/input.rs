@@ -39,7 +39,8 @@ pub(super) struct Input {
     /// that filled it from a short one; 0 before the first offer.
     offered: usize,
     /// The offer grown while reads fill it (a busy peer: fewer, larger
-    /// reads), at most [`MAX_BURST`]; 0 at rest.
+    /// reads): at most [`MAX_BURST`] or `read_buffer_size`, whichever is
+    /// larger; halved by short reads; 0 until a read first fills an offer.
     burst: usize,
 }
 
