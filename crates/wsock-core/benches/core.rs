@@ -19,6 +19,12 @@
 //!   the same size (memcpy), the floor for any pass over the bytes.
 //! - `utf8/<input>/<size>`: `Utf8Validator` (one piece, then `finish`)
 //!   beside `std::str::from_utf8` and `simdutf8::basic::from_utf8`.
+//! - `text/multilingual/64KiB/<how>`: 64 KiB multilingual text messages
+//!   received as in `decode/` (each spans two reads, so it is validated as
+//!   it arrives), borrowed (`poll_event`), or also taken owned
+//!   (`take_message`, as the adapters' whole-message APIs do), whole or
+//!   sent in 4 KiB fragments (`fragmented`: code points split across
+//!   frames).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -67,8 +73,13 @@ fn multilingual(len: usize) -> Vec<u8> {
 
 /// A masked client frame carrying `payload`.
 fn client_frame(opcode: OpCode, payload: &[u8], out: &mut Vec<u8>) {
+    client_fragment(opcode, true, payload, out);
+}
+
+/// A masked client frame carrying `payload`, final or not.
+fn client_fragment(opcode: OpCode, fin: bool, payload: &[u8], out: &mut Vec<u8>) {
     let header = FrameHeader {
-        fin: true,
+        fin,
         rsv: 0,
         opcode,
         mask: Some(KEY),
@@ -224,6 +235,62 @@ fn utf8(c: &mut Criterion) {
     }
 }
 
+/// Like [`receive`], also taking each message owned.
+fn receive_owned(server: &mut Connection, stream: &[u8]) -> usize {
+    let mut seen = 0;
+    for read in stream.chunks(READ) {
+        server.feed(read);
+        while server.poll_event().expect("valid stream").is_some() {
+            seen += server
+                .take_message()
+                .expect("a whole message")
+                .as_bytes()
+                .len();
+        }
+    }
+    seen
+}
+
+fn text(c: &mut Criterion) {
+    const SIZE: usize = 64 * KIB;
+    const FRAGMENT: usize = 4 * KIB;
+    let payload = multilingual(SIZE);
+    let messages = STREAM_BYTES / SIZE;
+    let total = messages * SIZE;
+    let mut whole = Vec::new();
+    let mut fragmented = Vec::new();
+    for _ in 0..messages {
+        client_frame(OpCode::Text, &payload, &mut whole);
+        for (i, piece) in payload.chunks(FRAGMENT).enumerate() {
+            let opcode = if i == 0 {
+                OpCode::Text
+            } else {
+                OpCode::Continuation
+            };
+            let fin = (i + 1) * FRAGMENT >= SIZE;
+            client_fragment(opcode, fin, piece, &mut fragmented);
+        }
+    }
+    let mut group = c.benchmark_group("text/multilingual/64KiB");
+    group.throughput(Throughput::Bytes(total as u64));
+    let mut server = Connection::new(Role::Server, Config::default());
+    assert_eq!(receive(&mut server, &whole), total);
+    group.bench_function("poll_event", |b| {
+        b.iter(|| receive(&mut server, black_box(&whole)));
+    });
+    let mut server = Connection::new(Role::Server, Config::default());
+    assert_eq!(receive_owned(&mut server, &whole), total);
+    group.bench_function("take_message", |b| {
+        b.iter(|| receive_owned(&mut server, black_box(&whole)));
+    });
+    let mut server = Connection::new(Role::Server, Config::default());
+    assert_eq!(receive_owned(&mut server, &fragmented), total);
+    group.bench_function("fragmented/take_message", |b| {
+        b.iter(|| receive_owned(&mut server, black_box(&fragmented)));
+    });
+    group.finish();
+}
+
 fn size_name(size: usize) -> String {
     match size {
         s if s >= MIB && s % MIB == 0 => format!("{}MiB", s / MIB),
@@ -242,6 +309,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = decode, encode, mask, utf8
+    targets = decode, encode, mask, utf8, text
 }
 criterion_main!(benches);

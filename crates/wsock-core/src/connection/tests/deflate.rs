@@ -6,6 +6,7 @@ use alloc::format;
 use crate::config::DeflateConfig;
 use crate::deflate::DeflateParams;
 
+use super::chunking::{feed_in_chunks, join_chunks};
 use super::*;
 
 fn deflate_config(threshold: usize) -> Config {

@@ -1,0 +1,263 @@
+//! Received bytes: the read buffer, the buffer a message is gathered in,
+//! and how much room a read is offered.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::utf8::{InvalidUtf8, Utf8Validator};
+
+/// The most a read is offered beyond `read_buffer_size` while reads keep
+/// filling it.
+const MAX_BURST: usize = 64 * 1024;
+
+/// Received bytes, kept apart from the protocol state so events can borrow
+/// them while the state changes.
+///
+/// Invariants: `start <= end <= buf.len()`; `start == end` only at rest,
+/// where both are 0 (see [`consume`](Self::consume)).
+#[derive(Default)]
+pub(super) struct Input {
+    /// The read buffer. `buf[start..end]` is received and not yet consumed
+    /// (payloads are unmasked there in place); `buf[end..]` is room offered
+    /// to the next read. Its length only grows, until it is freed whole.
+    pub(super) buf: Vec<u8>,
+    /// The first unconsumed byte of `buf`.
+    pub(super) start: usize,
+    /// One past the last received byte of `buf`.
+    pub(super) end: usize,
+    /// The binary message gathered from several frames or reads (or
+    /// inflated), unmasked; also the inflater's output, before it is
+    /// checked into `text` or handed out as a stream-mode chunk. Empty when
+    /// no message is being gathered or it was moved out.
+    pub(super) message: Vec<u8>,
+    /// The text message gathered from several frames or reads (or
+    /// inflated), built from pieces as they are validated, so it is never
+    /// validated again. Empty when no text is being gathered or it was
+    /// moved out.
+    pub(super) text: String,
+    /// How much the last [`offer`](Self::offer) handed out, to tell a read
+    /// that filled it from a short one; 0 before the first offer.
+    offered: usize,
+    /// The offer grown while reads fill it (a busy peer: fewer, larger
+    /// reads): at most [`MAX_BURST`] or `read_buffer_size`, whichever is
+    /// larger; halved by short reads; 0 until a read first fills an offer.
+    burst: usize,
+}
+
+impl Input {
+    /// Received bytes not yet consumed.
+    pub(super) fn available(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// `len` unconsumed bytes from `offset`.
+    pub(super) fn bytes(&self, offset: usize, len: usize) -> &[u8] {
+        &self.buf[self.start + offset..self.start + offset + len]
+    }
+
+    /// `len` unconsumed bytes from `offset`, for unmasking in place.
+    pub(super) fn bytes_mut(&mut self, offset: usize, len: usize) -> &mut [u8] {
+        &mut self.buf[self.start + offset..self.start + offset + len]
+    }
+
+    /// Appends received bytes.
+    pub(super) fn push(&mut self, data: &[u8]) {
+        self.reserve(data.len());
+        let end = self.end;
+        self.buf[end..end + data.len()].copy_from_slice(data);
+        self.end += data.len();
+    }
+
+    /// Makes room for `want` more bytes after `end`, moving unread bytes
+    /// to the front first.
+    fn reserve(&mut self, want: usize) {
+        if self.buf.len() - self.end >= want {
+            return;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < want {
+            self.buf.resize(self.end + want, 0);
+        }
+    }
+
+    /// Drops `n` bytes from the front. Once nothing is left, the buffer
+    /// starts over at 0, and is freed if it grew past four times `keep`.
+    pub(super) fn consume(&mut self, n: usize, keep: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > keep.saturating_mul(4) {
+                self.buf = Vec::new();
+            }
+        }
+    }
+
+    /// The size a read is offered: `read_buffer_size`, more while busy.
+    pub(super) fn read_chunk(&self, read_buffer_size: usize) -> usize {
+        read_buffer_size.max(self.burst).max(1)
+    }
+
+    /// Room for the next read: a read chunk, or up to `wanted` bytes (what
+    /// a unit that must be held whole still lacks), but at most double the
+    /// bytes already buffered, so growth follows what arrived and never a
+    /// header's promise alone.
+    pub(super) fn offer(&mut self, wanted: usize, read_buffer_size: usize) -> &mut [u8] {
+        let chunk = self.read_chunk(read_buffer_size);
+        let want = wanted.min(self.available().max(chunk)).max(chunk);
+        self.reserve(want);
+        let end = self.end;
+        self.offered = self.buf.len() - end;
+        &mut self.buf[end..]
+    }
+
+    /// Marks `n` bytes of the last offer as received (at most the room
+    /// there is) and returns how many. A read that fills the whole offer
+    /// doubles the next one (up to [`MAX_BURST`]); a read of less than half
+    /// of it halves it back toward `read_buffer_size`.
+    pub(super) fn commit(&mut self, n: usize, read_buffer_size: usize) -> usize {
+        let n = n.min(self.buf.len() - self.end);
+        let chunk = self.read_chunk(read_buffer_size);
+        if n == self.offered && n >= chunk {
+            self.burst = (chunk * 2).min(MAX_BURST.max(chunk));
+        } else if n < self.offered / 2 {
+            self.burst = chunk / 2;
+        }
+        self.end += n;
+        n
+    }
+
+    /// Moves the `n` bytes at the front into the message being gathered,
+    /// for a frame with `rest` bytes still to come.
+    pub(super) fn gather(&mut self, n: usize, rest: u64, keep: usize) {
+        match growth(self.message.len(), self.message.capacity(), n, rest) {
+            Growth::None => {}
+            Growth::Double => self.message.reserve(n),
+            Growth::Exact(extra) => self.message.reserve_exact(extra),
+        }
+        self.message
+            .extend_from_slice(&self.buf[self.start..self.start + n]);
+        self.consume(n, keep);
+    }
+
+    /// Validates the `n` bytes at the front as the next piece of a text
+    /// and moves them into the text being gathered, like
+    /// [`gather`](Self::gather).
+    pub(super) fn gather_text(
+        &mut self,
+        n: usize,
+        rest: u64,
+        keep: usize,
+        utf8: &mut Utf8Validator,
+    ) -> Result<(), InvalidUtf8> {
+        let piece = &self.buf[self.start..self.start + n];
+        append_text(&mut self.text, piece, rest, utf8)?;
+        self.consume(n, keep);
+        Ok(())
+    }
+
+    /// Validates the inflated bytes in `message` from `from` on as the
+    /// next piece of a text, and moves them into the text being gathered.
+    #[cfg(feature = "deflate")]
+    pub(super) fn gather_inflated_text(
+        &mut self,
+        from: usize,
+        utf8: &mut Utf8Validator,
+    ) -> Result<(), InvalidUtf8> {
+        let result = append_text(&mut self.text, &self.message[from..], 0, utf8);
+        self.message.truncate(from);
+        result
+    }
+
+    /// The `n` bytes at the front, to read from while the message buffer
+    /// is written (inflating into it).
+    #[cfg(feature = "deflate")]
+    pub(super) fn front_and_message(&mut self, n: usize) -> (&[u8], &mut Vec<u8>) {
+        (&self.buf[self.start..self.start + n], &mut self.message)
+    }
+
+    /// Moves the text gathered so far into the (then empty) message
+    /// buffer, without a copy, for a message that turns to stream mode.
+    pub(super) fn text_into_message(&mut self) {
+        if !self.text.is_empty() {
+            debug_assert!(self.message.is_empty());
+            self.message = core::mem::take(&mut self.text).into_bytes();
+        }
+    }
+
+    /// Empties the gathered message after it was handed out, freeing it if
+    /// it grew past four times `read_buffer_size`.
+    pub(super) fn clear_message(&mut self, read_buffer_size: usize) {
+        let keep = read_buffer_size.saturating_mul(4);
+        self.message.clear();
+        if self.message.capacity() > keep {
+            self.message = Vec::new();
+        }
+        self.text.clear();
+        if self.text.capacity() > keep {
+            self.text = String::new();
+        }
+    }
+
+    /// Frees both buffers where they hold nothing; the read buffer only
+    /// between frames (`frame_open` false).
+    pub(super) fn free_if_empty(&mut self, frame_open: bool) {
+        if self.available() == 0 && !frame_open {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.message.is_empty() {
+            self.message = Vec::new();
+        }
+        if self.text.is_empty() {
+            self.text = String::new();
+        }
+    }
+}
+
+/// Validates `piece` and appends it to `text`, growing it as
+/// [`growth`] says.
+fn append_text(
+    text: &mut String,
+    piece: &[u8],
+    rest: u64,
+    utf8: &mut Utf8Validator,
+) -> Result<(), InvalidUtf8> {
+    match growth(text.len(), text.capacity(), piece.len(), rest) {
+        Growth::None => {}
+        Growth::Double => text.reserve(piece.len()),
+        Growth::Exact(extra) => text.reserve_exact(extra),
+    }
+    utf8.feed_into(piece, text)
+}
+
+/// How a message buffer grows.
+enum Growth {
+    None,
+    /// By at least the bytes added: the usual doubling.
+    Double,
+    /// By exactly this many bytes.
+    Exact(usize),
+}
+
+/// How a message buffer of `len` bytes in `capacity` grows for `n` more
+/// bytes of a frame with `rest` bytes to follow, so it grows in few steps:
+/// by the rest of the frame, but at most to twice what has arrived (never
+/// on a header's promise alone), and without a spare half when the frame
+/// fits exactly. With no rest (more frames may follow), the usual doubling.
+fn growth(len: usize, capacity: usize, n: usize, rest: u64) -> Growth {
+    let need = len + n;
+    if need <= capacity {
+        return Growth::None;
+    }
+    if rest == 0 {
+        return Growth::Double;
+    }
+    let extra = usize::try_from(rest).unwrap_or(usize::MAX).min(need);
+    Growth::Exact(n.saturating_add(extra))
+}

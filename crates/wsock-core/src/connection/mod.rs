@@ -1,0 +1,647 @@
+//! The connection state machine: bytes in, events out; calls in, bytes out.
+//!
+//! A [`Connection`] starts after the opening handshake. It owns a read
+//! buffer (so payloads are unmasked in place and handed out as borrowed
+//! slices) and a write buffer (so pongs and close replies it owes are
+//! queued without the caller knowing why). Time enters only as an argument
+//! to [`Connection::handle_timeout`].
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use crate::close::CloseCode;
+use crate::config::{Config, Role};
+use crate::error::Error;
+use crate::event::{DataKind, Event};
+use crate::extension::Extensions;
+use crate::frame::{MAX_CONTROL_PAYLOAD, OpCode};
+use crate::utf8::Utf8Validator;
+
+// `Connection` below is the facade; each concern has its own file.
+mod close; // the closing handshake and failing the connection
+mod input; // the read and message buffers, read sizing
+mod lend; // what an event borrows, and when it is released
+mod output; // the bytes queued for the transport
+mod receive; // frame decoding, reassembly, UTF-8, inflating
+mod send; // frame encoding, masking, fragmenting, deflating
+mod timer; // keepalive, idle and close timers
+use input::Input;
+use lend::Release;
+use output::Output;
+use receive::{InFrame, InMessage};
+use timer::{TimerTable, Traffic};
+
+/// How received data messages are handed out. The mode in force when a
+/// message's first frame arrives applies to the whole message, except that
+/// switching to [`ReceiveMode::Stream`] mid-message streams the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReceiveMode {
+    /// Whole messages: [`Event::Text`] and [`Event::Binary`].
+    #[default]
+    Message,
+    /// Pieces as they arrive: [`Event::Chunk`]. Nothing is buffered whole.
+    Stream,
+}
+
+/// Where the closing handshake stands (§7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's. Received messages are
+    /// still delivered; nothing but the close is sent.
+    CloseSent,
+    /// Both close frames were exchanged, or the connection failed. See
+    /// [`Connection::should_close_transport`].
+    Closed,
+}
+
+/// Traffic counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Bytes handed to the connection.
+    pub bytes_received: u64,
+    /// Bytes the caller reported written.
+    pub bytes_sent: u64,
+    /// Frames decoded.
+    pub frames_received: u64,
+    /// Frames encoded.
+    pub frames_sent: u64,
+    /// Data messages completed.
+    pub messages_received: u64,
+    /// Data messages sent (a fragmented message counts when finished).
+    pub messages_sent: u64,
+    /// Pings received.
+    pub pings_received: u64,
+    /// Pongs received.
+    pub pongs_received: u64,
+    /// Pings sent (keepalive included).
+    pub pings_sent: u64,
+    /// Pongs sent (automatic ones included).
+    pub pongs_sent: u64,
+}
+
+type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send>;
+
+/// A WebSocket connection after the opening handshake.
+///
+/// It does no I/O and reads no clock: received bytes and the time are
+/// handed in, events and bytes to send are handed out.
+///
+/// ```
+/// use wsock_core::{Config, Connection, Event, Role};
+///
+/// let mut server = Connection::new(Role::Server, Config::default());
+/// // A masked text frame "Hi" from a client.
+/// server.feed(&[0x81, 0x82, 1, 2, 3, 4, b'H' ^ 1, b'i' ^ 2]);
+/// assert_eq!(server.poll_event().unwrap(), Some(Event::Text("Hi")));
+/// server.send_text("Hi back").unwrap();
+/// assert_eq!(&server.output()[2..], b"Hi back");
+/// ```
+///
+/// # How to drive it
+///
+/// Besides the constructors (`new`, `with_*`), its methods come in four
+/// kinds:
+///
+/// - A. Getters, taking `&self`: [`state`](Self::state),
+///   [`stats`](Self::stats), [`wants_read`](Self::wants_read),
+///   [`wants_write`](Self::wants_write),
+///   [`should_close_transport`](Self::should_close_transport) and the like.
+/// - B. Inputs from the transport and the clock:
+///   [`feed`](Self::feed) (or [`input_buffer`](Self::input_buffer) then
+///   [`commit_input`](Self::commit_input), to read straight into the
+///   connection's buffer), [`receive_eof`](Self::receive_eof), and
+///   [`handle_timeout`](Self::handle_timeout).
+/// - C. Commands from the application: the `send_*` methods,
+///   [`send`](Self::send), [`ping`](Self::ping), [`pong`](Self::pong),
+///   [`close`](Self::close), [`set_receive_mode`](Self::set_receive_mode),
+///   [`shrink_buffers`](Self::shrink_buffers). They only queue bytes.
+/// - D. Polling for what the caller must hand on or do:
+///   [`poll_event`](Self::poll_event) (with
+///   [`take_message`](Self::take_message)), the output
+///   ([`poll_transmit`](Self::poll_transmit), or
+///   [`output`](Self::output) / [`output_slices`](Self::output_slices) then
+///   [`consume_output`](Self::consume_output)), and
+///   [`poll_timeout`](Self::poll_timeout).
+///
+/// After any call of kind B or C, call the polling methods in this order:
+///
+/// 1. [`poll_event`](Self::poll_event) until it returns `Ok(None)` or an
+///    error. Events can queue output (the pong a ping is owed, the answer
+///    to a close, the close frame of a failure), so they come first. An
+///    event borrows the connection; what it lent is released at the next
+///    `&mut` call.
+/// 2. The output: write out what is queued. An error from `poll_event`
+///    still leaves a close frame to write.
+/// 3. [`should_close_transport`](Self::should_close_transport): once it is
+///    true, close the transport. It waits for the output to be written.
+/// 4. [`poll_timeout`](Self::poll_timeout), and call
+///    [`handle_timeout`](Self::handle_timeout) at that moment (or earlier).
+///    Its answer depends on 2 and 3, so it comes last.
+///
+/// Getters may be called at any time. Time, passed to `handle_timeout` as
+/// the time elapsed since an origin of the caller's choosing, must never
+/// go backwards; with [`Config::idle_timeout`] set, call `handle_timeout`
+/// after every read too, since the idle timer restarts only when it sees
+/// that bytes arrived.
+///
+/// ```no_run
+/// # #[cfg(feature = "std")] {
+/// use std::io::{ErrorKind, Read, Write};
+/// use std::net::TcpStream;
+/// use std::time::{Duration, Instant};
+///
+/// use wsock_core::{Config, Connection, Event, Role};
+///
+/// /// An echo server for one accepted (and upgraded) TCP stream.
+/// fn echo(mut tcp: TcpStream) -> std::io::Result<()> {
+///     let start = Instant::now();
+///     let mut conn = Connection::new(Role::Server, Config::default());
+///     loop {
+///         // B: what arrived, and the time.
+///         match tcp.read(conn.input_buffer()) {
+///             Ok(0) => conn.receive_eof(),
+///             Ok(n) => conn.commit_input(n),
+///             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+///             Err(e) => return Err(e),
+///         }
+///         conn.handle_timeout(start.elapsed());
+///         // D1: events, answered with C.
+///         loop {
+///             match conn.poll_event() {
+///                 Ok(Some(Event::Text(text))) => {
+///                     let text = text.to_owned();
+///                     let _ = conn.send_text(&text);
+///                 }
+///                 Ok(Some(_)) => {}
+///                 Ok(None) | Err(_) => break,
+///             }
+///         }
+///         // D2: the output.
+///         let mut out = Vec::new();
+///         conn.poll_transmit(&mut out);
+///         tcp.write_all(&out)?;
+///         // D3: the end.
+///         if conn.should_close_transport() || !conn.wants_read() {
+///             return Ok(());
+///         }
+///         // D4: wake up for the next deadline even if nothing arrives.
+///         let wait = conn
+///             .poll_timeout()
+///             .map(|at| at.saturating_sub(start.elapsed()).max(Duration::from_millis(1)));
+///         tcp.set_read_timeout(wait)?;
+///     }
+/// }
+/// # }
+/// ```
+pub struct Connection {
+    input: Input,
+    core: Core,
+}
+
+/// Everything but the received bytes, so events can borrow those while
+/// the protocol state changes.
+struct Core {
+    role: Role,
+    config: Config,
+    /// Where the closing handshake stands; see `close.rs`.
+    state: State,
+    /// The connection failed (or timed out): nothing more is read.
+    failed: bool,
+    /// The transport reached end of stream.
+    eof: bool,
+    protocol: Option<String>,
+    stats: Stats,
+    extensions: Extensions,
+    #[cfg(feature = "deflate")]
+    codec: Option<crate::deflate::codec::Codec>,
+    /// Compressed output of the message being sent, before framing.
+    #[cfg(feature = "deflate")]
+    deflated: Vec<u8>,
+    /// The message being sent in fragments is compressed.
+    #[cfg(feature = "deflate")]
+    sending_compressed: bool,
+
+    // Receiving: see `receive.rs` and `lend.rs`.
+    /// The frame being received, from its header on.
+    frame: Option<InFrame>,
+    /// The data message being received, from its first frame on.
+    message: Option<InMessage>,
+    /// Validates received text as it arrives (fail fast, §8.1).
+    utf8: Utf8Validator,
+    mode: ReceiveMode,
+    /// What the last event lent, released at the next `&mut` call.
+    release: Release,
+    /// The data message the last event handed out whole, for
+    /// `take_message`.
+    whole: Option<DataKind>,
+    /// An error a timer raised, for the next `poll_event`.
+    pending_error: Option<Error>,
+    /// The peer's close frame arrived: no event follows it.
+    close_received: bool,
+
+    // Sending: see `send.rs`.
+    out: Output,
+    /// The pong owed for the latest ping, while the output is too full to
+    /// take it (§5.5.3 allows answering only the latest).
+    pending_pong: Option<([u8; MAX_CONTROL_PAYLOAD], u8)>,
+    /// The kind of the message being sent in fragments.
+    sending: Option<DataKind>,
+    /// Validates text sent in fragments across the pieces.
+    send_utf8: Utf8Validator,
+    mask_source: Option<MaskSource>,
+
+    // Time: see `timer.rs`.
+    timers: TimerTable,
+    traffic: Traffic,
+    /// A timer ended the connection (the close or keepalive timeout): the
+    /// transport closes now, whatever output is left.
+    timed_out: bool,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.core.role)
+            .field("state", &self.core.state)
+            .field("protocol", &self.core.protocol)
+            .field("stats", &self.core.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A connection whose client-side mask keys come from the operating
+    /// system's random source.
+    #[cfg(feature = "std")]
+    pub fn new(role: Role, config: Config) -> Self {
+        Self::with_mask_source(role, config, rand::random::<[u8; 4]>)
+    }
+
+    /// A connection with an explicit source of mask keys (used only by
+    /// clients). For `no_std` targets, and deterministic tests. RFC 6455
+    /// §5.3 requires keys an attacker cannot predict.
+    pub fn with_mask_source(
+        role: Role,
+        config: Config,
+        mask_source: impl FnMut() -> [u8; 4] + Send + 'static,
+    ) -> Self {
+        let mut core = Core {
+            role,
+            config,
+            state: State::Open,
+            failed: false,
+            eof: false,
+            protocol: None,
+            stats: Stats::default(),
+            extensions: Extensions::none(),
+            #[cfg(feature = "deflate")]
+            codec: None,
+            #[cfg(feature = "deflate")]
+            deflated: Vec::new(),
+            #[cfg(feature = "deflate")]
+            sending_compressed: false,
+            frame: None,
+            message: None,
+            utf8: Utf8Validator::new(),
+            mode: ReceiveMode::Message,
+            release: Release::Nothing,
+            whole: None,
+            pending_error: None,
+            close_received: false,
+            out: Output::default(),
+            pending_pong: None,
+            sending: None,
+            send_utf8: Utf8Validator::new(),
+            mask_source: Some(Box::new(mask_source)),
+            timers: TimerTable::default(),
+            traffic: Traffic::default(),
+            timed_out: false,
+        };
+        core.start_timers();
+        Self {
+            input: Input::default(),
+            core,
+        }
+    }
+
+    /// Records the subprotocol the handshake settled on, for
+    /// [`protocol`](Self::protocol).
+    pub fn with_protocol(mut self, protocol: Option<String>) -> Self {
+        self.core.protocol = protocol;
+        self
+    }
+
+    /// Puts the extensions the handshake negotiated in force (from
+    /// [`Response::negotiated_extensions`](crate::handshake::client::Response::negotiated_extensions)
+    /// or [`Request::negotiated_extensions`](crate::handshake::server::Request::negotiated_extensions)).
+    /// Without this call, no extension is in force and RSV bits fail the
+    /// connection (1002).
+    pub fn with_extensions(mut self, extensions: Extensions) -> Self {
+        self.core.extensions = extensions;
+        #[cfg(feature = "deflate")]
+        {
+            let (role, config) = (self.core.role, &self.core.config.deflate);
+            self.core.codec = extensions
+                .deflate()
+                .map(|p| crate::deflate::codec::Codec::new(*p, role, config));
+        }
+        self
+    }
+
+    // A. Getters: `&self`, callable at any time.
+
+    /// This endpoint's role.
+    pub fn role(&self) -> Role {
+        self.core.role
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    /// The negotiated subprotocol, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.core.protocol.as_deref()
+    }
+
+    /// The extensions in force.
+    pub fn extensions(&self) -> Extensions {
+        self.core.extensions
+    }
+
+    /// Bytes of permessage-deflate state (zlib's windows and tables) this
+    /// connection holds now; 0 without deflate. See
+    /// [`DeflateConfig`](crate::config::DeflateConfig) for the figures and
+    /// how to cap them.
+    #[cfg(feature = "deflate")]
+    pub fn deflate_memory(&self) -> usize {
+        self.core
+            .codec
+            .as_ref()
+            .map_or(0, crate::deflate::codec::Codec::memory)
+    }
+
+    /// Where the closing handshake stands.
+    pub fn state(&self) -> State {
+        self.core.state
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> &Stats {
+        &self.core.stats
+    }
+
+    /// The receive mode in force.
+    pub fn receive_mode(&self) -> ReceiveMode {
+        self.core.mode
+    }
+
+    /// The error the next [`poll_event`](Self::poll_event) reports first,
+    /// when a timer already failed the connection (keepalive or close
+    /// timeout). Lets an adapter's sending side, which does not take
+    /// events, learn why the connection ended.
+    pub fn pending_error(&self) -> Option<&Error> {
+        self.core.pending_error.as_ref()
+    }
+
+    /// Whether reading from the transport is useful now.
+    pub fn wants_read(&self) -> bool {
+        !self.core.eof && !self.core.failed && !self.should_close_transport()
+    }
+
+    /// Whether there is anything to write.
+    pub fn wants_write(&self) -> bool {
+        self.core.buffered_output() > 0 || self.core.pending_pong.is_some()
+    }
+
+    /// Bytes queued for the transport and not yet consumed.
+    pub fn buffered_output(&self) -> usize {
+        self.core.out.len()
+    }
+
+    /// Whether the adapter should close the transport now: the closing
+    /// handshake is over (or failed, or timed out) and the output is
+    /// written. A server closes first; a client waits for the server's
+    /// end of stream or the close timeout (§7.1.1).
+    pub fn should_close_transport(&self) -> bool {
+        self.core.should_close_transport()
+    }
+
+    // B. Inputs from the transport and the clock.
+
+    /// Copies received bytes into the read buffer. To avoid the copy, read
+    /// into [`input_buffer`](Self::input_buffer) instead.
+    pub fn feed(&mut self, data: &[u8]) {
+        self.apply_release();
+        self.input.push(data);
+        self.note_received(data.len());
+    }
+
+    /// Free space at the end of the read buffer: read from the transport
+    /// into it, then call [`commit_input`](Self::commit_input).
+    ///
+    /// Offers `read_buffer_size` bytes (more, up to 64 KiB, while reads keep
+    /// filling the offer), more while a frame that must be
+    /// held whole is arriving. Growth follows the bytes that actually
+    /// arrived (it at most doubles the buffered amount), never a header's
+    /// promise, so a peer announcing huge frames costs nothing until it
+    /// sends them.
+    pub fn input_buffer(&mut self) -> &mut [u8] {
+        self.apply_release();
+        let wanted = self.bytes_wanted();
+        self.input.offer(wanted, self.core.config.read_buffer_size)
+    }
+
+    /// Marks `n` bytes of [`input_buffer`](Self::input_buffer) as received.
+    ///
+    /// A read that fills the whole offer doubles the next offer (up to
+    /// 64 KiB), so a busy connection makes few large reads; a read of less
+    /// than half of it halves it back toward `read_buffer_size`.
+    pub fn commit_input(&mut self, n: usize) {
+        let n = self.input.commit(n, self.core.config.read_buffer_size);
+        self.note_received(n);
+    }
+
+    /// The transport reached end of stream. Without a completed closing
+    /// handshake this is an abnormal closure (1006), reported by
+    /// [`poll_event`](Self::poll_event) after any buffered events.
+    pub fn receive_eof(&mut self) {
+        self.core.eof = true;
+    }
+
+    /// Advances the timers to `now`: the time elapsed since any fixed
+    /// origin the caller chooses (for example `start.elapsed()` of a
+    /// `std::time::Instant`), never decreasing. Sends keepalive pings, and
+    /// fails the connection when the keepalive, idle or close timeout
+    /// passes. Cheap; call it whenever convenient as well as at the
+    /// deadline. The idle timer counts from the last call that found newly
+    /// received bytes, so an adapter using
+    /// [`Config::idle_timeout`](crate::Config::idle_timeout) calls it after
+    /// each read.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        self.advance_timers(now);
+    }
+
+    // C. Commands from the application.
+
+    /// Queues a whole text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.core.send_message(DataKind::Text, text.as_bytes())
+    }
+
+    /// Queues a whole binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.core.send_message(DataKind::Binary, data)
+    }
+
+    /// Queues the next piece of a message sent in fragments. The first call
+    /// starts the message; the call with `last = true` ends it. Text pieces
+    /// may split code points; the whole must be valid UTF-8, checked as it
+    /// goes. Control frames may be sent between pieces.
+    pub fn send_fragment(&mut self, kind: DataKind, data: &[u8], last: bool) -> Result<(), Error> {
+        self.core.send_fragment(kind, data, last)
+    }
+
+    /// Queues an owned [`Message`](crate::Message): data, ping, pong, or
+    /// close (`Close(None)` closes with 1000).
+    pub fn send(&mut self, message: &crate::Message) -> Result<(), Error> {
+        use crate::Message;
+        match message {
+            Message::Text(text) => self.send_text(text),
+            Message::Binary(data) => self.send_binary(data),
+            Message::Ping(payload) => self.ping(payload),
+            Message::Pong(payload) => self.pong(payload),
+            Message::Close(None) => self.close(CloseCode::NORMAL, ""),
+            Message::Close(Some(frame)) => self.close(frame.code, &frame.reason),
+        }
+    }
+
+    /// Queues a [`Message`](crate::Message) it may keep: a text or binary
+    /// payload of 2 KiB or more is not copied but written out from its own
+    /// buffer (see [`output_slices`](Self::output_slices)), and a client
+    /// masks it in place. Otherwise the same as [`send`](Self::send).
+    pub fn send_owned(&mut self, message: crate::Message) -> Result<(), Error> {
+        use crate::Message;
+        match message {
+            Message::Text(text) => self.core.send_owned(DataKind::Text, text.into_bytes()),
+            Message::Binary(data) => self.core.send_owned(DataKind::Binary, data),
+            other => self.send(&other),
+        }
+    }
+
+    /// Queues a ping (payload at most 125 bytes).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.core.send_control(OpCode::Ping, payload)
+    }
+
+    /// Queues a pong (payload at most 125 bytes). Unsolicited pongs serve
+    /// as a one-way heartbeat (§5.5.3).
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.core.send_control(OpCode::Pong, payload)
+    }
+
+    /// Starts the closing handshake: queues a close frame after everything
+    /// queued so far. Received messages are still delivered until the
+    /// peer's close arrives.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.core.start_close(code, reason)
+    }
+
+    /// Chooses how the next data message is handed out.
+    pub fn set_receive_mode(&mut self, mode: ReceiveMode) {
+        self.core.mode = mode;
+    }
+
+    /// Frees buffers that hold nothing, for connections about to sit idle.
+    pub fn shrink_buffers(&mut self) {
+        self.apply_release();
+        self.input.free_if_empty(self.core.frame.is_some());
+        self.core.out.free_if_empty();
+    }
+
+    // D. Polling: what the caller must hand on or do.
+
+    /// The next event, or `Ok(None)` when more input is needed (or nothing
+    /// more will come: check [`state`](Self::state)).
+    ///
+    /// An error means the connection failed: a close frame with the
+    /// error's close code is queued (write out [`output`](Self::output)),
+    /// then the transport should be closed.
+    pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, Error> {
+        self.next_event()
+    }
+
+    /// The data message [`poll_event`](Self::poll_event) just returned as
+    /// [`Event::Text`] or [`Event::Binary`], as an owned
+    /// [`Message`](crate::Message). A message gathered from several reads
+    /// or frames (a large or fragmented one, or an inflated one) is moved
+    /// out, not copied; a small one is copied from the read buffer. `None`
+    /// after any other event or call, or once taken.
+    ///
+    /// ```
+    /// use wsock_core::{Config, Connection, Event, Message, Role};
+    ///
+    /// let mut server = Connection::new(Role::Server, Config::default());
+    /// server.feed(&[0x82, 0x82, 1, 2, 3, 4, 7 ^ 1, 8 ^ 2]);
+    /// assert!(matches!(server.poll_event(), Ok(Some(Event::Binary(_)))));
+    /// assert_eq!(server.take_message(), Some(Message::Binary(vec![7, 8])));
+    /// assert_eq!(server.take_message(), None);
+    /// ```
+    pub fn take_message(&mut self) -> Option<crate::Message> {
+        self.take_whole_message()
+    }
+
+    /// Moves all pending output to the end of `buf`, including a pong that
+    /// was held back while the output was over `write_buffer_size`.
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) {
+        while self.wants_write() {
+            let piece = self.output();
+            let n = piece.len();
+            buf.extend_from_slice(piece);
+            self.consume_output(n);
+        }
+    }
+
+    /// Bytes ready to be written to the transport, oldest first. Write some
+    /// or all, then call [`consume_output`](Self::consume_output).
+    pub fn output(&mut self) -> &[u8] {
+        self.core.flush_pong();
+        self.core.out.front()
+    }
+
+    /// All of [`output`](Self::output) and what follows it, as up to
+    /// `dst.len()` slices in order, for one vectored write; returns how many
+    /// slices it filled. Large payloads sent with
+    /// [`send_owned`](Self::send_owned) are slices of their own, written
+    /// from the buffer they came in. Then call
+    /// [`consume_output`](Self::consume_output) with the bytes written.
+    pub fn output_slices<'a>(&'a mut self, dst: &mut [&'a [u8]]) -> usize {
+        self.core.flush_pong();
+        self.core.out.slices(dst)
+    }
+
+    /// Marks the first `n` bytes of [`output`](Self::output) as written.
+    pub fn consume_output(&mut self, n: usize) {
+        let keep = self.core.config.write_buffer_size.saturating_mul(2);
+        let n = self.core.out.consume(n, keep);
+        self.core.stats.bytes_sent += n as u64;
+    }
+
+    /// The next moment [`handle_timeout`](Self::handle_timeout) must be
+    /// called, on the caller's clock (see there), or `None` when no timer
+    /// runs. A moment at or before the last `now` means "now": a timer
+    /// needs to learn the current time to start.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.next_timeout()
+    }
+}
+
+#[cfg(test)]
+mod tests;

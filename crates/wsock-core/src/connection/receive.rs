@@ -1,0 +1,473 @@
+//! The receive path: frame headers checked and started, payloads unmasked
+//! in place, messages reassembled (or streamed), and UTF-8 validation of
+//! text as it arrives. Compressed messages take the detour through
+//! `inflate.rs`.
+
+use super::lend::{Emit, Release};
+use super::{Connection, Core, ReceiveMode, State};
+use crate::close::CloseFrame;
+use crate::config::Role;
+use crate::error::{CapacityError, Error, Limit, ProtocolError};
+use crate::event::{DataKind, Event};
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
+use crate::mask::apply_mask;
+
+#[cfg(feature = "deflate")]
+mod inflate;
+
+/// The largest single-frame message held whole in the read buffer and
+/// handed out from there. Larger ones are gathered into the message buffer
+/// as they arrive: holding them would mean moving a partial frame to the
+/// front of the read buffer on most reads, and gathered they can be moved
+/// out whole by [`Connection::take_message`].
+#[cfg(not(test))]
+const IN_PLACE_MAX: u64 = 16 * 1024;
+/// Small in unit tests, so short payloads take both paths.
+#[cfg(test)]
+const IN_PLACE_MAX: u64 = 100;
+
+/// The frame being received.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct InFrame {
+    header: FrameHeader,
+    /// Payload bytes already unmasked and validated.
+    done: u64,
+    /// A single-frame message in message mode: the payload stays in the
+    /// read buffer and is handed out from there, with no copy.
+    in_place: bool,
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    /// Compressed frames: bytes at the front of the input already unmasked
+    /// but not yet inflated.
+    unmasked: usize,
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    /// Compressed final frames: bytes of the restored `00 00 ff ff` tail
+    /// inflated so far.
+    tail: u8,
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    /// Compressed frames: bytes this frame has inflated to so far, checked
+    /// against `max_frame_size`.
+    inflated: u64,
+}
+
+/// The data message being received.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct InMessage {
+    kind: DataKind,
+    streaming: bool,
+    size: u64,
+    started: bool,
+    /// RSV1 was set on the first frame: the payload is deflated.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    compressed: bool,
+    /// Bytes inflated so far.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    inflated: u64,
+}
+
+/// What one decoding step came to.
+pub(super) enum Step {
+    /// The buffered bytes are used up.
+    NeedMore,
+    /// Progress without an event (a frame ended): step again.
+    Again,
+    Emit(Emit),
+}
+
+impl Connection {
+    /// See [`Connection::poll_event`].
+    pub(super) fn next_event(&mut self) -> Result<Option<Event<'_>>, Error> {
+        self.apply_release();
+        if let Some(err) = self.core.pending_error.take() {
+            return Err(err);
+        }
+        loop {
+            if self.core.close_received || self.core.failed {
+                return Ok(None);
+            }
+            match self.step() {
+                Ok(Step::Again) => {}
+                Ok(Step::NeedMore) if self.core.eof => {
+                    self.core.out.clear();
+                    return Err(self.core.fail(Error::AbnormalClose));
+                }
+                Ok(Step::NeedMore) => return Ok(None),
+                Ok(Step::Emit(emit)) => return self.emit(emit),
+                Err(err) => return Err(self.core.fail(err)),
+            }
+        }
+    }
+
+    /// The size a read is offered: `read_buffer_size`, more while busy.
+    pub(super) fn read_chunk(&self) -> usize {
+        self.input.read_chunk(self.core.config.read_buffer_size)
+    }
+
+    /// Counts `n` received bytes (already in the read buffer) as traffic.
+    pub(super) fn note_received(&mut self, n: usize) {
+        self.core.stats.bytes_received += n as u64;
+        if n > 0 {
+            self.core.traffic.keepalive = true;
+            self.core.traffic.idle = true;
+        }
+    }
+
+    /// How many more bytes the current unit (a header, a control frame, or
+    /// an in-place message) needs before it can be handed out.
+    pub(super) fn bytes_wanted(&self) -> usize {
+        let have = self.input.available();
+        match self.core.frame {
+            Some(f) if f.in_place || f.header.opcode.is_control() => {
+                (f.header.payload_len as usize).saturating_sub(have)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Decodes as far as the buffered bytes allow, up to one event.
+    fn step(&mut self) -> Result<Step, Error> {
+        let frame = match self.core.frame {
+            Some(frame) => frame,
+            None => match FrameHeader::decode(self.input.bytes(0, self.input.available()))? {
+                None => return Ok(Step::NeedMore),
+                Some((header, len)) => {
+                    self.input.consume(len, self.read_chunk());
+                    self.core.stats.frames_received += 1;
+                    self.core.start_frame(header)?
+                }
+            },
+        };
+        if frame.header.opcode.is_control() {
+            self.control_frame(frame.header)
+        } else {
+            self.data_frame(frame)
+        }
+    }
+
+    /// A ping, pong or close, handed out once whole. A ping owes a pong
+    /// (`auto_pong`); a close is answered while open and ends the
+    /// handshake.
+    fn control_frame(&mut self, header: FrameHeader) -> Result<Step, Error> {
+        let len = header.payload_len as usize;
+        if self.input.available() < len {
+            return Ok(Step::NeedMore);
+        }
+        if let Some(key) = header.mask {
+            apply_mask(self.input.bytes_mut(0, len), key, 0);
+        }
+        self.core.frame = None;
+        self.core.release = Release::Input(len);
+        Ok(Step::Emit(match header.opcode {
+            OpCode::Ping => {
+                self.core.stats.pings_received += 1;
+                if self.core.config.auto_pong && self.core.state == State::Open {
+                    let mut payload = [0; MAX_CONTROL_PAYLOAD];
+                    payload[..len].copy_from_slice(self.input.bytes(0, len));
+                    self.core.pending_pong = Some((payload, len as u8));
+                    self.core.flush_pong();
+                }
+                Emit::Ping { len }
+            }
+            OpCode::Pong => {
+                self.core.stats.pongs_received += 1;
+                Emit::Pong { len }
+            }
+            _ => {
+                let frame = CloseFrame::parse(self.input.bytes(0, len))?;
+                self.core.close_received = true;
+                if self.core.state == State::Open {
+                    let code = frame.as_ref().map(|f| f.code);
+                    self.core.queue_close(code, "");
+                }
+                self.core.enter_closed();
+                Emit::Close(frame)
+            }
+        }))
+    }
+
+    /// Unmasks and validates what arrived of a data frame, then hands it
+    /// out in place, gathers it into the message buffer, or streams it.
+    fn data_frame(&mut self, mut frame: InFrame) -> Result<Step, Error> {
+        let Some(mut message) = self.core.message else {
+            return Err(Error::InvalidState("data frame without message"));
+        };
+        if self.core.mode == ReceiveMode::Stream
+            && !message.streaming
+            && let Some(step) = self.switch_to_stream(&mut frame, &mut message)
+        {
+            return Ok(step);
+        }
+        #[cfg(feature = "deflate")]
+        if message.compressed {
+            return self.compressed_frame(frame, message);
+        }
+        if frame.in_place {
+            self.in_place_frame(frame, message.kind)
+        } else {
+            self.streamed_or_gathered_frame(frame, message)
+        }
+    }
+
+    /// Stream mode was chosen mid-message: the rest is streamed, and what
+    /// was gathered or processed in place so far is handed out first.
+    fn switch_to_stream(&mut self, frame: &mut InFrame, message: &mut InMessage) -> Option<Step> {
+        message.streaming = true;
+        // Text gathered so far goes out as bytes, like a binary message's.
+        self.input.text_into_message();
+        // Started only if something is handed out here.
+        message.started = (frame.in_place && frame.done > 0)
+            || (!frame.in_place && !self.input.message.is_empty());
+        self.core.message = Some(*message);
+        if frame.in_place {
+            frame.in_place = false;
+            self.core.frame = Some(*frame);
+            if frame.done > 0 {
+                let len = frame.done as usize;
+                // The processed prefix is handed out; `done` stays, so
+                // unmasking continues at the right key offset.
+                self.core.release = Release::Input(len);
+                return Some(Step::Emit(Emit::Chunk {
+                    kind: message.kind,
+                    offset: 0,
+                    len,
+                    from_message: false,
+                    first: true,
+                    last: false,
+                }));
+            }
+        } else if !self.input.message.is_empty() {
+            self.core.release = Release::Message;
+            let len = self.input.message.len();
+            return Some(Step::Emit(Emit::Chunk {
+                kind: message.kind,
+                offset: 0,
+                len,
+                from_message: true,
+                first: true,
+                last: false,
+            }));
+        }
+        None
+    }
+
+    /// A single-frame message held in the read buffer: unmasked (and text
+    /// validated) as it arrives, handed out in place once whole.
+    fn in_place_frame(&mut self, mut frame: InFrame, kind: DataKind) -> Result<Step, Error> {
+        let len = frame.header.payload_len;
+        let available = self.input.available() as u64;
+        let ready = available.min(len) as usize;
+        let done = frame.done as usize;
+        if ready > done {
+            let piece = self.input.bytes_mut(done, ready - done);
+            if let Some(key) = frame.header.mask {
+                apply_mask(piece, key, done);
+            }
+            // A frame that arrived whole is validated once, when handed out.
+            if kind == DataKind::Text && !(done == 0 && ready == len as usize) {
+                self.core
+                    .utf8
+                    .feed(piece)
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            frame.done = ready as u64;
+            self.core.frame = Some(frame);
+        }
+        if frame.done < len {
+            return Ok(Step::NeedMore);
+        }
+        self.core.finish_frame(frame);
+        self.core.release = Release::Input(len as usize);
+        let len = len as usize;
+        Ok(Step::Emit(match kind {
+            DataKind::Text => Emit::Text { len },
+            DataKind::Binary => Emit::Binary { len },
+        }))
+    }
+
+    /// A frame of a message that is streamed (each piece handed out as it
+    /// arrives) or gathered into the message buffer (handed out whole
+    /// after its final frame).
+    fn streamed_or_gathered_frame(
+        &mut self,
+        mut frame: InFrame,
+        message: InMessage,
+    ) -> Result<Step, Error> {
+        let len = frame.header.payload_len;
+        let available = self.input.available() as u64;
+        let n = available.min(len - frame.done) as usize;
+        if n > 0 {
+            let piece = self.input.bytes_mut(0, n);
+            if let Some(key) = frame.header.mask {
+                apply_mask(piece, key, frame.done as usize);
+            }
+            frame.done += n as u64;
+            self.core.frame = Some(frame);
+        }
+        let text = message.kind == DataKind::Text;
+        let keep = self.read_chunk();
+        if text && !message.streaming {
+            // Validated once, as it is gathered into the text.
+            self.input
+                .gather_text(n, len - frame.done, keep, &mut self.core.utf8)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        } else if text && n > 0 {
+            self.core
+                .utf8
+                .feed(self.input.bytes(0, n))
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        let frame_complete = frame.done == len;
+        let last = frame_complete && frame.header.fin;
+        if last && message.kind == DataKind::Text {
+            self.core
+                .utf8
+                .finish()
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        if frame_complete {
+            self.core.finish_frame(frame);
+        }
+
+        if message.streaming {
+            if n == 0 && !last {
+                return Ok(if frame_complete {
+                    Step::Again
+                } else {
+                    Step::NeedMore
+                });
+            }
+            let first = !message.started;
+            if let Some(m) = self.core.message.as_mut() {
+                m.started = true;
+            }
+            self.core.release = Release::Input(n);
+            return Ok(Step::Emit(Emit::Chunk {
+                kind: message.kind,
+                offset: 0,
+                len: n,
+                from_message: false,
+                first,
+                last,
+            }));
+        }
+
+        if !text {
+            self.input.gather(n, len - frame.done, keep);
+        }
+        if !last {
+            return Ok(if frame_complete {
+                Step::Again
+            } else {
+                Step::NeedMore
+            });
+        }
+        self.core.release = Release::Message;
+        Ok(Step::Emit(match message.kind {
+            DataKind::Text => Emit::MessageText,
+            DataKind::Binary => Emit::MessageBinary,
+        }))
+    }
+}
+
+impl Core {
+    /// Checks a new frame's header against the role, extensions, limits and
+    /// fragmentation state (§5.1–§5.4), and starts it.
+    fn start_frame(&mut self, header: FrameHeader) -> Result<InFrame, Error> {
+        // RSV1 marks a compressed message: only on its first frame (RFC
+        // 7692 §6.1), and only when an extension owns the bit.
+        let compressed = header.rsv & RSV1 != 0;
+        let first_data = matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        if header.rsv & !self.extensions.reserved_bits() != 0 || (compressed && !first_data) {
+            return Err(ProtocolError::ReservedBits(header.rsv).into());
+        }
+        match (self.role, header.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame.into()),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame.into()),
+            _ => {}
+        }
+        let len = header.payload_len;
+        // The limits bound what a message costs once received. A frame of
+        // a compressed message is checked as it inflates, in
+        // `compressed_frame`, not here: its wire bytes are consumed as they
+        // are inflated, never buffered whole, so memory stays bounded by
+        // the inflated limits, and deflate may make incompressible data
+        // larger on the wire than the limits it is within.
+        let inflates = compressed
+            || (header.opcode == OpCode::Continuation
+                && self.message.is_some_and(|m| m.compressed));
+        if !inflates {
+            check_limit(Limit::FrameSize, len, self.config.max_frame_size)?;
+        }
+        let mut in_place = false;
+        match (header.opcode, self.message.as_mut()) {
+            (OpCode::Continuation, None) => {
+                return Err(ProtocolError::UnexpectedContinuation.into());
+            }
+            (OpCode::Text | OpCode::Binary, Some(_)) => {
+                return Err(ProtocolError::ExpectedContinuation.into());
+            }
+            (OpCode::Continuation, Some(message)) => {
+                message.size = message.size.saturating_add(len);
+                if !inflates {
+                    check_limit(
+                        Limit::MessageSize,
+                        message.size,
+                        self.config.max_message_size,
+                    )?;
+                }
+            }
+            (OpCode::Text | OpCode::Binary, None) => {
+                if !inflates {
+                    check_limit(Limit::MessageSize, len, self.config.max_message_size)?;
+                }
+                let kind = if header.opcode == OpCode::Text {
+                    DataKind::Text
+                } else {
+                    DataKind::Binary
+                };
+                let streaming = self.mode == ReceiveMode::Stream;
+                in_place = header.fin && !streaming && !compressed && len <= IN_PLACE_MAX;
+                self.message = Some(InMessage {
+                    kind,
+                    streaming,
+                    size: len,
+                    started: false,
+                    compressed,
+                    inflated: 0,
+                });
+                self.utf8.reset();
+            }
+            _ => {}
+        }
+        let frame = InFrame {
+            header,
+            done: 0,
+            in_place,
+            unmasked: 0,
+            tail: 0,
+            inflated: 0,
+        };
+        self.frame = Some(frame);
+        Ok(frame)
+    }
+
+    /// The current frame is fully processed; a final frame ends its message.
+    fn finish_frame(&mut self, frame: InFrame) {
+        self.frame = None;
+        if frame.header.fin {
+            self.message = None;
+            self.stats.messages_received += 1;
+        }
+    }
+}
+
+fn check_limit(limit: Limit, size: u64, max: usize) -> Result<(), Error> {
+    if size > max as u64 {
+        return Err(CapacityError {
+            limit,
+            size,
+            max: max as u64,
+        }
+        .into());
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! The read and message buffers: reading straight into the connection,
+//! read sizing, growth with the bytes that arrive, and freeing.
+
+use super::*;
+
+// Reading straight into the connection's buffer; the buffer offers room
+// for a whole in-place frame.
+#[test]
+fn input_buffer_reads() {
+    let mut s = server();
+    let frame = raw(0x82, &vec![5; 100_000]);
+    let mut fed = 0;
+    while fed < frame.len() {
+        let buf = s.input_buffer();
+        let n = buf.len().min(frame.len() - fed);
+        buf[..n].copy_from_slice(&frame[fed..fed + n]);
+        s.commit_input(n);
+        fed += n;
+        if fed < frame.len() {
+            assert_eq!(drain(&mut s), vec![]);
+        }
+    }
+    assert_eq!(drain(&mut s), vec![Ev::Binary(vec![5; 100_000])]);
+    assert_eq!(s.stats().bytes_received, frame.len() as u64);
+}
+
+// Reads that fill the offered buffer make the next offer larger (up to
+// 64 KiB); short reads bring it back; idle shrinking frees the memory.
+#[test]
+fn read_offer_follows_the_load() {
+    let mut s = server();
+    let base = s.config().read_buffer_size;
+    let small = raw(0x82, &[7; 10]);
+    let stream: Vec<u8> = small
+        .iter()
+        .copied()
+        .cycle()
+        .take(small.len() * 40_000)
+        .collect();
+    let mut fed = 0;
+    let mut offers = Vec::new();
+    for _ in 0..8 {
+        let buf = s.input_buffer();
+        offers.push(buf.len());
+        let n = buf.len();
+        buf.copy_from_slice(&stream[fed..fed + n]);
+        fed += n;
+        s.commit_input(n);
+        drain(&mut s);
+    }
+    assert_eq!(offers[0], base);
+    assert!(offers[1] >= 2 * base, "{offers:?}");
+    assert!(offers.iter().all(|&o| o <= 64 * 1024 + base), "{offers:?}");
+    assert!(offers[7] >= 64 * 1024, "{offers:?}");
+    // Short reads: the offer falls back.
+    for _ in 0..8 {
+        let buf = s.input_buffer();
+        buf[..12].copy_from_slice(&stream[fed..fed + 12]);
+        fed += 12;
+        s.commit_input(12);
+        assert!(drain(&mut s).iter().all(|e| matches!(e, Ev::Binary(_))));
+    }
+    assert!(s.input_buffer().len() < 64 * 1024);
+    s.shrink_buffers();
+    assert_eq!(s.input.buf.capacity(), 0);
+}
+
+// A header announcing a large frame does not make the buffer grow ahead of
+// the bytes that actually arrive.
+#[test]
+fn buffer_grows_with_data_not_promises() {
+    let mut s = server();
+    s.feed(&[0x82, 0xff, 0, 0, 0, 0, 0, 0xf0, 0, 0, 1, 2, 3, 4]);
+    assert_eq!(drain(&mut s), vec![]);
+    assert!(s.input_buffer().len() <= 2 * s.config().read_buffer_size);
+    // Feeding 1 MiB in reads keeps the buffer within twice what arrived.
+    for _ in 0..256 {
+        let buf = s.input_buffer();
+        let n = buf.len().min(4096);
+        s.commit_input(n);
+        assert_eq!(drain(&mut s), vec![]);
+        let buffered = s.input.available();
+        assert!(
+            s.input.buf.len() <= 2 * buffered + 2 * 4096,
+            "{} for {buffered}",
+            s.input.buf.len()
+        );
+    }
+}
+
+// A large message gathered from many reads is moved out whole; the next
+// one starts in a fresh buffer.
+#[test]
+fn large_messages_are_taken_without_a_copy() {
+    let payload: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let mut s = server();
+    let bytes = raw_masked(0x82, &payload, Some([9, 8, 7, 6]));
+    for piece in bytes.chunks(999) {
+        s.feed(piece);
+        if let Some(event) = s.poll_event().unwrap() {
+            assert!(matches!(event, Event::Binary(b) if b.len() == payload.len()));
+            let Some(crate::Message::Binary(data)) = s.take_message() else {
+                panic!("nothing to take");
+            };
+            assert_eq!(data, payload);
+            // Grown in few steps, never far past the message.
+            assert!(data.capacity() < 2 * payload.len());
+        }
+    }
+    assert_eq!(s.input.message.capacity(), 0);
+    assert_eq!(s.stats().messages_received, 1);
+}
