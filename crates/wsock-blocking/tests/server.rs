@@ -127,10 +127,12 @@ fn the_request_callback_decides() {
 }
 
 #[test]
-fn a_full_handshake_cap_ends_the_oldest_handshake() {
+fn a_full_handshake_cap_ends_a_stalled_handshake_to_make_room() {
+    const EVICT_AFTER: Duration = Duration::from_millis(400);
     bounded(30, || {
         let server = Server::builder()
             .max_handshakes(1)
+            .evict_after(EVICT_AFTER)
             .acceptor(Acceptor::new().handshake_timeout(Some(Duration::from_secs(20))))
             .bind("127.0.0.1:0", echo)
             .unwrap();
@@ -139,11 +141,15 @@ fn a_full_handshake_cap_ends_the_oldest_handshake() {
         let mut silent = TcpStream::connect(addr).unwrap();
         silent.write_all(b"GET / HTTP/1.1\r\n").unwrap();
         std::thread::sleep(Duration::from_millis(50));
-        // ...until a new client needs it: the oldest handshake is ended.
+        // ...until it has stalled and a new client needs it: then it is
+        // ended. The new client waits in the backlog meanwhile.
         let started = Instant::now();
         let mut ws = wsock_blocking::connect(&format!("ws://{addr}/")).unwrap();
         let waited = started.elapsed();
-        assert!(waited < Duration::from_secs(1), "admitted after {waited:?}");
+        assert!(
+            waited >= Duration::from_millis(300) && waited < EVICT_AFTER + Duration::from_secs(1),
+            "admitted after {waited:?}"
+        );
         ws.send("through").unwrap();
         assert_eq!(ws.read().unwrap(), Message::text("through"));
         silent
