@@ -84,7 +84,7 @@ pub use client::{ClientBuilder, IntoClientRequest};
 pub use error::{ConnectAttempt, Error, ErrorKind};
 #[cfg(feature = "tls")]
 pub use listener::ServerTlsStream;
-pub use listener::{Server, ServerBuilder, ShutdownReport};
+pub use listener::{Server, ServerBuilder, ShutdownReport, listen};
 pub use server::Acceptor;
 pub use stream::{MessageReader, MessageWriter};
 pub use transport::{AnyStream, MaybeTlsStream, Transport};

@@ -684,8 +684,18 @@ fn release_handshake(state: &ServerState, handshake: HandshakeId) {
 }
 
 /// A listening socket on the first of `addr`'s addresses that binds, with
-/// `backlog` (`SO_REUSEADDR` set on Unix, as `TcpListener::bind` does).
-fn listen<A: ToSocketAddrs>(addr: A, backlog: u32) -> std::io::Result<TcpListener> {
+/// an explicit listen `backlog`: how many connections the kernel queues
+/// while the accept loop is not accepting (`TcpListener::bind` leaves it to
+/// the platform). `SO_REUSEADDR` is set on Unix, as `TcpListener::bind`
+/// does. [`ServerBuilder::bind`] uses it; use it for an accept loop of your
+/// own.
+///
+/// ```
+/// let listener = wsock_blocking::listen("127.0.0.1:0", 1024)?;
+/// # drop(listener);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn listen<A: ToSocketAddrs>(addr: A, backlog: u32) -> std::io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let mut last = None;
     for addr in addr.to_socket_addrs()? {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use futures_sink::Sink as _;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -155,7 +155,7 @@ pub(crate) fn bind_error(listen: &str, e: &std::io::Error) -> CliError {
 }
 
 async fn serve_tokio(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
-    let listener = listen(&args.listen, args.backlog)
+    let listener = wsock_tokio::listen(args.listen.as_str(), args.backlog)
         .await
         .map_err(|e| bind_error(&args.listen, &e))?;
     let addr = listener
@@ -276,26 +276,6 @@ async fn accept_next(
             None
         }
     }
-}
-
-/// A listening socket on the first address of `addr` that binds, with
-/// `backlog` (`SO_REUSEADDR` set on Unix, as `TcpListener::bind` does).
-async fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
-    let mut last = None;
-    for addr in tokio::net::lookup_host(addr).await? {
-        let socket = if addr.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        #[cfg(unix)]
-        socket.set_reuseaddr(true)?;
-        match socket.bind(addr).and_then(|()| socket.listen(backlog)) {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::other("the address resolved to nothing")))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM; never where signals

@@ -75,7 +75,7 @@ mod stream;
 
 pub use client::{ClientBuilder, connect};
 pub use error::{Error, ErrorKind};
-pub use listener::{Accepted, ServeBuilder, Server, ShutdownReport};
+pub use listener::{Accepted, ServeBuilder, Server, ShutdownReport, listen};
 pub use server::{ServerBuilder, accept, accept_with};
 #[cfg(feature = "tls")]
 pub use server::{ServerTlsStream, accept_tls};

@@ -527,8 +527,21 @@ async fn accept_failed(state: &State, failures: &mut AcceptFailures, e: &std::io
 }
 
 /// A listening socket on the first of `addr`'s addresses that binds, with
-/// `backlog` (`SO_REUSEADDR` set on Unix, as `TcpListener::bind` does).
-async fn listen<A: ToSocketAddrs>(addr: A, backlog: u32) -> std::io::Result<TcpListener> {
+/// an explicit listen `backlog`: how many connections the kernel queues
+/// while the accept loop is not accepting (`TcpListener::bind` leaves it to
+/// the platform). `SO_REUSEADDR` is set on Unix, as `TcpListener::bind`
+/// does. [`ServeBuilder::bind`] uses it; use it for an accept loop of your
+/// own.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let listener = wsock_tokio::listen("127.0.0.1:0", 1024).await?;
+/// # drop(listener);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn listen<A: ToSocketAddrs>(addr: A, backlog: u32) -> std::io::Result<TcpListener> {
     let mut last = None;
     for addr in tokio::net::lookup_host(addr).await? {
         let socket = if addr.is_ipv4() {
