@@ -40,6 +40,18 @@ const STORM: usize = 1000;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The default `evict_after`.
 const EVICT_AFTER: Duration = Duration::from_secs(2);
+/// Descriptors kept free for everything but the crowd (the runtime, the
+/// test harness, a child's pipes).
+const MARGIN: usize = 128;
+/// Descriptors one connection takes in this process at the worst: the
+/// client's socket, the in-process server's, and the blocking `Server`'s
+/// second handle to it (for shutdown).
+const PER_CONNECTION: usize = 3;
+
+/// One crowd at a time: the tests share the process's descriptors, and
+/// their timings mean something only when they do not share the cores.
+static ONE_CROWD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// How long one honest client may take, burst and backlog included.
 const CLIENT_LIMIT: Duration = Duration::from_secs(30);
 
@@ -67,21 +79,20 @@ fn raise_nofile(want: u64) -> u64 {
     }
 }
 
-/// How many clients fit when each needs `per_client` descriptors, with a
-/// margin for everything else; prints a notice when it is fewer than
-/// `want`.
-fn crowd(want: usize, extra: usize, per_client: usize) -> usize {
-    let limit = raise_nofile(((want + extra) * per_client + 256) as u64) as usize;
-    let fits = limit.saturating_sub(256) / per_client;
-    let n = want.min(fits.saturating_sub(extra));
+/// How many of `want` connections fit, each needing [`PER_CONNECTION`]
+/// descriptors, with a margin for everything else; prints a notice when it
+/// is fewer than `want`.
+fn crowd(want: usize) -> usize {
+    let limit = raise_nofile((want * PER_CONNECTION + MARGIN) as u64) as usize;
+    let n = want.min(limit.saturating_sub(MARGIN) / PER_CONNECTION);
     if n < want {
         eprintln!(
-            "notice: descriptor limit {limit}: {n} clients instead of {want} \
+            "notice: descriptor limit {limit}: {n} connections instead of {want} \
              (raise `ulimit -n` to run the full crowd)"
         );
     }
     assert!(
-        n >= 100,
+        n >= 200,
         "descriptor limit {limit} is too low for this test"
     );
     n
@@ -367,91 +378,88 @@ fn assert_back_to_baseline(served: &Served, fds_before: usize, rss_before: u64) 
     );
 }
 
-// ------------------------------------------------------------ tests
-
-#[test]
-fn a_burst_of_clients_is_served_completely() {
-    // Two descriptors per client in process (client and server side).
-    let n = crowd(BURST, 0, 2);
+/// Runs `scenario` (on the clients' runtime, with the server's address and
+/// name) against every server in turn, then checks that each is back to
+/// its baseline.
+fn against_every_server<F, Fut>(scenario: F)
+where
+    F: Fn(SocketAddr, &'static str) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let _one = ONE_CROWD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     bounded(300, move || {
         let clients = client_runtime();
         for served in servers() {
             let (fds, rss) = (open_descriptors(served.pid), rss_kib(served.pid));
-            let addr = served.attacked.addr;
-            let name = served.attacked.name;
-            let open = clients.block_on(burst(addr, n, name));
-            drop(open);
+            clients.block_on(scenario(served.attacked.addr, served.attacked.name));
             assert_back_to_baseline(&served, fds, rss);
         }
     });
 }
 
+// ------------------------------------------------------------ tests
+
+#[test]
+fn a_burst_of_clients_is_served_completely() {
+    let n = crowd(BURST);
+    against_every_server(move |addr, name| async move {
+        drop(burst(addr, n, name).await);
+    });
+}
+
 #[test]
 fn slowloris_does_not_keep_honest_clients_out() {
-    let n = crowd(BURST, SLOWLORIS, 2);
-    bounded(300, move || {
-        let clients = client_runtime();
-        for served in servers() {
-            let (fds, rss) = (open_descriptors(served.pid), rss_kib(served.pid));
-            let addr = served.attacked.addr;
-            let name = served.attacked.name;
-            clients.block_on(async {
-                let slow: Vec<_> = (0..SLOWLORIS)
-                    .map(|_| tokio::spawn(slowloris(addr)))
-                    .collect();
-                // Let them take every handshake slot first.
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let open = burst(addr, n, name).await;
-                drop(open);
-                // A slow connection is admitted at most `EVICT_AFTER` (and
-                // a round of others) after it connects, and then closed by
-                // eviction or at its handshake deadline.
-                let bound = HANDSHAKE_TIMEOUT + EVICT_AFTER + Duration::from_secs(2);
-                let mut longest = Duration::ZERO;
-                for task in slow {
-                    let took = task
-                        .await
-                        .unwrap()
-                        .unwrap_or_else(|e| panic!("{name}: {e}"));
-                    longest = longest.max(took);
-                }
-                eprintln!(
-                    "{name}: {SLOWLORIS} slowloris connections closed, the last after {:.2} s",
-                    longest.as_secs_f64()
-                );
-                assert!(
-                    longest <= bound,
-                    "{name}: a slowloris connection stayed {longest:?} (bound {bound:?})"
-                );
-            });
-            assert_back_to_baseline(&served, fds, rss);
+    // With descriptors to spare, more slowloris connections than handshake
+    // slots (256), so that stalled ones must make room; with few, as many
+    // as fit beside 200 honest clients.
+    let total = crowd(BURST + SLOWLORIS);
+    let slow_count = SLOWLORIS.min(total - 200);
+    let n = (total - slow_count).min(BURST);
+    against_every_server(move |addr, name| async move {
+        let slow: Vec<_> = (0..slow_count)
+            .map(|_| tokio::spawn(slowloris(addr)))
+            .collect();
+        // Let them take every handshake slot first.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        drop(burst(addr, n, name).await);
+        // A slow connection is admitted at most `EVICT_AFTER` (and a round
+        // of others) after it connects, and then closed by eviction or at
+        // its handshake deadline.
+        let bound = HANDSHAKE_TIMEOUT + EVICT_AFTER + Duration::from_secs(2);
+        let mut longest = Duration::ZERO;
+        for task in slow {
+            let took = task
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            longest = longest.max(took);
         }
+        eprintln!(
+            "{name}: {slow_count} slowloris connections closed, the last after {:.2} s",
+            longest.as_secs_f64()
+        );
+        assert!(
+            longest <= bound,
+            "{name}: a slowloris connection stayed {longest:?} (bound {bound:?})"
+        );
     });
 }
 
 #[test]
 fn a_reconnect_storm_is_served_completely() {
     // The aborted connections may linger on the server side while the new
-    // ones arrive: three descriptors per client at the worst moment.
-    let n = crowd(STORM, 0, 3);
-    bounded(300, move || {
-        let clients = client_runtime();
-        for served in servers() {
-            let (fds, rss) = (open_descriptors(served.pid), rss_kib(served.pid));
-            let addr = served.attacked.addr;
-            let name = served.attacked.name;
-            clients.block_on(async {
-                let first = burst(addr, n, name).await;
-                // Gone without a close frame: reset, as a dropped network
-                // or a killed process leaves them.
-                for tcp in first {
-                    let _ = socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO));
-                    drop(tcp);
-                }
-                let second = burst(addr, n, name).await;
-                drop(second);
-            });
-            assert_back_to_baseline(&served, fds, rss);
+    // ones arrive: room for both crowds at the worst moment.
+    let n = crowd(2 * STORM) / 2;
+    against_every_server(move |addr, name| async move {
+        let first = burst(addr, n, name).await;
+        // Gone without a close frame: reset, as a dropped network or a
+        // killed process leaves them.
+        for tcp in first {
+            let _ = socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO));
+            drop(tcp);
         }
+        drop(burst(addr, n, name).await);
     });
 }
