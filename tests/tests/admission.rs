@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Attacked, Target, bounded, tokio_echo, wsock_bin};
+use common::{Attacked, Target, bounded, crowd, tokio_echo, wsock_bin};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -40,13 +40,6 @@ const STORM: usize = 1000;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The default `evict_after`.
 const EVICT_AFTER: Duration = Duration::from_secs(2);
-/// Descriptors kept free for everything but the crowd (the runtime, the
-/// test harness, a child's pipes).
-const MARGIN: usize = 128;
-/// Descriptors one connection takes in this process at the worst: the
-/// client's socket, the in-process server's, and the blocking `Server`'s
-/// second handle to it (for shutdown).
-const PER_CONNECTION: usize = 3;
 
 /// One crowd at a time: the tests share the process's descriptors, and
 /// their timings mean something only when they do not share the cores.
@@ -60,43 +53,6 @@ const REQUEST: &[u8] = b"GET /admission HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: 
     Sec-WebSocket-Version: 13\r\n\r\n";
 
 // ------------------------------------------------------------ descriptors
-
-/// Raises the soft descriptor limit towards `want` (as far as the hard
-/// limit allows) and returns the limit in force.
-fn raise_nofile(want: u64) -> u64 {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut limit = getrlimit(Resource::Nofile);
-    let current = limit.current.unwrap_or(u64::MAX);
-    if current >= want {
-        return current;
-    }
-    let target = limit.maximum.map_or(want, |max| max.min(want));
-    limit.current = Some(target);
-    if setrlimit(Resource::Nofile, limit).is_ok() {
-        target
-    } else {
-        current
-    }
-}
-
-/// How many of `want` connections fit, each needing [`PER_CONNECTION`]
-/// descriptors, with a margin for everything else; prints a notice when it
-/// is fewer than `want`.
-fn crowd(want: usize) -> usize {
-    let limit = raise_nofile((want * PER_CONNECTION + MARGIN) as u64) as usize;
-    let n = want.min(limit.saturating_sub(MARGIN) / PER_CONNECTION);
-    if n < want {
-        eprintln!(
-            "notice: descriptor limit {limit}: {n} connections instead of {want} \
-             (raise `ulimit -n` to run the full crowd)"
-        );
-    }
-    assert!(
-        n >= 200,
-        "descriptor limit {limit} is too low for this test"
-    );
-    n
-}
 
 fn open_descriptors(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)

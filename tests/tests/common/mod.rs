@@ -350,6 +350,53 @@ pub fn assert_fresh_client_served_within(target: &Attacked, after: &str, limit: 
     let _ = tcp.write_all(&frame(0x88, &1000u16.to_be_bytes(), true));
 }
 
+// ------------------------------------------------------------ descriptors
+
+/// Descriptors kept free for everything but a crowd of connections (the
+/// runtime, the test harness, a child's pipes).
+const MARGIN: usize = 128;
+/// Descriptors one connection takes in this process at the worst: the
+/// client's socket, the in-process server's, and the blocking `Server`'s
+/// second handle to it (for shutdown).
+const PER_CONNECTION: usize = 3;
+
+/// Raises the soft descriptor limit towards `want` (as far as the hard
+/// limit allows) and returns the limit in force.
+pub fn raise_nofile(want: u64) -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    let current = limit.current.unwrap_or(u64::MAX);
+    if current >= want {
+        return current;
+    }
+    let target = limit.maximum.map_or(want, |max| max.min(want));
+    limit.current = Some(target);
+    if setrlimit(Resource::Nofile, limit).is_ok() {
+        target
+    } else {
+        current
+    }
+}
+
+/// How many of `want` connections fit, each needing [`PER_CONNECTION`]
+/// descriptors, with a margin for everything else; prints a notice when it
+/// is fewer than `want`.
+pub fn crowd(want: usize) -> usize {
+    let limit = raise_nofile((want * PER_CONNECTION + MARGIN) as u64) as usize;
+    let n = want.min(limit.saturating_sub(MARGIN) / PER_CONNECTION);
+    if n < want {
+        eprintln!(
+            "notice: descriptor limit {limit}: {n} connections instead of {want} \
+             (raise `ulimit -n` to run the full crowd)"
+        );
+    }
+    assert!(
+        n >= 200,
+        "descriptor limit {limit} is too low for this test"
+    );
+    n
+}
+
 /// VmRSS of this process, in KiB.
 pub fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
