@@ -13,17 +13,17 @@ fn handshake_then_messages() {
         .unwrap();
     let mut client_hs =
         ClientHandshake::new(&request, *b"0123456789abcdef", HandshakeLimits::default());
-    let mut server_hs = ServerHandshake::new(HandshakeLimits::default());
-    let (req, used) = server_hs.feed(client_hs.request_bytes()).unwrap().unwrap();
-    assert_eq!(used, client_hs.request_bytes().len());
+    let mut server_hs = ServerHandshake::new(&Config::default());
+    let req = server_hs.feed(client_hs.request_bytes()).unwrap().unwrap();
+    assert_eq!(req.leftover(), b"");
     assert_eq!(req.path(), "/chat");
-    let response = req.accept(&Accept::new().protocol("chat")).unwrap();
+    let accepted = req.accept(Accept::new().protocol("chat")).unwrap();
 
     // The server's first frame arrives in the same read as the response.
-    let mut server =
-        Connection::new(Role::Server, Config::default()).with_protocol(Some("chat".into()));
+    let mut server = accepted.connection;
+    assert_eq!(server.protocol(), Some("chat"));
     server.send_text("welcome").unwrap();
-    let mut wire = response.clone();
+    let mut wire = accepted.response_bytes.clone();
     server.poll_transmit(&mut wire);
 
     let (resp, used) = client_hs.feed(&wire).unwrap().unwrap();

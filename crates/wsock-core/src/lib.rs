@@ -5,7 +5,8 @@
 //! loop, or use the `wsock-blocking` and `wsock-tokio` adapters that do.
 //!
 //! * The opening handshake: [`handshake::server::ServerHandshake`] reads and
-//!   checks a client's upgrade request and writes the answer;
+//!   checks a client's upgrade request, then accepting it hands over the
+//!   ready [`Connection`] with the response to write;
 //!   [`handshake::client::ClientHandshake`] writes the request and checks
 //!   the response.
 //! * After it, a [`Connection`]: framing, masking, fragmentation, UTF-8
@@ -25,13 +26,13 @@
 //! // Both ends in memory: what one writes, the other is fed.
 //! let request = ClientRequest::new("ws://example.com/chat")?;
 //! let mut client_hs = ClientHandshake::with_random_key(&request, Default::default());
-//! let mut server_hs = ServerHandshake::new(Default::default());
-//! let (req, _) = server_hs.feed(client_hs.request_bytes())?.expect("whole request");
-//! let response = req.accept(&Accept::new())?;
-//! client_hs.feed(&response)?.expect("whole response");
+//! let mut server_hs = ServerHandshake::new(&Config::default());
+//! let req = server_hs.feed(client_hs.request_bytes())?.expect("whole request");
+//! let accepted = req.accept(Accept::new()).map_err(|r| r.error)?;
+//! client_hs.feed(&accepted.response_bytes)?.expect("whole response");
 //!
 //! let mut client = Connection::new(Role::Client, Config::default());
-//! let mut server = Connection::new(Role::Server, Config::default());
+//! let mut server = accepted.connection;
 //! client.send_text("hello")?;
 //! client.close(CloseCode::NORMAL, "bye")?;
 //! let mut wire = Vec::new();
@@ -54,8 +55,9 @@
 //!
 //! # permessage-deflate
 //!
-//! The handshakes negotiate what [`Config::deflate`] allows when given the
-//! config (`with_extensions`), and hand the agreement to the connections:
+//! The handshakes negotiate what [`Config::deflate`] allows (the client's
+//! when given the config with `with_extensions`), and the agreement goes
+//! into the connections:
 //!
 //! ```
 //! # #[cfg(feature = "deflate")] {
@@ -67,15 +69,15 @@
 //! let request = ClientRequest::new("ws://example.com/chat")?;
 //! let mut client_hs =
 //!     ClientHandshake::with_random_key(&request, config.handshake).with_extensions(&config);
-//! let mut server_hs = ServerHandshake::new(config.handshake).with_extensions(&config);
-//! let (req, _) = server_hs.feed(client_hs.request_bytes())?.expect("whole request");
-//! let (resp, _) = client_hs.feed(&req.accept(&Accept::new())?)?.expect("whole response");
+//! let mut server_hs = ServerHandshake::new(&config);
+//! let req = server_hs.feed(client_hs.request_bytes())?.expect("whole request");
+//! let accepted = req.accept(Accept::new()).map_err(|r| r.error)?;
+//! let (resp, _) = client_hs.feed(&accepted.response_bytes)?.expect("whole response");
 //! assert!(resp.negotiated_extensions().deflate().is_some());
 //!
 //! let mut client = Connection::new(Role::Client, config.clone())
 //!     .with_extensions(resp.negotiated_extensions());
-//! let mut server = Connection::new(Role::Server, config)
-//!     .with_extensions(req.negotiated_extensions());
+//! let mut server = accepted.connection; // deflate already in force
 //! let text = "compressible ".repeat(100);
 //! client.send_text(&text)?;
 //! let mut wire = Vec::new();
