@@ -196,6 +196,11 @@ pub enum HandshakeError {
     /// answers 500.
     #[error("extension {0:?} is not implemented by the core")]
     UnsupportedExtension(String),
+    /// Without `std`, a client handshake needs a source of mask keys
+    /// ([`ClientHandshake::with_mask_source`](crate::handshake::client::ClientHandshake::with_mask_source))
+    /// to hand over a connection.
+    #[error("no source of mask keys for the client connection")]
+    NoMaskSource,
 }
 
 impl HandshakeError {

@@ -10,6 +10,9 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use alloc::boxed::Box;
+
+use super::client::Response;
 use super::server::{Request, reject_response};
 use crate::config::{Config, Role};
 use crate::connection::Connection;
@@ -78,6 +81,39 @@ impl From<HandshakeError> for Rejected {
             Some(bytes) => Self::with_response(error.http_status().unwrap_or(500), bytes, error),
             None => Self::with_response(500, reject_response(500, &[], b""), error),
         }
+    }
+}
+
+/// The client's handshake is done: the server's response, and the
+/// connection to run.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Connected {
+    /// The server's `101` response.
+    pub response: Response,
+    /// The connection, with the subprotocol and extensions the server
+    /// agreed to, and any frames that arrived behind the response already
+    /// fed.
+    pub connection: Connection,
+}
+
+/// A source of client mask keys.
+pub(crate) type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send>;
+
+/// A fresh client connection: mask keys from `source`, else (with `std`)
+/// the operating system's random source.
+// Infallible with `std`; without it, a missing source is an error.
+#[cfg_attr(feature = "std", allow(clippy::unnecessary_wraps))]
+pub(crate) fn client_connection(
+    config: Config,
+    source: Option<MaskSource>,
+) -> Result<Connection, HandshakeError> {
+    match source {
+        Some(source) => Ok(Connection::with_mask_source(Role::Client, config, source)),
+        #[cfg(feature = "std")]
+        None => Ok(Connection::new(Role::Client, config)),
+        #[cfg(not(feature = "std"))]
+        None => Err(HandshakeError::NoMaskSource),
     }
 }
 
@@ -217,5 +253,59 @@ mod tests {
         );
         let rejected = Rejected::from(HandshakeError::UnexpectedEof);
         assert_eq!(rejected.status, 500);
+    }
+
+    /// Both sides from one `Config`: the client's request through the
+    /// server's handshake and back, each side handing over its connection.
+    fn both_sides(config: &Config) -> (Connected, Accepted) {
+        use crate::handshake::client::{ClientHandshake, ClientRequest};
+        let request = ClientRequest::new("ws://example.com/chat")
+            .unwrap()
+            .protocol("chat")
+            .unwrap();
+        let mut client = ClientHandshake::with_key(&request, *b"the sample nonce", config)
+            .with_mask_source(|| [1, 2, 3, 4]);
+        let mut server = ServerHandshake::new(config);
+        let request = server.feed(client.request_bytes()).unwrap().unwrap();
+        let accepted = request.accept(Accept::new().protocol("chat")).unwrap();
+        // The server's first frame ("Hi", unmasked) rides with the 101.
+        let wire = [&accepted.response_bytes[..], b"\x81\x02Hi"].concat();
+        let connected = client.feed(&wire).unwrap().unwrap();
+        (connected, accepted)
+    }
+
+    #[test]
+    fn rfc6455_4_1_frames_behind_the_response_arrive_as_events() {
+        let (connected, _) = both_sides(&Config::default());
+        assert_eq!(connected.response.status(), 101);
+        let mut client = connected.connection;
+        assert_eq!(
+            (client.role(), client.protocol()),
+            (Role::Client, Some("chat"))
+        );
+        assert_eq!(client.poll_event(), Ok(Some(Event::Text("Hi"))));
+    }
+
+    #[cfg(feature = "deflate")]
+    #[test]
+    fn rfc7692_both_connections_have_deflate_in_force() {
+        let (connected, accepted) = both_sides(&Config::default());
+        assert!(connected.connection.extensions().deflate().is_some());
+        assert!(accepted.connection.extensions().deflate().is_some());
+        let mut config = Config::default();
+        config.deflate = crate::DeflateConfig::disabled();
+        let (connected, accepted) = both_sides(&config);
+        assert!(connected.connection.extensions().deflate().is_none());
+        assert!(accepted.connection.extensions().deflate().is_none());
+    }
+
+    #[test]
+    fn the_client_masks_with_the_source_it_was_given() {
+        let (connected, _) = both_sides(&Config::default());
+        let mut client = connected.connection;
+        client.send_binary(b"\0\0").unwrap();
+        let mut wire = alloc::vec::Vec::new();
+        client.poll_transmit(&mut wire);
+        assert_eq!(wire, b"\x82\x82\x01\x02\x03\x04\x01\x02");
     }
 }

@@ -19,7 +19,7 @@ mod http;
 pub mod server;
 
 pub use extension::ExtensionOffer;
-pub use handover::{Accepted, Rejected};
+pub use handover::{Accepted, Connected, Rejected};
 
 /// The GUID every server appends to the client's key (§1.3).
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
