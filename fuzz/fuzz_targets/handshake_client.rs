@@ -10,14 +10,15 @@
 //! Checks: no panic; chunking never changes the outcome (a rejection's
 //! body prefix may be shorter when it arrived in a later piece); an
 //! accepted response fits the header limit, is 101, picked an offered
-//! subprotocol and only offered extensions; after an error every later
-//! feed returns it again.
+//! subprotocol and only offered extensions, and `feed` hands over a
+//! connection with that subprotocol; after an error every later feed
+//! returns it again.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use wsock_core::handshake::ExtensionOffer;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, Response};
-use wsock_core::{HandshakeError, HandshakeLimits};
+use wsock_core::{Config, DeflateConfig, HandshakeError, HandshakeLimits};
 use wsock_fuzz::{chunks, same_size, take_lens};
 
 const KEY: [u8; 16] = *b"0123456789abcdef";
@@ -32,7 +33,11 @@ fn handshake(limits: HandshakeLimits) -> ClientHandshake {
             )
         })
         .expect("fixed request");
-    ClientHandshake::new(&request, KEY, limits)
+    // The core's own offers off: the request offers only what it names.
+    let mut config = Config::default();
+    config.handshake = limits;
+    config.deflate = DeflateConfig::disabled();
+    ClientHandshake::with_key(&request, KEY, &config).with_mask_source(|| [1, 2, 3, 4])
 }
 
 type Outcome = Result<Option<(Response, usize)>, HandshakeError>;
@@ -40,7 +45,7 @@ type Outcome = Result<Option<(Response, usize)>, HandshakeError>;
 fn feed(hs: &mut ClientHandshake, pieces: &[&[u8]]) -> (Outcome, usize) {
     let mut total = 0;
     for piece in pieces {
-        match hs.feed(piece) {
+        match hs.read_response(piece) {
             Ok(None) => total += piece.len(),
             Ok(Some((response, n))) => {
                 assert!(n <= piece.len());
@@ -69,6 +74,11 @@ fuzz_target!(|data: &[u8]| {
         (Ok(Some((a, _))), Ok(Some((b, _)))) => {
             assert_eq!(a, b);
             assert_eq!(used, whole_used);
+            // feed hands over the connection for the same response.
+            let connected = handshake(limits).feed(input).expect("read_response accepted");
+            let connected = connected.expect("whole response");
+            assert_eq!(&connected.response, b);
+            assert_eq!(connected.connection.protocol(), b.protocol());
         }
         (
             Err(HandshakeError::Rejected {

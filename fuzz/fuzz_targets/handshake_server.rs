@@ -6,7 +6,9 @@
 //! Checks: no panic; chunking never changes the outcome (compared with one
 //! whole feed); an accepted request fits the limits (header bytes and
 //! count), was really complete, and its `101` response parses back with
-//! the right `Sec-WebSocket-Accept`; a rejection has an HTTP status and
+//! the right `Sec-WebSocket-Accept` and hands over a connection holding
+//! what followed the request; an extension the core lacks is never
+//! accepted; a rejection has an HTTP status and
 //! `rejection_response()` is a complete, well-formed HTTP/1.1 response
 //! (parsed back with httparse: that status, `Content-Length` matching the
 //! body, `Connection: close`) that never echoes request bytes; after an
@@ -14,10 +16,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsock_core::HandshakeLimits;
 use wsock_core::handshake::accept_key;
 use wsock_core::handshake::server::{Accept, Request, ServerHandshake};
-use wsock_core::{HandshakeError, Limit};
+use wsock_core::{Config, DeflateConfig, HandshakeError, HandshakeLimits, Limit};
 use wsock_fuzz::{chunks, same_size, take_lens};
 
 fn limits(b: u8) -> HandshakeLimits {
@@ -25,6 +26,28 @@ fn limits(b: u8) -> HandshakeLimits {
     limits.max_header_bytes = [8 * 1024, 600, 200, 64][b as usize & 3];
     limits.max_headers = [64, 12, 4, 0][(b as usize >> 2) & 3];
     limits
+}
+
+/// A server config with `limits` that negotiates no extension, so the
+/// response holds only what the target asks for.
+fn config(limits: HandshakeLimits) -> Config {
+    let mut config = Config::default();
+    config.handshake = limits;
+    config.deflate = DeflateConfig::disabled();
+    config
+}
+
+/// What chunking must not change: the request, not the bytes behind it.
+fn parts(r: &Request) -> impl PartialEq + std::fmt::Debug + '_ {
+    (r.method(), r.target(), r.headers(), r.key(), r.protocols(), r.extensions())
+}
+
+/// The `101` for `accept`, or the error it was refused with.
+fn respond(request: &Request, accept: Accept) -> Result<Vec<u8>, HandshakeError> {
+    match request.clone().accept(accept) {
+        Ok(accepted) => Ok(accepted.response_bytes),
+        Err(rejected) => Err(rejected.error),
+    }
 }
 
 type Outcome = Result<Option<(Request, usize)>, HandshakeError>;
@@ -35,12 +58,15 @@ fn feed(hs: &mut ServerHandshake, pieces: &[&[u8]]) -> (Outcome, usize) {
     for piece in pieces {
         match hs.feed(piece) {
             Ok(None) => total += piece.len(),
-            Ok(Some((request, n))) => {
+            Ok(Some(request)) => {
                 assert!(
-                    n <= piece.len(),
-                    "consumed {n} of a {}-byte piece",
+                    request.leftover().len() <= piece.len(),
+                    "left {} of a {}-byte piece",
+                    request.leftover().len(),
                     piece.len()
                 );
+                let n = piece.len() - request.leftover().len();
+                assert_eq!(request.leftover(), &piece[n..], "leftover is not the piece's tail");
                 return (Ok(Some((request, n))), total + n);
             }
             Err(e) => return (Err(e), total),
@@ -73,7 +99,9 @@ fn check_accepted(request: &Request, used: usize, limits: HandshakeLimits, input
         Ok(httparse::Status::Complete(n)) => assert_eq!(n, used),
         other => panic!("accepted bytes that httparse reads as {other:?}"),
     }
-    let response = request.accept(&Accept::new()).expect("plain accept failed");
+    let accepted = request.clone().accept(Accept::new()).expect("plain accept failed");
+    assert_eq!(accepted.request.leftover(), b"", "leftover not handed over");
+    let response = accepted.response_bytes;
     let mut slots = [httparse::EMPTY_HEADER; 16];
     let mut parsed = httparse::Response::new(&mut slots);
     match parsed.parse(&response) {
@@ -83,36 +111,22 @@ fn check_accepted(request: &Request, used: usize, limits: HandshakeLimits, input
     assert_eq!(parsed.code, Some(101));
     let accept = header(parsed.headers, "Sec-WebSocket-Accept").expect("no accept header");
     assert_eq!(accept, accept_key(request.key().as_bytes()).as_bytes());
-    // Accepting an offered extension as offered: a valid response, or a
-    // refusal when its parameters cannot be written back as tokens.
+    // Accepting an offered extension by hand is refused: the core applies
+    // only what its Config negotiates, so a 101 never names one it lacks.
     if let Some(ext) = request.extensions().first() {
-        match request.accept(&Accept::new().extension(ext.clone())) {
-            Ok(response) => {
-                let mut slots = [httparse::EMPTY_HEADER; 16];
-                let mut parsed = httparse::Response::new(&mut slots);
-                assert!(matches!(
-                    parsed.parse(&response),
-                    Ok(httparse::Status::Complete(_))
-                ));
-                let value = header(parsed.headers, "Sec-WebSocket-Extensions")
-                    .expect("extension not written");
-                let back = wsock_core::handshake::ExtensionOffer::parse_list(
-                    std::str::from_utf8(value).unwrap(),
-                )
-                .expect("written extension does not parse back");
-                assert_eq!(back, vec![ext.clone()], "extension changed on the way out");
-            }
-            Err(HandshakeError::InvalidHeader { .. }) => {}
+        match respond(request, Accept::new().extension(ext.clone())) {
+            Ok(_) => panic!("accepted extension {ext:?} the core does not apply"),
+            Err(HandshakeError::UnsupportedExtension(_) | HandshakeError::InvalidHeader { .. }) => {}
             Err(e) => panic!("accepting an offered extension failed with {e:?}"),
         }
     }
     // Choosing an offered subprotocol works, an unoffered one fails.
     if let Some(p) = request.protocols().first() {
-        assert!(request.accept(&Accept::new().protocol(p.clone())).is_ok());
+        assert!(respond(request, Accept::new().protocol(p.clone())).is_ok());
     }
     let unoffered = "x-not-offered-protocol";
     if !request.protocols().iter().any(|p| p == unoffered) {
-        assert!(request.accept(&Accept::new().protocol(unoffered)).is_err());
+        assert!(respond(request, Accept::new().protocol(unoffered)).is_err());
     }
 }
 
@@ -174,12 +188,12 @@ fuzz_target!(|data: &[u8]| {
     let limits = limits(lim);
     let pieces = chunks(input, lens, 1);
 
-    let mut hs = ServerHandshake::new(limits);
+    let mut hs = ServerHandshake::new(&config(limits));
     let (chunked, used) = feed(&mut hs, &pieces);
-    let (whole, whole_used) = feed(&mut ServerHandshake::new(limits), &[input]);
+    let (whole, whole_used) = feed(&mut ServerHandshake::new(&config(limits)), &[input]);
     match (&chunked, &whole) {
         (Ok(Some((a, _))), Ok(Some((b, _)))) => {
-            assert_eq!(a, b, "chunking changed the request");
+            assert_eq!(parts(a), parts(b), "chunking changed the request");
             assert_eq!(used, whole_used, "chunking changed the request's length");
         }
         (Err(a), Err(b)) => assert_eq!(same_size(a), same_size(b), "chunking changed the error"),

@@ -3,7 +3,7 @@
 use wsock_core::handshake::{
     client::ClientHandshake, client::ClientRequest, server::Accept, server::ServerHandshake,
 };
-use wsock_core::{Config, Connection, Event, HandshakeLimits, Role};
+use wsock_core::{Config, Event};
 
 #[test]
 fn handshake_then_messages() {
@@ -12,23 +12,24 @@ fn handshake_then_messages() {
         .protocol("chat")
         .unwrap();
     let mut client_hs =
-        ClientHandshake::new(&request, *b"0123456789abcdef", HandshakeLimits::default());
-    let mut server_hs = ServerHandshake::new(HandshakeLimits::default());
-    let (req, used) = server_hs.feed(client_hs.request_bytes()).unwrap().unwrap();
-    assert_eq!(used, client_hs.request_bytes().len());
+        ClientHandshake::with_key(&request, *b"0123456789abcdef", &Config::default());
+    let mut server_hs = ServerHandshake::new(&Config::default());
+    let req = server_hs.feed(client_hs.request_bytes()).unwrap().unwrap();
+    assert_eq!(req.leftover(), b"");
     assert_eq!(req.path(), "/chat");
-    let response = req.accept(&Accept::new().protocol("chat")).unwrap();
+    let accepted = req.accept(Accept::new().protocol("chat")).unwrap();
 
     // The server's first frame arrives in the same read as the response.
-    let mut server =
-        Connection::new(Role::Server, Config::default()).with_protocol(Some("chat".into()));
+    let mut server = accepted.connection;
+    assert_eq!(server.protocol(), Some("chat"));
     server.send_text("welcome").unwrap();
-    let mut wire = response.clone();
+    let mut wire = accepted.response_bytes.clone();
     server.poll_transmit(&mut wire);
 
-    let (resp, used) = client_hs.feed(&wire).unwrap().unwrap();
-    assert_eq!(resp.protocol(), Some("chat"));
-    let mut client = Connection::new(Role::Client, Config::default());
-    client.feed(&wire[used..]);
+    let connected = client_hs.feed(&wire).unwrap().unwrap();
+    assert_eq!(connected.response.protocol(), Some("chat"));
+    // The frame behind the response is already in the client's connection.
+    let mut client = connected.connection;
+    assert_eq!(client.protocol(), Some("chat"));
     assert_eq!(client.poll_event().unwrap(), Some(Event::Text("welcome")));
 }

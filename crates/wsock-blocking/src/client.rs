@@ -4,8 +4,8 @@ use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use wsock_core::HandshakeError;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest};
-use wsock_core::{Connection, HandshakeError, Role};
 
 use crate::engine::{Handshake, Shared, read_by, write_all_by};
 use crate::error::{ConnectAttempt, Error, ErrorKind};
@@ -429,8 +429,7 @@ pub(crate) fn client_handshake<S: Transport>(
     }
     let config = &settings.config;
     let deadline = config.handshake.timeout.map(|t| Instant::now() + t);
-    let mut handshake =
-        ClientHandshake::with_random_key(request, config.handshake).with_extensions(config);
+    let mut handshake = ClientHandshake::new(request, config);
     write_all_by(
         &mut io,
         handshake.request_bytes(),
@@ -443,15 +442,12 @@ pub(crate) fn client_handshake<S: Transport>(
         if n == 0 {
             return Err(Error::handshake(HandshakeError::UnexpectedEof));
         }
-        if let Some((response, used)) = handshake.feed(&buf[..n]).map_err(Error::handshake)? {
-            let protocol = response.protocol().map(String::from);
-            let mut conn = Connection::new(Role::Client, config.clone())
-                .with_protocol(protocol)
-                .with_extensions(response.negotiated_extensions());
-            // Frames that came with the response.
-            conn.feed(&buf[used..n]);
+        if let Some(connected) = handshake.feed(&buf[..n]).map_err(Error::handshake)? {
+            // Subprotocol, extensions and the frames that came with the
+            // response are already in the connection.
+            let handshake = Handshake::Client(connected.response);
             let shared =
-                Shared::new(conn, settings, Handshake::Client(response)).with_tls_info_of(&io);
+                Shared::new(connected.connection, settings, handshake).with_tls_info_of(&io);
             return Ok(WebSocket::new(shared, io, settings));
         }
     }

@@ -1,16 +1,20 @@
 //! The server side of the opening handshake.
 
 use std::net::Shutdown;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake, reject_response};
-use wsock_core::{Connection, HandshakeError, Role};
+use wsock_core::handshake::Rejected;
+use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake};
+use wsock_core::{Config, HandshakeError};
 
 use crate::engine::{Handshake, Shared, discard_input, read_by, write_all_by};
 use crate::error::{Error, ErrorKind};
 use crate::settings::{Settings, linger, settings_setters};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
+
+/// How long a client whose handshake timed out may take to read the 408.
+const TIMED_OUT_LINGER: Duration = Duration::from_secs(1);
 
 /// Everything set before a server accepts a connection.
 ///
@@ -88,70 +92,85 @@ where
 {
     let config = &settings.config;
     let deadline = config.handshake.timeout.map(|t| Instant::now() + t);
-    let mut handshake = ServerHandshake::new(config.handshake).with_extensions(config);
-    let mut buf = vec![0; 4096];
-    let (request, n, used) = loop {
-        let n = match read_by(&mut io, &mut buf, deadline, "opening handshake timed out") {
-            Ok(n) => n,
-            Err(e) => {
-                let _ = io.shutdown(Shutdown::Both);
-                return Err(e);
+    let request = match read_request(&mut io, config, deadline) {
+        Ok(request) => request,
+        Err((rejected, err)) => {
+            match rejected {
+                // A client too slow to send its request gets a shorter
+                // linger, as in the tokio adapter.
+                Some(rejected) if rejected.status == 408 => {
+                    let wait = linger(config).min(TIMED_OUT_LINGER);
+                    respond_and_close(&mut io, &rejected.response_bytes, wait);
+                }
+                Some(rejected) => {
+                    respond_and_close(&mut io, &rejected.response_bytes, linger(config));
+                }
+                None => drop(io.shutdown(Shutdown::Both)),
             }
+            return Err(err);
+        }
+    };
+    let accepted = match callback(&request) {
+        Ok(accept) => match request.accept(accept) {
+            Ok(accepted) => accepted,
+            // The application chose something the client did not offer, an
+            // extension the core lacks, or a header the handshake owns.
+            Err(rejected) => {
+                respond_and_close(&mut io, &rejected.response_bytes, linger(config));
+                return Err(Error::request(rejected.error));
+            }
+        },
+        Err(rejection) => {
+            let rejected = request.reject(rejection);
+            respond_and_close(&mut io, &rejected.response_bytes, linger(config));
+            return Err(Error::handshake(rejected.error));
+        }
+    };
+    write_all_by(
+        &mut io,
+        &accepted.response_bytes,
+        deadline,
+        "opening handshake timed out",
+    )?;
+    let handshake = Handshake::Server(accepted.request);
+    let shared = Shared::new(accepted.connection, settings, handshake).with_tls_info_of(&io);
+    Ok(WebSocket::new(shared, io, settings))
+}
+
+/// Reads a valid request by `deadline`, or says what to answer: the
+/// request's own error response, 408 when time ran out, nothing when the
+/// client is gone.
+fn read_request<S: Transport>(
+    io: &mut S,
+    config: &Config,
+    deadline: Option<Instant>,
+) -> Result<Request, (Option<Rejected>, Error)> {
+    let mut handshake = ServerHandshake::new(config);
+    let mut buf = vec![0; 4096];
+    loop {
+        let n = match read_by(io, &mut buf, deadline, "opening handshake timed out") {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::TimedOut => {
+                return Err((Some(Rejected::timed_out()), e));
+            }
+            Err(e) => return Err((None, e)),
         };
         if n == 0 {
-            return Err(Error::handshake(HandshakeError::UnexpectedEof));
+            return Err((None, Error::handshake(HandshakeError::UnexpectedEof)));
         }
         match handshake.feed(&buf[..n]) {
             Ok(None) => {}
-            Ok(Some((request, used))) => break (request, n, used),
-            Err(e) => {
-                if let Some(response) = e.rejection_response() {
-                    respond_and_close(&mut io, &response, settings);
-                }
-                return Err(Error::handshake(e));
-            }
+            Ok(Some(request)) => return Ok(request),
+            Err(e) => return Err((Some(Rejected::from(e.clone())), Error::handshake(e))),
         }
-    };
-    let accept = match callback(&request) {
-        Ok(accept) => accept,
-        Err(rejection) => {
-            respond_and_close(&mut io, &rejection.response_bytes(), settings);
-            return Err(Error::handshake(HandshakeError::RejectedByApplication(
-                rejection.status(),
-            )));
-        }
-    };
-    if !accept.extensions().is_empty() {
-        respond_and_close(&mut io, &reject_response(500, &[], b""), settings);
-        return Err(Error::msg(
-            ErrorKind::InvalidInput,
-            "only the extensions Config negotiates (permessage-deflate) are supported",
-        ));
     }
-    let response = match request.accept(&accept) {
-        Ok(response) => response,
-        Err(e) => {
-            // The application chose something the client did not offer, or
-            // a header the handshake owns.
-            respond_and_close(&mut io, &reject_response(500, &[], b""), settings);
-            return Err(Error::request(e));
-        }
-    };
-    write_all_by(&mut io, &response, deadline, "opening handshake timed out")?;
-    let mut conn = Connection::new(Role::Server, config.clone())
-        .with_protocol(accept.selected_protocol().map(String::from))
-        .with_extensions(request.negotiated_extensions());
-    // Frames the client sent right behind its request.
-    conn.feed(&buf[used..n]);
-    let shared = Shared::new(conn, settings, Handshake::Server(request)).with_tls_info_of(&io);
-    Ok(WebSocket::new(shared, io, settings))
 }
 
 /// Sends an HTTP error response, then closes without resetting: shut
 /// down writing, discard what the client still sends until it closes (or
 /// the linger time passes).
-fn respond_and_close<S: Transport>(io: &mut S, response: &[u8], settings: &Settings) {
-    let deadline = Instant::now() + linger(&settings.config);
+fn respond_and_close<S: Transport>(io: &mut S, response: &[u8], linger: Duration) {
+    let deadline = Instant::now() + linger;
     if write_all_by(io, response, Some(deadline), "rejection timed out").is_ok() {
         let _ = io.shutdown(Shutdown::Write);
         discard_input(io, deadline);

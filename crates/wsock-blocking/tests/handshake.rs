@@ -391,3 +391,33 @@ fn connecting_to_given_addresses_skips_resolution() {
         assert_eq!(server.join().unwrap(), "service.example:8080");
     });
 }
+
+/// The core applies only the extensions its Config negotiates: accepting
+/// any other one is the application's error (500), never a `101` that
+/// names an extension the connection would not apply. Same in wsock-tokio.
+#[test]
+fn accepting_an_extension_the_core_lacks_is_the_applications_error() {
+    bounded(20, || {
+        let (listener, _) = listener();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            wsock_blocking::accept_with(stream, |_| {
+                let offer = wsock_blocking::wsock_core::handshake::ExtensionOffer::new("x-custom");
+                Ok(Accept::new().extension(offer))
+            })
+            .unwrap_err()
+        });
+        let mut tcp = TcpStream::connect(addr).unwrap();
+        tcp.write_all(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Extensions: x-custom\r\n\r\n",
+        )
+        .unwrap();
+        let response = String::from_utf8(read_to_end(&mut tcp)).unwrap();
+        assert!(response.starts_with("HTTP/1.1 500 "), "{response}");
+        let err = server.join().unwrap();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    });
+}

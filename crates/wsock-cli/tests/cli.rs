@@ -237,9 +237,8 @@ fn raw_ws_server(then: fn(TcpStream)) -> SocketAddr {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let _ = stream.set_read_timeout(Some(DEADLINE));
-            let mut hs = wsock_core::handshake::server::ServerHandshake::new(
-                wsock_core::HandshakeLimits::default(),
-            );
+            let mut hs =
+                wsock_core::handshake::server::ServerHandshake::new(&wsock_core::Config::default());
             let mut buf = [0; 1024];
             let request = loop {
                 let n = match stream.read(&mut buf) {
@@ -247,15 +246,15 @@ fn raw_ws_server(then: fn(TcpStream)) -> SocketAddr {
                     Ok(n) => n,
                 };
                 match hs.feed(&buf[..n]) {
-                    Ok(Some((request, _))) => break request,
+                    Ok(Some(request)) => break request,
                     Ok(None) => {}
                     Err(_) => return,
                 }
             };
-            let response = request
-                .accept(&wsock_core::handshake::server::Accept::new())
+            let accepted = request
+                .accept(wsock_core::handshake::server::Accept::new())
                 .unwrap();
-            stream.write_all(&response).unwrap();
+            stream.write_all(&accepted.response_bytes).unwrap();
             then(stream);
         }
     });

@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+use wsock_core::handshake::Rejected;
 use wsock_core::handshake::server::{Accept, ServerHandshake};
-use wsock_core::{Config, Connection, Message, Role};
+use wsock_core::{Config, Connection, Message};
 
 const LISTENER: Token = Token(0);
 /// How long a closed connection may drain the peer's last bytes.
@@ -109,7 +110,7 @@ pub fn serve(mut listener: TcpListener, config: &Config) -> io::Result<()> {
                 continue;
             };
             let elapsed = Instant::now().duration_since(origin);
-            if let Err(e) = client.drive(elapsed, config) {
+            if let Err(e) = client.drive(elapsed) {
                 eprintln!("{}: {e}", client.peer);
                 client.phase = Phase::Lingering(Instant::now());
             }
@@ -143,7 +144,7 @@ fn accept_all(
                     .handshake
                     .timeout
                     .unwrap_or(Duration::from_secs(86_400));
-                let handshake = ServerHandshake::new(config.handshake);
+                let handshake = ServerHandshake::new(config);
                 clients.insert(
                     token,
                     Client {
@@ -184,9 +185,9 @@ impl Client {
 
     /// Everything one wake-up does for this connection. `now` is the time
     /// since the loop's origin.
-    fn drive(&mut self, now: Duration, config: &Config) -> io::Result<()> {
+    fn drive(&mut self, now: Duration) -> io::Result<()> {
         if let Phase::Handshake(..) = self.phase {
-            self.read_handshake(config)?;
+            self.read_handshake()?;
         }
         if let Phase::Open(conn) = &mut self.phase {
             read_into(&mut self.stream, conn)?;
@@ -215,7 +216,7 @@ impl Client {
     }
 
     /// Reads the upgrade request; on success, becomes `Open`.
-    fn read_handshake(&mut self, config: &Config) -> io::Result<()> {
+    fn read_handshake(&mut self) -> io::Result<()> {
         let Phase::Handshake(handshake, deadline) = &mut self.phase else {
             return Ok(());
         };
@@ -239,22 +240,22 @@ impl Client {
             };
             match handshake.feed(&buf[..n]) {
                 Ok(None) => {} // more to come
-                Ok(Some((request, used))) => {
+                Ok(Some(request)) => {
                     // Accept every path; choose a subprotocol, check the
-                    // Origin or authenticate here.
-                    let response = request.accept(&Accept::new()).map_err(io::Error::other)?;
+                    // Origin or authenticate here (or `request.reject(..)`).
                     eprintln!("{}: open {}", self.peer, request.path());
-                    self.handshake_out = response;
-                    let mut conn = Connection::new(Role::Server, config.clone());
-                    // Bytes after the request are the first frames.
-                    conn.feed(&buf[used..n]);
-                    self.phase = Phase::Open(Box::new(conn));
+                    let accepted = request.accept(Accept::new()).map_err(|r| r.error);
+                    let accepted = accepted.map_err(io::Error::other)?;
+                    self.handshake_out = accepted.response_bytes;
+                    // Deflate as the config says, and the bytes that came
+                    // after the request, are already in the connection.
+                    self.phase = Phase::Open(Box::new(accepted.connection));
                     return Ok(());
                 }
                 Err(e) => {
                     // 400, 405, 426 or 431, with a body naming the problem.
                     eprintln!("{}: rejected: {e}", self.peer);
-                    self.handshake_out = e.rejection_response().unwrap_or_default();
+                    self.handshake_out = Rejected::from(e).response_bytes;
                     self.phase = Phase::Rejected;
                     return Ok(());
                 }

@@ -186,6 +186,21 @@ pub enum HandshakeError {
     /// The peer closed the connection before the handshake finished.
     #[error("connection closed during the opening handshake")]
     UnexpectedEof,
+    /// The request did not arrive within the handshake timeout (server
+    /// answers 408).
+    #[error("the opening handshake timed out")]
+    Timeout,
+    /// The application accepted an extension the core does not implement
+    /// (only permessage-deflate is, negotiated from the `Config`): answering
+    /// it would promise frames the connection cannot read. The server
+    /// answers 500.
+    #[error("extension {0:?} is not implemented by the core")]
+    UnsupportedExtension(String),
+    /// Without `std`, a client handshake needs a source of mask keys
+    /// ([`ClientHandshake::with_mask_source`](crate::handshake::client::ClientHandshake::with_mask_source))
+    /// to hand over a connection.
+    #[error("no source of mask keys for the client connection")]
+    NoMaskSource,
 }
 
 impl HandshakeError {
@@ -195,6 +210,7 @@ impl HandshakeError {
         Some(match self {
             Self::Capacity(_) => 431,
             Self::MethodNotAllowed(_) => 405,
+            Self::Timeout => 408,
             Self::UnsupportedVersion(_) => 426,
             Self::MalformedHttp(_)
             | Self::UnsupportedHttpVersion(_)

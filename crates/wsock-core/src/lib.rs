@@ -5,7 +5,8 @@
 //! loop, or use the `wsock-blocking` and `wsock-tokio` adapters that do.
 //!
 //! * The opening handshake: [`handshake::server::ServerHandshake`] reads and
-//!   checks a client's upgrade request and writes the answer;
+//!   checks a client's upgrade request, then accepting it hands over the
+//!   ready [`Connection`] with the response to write;
 //!   [`handshake::client::ClientHandshake`] writes the request and checks
 //!   the response.
 //! * After it, a [`Connection`]: framing, masking, fragmentation, UTF-8
@@ -20,18 +21,21 @@
 //! ```
 //! use wsock_core::handshake::client::{ClientHandshake, ClientRequest};
 //! use wsock_core::handshake::server::{Accept, ServerHandshake};
-//! use wsock_core::{CloseCode, Config, Connection, Event, Role};
+//! use wsock_core::{CloseCode, Config, Event};
 //!
 //! // Both ends in memory: what one writes, the other is fed.
+//! let config = Config::default();
 //! let request = ClientRequest::new("ws://example.com/chat")?;
-//! let mut client_hs = ClientHandshake::with_random_key(&request, Default::default());
-//! let mut server_hs = ServerHandshake::new(Default::default());
-//! let (req, _) = server_hs.feed(client_hs.request_bytes())?.expect("whole request");
-//! let response = req.accept(&Accept::new())?;
-//! client_hs.feed(&response)?.expect("whole response");
+//! let mut client_hs = ClientHandshake::new(&request, &config);
+//! let mut server_hs = ServerHandshake::new(&config);
+//! let req = server_hs.feed(client_hs.request_bytes())?.expect("whole request");
+//! // Accepting hands over the server's connection, and reading the answer
+//! // the client's.
+//! let accepted = req.accept(Accept::new()).map_err(|r| r.error)?;
+//! let connected = client_hs.feed(&accepted.response_bytes)?.expect("whole response");
 //!
-//! let mut client = Connection::new(Role::Client, Config::default());
-//! let mut server = Connection::new(Role::Server, Config::default());
+//! let mut client = connected.connection;
+//! let mut server = accepted.connection;
 //! client.send_text("hello")?;
 //! client.close(CloseCode::NORMAL, "bye")?;
 //! let mut wire = Vec::new();
@@ -54,28 +58,27 @@
 //!
 //! # permessage-deflate
 //!
-//! The handshakes negotiate what [`Config::deflate`] allows when given the
-//! config (`with_extensions`), and hand the agreement to the connections:
+//! The handshakes negotiate what [`Config::deflate`] allows, and the
+//! connections they hand over apply the agreement:
 //!
 //! ```
 //! # #[cfg(feature = "deflate")] {
 //! use wsock_core::handshake::client::{ClientHandshake, ClientRequest};
 //! use wsock_core::handshake::server::{Accept, ServerHandshake};
-//! use wsock_core::{Config, Connection, Event, Role};
+//! use wsock_core::{Config, Event};
 //!
 //! let config = Config::default(); // deflate on, 15-bit windows
 //! let request = ClientRequest::new("ws://example.com/chat")?;
-//! let mut client_hs =
-//!     ClientHandshake::with_random_key(&request, config.handshake).with_extensions(&config);
-//! let mut server_hs = ServerHandshake::new(config.handshake).with_extensions(&config);
-//! let (req, _) = server_hs.feed(client_hs.request_bytes())?.expect("whole request");
-//! let (resp, _) = client_hs.feed(&req.accept(&Accept::new())?)?.expect("whole response");
-//! assert!(resp.negotiated_extensions().deflate().is_some());
+//! let mut client_hs = ClientHandshake::new(&request, &config);
+//! let mut server_hs = ServerHandshake::new(&config);
+//! let req = server_hs.feed(client_hs.request_bytes())?.expect("whole request");
+//! let accepted = req.accept(Accept::new()).map_err(|r| r.error)?;
+//! let connected = client_hs.feed(&accepted.response_bytes)?.expect("whole response");
+//! assert!(connected.response.negotiated_extensions().deflate().is_some());
 //!
-//! let mut client = Connection::new(Role::Client, config.clone())
-//!     .with_extensions(resp.negotiated_extensions());
-//! let mut server = Connection::new(Role::Server, config)
-//!     .with_extensions(req.negotiated_extensions());
+//! // Deflate is already in force in both connections.
+//! let mut client = connected.connection;
+//! let mut server = accepted.connection;
 //! let text = "compressible ".repeat(100);
 //! client.send_text(&text)?;
 //! let mut wire = Vec::new();

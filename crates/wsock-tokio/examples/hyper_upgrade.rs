@@ -18,7 +18,7 @@ use hyper::{Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use wsock_core::handshake::server::validate_request;
-use wsock_tokio::{Accept, Config, Connection, Message, Role, WebSocket};
+use wsock_tokio::{Accept, Config, Message, WebSocket};
 
 type Body = Full<Bytes>;
 
@@ -49,7 +49,10 @@ async fn handle(mut request: Request<Incoming>) -> Result<Response<Body>, Infall
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_bytes()));
     // The same checks the core's own handshake reader makes.
-    let ws_request = match validate_request(request.method().as_str(), target, minor, headers) {
+    // Deflate and the limits come from the same Config as everywhere else.
+    let config = Config::default();
+    let method = request.method().as_str();
+    let ws_request = match validate_request(method, target, minor, headers, &config) {
         Ok(ws_request) => ws_request,
         Err(e) => {
             let status = StatusCode::from_u16(e.http_status().unwrap_or(400))
@@ -68,12 +71,15 @@ async fn handle(mut request: Request<Incoming>) -> Result<Response<Body>, Infall
         None => Accept::new(),
     };
     // The core writes the 101 response; hand its header fields to hyper.
-    let raw = match ws_request.accept(&accept) {
-        Ok(raw) => raw,
-        Err(e) => return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n"))),
+    let accepted = match ws_request.accept(accept) {
+        Ok(accepted) => accepted,
+        Err(rejected) => {
+            let text = format!("{}\n", rejected.error);
+            return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, &text));
+        }
     };
     let mut response = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
-    for line in raw.split(|&b| b == b'\n').skip(1) {
+    for line in accepted.response_bytes.split(|&b| b == b'\n').skip(1) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             break;
@@ -81,14 +87,13 @@ async fn handle(mut request: Request<Incoming>) -> Result<Response<Body>, Infall
         response = response.header(&line[..colon], line[colon + 1..].trim_ascii());
     }
 
-    let protocol = accept.selected_protocol().map(String::from);
+    let conn = accepted.connection;
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => return eprintln!("upgrade failed: {e}"),
         };
-        let conn = Connection::new(Role::Server, Config::default()).with_protocol(protocol);
         let mut ws = WebSocket::from_connection(TokioIo::new(upgraded), conn);
         if let Err(e) = echo(&mut ws).await {
             eprintln!("websocket: {e}");

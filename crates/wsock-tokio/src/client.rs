@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use wsock_core::Config;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, Response};
-use wsock_core::{Config, Connection, Role};
 
 use crate::{Error, MaybeTlsStream, WebSocket};
 
@@ -485,8 +485,7 @@ impl ClientBuilder {
     {
         let config = self.config.clone();
         let work = async {
-            let mut hs = ClientHandshake::with_random_key(request, config.handshake)
-                .with_extensions(&config);
+            let mut hs = ClientHandshake::new(request, &config);
             io.write_all(hs.request_bytes()).await?;
             io.flush().await?;
             let mut buf = vec![0u8; 4096];
@@ -495,23 +494,22 @@ impl ClientBuilder {
                 if n == 0 {
                     return Err(Error::closed_during_handshake());
                 }
-                if let Some((response, used)) = hs.feed(&buf[..n]).map_err(Error::handshake)? {
-                    return Ok((response, buf[used..n].to_vec()));
+                if let Some(connected) = hs.feed(&buf[..n]).map_err(Error::handshake)? {
+                    return Ok(connected);
                 }
             }
         };
-        let (response, rest) = match config.handshake.timeout {
+        let connected = match config.handshake.timeout {
             Some(limit) => tokio::time::timeout(limit, work)
                 .await
                 .map_err(|_| Error::timeout("handshake"))??,
             None => work.await?,
         };
-        let mut conn = Connection::new(Role::Client, config)
-            .with_protocol(response.protocol().map(Into::into))
-            .with_extensions(response.negotiated_extensions());
-        conn.feed(&rest);
-        let ws = WebSocket::from_connection(io, conn).with_read_timeout(self.read_timeout);
-        Ok((ws, response))
+        // Subprotocol, extensions and the frames that came with the response
+        // are already in the connection.
+        let ws = WebSocket::from_connection(io, connected.connection)
+            .with_read_timeout(self.read_timeout);
+        Ok((ws, connected.response))
     }
 }
 

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake, reject_response};
-use wsock_core::{Config, Connection, HandshakeError, Role};
+use wsock_core::Config;
+use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake};
+use wsock_core::handshake::{Accepted, Rejected};
 
 use crate::client::config_setters;
 use crate::{Error, WebSocket};
@@ -137,13 +138,12 @@ impl ServerBuilder {
         S: AsyncRead + AsyncWrite + Unpin,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
-        let config = self.config.clone();
-        let limits = config.handshake;
-        let work = handshake(&mut io, &config, callback);
-        let outcome = match limits.timeout {
+        let config = &self.config;
+        let work = handshake(&mut io, config, callback);
+        let outcome = match config.handshake.timeout {
             Some(limit) => {
                 let Ok(outcome) = tokio::time::timeout(limit, work).await else {
-                    let response = reject_response(408, &[], b"the handshake took too long\n");
+                    let response = Rejected::timed_out().response_bytes;
                     let _ = tokio::time::timeout(REJECT_LINGER, reject(&mut io, &response)).await;
                     return Err(Error::timeout("handshake"));
                 };
@@ -151,21 +151,14 @@ impl ServerBuilder {
             }
             None => work.await,
         };
-        let (protocol, extensions, rest) = match outcome? {
-            Outcome::Accepted {
-                protocol,
-                extensions,
-                rest,
-            } => (protocol, extensions, rest),
-            Outcome::Rejected(response, err) => {
-                let _ = tokio::time::timeout(REJECT_LINGER * 2, reject(&mut io, &response)).await;
+        let conn = match outcome? {
+            Ok(accepted) => accepted.connection,
+            Err((rejected, err)) => {
+                let bytes = &rejected.response_bytes;
+                let _ = tokio::time::timeout(REJECT_LINGER * 2, reject(&mut io, bytes)).await;
                 return Err(err);
             }
         };
-        let mut conn = Connection::new(Role::Server, config)
-            .with_protocol(protocol)
-            .with_extensions(extensions);
-        conn.feed(&rest);
         Ok(WebSocket::from_connection(io, conn).with_read_timeout(self.read_timeout))
     }
 }
@@ -234,67 +227,53 @@ impl ServerBuilder {
     }
 }
 
-enum Outcome {
-    Accepted {
-        protocol: Option<String>,
-        extensions: wsock_core::Extensions,
-        rest: Vec<u8>,
-    },
-    Rejected(Vec<u8>, Error),
-}
-
-/// Reads the request and writes the `101`, or says what to reject with.
+/// Reads the request and writes the `101`, handing over the connection, or
+/// says what to reject with and which error to report.
 async fn handshake<S, F>(
     io: &mut S,
-    config: &wsock_core::Config,
+    config: &Config,
     callback: F,
-) -> Result<Outcome, Error>
+) -> Result<Result<Accepted, (Rejected, Error)>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Rejection>,
 {
-    let mut hs = ServerHandshake::new(config.handshake).with_extensions(config);
+    let mut hs = ServerHandshake::new(config);
     let mut buf = vec![0u8; 4096];
-    let (request, rest) = loop {
+    let request = loop {
         let n = io.read(&mut buf).await?;
         if n == 0 {
             return Err(Error::closed_during_handshake());
         }
         match hs.feed(&buf[..n]) {
-            Ok(Some((request, used))) => break (request, buf[used..n].to_vec()),
+            Ok(Some(request)) => break request,
             Ok(None) => {}
             Err(e) => {
-                let response = e
-                    .rejection_response()
-                    .unwrap_or_else(|| reject_response(400, &[], b""));
-                return Ok(Outcome::Rejected(response, Error::handshake(e)));
+                let rejected = Rejected::from(e.clone());
+                return Ok(Err((rejected, Error::handshake(e))));
             }
         }
     };
-    let accept = match callback(&request) {
-        Ok(accept) => accept,
+    let answer = callback(&request);
+    let accepted = match answer {
+        Ok(accept) => match request.accept(accept) {
+            Ok(accepted) => accepted,
+            // The application chose something the client did not offer, an
+            // extension the core lacks, or a header the handshake owns.
+            Err(rejected) => {
+                let err = Error::invalid_request(rejected.error.clone());
+                return Ok(Err((rejected, err)));
+            }
+        },
         Err(rejection) => {
-            let err = Error::handshake(HandshakeError::RejectedByApplication(rejection.status()));
-            return Ok(Outcome::Rejected(rejection.response_bytes(), err));
+            let rejected = request.reject(rejection);
+            let err = Error::handshake(rejected.error.clone());
+            return Ok(Err((rejected, err)));
         }
     };
-    let response = match request.accept(&accept) {
-        Ok(response) => response,
-        // The application chose something the client did not offer.
-        Err(e) => {
-            return Ok(Outcome::Rejected(
-                reject_response(500, &[], b""),
-                Error::invalid_request(e),
-            ));
-        }
-    };
-    io.write_all(&response).await?;
+    io.write_all(&accepted.response_bytes).await?;
     io.flush().await?;
-    Ok(Outcome::Accepted {
-        protocol: accept.selected_protocol().map(Into::into),
-        extensions: request.negotiated_extensions(),
-        rest,
-    })
+    Ok(Ok(accepted))
 }
 
 /// Writes a rejection, ends our side, and reads until the client's end of

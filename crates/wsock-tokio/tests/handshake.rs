@@ -365,3 +365,40 @@ async fn redirect_is_reported() {
     .await
     .unwrap();
 }
+
+/// The core applies only the extensions its Config negotiates: accepting
+/// any other one is the application's error (500), never a `101` that
+/// names an extension the connection would not apply. Same in
+/// wsock-blocking.
+#[tokio::test]
+async fn accepting_an_extension_the_core_lacks_is_the_applications_error() {
+    timeout(LIMIT, async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            wsock_tokio::accept_with(tcp, |_| {
+                let offer = wsock_core::handshake::ExtensionOffer::new("x-custom");
+                Ok(Accept::new().extension(offer))
+            })
+            .await
+            .unwrap_err()
+        });
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Extensions: x-custom\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut response = Vec::new();
+        let _ = tcp.read_to_end(&mut response).await;
+        let response = String::from_utf8(response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 500 "), "{response}");
+        let err = server.await.unwrap();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    })
+    .await
+    .unwrap();
+}

@@ -1,6 +1,7 @@
 //! The client side of the opening handshake (RFC 6455 §4.1): describe the
 //! request with [`ClientRequest`], send [`ClientHandshake::request_bytes`],
-//! and feed the server's answer to [`ClientHandshake::feed`].
+//! and feed the server's answer to [`ClientHandshake::feed`], which hands
+//! over the [`Connected`] connection.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -10,12 +11,13 @@ use core::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use super::handover::{Connected, MaskSource, client_connection, hand_over};
 use super::http::{
     self, HeaderReader, Headers, INCOMPLETE, check_user_header, first, invalid, is_field_value,
     is_token, owned_headers, require_token, single, trim, write_header,
 };
 use super::{ExtensionOffer, accept_key, extension};
-use crate::config::{Config, HandshakeLimits};
+use crate::config::Config;
 use crate::error::HandshakeError;
 use crate::extension::Extensions;
 
@@ -270,18 +272,20 @@ fn percent_decode(s: &str) -> Vec<u8> {
 ///
 /// ```
 /// use wsock_core::handshake::client::{ClientHandshake, ClientRequest};
-/// use wsock_core::HandshakeLimits;
+/// use wsock_core::{Config, Event};
 ///
 /// let request = ClientRequest::new("ws://example.com/chat")?;
-/// let mut hs = ClientHandshake::new(&request, *b"the sample nonce", HandshakeLimits::default());
+/// let mut hs = ClientHandshake::with_key(&request, *b"the sample nonce", &Config::default());
 /// assert!(hs.request_bytes().starts_with(b"GET /chat HTTP/1.1\r\nHost: example.com\r\n"));
 /// let reply = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
 ///     Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81\x00";
-/// let (response, used) = hs.feed(reply)?.expect("complete response");
-/// assert_eq!((response.status(), &reply[used..]), (101, &b"\x81\x00"[..]));
-/// # Ok::<(), wsock_core::HandshakeError>(())
+/// let connected = hs.feed(reply)?.expect("complete response");
+/// assert_eq!(connected.response.status(), 101);
+/// // The empty text frame behind the response is already in the connection.
+/// let mut connection = connected.connection;
+/// assert_eq!(connection.poll_event()?, Some(Event::Text("")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
 pub struct ClientHandshake {
     request: Vec<u8>,
     accept: String,
@@ -291,12 +295,36 @@ pub struct ClientHandshake {
     /// against them.
     offered: Option<Config>,
     reader: HeaderReader,
+    /// The settings of the connection [`feed`](Self::feed) hands over.
+    config: Config,
+    /// Where that connection's mask keys come from, if not the default.
+    mask_source: Option<MaskSource>,
 }
 
 impl ClientHandshake {
-    /// Starts a handshake. `key` must be 16 fresh random bytes (§4.1); its
-    /// base64 is the `Sec-WebSocket-Key`.
-    pub fn new(request: &ClientRequest, key: [u8; 16], limits: HandshakeLimits) -> Self {
+    /// Starts a handshake with a key from the operating system's random
+    /// number generator, offering what `config` enables
+    /// (permessage-deflate with [`Config::deflate`](crate::Config)); the
+    /// connection it hands over runs with `config`.
+    ///
+    /// # Panics
+    ///
+    /// If the OS cannot provide randomness (as `rand` does in that case).
+    #[cfg(feature = "std")]
+    pub fn new(request: &ClientRequest, config: &Config) -> Self {
+        use rand::TryRng as _;
+        let mut key = [0; 16];
+        rand::rngs::SysRng
+            .try_fill_bytes(&mut key)
+            .expect("OS random number generator failed");
+        Self::with_key(request, key, config)
+    }
+
+    /// Starts a handshake with `key`, which must be 16 fresh random bytes
+    /// (§4.1); its base64 is the `Sec-WebSocket-Key`. For `no_std` targets
+    /// (with [`with_mask_source`](Self::with_mask_source)) and
+    /// deterministic tests.
+    pub fn with_key(request: &ClientRequest, key: [u8; 16], config: &Config) -> Self {
         let key = STANDARD.encode(key);
         Self {
             request: request.to_bytes(&key),
@@ -304,19 +332,27 @@ impl ClientHandshake {
             protocols: request.protocols.clone(),
             extensions: request.extensions.iter().map(|e| e.name.clone()).collect(),
             offered: None,
-            reader: HeaderReader::new(limits),
+            reader: HeaderReader::new(config.handshake),
+            config: config.clone(),
+            mask_source: None,
         }
+        .offer(config)
     }
 
-    /// Adds the extensions `config` enables (permessage-deflate with
-    /// [`Config::deflate`](crate::Config)) to the request, and has the
+    /// Sets where the connection's mask keys come from (RFC 6455 §5.3
+    /// requires keys an attacker cannot predict). Needed without `std`;
+    /// with it, the default is the operating system's random source.
+    pub fn with_mask_source(mut self, source: impl FnMut() -> [u8; 4] + Send + 'static) -> Self {
+        self.mask_source = Some(alloc::boxed::Box::new(source));
+        self
+    }
+
+    /// Adds the extensions `config` enables to the request, and has the
     /// server's answer checked against them: the agreement is then in
-    /// [`Response::negotiated_extensions`]. An extension the request
-    /// already offers by name is not offered twice.
-    pub fn with_extensions(mut self, config: &Config) -> Self {
-        if self.offered.is_some() {
-            return self;
-        }
+    /// [`Response::negotiated_extensions`] and in force in the connection.
+    /// An extension the request already offers by name is not offered
+    /// twice.
+    fn offer(mut self, config: &Config) -> Self {
         let offers: Vec<ExtensionOffer> = Extensions::offers(config)
             .into_iter()
             .filter(|o| {
@@ -348,32 +384,43 @@ impl ClientHandshake {
         self
     }
 
-    /// Starts a handshake with a key from the operating system's random
-    /// number generator.
-    ///
-    /// # Panics
-    ///
-    /// If the OS cannot provide randomness (as `rand` does in that case).
-    #[cfg(feature = "std")]
-    pub fn with_random_key(request: &ClientRequest, limits: HandshakeLimits) -> Self {
-        use rand::TryRng as _;
-        let mut key = [0; 16];
-        rand::rngs::SysRng
-            .try_fill_bytes(&mut key)
-            .expect("OS random number generator failed");
-        Self::new(request, key, limits)
-    }
-
     /// The HTTP request to send.
     pub fn request_bytes(&self) -> &[u8] {
         &self.request
     }
 
-    /// Takes received bytes. `Ok(None)`: more are needed. `Ok(Some((response,
-    /// n)))`: the server accepted, and the first `n` bytes of `data` were
-    /// its response; the rest are WebSocket frames. After an error, every
-    /// later call returns it again.
-    pub fn feed(&mut self, data: &[u8]) -> Result<Option<(Response, usize)>, HandshakeError> {
+    /// Takes received bytes. `Ok(None)`: more are needed.
+    /// `Ok(Some(connected))`: the server accepted; the [`Connected`]
+    /// connection runs with the subprotocol and extensions it agreed to,
+    /// and the bytes of `data` behind the response (the server's first
+    /// frames) are already in it. After an error, every later call returns
+    /// it again.
+    pub fn feed(&mut self, data: &[u8]) -> Result<Option<Connected>, HandshakeError> {
+        let Some((response, n)) = self.read_response(data)? else {
+            return Ok(None);
+        };
+        let connection = client_connection(self.config.clone(), self.mask_source.take())?;
+        let connection = hand_over(
+            connection,
+            response.protocol.clone(),
+            response.negotiated,
+            &data[n..],
+        );
+        Ok(Some(Connected {
+            response,
+            connection,
+        }))
+    }
+
+    /// The response once whole, and how many bytes of `data` it took,
+    /// without handing over a connection: what [`feed`](Self::feed) does
+    /// first. Public only for the fuzz targets, which compare how much of
+    /// the input each chunking consumed.
+    #[doc(hidden)]
+    pub fn read_response(
+        &mut self,
+        data: &[u8],
+    ) -> Result<Option<(Response, usize)>, HandshakeError> {
         let Some(n) = self.reader.push(data)? else {
             return Ok(None);
         };
@@ -538,10 +585,8 @@ impl Response {
         &self.extensions
     }
 
-    /// The extensions in force, for
-    /// [`Connection::with_extensions`](crate::Connection::with_extensions):
-    /// those offered by [`ClientHandshake::with_extensions`] that the
-    /// server accepted (none if it was not called).
+    /// The extensions in force in the connection handed over: those the
+    /// `Config` offered that the server accepted.
     pub fn negotiated_extensions(&self) -> Extensions {
         self.negotiated
     }
@@ -553,7 +598,27 @@ mod tests {
     use alloc::vec;
     use proptest::prelude::*;
 
+    use crate::config::HandshakeLimits;
     use crate::error::{CapacityError, Limit};
+
+    /// A client config that offers no extension, so requests hold only
+    /// what a test asks for.
+    fn plain() -> Config {
+        limited(HandshakeLimits::default())
+    }
+
+    fn limited(limits: HandshakeLimits) -> Config {
+        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+        let mut config = Config {
+            handshake: limits,
+            ..Config::default()
+        };
+        #[cfg(feature = "deflate")]
+        {
+            config.deflate = crate::DeflateConfig::disabled();
+        }
+        config
+    }
 
     /// The nonce of RFC 6455 §1.3: base64 `dGhlIHNhbXBsZSBub25jZQ==`.
     const NONCE: [u8; 16] = *b"the sample nonce";
@@ -587,12 +652,12 @@ mod tests {
         let request = request
             .extension(ExtensionOffer::new("permessage-deflate"))
             .unwrap();
-        ClientHandshake::new(&request, NONCE, HandshakeLimits::default())
+        ClientHandshake::with_key(&request, NONCE, &plain())
     }
 
     fn feed(bytes: &[u8]) -> Result<Response, HandshakeError> {
         let (response, n) = handshake("ws://server.example.com/chat")
-            .feed(bytes)?
+            .read_response(bytes)?
             .expect("complete");
         assert_eq!(n, bytes.len());
         Ok(response)
@@ -600,8 +665,7 @@ mod tests {
 
     fn request_text(url: &str) -> String {
         let request = ClientRequest::new(url).unwrap();
-        String::from_utf8(ClientHandshake::new(&request, NONCE, HandshakeLimits::default()).request)
-            .unwrap()
+        String::from_utf8(ClientHandshake::with_key(&request, NONCE, &plain()).request).unwrap()
     }
 
     #[test]
@@ -671,7 +735,7 @@ mod tests {
             request_text("ws://al%C3%AFce@h/").contains("Authorization: Basic YWzDr2NlOg==\r\n")
         );
         let explicit = request.header("authorization", "Bearer t").unwrap();
-        let hs = ClientHandshake::new(&explicit, NONCE, HandshakeLimits::default());
+        let hs = ClientHandshake::with_key(&explicit, NONCE, &plain());
         let text = String::from_utf8(hs.request_bytes().to_vec()).unwrap();
         assert!(
             !text.contains("Basic") && text.ends_with("\r\nauthorization: Bearer t\r\n\r\n"),
@@ -727,7 +791,7 @@ mod tests {
             .unwrap();
         assert_eq!(request.protocols(), ["chat", "superchat"]);
         assert_eq!(request.extensions().len(), 2);
-        let hs = ClientHandshake::new(&request, NONCE, HandshakeLimits::default());
+        let hs = ClientHandshake::with_key(&request, NONCE, &plain());
         let text = core::str::from_utf8(hs.request_bytes()).unwrap();
         assert!(text.ends_with(
             "Sec-WebSocket-Version: 13\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
@@ -824,7 +888,7 @@ mod tests {
         let mut bytes = crlf("HTTP/1.1 403 Forbidden|Content-Length: 9|Content-Type: text/plain||");
         bytes.extend_from_slice(b"forbiddenHTTP/1.1 ...");
         let mut hs = handshake("ws://h/");
-        let err = hs.feed(&bytes).unwrap_err();
+        let err = hs.read_response(&bytes).unwrap_err();
         let HandshakeError::Rejected {
             status,
             headers,
@@ -835,10 +899,10 @@ mod tests {
         };
         assert_eq!((*status, body_prefix.as_slice()), (403, &b"forbidden"[..]));
         assert_eq!(headers[1], ("Content-Type".into(), b"text/plain".to_vec()));
-        assert_eq!(hs.feed(b"more"), Err(err));
+        assert_eq!(hs.read_response(b"more"), Err(err));
         let mut big = crlf("HTTP/1.1 500 Internal Server Error||");
         big.resize(big.len() + 4096, b'x');
-        let err = handshake("ws://h/").feed(&big).unwrap_err();
+        let err = handshake("ws://h/").read_response(&big).unwrap_err();
         assert!(
             matches!(err, HandshakeError::Rejected { status: 500, body_prefix, .. } if body_prefix.len() == 1024)
         );
@@ -921,9 +985,9 @@ mod tests {
             }
         ));
         let request = ClientRequest::new("ws://h/").unwrap();
-        let mut hs = ClientHandshake::new(&request, NONCE, HandshakeLimits::default());
+        let mut hs = ClientHandshake::with_key(&request, NONCE, &plain());
         assert_eq!(
-            hs.feed(&crlf(RFC_RESPONSE)),
+            hs.read_response(&crlf(RFC_RESPONSE)),
             Err(HandshakeError::UnofferedSubprotocol("chat".into()))
         );
     }
@@ -959,8 +1023,8 @@ mod tests {
             ..Default::default()
         };
         let request = ClientRequest::new("ws://h/").unwrap();
-        let err = ClientHandshake::new(&request, NONCE, limits)
-            .feed(&bytes)
+        let err = ClientHandshake::with_key(&request, NONCE, &limited(limits))
+            .read_response(&bytes)
             .unwrap_err();
         assert!(matches!(
             err,
@@ -974,8 +1038,8 @@ mod tests {
             max_headers: 3,
             ..Default::default()
         };
-        let err = ClientHandshake::new(&request, NONCE, limits)
-            .feed(&bytes)
+        let err = ClientHandshake::with_key(&request, NONCE, &limited(limits))
+            .read_response(&bytes)
             .unwrap_err();
         assert_eq!(
             err,
@@ -993,12 +1057,12 @@ mod tests {
         let head = crlf(RFC_RESPONSE);
         let input = [&head[..], b"\x81\x05hello\x89\x00"].concat();
         let mut hs = handshake("ws://h/");
-        let (whole, n) = hs.feed(&input).unwrap().unwrap();
+        let (whole, n) = hs.read_response(&input).unwrap().unwrap();
         assert_eq!(&input[n..], b"\x81\x05hello\x89\x00");
         let mut hs = handshake("ws://h/");
         let mut found = None;
         for (i, byte) in input.iter().enumerate() {
-            if let Some((response, n)) = hs.feed(&[*byte]).unwrap() {
+            if let Some((response, n)) = hs.read_response(&[*byte]).unwrap() {
                 found = Some((response, i, n));
                 break;
             }
@@ -1010,15 +1074,15 @@ mod tests {
     #[test]
     fn random_keys_differ_and_verify() {
         let request = ClientRequest::new("ws://h/").unwrap();
-        let a = ClientHandshake::with_random_key(&request, HandshakeLimits::default());
-        let b = ClientHandshake::with_random_key(&request, HandshakeLimits::default());
+        let a = ClientHandshake::new(&request, &plain());
+        let b = ClientHandshake::new(&request, &plain());
         assert_ne!(a.request_bytes(), b.request_bytes());
         let accept = a.accept.clone();
         let mut a = a;
         let reply = crlf(&format!(
             "HTTP/1.1 101 OK|Upgrade: websocket|Connection: Upgrade|Sec-WebSocket-Accept: {accept}||"
         ));
-        assert!(a.feed(&reply).unwrap().is_some());
+        assert!(a.read_response(&reply).unwrap().is_some());
         let text = core::str::from_utf8(b.request_bytes()).unwrap();
         let key = text
             .split("Sec-WebSocket-Key: ")
@@ -1043,7 +1107,7 @@ mod tests {
             let mut hs = handshake("ws://h/");
             let (mut start, mut got) = (0, None);
             for cut in cuts.into_iter().chain([input.len()]) {
-                if let Some((response, n)) = hs.feed(&input[start..cut]).unwrap() {
+                if let Some((response, n)) = hs.read_response(&input[start..cut]).unwrap() {
                     got = Some((response, start + n));
                     break;
                 }

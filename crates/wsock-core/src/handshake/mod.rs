@@ -1,8 +1,10 @@
 //! The opening handshake (RFC 6455 §4): an HTTP/1.1 Upgrade exchange.
 //!
 //! Both sides are sans-IO: feed received bytes to [`client::ClientHandshake`]
-//! or [`server::ServerHandshake`] until they return the peer's message, and
-//! pass the bytes they did not consume to the frame layer.
+//! or [`server::ServerHandshake`] until they return the peer's message. A
+//! server then accepts ([`Accepted`]) or rejects ([`Rejected`]) it; an
+//! accepted handshake hands over a ready [`Connection`](crate::Connection)
+//! that already holds the bytes that arrived behind the handshake.
 
 use alloc::string::String;
 
@@ -12,10 +14,12 @@ use sha1::{Digest as _, Sha1};
 
 pub mod client;
 mod extension;
+mod handover;
 mod http;
 pub mod server;
 
 pub use extension::ExtensionOffer;
+pub use handover::{Accepted, Connected, Rejected};
 
 /// The GUID every server appends to the client's key (§1.3).
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

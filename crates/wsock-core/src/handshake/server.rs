@@ -1,7 +1,10 @@
 //! The server side of the opening handshake (RFC 6455 §4.2): read and check
-//! the client's request, then answer with [`Request::accept`] or a
-//! rejection ([`HandshakeError::rejection_response`], [`reject_response`]).
+//! the client's request, then answer it with [`Request::accept`], which
+//! hands over a ready [`Connection`](crate::Connection), or
+//! [`Request::reject`]. A malformed request is answered by turning its
+//! error into a [`Rejected`].
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -10,12 +13,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::ExtensionOffer;
+use super::handover::{Accepted, Rejected, hand_over, server_connection};
 use super::http::{
     self, HeaderReader, Headers, INCOMPLETE, check_user_header, first, invalid, is_field_value,
     is_token, list_items, require_token, single, trim, write_header,
 };
 use super::{accept_key, extension};
-use crate::config::{Config, HandshakeLimits};
+use crate::config::Config;
 use crate::error::HandshakeError;
 use crate::extension::Extensions;
 
@@ -23,24 +27,27 @@ use crate::extension::Extensions;
 ///
 /// ```
 /// use wsock_core::handshake::server::{Accept, ServerHandshake};
-/// use wsock_core::HandshakeLimits;
+/// use wsock_core::{Config, Event};
 ///
-/// let mut hs = ServerHandshake::new(HandshakeLimits::default());
+/// let mut hs = ServerHandshake::new(&Config::default());
 /// let bytes = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
 ///     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-///     Sec-WebSocket-Version: 13\r\n\r\n";
-/// let (request, used) = hs.feed(bytes)?.expect("complete request");
-/// assert_eq!((request.path(), used), ("/chat", bytes.len()));
-/// let response = request.accept(&Accept::new())?;
-/// assert!(response.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
-/// # Ok::<(), wsock_core::HandshakeError>(())
+///     Sec-WebSocket-Version: 13\r\n\r\n\x81\x80\0\0\0\0";
+/// let request = hs.feed(bytes)?.expect("complete request");
+/// assert_eq!((request.path(), request.leftover()), ("/chat", &b"\x81\x80\0\0\0\0"[..]));
+/// let accepted = request.accept(Accept::new()).map_err(|r| r.error)?;
+/// assert!(accepted.response_bytes.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+/// // The empty text frame that followed the request is already in the connection.
+/// let mut connection = accepted.connection;
+/// assert_eq!(connection.poll_event()?, Some(Event::Text("")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ServerHandshake {
     reader: HeaderReader,
     /// Some input arrived already (the first byte was checked).
     started: bool,
-    extensions: Option<Config>,
+    config: Config,
 }
 
 /// The first byte of a TLS record carrying a handshake message (a
@@ -48,32 +55,28 @@ pub struct ServerHandshake {
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 impl ServerHandshake {
-    /// A handshake that reads a request within `limits`.
-    pub fn new(limits: HandshakeLimits) -> Self {
+    /// A handshake that reads a request within `config.handshake` and
+    /// negotiates what `config` enables (permessage-deflate with
+    /// [`Config::deflate`](crate::Config)); the connection it hands over
+    /// runs with the same `config`.
+    pub fn new(config: &Config) -> Self {
         Self {
-            reader: HeaderReader::new(limits),
+            reader: HeaderReader::new(config.handshake),
             started: false,
-            extensions: None,
+            config: config.clone(),
         }
     }
 
-    /// Negotiates the extensions `config` enables (permessage-deflate with
-    /// [`Config::deflate`](crate::Config)) on every request read: see
-    /// [`Request::negotiate_extensions`].
-    pub fn with_extensions(mut self, config: &Config) -> Self {
-        self.extensions = Some(config.clone());
-        self
-    }
-
-    /// Takes received bytes. `Ok(None)`: more are needed. `Ok(Some((request,
-    /// n)))`: the request is complete and valid, and the first `n` bytes of
-    /// `data` were part of it; the rest belong to the frame layer. After an
-    /// error, every later call returns it again; answer it with
-    /// [`HandshakeError::rejection_response`].
+    /// Takes received bytes. `Ok(None)`: more are needed. `Ok(Some(request))`:
+    /// the request is complete and valid; the bytes of `data` behind it are
+    /// kept in the request ([`Request::leftover`]) and go to the connection
+    /// it hands over. After an error, every later call returns it again;
+    /// answer it with [`Rejected::from`] (or
+    /// [`HandshakeError::rejection_response`]).
     ///
     /// A TLS ClientHello (first byte 0x16) is rejected at once with 400
     /// rather than left to the handshake timeout.
-    pub fn feed(&mut self, data: &[u8]) -> Result<Option<(Request, usize)>, HandshakeError> {
+    pub fn feed(&mut self, data: &[u8]) -> Result<Option<Request>, HandshakeError> {
         if !self.started && !data.is_empty() {
             self.started = true;
             if data[0] == TLS_HANDSHAKE_RECORD {
@@ -85,7 +88,10 @@ impl ServerHandshake {
             return Ok(None);
         };
         match self.parse() {
-            Ok(request) => Ok(Some((request, n))),
+            Ok(mut request) => {
+                request.leftover = data[n..].to_vec();
+                Ok(Some(request))
+            }
             Err(e) => Err(self.reader.fail(e)),
         }
     }
@@ -100,23 +106,20 @@ impl ServerHandshake {
         }
         let (method, target) = (req.method.unwrap_or_default(), req.path.unwrap_or_default());
         let headers = req.headers.iter().map(|h| (h.name, h.value));
-        let mut request =
-            validate_request(method, target, req.version.unwrap_or_default(), headers)?;
-        if let Some(config) = &self.extensions {
-            request.negotiate_extensions(config);
-        }
-        Ok(request)
+        let version = req.version.unwrap_or_default();
+        validate_request(method, target, version, headers, &self.config)
     }
 }
 
 /// Checks an already-parsed request (for servers whose HTTP stack parsed
-/// it, such as a hyper upgrade). `http_minor_version` is the `x` of
-/// `HTTP/1.x`.
+/// it, such as a hyper upgrade) and negotiates what `config` enables, as
+/// [`ServerHandshake`] does. `http_minor_version` is the `x` of `HTTP/1.x`.
 pub fn validate_request<'a>(
     method: &str,
     target: &str,
     http_minor_version: u8,
     headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    config: &Config,
 ) -> Result<Request, HandshakeError> {
     if method != "GET" {
         return Err(HandshakeError::MethodNotAllowed(method.into()));
@@ -140,6 +143,7 @@ pub fn validate_request<'a>(
         .transpose()?;
     let protocols = read_protocols(&headers)?;
     let extensions = read_extensions(&headers)?;
+    let (negotiated, answers) = Extensions::answer(config, &extensions);
     Ok(Request {
         method: method.into(),
         target: target.into(),
@@ -149,8 +153,10 @@ pub fn validate_request<'a>(
         key,
         protocols,
         extensions,
-        negotiated: Extensions::none(),
-        answers: Vec::new(),
+        negotiated,
+        answers,
+        config: Box::new(config.clone()),
+        leftover: Vec::new(),
     })
 }
 
@@ -231,7 +237,10 @@ fn read_extensions(headers: &[(String, Vec<u8>)]) -> Result<Vec<ExtensionOffer>,
     Ok(out)
 }
 
-/// A valid opening-handshake request.
+/// A valid opening-handshake request, with what was read from it once
+/// (offered subprotocols and extensions, the key) and what the server's
+/// [`Config`] makes of it. Answer it with [`accept`](Self::accept) or
+/// [`reject`](Self::reject).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     method: String,
@@ -244,6 +253,11 @@ pub struct Request {
     extensions: Vec<ExtensionOffer>,
     negotiated: Extensions,
     answers: Vec<ExtensionOffer>,
+    /// The settings of the connection [`accept`](Self::accept) hands over
+    /// (boxed: a request is passed around by value).
+    config: Box<Config>,
+    /// Bytes that arrived behind the request: the client's first frames.
+    leftover: Vec<u8>,
 }
 
 impl Request {
@@ -307,25 +321,60 @@ impl Request {
         &self.extensions
     }
 
-    /// Chooses the extensions to accept among the client's offers, as
-    /// `config` allows (RFC 7692 §7.1 for permessage-deflate: the first
-    /// offer it can honour; malformed offers are declined, not failed).
-    /// [`accept`](Self::accept) then answers them.
-    /// [`ServerHandshake::with_extensions`] calls this itself.
-    pub fn negotiate_extensions(&mut self, config: &Config) {
-        (self.negotiated, self.answers) = Extensions::answer(config, &self.extensions);
-    }
-
-    /// The extensions in force once [`accept`](Self::accept)'s response is
-    /// sent, for [`Connection::with_extensions`](crate::Connection::with_extensions).
+    /// The extensions the connection runs with once accepted: those the
+    /// [`Config`] enables that the client offered (RFC 7692 §7.1 for
+    /// permessage-deflate: the first offer it can honour; malformed offers
+    /// are declined, not failed).
     pub fn negotiated_extensions(&self) -> Extensions {
         self.negotiated
     }
 
-    /// The `101 Switching Protocols` response that accepts this request.
-    /// Fails if `accept` picks something the client did not offer or holds
-    /// a header that is malformed or owned by the handshake.
-    pub fn accept(&self, accept: &Accept) -> Result<Vec<u8>, HandshakeError> {
+    /// Bytes that arrived behind the request (the client's first frames);
+    /// [`accept`](Self::accept) feeds them to the connection.
+    pub fn leftover(&self) -> &[u8] {
+        &self.leftover
+    }
+
+    /// Accepts the request: the `101 Switching Protocols` response and the
+    /// [`Connection`](crate::Connection) to run once it is written, with the
+    /// chosen subprotocol, the negotiated extensions and the leftover bytes
+    /// in it.
+    ///
+    /// Refused, with a `500` response to write, if `accept` picks a
+    /// subprotocol or extension the client did not offer, accepts an
+    /// extension the core does not implement (only permessage-deflate is,
+    /// and it is negotiated from the [`Config`]), or holds a header that is
+    /// malformed or owned by the handshake.
+    pub fn accept(mut self, accept: Accept) -> Result<Accepted, Rejected> {
+        // The application's mistake, not the client's: 500, whatever the
+        // error's own status.
+        let response_bytes = self
+            .response_bytes(&accept)
+            .map_err(|e| Rejected::with_response(500, reject_response(500, &[], b""), e))?;
+        let leftover = core::mem::take(&mut self.leftover);
+        let connection = hand_over(
+            server_connection((*self.config).clone()),
+            accept.protocol,
+            self.negotiated,
+            &leftover,
+        );
+        Ok(Accepted {
+            response_bytes,
+            connection,
+            request: self,
+        })
+    }
+
+    /// Refuses the request: the response `rejection` describes, and
+    /// [`HandshakeError::RejectedByApplication`] with its status.
+    pub fn reject(self, rejection: Rejection) -> Rejected {
+        let (status, response_bytes) = rejection.into_response();
+        let error = HandshakeError::RejectedByApplication(status);
+        Rejected::with_response(status, response_bytes, error)
+    }
+
+    /// The `101` response for `accept`, once checked.
+    fn response_bytes(&self, accept: &Accept) -> Result<Vec<u8>, HandshakeError> {
         self.check(accept)?;
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
@@ -367,31 +416,40 @@ impl Request {
         {
             return Err(HandshakeError::UnofferedSubprotocol(p.clone()));
         }
-        for ext in &accept.extensions {
-            ext.validate()?;
-            // Negotiated by the core: a second answer would contradict it.
-            if self
-                .answers
-                .iter()
-                .any(|a| a.name.eq_ignore_ascii_case(&ext.name))
-            {
-                return Err(HandshakeError::InvalidHeader {
-                    name: "Sec-WebSocket-Extensions",
-                    value: format!("{ext} (already negotiated from the Config)"),
-                });
-            }
-            if !self
-                .extensions
-                .iter()
-                .any(|o| o.name.eq_ignore_ascii_case(&ext.name))
-            {
-                return Err(HandshakeError::UnofferedExtension(ext.name.clone()));
-            }
+        if let Some(ext) = accept.extensions.first() {
+            self.check_extension(ext)?;
         }
         accept
             .headers
             .iter()
             .try_for_each(|(n, v)| check_user_header(n, v))
+    }
+
+    /// Why an extension the application accepted cannot be answered: it is
+    /// malformed, already negotiated, not offered, or one the core lacks.
+    fn check_extension(&self, ext: &ExtensionOffer) -> Result<(), HandshakeError> {
+        ext.validate()?;
+        // Negotiated by the core: a second answer would contradict it.
+        if self
+            .answers
+            .iter()
+            .any(|a| a.name.eq_ignore_ascii_case(&ext.name))
+        {
+            return Err(HandshakeError::InvalidHeader {
+                name: "Sec-WebSocket-Extensions",
+                value: format!("{ext} (already negotiated from the Config)"),
+            });
+        }
+        if !self
+            .extensions
+            .iter()
+            .any(|o| o.name.eq_ignore_ascii_case(&ext.name))
+        {
+            return Err(HandshakeError::UnofferedExtension(ext.name.clone()));
+        }
+        // The connection could not apply it: a 101 that names it would
+        // break the first frame that uses it.
+        Err(HandshakeError::UnsupportedExtension(ext.name.clone()))
     }
 }
 
@@ -416,8 +474,12 @@ impl Accept {
         self
     }
 
-    /// Accepts an offered extension with the given response parameters
-    /// (for the extension negotiation to fill in).
+    /// Accepts an offered extension with the given response parameters.
+    /// The core applies only permessage-deflate, which it negotiates itself
+    /// from the [`Config`], so [`Request::accept`] refuses any extension
+    /// named here ([`HandshakeError::UnsupportedExtension`], or
+    /// [`HandshakeError::UnofferedExtension`]): a `101` never names an
+    /// extension the connection would not apply.
     pub fn extension(mut self, extension: ExtensionOffer) -> Self {
         self.extensions.push(extension);
         self
@@ -491,6 +553,11 @@ impl Rejection {
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         self.status
+    }
+
+    /// The status and the response, for [`Request::reject`].
+    fn into_response(self) -> (u16, Vec<u8>) {
+        (self.status, self.response_bytes())
     }
 
     /// The whole HTTP response, ready to write (see [`reject_response`]).
@@ -617,6 +684,7 @@ impl HandshakeError {
                 "unsupported Sec-WebSocket-Version (this server speaks 13)\n".into()
             }
             Self::Capacity(c) => format!("request header fields too large ({} limit)\n", c.limit),
+            Self::Timeout => "the handshake took too long\n".into(),
             _ => String::new(),
         }
     }
@@ -629,6 +697,7 @@ mod tests {
     use alloc::vec;
     use proptest::prelude::*;
 
+    use crate::config::HandshakeLimits;
     use crate::error::{CapacityError, Limit};
 
     /// The example request of RFC 6455 §1.2 / §4.1.
@@ -673,29 +742,57 @@ mod tests {
         Cache-Control: no-cache\r\n\
         Upgrade: websocket\r\n\r\n";
 
-    fn limits(max_header_bytes: usize, max_headers: usize) -> HandshakeLimits {
-        HandshakeLimits {
+    /// A server config that negotiates no extension, so responses hold
+    /// only what a test asks for.
+    fn plain() -> Config {
+        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+        let mut config = Config::default();
+        #[cfg(feature = "deflate")]
+        {
+            config.deflate = crate::DeflateConfig::disabled();
+        }
+        config
+    }
+
+    fn limits(max_header_bytes: usize, max_headers: usize) -> Config {
+        let mut config = plain();
+        config.handshake = HandshakeLimits {
             max_header_bytes,
             max_headers,
             ..Default::default()
-        }
+        };
+        config
     }
 
     fn parse(bytes: &[u8]) -> Result<Request, HandshakeError> {
-        let (request, n) = ServerHandshake::new(HandshakeLimits::default())
+        let request = ServerHandshake::new(&plain())
             .feed(bytes)?
             .expect("complete");
-        assert_eq!(n, bytes.len());
+        assert_eq!(request.leftover(), b"");
         Ok(request)
+    }
+
+    /// The `101` response bytes for `accept`, or why it was refused.
+    fn respond(request: &Request, accept: Accept) -> Result<Vec<u8>, HandshakeError> {
+        match request.clone().accept(accept) {
+            Ok(accepted) => Ok(accepted.response_bytes),
+            Err(rejected) => {
+                assert!(rejected.response_bytes.starts_with(b"HTTP/1.1 500 "));
+                Err(rejected.error)
+            }
+        }
     }
 
     /// Feeds `chunks` in order; returns the request and the offset of the
     /// first unconsumed byte in the concatenated input.
     fn feed_chunks(chunks: &[&[u8]]) -> Result<Option<(Request, usize)>, HandshakeError> {
-        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        let mut hs = ServerHandshake::new(&plain());
         let mut offset = 0;
         for chunk in chunks {
-            if let Some((request, n)) = hs.feed(chunk)? {
+            if let Some(mut request) = hs.feed(chunk)? {
+                let n = chunk.len() - request.leftover().len();
+                // Compared across chunkings: only the request itself.
+                request.leftover.clear();
                 return Ok(Some((request, offset + n)));
             }
             offset += chunk.len();
@@ -734,7 +831,7 @@ mod tests {
         assert_eq!(request.protocols(), ["chat", "superchat"]);
         assert_eq!(request.header("sec-websocket-version"), Some(&b"13"[..]));
         assert_eq!(request.headers().len(), 7);
-        let response = request.accept(&Accept::new().protocol("chat")).unwrap();
+        let response = respond(&request, Accept::new().protocol("chat")).unwrap();
         assert_eq!(
             response,
             b"HTTP/1.1 101 Switching Protocols\r\n\
@@ -902,9 +999,7 @@ mod tests {
             b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
             b"GET chat HTTP/1.1\r\n\r\n",
         ] {
-            let err = ServerHandshake::new(HandshakeLimits::default())
-                .feed(bad)
-                .unwrap_err();
+            let err = ServerHandshake::new(&plain()).feed(bad).unwrap_err();
             assert!(matches!(err, HandshakeError::MalformedHttp(_)), "{err:?}");
             assert_eq!(status_of(&err), "HTTP/1.1 400 Bad Request");
         }
@@ -912,7 +1007,7 @@ mod tests {
 
     #[test]
     fn rfc6585_5_over_header_bytes_is_431() {
-        let mut hs = ServerHandshake::new(limits(RFC_REQUEST.len() - 1, 64));
+        let mut hs = ServerHandshake::new(&limits(RFC_REQUEST.len() - 1, 64));
         let err = hs.feed(RFC_REQUEST).unwrap_err();
         let size = RFC_REQUEST.len() as u64;
         assert_eq!(
@@ -928,13 +1023,13 @@ mod tests {
             status_of(&err),
             "HTTP/1.1 431 Request Header Fields Too Large"
         );
-        let mut hs = ServerHandshake::new(limits(RFC_REQUEST.len(), 64));
+        let mut hs = ServerHandshake::new(&limits(RFC_REQUEST.len(), 64));
         assert!(hs.feed(RFC_REQUEST).unwrap().is_some());
     }
 
     #[test]
     fn rfc6585_5_over_header_count_is_431() {
-        let mut hs = ServerHandshake::new(limits(8192, 6));
+        let mut hs = ServerHandshake::new(&limits(8192, 6));
         let err = hs.feed(RFC_REQUEST).unwrap_err();
         assert_eq!(
             err,
@@ -950,7 +1045,7 @@ mod tests {
             "HTTP/1.1 431 Request Header Fields Too Large"
         );
         assert!(
-            ServerHandshake::new(limits(8192, 7))
+            ServerHandshake::new(&limits(8192, 7))
                 .feed(RFC_REQUEST)
                 .unwrap()
                 .is_some()
@@ -970,7 +1065,7 @@ mod tests {
 
     #[test]
     fn dribbled_megabyte_stops_at_the_limit() {
-        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        let mut hs = ServerHandshake::new(&plain());
         let max = HandshakeLimits::default().max_header_bytes;
         let mut fed = 0;
         let err = loop {
@@ -1004,7 +1099,7 @@ mod tests {
     fn one_megabyte_chunk_is_rejected_without_buffering() {
         let mut data = b"GET / HTTP/1.1\r\nX-Pad: ".to_vec();
         data.resize(1 << 20, b'a');
-        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        let mut hs = ServerHandshake::new(&plain());
         let err = hs.feed(&data).unwrap_err();
         assert!(matches!(err, HandshakeError::Capacity(c) if c.size == 1 << 20));
         assert!(hs.reader.block().is_empty());
@@ -1021,11 +1116,11 @@ mod tests {
         request.truncate(request.len() - 2);
         request.extend_from_slice(pad.as_bytes());
         assert_eq!(request.len(), 8 * 1024);
-        let mut hs = ServerHandshake::new(limits(8 * 1024, 64));
+        let mut hs = ServerHandshake::new(&limits(8 * 1024, 64));
         let mut result = None;
         for (i, byte) in request.chunks(1).enumerate() {
-            if let Some((_, n)) = hs.feed(byte).unwrap() {
-                result = Some((i, n));
+            if let Some(request) = hs.feed(byte).unwrap() {
+                result = Some((i, byte.len() - request.leftover().len()));
             }
         }
         assert_eq!(result, Some((request.len() - 1, 1)));
@@ -1034,26 +1129,26 @@ mod tests {
 
     #[test]
     fn tls_client_hello_is_400_at_the_first_byte() {
-        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        let mut hs = ServerHandshake::new(&plain());
         // A TLS 1.2 record header announcing a ClientHello; nothing more.
         let e = hs.feed(&[0x16, 0x03, 0x01]).unwrap_err();
         assert_eq!(status_of(&e), "HTTP/1.1 400 Bad Request");
         assert_eq!(e, hs.feed(b"GET / HTTP/1.1\r\n").unwrap_err());
         // Byte by byte, the first byte alone decides.
-        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        let mut hs = ServerHandshake::new(&plain());
         assert_eq!(
             status_of(&hs.feed(&[0x16]).unwrap_err()),
             "HTTP/1.1 400 Bad Request"
         );
         // 0x16 later in a request is just a bad byte, found at the end.
-        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        let mut hs = ServerHandshake::new(&plain());
         assert_eq!(hs.feed(b"G").unwrap(), None);
         assert_eq!(hs.feed(&[0x16]).unwrap(), None);
     }
 
     #[test]
     fn feed_after_completion_is_an_error() {
-        let mut hs = ServerHandshake::new(HandshakeLimits::default());
+        let mut hs = ServerHandshake::new(&plain());
         assert!(hs.feed(RFC_REQUEST).unwrap().is_some());
         assert!(hs.feed(b"x").is_err());
     }
@@ -1061,16 +1156,10 @@ mod tests {
     #[test]
     fn rfc6455_4_2_2_accept_with_protocol_extension_and_headers() {
         let request = parse(CHROME).unwrap();
-        let deflate =
-            ExtensionOffer::new("permessage-deflate").param("server_no_context_takeover", None);
         let accept = Accept::new()
-            .extension(deflate)
             .header("Set-Cookie", "sid=1; HttpOnly")
             .header("X-Server", "wsock");
-        let response = String::from_utf8(request.accept(&accept).unwrap()).unwrap();
-        assert!(response.contains(
-            "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"
-        ));
+        let response = String::from_utf8(respond(&request, accept).unwrap()).unwrap();
         assert!(
             response.ends_with("\r\nSet-Cookie: sid=1; HttpOnly\r\nX-Server: wsock\r\n\r\n"),
             "{response}"
@@ -1080,20 +1169,83 @@ mod tests {
             accept_key(b"x3JJHMbDL1EzLkh9GBhXDw==")
         )));
         let request = parse(RFC_REQUEST).unwrap();
-        let response = request
-            .accept(&Accept::new().protocol("superchat"))
-            .unwrap();
+        let response = respond(&request, Accept::new().protocol("superchat")).unwrap();
         assert!(response.ends_with(b"Sec-WebSocket-Protocol: superchat\r\n\r\n"));
+    }
+
+    /// The extension answer comes from the `Config`, and the connection
+    /// handed over applies it.
+    #[cfg(feature = "deflate")]
+    #[test]
+    fn rfc7692_accept_answers_deflate_from_the_config() {
+        let mut config = Config::default();
+        config.deflate.server_no_context_takeover = true;
+        let request = ServerHandshake::new(&config).feed(CHROME).unwrap().unwrap();
+        let accepted = request.accept(Accept::new()).unwrap();
+        let response = String::from_utf8(accepted.response_bytes).unwrap();
+        assert!(
+            response.contains(
+                "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover"
+            ),
+            "{response}"
+        );
+        assert!(accepted.connection.extensions().deflate().is_some());
+        // Naming it again by hand contradicts the Config's answer.
+        let request = ServerHandshake::new(&config).feed(CHROME).unwrap().unwrap();
+        let deflate =
+            ExtensionOffer::new("permessage-deflate").param("server_no_context_takeover", None);
+        let rejected = request
+            .accept(Accept::new().extension(deflate))
+            .unwrap_err();
+        assert!(matches!(
+            rejected.error,
+            HandshakeError::InvalidHeader {
+                name: "Sec-WebSocket-Extensions",
+                ..
+            }
+        ));
+    }
+
+    /// An offered extension the core does not implement cannot be
+    /// accepted: a 101 naming it would promise frames nobody decodes.
+    #[test]
+    fn accept_refuses_an_extension_the_core_lacks() {
+        let bytes = edit(
+            "Origin: http://example.com",
+            "Sec-WebSocket-Extensions: x-foo, permessage-deflate",
+        );
+        let request = parse(&bytes).unwrap();
+        let err = respond(
+            &request,
+            Accept::new().extension(ExtensionOffer::new("x-foo")),
+        );
+        assert_eq!(
+            err,
+            Err(HandshakeError::UnsupportedExtension("x-foo".into()))
+        );
+        // Not even permessage-deflate when the Config leaves it off.
+        let err = respond(
+            &request,
+            Accept::new().extension(ExtensionOffer::new("permessage-deflate")),
+        );
+        assert_eq!(
+            err,
+            Err(HandshakeError::UnsupportedExtension(
+                "permessage-deflate".into()
+            ))
+        );
     }
 
     #[test]
     fn rfc6455_4_2_2_accept_rejects_what_was_not_offered() {
         let request = parse(RFC_REQUEST).unwrap();
-        let err = request.accept(&Accept::new().protocol("Chat")).unwrap_err();
+        let err = respond(&request, Accept::new().protocol("Chat")).unwrap_err();
         assert_eq!(err, HandshakeError::UnofferedSubprotocol("Chat".into()));
-        let err = request
-            .accept(&Accept::new().extension(ExtensionOffer::new("x-foo")))
-            .unwrap_err();
+        let err = respond(
+            &request,
+            Accept::new().extension(ExtensionOffer::new("x-foo")),
+        )
+        .unwrap_err();
         assert_eq!(err, HandshakeError::UnofferedExtension("x-foo".into()));
     }
 
@@ -1108,9 +1260,7 @@ mod tests {
             ("Sec-WebSocket-Accept", "x"),
             ("connection", "close"),
         ] {
-            let err = request
-                .accept(&Accept::new().header(name, value))
-                .unwrap_err();
+            let err = respond(&request, Accept::new().header(name, value)).unwrap_err();
             assert!(
                 matches!(err, HandshakeError::InvalidHeader { .. }),
                 "{name:?}: {value:?}"
@@ -1118,7 +1268,7 @@ mod tests {
         }
         let bad_ext = ExtensionOffer::new("superchat\r\nX: y");
         assert!(matches!(
-            request.accept(&Accept::new().extension(bad_ext)),
+            respond(&request, Accept::new().extension(bad_ext)),
             Err(HandshakeError::InvalidHeader { .. })
         ));
     }
@@ -1168,19 +1318,19 @@ mod tests {
             ("sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
             ("sec-websocket-version", b"13"),
         ];
-        let request = validate_request("GET", "ws://h:80/a/b?c=d", 1, headers).unwrap();
+        let request = validate_request("GET", "ws://h:80/a/b?c=d", 1, headers, &plain()).unwrap();
         assert_eq!((request.path(), request.query()), ("/a/b", Some("c=d")));
-        let request = validate_request("GET", "http://h?x", 1, headers).unwrap();
+        let request = validate_request("GET", "http://h?x", 1, headers, &plain()).unwrap();
         assert_eq!((request.path(), request.query()), ("/", Some("x")));
         assert!(request.origin().is_none());
         assert_eq!(
-            validate_request("GET", "*", 1, headers)
+            validate_request("GET", "*", 1, headers, &plain())
                 .unwrap_err()
                 .http_status(),
             Some(400)
         );
         assert_eq!(
-            validate_request("get", "/", 1, headers)
+            validate_request("get", "/", 1, headers, &plain())
                 .unwrap_err()
                 .http_status(),
             Some(405)
