@@ -269,7 +269,7 @@ impl World {
                 let fragmenting = self.sending.is_some();
                 let owned: bool = u.arbitrary().unwrap_or(false);
                 let r = if owned {
-                    self.app(|c| c.send_owned(Message::Binary(b)))
+                    self.app(|c| c.send_owned(Message::binary(b)))
                 } else {
                     self.app(|c| c.send_binary(&b))
                 };

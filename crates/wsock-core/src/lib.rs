@@ -96,7 +96,15 @@
 //! `Read + Write`, threads) and `wsock-tokio` (async) drive it for you, and
 //! `wsock-tls` adds `wss://`. The guide `docs/guide-core.md` in the
 //! repository has a complete `mio` server (`examples/mio_echo.rs`).
+//!
+//! # Unsafe code
+//!
+//! The crate denies `unsafe_code` (`#![deny(unsafe_code)]`) and allows it in
+//! one function: [`Utf8Bytes::as_str`] reads text the crate has already
+//! validated without validating it a second time. Everything else, the
+//! masking and the buffer handling included, is safe Rust.
 #![no_std]
+#![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
@@ -118,7 +126,10 @@ pub mod handshake;
 pub mod mask;
 pub mod message;
 pub mod utf8;
+mod utf8_bytes;
 
+/// The byte buffer type of binary payloads, re-exported from `bytes`.
+pub use bytes::Bytes;
 pub use close::{CloseCode, CloseFrame};
 #[cfg(feature = "deflate")]
 pub use config::DeflateConfig;
@@ -128,3 +139,5 @@ pub use error::{CapacityError, Error, HandshakeError, Limit, ProtocolError};
 pub use event::{DataKind, Event};
 pub use extension::Extensions;
 pub use message::Message;
+pub use utf8::InvalidUtf8;
+pub use utf8_bytes::Utf8Bytes;
