@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
-use wsock_core::frame::OpCode;
+use wsock_core::__internals::OpCode;
 use wsock_core::{
     CloseCode, CloseFrame, Config, Connection, DataKind, Error, Message, ReceiveMode, Role, State,
 };

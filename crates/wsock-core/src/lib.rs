@@ -121,15 +121,27 @@ pub mod deflate;
 pub mod error;
 pub mod event;
 pub mod extension;
-pub mod frame;
+pub(crate) mod frame;
 pub mod handshake;
-pub mod mask;
+pub(crate) mod mask;
 pub mod message;
-pub mod utf8;
+pub(crate) mod utf8;
 mod utf8_bytes;
 
 /// The byte buffer type of binary payloads, re-exported from `bytes`.
 pub use bytes::Bytes;
+/// Internals the fuzz targets and the benchmarks drive directly: the
+/// frame header codec, masking and the incremental UTF-8 validator. Not
+/// part of the API: no stability promise, hidden from the docs.
+#[doc(hidden)]
+pub mod __internals {
+    pub use crate::frame::{
+        FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, RSV1, RSV2, RSV3,
+    };
+    pub use crate::mask::{apply_mask, mask_into};
+    pub use crate::utf8::{Utf8Validator, validate};
+}
+
 pub use close::{CloseCode, CloseFrame};
 #[cfg(feature = "deflate")]
 pub use config::DeflateConfig;
