@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
-use wsock_core::frame::OpCode;
+use wsock_core::__internals::OpCode;
 use wsock_core::{
     CloseCode, CloseFrame, Config, Connection, DataKind, Error, Message, ReceiveMode, Role, State,
 };
@@ -269,7 +269,7 @@ impl World {
                 let fragmenting = self.sending.is_some();
                 let owned: bool = u.arbitrary().unwrap_or(false);
                 let r = if owned {
-                    self.app(|c| c.send_owned(Message::Binary(b)))
+                    self.app(|c| c.send_owned(Message::binary(b)))
                 } else {
                     self.app(|c| c.send_binary(&b))
                 };

@@ -13,7 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsock_core::frame::OpCode;
+use wsock_core::__internals::OpCode;
 use wsock_core::{CloseFrame, Config, Connection, Error, ReceiveMode, Role, State};
 use wsock_fuzz::{Ev, EventChecker, chunks, drain, mask_keys, parse_wire, peer_reads, take_lens};
 

@@ -10,7 +10,7 @@
 
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
-use wsock_core::frame::OpCode;
+use wsock_core::__internals::OpCode;
 use wsock_core::{CloseCode, CloseFrame, Config, Connection, DataKind, ReceiveMode, Role};
 use wsock_fuzz::{Ev, EventChecker, chunks, drain, mask_keys, parse_wire, take_lens};
 

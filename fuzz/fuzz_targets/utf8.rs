@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsock_core::utf8::Utf8Validator;
+use wsock_core::__internals::Utf8Validator;
 use wsock_fuzz::{chunks, take_lens};
 
 /// The index of the first byte whose arrival makes `data` invalid, if any.

@@ -2,9 +2,8 @@
 //! a checker for the order of stream-mode chunks, and a decoder for what a
 //! connection wrote (to check its output is valid RFC 6455).
 
+use wsock_core::__internals::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, apply_mask};
 use wsock_core::close::CloseFrame;
-use wsock_core::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
-use wsock_core::mask::apply_mask;
 use wsock_core::{
     CapacityError, Config, Connection, DataKind, Error, Event, HandshakeError, Role, State,
 };

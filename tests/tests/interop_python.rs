@@ -404,13 +404,13 @@ fn messages() -> Vec<Message> {
     vec![
         Message::text("hello from wsock"),
         Message::text("héllo wörld, привет мир, こんにちは世界, مرحبا, 🦀🐍 — ¿qué tal?"),
-        Message::Text(compressible_text(1 << 20)),
-        Message::Binary(noise(256 << 10)),
+        Message::text(compressible_text(1 << 20)),
+        Message::binary(noise(256 << 10)),
         // A period zlib finds even with a 9-bit window (its longest match
         // distance is then 2^9 - 262 = 250 bytes).
         Message::Binary((0..1u32 << 20).map(|i| (i % 199) as u8).collect()),
         Message::text(""),
-        Message::Binary(Vec::new()),
+        Message::binary(Vec::new()),
     ]
 }
 
@@ -420,7 +420,7 @@ fn smalls() -> Vec<Message> {
     (0..SMALL)
         .map(|i| {
             if i % 2 == 0 {
-                Message::Text(format!("small {i}"))
+                Message::text(format!("small {i}"))
             } else {
                 Message::Binary(format!("small binary message {i}: {}", "abc".repeat(30)).into())
             }
@@ -525,7 +525,7 @@ async fn tokio_client_session(url: &str, config: Config) -> ClientRun {
     sent += 1;
     let echo = next(&mut ws).await;
     assert!(
-        echo == Message::Text(pieces.concat()),
+        echo == Message::text(pieces.concat()),
         "echo of the streamed text: {}",
         describe(&echo)
     );
@@ -539,7 +539,7 @@ async fn tokio_client_session(url: &str, config: Config) -> ClientRun {
     let want: Vec<u8> = (0..50u8).flat_map(|i| [i; 3001]).collect();
     let echo = next(&mut ws).await;
     assert!(
-        echo == Message::Binary(want),
+        echo == Message::binary(want),
         "echo of the streamed binary: {}",
         describe(&echo)
     );
@@ -558,7 +558,7 @@ async fn tokio_client_session(url: &str, config: Config) -> ClientRun {
     }
     ClientRun {
         negotiated,
-        greeting,
+        greeting: greeting.to_string(),
         close,
         stats: ws.stats(),
         payload,
@@ -623,7 +623,7 @@ fn blocking_client_session(url: &str, config: Config) -> ClientRun {
     sent += 1;
     let echo = ws.read().unwrap();
     assert!(
-        echo == Message::Text(pieces.concat()),
+        echo == Message::text(pieces.concat()),
         "echo of the streamed text: {}",
         describe(&echo)
     );
@@ -637,7 +637,7 @@ fn blocking_client_session(url: &str, config: Config) -> ClientRun {
     let want: Vec<u8> = (0..50u8).flat_map(|i| [i; 3001]).collect();
     let echo = ws.read().unwrap();
     assert!(
-        echo == Message::Binary(want),
+        echo == Message::binary(want),
         "echo of the streamed binary: {}",
         describe(&echo)
     );
@@ -657,7 +657,7 @@ fn blocking_client_session(url: &str, config: Config) -> ClientRun {
     );
     ClientRun {
         negotiated,
-        greeting,
+        greeting: greeting.to_string(),
         close,
         stats: ws.stats(),
         payload,
@@ -1032,7 +1032,7 @@ fn tokio_client_at_limit(url: &str) -> Stats {
             assert!(ws.extensions().deflate().is_some());
             let greeting = next(&mut ws).await;
             assert!(matches!(&greeting, Message::Text(t) if t.starts_with("NEGOTIATED")));
-            let message = Message::Binary(noise(AT_LIMIT));
+            let message = Message::binary(noise(AT_LIMIT));
             ws.send(message.clone()).await.unwrap();
             let echo = next(&mut ws).await;
             assert!(echo == message, "echo differs: {}", describe(&echo));
@@ -1060,7 +1060,7 @@ fn blocking_client_at_limit(url: &str) -> Stats {
         assert!(ws.extensions().deflate().is_some());
         let greeting = ws.read().unwrap();
         assert!(matches!(&greeting, Message::Text(t) if t.starts_with("NEGOTIATED")));
-        let message = Message::Binary(noise(AT_LIMIT));
+        let message = Message::binary(noise(AT_LIMIT));
         ws.send(message.clone()).unwrap();
         let echo = ws.read().unwrap();
         assert!(echo == message, "echo differs: {}", describe(&echo));

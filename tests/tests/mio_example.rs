@@ -34,9 +34,9 @@ fn echoes_and_closes_cleanly() {
     // Larger than any single read or write: many wake-ups on both sides.
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     ws.send(big.clone()).unwrap();
-    assert_eq!(ws.read().unwrap(), Message::Binary(big));
-    ws.send(Message::Ping(b"p".to_vec())).unwrap();
-    assert_eq!(ws.read().unwrap(), Message::Pong(b"p".to_vec()));
+    assert_eq!(ws.read().unwrap(), Message::binary(big));
+    ws.send(Message::ping(b"p".to_vec())).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::pong(b"p".to_vec()));
 
     ws.close(1000, "bye").unwrap();
     match ws.read().unwrap() {

@@ -14,7 +14,7 @@ use std::future::ready;
 use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wsock_core::frame::OpCode;
+use wsock_core::__internals::OpCode;
 
 /// The echo servers compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

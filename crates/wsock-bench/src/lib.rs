@@ -18,8 +18,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use wsock_core::frame::{FrameHeader, OpCode};
-use wsock_core::mask::apply_mask;
+use wsock_core::__internals::{FrameHeader, OpCode, apply_mask};
 use wsock_core::{Config, Connection, Event, Role};
 
 pub mod echo;

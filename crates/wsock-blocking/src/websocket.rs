@@ -50,10 +50,10 @@ struct Inner<S> {
 /// let mut ws = wsock_blocking::connect(&url)?;
 /// ws.send("text")?;
 /// ws.send(vec![1, 2, 3])?; // binary
-/// ws.send(Message::Ping(b"are you there".to_vec()))?;
+/// ws.send(Message::ping(&b"are you there"[..]))?;
 /// assert_eq!(ws.read()?, Message::text("text"));
-/// assert_eq!(ws.read()?, Message::binary([1, 2, 3]));
-/// assert_eq!(ws.read()?, Message::Pong(b"are you there".to_vec()));
+/// assert_eq!(ws.read()?, Message::binary(vec![1, 2, 3]));
+/// assert_eq!(ws.read()?, Message::pong(&b"are you there"[..]));
 /// assert_eq!(ws.stats().messages_received, 2);
 ///
 /// ws.close(1000, "done")?;
@@ -333,9 +333,10 @@ pub(crate) fn read_message<S: Transport>(
                     // The connection validated the text as it streamed.
                     DataKind::Text => Message::Text(
                         String::from_utf8(bytes)
-                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                            .into(),
                     ),
-                    DataKind::Binary => Message::Binary(bytes),
+                    DataKind::Binary => Message::Binary(bytes.into()),
                 }
             })
             .map(Some)
@@ -345,7 +346,7 @@ pub(crate) fn read_message<S: Transport>(
     let finish = |conn: &mut wsock_core::Connection, got: Option<Message>| {
         got.or_else(|| conn.take_message()).unwrap_or_else(|| {
             debug_assert!(false, "a whole message was just handed out");
-            Message::Binary(Vec::new())
+            Message::Binary(wsock_core::Bytes::new())
         })
     };
     let result = read.next_then(io, ReceiveMode::Message, None, on_event, finish);

@@ -71,20 +71,20 @@ fn our_client_against_their_server() {
         assert_eq!(ws.protocol(), Some("chat"));
         assert_eq!(
             ws.read().unwrap(),
-            Message::Ping(b"from tungstenite".to_vec())
+            Message::ping(b"from tungstenite".to_vec())
         );
         ws.send("héllo").unwrap();
         assert_eq!(ws.read().unwrap(), Message::text("héllo"));
         // Fragmented by our fragment size; reassembled by tungstenite.
         let big: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
         ws.send(big.clone()).unwrap();
-        assert_eq!(ws.read().unwrap(), Message::Binary(big));
+        assert_eq!(ws.read().unwrap(), Message::binary(big));
         let mut writer = ws.send_stream(DataKind::Text).unwrap();
         for _ in 0..100 {
             writer.write_all("streamed ".as_bytes()).unwrap();
         }
         writer.finish().unwrap();
-        assert_eq!(ws.read().unwrap(), Message::Text("streamed ".repeat(100)));
+        assert_eq!(ws.read().unwrap(), Message::text("streamed ".repeat(100)));
         ws.close(1000, "done").unwrap();
         assert_eq!(
             ws.read().unwrap(),
@@ -107,13 +107,13 @@ fn their_client_against_our_server() {
                 Ok(wsock_blocking::Accept::new().protocol("v1"))
             })
             .unwrap();
-            ws.send(Message::Ping(b"from wsock".to_vec())).unwrap();
+            ws.send(Message::ping(b"from wsock".to_vec())).unwrap();
             let mut pongs = 0;
             let close = loop {
                 match ws.read().unwrap() {
                     message @ (Message::Text(_) | Message::Binary(_)) => ws.send(message).unwrap(),
                     Message::Pong(payload) => {
-                        assert_eq!(payload, b"from wsock");
+                        assert_eq!(payload, &b"from wsock"[..]);
                         pongs += 1;
                     }
                     Message::Close(frame) => break frame,

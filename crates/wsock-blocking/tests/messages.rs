@@ -22,8 +22,8 @@ fn text_and_binary_round_trip() {
         client.send(vec![0u8, 1, 2, 255]).unwrap();
         client.send(Message::binary(Vec::new())).unwrap();
         assert_eq!(server.read().unwrap(), Message::text("héllo"));
-        assert_eq!(server.read().unwrap(), Message::Binary(vec![0, 1, 2, 255]));
-        assert_eq!(server.read().unwrap(), Message::Binary(vec![]));
+        assert_eq!(server.read().unwrap(), Message::binary(vec![0, 1, 2, 255]));
+        assert_eq!(server.read().unwrap(), Message::binary(vec![]));
         server.send(Message::text("x".repeat(100_000))).unwrap();
         assert_eq!(client.read().unwrap(), Message::text("x".repeat(100_000)));
         end(client, server);
@@ -35,24 +35,24 @@ fn pings_are_answered_and_still_returned() {
     bounded(20, || {
         let (mut client, mut server) = pair();
         server
-            .send(Message::Ping(b"are you there".to_vec()))
+            .send(Message::ping(b"are you there".to_vec()))
             .unwrap();
         server.send("after the ping").unwrap();
         // The client sees the ping; its pong goes out as it reads.
         assert_eq!(
             client.read().unwrap(),
-            Message::Ping(b"are you there".to_vec())
+            Message::ping(b"are you there".to_vec())
         );
         assert_eq!(client.read().unwrap(), Message::text("after the ping"));
         assert_eq!(
             server.read().unwrap(),
-            Message::Pong(b"are you there".to_vec())
+            Message::pong(b"are you there".to_vec())
         );
         assert_eq!(client.stats().pongs_sent, 1);
         assert_eq!(server.stats().pongs_received, 1);
         // An unsolicited pong is delivered as is.
-        client.send(Message::Pong(b"heartbeat".to_vec())).unwrap();
-        assert_eq!(server.read().unwrap(), Message::Pong(b"heartbeat".to_vec()));
+        client.send(Message::pong(b"heartbeat".to_vec())).unwrap();
+        assert_eq!(server.read().unwrap(), Message::pong(b"heartbeat".to_vec()));
         end(client, server);
     });
 }
@@ -61,9 +61,9 @@ fn pings_are_answered_and_still_returned() {
 fn auto_pong_can_be_turned_off() {
     bounded(20, || {
         let (mut client, mut server) = pair_with(|b| b.auto_pong(false), Acceptor::new());
-        server.send(Message::Ping(b"1".to_vec())).unwrap();
+        server.send(Message::ping(b"1".to_vec())).unwrap();
         server.send("marker").unwrap();
-        assert_eq!(client.read().unwrap(), Message::Ping(b"1".to_vec()));
+        assert_eq!(client.read().unwrap(), Message::ping(b"1".to_vec()));
         assert_eq!(client.read().unwrap(), Message::text("marker"));
         client.send("reply").unwrap();
         // No pong came before the reply.
@@ -159,7 +159,7 @@ fn invalid_close_codes_are_refused() {
             ErrorKind::InvalidInput
         );
         assert_eq!(
-            client.send(Message::Ping(vec![0; 126])).unwrap_err().kind(),
+            client.send(Message::ping(vec![0; 126])).unwrap_err().kind(),
             ErrorKind::InvalidInput
         );
         // Still open.
@@ -217,7 +217,7 @@ fn ten_thousand_messages_arrive_in_order_before_the_close() {
             let expected = if i % 2 == 0 {
                 Message::text(format!("message {i}"))
             } else {
-                Message::Binary(i.to_be_bytes().to_vec())
+                Message::binary(i.to_be_bytes().to_vec())
             };
             assert_eq!(server.read().unwrap(), expected, "message {i}");
         }
@@ -286,7 +286,7 @@ fn information() {
         assert_eq!(client.state(), State::Open);
 
         client.send("abc").unwrap();
-        client.send(Message::Ping(vec![])).unwrap();
+        client.send(Message::ping(vec![])).unwrap();
         assert_eq!(server.read().unwrap(), Message::text("abc"));
         assert!(matches!(server.read().unwrap(), Message::Ping(_)));
         let stats = server.stats();
@@ -383,7 +383,7 @@ fn oversized_message_is_refused_with_1009() {
                 .max_message_size(1000)
                 .accept(stream)
                 .unwrap();
-            assert_eq!(ws.read().unwrap(), Message::Binary(vec![1; 1000]));
+            assert_eq!(ws.read().unwrap(), Message::binary(vec![1; 1000]));
             let err = ws.read().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Capacity, "{err}");
             assert_eq!(err.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
@@ -447,13 +447,13 @@ fn compressed_messages_at_the_limits_arrive_and_one_byte_over_fails_with_1009() 
         assert!(server.extensions().deflate().is_some());
         let expected = exact.clone();
         let echo = std::thread::spawn(move || {
-            assert_eq!(server.read().unwrap(), Message::Binary(expected.clone()));
+            assert_eq!(server.read().unwrap(), Message::binary(expected.clone()));
             assert!(server.stats().bytes_received > wire_over);
             server.send(expected).unwrap();
             server
         });
         client.send(exact.clone()).unwrap();
-        assert_eq!(client.read().unwrap(), Message::Binary(exact));
+        assert_eq!(client.read().unwrap(), Message::binary(exact));
         assert!(client.stats().bytes_received > wire_over - 4);
         end(client, echo.join().unwrap());
 
@@ -848,7 +848,7 @@ fn fragment_size_splits_outgoing_messages() {
             Acceptor::new(),
         );
         client.send(vec![5u8; 10_000]).unwrap();
-        assert_eq!(server.read().unwrap(), Message::Binary(vec![5u8; 10_000]));
+        assert_eq!(server.read().unwrap(), Message::binary(vec![5u8; 10_000]));
         assert_eq!(server.stats().frames_received, 10);
         end(client, server);
     });

@@ -23,7 +23,7 @@ fn one_thread_floods_while_the_other_reads_and_the_peer_pings() {
                         data += 1;
                         if data % 50 == 0 {
                             server
-                                .send(Message::Ping(data.to_be_bytes().to_vec()))
+                                .send(Message::ping(data.to_be_bytes().to_vec()))
                                 .unwrap();
                             pings += 1;
                         }
@@ -124,7 +124,7 @@ fn a_pong_due_while_the_writer_is_busy_is_still_sent() {
         // queued behind the big frame, and sent by the writer.
         assert_eq!(
             reader.read().unwrap(),
-            Message::Ping(b"ping during a big write".to_vec())
+            Message::ping(b"ping during a big write".to_vec())
         );
         go.send(()).unwrap();
         // Frames never interleave: the pong follows the big frame.

@@ -96,7 +96,7 @@ fn send_stream_emits_fragments() {
             client.send("after").unwrap();
             client
         });
-        assert_eq!(server.read().unwrap(), Message::Text(expected.clone()));
+        assert_eq!(server.read().unwrap(), Message::text(expected.clone()));
         assert_eq!(server.read().unwrap(), Message::text("after"));
         let frames = server.stats().frames_received;
         assert_eq!(frames, expected.len().div_ceil(4096) as u64 + 1);
@@ -111,7 +111,7 @@ fn one_big_write_makes_exact_fragments() {
         let mut w = client.send_stream(DataKind::Binary).unwrap();
         w.write_all(&pattern(10_000)).unwrap();
         w.finish().unwrap();
-        assert_eq!(server.read().unwrap(), Message::Binary(pattern(10_000)));
+        assert_eq!(server.read().unwrap(), Message::binary(pattern(10_000)));
         assert_eq!(server.stats().frames_received, 10);
         end(client, server);
     });
@@ -199,7 +199,7 @@ fn dropping_a_reader_skips_the_rest_of_its_message() {
     bounded(20, || {
         let (mut client, mut server) = pair_with(|b| b.read_buffer_size(512), Acceptor::new());
         server.write(pattern(100_000)).unwrap();
-        server.write(Message::Ping(b"p".to_vec())).unwrap();
+        server.write(Message::ping(b"p".to_vec())).unwrap();
         server.send("second").unwrap();
         {
             let mut reader = client.read_stream().unwrap();
@@ -209,7 +209,7 @@ fn dropping_a_reader_skips_the_rest_of_its_message() {
         }
         // The rest of the first message is gone; the ping and the next
         // message are not.
-        assert_eq!(client.read().unwrap(), Message::Ping(b"p".to_vec()));
+        assert_eq!(client.read().unwrap(), Message::ping(b"p".to_vec()));
         assert_eq!(client.read().unwrap(), Message::text("second"));
         // Again with read_stream after the drop.
         server.send(pattern(50_000)).unwrap();
@@ -299,7 +299,7 @@ fn read_stream_reports_the_peers_close() {
     bounded(20, || {
         let (mut client, mut server) = pair();
         let server = std::thread::spawn(move || {
-            server.send(Message::Pong(b"skipped".to_vec())).unwrap();
+            server.send(Message::pong(b"skipped".to_vec())).unwrap();
             server.close(4000, "done").unwrap();
             assert!(matches!(server.read().unwrap(), Message::Close(_)));
             assert_eq!(

@@ -103,7 +103,7 @@ fn wss_echo_with_the_ca_trusted() {
             assert_eq!(ws.read().unwrap(), Message::text("over TLS"));
             let big = vec![7u8; 300_000];
             ws.send(big.clone()).unwrap();
-            assert_eq!(ws.read().unwrap(), Message::Binary(big));
+            assert_eq!(ws.read().unwrap(), Message::binary(big));
             ws.close(1000, "done").unwrap();
             assert!(matches!(ws.read().unwrap(), Message::Close(_)));
             assert_eq!(ws.read().unwrap_err().kind(), ErrorKind::ConnectionClosed);
@@ -737,7 +737,7 @@ fn interop_our_wss_client_and_tungstenite_server() {
         ws.send("hello tungstenite").unwrap();
         assert_eq!(ws.read().unwrap(), Message::text("hello tungstenite"));
         ws.send(vec![1u8; 70_000]).unwrap();
-        assert_eq!(ws.read().unwrap(), Message::Binary(vec![1u8; 70_000]));
+        assert_eq!(ws.read().unwrap(), Message::binary(vec![1u8; 70_000]));
         ws.close(1000, "bye").unwrap();
         assert!(matches!(ws.read().unwrap(), Message::Close(_)));
         server.join().unwrap();

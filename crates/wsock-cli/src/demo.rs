@@ -168,7 +168,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     // 6. Ping / pong.
     let payload = b"wsock-demo-ping".to_vec();
     let started = Instant::now();
-    ws.send(Message::Ping(payload.clone()))
+    ws.send(Message::ping(payload.clone()))
         .await
         .map_err(ws_fail(6, "ping"))?;
     loop {

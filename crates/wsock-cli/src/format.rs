@@ -49,17 +49,17 @@ pub(crate) fn trim_line_ending(mut line: &[u8]) -> &[u8] {
 pub(crate) fn line_to_message(line: &[u8], mode: InputMode) -> Result<Message, String> {
     match mode {
         InputMode::Text => match std::str::from_utf8(line) {
-            Ok(text) => Ok(Message::Text(text.to_owned())),
+            Ok(text) => Ok(Message::text(text.to_owned())),
             Err(e) => Err(format!(
                 "line is not valid UTF-8 ({e}); use --binary or --base64"
             )),
         },
-        InputMode::Binary => Ok(Message::Binary(line.to_vec())),
+        InputMode::Binary => Ok(Message::binary(line.to_vec())),
         InputMode::Base64 => {
             let trimmed = line.trim_ascii();
             BASE64
                 .decode(trimmed)
-                .map(Message::Binary)
+                .map(Message::binary)
                 .map_err(|e| format!("line is not valid base64 ({e})"))
         }
     }
@@ -160,7 +160,7 @@ mod tests {
             Some(b"AAEC/w==\n".to_vec())
         );
         assert_eq!(
-            message_line(&Message::Ping(vec![]), BinaryOutput::Hex),
+            message_line(&Message::ping(vec![]), BinaryOutput::Hex),
             None
         );
         assert_eq!(printable(b"bye"), "\"bye\"");

@@ -556,7 +556,7 @@ pub(crate) fn record_close(summary: &mut Summary, frame: Option<&CloseFrame>) {
     match frame {
         Some(frame) => {
             summary.code = Some(frame.code.as_u16());
-            summary.reason.clone_from(&frame.reason);
+            summary.reason = frame.reason.to_string();
         }
         None => summary.code = Some(CloseCode::NO_STATUS.as_u16()),
     }

@@ -30,9 +30,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use wsock_core::frame::{FrameHeader, OpCode};
-use wsock_core::mask::apply_mask;
-use wsock_core::utf8::Utf8Validator;
+use wsock_core::__internals::{FrameHeader, OpCode, Utf8Validator, apply_mask};
 use wsock_core::{Config, Connection, Event, ReceiveMode, Role};
 
 const KIB: usize = 1024;

@@ -1,9 +1,9 @@
 //! Close codes (RFC 6455 §7.4) and close frames (§5.5.1).
 
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::error::ProtocolError;
+use crate::utf8_bytes::Utf8Bytes;
 
 /// A close status code. A newtype rather than an enum, so that registered
 /// and application codes (3000–4999) are the same type.
@@ -81,12 +81,12 @@ pub struct CloseFrame {
     /// The status code.
     pub code: CloseCode,
     /// The reason, at most [`MAX_REASON_LEN`] bytes of UTF-8.
-    pub reason: String,
+    pub reason: Utf8Bytes,
 }
 
 impl CloseFrame {
     /// A close frame with `code` and `reason`.
-    pub fn new(code: impl Into<CloseCode>, reason: impl Into<String>) -> Self {
+    pub fn new(code: impl Into<CloseCode>, reason: impl Into<Utf8Bytes>) -> Self {
         Self {
             code: code.into(),
             reason: reason.into(),
@@ -105,7 +105,7 @@ impl CloseFrame {
                     return Err(ProtocolError::InvalidCloseCode(code.0));
                 }
                 let reason =
-                    core::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    crate::utf8::validate(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
                 Ok(Some(Self {
                     code,
                     reason: reason.into(),

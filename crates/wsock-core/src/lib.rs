@@ -99,7 +99,15 @@
 //! `Read + Write`, threads) and `wsock-tokio` (async) drive it for you, and
 //! `wsock-tls` adds `wss://`. The guide `docs/guide-core.md` in the
 //! repository has a complete `mio` server (`examples/mio_echo.rs`).
+//!
+//! # Unsafe code
+//!
+//! The crate denies `unsafe_code` (`#![deny(unsafe_code)]`) and allows it in
+//! one function: [`Utf8Bytes::as_str`] reads text the crate has already
+//! validated without validating it a second time. Everything else, the
+//! masking and the buffer handling included, is safe Rust.
 #![no_std]
+#![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
@@ -116,11 +124,26 @@ pub mod deflate;
 pub mod error;
 pub mod event;
 pub mod extension;
-pub mod frame;
+pub(crate) mod frame;
 pub mod handshake;
-pub mod mask;
+pub(crate) mod mask;
 pub mod message;
-pub mod utf8;
+pub(crate) mod utf8;
+mod utf8_bytes;
+
+/// The byte buffer type of binary payloads, re-exported from `bytes`.
+pub use bytes::Bytes;
+/// Internals the fuzz targets and the benchmarks drive directly: the
+/// frame header codec, masking and the incremental UTF-8 validator. Not
+/// part of the API: no stability promise, hidden from the docs.
+#[doc(hidden)]
+pub mod __internals {
+    pub use crate::frame::{
+        FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, RSV1, RSV2, RSV3,
+    };
+    pub use crate::mask::{apply_mask, mask_into};
+    pub use crate::utf8::{Utf8Validator, validate};
+}
 
 pub use close::{CloseCode, CloseFrame};
 #[cfg(feature = "deflate")]
@@ -131,3 +154,5 @@ pub use error::{CapacityError, Error, HandshakeError, Limit, ProtocolError};
 pub use event::{DataKind, Event};
 pub use extension::Extensions;
 pub use message::Message;
+pub use utf8::InvalidUtf8;
+pub use utf8_bytes::Utf8Bytes;

@@ -3,34 +3,50 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use bytes::Bytes;
+
 use crate::close::CloseFrame;
 use crate::event::{DataKind, Event};
+use crate::utf8_bytes::Utf8Bytes;
 
 /// A whole message, owned. Adapters return these from `read`/`recv` and
 /// take them in `send`.
+///
+/// Payloads are [`Bytes`] and [`Utf8Bytes`]: cloning a message shares its
+/// payload, so one message can go to many connections without a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// A UTF-8 text message.
-    Text(String),
+    Text(Utf8Bytes),
     /// A binary message.
-    Binary(Vec<u8>),
+    Binary(Bytes),
     /// A ping (at most 125 bytes).
-    Ping(Vec<u8>),
+    Ping(Bytes),
     /// A pong (at most 125 bytes).
-    Pong(Vec<u8>),
+    Pong(Bytes),
     /// A close frame (received, or to send with a code and reason).
     Close(Option<CloseFrame>),
 }
 
 impl Message {
     /// A text message.
-    pub fn text(text: impl Into<String>) -> Self {
+    pub fn text(text: impl Into<Utf8Bytes>) -> Self {
         Self::Text(text.into())
     }
 
     /// A binary message.
-    pub fn binary(data: impl Into<Vec<u8>>) -> Self {
+    pub fn binary(data: impl Into<Bytes>) -> Self {
         Self::Binary(data.into())
+    }
+
+    /// A ping.
+    pub fn ping(payload: impl Into<Bytes>) -> Self {
+        Self::Ping(payload.into())
+    }
+
+    /// A pong.
+    pub fn pong(payload: impl Into<Bytes>) -> Self {
+        Self::Pong(payload.into())
     }
 
     /// Whether this is a text or binary message (not a control frame).
@@ -56,40 +72,66 @@ impl Message {
         }
     }
 
+    /// The payload's length in bytes (for a close, the reason's).
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Copies a borrowed event into an owned message. Stream-mode chunks
     /// have no whole-message form and give `None`.
     pub fn from_event(event: &Event<'_>) -> Option<Self> {
         Some(match event {
             Event::Text(t) => Self::Text((*t).into()),
-            Event::Binary(b) => Self::Binary(b.to_vec()),
-            Event::Ping(p) => Self::Ping(p.to_vec()),
-            Event::Pong(p) => Self::Pong(p.to_vec()),
+            Event::Binary(b) => Self::Binary(Bytes::copy_from_slice(b)),
+            Event::Ping(p) => Self::Ping(Bytes::copy_from_slice(p)),
+            Event::Pong(p) => Self::Pong(Bytes::copy_from_slice(p)),
             Event::Close(c) => Self::Close(c.clone()),
             Event::Chunk { .. } => return None,
         })
     }
 }
 
-impl From<String> for Message {
-    fn from(text: String) -> Self {
+impl From<Utf8Bytes> for Message {
+    fn from(text: Utf8Bytes) -> Self {
         Self::Text(text)
     }
 }
 
+impl From<String> for Message {
+    /// Text, taking the string's buffer.
+    fn from(text: String) -> Self {
+        Self::Text(text.into())
+    }
+}
+
 impl From<&str> for Message {
+    /// Text, copied.
     fn from(text: &str) -> Self {
         Self::Text(text.into())
     }
 }
 
-impl From<Vec<u8>> for Message {
-    fn from(data: Vec<u8>) -> Self {
+impl From<Bytes> for Message {
+    fn from(data: Bytes) -> Self {
         Self::Binary(data)
     }
 }
 
+impl From<Vec<u8>> for Message {
+    /// Binary, taking the vector's buffer.
+    fn from(data: Vec<u8>) -> Self {
+        Self::Binary(data.into())
+    }
+}
+
 impl From<&[u8]> for Message {
+    /// Binary, copied.
     fn from(data: &[u8]) -> Self {
-        Self::Binary(data.to_vec())
+        Self::Binary(Bytes::copy_from_slice(data))
     }
 }

@@ -24,6 +24,14 @@ pub struct Utf8Validator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidUtf8;
 
+impl core::fmt::Display for InvalidUtf8 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("invalid UTF-8")
+    }
+}
+
+impl core::error::Error for InvalidUtf8 {}
+
 impl Utf8Validator {
     /// A validator at the start of a text.
     pub const fn new() -> Self {

@@ -153,7 +153,7 @@ fn send_allocations(role: Role) -> usize {
 fn send_owned_allocations(role: Role) -> usize {
     let mut conn = Connection::new(role, Config::default());
     let mut payloads: Vec<Message> = (0..WARM_UP + MESSAGES)
-        .map(|i| Message::Binary(vec![0x5a; 2048 + size(i)]))
+        .map(|i| Message::binary(vec![0x5a; 2048 + size(i)]))
         .collect();
     let mut written = 0usize;
     let mut send = |conn: &mut Connection, message: Message| {

@@ -81,10 +81,10 @@ use crate::{Error, ErrorKind};
 /// let mut ws = wsock_tokio::connect(&url).await?;
 /// ws.send("text").await?;
 /// ws.send(vec![1, 2, 3]).await?; // binary
-/// ws.send(Message::Ping(b"are you there".to_vec())).await?;
+/// ws.send(Message::ping(&b"are you there"[..])).await?;
 /// assert_eq!(ws.recv().await?, Some(Message::text("text")));
-/// assert_eq!(ws.recv().await?, Some(Message::binary([1, 2, 3])));
-/// assert_eq!(ws.recv().await?, Some(Message::Pong(b"are you there".to_vec())));
+/// assert_eq!(ws.recv().await?, Some(Message::binary(vec![1, 2, 3])));
+/// assert_eq!(ws.recv().await?, Some(Message::pong(&b"are you there"[..])));
 /// assert_eq!(ws.stats().messages_received, 2);
 ///
 /// // Our close frame; the server's reply ends the loop with `None`.
@@ -438,7 +438,7 @@ fn poll_recv<S: AsyncRead + AsyncWrite + Unpin>(
             // The event was a whole data message: move it out of the core.
             Got::Whole => conn.take_message().unwrap_or_else(|| {
                 debug_assert!(false, "a whole message was just handed out");
-                Message::Binary(Vec::new())
+                Message::Binary(wsock_core::Bytes::new())
             }),
         }
     })
@@ -490,9 +490,10 @@ fn recv_event(event: Event<'_>, st: &mut RecvState) -> Option<Got> {
                 } => Some(Got::Message(Message::Text(
                     // Validated by the core as it streamed.
                     String::from_utf8(data)
-                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+                        .into(),
                 ))),
-                Partial::Gather { data, .. } => Some(Got::Message(Message::Binary(data))),
+                Partial::Gather { data, .. } => Some(Got::Message(Message::Binary(data.into()))),
                 _ => None,
             }
         }

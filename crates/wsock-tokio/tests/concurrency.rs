@@ -52,7 +52,7 @@ async fn halves_under_load() {
         tokio::spawn(async move {
             for i in 1..=200usize {
                 server_tx
-                    .send(Message::Ping(i.to_be_bytes().to_vec()))
+                    .send(Message::ping(i.to_be_bytes().to_vec()))
                     .await
                     .unwrap();
                 server_tx.send(format!("server {}", i - 1)).await.unwrap();
@@ -74,7 +74,7 @@ async fn halves_under_load() {
                 );
                 received += 1;
             }
-            Message::Pong(p) => last_pong = usize::from_be_bytes(p.try_into().unwrap()),
+            Message::Pong(p) => last_pong = usize::from_be_bytes(p[..].try_into().unwrap()),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -84,7 +84,7 @@ async fn halves_under_load() {
     // while the output is congested).
     while last_pong < 200 {
         match server_rx.recv().await.unwrap().unwrap() {
-            Message::Pong(p) => last_pong = usize::from_be_bytes(p.try_into().unwrap()),
+            Message::Pong(p) => last_pong = usize::from_be_bytes(p[..].try_into().unwrap()),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -207,7 +207,7 @@ async fn slow_reader_makes_sender_wait() {
                 for _ in 0..N {
                     // `feed` queues without flushing: only the bound stops it.
                     server_tx
-                        .feed(Message::Binary(vec![1; SIZE]))
+                        .feed(Message::binary(vec![1; SIZE]))
                         .await
                         .unwrap();
                     max_buffered.fetch_max(server_tx.buffered_output(), Ordering::SeqCst);
@@ -432,7 +432,7 @@ async fn reader_progresses_while_writer_is_stuck() {
         }
         assert!(last < 400);
         for i in 0..100 {
-            peer_tx.send(Message::Ping(vec![i])).await.unwrap();
+            peer_tx.send(Message::ping(vec![i])).await.unwrap();
             peer_tx.send(format!("peer {i}")).await.unwrap();
         }
         let mut texts = 0;

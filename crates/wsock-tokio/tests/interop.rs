@@ -72,7 +72,7 @@ async fn tungstenite_client_against_our_server() {
             seen.last(),
             Some(&Message::Close(Some(CloseFrame::new(4001, "done"))))
         );
-        assert!(seen.contains(&Message::Ping(b"p".to_vec())));
+        assert!(seen.contains(&Message::ping(b"p".to_vec())));
     })
     .await
     .unwrap();
@@ -110,8 +110,8 @@ async fn our_client_against_tungstenite_server() {
             ws.recv().await.unwrap(),
             Some(Message::text("fragmented ".repeat(1000)))
         );
-        ws.send(Message::Ping(b"x".to_vec())).await.unwrap();
-        assert_eq!(ws.recv().await.unwrap(), Some(Message::Pong(b"x".to_vec())));
+        ws.send(Message::ping(b"x".to_vec())).await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Some(Message::pong(b"x".to_vec())));
         // A streamed message.
         let mut writer = ws.send_stream(DataKind::Binary);
         for i in 0..100u8 {

@@ -36,7 +36,7 @@ async fn roundtrip() {
         Some(Message::binary(vec![0u8, 1, 2, 255]))
     );
     assert_eq!(client.recv().await.unwrap(), Some(Message::text("")));
-    assert_eq!(client.recv().await.unwrap(), Some(Message::Binary(big)));
+    assert_eq!(client.recv().await.unwrap(), Some(Message::binary(big)));
     client.close(None).await.unwrap();
     assert_eq!(client.state(), State::Closed);
     echo.await.unwrap();
@@ -154,20 +154,20 @@ async fn pings_are_answered_and_reported() {
         let (mut client, server) = pair().await;
         let echo = tokio::spawn(echo_all(server));
         client
-            .send(Message::Ping(b"are you there".to_vec()))
+            .send(Message::ping(b"are you there".to_vec()))
             .await
             .unwrap();
         assert_eq!(
             client.recv().await.unwrap(),
-            Some(Message::Pong(b"are you there".to_vec()))
+            Some(Message::pong(b"are you there".to_vec()))
         );
         client
-            .send(Message::Pong(b"unsolicited".to_vec()))
+            .send(Message::pong(b"unsolicited".to_vec()))
             .await
             .unwrap();
         client.send("after").await.unwrap();
         assert_eq!(client.recv().await.unwrap(), Some(Message::text("after")));
-        let too_long = client.send(Message::Ping(vec![0; 126])).await.unwrap_err();
+        let too_long = client.send(Message::ping(vec![0; 126])).await.unwrap_err();
         assert_eq!(too_long.kind(), ErrorKind::InvalidInput);
         let bad_code = client
             .close(Some(CloseFrame::new(1005, "")))
@@ -186,19 +186,19 @@ async fn auto_pong_off_leaves_pongs_to_the_application() {
     timeout(LIMIT, async {
         let (mut client, mut server) =
             pair_with(|b| b, ServerBuilder::new().auto_pong(false)).await;
-        client.send(Message::Ping(b"1".to_vec())).await.unwrap();
+        client.send(Message::ping(b"1".to_vec())).await.unwrap();
         client.send("marker").await.unwrap();
         assert_eq!(
             server.recv().await.unwrap(),
-            Some(Message::Ping(b"1".to_vec()))
+            Some(Message::ping(b"1".to_vec()))
         );
         assert_eq!(server.recv().await.unwrap(), Some(Message::text("marker")));
-        server.send(Message::Pong(b"1".to_vec())).await.unwrap();
+        server.send(Message::pong(b"1".to_vec())).await.unwrap();
         server.send("done").await.unwrap();
         // Only the application's pong arrives.
         assert_eq!(
             client.recv().await.unwrap(),
-            Some(Message::Pong(b"1".to_vec()))
+            Some(Message::pong(b"1".to_vec()))
         );
         assert_eq!(client.recv().await.unwrap(), Some(Message::text("done")));
         assert_eq!(server.stats().pongs_sent, 1);
@@ -265,7 +265,7 @@ async fn fragmented_sending_is_received_whole() {
         .await;
         let text = "é".repeat(5000); // code points split across frames
         client.send(text.clone()).await.unwrap();
-        assert_eq!(server.recv().await.unwrap(), Some(Message::Text(text)));
+        assert_eq!(server.recv().await.unwrap(), Some(Message::text(text)));
         assert!(client.stats().frames_sent >= 10);
     })
     .await
@@ -342,7 +342,7 @@ async fn compressed_messages_at_the_limits_arrive_and_one_byte_over_fails_with_1
         let expected = exact.clone();
         let echo = tokio::spawn(async move {
             let message = server.recv().await.unwrap();
-            assert_eq!(message, Some(Message::Binary(expected.clone())));
+            assert_eq!(message, Some(Message::binary(expected.clone())));
             assert!(server.stats().bytes_received > wire_over);
             server.send(expected).await.unwrap();
             // Until the client's close.
@@ -351,7 +351,7 @@ async fn compressed_messages_at_the_limits_arrive_and_one_byte_over_fails_with_1
             }
         });
         client.send(exact.clone()).await.unwrap();
-        assert_eq!(client.recv().await.unwrap(), Some(Message::Binary(exact)));
+        assert_eq!(client.recv().await.unwrap(), Some(Message::binary(exact)));
         assert!(client.stats().bytes_received > wire_over - 4);
         client.close(None).await.unwrap();
         echo.await.unwrap();
@@ -621,7 +621,7 @@ async fn cancelled_receives_lose_nothing() {
             let mut reader = ws.recv_stream().await.unwrap().unwrap();
             let mut text = String::new();
             reader.read_to_string(&mut text).await.unwrap();
-            got.push(Some(Message::Text(text)));
+            got.push(Some(Message::text(text)));
             got
         });
         let mut tcp = raw_client(&url).await;
@@ -696,7 +696,7 @@ async fn from_raw_over_duplex() {
         });
         let big = "x".repeat(100_000);
         client.send(big.clone()).await.unwrap();
-        assert_eq!(client.recv().await.unwrap(), Some(Message::Text(big)));
+        assert_eq!(client.recv().await.unwrap(), Some(Message::text(big)));
         client.close(None).await.unwrap();
         let server = task.await.unwrap();
         assert_eq!(server.state(), State::Closed);

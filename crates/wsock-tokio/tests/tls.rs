@@ -145,7 +145,7 @@ async fn wss_echo_with_the_ca_trusted() {
             assert_eq!(ws.recv().await.unwrap(), Some(Message::text("over TLS")));
             let big = vec![7u8; 300_000];
             ws.send(big.clone()).await.unwrap();
-            assert_eq!(ws.recv().await.unwrap(), Some(Message::Binary(big)));
+            assert_eq!(ws.recv().await.unwrap(), Some(Message::binary(big)));
             // Split halves keep the TLS information.
             let (mut rx, mut tx) = ws.split();
             assert!(rx.tls_info().is_some() && tx.tls_info().is_some());
@@ -852,7 +852,7 @@ async fn interop_our_wss_client_and_tokio_tungstenite_server() {
         ws.send(vec![1u8; 70_000]).await.unwrap();
         assert_eq!(
             ws.recv().await.unwrap(),
-            Some(Message::Binary(vec![1u8; 70_000]))
+            Some(Message::binary(vec![1u8; 70_000]))
         );
         ws.close(None).await.unwrap();
         assert_eq!(server.await.unwrap().as_deref(), Some("localhost"));

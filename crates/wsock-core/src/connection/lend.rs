@@ -55,18 +55,22 @@ impl Connection {
         let kind = self.core.whole.take()?;
         Some(match (self.core.release, kind) {
             (Release::Message, DataKind::Text) => {
-                Message::Text(core::mem::take(&mut self.input.text))
+                Message::Text(core::mem::take(&mut self.input.text).into())
             }
             (Release::Message, DataKind::Binary) => {
-                Message::Binary(core::mem::take(&mut self.input.message))
+                Message::Binary(core::mem::take(&mut self.input.message).into())
             }
             // A message held in place is copied, and text checked again:
             // a `&str` of the read buffer cannot be kept from `emit`.
             (Release::Input(len), DataKind::Text) => {
-                Message::Text(crate::utf8::validate(self.input.bytes(0, len)).ok()?.into())
+                let text = self.input.bytes(0, len);
+                crate::utf8::validate(text).ok()?;
+                Message::Text(crate::Utf8Bytes::from_validated(
+                    bytes::Bytes::copy_from_slice(text),
+                ))
             }
             (Release::Input(len), DataKind::Binary) => {
-                Message::Binary(self.input.bytes(0, len).to_vec())
+                Message::Binary(bytes::Bytes::copy_from_slice(self.input.bytes(0, len)))
             }
             (Release::Nothing, _) => return None,
         })

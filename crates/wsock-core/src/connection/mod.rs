@@ -530,8 +530,11 @@ impl Connection {
     pub fn send_owned(&mut self, message: crate::Message) -> Result<(), Error> {
         use crate::Message;
         match message {
-            Message::Text(text) => self.core.send_owned(DataKind::Text, text.into_bytes()),
-            Message::Binary(data) => self.core.send_owned(DataKind::Binary, data),
+            // `Vec::from` takes a uniquely owned buffer without a copy.
+            Message::Text(text) => self
+                .core
+                .send_owned(DataKind::Text, text.into_bytes().into()),
+            Message::Binary(data) => self.core.send_owned(DataKind::Binary, data.into()),
             other => self.send(&other),
         }
     }
@@ -591,7 +594,7 @@ impl Connection {
     /// let mut server = Connection::new(Role::Server, Config::default());
     /// server.feed(&[0x82, 0x82, 1, 2, 3, 4, 7 ^ 1, 8 ^ 2]);
     /// assert!(matches!(server.poll_event(), Ok(Some(Event::Binary(_)))));
-    /// assert_eq!(server.take_message(), Some(Message::Binary(vec![7, 8])));
+    /// assert_eq!(server.take_message(), Some(Message::binary(vec![7, 8])));
     /// assert_eq!(server.take_message(), None);
     /// ```
     pub fn take_message(&mut self) -> Option<crate::Message> {

@@ -50,8 +50,8 @@ fn drain(conn: &mut Connection) -> Vec<Ev> {
             Ok(Some(e)) => {
                 let event = own(e);
                 let taken = conn.take_message().map(|m| match m {
-                    crate::Message::Text(t) => Ev::Text(t),
-                    crate::Message::Binary(b) => Ev::Binary(b),
+                    crate::Message::Text(t) => Ev::Text(t.to_string()),
+                    crate::Message::Binary(b) => Ev::Binary(b.to_vec()),
                     other => panic!("took {other:?}"),
                 });
                 match &event {

@@ -24,7 +24,7 @@ fn send_around(conn: &mut Connection, payload: &[u8], owned: bool) {
     conn.send_text("a").unwrap();
     for _ in 0..2 {
         if owned {
-            conn.send_owned(crate::Message::Binary(payload.to_vec()))
+            conn.send_owned(crate::Message::binary(payload.to_vec()))
                 .unwrap();
         } else {
             conn.send_binary(payload).unwrap();
@@ -72,7 +72,7 @@ fn owned_payloads_match_copied_ones() {
 fn owned_sends_check_state() {
     let mut c = client();
     c.send_fragment(DataKind::Binary, b"x", false).unwrap();
-    let big = crate::Message::Binary(vec![0; 100]);
+    let big = crate::Message::binary(vec![0; 100]);
     assert!(matches!(
         c.send_owned(big.clone()),
         Err(Error::InvalidState(_))
@@ -90,7 +90,7 @@ fn owned_payloads_are_not_copied() {
         let mut conn = Connection::with_mask_source(role, Config::default(), keys());
         let data = vec![7u8; 4000];
         let at = data.as_ptr();
-        conn.send_owned(crate::Message::Binary(data)).unwrap();
+        conn.send_owned(crate::Message::binary(data)).unwrap();
         let mut slices = [&[][..]; 4];
         assert_eq!(conn.output_slices(&mut slices), 2);
         assert_eq!(slices[1].as_ptr(), at);
