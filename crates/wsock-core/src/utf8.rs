@@ -116,6 +116,12 @@ impl Utf8Validator {
         self.partial_len = 0;
     }
 
+    /// The bytes of the unfinished code point carried over (at most
+    /// three): checked as far as they go, but not yet handed out as text.
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.partial[..self.partial_len as usize]
+    }
+
     /// Whether the text so far ends on a code point boundary.
     pub fn is_complete(&self) -> bool {
         self.partial_len == 0

@@ -243,3 +243,35 @@ fn compressed_text_error_does_not_depend_on_reads() {
         }
     }
 }
+
+/// A text message gathered in message mode with a code point cut between
+/// frames, then switched to stream mode: the bytes of the unfinished code
+/// point (held by the validator, not yet in the gathered text) were left
+/// out of the chunks handed out, so the streamed text was not UTF-8.
+/// Found by the `frame_decoder` fuzz target (mode toggled mid-message).
+#[test]
+fn stream_switch_keeps_a_code_point_cut_between_frames() {
+    // "日本!" as E6 97 A5 | E6 9C AC 21, cut inside "本".
+    let text = "日本!".as_bytes();
+    let mut first = vec![0x01, 5];
+    first.extend_from_slice(&text[..5]);
+    let mut last = vec![0x80, 2];
+    last.extend_from_slice(&text[5..]);
+    let mut conn = Connection::new(Role::Client, Config::default());
+    conn.set_receive_mode(ReceiveMode::Message);
+    conn.feed(&first);
+    assert_eq!(conn.poll_event().unwrap(), None);
+    conn.set_receive_mode(ReceiveMode::Stream);
+    conn.feed(&last);
+    let mut streamed = Vec::new();
+    while let Some(event) = conn.poll_event().unwrap() {
+        match event {
+            Event::Chunk { kind, data, .. } => {
+                assert_eq!(kind, DataKind::Text);
+                streamed.extend_from_slice(data);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(streamed, text);
+}

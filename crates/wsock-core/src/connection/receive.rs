@@ -211,8 +211,16 @@ impl Connection {
     /// was gathered or processed in place so far is handed out first.
     fn switch_to_stream(&mut self, frame: &mut InFrame, message: &mut InMessage) -> Option<Step> {
         message.streaming = true;
-        // Text gathered so far goes out as bytes, like a binary message's.
+        // Text gathered so far goes out as bytes, like a binary message's,
+        // with the bytes of a code point cut between pieces: the validator
+        // holds them (they are in neither the text nor the input) and keeps
+        // them to check the rest as it streams.
         self.input.text_into_message();
+        if !frame.in_place {
+            self.input
+                .message
+                .extend_from_slice(self.core.utf8.pending());
+        }
         // Started only if something is handed out here.
         message.started = (frame.in_place && frame.done > 0)
             || (!frame.in_place && !self.input.message.is_empty());
