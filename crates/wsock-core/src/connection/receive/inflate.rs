@@ -71,15 +71,15 @@ impl Connection {
         let (used, mut full) = match codec.inflater.inflate(input, out, room) {
             Ok(r) => r,
             Err(err) => {
-                if text {
-                    check_inflated_text(
-                        &mut self.input,
-                        &mut self.core.utf8,
-                        before,
-                        gathered_text,
-                    )?;
-                }
-                return Err(err);
+                let input = &mut self.input;
+                return Err(step_failed(
+                    input,
+                    &mut self.core.utf8,
+                    before,
+                    text,
+                    gathered_text,
+                    err,
+                ));
             }
         };
         frame.done += used as u64;
@@ -91,15 +91,15 @@ impl Connection {
             let (used, tail_full) = match codec.inflater.inflate(tail, out, room) {
                 Ok(r) => r,
                 Err(err) => {
-                    if text {
-                        check_inflated_text(
-                            &mut self.input,
-                            &mut self.core.utf8,
-                            before,
-                            gathered_text,
-                        )?;
-                    }
-                    return Err(err);
+                    let input = &mut self.input;
+                    return Err(step_failed(
+                        input,
+                        &mut self.core.utf8,
+                        before,
+                        text,
+                        gathered_text,
+                        err,
+                    ));
                 }
             };
             frame.tail += used as u8;
@@ -172,6 +172,22 @@ impl Connection {
             DataKind::Binary => Emit::MessageBinary,
         }))
     }
+}
+
+/// The error of an inflate step that failed: invalid UTF-8 in the text it
+/// produced first, if any, so the error does not depend on read sizes.
+fn step_failed(
+    input: &mut Input,
+    utf8: &mut Utf8Validator,
+    from: usize,
+    text: bool,
+    gathered: bool,
+    err: Error,
+) -> Error {
+    if text && let Err(invalid) = check_inflated_text(input, utf8, from, gathered) {
+        return invalid;
+    }
+    err
 }
 
 /// Validates the text inflated into the message buffer from `from` on:
