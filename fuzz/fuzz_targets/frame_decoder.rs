@@ -63,11 +63,11 @@ fn run(role: Role, flags: u8, pieces: &[&[u8]]) -> Run {
         if flags & INPUT_BUFFER != 0 {
             let mut rest = *piece;
             loop {
-                let buf = conn.input_buffer();
+                let buf = conn.read_buffer();
                 assert!(!buf.is_empty(), "input_buffer offers no room");
                 let n = buf.len().min(rest.len());
                 buf[..n].copy_from_slice(&rest[..n]);
-                conn.commit_input(n);
+                conn.commit_read(n);
                 rest = &rest[n..];
                 if rest.is_empty() {
                     break;
@@ -79,7 +79,7 @@ fn run(role: Role, flags: u8, pieces: &[&[u8]]) -> Run {
         let (evs, err) = drain(&mut conn, &mut checker);
         events.extend(evs);
         if flags & NO_WRITES == 0 {
-            conn.poll_transmit(&mut wire);
+            wsock_core::__internals::transmit_all(&mut conn, &mut wire);
         }
         if err.is_some() {
             error = err;
@@ -98,7 +98,7 @@ fn run(role: Role, flags: u8, pieces: &[&[u8]]) -> Run {
         _ => None,
     });
     if error.is_none() && flags & EOF != 0 {
-        conn.receive_eof();
+        conn.handle_eof();
         let (evs, err) = drain(&mut conn, &mut checker);
         assert!(
             evs.is_empty(),
@@ -111,7 +111,7 @@ fn run(role: Role, flags: u8, pieces: &[&[u8]]) -> Run {
         }
         error = err;
     }
-    conn.poll_transmit(&mut wire);
+    wsock_core::__internals::transmit_all(&mut conn, &mut wire);
     let fed: usize = pieces.iter().map(|p| p.len()).sum();
     if error.is_none() {
         assert_eq!(conn.stats().bytes_received, fed as u64);

@@ -75,7 +75,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(a, b);
             assert_eq!(used, whole_used);
             // feed hands over the connection for the same response.
-            let connected = handshake(limits).feed(input).expect("read_response accepted");
+            let connected = handshake(limits)
+                .feed(input)
+                .expect("read_response accepted");
             let connected = connected.expect("whole response");
             assert_eq!(&connected.response, b);
             assert_eq!(connected.connection.protocol(), b.protocol());

@@ -39,7 +39,14 @@ fn config(limits: HandshakeLimits) -> Config {
 
 /// What chunking must not change: the request, not the bytes behind it.
 fn parts(r: &Request) -> impl PartialEq + std::fmt::Debug + '_ {
-    (r.method(), r.target(), r.headers(), r.key(), r.protocols(), r.extensions())
+    (
+        r.method(),
+        r.target(),
+        r.headers(),
+        r.key(),
+        r.protocols(),
+        r.extensions(),
+    )
 }
 
 /// The `101` for `accept`, or the error it was refused with.
@@ -66,7 +73,11 @@ fn feed(hs: &mut ServerHandshake, pieces: &[&[u8]]) -> (Outcome, usize) {
                     piece.len()
                 );
                 let n = piece.len() - request.leftover().len();
-                assert_eq!(request.leftover(), &piece[n..], "leftover is not the piece's tail");
+                assert_eq!(
+                    request.leftover(),
+                    &piece[n..],
+                    "leftover is not the piece's tail"
+                );
                 return (Ok(Some((request, n))), total + n);
             }
             Err(e) => return (Err(e), total),
@@ -99,7 +110,10 @@ fn check_accepted(request: &Request, used: usize, limits: HandshakeLimits, input
         Ok(httparse::Status::Complete(n)) => assert_eq!(n, used),
         other => panic!("accepted bytes that httparse reads as {other:?}"),
     }
-    let accepted = request.clone().accept(Accept::new()).expect("plain accept failed");
+    let accepted = request
+        .clone()
+        .accept(Accept::new())
+        .expect("plain accept failed");
     assert_eq!(accepted.request.leftover(), b"", "leftover not handed over");
     let response = accepted.response_bytes;
     let mut slots = [httparse::EMPTY_HEADER; 16];
@@ -116,7 +130,8 @@ fn check_accepted(request: &Request, used: usize, limits: HandshakeLimits, input
     if let Some(ext) = request.extensions().first() {
         match respond(request, Accept::new().extension(ext.clone())) {
             Ok(_) => panic!("accepted extension {ext:?} the core does not apply"),
-            Err(HandshakeError::UnsupportedExtension(_) | HandshakeError::InvalidHeader { .. }) => {}
+            Err(HandshakeError::UnsupportedExtension(_) | HandshakeError::InvalidHeader { .. }) => {
+            }
             Err(e) => panic!("accepting an offered extension failed with {e:?}"),
         }
     }

@@ -5,7 +5,7 @@
 use wsock_core::__internals::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, apply_mask};
 use wsock_core::close::CloseFrame;
 use wsock_core::{
-    CapacityError, Config, Connection, DataKind, Error, Event, HandshakeError, Role, State,
+    CapacityError, Config, Connection, DataKind, Error, Event, HandshakeError, Message, Role, State,
 };
 
 /// Splits `data` into pieces whose lengths cycle through `lens`
@@ -55,25 +55,25 @@ pub enum Ev {
 }
 
 impl Ev {
-    pub fn own(event: &Event<'_>) -> Self {
-        match *event {
-            Event::Text(t) => Self::Text(t.to_owned()),
-            Event::Binary(b) => Self::Binary(b.to_vec()),
+    pub fn own(event: &Event) -> Self {
+        match event {
+            Event::Message(Message::Text(t)) => Self::Text(t.to_string()),
+            Event::Message(Message::Binary(b)) => Self::Binary(b.to_vec()),
             Event::Chunk {
                 kind,
                 data,
                 first,
                 last,
             } => Self::Chunk {
-                kind,
+                kind: *kind,
                 data: data.to_vec(),
-                first,
-                last,
+                first: *first,
+                last: *last,
             },
-            Event::Ping(p) => Self::Ping(p.to_vec()),
-            Event::Pong(p) => Self::Pong(p.to_vec()),
-            Event::Close(ref c) => Self::Close(c.clone()),
-            ref other => panic!("unknown event {other:?}"),
+            Event::Message(Message::Ping(p)) => Self::Ping(p.to_vec()),
+            Event::Message(Message::Pong(p)) => Self::Pong(p.to_vec()),
+            Event::Message(Message::Close(c)) => Self::Close(c.clone()),
+            other => panic!("unknown event {other:?}"),
         }
     }
 }

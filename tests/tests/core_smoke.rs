@@ -3,7 +3,7 @@
 use wsock_core::handshake::{
     client::ClientHandshake, client::ClientRequest, server::Accept, server::ServerHandshake,
 };
-use wsock_core::{Config, Event};
+use wsock_core::{Config, Event, Message};
 
 #[test]
 fn handshake_then_messages() {
@@ -22,14 +22,17 @@ fn handshake_then_messages() {
     // The server's first frame arrives in the same read as the response.
     let mut server = accepted.connection;
     assert_eq!(server.protocol(), Some("chat"));
-    server.send_text("welcome").unwrap();
+    server.send("welcome").unwrap();
     let mut wire = accepted.response_bytes.clone();
-    server.poll_transmit(&mut wire);
+    wsock_core::__internals::transmit_all(&mut server, &mut wire);
 
     let connected = client_hs.feed(&wire).unwrap().unwrap();
     assert_eq!(connected.response.protocol(), Some("chat"));
     // The frame behind the response is already in the client's connection.
     let mut client = connected.connection;
     assert_eq!(client.protocol(), Some("chat"));
-    assert_eq!(client.poll_event().unwrap(), Some(Event::Text("welcome")));
+    assert_eq!(
+        client.poll_event().unwrap(),
+        Some(Event::Message(Message::text("welcome")))
+    );
 }

@@ -32,8 +32,10 @@ fn compressed_message() -> Vec<u8> {
     let mut client = Connection::new(Role::Client, config)
         .with_extensions(Extensions::none().with_deflate(DeflateParams::default()));
     let text = "wsock memory with permessage-deflate. ".repeat(54);
-    client.send_text(&text).unwrap();
-    client.output().to_vec()
+    client.send(&text).unwrap();
+    let mut wire = Vec::new();
+    wsock_core::__internals::transmit_all(&mut client, &mut wire);
+    wire
 }
 
 /// One client: handshake with a deflate offer, one message out, its echo

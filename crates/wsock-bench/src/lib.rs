@@ -19,7 +19,7 @@ use std::task::{Context, Poll, Waker};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wsock_core::__internals::{FrameHeader, OpCode, apply_mask};
-use wsock_core::{Config, Connection, Event, Role};
+use wsock_core::{Config, Connection, DataKind, Event, Message, Role};
 
 pub mod echo;
 
@@ -343,8 +343,8 @@ impl Decoder {
                 while left > 0 {
                     while let Some(event) = conn.poll_event().expect("valid stream") {
                         seen += match event {
-                            Event::Text(t) => t.len(),
-                            Event::Binary(b) => b.len(),
+                            Event::Message(Message::Text(t)) => t.len(),
+                            Event::Message(Message::Binary(b)) => b.len(),
                             other => panic!("unexpected {other:?}"),
                         };
                         left -= 1;
@@ -352,8 +352,8 @@ impl Decoder {
                             return seen;
                         }
                     }
-                    let n = io.read_into(conn.input_buffer());
-                    conn.commit_input(n);
+                    let n = io.read_into(conn.read_buffer());
+                    conn.commit_read(n);
                 }
             }
             Self::WsockTokio(ws) => {
@@ -454,10 +454,16 @@ impl Encoder {
     pub fn send(&mut self, payload: &[u8]) -> usize {
         match &mut self.lib {
             EncoderLib::WsockCore(conn) => {
-                conn.send_binary(payload).expect("open");
-                let out = conn.output();
-                self.io.write_bytes(out);
-                let n = out.len();
+                // From the borrowed buffer, as the peers' borrowed APIs do.
+                conn.send_fragment(DataKind::Binary, payload, true)
+                    .expect("open");
+                let mut slices = [&[][..]; 2];
+                let count = conn.poll_transmit(&mut slices);
+                let mut n = 0;
+                for slice in &slices[..count] {
+                    self.io.write_bytes(slice);
+                    n += slice.len();
+                }
                 conn.consume_output(n);
             }
             EncoderLib::Tungstenite(ws, bytes) => {

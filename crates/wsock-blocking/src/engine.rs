@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use wsock_core::handshake::client::Response;
 use wsock_core::handshake::server::Request;
-use wsock_core::{CloseCode, CloseFrame, Connection, Event, ReceiveMode, Role, State};
+use wsock_core::{
+    Bytes, CloseCode, CloseFrame, Connection, Event, Message, ReceiveMode, Role, State,
+};
 
 use crate::error::{Error, ErrorKind};
 use crate::settings::{Settings, linger};
@@ -274,12 +276,15 @@ impl Shared {
                 w.pending.clear();
                 w.pos = 0;
                 let mut conn = lock(&self.conn);
-                let out = conn.output();
-                let n = out.len().min(WRITE_CHUNK);
-                if n == 0 {
-                    break;
-                }
-                w.pending.extend_from_slice(&out[..n]);
+                let n = {
+                    let mut slices = [&[][..]; 1];
+                    if conn.poll_transmit(&mut slices) == 0 {
+                        break;
+                    }
+                    let n = slices[0].len().min(WRITE_CHUNK);
+                    w.pending.extend_from_slice(&slices[0][..n]);
+                    n
+                };
                 conn.consume_output(n);
             }
             let timeout = timeout_until(deadline);
@@ -334,7 +339,7 @@ impl Shared {
         w.dead = Some(ErrorKind::AbnormalClose);
         w.pending.clear();
         w.pos = 0;
-        lock(&self.conn).receive_eof();
+        lock(&self.conn).handle_eof();
         Error::io(e)
     }
 
@@ -458,14 +463,10 @@ pub(crate) fn discard_input<T: Transport>(io: &mut T, deadline: Instant) {
 pub(crate) struct ReadState {
     pub(crate) shared: std::sync::Arc<Shared>,
     buf: Vec<u8>,
-    /// A piece of a streamed message not yet handed out.
-    pub(crate) chunk: Vec<u8>,
-    /// Pieces of a message that began streaming, gathered by a
-    /// whole-message read.
-    pub(crate) gathered: Vec<u8>,
-    pub(crate) chunk_pos: usize,
+    /// What is left of a streamed piece not yet handed out.
+    pub(crate) chunk: Bytes,
     /// The rest of a streamed message is to be discarded (its reader was
-    /// dropped early).
+    /// dropped early): the core is told at the next read.
     pub(crate) skip_message: bool,
     pub(crate) timeout: Option<Duration>,
     /// The transport's read timeout is known to be "forever".
@@ -486,9 +487,7 @@ impl ReadState {
         Self {
             shared,
             buf: vec![0; size],
-            chunk: Vec::new(),
-            gathered: Vec::new(),
-            chunk_pos: 0,
+            chunk: Bytes::new(),
             skip_message: false,
             timeout: settings.read_timeout,
             forever: false,
@@ -522,22 +521,8 @@ impl ReadState {
         io: &mut T,
         mode: ReceiveMode,
         deadline: Option<Instant>,
-        on_event: impl FnMut(Event<'_>) -> Option<R>,
+        mut on_event: impl FnMut(Event) -> Option<R>,
     ) -> Result<R, Error> {
-        self.next_then(io, mode, deadline, on_event, |_, r| r)
-    }
-
-    /// [`next`](Self::next), and `finish` turns what `on_event` took into
-    /// the result with the connection at hand (to take the message the
-    /// event lent, say).
-    pub(crate) fn next_then<T: Transport, R, U>(
-        &mut self,
-        io: &mut T,
-        mode: ReceiveMode,
-        deadline: Option<Instant>,
-        mut on_event: impl FnMut(Event<'_>) -> Option<R>,
-        mut finish: impl FnMut(&mut Connection, R) -> U,
-    ) -> Result<U, Error> {
         if self.shared.is_closed() {
             return Err(self.after_close());
         }
@@ -551,23 +536,19 @@ impl ReadState {
         loop {
             let mut conn = self.shared.conn();
             conn.set_receive_mode(mode);
+            if std::mem::take(&mut self.skip_message) {
+                conn.skip_message();
+            }
             let (taken, close) = match conn.poll_event() {
                 Ok(Some(event)) => {
                     let close = match &event {
-                        Event::Close(frame) => {
+                        Event::Message(Message::Close(frame)) => {
                             self.peer_close.clone_from(frame);
                             true
                         }
                         _ => false,
                     };
-                    let taken = match event {
-                        Event::Chunk { last, .. } if self.skip_message => {
-                            self.skip_message = !last;
-                            None
-                        }
-                        event => on_event(event).map(|r| finish(&mut conn, r)),
-                    };
-                    (Some(taken), close)
+                    (Some(on_event(event)), close)
                 }
                 Ok(None) => (None, false),
                 Err(e) => {
@@ -676,7 +657,7 @@ impl ReadState {
         match io.read(&mut self.buf) {
             Ok(0) => {
                 self.eof = true;
-                lock(&self.shared.conn).receive_eof();
+                lock(&self.shared.conn).handle_eof();
             }
             Ok(n) => lock(&self.shared.conn).feed(&self.buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -689,7 +670,7 @@ impl ReadState {
                 // The transport failed: the peer is gone (1006).
                 self.eof = true;
                 self.io_error = Some(e);
-                lock(&self.shared.conn).receive_eof();
+                lock(&self.shared.conn).handle_eof();
             }
         }
         Ok(())

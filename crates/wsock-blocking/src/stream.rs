@@ -2,7 +2,7 @@
 
 use std::io;
 
-use wsock_core::{CloseCode, DataKind, Event, ReceiveMode, State};
+use wsock_core::{Bytes, CloseCode, DataKind, Event, Message, ReceiveMode, State};
 
 use crate::engine::{ReadState, Shared, Wait};
 use crate::error::{Error, ErrorKind};
@@ -38,36 +38,27 @@ impl<S: Transport> std::fmt::Debug for MessageReader<'_, S> {
 impl<'a, S: Transport> MessageReader<'a, S> {
     /// Waits for the first piece of the next data message.
     pub(crate) fn start(read: &'a mut ReadState, io: &'a mut S) -> Result<Self, Error> {
-        let mut data = std::mem::take(&mut read.chunk);
-        data.clear();
-        read.chunk_pos = 0;
+        read.chunk = Bytes::new();
         let result = read.next(io, ReceiveMode::Stream, None, |event| match event {
             Event::Chunk {
-                kind,
-                data: piece,
-                last,
-                ..
-            } => {
-                data.extend_from_slice(piece);
-                Some(Ok((kind, last)))
+                kind, data, last, ..
+            } => Some(Ok((kind, data, last))),
+            // A whole message: the core streams every message that starts
+            // in stream mode, and the rest of one that started gathered.
+            Event::Message(Message::Text(text)) => {
+                Some(Ok((DataKind::Text, text.into_bytes(), true)))
             }
-            // A message that started whole before streaming was asked for.
-            Event::Text(text) => {
-                data.extend_from_slice(text.as_bytes());
-                Some(Ok((DataKind::Text, true)))
-            }
-            Event::Binary(bytes) => {
-                data.extend_from_slice(bytes);
-                Some(Ok((DataKind::Binary, true)))
-            }
-            Event::Close(_) => Some(Err(())),
+            Event::Message(Message::Binary(data)) => Some(Ok((DataKind::Binary, data, true))),
+            Event::Message(Message::Close(_)) => Some(Err(())),
             // Pings (answered by the connection) and pongs.
             _ => None,
         });
-        read.chunk = data;
         match result? {
-            Ok((kind, last)) => Ok(Self {
-                read,
+            Ok((kind, data, last)) => Ok(Self {
+                read: {
+                    read.chunk = data;
+                    read
+                },
                 io,
                 kind,
                 done: last,
@@ -102,28 +93,24 @@ impl<S: Transport> io::Read for MessageReader<'_, S> {
         }
         loop {
             let read = &mut *self.read;
-            if read.chunk_pos < read.chunk.len() {
-                let rest = &read.chunk[read.chunk_pos..];
-                let n = rest.len().min(buf.len());
-                buf[..n].copy_from_slice(&rest[..n]);
-                read.chunk_pos += n;
+            if !read.chunk.is_empty() {
+                let n = read.chunk.len().min(buf.len());
+                buf[..n].copy_from_slice(&read.chunk.split_to(n));
                 return Ok(n);
             }
             if self.done {
                 return Ok(0);
             }
-            let mut spill = std::mem::take(&mut read.chunk);
-            spill.clear();
-            read.chunk_pos = 0;
+            let mut spill = Bytes::new();
             let result = read.next(self.io, ReceiveMode::Stream, None, |event| match event {
-                Event::Chunk { data, last, .. } => {
+                Event::Chunk { mut data, last, .. } => {
                     // Straight into the caller's buffer; keep what does not fit.
                     let n = data.len().min(buf.len());
-                    buf[..n].copy_from_slice(&data[..n]);
-                    spill.extend_from_slice(&data[n..]);
+                    buf[..n].copy_from_slice(&data.split_to(n));
+                    spill = data;
                     Some(Ok((n, last)))
                 }
-                Event::Close(frame) => Some(Err(frame)),
+                Event::Message(Message::Close(frame)) => Some(Err(frame)),
                 _ => None,
             });
             read.chunk = spill;
@@ -150,8 +137,7 @@ impl<S: Transport> io::Read for MessageReader<'_, S> {
 
 impl<S: Transport> Drop for MessageReader<'_, S> {
     fn drop(&mut self) {
-        self.read.chunk.clear();
-        self.read.chunk_pos = 0;
+        self.read.chunk = Bytes::new();
         if !self.done {
             self.read.skip_message = true;
         }

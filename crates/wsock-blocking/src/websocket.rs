@@ -155,7 +155,7 @@ impl<S: Transport> WebSocket<S> {
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         let Inner { read, io } = self.inner();
-        read.shared.queue(io, true, |c| c.send_owned(message))
+        read.shared.queue(io, true, |c| c.send(message))
     }
 
     /// Queues a message without writing it out, unless the queued output
@@ -165,7 +165,7 @@ impl<S: Transport> WebSocket<S> {
     pub fn write(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         let Inner { read, io } = self.inner();
-        read.shared.queue(io, false, |c| c.send_owned(message))
+        read.shared.queue(io, false, |c| c.send(message))
     }
 
     /// Writes out everything queued.
@@ -317,41 +317,13 @@ pub(crate) fn read_message<S: Transport>(
     read: &mut ReadState,
     io: &mut S,
 ) -> Result<Message, Error> {
-    // A message that began streaming (a `read_stream` that timed out before
-    // its first piece) goes on arriving in pieces: gather them.
-    let mut gathered = std::mem::take(&mut read.gathered);
-    let on_event = |event: Event<'_>| match event {
-        // A whole data message: taken from the connection in `finish`.
-        Event::Text(_) | Event::Binary(_) => Some(None),
-        Event::Chunk {
-            kind, data, last, ..
-        } => {
-            gathered.extend_from_slice(data);
-            last.then(|| {
-                let bytes = std::mem::take(&mut gathered);
-                match kind {
-                    // The connection validated the text as it streamed.
-                    DataKind::Text => Message::Text(
-                        String::from_utf8(bytes)
-                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-                            .into(),
-                    ),
-                    DataKind::Binary => Message::Binary(bytes.into()),
-                }
-            })
-            .map(Some)
-        }
-        event => Message::from_event(&event).map(Some),
-    };
-    let finish = |conn: &mut wsock_core::Connection, got: Option<Message>| {
-        got.or_else(|| conn.take_message()).unwrap_or_else(|| {
-            debug_assert!(false, "a whole message was just handed out");
-            Message::Binary(wsock_core::Bytes::new())
-        })
-    };
-    let result = read.next_then(io, ReceiveMode::Message, None, on_event, finish);
-    read.gathered = gathered;
-    result
+    read.next(io, ReceiveMode::Message, None, |event| match event {
+        // Moved out of the core: no copy, validated once as it arrived.
+        Event::Message(message) => Some(message),
+        // In message mode the core hands out chunks only of a message a
+        // dropped reader left, and it skips those.
+        _ => None,
+    })
 }
 
 fn close<S: Transport>(
@@ -493,14 +465,14 @@ impl<S: Transport> WriteHalf<S> {
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         let (shared, io) = self.parts();
-        shared.queue(io, true, |c| c.send_owned(message))
+        shared.queue(io, true, |c| c.send(message))
     }
 
     /// Queues a message, as [`WebSocket::write`] does.
     pub fn write(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         let (shared, io) = self.parts();
-        shared.queue(io, false, |c| c.send_owned(message))
+        shared.queue(io, false, |c| c.send(message))
     }
 
     /// Writes out everything queued.

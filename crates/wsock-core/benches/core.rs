@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use wsock_core::__internals::{FrameHeader, OpCode, Utf8Validator, apply_mask};
-use wsock_core::{Config, Connection, Event, ReceiveMode, Role};
+use wsock_core::{Config, Connection, DataKind, Event, Message, ReceiveMode, Role};
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -128,8 +128,8 @@ fn receive(server: &mut Connection, stream: &[u8]) -> usize {
         server.feed(read);
         while let Some(event) = server.poll_event().expect("valid stream") {
             seen += match event {
-                Event::Text(t) => t.len(),
-                Event::Binary(b) => b.len(),
+                Event::Message(Message::Text(t)) => t.len(),
+                Event::Message(Message::Binary(b)) => b.len(),
                 Event::Chunk { data, .. } => data.len(),
                 other => panic!("unexpected {other:?}"),
             };
@@ -180,8 +180,11 @@ fn encode(c: &mut Criterion) {
             group.throughput(Throughput::Bytes(size as u64));
             group.bench_function(BenchmarkId::from_parameter(size_name(size)), |b| {
                 b.iter(|| {
-                    conn.send_binary(black_box(&payload)).unwrap();
-                    let n = black_box(conn.output()).len();
+                    conn.send_fragment(DataKind::Binary, black_box(&payload), true)
+                        .unwrap();
+                    let mut slices = [&[][..]; 2];
+                    let count = conn.poll_transmit(&mut slices);
+                    let n: usize = black_box(&slices[..count]).iter().map(|s| s.len()).sum();
                     conn.consume_output(n);
                 });
             });
@@ -233,22 +236,6 @@ fn utf8(c: &mut Criterion) {
     }
 }
 
-/// Like [`receive`], also taking each message owned.
-fn receive_owned(server: &mut Connection, stream: &[u8]) -> usize {
-    let mut seen = 0;
-    for read in stream.chunks(READ) {
-        server.feed(read);
-        while server.poll_event().expect("valid stream").is_some() {
-            seen += server
-                .take_message()
-                .expect("a whole message")
-                .as_bytes()
-                .len();
-        }
-    }
-    seen
-}
-
 fn text(c: &mut Criterion) {
     const SIZE: usize = 64 * KIB;
     const FRAGMENT: usize = 4 * KIB;
@@ -273,18 +260,13 @@ fn text(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(total as u64));
     let mut server = Connection::new(Role::Server, Config::default());
     assert_eq!(receive(&mut server, &whole), total);
-    group.bench_function("poll_event", |b| {
+    group.bench_function("whole", |b| {
         b.iter(|| receive(&mut server, black_box(&whole)));
     });
     let mut server = Connection::new(Role::Server, Config::default());
-    assert_eq!(receive_owned(&mut server, &whole), total);
-    group.bench_function("take_message", |b| {
-        b.iter(|| receive_owned(&mut server, black_box(&whole)));
-    });
-    let mut server = Connection::new(Role::Server, Config::default());
-    assert_eq!(receive_owned(&mut server, &fragmented), total);
-    group.bench_function("fragmented/take_message", |b| {
-        b.iter(|| receive_owned(&mut server, black_box(&fragmented)));
+    assert_eq!(receive(&mut server, &fragmented), total);
+    group.bench_function("fragmented", |b| {
+        b.iter(|| receive(&mut server, black_box(&fragmented)));
     });
     group.finish();
 }

@@ -18,7 +18,7 @@
 //! the close timeout), or the end of a lingering close.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use wsock_core::handshake::Rejected;
 use wsock_core::handshake::server::{Accept, ServerHandshake};
-use wsock_core::{Config, Connection, Message};
+use wsock_core::{Config, Connection, Event, Message};
 
 const LISTENER: Token = Token(0);
 /// How long a closed connection may drain the peer's last bytes.
@@ -277,8 +277,15 @@ impl Client {
         let Phase::Open(conn) = &mut self.phase else {
             return Ok(());
         };
-        while conn.wants_write() {
-            match self.stream.write(conn.output()) {
+        loop {
+            let mut slices = [&[][..]; 16];
+            let count = conn.poll_transmit(&mut slices);
+            if count == 0 {
+                break;
+            }
+            let pieces: Vec<IoSlice<'_>> =
+                slices[..count].iter().map(|s| IoSlice::new(s)).collect();
+            match self.stream.write_vectored(&pieces) {
                 Ok(n) => conn.consume_output(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -309,9 +316,9 @@ impl Client {
 /// Reads straight into the connection's buffer until the socket would block.
 fn read_into(stream: &mut TcpStream, conn: &mut Connection) -> io::Result<()> {
     while conn.wants_read() {
-        match stream.read(conn.input_buffer()) {
-            Ok(0) => conn.receive_eof(),
-            Ok(n) => conn.commit_input(n),
+        match stream.read(conn.read_buffer()) {
+            Ok(0) => conn.handle_eof(),
+            Ok(n) => conn.commit_read(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -325,17 +332,16 @@ fn read_into(stream: &mut TcpStream, conn: &mut Connection) -> io::Result<()> {
 fn echo(conn: &mut Connection, peer: SocketAddr) {
     loop {
         match conn.poll_event() {
-            Ok(Some(event)) => {
-                let Some(message) = Message::from_event(&event) else {
-                    continue;
-                };
-                if let Message::Close(frame) = &message {
-                    eprintln!("{peer}: peer closed: {frame:?}");
-                } else if message.is_data() {
-                    // Fails only once we are closing: nothing to echo then.
-                    let _ = conn.send(&message);
-                }
+            Ok(Some(Event::Message(Message::Close(frame)))) => {
+                eprintln!("{peer}: peer closed: {frame:?}");
             }
+            Ok(Some(Event::Message(message))) if message.is_data() => {
+                // The payload goes back as it came, not copied. Sending
+                // fails only once we are closing: nothing to echo then.
+                let _ = conn.send(message);
+            }
+            // Pings are answered by the core; nothing else is asked for.
+            Ok(Some(_)) => {}
             // Nothing more until more bytes arrive.
             Ok(None) => return,
             // The connection failed: a protocol violation (its close frame

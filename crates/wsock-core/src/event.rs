@@ -1,6 +1,8 @@
-//! What the connection reports: plain data borrowed from its buffers.
+//! What the connection reports: owned messages and stream-mode chunks.
 
-use crate::close::CloseFrame;
+use bytes::Bytes;
+
+use crate::message::Message;
 
 /// The type of a data message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -14,32 +16,35 @@ pub enum DataKind {
 /// One thing that happened on the connection, from
 /// [`Connection::poll_event`](crate::Connection::poll_event).
 ///
-/// Payloads borrow the connection's buffers and stay valid until the next
-/// call that takes `&mut` on the connection.
+/// Events own their payloads: a message that arrived in one read is a
+/// slice of the connection's read buffer (shared, not copied), one gathered
+/// from several frames or reads is moved out of the buffer it was gathered
+/// in. Either way it is never copied a second time, and text was validated
+/// exactly once, as it arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Event<'a> {
-    /// A whole text message (message mode), validated as UTF-8.
-    Text(&'a str),
-    /// A whole binary message (message mode).
-    Binary(&'a [u8]),
-    /// A piece of a message (stream mode). Text pieces may end inside a
-    /// code point; the whole message is validated as it streams.
+pub enum Event {
+    /// A whole data message (in [`ReceiveMode::Message`]), or a control
+    /// frame: a ping (with `auto_pong`, its pong is already queued), a pong
+    /// (solicited or not, §5.5.3), or the peer's close (a reply, if one was
+    /// due, is already queued; no event follows it).
+    ///
+    /// [`ReceiveMode::Message`]: crate::ReceiveMode::Message
+    Message(Message),
+    /// A piece of a data message (in [`ReceiveMode::Stream`]). Text pieces
+    /// may end inside a code point: the message is validated as it streams
+    /// (fail-fast, §8.1), and a piece is handed out only once the bytes in
+    /// it are known to be a valid prefix.
+    ///
+    /// [`ReceiveMode::Stream`]: crate::ReceiveMode::Stream
     Chunk {
         /// Text or binary.
         kind: DataKind,
         /// The bytes, in order.
-        data: &'a [u8],
+        data: Bytes,
         /// The first piece of its message.
         first: bool,
         /// The last piece of its message.
         last: bool,
     },
-    /// A ping. With `auto_pong` a pong is already queued.
-    Ping(&'a [u8]),
-    /// A pong (solicited or not; unsolicited pongs are allowed, §5.5.3).
-    Pong(&'a [u8]),
-    /// The peer's close frame: its code and reason, or `None` when it had
-    /// no body. A reply, if one was due, is already queued.
-    Close(Option<CloseFrame>),
 }

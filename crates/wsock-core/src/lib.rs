@@ -21,7 +21,23 @@
 //! ```
 //! use wsock_core::handshake::client::{ClientHandshake, ClientRequest};
 //! use wsock_core::handshake::server::{Accept, ServerHandshake};
-//! use wsock_core::{CloseCode, Config, Event};
+//! use wsock_core::{CloseCode, Config, Connection, Event, Message};
+//!
+//! /// Everything `conn` has queued for the transport.
+//! fn transmit(conn: &mut Connection) -> Vec<u8> {
+//!     let mut wire = Vec::new();
+//!     loop {
+//!         let mut slices = [&[][..]; 8];
+//!         let n = conn.poll_transmit(&mut slices);
+//!         if n == 0 {
+//!             return wire;
+//!         }
+//!         let before = wire.len();
+//!         slices[..n].iter().for_each(|s| wire.extend_from_slice(s));
+//!         let written = wire.len() - before;
+//!         conn.consume_output(written);
+//!     }
+//! }
 //!
 //! // Both ends in memory: what one writes, the other is fed.
 //! let config = Config::default();
@@ -36,21 +52,19 @@
 //!
 //! let mut client = connected.connection;
 //! let mut server = accepted.connection;
-//! client.send_text("hello")?;
+//! client.send("hello")?;
 //! client.close(CloseCode::NORMAL, "bye")?;
-//! let mut wire = Vec::new();
-//! client.poll_transmit(&mut wire); // bytes for the socket
+//! let wire = transmit(&mut client); // bytes for the socket
 //!
 //! server.feed(&wire);
-//! assert_eq!(server.poll_event()?, Some(Event::Text("hello")));
-//! assert!(matches!(server.poll_event()?, Some(Event::Close(_)))); // reply queued
-//! let mut wire = Vec::new();
-//! server.poll_transmit(&mut wire);
+//! assert_eq!(server.poll_event()?, Some(Event::Message(Message::text("hello"))));
+//! assert!(matches!(server.poll_event()?, Some(Event::Message(Message::Close(_))))); // reply queued
+//! let wire = transmit(&mut server);
 //! assert!(server.should_close_transport()); // a server closes TCP first
 //!
 //! client.feed(&wire);
-//! assert!(matches!(client.poll_event()?, Some(Event::Close(_))));
-//! client.receive_eof(); // the server closed the socket
+//! assert!(matches!(client.poll_event()?, Some(Event::Message(Message::Close(_)))));
+//! client.handle_eof(); // the server closed the socket
 //! assert_eq!(client.poll_event()?, None);
 //! assert!(client.should_close_transport());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -65,7 +79,7 @@
 //! # #[cfg(feature = "deflate")] {
 //! use wsock_core::handshake::client::{ClientHandshake, ClientRequest};
 //! use wsock_core::handshake::server::{Accept, ServerHandshake};
-//! use wsock_core::{Config, Event};
+//! use wsock_core::{Config, Event, Message};
 //!
 //! let config = Config::default(); // deflate on, 15-bit windows
 //! let request = ClientRequest::new("ws://example.com/chat")?;
@@ -80,12 +94,13 @@
 //! let mut client = connected.connection;
 //! let mut server = accepted.connection;
 //! let text = "compressible ".repeat(100);
-//! client.send_text(&text)?;
-//! let mut wire = Vec::new();
-//! client.poll_transmit(&mut wire);
+//! client.send(&text)?;
+//! let mut slices = [&[][..]; 4];
+//! let n = client.poll_transmit(&mut slices);
+//! let wire = slices[..n].concat();
 //! assert!(wire.len() < 100, "1300 bytes went out as {}", wire.len());
 //! server.feed(&wire);
-//! assert_eq!(server.poll_event()?, Some(Event::Text(&text)));
+//! assert_eq!(server.poll_event()?, Some(Event::Message(Message::text(&text))));
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -138,6 +153,7 @@ pub use bytes::Bytes;
 /// part of the API: no stability promise, hidden from the docs.
 #[doc(hidden)]
 pub mod __internals {
+    pub use crate::connection::transmit_all;
     pub use crate::frame::{
         FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, RSV1, RSV2, RSV3,
     };

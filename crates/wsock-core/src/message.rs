@@ -1,4 +1,4 @@
-//! Owned messages: what the adapters' whole-message APIs send and receive.
+//! Owned messages: what a connection receives whole and what it sends.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -6,11 +6,12 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::close::CloseFrame;
-use crate::event::{DataKind, Event};
+use crate::event::DataKind;
 use crate::utf8_bytes::Utf8Bytes;
 
-/// A whole message, owned. Adapters return these from `read`/`recv` and
-/// take them in `send`.
+/// A whole message, owned: what [`Event::Message`](crate::Event::Message)
+/// carries, what [`Connection::send`](crate::Connection::send) takes, and
+/// what the adapters' `recv` and `send` use.
 ///
 /// Payloads are [`Bytes`] and [`Utf8Bytes`]: cloning a message shares its
 /// payload, so one message can go to many connections without a copy.
@@ -81,19 +82,6 @@ impl Message {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// Copies a borrowed event into an owned message. Stream-mode chunks
-    /// have no whole-message form and give `None`.
-    pub fn from_event(event: &Event<'_>) -> Option<Self> {
-        Some(match event {
-            Event::Text(t) => Self::Text((*t).into()),
-            Event::Binary(b) => Self::Binary(Bytes::copy_from_slice(b)),
-            Event::Ping(p) => Self::Ping(Bytes::copy_from_slice(p)),
-            Event::Pong(p) => Self::Pong(Bytes::copy_from_slice(p)),
-            Event::Close(c) => Self::Close(c.clone()),
-            Event::Chunk { .. } => return None,
-        })
-    }
 }
 
 impl From<Utf8Bytes> for Message {
@@ -116,6 +104,13 @@ impl From<&str> for Message {
     }
 }
 
+impl From<&String> for Message {
+    /// Text, copied.
+    fn from(text: &String) -> Self {
+        Self::Text(text.as_str().into())
+    }
+}
+
 impl From<Bytes> for Message {
     fn from(data: Bytes) -> Self {
         Self::Binary(data)
@@ -132,6 +127,20 @@ impl From<Vec<u8>> for Message {
 impl From<&[u8]> for Message {
     /// Binary, copied.
     fn from(data: &[u8]) -> Self {
+        Self::Binary(Bytes::copy_from_slice(data))
+    }
+}
+
+impl From<&Vec<u8>> for Message {
+    /// Binary, copied.
+    fn from(data: &Vec<u8>) -> Self {
+        Self::Binary(Bytes::copy_from_slice(data))
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for Message {
+    /// Binary, copied.
+    fn from(data: &[u8; N]) -> Self {
         Self::Binary(Bytes::copy_from_slice(data))
     }
 }

@@ -20,7 +20,7 @@ use std::alloc::System;
 use std::hint::black_box;
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-use wsock_core::{Config, Connection, Event, Message, ReceiveMode, Role};
+use wsock_core::{Config, Connection, DataKind, Event, Message, ReceiveMode, Role};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -51,13 +51,13 @@ fn size(i: usize) -> usize {
 fn client_bytes(client: &mut Connection, first: usize, count: usize) -> Vec<u8> {
     let payload: Vec<u8> = (0..=255).collect();
     for i in first..first + count {
-        client.send_binary(&payload[..size(i)]).unwrap();
+        client.send(&payload[..size(i)]).unwrap();
         if i % PING_EVERY == 0 {
             client.ping(&payload[..i % 126]).unwrap();
         }
     }
     let mut bytes = Vec::new();
-    client.poll_transmit(&mut bytes);
+    wsock_core::__internals::transmit_all(client, &mut bytes);
     bytes
 }
 
@@ -68,15 +68,15 @@ fn receive(server: &mut Connection, mut bytes: &[u8]) -> (usize, usize) {
     let (mut messages, mut pings) = (0, 0);
     let mut sum = 0usize;
     while !bytes.is_empty() {
-        let buf = server.input_buffer();
+        let buf = server.read_buffer();
         let n = buf.len().min(READ).min(bytes.len());
         buf[..n].copy_from_slice(&bytes[..n]);
-        server.commit_input(n);
+        server.commit_read(n);
         bytes = &bytes[n..];
         loop {
             match server.poll_event().expect("valid input") {
                 None => break,
-                Some(Event::Binary(data)) => {
+                Some(Event::Message(Message::Binary(data))) => {
                     messages += 1;
                     sum += data.len();
                 }
@@ -84,13 +84,12 @@ fn receive(server: &mut Connection, mut bytes: &[u8]) -> (usize, usize) {
                     sum += data.len();
                     messages += usize::from(last);
                 }
-                Some(Event::Ping(_)) => pings += 1,
+                Some(Event::Message(Message::Ping(_))) => pings += 1,
                 Some(other) => panic!("unexpected event {other:?}"),
             }
         }
         // The transport writes all pending output (the pongs).
-        let n = server.output().len();
-        server.consume_output(n);
+        write_all(server);
     }
     black_box(sum);
     (messages, pings)
@@ -119,19 +118,34 @@ fn receive_allocations(mode: ReceiveMode) -> usize {
     allocated
 }
 
-/// Allocations made by `send_binary` of 10,000 messages after warm-up,
-/// the output written after each (`output` + `consume_output`).
+/// Writes out everything queued, as a transport with vectored writes
+/// would: `poll_transmit`, then `consume_output`. Returns the bytes.
+fn write_all(conn: &mut Connection) -> usize {
+    let mut total = 0;
+    loop {
+        let mut slices = [&[][..]; 4];
+        let count = conn.poll_transmit(&mut slices);
+        if count == 0 {
+            return total;
+        }
+        let n: usize = slices[..count].iter().map(|s| black_box(s).len()).sum();
+        conn.consume_output(n);
+        total += n;
+    }
+}
+
+/// Allocations made by sending 10,000 messages from a borrowed buffer
+/// (`send_fragment` with `last`, the path that copies) after warm-up, the
+/// output written after each.
 fn send_allocations(role: Role) -> usize {
     // `Connection::new`: a client's mask keys come from the thread's RNG.
     let mut conn = Connection::new(role, Config::default());
     let payload = [0x5a_u8; 200];
     let mut written = 0usize;
     let mut send = |conn: &mut Connection, i: usize| {
-        conn.send_binary(&payload[..size(i)]).unwrap();
-        let out = conn.output();
-        written += black_box(out).len();
-        let n = out.len();
-        conn.consume_output(n);
+        conn.send_fragment(DataKind::Binary, &payload[..size(i)], true)
+            .unwrap();
+        written += write_all(conn);
     };
     for i in 0..WARM_UP {
         send(&mut conn, i);
@@ -146,9 +160,9 @@ fn send_allocations(role: Role) -> usize {
     allocated
 }
 
-/// Allocations made by `send_owned` of 10,000 payloads large enough to be
+/// Allocations made by `send` of 10,000 owned payloads large enough to be
 /// queued without a copy (built before the measurement), each written out
-/// with `output_slices` as one vectored write would. The payloads
+/// with `poll_transmit` as one vectored write would. The payloads
 /// themselves are the caller's; the connection adds nothing.
 fn send_owned_allocations(role: Role) -> usize {
     let mut conn = Connection::new(role, Config::default());
@@ -157,12 +171,8 @@ fn send_owned_allocations(role: Role) -> usize {
         .collect();
     let mut written = 0usize;
     let mut send = |conn: &mut Connection, message: Message| {
-        conn.send_owned(message).unwrap();
-        let mut slices = [&[][..]; 4];
-        let count = conn.output_slices(&mut slices);
-        let n: usize = slices[..count].iter().map(|s| s.len()).sum();
-        written += black_box(n);
-        conn.consume_output(n);
+        conn.send(message).unwrap();
+        written += write_all(conn);
     };
     let measured = payloads.split_off(WARM_UP);
     for message in payloads {

@@ -3,7 +3,9 @@
 
 use core::time::Duration;
 
-use wsock_core::{CloseCode, Config, Connection, DataKind, Error, Event, ReceiveMode, Role};
+use wsock_core::{
+    Bytes, CloseCode, Config, Connection, DataKind, Error, Event, Message, ReceiveMode, Role,
+};
 
 /// A masked client frame with `b0` as its first byte.
 fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
@@ -41,7 +43,7 @@ fn stream_switch_before_payload_marks_first_chunk() {
         event,
         Some(Event::Chunk {
             kind: DataKind::Binary,
-            data: b"0123456789",
+            data: Bytes::from_static(b"0123456789"),
             first: true,
             last: true
         })
@@ -62,7 +64,7 @@ fn stream_switch_after_empty_first_fragment_marks_first_chunk() {
         server.poll_event().unwrap(),
         Some(Event::Chunk {
             kind: DataKind::Text,
-            data: b"hi",
+            data: Bytes::from_static(b"hi"),
             first: true,
             last: true
         })
@@ -94,7 +96,7 @@ fn no_second_error_after_close_timeout() {
     server.handle_timeout(Duration::ZERO);
     server.handle_timeout(Duration::from_secs(6));
     assert_eq!(server.poll_event(), Err(Error::CloseTimeout));
-    server.receive_eof();
+    server.handle_eof();
     assert_eq!(server.poll_event(), Ok(None));
 }
 
@@ -107,12 +109,12 @@ fn poll_transmit_includes_the_held_back_pong() {
     let mut config = Config::default();
     config.write_buffer_size = 16;
     let mut server = Connection::new(Role::Server, config);
-    server.send_binary(&[0; 64]).unwrap();
+    server.send(&[0; 64]).unwrap();
     server.feed(&client_frame(0x89, b"old"));
     server.feed(&client_frame(0x89, b"new"));
     while let Ok(Some(_)) = server.poll_event() {}
     let mut wire = Vec::new();
-    server.poll_transmit(&mut wire);
+    wsock_core::__internals::transmit_all(&mut server, &mut wire);
     assert!(wire.ends_with(&[0x8a, 3, b'n', b'e', b'w']), "{wire:?}");
     assert!(!server.wants_write());
 }
@@ -140,8 +142,8 @@ fn compressed_message_without_a_size_limit() {
         let mut text = Vec::new();
         while let Some(event) = server.poll_event().unwrap() {
             match event {
-                Event::Text(t) => text.extend_from_slice(t.as_bytes()),
-                Event::Chunk { data, .. } => text.extend_from_slice(data),
+                Event::Message(Message::Text(t)) => text.extend_from_slice(t.as_bytes()),
+                Event::Chunk { data, .. } => text.extend_from_slice(&data),
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -173,25 +175,37 @@ fn deflate_conn(role: Role, max_message_size: usize) -> Connection {
 #[test]
 fn empty_compressed_message_after_another_is_one_zero_byte() {
     let mut server = deflate_conn(Role::Server, 1 << 20);
-    server.send_text("Hello").unwrap();
+    server.send("Hello").unwrap();
     let mut hello = Vec::new();
-    server.poll_transmit(&mut hello);
-    server.send_binary(b"").unwrap();
+    wsock_core::__internals::transmit_all(&mut server, &mut hello);
+    server.send(b"").unwrap();
     let mut empty = Vec::new();
-    server.poll_transmit(&mut empty);
+    wsock_core::__internals::transmit_all(&mut server, &mut empty);
     assert_eq!(empty, [0xc2, 0x01, 0x00]);
     server.send_fragment(DataKind::Text, b"", false).unwrap();
     server.send_fragment(DataKind::Text, b"", true).unwrap();
-    server.send_text("Hello").unwrap();
+    server.send("Hello").unwrap();
     let mut rest = Vec::new();
-    server.poll_transmit(&mut rest);
+    wsock_core::__internals::transmit_all(&mut server, &mut rest);
 
     let mut client = deflate_conn(Role::Client, 1 << 20);
     client.feed(&[hello, empty, rest].concat());
-    assert_eq!(client.poll_event().unwrap(), Some(Event::Text("Hello")));
-    assert_eq!(client.poll_event().unwrap(), Some(Event::Binary(b"")));
-    assert_eq!(client.poll_event().unwrap(), Some(Event::Text("")));
-    assert_eq!(client.poll_event().unwrap(), Some(Event::Text("Hello")));
+    assert_eq!(
+        client.poll_event().unwrap(),
+        Some(Event::Message(Message::text("Hello")))
+    );
+    assert_eq!(
+        client.poll_event().unwrap(),
+        Some(Event::Message(Message::binary(&b""[..])))
+    );
+    assert_eq!(
+        client.poll_event().unwrap(),
+        Some(Event::Message(Message::text("")))
+    );
+    assert_eq!(
+        client.poll_event().unwrap(),
+        Some(Event::Message(Message::text("Hello")))
+    );
     assert_eq!(client.poll_event().unwrap(), None);
 }
 
@@ -209,9 +223,9 @@ fn compressed_text_error_does_not_depend_on_reads() {
     let mut text = vec![0xff];
     text.extend(core::iter::repeat_n(b'a', 8192));
     let mut server = deflate_conn(Role::Server, 1 << 20);
-    server.send_binary(&text).unwrap();
+    server.send(&text).unwrap();
     let mut wire = Vec::new();
-    server.poll_transmit(&mut wire);
+    wsock_core::__internals::transmit_all(&mut server, &mut wire);
     assert!(wire[1] < 126, "{wire:?}");
     // That payload as text, over a 4096-byte limit; and a stored block
     // holding 0xff followed by a block of the reserved type 3.
@@ -268,7 +282,7 @@ fn stream_switch_keeps_a_code_point_cut_between_frames() {
         match event {
             Event::Chunk { kind, data, .. } => {
                 assert_eq!(kind, DataKind::Text);
-                streamed.extend_from_slice(data);
+                streamed.extend_from_slice(&data);
             }
             other => panic!("{other:?}"),
         }

@@ -25,7 +25,7 @@ use std::{future::Future, io};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
-use wsock_core::{Connection, DataKind, Event, Message, ReceiveMode, Role, State, Stats};
+use wsock_core::{Bytes, Connection, Event, Message, ReceiveMode, Role, State, Stats};
 
 use crate::{Error, ErrorKind};
 
@@ -163,7 +163,7 @@ impl<S> Inner<S> {
         self.done = true;
         // The core learns that the transport is gone: it ends in `Closed`
         // (1006) and lets go of its buffers.
-        self.conn.receive_eof();
+        self.conn.handle_eof();
         while let Ok(Some(_)) = self.conn.poll_event() {}
         self.conn.shrink_buffers();
     }
@@ -256,16 +256,11 @@ pub(crate) enum Partial {
     /// None in progress.
     #[default]
     None,
-    /// `recv` is putting a streamed message back together.
-    Gather { kind: DataKind, data: Vec<u8> },
     /// A [`MessageReader`](crate::MessageReader) is reading it; `pending`
-    /// from `pos` on is received but not yet read.
-    Stream {
-        pending: Vec<u8>,
-        pos: usize,
-        last: bool,
-    },
-    /// Its reader was dropped: the rest is discarded.
+    /// is received but not yet read.
+    Stream { pending: Bytes, last: bool },
+    /// Its reader was dropped unfinished: the core is told to skip the
+    /// rest at the next receive.
     Skip,
 }
 
@@ -414,7 +409,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         let vectored = inner.io.is_write_vectored();
         loop {
             let mut pieces = [&[][..]; MAX_SLICES];
-            let n = inner.conn.output_slices(&mut pieces);
+            let n = inner.conn.poll_transmit(&mut pieces);
             if n == 0 {
                 break;
             }
@@ -464,22 +459,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         st: &mut RecvState,
         cx: &mut Context<'_>,
         mode: ReceiveMode,
-        handle: impl FnMut(Event<'_>, &mut RecvState) -> Option<T>,
+        mut handle: impl FnMut(Event, &mut RecvState) -> Option<T>,
     ) -> Poll<Result<Option<T>, Error>> {
-        self.poll_event_then(st, cx, mode, handle, |_, out| out)
-    }
-
-    /// [`poll_event`](Self::poll_event), and `finish` turns the value
-    /// `handle` ended with into the result, with the connection at hand
-    /// (to take the message the event lent, say).
-    pub(crate) fn poll_event_then<T, U>(
-        &self,
-        st: &mut RecvState,
-        cx: &mut Context<'_>,
-        mode: ReceiveMode,
-        mut handle: impl FnMut(Event<'_>, &mut RecvState) -> Option<T>,
-        mut finish: impl FnMut(&mut Connection, T) -> U,
-    ) -> Poll<Result<Option<U>, Error>> {
         let mut spins = 0;
         loop {
             spins += 1;
@@ -496,17 +477,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             // 1. Events already received.
             if inner.terminal.is_none() {
                 inner.conn.set_receive_mode(mode);
+                if matches!(st.partial, Partial::Skip) {
+                    inner.conn.skip_message();
+                    st.partial = Partial::None;
+                }
                 match inner.conn.poll_event() {
                     Ok(Some(event)) => {
                         st.idle_since = None;
-                        let closing = matches!(event, Event::Close(_));
+                        let closing = matches!(event, Event::Message(Message::Close(_)));
                         // Only a ping (its pong) or a close (the reply)
                         // makes us owe output right away; data the writer
                         // queued is written when it flushes or when this
                         // reader has to wait, so several queued messages
                         // go out in one write.
-                        let owes = closing || matches!(event, Event::Ping(_));
-                        let out = handle(event, st).map(|out| finish(&mut inner.conn, out));
+                        let owes = closing || matches!(event, Event::Message(Message::Ping(_)));
+                        let out = handle(event, st);
                         if closing {
                             // The writer may wait on a timer that moved.
                             self.write.wake();
@@ -599,15 +584,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     }
                 } else {
                     let mut rcx = Context::from_waker(rwaker);
-                    let mut buf = ReadBuf::new(inner.conn.input_buffer());
+                    let mut buf = ReadBuf::new(inner.conn.read_buffer());
                     match Pin::new(&mut inner.io).poll_read(&mut rcx, &mut buf) {
                         Poll::Ready(Ok(())) => {
                             let n = buf.filled().len();
                             if n == 0 {
                                 inner.eof = true;
-                                inner.conn.receive_eof();
+                                inner.conn.handle_eof();
                             } else {
-                                inner.conn.commit_input(n);
+                                inner.conn.commit_read(n);
                                 // Starts the core's idle timer afresh.
                                 inner.conn.handle_timeout(self.now());
                                 inner.note_timer_error();
@@ -687,7 +672,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
                 Poll::Ready(_) => {
                     inner.eof = true;
-                    inner.conn.receive_eof();
+                    inner.conn.handle_eof();
                     return Poll::Ready(());
                 }
                 Poll::Pending => return Poll::Pending,

@@ -255,7 +255,7 @@ macro_rules! send_methods {
         pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
             let message = message.into();
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::Room)).await?;
-            self.shared.queue(|c| c.send_owned(message))?;
+            self.shared.queue(|c| c.send(message))?;
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await
         }
 
@@ -432,73 +432,13 @@ fn poll_recv<S: AsyncRead + AsyncWrite + Unpin>(
         return Poll::Ready(Ok(Some(close)));
     }
     st.partial.abandon_stream();
-    shared.poll_event_then(st, cx, ReceiveMode::Message, recv_event, |conn, got| {
-        match got {
-            Got::Message(message) => message,
-            // The event was a whole data message: move it out of the core.
-            Got::Whole => conn.take_message().unwrap_or_else(|| {
-                debug_assert!(false, "a whole message was just handed out");
-                Message::Binary(wsock_core::Bytes::new())
-            }),
-        }
+    shared.poll_event(st, cx, ReceiveMode::Message, |event, _| match event {
+        // Moved out of the core: no copy, validated once as it arrived.
+        Event::Message(message) => Some(message),
+        // In message mode the core hands out chunks only of a message a
+        // dropped reader left, and it skips those (`abandon_stream`).
+        _ => None,
     })
-}
-
-/// What `recv` got from one event.
-enum Got {
-    Message(Message),
-    /// A whole text or binary message, to take from the core.
-    Whole,
-}
-
-/// `recv`'s handling of one event.
-fn recv_event(event: Event<'_>, st: &mut RecvState) -> Option<Got> {
-    match event {
-        Event::Text(_) | Event::Binary(_) => Some(Got::Whole),
-        Event::Chunk {
-            kind,
-            data,
-            first,
-            last,
-        } => {
-            // A message that began streaming (a cancelled `recv_stream`):
-            // put it back together. Our state, more than `first`, says
-            // whether a piece continues a message we know.
-            match &mut st.partial {
-                Partial::Gather { data: gathered, .. } => gathered.extend_from_slice(data),
-                Partial::Skip if !first => {
-                    // The rest of an abandoned streamed message.
-                    if last {
-                        st.partial = Partial::None;
-                    }
-                    return None;
-                }
-                _ => {
-                    st.partial = Partial::Gather {
-                        kind,
-                        data: data.to_vec(),
-                    };
-                }
-            }
-            if !last {
-                return None;
-            }
-            match std::mem::take(&mut st.partial) {
-                Partial::Gather {
-                    kind: DataKind::Text,
-                    data,
-                } => Some(Got::Message(Message::Text(
-                    // Validated by the core as it streamed.
-                    String::from_utf8(data)
-                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-                        .into(),
-                ))),
-                Partial::Gather { data, .. } => Some(Got::Message(Message::Binary(data.into()))),
-                _ => None,
-            }
-        }
-        other => Message::from_event(&other).map(Got::Message),
-    }
 }
 
 fn poll_recv_stream<S: AsyncRead + AsyncWrite + Unpin>(
@@ -510,49 +450,35 @@ fn poll_recv_stream<S: AsyncRead + AsyncWrite + Unpin>(
         return Poll::Ready(Ok(None));
     }
     st.partial.abandon_stream();
-    if let Partial::Gather { kind, data } = std::mem::take(&mut st.partial) {
-        // A `recv` was cancelled while gathering: stream the rest.
-        st.partial = Partial::Stream {
-            pending: data,
-            pos: 0,
-            last: false,
-        };
-        return Poll::Ready(Ok(Some(kind)));
-    }
-    let whole = |st: &mut RecvState, kind, data: &[u8]| {
-        st.partial = Partial::Stream {
-            pending: data.to_vec(),
-            pos: 0,
-            last: true,
-        };
-        Some(Some(kind))
-    };
     let result = ready!(
         shared.poll_event(st, cx, ReceiveMode::Stream, |event, st| match event {
-            Event::Chunk {
-                first: false, last, ..
-            } if matches!(st.partial, Partial::Skip) => {
-                // The rest of an abandoned streamed message.
-                if last {
-                    st.partial = Partial::None;
-                }
-                None
-            }
             Event::Chunk {
                 kind, data, last, ..
             } => {
                 st.partial = Partial::Stream {
-                    pending: data.to_vec(),
-                    pos: 0,
+                    pending: data,
                     last,
                 };
                 Some(Some(kind))
             }
-            Event::Text(text) => whole(st, DataKind::Text, text.as_bytes()),
-            Event::Binary(data) => whole(st, DataKind::Binary, data),
-            Event::Close(frame) => {
+            Event::Message(Message::Close(frame)) => {
                 st.pending_close = Some(Message::Close(frame));
                 Some(None)
+            }
+            // A whole message: the core streams every message that starts
+            // in stream mode, and the rest of one that started gathered.
+            Event::Message(message) => {
+                let kind = message.kind()?;
+                let pending = match message {
+                    Message::Text(text) => text.into_bytes(),
+                    Message::Binary(data) => data,
+                    _ => return None,
+                };
+                st.partial = Partial::Stream {
+                    pending,
+                    last: true,
+                };
+                Some(Some(kind))
             }
             _ => None,
         })
@@ -594,17 +520,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for MessageReader<'_, S> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         match &mut this.st.partial {
-            Partial::Stream {
-                pending, pos, last, ..
-            } => {
-                if *pos < pending.len() {
-                    let n = (pending.len() - *pos).min(buf.remaining());
-                    buf.put_slice(&pending[*pos..*pos + n]);
-                    *pos += n;
-                    if *pos == pending.len() {
-                        pending.clear();
-                        *pos = 0;
-                    }
+            Partial::Stream { pending, last } => {
+                if !pending.is_empty() {
+                    let n = pending.len().min(buf.remaining());
+                    buf.put_slice(&pending.split_to(n));
                     return Poll::Ready(Ok(()));
                 }
                 if *last || buf.remaining() == 0 {
@@ -616,21 +535,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for MessageReader<'_, S> {
         let got = ready!(
             this.shared
                 .poll_event(this.st, cx, ReceiveMode::Stream, |event, st| match event {
-                    Event::Chunk { data, last, .. } => {
+                    Event::Chunk { mut data, last, .. } => {
                         let n = data.len().min(buf.remaining());
-                        buf.put_slice(&data[..n]);
+                        buf.put_slice(&data.split_to(n));
                         if let Partial::Stream {
                             pending,
                             last: done,
-                            ..
                         } = &mut st.partial
                         {
-                            pending.extend_from_slice(&data[n..]);
+                            *pending = data;
                             *done = last;
                         }
                         (n > 0 || last).then_some(true)
                     }
-                    Event::Close(frame) => {
+                    Event::Message(Message::Close(frame)) => {
                         st.pending_close = Some(Message::Close(frame));
                         Some(false)
                     }
@@ -778,7 +696,7 @@ macro_rules! sink_impl {
             }
 
             fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-                self.shared.queue(|c| c.send_owned(item))
+                self.shared.queue(|c| c.send(item))
             }
 
             fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

@@ -4,25 +4,28 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::event::DataKind;
+use crate::message::Message;
 use crate::utf8::{InvalidUtf8, Utf8Validator};
 
 /// The most a read is offered beyond `read_buffer_size` while reads keep
 /// filling it.
 const MAX_BURST: usize = 64 * 1024;
 
-/// Received bytes, kept apart from the protocol state so events can borrow
-/// them while the state changes.
+/// Received bytes, kept apart from the protocol state.
 ///
-/// Invariants: `start <= end <= buf.len()`; `start == end` only at rest,
-/// where both are 0 (see [`consume`](Self::consume)).
+/// Invariants: `end <= buf.len()`; `buf[..end]` is received and not yet
+/// consumed (its first byte is the first unconsumed one; payloads are
+/// unmasked there in place); `buf[end..]` is zeroed room offered to the
+/// next read. Messages and chunks held in `buf` leave it as
+/// [`split_front`](Self::split_front): a [`Bytes`] sharing the allocation,
+/// which the buffer reuses once every such `Bytes` is dropped.
 #[derive(Default)]
 pub(super) struct Input {
-    /// The read buffer. `buf[start..end]` is received and not yet consumed
-    /// (payloads are unmasked there in place); `buf[end..]` is room offered
-    /// to the next read. Its length only grows, until it is freed whole.
-    pub(super) buf: Vec<u8>,
-    /// The first unconsumed byte of `buf`.
-    pub(super) start: usize,
+    /// The read buffer: received bytes, then room.
+    pub(super) buf: BytesMut,
     /// One past the last received byte of `buf`.
     pub(super) end: usize,
     /// The binary message gathered from several frames or reads (or
@@ -47,17 +50,23 @@ pub(super) struct Input {
 impl Input {
     /// Received bytes not yet consumed.
     pub(super) fn available(&self) -> usize {
-        self.end - self.start
+        self.end
     }
 
     /// `len` unconsumed bytes from `offset`.
     pub(super) fn bytes(&self, offset: usize, len: usize) -> &[u8] {
-        &self.buf[self.start + offset..self.start + offset + len]
+        &self.buf[offset..offset + len]
     }
 
     /// `len` unconsumed bytes from `offset`, for unmasking in place.
     pub(super) fn bytes_mut(&mut self, offset: usize, len: usize) -> &mut [u8] {
-        &mut self.buf[self.start + offset..self.start + offset + len]
+        &mut self.buf[offset..offset + len]
+    }
+
+    /// The `n` bytes at the front, handed out without a copy.
+    pub(super) fn split_front(&mut self, n: usize) -> Bytes {
+        self.end -= n;
+        self.buf.split_to(n).freeze()
     }
 
     /// Appends received bytes.
@@ -68,32 +77,25 @@ impl Input {
         self.end += data.len();
     }
 
-    /// Makes room for `want` more bytes after `end`, moving unread bytes
-    /// to the front first.
+    /// Makes room for `want` more bytes after `end`. The buffer reclaims
+    /// the space in front of its unconsumed bytes when nothing else shares
+    /// it, and moves to a new allocation when handed-out bytes still do.
     fn reserve(&mut self, want: usize) {
         if self.buf.len() - self.end >= want {
             return;
         }
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.buf.len() - self.end < want {
-            self.buf.resize(self.end + want, 0);
-        }
+        self.buf.truncate(self.end);
+        self.buf.reserve(want);
+        self.buf.resize(self.end + want, 0);
     }
 
-    /// Drops `n` bytes from the front. Once nothing is left, the buffer
-    /// starts over at 0, and is freed if it grew past four times `keep`.
+    /// Drops `n` bytes from the front. Once nothing is left, the buffer is
+    /// freed if it grew past four times `keep`.
     pub(super) fn consume(&mut self, n: usize, keep: usize) {
-        self.start += n;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-            if self.buf.len() > keep.saturating_mul(4) {
-                self.buf = Vec::new();
-            }
+        self.buf.advance(n);
+        self.end -= n;
+        if self.end == 0 && self.buf.capacity() > keep.saturating_mul(4) {
+            self.buf = BytesMut::new();
         }
     }
 
@@ -139,8 +141,7 @@ impl Input {
             Growth::Double => self.message.reserve(n),
             Growth::Exact(extra) => self.message.reserve_exact(extra),
         }
-        self.message
-            .extend_from_slice(&self.buf[self.start..self.start + n]);
+        self.message.extend_from_slice(&self.buf[..n]);
         self.consume(n, keep);
     }
 
@@ -154,7 +155,7 @@ impl Input {
         keep: usize,
         utf8: &mut Utf8Validator,
     ) -> Result<(), InvalidUtf8> {
-        let piece = &self.buf[self.start..self.start + n];
+        let piece = &self.buf[..n];
         append_text(&mut self.text, piece, rest, utf8)?;
         self.consume(n, keep);
         Ok(())
@@ -177,7 +178,7 @@ impl Input {
     /// is written (inflating into it).
     #[cfg(feature = "deflate")]
     pub(super) fn front_and_message(&mut self, n: usize) -> (&[u8], &mut Vec<u8>) {
-        (&self.buf[self.start..self.start + n], &mut self.message)
+        (&self.buf[..n], &mut self.message)
     }
 
     /// Moves the text gathered so far into the (then empty) message
@@ -189,17 +190,11 @@ impl Input {
         }
     }
 
-    /// Empties the gathered message after it was handed out, freeing it if
-    /// it grew past four times `read_buffer_size`.
-    pub(super) fn clear_message(&mut self, read_buffer_size: usize) {
-        let keep = read_buffer_size.saturating_mul(4);
-        self.message.clear();
-        if self.message.capacity() > keep {
-            self.message = Vec::new();
-        }
-        self.text.clear();
-        if self.text.capacity() > keep {
-            self.text = String::new();
+    /// Moves the gathered message out, whole.
+    pub(super) fn take_gathered(&mut self, kind: DataKind) -> Message {
+        match kind {
+            DataKind::Text => Message::Text(core::mem::take(&mut self.text).into()),
+            DataKind::Binary => Message::Binary(core::mem::take(&mut self.message).into()),
         }
     }
 
@@ -207,8 +202,7 @@ impl Input {
     /// between frames (`frame_open` false).
     pub(super) fn free_if_empty(&mut self, frame_open: bool) {
         if self.available() == 0 && !frame_open {
-            self.buf = Vec::new();
-            self.start = 0;
+            self.buf = BytesMut::new();
             self.end = 0;
         }
         if self.message.is_empty() {

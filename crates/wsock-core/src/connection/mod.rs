@@ -17,18 +17,17 @@ use crate::error::Error;
 use crate::event::{DataKind, Event};
 use crate::extension::Extensions;
 use crate::frame::{MAX_CONTROL_PAYLOAD, OpCode};
+use crate::message::Message;
 use crate::utf8::Utf8Validator;
 
 // `Connection` below is the facade; each concern has its own file.
 mod close; // the closing handshake and failing the connection
 mod input; // the read and message buffers, read sizing
-mod lend; // what an event borrows, and when it is released
 mod output; // the bytes queued for the transport
 mod receive; // frame decoding, reassembly, UTF-8, inflating
 mod send; // frame encoding, masking, fragmenting, deflating
 mod timer; // keepalive, idle and close timers
 use input::Input;
-use lend::Release;
 use output::Output;
 use receive::{InFrame, InMessage};
 use timer::{TimerTable, Traffic};
@@ -90,54 +89,62 @@ type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send>;
 /// A WebSocket connection after the opening handshake.
 ///
 /// It does no I/O and reads no clock: received bytes and the time are
-/// handed in, events and bytes to send are handed out.
+/// handed in, events and bytes to send are handed out. The handshakes
+/// ([`ServerHandshake`](crate::handshake::server::ServerHandshake),
+/// [`ClientHandshake`](crate::handshake::client::ClientHandshake)) hand
+/// over a ready one; [`new`](Self::new) makes one for a transport whose
+/// handshake happened elsewhere.
 ///
 /// ```
-/// use wsock_core::{Config, Connection, Event, Role};
+/// use wsock_core::{Config, Connection, Event, Message, Role};
 ///
 /// let mut server = Connection::new(Role::Server, Config::default());
 /// // A masked text frame "Hi" from a client.
 /// server.feed(&[0x81, 0x82, 1, 2, 3, 4, b'H' ^ 1, b'i' ^ 2]);
-/// assert_eq!(server.poll_event().unwrap(), Some(Event::Text("Hi")));
-/// server.send_text("Hi back").unwrap();
-/// assert_eq!(&server.output()[2..], b"Hi back");
+/// assert_eq!(server.poll_event()?, Some(Event::Message(Message::text("Hi"))));
+/// server.send("Hi back")?;
+/// let mut slices = [&[][..]; 4];
+/// let n = server.poll_transmit(&mut slices);
+/// assert_eq!(slices[..n].concat(), b"\x81\x07Hi back");
+/// # Ok::<(), wsock_core::Error>(())
 /// ```
 ///
 /// # How to drive it
 ///
-/// Besides the constructors (`new`, `with_*`), its methods come in four
-/// kinds:
+/// One way in, one way out, one way for events. Besides the constructors,
+/// its methods come in four kinds:
 ///
 /// - A. Getters, taking `&self`: [`state`](Self::state),
 ///   [`stats`](Self::stats), [`wants_read`](Self::wants_read),
 ///   [`wants_write`](Self::wants_write),
 ///   [`should_close_transport`](Self::should_close_transport) and the like.
-/// - B. Inputs from the transport and the clock:
-///   [`feed`](Self::feed) (or [`input_buffer`](Self::input_buffer) then
-///   [`commit_input`](Self::commit_input), to read straight into the
-///   connection's buffer), [`receive_eof`](Self::receive_eof), and
+/// - B. Inputs from the transport and the clock: read into
+///   [`read_buffer`](Self::read_buffer) then
+///   [`commit_read`](Self::commit_read) (or [`feed`](Self::feed) bytes
+///   that arrived elsewhere), [`handle_eof`](Self::handle_eof), and
 ///   [`handle_timeout`](Self::handle_timeout).
-/// - C. Commands from the application: the `send_*` methods,
-///   [`send`](Self::send), [`ping`](Self::ping), [`pong`](Self::pong),
-///   [`close`](Self::close), [`set_receive_mode`](Self::set_receive_mode),
+/// - C. Commands from the application: [`send`](Self::send) (any
+///   [`Message`]), [`send_fragment`](Self::send_fragment),
+///   [`ping`](Self::ping), [`close`](Self::close),
+///   [`set_receive_mode`](Self::set_receive_mode),
+///   [`skip_message`](Self::skip_message),
 ///   [`shrink_buffers`](Self::shrink_buffers). They only queue bytes.
 /// - D. Polling for what the caller must hand on or do:
-///   [`poll_event`](Self::poll_event) (with
-///   [`take_message`](Self::take_message)), the output
-///   ([`poll_transmit`](Self::poll_transmit), or
-///   [`output`](Self::output) / [`output_slices`](Self::output_slices) then
-///   [`consume_output`](Self::consume_output)), and
+///   [`poll_event`](Self::poll_event), [`poll_transmit`](Self::poll_transmit)
+///   (then [`consume_output`](Self::consume_output)), and
 ///   [`poll_timeout`](Self::poll_timeout).
 ///
 /// After any call of kind B or C, call the polling methods in this order:
 ///
 /// 1. [`poll_event`](Self::poll_event) until it returns `Ok(None)` or an
 ///    error. Events can queue output (the pong a ping is owed, the answer
-///    to a close, the close frame of a failure), so they come first. An
-///    event borrows the connection; what it lent is released at the next
-///    `&mut` call.
-/// 2. The output: write out what is queued. An error from `poll_event`
-///    still leaves a close frame to write.
+///    to a close, the close frame of a failure), so they come first. Each
+///    event owns its payload: a message that arrived in one read shares the
+///    read buffer's allocation, which is reused once the message is
+///    dropped.
+/// 2. [`poll_transmit`](Self::poll_transmit): write out what is queued and
+///    [`consume_output`](Self::consume_output) what was written. An error
+///    from `poll_event` still leaves a close frame to write.
 /// 3. [`should_close_transport`](Self::should_close_transport): once it is
 ///    true, close the transport. It waits for the output to be written.
 /// 4. [`poll_timeout`](Self::poll_timeout), and call
@@ -152,11 +159,11 @@ type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send>;
 ///
 /// ```no_run
 /// # #[cfg(feature = "std")] {
-/// use std::io::{ErrorKind, Read, Write};
+/// use std::io::{ErrorKind, IoSlice, Read, Write};
 /// use std::net::TcpStream;
 /// use std::time::{Duration, Instant};
 ///
-/// use wsock_core::{Config, Connection, Event, Role};
+/// use wsock_core::{Config, Connection, Event, Message, Role};
 ///
 /// /// An echo server for one accepted (and upgraded) TCP stream.
 /// fn echo(mut tcp: TcpStream) -> std::io::Result<()> {
@@ -164,28 +171,34 @@ type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send>;
 ///     let mut conn = Connection::new(Role::Server, Config::default());
 ///     loop {
 ///         // B: what arrived, and the time.
-///         match tcp.read(conn.input_buffer()) {
-///             Ok(0) => conn.receive_eof(),
-///             Ok(n) => conn.commit_input(n),
+///         match tcp.read(conn.read_buffer()) {
+///             Ok(0) => conn.handle_eof(),
+///             Ok(n) => conn.commit_read(n),
 ///             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
 ///             Err(e) => return Err(e),
 ///         }
 ///         conn.handle_timeout(start.elapsed());
-///         // D1: events, answered with C.
+///         // D1: events, answered with C (the payload is sent back as is).
 ///         loop {
 ///             match conn.poll_event() {
-///                 Ok(Some(Event::Text(text))) => {
-///                     let text = text.to_owned();
-///                     let _ = conn.send_text(&text);
+///                 Ok(Some(Event::Message(message @ (Message::Text(_) | Message::Binary(_))))) => {
+///                     let _ = conn.send(message);
 ///                 }
 ///                 Ok(Some(_)) => {}
 ///                 Ok(None) | Err(_) => break,
 ///             }
 ///         }
-///         // D2: the output.
-///         let mut out = Vec::new();
-///         conn.poll_transmit(&mut out);
-///         tcp.write_all(&out)?;
+///         // D2: the output, in one vectored write at a time.
+///         loop {
+///             let mut slices = [&[][..]; 16];
+///             let n = conn.poll_transmit(&mut slices);
+///             if n == 0 {
+///                 break;
+///             }
+///             let io: Vec<IoSlice<'_>> = slices[..n].iter().map(|s| IoSlice::new(s)).collect();
+///             let written = tcp.write_vectored(&io)?;
+///             conn.consume_output(written);
+///         }
 ///         // D3: the end.
 ///         if conn.should_close_transport() || !conn.wants_read() {
 ///             return Ok(());
@@ -227,7 +240,7 @@ struct Core {
     #[cfg(feature = "deflate")]
     sending_compressed: bool,
 
-    // Receiving: see `receive.rs` and `lend.rs`.
+    // Receiving: see `receive.rs`.
     /// The frame being received, from its header on.
     frame: Option<InFrame>,
     /// The data message being received, from its first frame on.
@@ -235,11 +248,6 @@ struct Core {
     /// Validates received text as it arrives (fail fast, §8.1).
     utf8: Utf8Validator,
     mode: ReceiveMode,
-    /// What the last event lent, released at the next `&mut` call.
-    release: Release,
-    /// The data message the last event handed out whole, for
-    /// `take_message`.
-    whole: Option<DataKind>,
     /// An error a timer raised, for the next `poll_event`.
     pending_error: Option<Error>,
     /// The peer's close frame arrived: no event follows it.
@@ -310,8 +318,6 @@ impl Connection {
             message: None,
             utf8: Utf8Validator::new(),
             mode: ReceiveMode::Message,
-            release: Release::Nothing,
-            whole: None,
             pending_error: None,
             close_received: false,
             out: Output::default(),
@@ -434,45 +440,43 @@ impl Connection {
         self.core.should_close_transport()
     }
 
-    // B. Inputs from the transport and the clock.
-
-    /// Copies received bytes into the read buffer. To avoid the copy, read
-    /// into [`input_buffer`](Self::input_buffer) instead.
-    pub fn feed(&mut self, data: &[u8]) {
-        self.apply_release();
-        self.input.push(data);
-        self.note_received(data.len());
-    }
+    // B. Inputs from the transport and the clock: `handle_*`.
 
     /// Free space at the end of the read buffer: read from the transport
-    /// into it, then call [`commit_input`](Self::commit_input).
+    /// into it, then call [`commit_read`](Self::commit_read).
     ///
     /// Offers `read_buffer_size` bytes (more, up to 64 KiB, while reads keep
-    /// filling the offer), more while a frame that must be
-    /// held whole is arriving. Growth follows the bytes that actually
-    /// arrived (it at most doubles the buffered amount), never a header's
-    /// promise, so a peer announcing huge frames costs nothing until it
-    /// sends them.
-    pub fn input_buffer(&mut self) -> &mut [u8] {
-        self.apply_release();
+    /// filling the offer), more while a frame that must be held whole is
+    /// arriving. Growth follows the bytes that actually arrived (it at most
+    /// doubles the buffered amount), never a header's promise, so a peer
+    /// announcing huge frames costs nothing until it sends them.
+    pub fn read_buffer(&mut self) -> &mut [u8] {
         let wanted = self.bytes_wanted();
         self.input.offer(wanted, self.core.config.read_buffer_size)
     }
 
-    /// Marks `n` bytes of [`input_buffer`](Self::input_buffer) as received.
+    /// Marks `n` bytes of [`read_buffer`](Self::read_buffer) as received.
     ///
     /// A read that fills the whole offer doubles the next offer (up to
     /// 64 KiB), so a busy connection makes few large reads; a read of less
     /// than half of it halves it back toward `read_buffer_size`.
-    pub fn commit_input(&mut self, n: usize) {
+    pub fn commit_read(&mut self, n: usize) {
         let n = self.input.commit(n, self.core.config.read_buffer_size);
         self.note_received(n);
+    }
+
+    /// Copies received bytes into the read buffer: a convenience for
+    /// callers whose bytes arrive elsewhere. Reading into
+    /// [`read_buffer`](Self::read_buffer) avoids the copy.
+    pub fn feed(&mut self, data: &[u8]) {
+        self.input.push(data);
+        self.note_received(data.len());
     }
 
     /// The transport reached end of stream. Without a completed closing
     /// handshake this is an abnormal closure (1006), reported by
     /// [`poll_event`](Self::poll_event) after any buffered events.
-    pub fn receive_eof(&mut self) {
+    pub fn handle_eof(&mut self) {
         self.core.eof = true;
     }
 
@@ -489,65 +493,44 @@ impl Connection {
         self.advance_timers(now);
     }
 
-    // C. Commands from the application.
+    // C. Commands from the application: they only queue bytes.
 
-    /// Queues a whole text message.
-    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.core.send_message(DataKind::Text, text.as_bytes())
-    }
-
-    /// Queues a whole binary message.
-    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.core.send_message(DataKind::Binary, data)
-    }
-
-    /// Queues the next piece of a message sent in fragments. The first call
-    /// starts the message; the call with `last = true` ends it. Text pieces
-    /// may split code points; the whole must be valid UTF-8, checked as it
-    /// goes. Control frames may be sent between pieces.
-    pub fn send_fragment(&mut self, kind: DataKind, data: &[u8], last: bool) -> Result<(), Error> {
-        self.core.send_fragment(kind, data, last)
-    }
-
-    /// Queues an owned [`Message`](crate::Message): data, ping, pong, or
-    /// close (`Close(None)` closes with 1000).
-    pub fn send(&mut self, message: &crate::Message) -> Result<(), Error> {
-        use crate::Message;
-        match message {
-            Message::Text(text) => self.send_text(text),
-            Message::Binary(data) => self.send_binary(data),
-            Message::Ping(payload) => self.ping(payload),
-            Message::Pong(payload) => self.pong(payload),
+    /// Queues a [`Message`]: text, binary, ping, pong, or close
+    /// (`Close(None)` closes with 1000; see [`close`](Self::close)).
+    ///
+    /// The payload is taken, not borrowed: a text or binary payload of
+    /// 2 KiB or more is written out from its own buffer, not copied (a
+    /// server shares it, so one [`Bytes`] can go to many connections; a
+    /// client masks a payload it owns alone in place and copies a shared
+    /// one). Smaller payloads, and compressed or fragmented messages, are
+    /// encoded into the write buffer. To send from a borrowed buffer
+    /// without allocating, use [`send_fragment`](Self::send_fragment) with
+    /// `last = true`.
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+        match message.into() {
+            Message::Text(text) => self.core.send_owned(DataKind::Text, text.into_bytes()),
+            Message::Binary(data) => self.core.send_owned(DataKind::Binary, data),
+            Message::Ping(payload) => self.core.send_control(OpCode::Ping, &payload),
+            Message::Pong(payload) => self.core.send_control(OpCode::Pong, &payload),
             Message::Close(None) => self.close(CloseCode::NORMAL, ""),
             Message::Close(Some(frame)) => self.close(frame.code, &frame.reason),
         }
     }
 
-    /// Queues a [`Message`](crate::Message) it may keep: a text or binary
-    /// payload of 2 KiB or more is not copied but written out from its own
-    /// buffer (see [`output_slices`](Self::output_slices)), and a client
-    /// masks it in place. Otherwise the same as [`send`](Self::send).
-    pub fn send_owned(&mut self, message: crate::Message) -> Result<(), Error> {
-        use crate::Message;
-        match message {
-            // `Vec::from` takes a uniquely owned buffer without a copy.
-            Message::Text(text) => self
-                .core
-                .send_owned(DataKind::Text, text.into_bytes().into()),
-            Message::Binary(data) => self.core.send_owned(DataKind::Binary, data.into()),
-            other => self.send(&other),
-        }
+    /// Queues the next piece of a message sent in fragments, copied from
+    /// `data`. The first call starts the message; the call with
+    /// `last = true` ends it (a first call with `last = true` sends a whole
+    /// message in one frame, from a borrowed buffer). Text pieces may split
+    /// code points; the whole must be valid UTF-8, checked as it goes.
+    /// Control frames may be sent between pieces.
+    pub fn send_fragment(&mut self, kind: DataKind, data: &[u8], last: bool) -> Result<(), Error> {
+        self.core.send_fragment(kind, data, last)
     }
 
-    /// Queues a ping (payload at most 125 bytes).
+    /// Queues a ping (payload at most 125 bytes). The peer's pong arrives
+    /// as an event.
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
         self.core.send_control(OpCode::Ping, payload)
-    }
-
-    /// Queues a pong (payload at most 125 bytes). Unsolicited pongs serve
-    /// as a one-way heartbeat (§5.5.3).
-    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.core.send_control(OpCode::Pong, payload)
     }
 
     /// Starts the closing handshake: queues a close frame after everything
@@ -557,80 +540,58 @@ impl Connection {
         self.core.start_close(code, reason)
     }
 
-    /// Chooses how the next data message is handed out.
+    /// Chooses how data messages are handed out from the next
+    /// [`poll_event`](Self::poll_event) on. A message in progress keeps its
+    /// mode once a piece of it was handed out, except that a switch to
+    /// [`ReceiveMode::Stream`] streams the rest of it, starting with what
+    /// arrived so far. So a reader that wants whole messages never sees a
+    /// chunk unless it left a streamed message unfinished (see
+    /// [`skip_message`](Self::skip_message)).
     pub fn set_receive_mode(&mut self, mode: ReceiveMode) {
         self.core.mode = mode;
     }
 
+    /// Discards the rest of the data message in progress: its remaining
+    /// frames are read and dropped, with text still validated (invalid
+    /// UTF-8 still fails the connection with 1007), and the next event is
+    /// the next message or control frame. For a reader that gives up on a
+    /// streamed message half-way. Does nothing between messages.
+    pub fn skip_message(&mut self) {
+        self.skip_rest_of_message();
+    }
+
     /// Frees buffers that hold nothing, for connections about to sit idle.
     pub fn shrink_buffers(&mut self) {
-        self.apply_release();
         self.input.free_if_empty(self.core.frame.is_some());
         self.core.out.free_if_empty();
     }
 
-    // D. Polling: what the caller must hand on or do.
+    // D. Polling: what the caller must hand on or do: `poll_*`.
 
     /// The next event, or `Ok(None)` when more input is needed (or nothing
     /// more will come: check [`state`](Self::state)).
     ///
     /// An error means the connection failed: a close frame with the
-    /// error's close code is queued (write out [`output`](Self::output)),
-    /// then the transport should be closed.
-    pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, Error> {
+    /// error's close code is queued (write it out with
+    /// [`poll_transmit`](Self::poll_transmit)), then the transport should
+    /// be closed.
+    pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
         self.next_event()
     }
 
-    /// The data message [`poll_event`](Self::poll_event) just returned as
-    /// [`Event::Text`] or [`Event::Binary`], as an owned
-    /// [`Message`](crate::Message). A message gathered from several reads
-    /// or frames (a large or fragmented one, or an inflated one) is moved
-    /// out, not copied; a small one is copied from the read buffer. `None`
-    /// after any other event or call, or once taken.
-    ///
-    /// ```
-    /// use wsock_core::{Config, Connection, Event, Message, Role};
-    ///
-    /// let mut server = Connection::new(Role::Server, Config::default());
-    /// server.feed(&[0x82, 0x82, 1, 2, 3, 4, 7 ^ 1, 8 ^ 2]);
-    /// assert!(matches!(server.poll_event(), Ok(Some(Event::Binary(_)))));
-    /// assert_eq!(server.take_message(), Some(Message::binary(vec![7, 8])));
-    /// assert_eq!(server.take_message(), None);
-    /// ```
-    pub fn take_message(&mut self) -> Option<crate::Message> {
-        self.take_whole_message()
-    }
-
-    /// Moves all pending output to the end of `buf`, including a pong that
-    /// was held back while the output was over `write_buffer_size`.
-    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) {
-        while self.wants_write() {
-            let piece = self.output();
-            let n = piece.len();
-            buf.extend_from_slice(piece);
-            self.consume_output(n);
-        }
-    }
-
-    /// Bytes ready to be written to the transport, oldest first. Write some
-    /// or all, then call [`consume_output`](Self::consume_output).
-    pub fn output(&mut self) -> &[u8] {
-        self.core.flush_pong();
-        self.core.out.front()
-    }
-
-    /// All of [`output`](Self::output) and what follows it, as up to
-    /// `dst.len()` slices in order, for one vectored write; returns how many
-    /// slices it filled. Large payloads sent with
-    /// [`send_owned`](Self::send_owned) are slices of their own, written
-    /// from the buffer they came in. Then call
+    /// Everything queued for the transport, in order, as up to `dst.len()`
+    /// slices for one vectored write; returns how many slices it filled
+    /// (0: nothing to write). Large payloads given to [`send`](Self::send)
+    /// are slices of their own, written from the buffer they came in.
+    /// Write some or all of it, then call
     /// [`consume_output`](Self::consume_output) with the bytes written.
-    pub fn output_slices<'a>(&'a mut self, dst: &mut [&'a [u8]]) -> usize {
+    pub fn poll_transmit<'a>(&'a mut self, dst: &mut [&'a [u8]]) -> usize {
         self.core.flush_pong();
         self.core.out.slices(dst)
     }
 
-    /// Marks the first `n` bytes of [`output`](Self::output) as written.
+    /// Marks the first `n` bytes of [`poll_transmit`](Self::poll_transmit)
+    /// as written.
     pub fn consume_output(&mut self, n: usize) {
         let keep = self.core.config.write_buffer_size.saturating_mul(2);
         let n = self.core.out.consume(n, keep);
@@ -643,6 +604,27 @@ impl Connection {
     /// needs to learn the current time to start.
     pub fn poll_timeout(&self) -> Option<Duration> {
         self.next_timeout()
+    }
+}
+
+/// Moves everything queued for the transport to the end of `out`, through
+/// [`Connection::poll_transmit`] and [`Connection::consume_output`]: a
+/// convenience for tests, fuzz targets and benchmarks, which have no
+/// transport. Not part of the API.
+#[doc(hidden)]
+pub fn transmit_all(conn: &mut Connection, out: &mut Vec<u8>) {
+    loop {
+        let mut slices = [&[][..]; 8];
+        let n = conn.poll_transmit(&mut slices);
+        if n == 0 {
+            return;
+        }
+        let before = out.len();
+        for slice in &slices[..n] {
+            out.extend_from_slice(slice);
+        }
+        let written = out.len() - before;
+        conn.consume_output(written);
     }
 }
 

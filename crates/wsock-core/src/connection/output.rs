@@ -5,6 +5,8 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+use bytes::Bytes;
+
 /// Unwritten output, in order.
 #[derive(Debug, Default)]
 pub(super) struct Output {
@@ -21,7 +23,9 @@ pub(super) struct Output {
 struct Held {
     /// Where in `buf` the payload goes: after `buf[..at]`, before `buf[at..]`.
     at: usize,
-    data: Vec<u8>,
+    /// Shared with the caller's other sends (one message to many
+    /// connections is not copied for each).
+    data: Bytes,
     /// Bytes of `data` already written.
     written: usize,
 }
@@ -54,7 +58,7 @@ impl Output {
     }
 
     /// Queues `data` after everything appended so far, without copying it.
-    pub(super) fn hold(&mut self, data: Vec<u8>) {
+    pub(super) fn hold(&mut self, data: Bytes) {
         if data.is_empty() {
             return;
         }
@@ -67,8 +71,8 @@ impl Output {
     }
 
     /// The oldest unwritten bytes that are contiguous in memory.
-    #[inline]
-    pub(super) fn front(&self) -> &[u8] {
+    #[cfg(test)]
+    fn front(&self) -> &[u8] {
         match self.held.front() {
             Some(held) if held.at == self.start => &held.data[held.written..],
             Some(held) => &self.buf[self.start..held.at],
@@ -182,10 +186,10 @@ mod tests {
     fn held_payloads_come_out_in_place() {
         let mut out = Output::default();
         out.append().extend_from_slice(b"ab");
-        out.hold(b"CDE".to_vec());
-        out.hold(b"FG".to_vec());
+        out.hold(Bytes::from_static(b"CDE"));
+        out.hold(Bytes::from_static(b"FG"));
         out.append().extend_from_slice(b"h");
-        out.hold(b"IJ".to_vec());
+        out.hold(Bytes::from_static(b"IJ"));
         assert_eq!(out.len(), 10);
         let mut slices = [&[][..]; 8];
         let n = out.slices(&mut slices);
@@ -210,7 +214,7 @@ mod tests {
             for (held, data) in pieces {
                 want.extend_from_slice(&data);
                 if held {
-                    out.hold(data);
+                    out.hold(data.into());
                 } else {
                     out.append().extend_from_slice(&data);
                 }
@@ -237,7 +241,7 @@ mod tests {
     fn clear_drops_everything() {
         let mut out = Output::default();
         out.append().extend_from_slice(&[1, 2]);
-        out.hold(vec![3; 10]);
+        out.hold(vec![3; 10].into());
         out.clear();
         assert_eq!(out.len(), 0);
         assert!(out.front().is_empty());

@@ -3,7 +3,8 @@
 //! text as it arrives. Compressed messages take the detour through
 //! `inflate.rs`.
 
-use super::lend::{Emit, Release};
+use bytes::Bytes;
+
 use super::{Connection, Core, ReceiveMode, State};
 use crate::close::CloseFrame;
 use crate::config::Role;
@@ -11,6 +12,8 @@ use crate::error::{CapacityError, Error, Limit, ProtocolError};
 use crate::event::{DataKind, Event};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
 use crate::mask::apply_mask;
+use crate::message::Message;
+use crate::utf8_bytes::Utf8Bytes;
 
 #[cfg(feature = "deflate")]
 mod inflate;
@@ -18,8 +21,8 @@ mod inflate;
 /// The largest single-frame message held whole in the read buffer and
 /// handed out from there. Larger ones are gathered into the message buffer
 /// as they arrive: holding them would mean moving a partial frame to the
-/// front of the read buffer on most reads, and gathered they can be moved
-/// out whole by [`Connection::take_message`].
+/// front of the read buffer on most reads, and gathered they are moved out
+/// whole.
 #[cfg(not(test))]
 const IN_PLACE_MAX: u64 = 16 * 1024;
 /// Small in unit tests, so short payloads take both paths.
@@ -54,6 +57,9 @@ pub(super) struct InFrame {
 pub(super) struct InMessage {
     kind: DataKind,
     streaming: bool,
+    /// The rest of the message is discarded (text still validated):
+    /// [`Connection::skip_message`]. Implies `streaming`.
+    skipping: bool,
     size: u64,
     started: bool,
     /// RSV1 was set on the first frame: the payload is deflated.
@@ -70,13 +76,12 @@ pub(super) enum Step {
     NeedMore,
     /// Progress without an event (a frame ended): step again.
     Again,
-    Emit(Emit),
+    Emit(Event),
 }
 
 impl Connection {
     /// See [`Connection::poll_event`].
-    pub(super) fn next_event(&mut self) -> Result<Option<Event<'_>>, Error> {
-        self.apply_release();
+    pub(super) fn next_event(&mut self) -> Result<Option<Event>, Error> {
         if let Some(err) = self.core.pending_error.take() {
             return Err(err);
         }
@@ -91,7 +96,7 @@ impl Connection {
                     return Err(self.core.fail(Error::AbnormalClose));
                 }
                 Ok(Step::NeedMore) => return Ok(None),
-                Ok(Step::Emit(emit)) => return self.emit(emit),
+                Ok(Step::Emit(event)) => return Ok(Some(event)),
                 Err(err) => return Err(self.core.fail(err)),
             }
         }
@@ -155,8 +160,7 @@ impl Connection {
             apply_mask(self.input.bytes_mut(0, len), key, 0);
         }
         self.core.frame = None;
-        self.core.release = Release::Input(len);
-        Ok(Step::Emit(match header.opcode {
+        let message = match header.opcode {
             OpCode::Ping => {
                 self.core.stats.pings_received += 1;
                 if self.core.config.auto_pong && self.core.state == State::Open {
@@ -165,23 +169,25 @@ impl Connection {
                     self.core.pending_pong = Some((payload, len as u8));
                     self.core.flush_pong();
                 }
-                Emit::Ping { len }
+                Message::Ping(self.input.split_front(len))
             }
             OpCode::Pong => {
                 self.core.stats.pongs_received += 1;
-                Emit::Pong { len }
+                Message::Pong(self.input.split_front(len))
             }
             _ => {
                 let frame = CloseFrame::parse(self.input.bytes(0, len))?;
+                self.input.consume(len, self.read_chunk());
                 self.core.close_received = true;
                 if self.core.state == State::Open {
                     let code = frame.as_ref().map(|f| f.code);
                     self.core.queue_close(code, "");
                 }
                 self.core.enter_closed();
-                Emit::Close(frame)
+                Message::Close(frame)
             }
-        }))
+        };
+        Ok(Step::Emit(Event::Message(message)))
     }
 
     /// Unmasks and validates what arrived of a data frame, then hands it
@@ -195,6 +201,11 @@ impl Connection {
             && let Some(step) = self.switch_to_stream(&mut frame, &mut message)
         {
             return Ok(step);
+        }
+        if self.core.mode == ReceiveMode::Message && message.streaming && !message.started {
+            // Nothing of it was handed out yet: it is gathered after all.
+            message.streaming = false;
+            self.core.message = Some(message);
         }
         #[cfg(feature = "deflate")]
         if message.compressed {
@@ -210,85 +221,101 @@ impl Connection {
     /// Stream mode was chosen mid-message: the rest is streamed, and what
     /// was gathered or processed in place so far is handed out first.
     fn switch_to_stream(&mut self, frame: &mut InFrame, message: &mut InMessage) -> Option<Step> {
+        let data = self.stream_what_arrived(frame, message);
+        message.started = !data.is_empty();
+        self.core.message = Some(*message);
+        self.core.frame = Some(*frame);
+        (!data.is_empty()).then(|| {
+            Step::Emit(Event::Chunk {
+                kind: message.kind,
+                data,
+                first: true,
+                last: false,
+            })
+        })
+    }
+
+    /// Turns the message in progress into a streamed one, and returns what
+    /// arrived of it so far (gathered, or processed in place).
+    fn stream_what_arrived(&mut self, frame: &mut InFrame, message: &mut InMessage) -> Bytes {
         message.streaming = true;
+        if frame.in_place {
+            frame.in_place = false;
+            // The processed prefix leaves the read buffer; `done` stays, so
+            // unmasking continues at the right key offset.
+            return self.input.split_front(frame.done as usize);
+        }
         // Text gathered so far goes out as bytes, like a binary message's,
         // with the bytes of a code point cut between pieces: the validator
         // holds them (they are in neither the text nor the input) and keeps
         // them to check the rest as it streams.
         self.input.text_into_message();
-        if !frame.in_place {
-            self.input
-                .message
-                .extend_from_slice(self.core.utf8.pending());
+        let pending = self.core.utf8.pending();
+        if !pending.is_empty() {
+            self.input.message.extend_from_slice(pending);
         }
-        // Started only if something is handed out here.
-        message.started = (frame.in_place && frame.done > 0)
-            || (!frame.in_place && !self.input.message.is_empty());
-        self.core.message = Some(*message);
-        if frame.in_place {
-            frame.in_place = false;
-            self.core.frame = Some(*frame);
-            if frame.done > 0 {
-                let len = frame.done as usize;
-                // The processed prefix is handed out; `done` stays, so
-                // unmasking continues at the right key offset.
-                self.core.release = Release::Input(len);
-                return Some(Step::Emit(Emit::Chunk {
-                    kind: message.kind,
-                    offset: 0,
-                    len,
-                    from_message: false,
-                    first: true,
-                    last: false,
-                }));
+        Bytes::from(core::mem::take(&mut self.input.message))
+    }
+
+    /// See [`Connection::skip_message`].
+    pub(super) fn skip_rest_of_message(&mut self) {
+        let (Some(mut message), Some(mut frame)) = (self.core.message, self.core.frame) else {
+            if let Some(message) = self.core.message.as_mut() {
+                // Between two frames of the message.
+                self.input.text.clear();
+                self.input.message.clear();
+                message.streaming = true;
+                message.skipping = true;
             }
-        } else if !self.input.message.is_empty() {
-            self.core.release = Release::Message;
-            let len = self.input.message.len();
-            return Some(Step::Emit(Emit::Chunk {
-                kind: message.kind,
-                offset: 0,
-                len,
-                from_message: true,
-                first: true,
-                last: false,
-            }));
+            return;
+        };
+        if !message.streaming {
+            drop(self.stream_what_arrived(&mut frame, &mut message));
         }
-        None
+        message.skipping = true;
+        message.started = true;
+        self.core.message = Some(message);
+        self.core.frame = Some(frame);
     }
 
     /// A single-frame message held in the read buffer: unmasked (and text
     /// validated) as it arrives, handed out in place once whole.
     fn in_place_frame(&mut self, mut frame: InFrame, kind: DataKind) -> Result<Step, Error> {
-        let len = frame.header.payload_len;
-        let available = self.input.available() as u64;
-        let ready = available.min(len) as usize;
+        let len = frame.header.payload_len as usize;
+        let ready = self.input.available().min(len);
         let done = frame.done as usize;
         if ready > done {
             let piece = self.input.bytes_mut(done, ready - done);
             if let Some(key) = frame.header.mask {
                 apply_mask(piece, key, done);
             }
-            // A frame that arrived whole is validated once, when handed out.
-            if kind == DataKind::Text && !(done == 0 && ready == len as usize) {
-                self.core
-                    .utf8
-                    .feed(piece)
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            if kind == DataKind::Text {
+                // Once: whole if it arrived in one read, else piece by piece.
+                let checked = if done == 0 && ready == len {
+                    crate::utf8::validate(piece).map(drop)
+                } else {
+                    self.core.utf8.feed(piece)
+                };
+                checked.map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             frame.done = ready as u64;
             self.core.frame = Some(frame);
         }
-        if frame.done < len {
+        if ready < len {
             return Ok(Step::NeedMore);
         }
+        if kind == DataKind::Text {
+            self.core
+                .utf8
+                .finish()
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
         self.core.finish_frame(frame);
-        self.core.release = Release::Input(len as usize);
-        let len = len as usize;
-        Ok(Step::Emit(match kind {
-            DataKind::Text => Emit::Text { len },
-            DataKind::Binary => Emit::Binary { len },
-        }))
+        let data = self.input.split_front(len);
+        Ok(Step::Emit(Event::Message(match kind {
+            DataKind::Text => Message::Text(Utf8Bytes::from_validated(data)),
+            DataKind::Binary => Message::Binary(data),
+        })))
     }
 
     /// A frame of a message that is streamed (each piece handed out as it
@@ -335,24 +362,26 @@ impl Connection {
             self.core.finish_frame(frame);
         }
 
+        let more = if frame_complete {
+            Step::Again
+        } else {
+            Step::NeedMore
+        };
+        if message.skipping {
+            self.input.consume(n, keep);
+            return Ok(more);
+        }
         if message.streaming {
             if n == 0 && !last {
-                return Ok(if frame_complete {
-                    Step::Again
-                } else {
-                    Step::NeedMore
-                });
+                return Ok(more);
             }
             let first = !message.started;
             if let Some(m) = self.core.message.as_mut() {
                 m.started = true;
             }
-            self.core.release = Release::Input(n);
-            return Ok(Step::Emit(Emit::Chunk {
+            return Ok(Step::Emit(Event::Chunk {
                 kind: message.kind,
-                offset: 0,
-                len: n,
-                from_message: false,
+                data: self.input.split_front(n),
                 first,
                 last,
             }));
@@ -362,17 +391,11 @@ impl Connection {
             self.input.gather(n, len - frame.done, keep);
         }
         if !last {
-            return Ok(if frame_complete {
-                Step::Again
-            } else {
-                Step::NeedMore
-            });
+            return Ok(more);
         }
-        self.core.release = Release::Message;
-        Ok(Step::Emit(match message.kind {
-            DataKind::Text => Emit::MessageText,
-            DataKind::Binary => Emit::MessageBinary,
-        }))
+        Ok(Step::Emit(Event::Message(
+            self.input.take_gathered(message.kind),
+        )))
     }
 }
 
@@ -437,6 +460,7 @@ impl Core {
                 self.message = Some(InMessage {
                     kind,
                     streaming,
+                    skipping: false,
                     size: len,
                     started: false,
                     compressed,

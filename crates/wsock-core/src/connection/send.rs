@@ -3,6 +3,8 @@
 
 use alloc::vec::Vec;
 
+use bytes::{Bytes, BytesMut};
+
 use super::{Core, State};
 use crate::config::Role;
 use crate::error::Error;
@@ -10,8 +12,8 @@ use crate::event::DataKind;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
 use crate::mask::{apply_mask, mask_into};
 
-/// The smallest payload [`send_owned`](super::Connection::send_owned)
-/// queues in its own buffer: below it, copying beside the header is
+/// The smallest payload [`send`](super::Connection::send) queues in its own
+/// buffer: below it, copying beside the header is
 /// cheaper than one more slice to write.
 #[cfg(not(test))]
 const HOLD_MIN: usize = 2048;
@@ -106,7 +108,7 @@ impl Core {
     /// A whole message whose payload the caller gives up: large enough,
     /// it is masked in place (clients) and queued as it is, not copied.
     /// Compressed or fragmented messages take the copying path.
-    pub(super) fn send_owned(&mut self, kind: DataKind, mut data: Vec<u8>) -> Result<(), Error> {
+    pub(super) fn send_owned(&mut self, kind: DataKind, data: Bytes) -> Result<(), Error> {
         let fragmented = self
             .config
             .fragment_size
@@ -125,9 +127,18 @@ impl Core {
         if self.sending.is_some() {
             return Err(Error::InvalidState("a fragmented message is being sent"));
         }
-        if let Some(key) = self.write_header(data_opcode(kind), true, 0, data.len()) {
-            apply_mask(&mut data, key, 0);
-        }
+        let data = match self.write_header(data_opcode(kind), true, 0, data.len()) {
+            // A client masks its own copy of a shared payload, and a
+            // payload it owns alone in place.
+            Some(key) => {
+                let mut data = data
+                    .try_into_mut()
+                    .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+                apply_mask(&mut data, key, 0);
+                data.freeze()
+            }
+            None => data,
+        };
         self.out.hold(data);
         self.stats.messages_sent += 1;
         Ok(())

@@ -283,7 +283,7 @@ fn percent_decode(s: &str) -> Vec<u8> {
 /// assert_eq!(connected.response.status(), 101);
 /// // The empty text frame behind the response is already in the connection.
 /// let mut connection = connected.connection;
-/// assert_eq!(connection.poll_event()?, Some(Event::Text("")));
+/// assert_eq!(connection.poll_event()?, Some(Event::Message(Message::text(""))));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ClientHandshake {

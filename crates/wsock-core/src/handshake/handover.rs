@@ -150,6 +150,7 @@ pub(crate) fn hand_over(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Message;
     use crate::event::Event;
     use crate::handshake::server::{Accept, Rejection, ServerHandshake};
 
@@ -172,10 +173,16 @@ mod tests {
         let mut connection = accepted.connection;
         assert_eq!(connection.role(), Role::Server);
         assert_eq!(connection.protocol(), Some("chat"));
-        assert_eq!(connection.poll_event(), Ok(Some(Event::Text("Hi"))));
+        assert_eq!(
+            connection.poll_event(),
+            Ok(Some(Event::Message(Message::text("Hi"))))
+        );
         assert_eq!(connection.poll_event(), Ok(None));
         connection.feed(&HI[3..]);
-        assert_eq!(connection.poll_event(), Ok(Some(Event::Text("Hi"))));
+        assert_eq!(
+            connection.poll_event(),
+            Ok(Some(Event::Message(Message::text("Hi"))))
+        );
         assert_eq!(accepted.request.path(), "/chat");
         assert_eq!(accepted.request.leftover(), b"");
     }
@@ -189,7 +196,10 @@ mod tests {
         assert_eq!(request.leftover(), HI);
         let mut connection = request.accept(Accept::new()).unwrap().connection;
         assert_eq!(connection.protocol(), None);
-        assert_eq!(connection.poll_event(), Ok(Some(Event::Text("Hi"))));
+        assert_eq!(
+            connection.poll_event(),
+            Ok(Some(Event::Message(Message::text("Hi"))))
+        );
     }
 
     #[test]
@@ -283,7 +293,10 @@ mod tests {
             (client.role(), client.protocol()),
             (Role::Client, Some("chat"))
         );
-        assert_eq!(client.poll_event(), Ok(Some(Event::Text("Hi"))));
+        assert_eq!(
+            client.poll_event(),
+            Ok(Some(Event::Message(Message::text("Hi"))))
+        );
     }
 
     #[cfg(feature = "deflate")]
@@ -303,9 +316,9 @@ mod tests {
     fn the_client_masks_with_the_source_it_was_given() {
         let (connected, _) = both_sides(&Config::default());
         let mut client = connected.connection;
-        client.send_binary(b"\0\0").unwrap();
+        client.send(b"\0\0").unwrap();
         let mut wire = alloc::vec::Vec::new();
-        client.poll_transmit(&mut wire);
-        assert_eq!(wire, b"\x82\x82\x01\x02\x03\x04\x01\x02");
+        crate::connection::transmit_all(&mut client, &mut wire);
+        assert_eq!(wire, b"\x82\x82\x01\x02\x03\x04\x01\x02".to_vec());
     }
 }

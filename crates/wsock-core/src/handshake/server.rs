@@ -39,7 +39,7 @@ use crate::extension::Extensions;
 /// assert!(accepted.response_bytes.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
 /// // The empty text frame that followed the request is already in the connection.
 /// let mut connection = accepted.connection;
-/// assert_eq!(connection.poll_event()?, Some(Event::Text("")));
+/// assert_eq!(connection.poll_event()?, Some(Event::Message(Message::text(""))));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]

@@ -3,11 +3,10 @@
 //! as text, with the inflated size checked as it grows.
 
 use super::super::input::Input;
-use super::super::lend::{Emit, Release};
 use super::{InFrame, InMessage, Step, check_limit};
 use crate::connection::Connection;
 use crate::error::{Error, Limit, ProtocolError};
-use crate::event::DataKind;
+use crate::event::{DataKind, Event};
 use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
 
@@ -149,16 +148,20 @@ impl Connection {
         } else {
             Step::NeedMore
         };
+        if message.skipping {
+            self.input.message.clear();
+            return Ok(more);
+        }
         if message.streaming {
             if produced == 0 && !complete {
                 return Ok(more);
             }
-            self.core.release = Release::Message;
-            return Ok(Step::Emit(Emit::Chunk {
+            // Only this step's output is in the buffer: each is handed out.
+            debug_assert_eq!(before, 0);
+            let data = core::mem::take(&mut self.input.message).into();
+            return Ok(Step::Emit(Event::Chunk {
                 kind: message.kind,
-                offset: before,
-                len: produced,
-                from_message: true,
+                data,
                 first,
                 last: complete,
             }));
@@ -166,11 +169,9 @@ impl Connection {
         if !complete {
             return Ok(more);
         }
-        self.core.release = Release::Message;
-        Ok(Step::Emit(match message.kind {
-            DataKind::Text => Emit::MessageText,
-            DataKind::Binary => Emit::MessageBinary,
-        }))
+        Ok(Step::Emit(Event::Message(
+            self.input.take_gathered(message.kind),
+        )))
     }
 }
 

@@ -36,11 +36,11 @@ fn encode(from: &mut Connection, ops: &[Op]) -> (Vec<u8>, Vec<Ev>) {
     for op in ops {
         match op {
             Op::Text(t) => {
-                from.send_text(t).unwrap();
+                from.send(t).unwrap();
                 expected.push(Ev::Text(t.clone()));
             }
             Op::Binary(b) => {
-                from.send_binary(b).unwrap();
+                from.send(b).unwrap();
                 expected.push(Ev::Binary(b.clone()));
             }
             Op::Fragmented(text, parts) => {
@@ -77,7 +77,7 @@ fn encode(from: &mut Connection, ops: &[Op]) -> (Vec<u8>, Vec<Ev>) {
                     crate::Message::Binary(b) => Ev::Binary(b.to_vec()),
                     _ => unreachable!(),
                 });
-                from.send_owned(message.clone()).unwrap();
+                from.send(message.clone()).unwrap();
             }
         }
     }

@@ -33,7 +33,7 @@ fn peer_initiated_close() {
     let out = take_output(&mut s);
     assert_eq!(sent_close(&out), Some(Some(CloseFrame::new(4000, ""))));
     assert!(s.should_close_transport());
-    assert_eq!(s.send_text("late"), Err(Error::AlreadyClosed));
+    assert_eq!(s.send("late"), Err(Error::AlreadyClosed));
     assert_eq!(s.close(CloseCode::NORMAL, ""), Err(Error::AlreadyClosed));
 
     // An empty close is answered with an empty close.
@@ -65,7 +65,7 @@ fn client_waits_for_server_eof() {
     assert_eq!(c.state(), State::Closed);
     assert!(!c.should_close_transport());
     assert!(c.wants_read());
-    c.receive_eof();
+    c.handle_eof();
     assert!(c.should_close_transport());
     assert_eq!(drain(&mut c), vec![]);
 
@@ -90,10 +90,10 @@ fn client_waits_for_server_eof() {
 fn close_after_queued_messages() {
     let mut c = client();
     for i in 0..100 {
-        c.send_text(&i.to_string()).unwrap();
+        c.send(i.to_string()).unwrap();
     }
     c.close(CloseCode::NORMAL, "").unwrap();
-    assert_eq!(c.send_text("after"), Err(Error::AlreadyClosed));
+    assert_eq!(c.send("after"), Err(Error::AlreadyClosed));
     let mut s = server();
     s.feed(&take_output(&mut c));
     let events = drain(&mut s);
@@ -149,7 +149,7 @@ fn eof_without_close_is_abnormal() {
     s.feed(&raw(0x81, b"last"));
     let partial = raw(0x82, b"cut short");
     s.feed(&partial[..8]);
-    s.receive_eof();
+    s.handle_eof();
     assert_eq!(
         drain(&mut s),
         vec![Ev::Text("last".into()), Ev::Err(Error::AbnormalClose)]

@@ -33,6 +33,6 @@ fn auto_pong_off() {
     s.feed(&raw(0x89, b"x"));
     assert_eq!(drain(&mut s), vec![Ev::Ping(b"x".to_vec())]);
     assert!(!s.wants_write());
-    s.pong(b"x").unwrap();
+    s.send(Message::Pong(Bytes::copy_from_slice(b"x"))).unwrap();
     assert!(s.wants_write());
 }

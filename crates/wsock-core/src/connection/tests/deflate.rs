@@ -42,7 +42,7 @@ fn no_takeover() -> DeflateParams {
 /// Sends `messages` from `tx` and returns the wire bytes.
 fn wire(tx: &mut Connection, messages: &[&[u8]]) -> Vec<u8> {
     for m in messages {
-        tx.send_binary(m).unwrap();
+        tx.send(*m).unwrap();
     }
     take_output(tx)
 }
@@ -86,7 +86,7 @@ fn rfc7692_7_2_3_1_hello() {
 
     // Our server sends exactly the RFC's bytes.
     let mut s = deflate_server();
-    s.send_text("Hello").unwrap();
+    s.send("Hello").unwrap();
     assert_eq!(
         take_output(&mut s),
         [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
@@ -104,16 +104,16 @@ fn rfc7692_7_2_3_2_sharing_the_window() {
         vec![Ev::Text("Hello".into()), Ev::Text("Hello".into())]
     );
     let mut s = deflate_server();
-    s.send_text("Hello").unwrap();
-    s.send_text("Hello").unwrap();
+    s.send("Hello").unwrap();
+    s.send("Hello").unwrap();
     assert_eq!(
         take_output(&mut s)[9..],
         [0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00]
     );
     // Without context takeover, both are compressed alone.
     let mut s = with_deflate(Role::Server, deflate_config(0), no_takeover());
-    s.send_text("Hello").unwrap();
-    s.send_text("Hello").unwrap();
+    s.send("Hello").unwrap();
+    s.send("Hello").unwrap();
     let hello = [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
     assert_eq!(take_output(&mut s), [hello, hello].concat());
     assert_eq!(s.deflate_memory(), 0, "state freed between messages");
@@ -167,10 +167,10 @@ fn both_directions_with_fragments_and_controls() {
         let mut c = with_deflate(Role::Client, config.clone(), params);
         let mut s = with_deflate(Role::Server, config, params);
         let big = sample(5000, 1);
-        c.send_binary(&big).unwrap();
-        c.send_text("tiny").unwrap();
+        c.send(&big).unwrap();
+        c.send("tiny").unwrap();
         c.ping(b"p").unwrap();
-        c.send_binary(&big).unwrap();
+        c.send(&big).unwrap();
         let out = take_output(&mut c);
         // Compressed: RSV1 on the first frame of a message only.
         assert_eq!(out[0], 0x42, "first fragment: RSV1, binary, no FIN");
@@ -203,7 +203,7 @@ fn both_directions_with_fragments_and_controls() {
 #[test]
 fn small_messages_go_uncompressed() {
     let mut s = with_deflate(Role::Server, deflate_config(64), DeflateParams::default());
-    s.send_text("short").unwrap();
+    s.send("short").unwrap();
     assert_eq!(take_output(&mut s), b"\x81\x05short");
     s.ping(b"ping").unwrap();
     assert_eq!(take_output(&mut s), b"\x89\x04ping");
@@ -217,11 +217,11 @@ fn window_8_sends_uncompressed() {
         ..DeflateParams::default()
     };
     let mut s = with_deflate(Role::Server, deflate_config(0), params);
-    s.send_text("Hello").unwrap();
+    s.send("Hello").unwrap();
     assert_eq!(take_output(&mut s), b"\x81\x05Hello");
     // It still inflates what it receives.
     let mut c = with_deflate(Role::Client, deflate_config(0), params);
-    c.send_text("Hello Hello").unwrap();
+    c.send("Hello Hello").unwrap();
     s.feed(&take_output(&mut c));
     assert_eq!(drain(&mut s), vec![Ev::Text("Hello Hello".into())]);
 }
@@ -270,7 +270,7 @@ fn bombs_fail_with_1009_early() {
     config.max_message_size = 1 << 20;
     let zeros = vec![0u8; 64 << 20];
     let mut c = deflate_client();
-    c.send_binary(&zeros).unwrap();
+    c.send(&zeros).unwrap();
     let bomb = take_output(&mut c);
     assert!(bomb.len() < 128 * 1024, "{}", bomb.len());
     for mode in [ReceiveMode::Message, ReceiveMode::Stream] {
@@ -301,7 +301,7 @@ fn stream_mode_inflates_piece_by_piece() {
     let text =
         String::from_utf8(sample(100_000, 7).into_iter().map(|b| b & 0x7f).collect()).unwrap();
     let mut c = deflate_client();
-    c.send_text(&text).unwrap();
+    c.send(&text).unwrap();
     let out = take_output(&mut c);
     let mut s = deflate_server();
     s.set_receive_mode(ReceiveMode::Stream);
@@ -392,13 +392,13 @@ fn rfc7692_7_2_1_empty_last_piece_still_ends_the_message() {
     s.send_fragment(DataKind::Text, text.as_bytes(), false)
         .unwrap();
     s.send_fragment(DataKind::Text, b"", true).unwrap();
-    s.send_text("the next message, on the same window").unwrap();
+    s.send("the next message, on the same window").unwrap();
     // Wholly empty, streamed, compressed.
     s.send_fragment(DataKind::Binary, b"", false).unwrap();
     s.send_fragment(DataKind::Binary, b"", true).unwrap();
     // Empty, whole, compressed (threshold 0).
-    s.send_binary(b"").unwrap();
-    s.send_text("and one more").unwrap();
+    s.send(b"").unwrap();
+    s.send("and one more").unwrap();
     let messages = server_messages(&take_output(&mut s));
     let twice = text.repeat(2);
     let expected: [&[u8]; 5] = [
@@ -460,10 +460,10 @@ proptest! {
             let data = sample(*len, *seed);
             if *text {
                 let t: String = data.iter().map(|&b| char::from(b & 0x7f)).collect();
-                c.send_text(&t).unwrap();
+                c.send(&t).unwrap();
                 expected.push((DataKind::Text, t.into_bytes()));
             } else {
-                c.send_binary(&data).unwrap();
+                c.send(&data).unwrap();
                 expected.push((DataKind::Binary, data));
             }
         }
@@ -771,7 +771,7 @@ proptest! {
         let mut c = with_deflate(Role::Client, config, DeflateParams::default());
         for (len, seed, random) in &messages {
             let data = if *random { noise(*len, u64::from(*seed)) } else { sample(*len, *seed) };
-            c.send_binary(&data).unwrap();
+            c.send(&data).unwrap();
         }
         let out = take_output(&mut c);
         let config = limits(max_frame_size, 64 << 20);

@@ -34,7 +34,7 @@ fn fragmented_sending() {
         .unwrap();
     c.ping(b"mid").unwrap();
     assert_eq!(
-        c.send_text("x"),
+        c.send("x"),
         Err(Error::InvalidState("a fragmented message is being sent"))
     );
     assert!(c.send_fragment(DataKind::Binary, b"x", false).is_err());
@@ -56,7 +56,7 @@ fn automatic_fragmentation() {
     let mut config = Config::default();
     config.fragment_size = Some(4);
     let mut c = Connection::with_mask_source(Role::Client, config, keys());
-    c.send_binary(&[9; 10]).unwrap();
+    c.send(&[9; 10]).unwrap();
     assert_eq!(c.stats().frames_sent, 3);
     let mut s = server();
     s.feed(&take_output(&mut c));

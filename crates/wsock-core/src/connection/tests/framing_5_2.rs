@@ -6,15 +6,15 @@ use super::*;
 fn text_and_binary_roundtrip_both_ways() {
     let mut c = client();
     let mut s = server();
-    c.send_text("hello").unwrap();
-    c.send_binary(&[0, 1, 2, 255]).unwrap();
+    c.send("hello").unwrap();
+    c.send(&[0, 1, 2, 255]).unwrap();
     s.feed(&take_output(&mut c));
     assert_eq!(
         drain(&mut s),
         vec![Ev::Text("hello".into()), Ev::Binary(vec![0, 1, 2, 255])]
     );
 
-    s.send_text("world").unwrap();
+    s.send("world").unwrap();
     let out = take_output(&mut s);
     assert_eq!(
         out,

@@ -1,14 +1,14 @@
-//! Owned payloads (`send_owned`): queued without a copy, written out from the
+//! Owned payloads (`send`): queued without a copy, written out from the
 //! caller's own buffer, and the same on the wire as copied ones.
 
 use super::*;
 
-/// Writes everything out through `output_slices`, `max` slices at a time.
+/// Writes everything out through `poll_transmit`, `max` slices at a time.
 fn take_output_vectored(conn: &mut Connection, max: usize) -> Vec<u8> {
     let mut out = vec![];
     while conn.wants_write() {
         let mut slices = vec![&[][..]; max];
-        let n = conn.output_slices(&mut slices);
+        let n = conn.poll_transmit(&mut slices);
         let mut written = 0;
         for s in &slices[..n] {
             out.extend_from_slice(s);
@@ -21,13 +21,12 @@ fn take_output_vectored(conn: &mut Connection, max: usize) -> Vec<u8> {
 
 /// Queues data around a payload, copied or owned.
 fn send_around(conn: &mut Connection, payload: &[u8], owned: bool) {
-    conn.send_text("a").unwrap();
+    conn.send("a").unwrap();
     for _ in 0..2 {
         if owned {
-            conn.send_owned(crate::Message::binary(payload.to_vec()))
-                .unwrap();
+            conn.send(crate::Message::binary(payload.to_vec())).unwrap();
         } else {
-            conn.send_binary(payload).unwrap();
+            conn.send(payload).unwrap();
         }
         conn.ping(b"p").unwrap();
     }
@@ -73,13 +72,10 @@ fn owned_sends_check_state() {
     let mut c = client();
     c.send_fragment(DataKind::Binary, b"x", false).unwrap();
     let big = crate::Message::binary(vec![0; 100]);
-    assert!(matches!(
-        c.send_owned(big.clone()),
-        Err(Error::InvalidState(_))
-    ));
+    assert!(matches!(c.send(big.clone()), Err(Error::InvalidState(_))));
     c.send_fragment(DataKind::Binary, b"y", true).unwrap();
     c.close(CloseCode::NORMAL, "").unwrap();
-    assert_eq!(c.send_owned(big), Err(Error::AlreadyClosed));
+    assert_eq!(c.send(big), Err(Error::AlreadyClosed));
 }
 
 // A held payload is written from the caller's own buffer: the slice handed
@@ -90,9 +86,9 @@ fn owned_payloads_are_not_copied() {
         let mut conn = Connection::with_mask_source(role, Config::default(), keys());
         let data = vec![7u8; 4000];
         let at = data.as_ptr();
-        conn.send_owned(crate::Message::binary(data)).unwrap();
+        conn.send(crate::Message::binary(data)).unwrap();
         let mut slices = [&[][..]; 4];
-        assert_eq!(conn.output_slices(&mut slices), 2);
+        assert_eq!(conn.poll_transmit(&mut slices), 2);
         assert_eq!(slices[1].as_ptr(), at);
         assert_eq!(slices[1].len(), 4000);
     }
