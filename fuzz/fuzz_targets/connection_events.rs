@@ -88,7 +88,7 @@ struct World {
     checker: EventChecker,
     peer_checker: EventChecker,
     now: Duration,
-    use_input_buffer: bool,
+    use_read_buffer: bool,
     /// The close `me` must put on the wire: `Some(code)`, where `None` is an
     /// empty close body.
     owed_close: Option<Option<u16>>,
@@ -103,7 +103,7 @@ impl World {
     fn deliver(&mut self, n: usize) {
         let n = n.min(self.to_me.len());
         let bytes: Vec<u8> = self.to_me.drain(..n).collect();
-        if self.use_input_buffer {
+        if self.use_read_buffer {
             let mut rest = &bytes[..];
             while !rest.is_empty() {
                 let buf = self.me.read_buffer();
@@ -391,7 +391,7 @@ fuzz_target!(|data: &[u8]| {
         checker: EventChecker::default(),
         peer_checker: EventChecker::default(),
         now: Duration::ZERO,
-        use_input_buffer: fragment & 1 != 0,
+        use_read_buffer: fragment & 1 != 0,
         owed_close: None,
         output_dropped: false,
         failed_with: None,

@@ -64,7 +64,7 @@ fn run(role: Role, flags: u8, pieces: &[&[u8]]) -> Run {
             let mut rest = *piece;
             loop {
                 let buf = conn.read_buffer();
-                assert!(!buf.is_empty(), "input_buffer offers no room");
+                assert!(!buf.is_empty(), "read_buffer offers no room");
                 let n = buf.len().min(rest.len());
                 buf[..n].copy_from_slice(&rest[..n]);
                 conn.commit_read(n);

@@ -159,15 +159,15 @@ fn deflate_conn(role: Role, config: Config, p: DeflateParams, seed: u8) -> Conne
         .with_extensions(Extensions::none().with_deflate(p))
 }
 
-fn feed(conn: &mut Connection, piece: &[u8], input_buffer: bool) {
-    if !input_buffer {
+fn feed(conn: &mut Connection, piece: &[u8], read_buffer: bool) {
+    if !read_buffer {
         conn.feed(piece);
         return;
     }
     let mut rest = piece;
     while !rest.is_empty() {
         let buf = conn.read_buffer();
-        assert!(!buf.is_empty(), "input_buffer offers no room");
+        assert!(!buf.is_empty(), "read_buffer offers no room");
         let n = buf.len().min(rest.len());
         buf[..n].copy_from_slice(&rest[..n]);
         conn.commit_read(n);

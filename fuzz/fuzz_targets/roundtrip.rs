@@ -3,7 +3,7 @@
 //! application (text split anywhere, even inside a code point), fragmented
 //! by `fragment_size`, with pings and pongs between them, ending with a
 //! close; in message and stream receive modes, through `feed` and through
-//! `input_buffer`/`commit_input`.
+//! `read_buffer`/`commit_read`.
 //!
 //! Input: `[flags][fragment size][n][n chunk lengths][messages…]`.
 #![no_main]
