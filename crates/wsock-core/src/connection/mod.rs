@@ -37,7 +37,7 @@ use timer::{TimerTable, Traffic};
 /// switching to [`ReceiveMode::Stream`] mid-message streams the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReceiveMode {
-    /// Whole messages: [`Event::Text`] and [`Event::Binary`].
+    /// Whole messages: [`Event::Message`] with a text or binary [`Message`].
     #[default]
     Message,
     /// Pieces as they arrive: [`Event::Chunk`]. Nothing is buffered whole.
@@ -500,7 +500,7 @@ impl Connection {
     ///
     /// The payload is taken, not borrowed: a text or binary payload of
     /// 2 KiB or more is written out from its own buffer, not copied (a
-    /// server shares it, so one [`Bytes`] can go to many connections; a
+    /// server shares it, so one [`Bytes`](bytes::Bytes) can go to many connections; a
     /// client masks a payload it owns alone in place and copies a shared
     /// one). Smaller payloads, and compressed or fragmented messages, are
     /// encoded into the write buffer. To send from a borrowed buffer

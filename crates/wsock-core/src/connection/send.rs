@@ -1,6 +1,7 @@
 //! The send path: data messages (whole, fragmented, owned, compressed),
 //! control frames, and their encoding and masking into the output queue.
 
+#[cfg(feature = "deflate")]
 use alloc::vec::Vec;
 
 use bytes::{Bytes, BytesMut};
