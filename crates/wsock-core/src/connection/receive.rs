@@ -135,6 +135,9 @@ impl Connection {
             None => match FrameHeader::decode(self.input.bytes(0, self.input.available()))? {
                 None => return Ok(Step::NeedMore),
                 Some((header, len)) => {
+                    if let Some(step) = self.whole_frame(&header, len) {
+                        return step;
+                    }
                     self.input.consume(len, self.read_chunk());
                     self.core.stats.frames_received += 1;
                     self.core.start_frame(header)?
@@ -146,6 +149,54 @@ impl Connection {
         } else {
             self.data_frame(frame)
         }
+    }
+
+    /// The common case, taken in one go: a whole single-frame data message
+    /// already in the buffer, in message mode, uncompressed and small
+    /// enough to be handed out in place. It is checked, unmasked, validated
+    /// and split off without the per-frame state the general path keeps.
+    /// `None` (nothing consumed) for anything else, which the general path
+    /// then takes, with the same checks and errors.
+    fn whole_frame(
+        &mut self,
+        header: &FrameHeader,
+        header_len: usize,
+    ) -> Option<Result<Step, Error>> {
+        let len = header.payload_len;
+        let config = &self.core.config;
+        let kind = match header.opcode {
+            OpCode::Text => DataKind::Text,
+            OpCode::Binary => DataKind::Binary,
+            _ => return None,
+        };
+        let ready = header.fin
+            && header.rsv == 0
+            && self.core.message.is_none()
+            && self.core.mode == ReceiveMode::Message
+            && len <= IN_PLACE_MAX
+            && len <= config.max_frame_size as u64
+            && len <= config.max_message_size as u64
+            && header.mask.is_some() == (self.core.role == Role::Server)
+            && self.input.available() as u64 >= header_len as u64 + len;
+        if !ready {
+            return None;
+        }
+        let len = len as usize;
+        self.input.consume(header_len, self.read_chunk());
+        self.core.stats.frames_received += 1;
+        let payload = self.input.bytes_mut(0, len);
+        if let Some(key) = header.mask {
+            apply_mask(payload, key, 0);
+        }
+        if kind == DataKind::Text && crate::utf8::validate(payload).is_err() {
+            return Some(Err(ProtocolError::InvalidUtf8.into()));
+        }
+        self.core.stats.messages_received += 1;
+        let data = self.input.split_front(len);
+        Some(Ok(Step::Emit(Event::Message(match kind {
+            DataKind::Text => Message::Text(Utf8Bytes::from_validated(data)),
+            DataKind::Binary => Message::Binary(data),
+        }))))
     }
 
     /// A ping, pong or close, handed out once whole. A ping owes a pong

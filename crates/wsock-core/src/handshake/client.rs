@@ -272,7 +272,7 @@ fn percent_decode(s: &str) -> Vec<u8> {
 ///
 /// ```
 /// use wsock_core::handshake::client::{ClientHandshake, ClientRequest};
-/// use wsock_core::{Config, Event};
+/// use wsock_core::{Config, Event, Message};
 ///
 /// let request = ClientRequest::new("ws://example.com/chat")?;
 /// let mut hs = ClientHandshake::with_key(&request, *b"the sample nonce", &Config::default());

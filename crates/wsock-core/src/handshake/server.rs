@@ -27,7 +27,7 @@ use crate::extension::Extensions;
 ///
 /// ```
 /// use wsock_core::handshake::server::{Accept, ServerHandshake};
-/// use wsock_core::{Config, Event};
+/// use wsock_core::{Config, Event, Message};
 ///
 /// let mut hs = ServerHandshake::new(&Config::default());
 /// let bytes = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
