@@ -83,6 +83,15 @@ impl Output {
     /// Fills `dst` with the unwritten bytes in order, one slice per
     /// contiguous piece, as many as fit; returns how many it filled.
     pub(super) fn slices<'a>(&'a self, dst: &mut [&'a [u8]]) -> usize {
+        if self.held.is_empty() {
+            // The common case: everything is in the write buffer.
+            let rest = &self.buf[self.start..];
+            if rest.is_empty() || dst.is_empty() {
+                return 0;
+            }
+            dst[0] = rest;
+            return 1;
+        }
         let mut filled = 0;
         let mut pos = self.start;
         for held in &self.held {
@@ -153,8 +162,10 @@ impl Output {
     pub(super) fn clear(&mut self) {
         self.buf.clear();
         self.start = 0;
-        self.held.clear();
-        self.held_bytes = 0;
+        if !self.held.is_empty() {
+            self.held.clear();
+            self.held_bytes = 0;
+        }
     }
 
     /// Frees the buffers if nothing is queued.

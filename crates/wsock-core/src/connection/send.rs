@@ -30,6 +30,13 @@ impl Core {
         last: bool,
     ) -> Result<(), Error> {
         self.check_open()?;
+        if last && self.sending.is_none() {
+            // A whole message from a borrowed buffer.
+            if kind == DataKind::Text && crate::utf8::validate(data).is_err() {
+                return Err(Error::InvalidState("text is not valid UTF-8"));
+            }
+            return self.send_message(kind, data);
+        }
         let first = match self.sending {
             None => {
                 self.send_utf8.reset();
