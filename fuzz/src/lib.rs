@@ -3,7 +3,7 @@
 //! connection wrote (to check its output is valid RFC 6455).
 
 use wsock_core::__internals::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, apply_mask};
-use wsock_core::close::CloseFrame;
+use wsock_core::CloseFrame;
 use wsock_core::{
     CapacityError, Config, Connection, DataKind, Error, Event, HandshakeError, Message, Role, State,
 };

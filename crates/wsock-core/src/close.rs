@@ -73,18 +73,22 @@ impl core::fmt::Display for CloseCode {
 }
 
 /// The longest close reason: 125 payload bytes minus the 2-byte code.
-pub const MAX_REASON_LEN: usize = 123;
+pub(crate) const MAX_REASON_LEN: usize = 123;
 
 /// A close frame's code and reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseFrame {
     /// The status code.
     pub code: CloseCode,
-    /// The reason, at most [`MAX_REASON_LEN`] bytes of UTF-8.
+    /// The reason, at most [`CloseFrame::MAX_REASON_LEN`] bytes of UTF-8.
     pub reason: Utf8Bytes,
 }
 
 impl CloseFrame {
+    /// The longest close reason in bytes: 125 payload bytes minus the
+    /// 2-byte code (§5.5).
+    pub const MAX_REASON_LEN: usize = MAX_REASON_LEN;
+
     /// A close frame with `code` and `reason`.
     pub fn new(code: impl Into<CloseCode>, reason: impl Into<Utf8Bytes>) -> Self {
         Self {
@@ -115,7 +119,7 @@ impl CloseFrame {
     }
 
     /// Checks that this frame may be sent: code allowed on the wire and
-    /// reason no longer than [`MAX_REASON_LEN`].
+    /// reason no longer than [`CloseFrame::MAX_REASON_LEN`].
     pub fn validate(&self) -> Result<(), crate::Error> {
         if !self.code.is_allowed_on_wire() {
             return Err(crate::Error::InvalidCloseFrame(

@@ -17,10 +17,9 @@ use crate::handshake::ExtensionOffer;
 #[cfg(feature = "deflate")]
 use crate::deflate::{DeflateParams, negotiate};
 
-/// The extensions in force on a connection, as negotiated. Pass the value
-/// from [`Response::negotiated_extensions`](crate::handshake::client::Response::negotiated_extensions)
-/// or [`Request::negotiated_extensions`](crate::handshake::server::Request::negotiated_extensions)
-/// to [`Connection::with_extensions`](crate::Connection::with_extensions).
+/// The extensions in force on a connection, as the handshake negotiated
+/// them: [`Connection::extensions`](crate::Connection::extensions), and
+/// before accepting, [`Request::negotiated_extensions`](crate::handshake::server::Request::negotiated_extensions).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Extensions {
     #[cfg(feature = "deflate")]

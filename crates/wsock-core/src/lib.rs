@@ -130,19 +130,19 @@ extern crate alloc;
 extern crate std;
 
 pub mod admission;
-pub mod close;
-pub mod config;
-pub mod connection;
+mod close;
+mod config;
+mod connection;
 #[cfg(feature = "deflate")]
 #[cfg_attr(docsrs, doc(cfg(feature = "deflate")))]
 pub mod deflate;
-pub mod error;
-pub mod event;
-pub mod extension;
+mod error;
+mod event;
+mod extension;
 pub(crate) mod frame;
 pub mod handshake;
 pub(crate) mod mask;
-pub mod message;
+mod message;
 pub(crate) mod utf8;
 mod utf8_bytes;
 

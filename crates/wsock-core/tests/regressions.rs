@@ -155,8 +155,8 @@ fn compressed_message_without_a_size_limit() {
 /// takeover, 15-bit windows) that compresses every message.
 #[cfg(feature = "deflate")]
 fn deflate_conn(role: Role, max_message_size: usize) -> Connection {
+    use wsock_core::Extensions;
     use wsock_core::deflate::DeflateParams;
-    use wsock_core::extension::Extensions;
     let mut config = Config::default();
     config.deflate.threshold = 0;
     config.max_message_size = max_message_size;

@@ -338,16 +338,16 @@ impl Connection {
 
     /// Records the subprotocol the handshake settled on, for
     /// [`protocol`](Self::protocol).
-    pub fn with_protocol(mut self, protocol: Option<String>) -> Self {
+    pub(crate) fn with_protocol(mut self, protocol: Option<String>) -> Self {
         self.core.protocol = protocol;
         self
     }
 
-    /// Puts the extensions the handshake negotiated in force (from
-    /// [`Response::negotiated_extensions`](crate::handshake::client::Response::negotiated_extensions)
-    /// or [`Request::negotiated_extensions`](crate::handshake::server::Request::negotiated_extensions)).
-    /// Without this call, no extension is in force and RSV bits fail the
-    /// connection (1002).
+    /// Puts `extensions` in force, as a handshake that negotiated them
+    /// does: for tests, fuzz targets and benchmarks that make a
+    /// connection without one. Not part of the API: the handshakes hand
+    /// over connections with their extensions already in force.
+    #[doc(hidden)]
     pub fn with_extensions(mut self, extensions: Extensions) -> Self {
         self.core.extensions = extensions;
         #[cfg(feature = "deflate")]
