@@ -12,9 +12,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::handover::{Connected, MaskSource, client_connection, hand_over};
-use super::http::{
-    self, HeaderReader, Headers, INCOMPLETE, check_user_header, first, invalid, is_field_value,
-    is_token, owned_headers, require_token, single, trim, write_header,
+use super::wire::{
+    self as wire, HeaderReader, Headers, INCOMPLETE, check_user_header, first, invalid,
+    is_field_value, is_token, owned_headers, require_token, single, trim, write_header,
 };
 use super::{ExtensionOffer, accept_key, extension};
 use crate::config::Config;
@@ -505,7 +505,7 @@ impl ClientHandshake {
         headers: &[(String, Vec<u8>)],
     ) -> Result<Vec<ExtensionOffer>, HandshakeError> {
         let mut out = Vec::new();
-        for value in http::values(headers, "Sec-WebSocket-Extensions") {
+        for value in wire::values(headers, "Sec-WebSocket-Extensions") {
             out.extend(extension::parse_bytes(value)?);
         }
         match out.iter().find(|e| {

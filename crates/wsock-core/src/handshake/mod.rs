@@ -15,8 +15,8 @@ use sha1::{Digest as _, Sha1};
 pub mod client;
 mod extension;
 mod handover;
-mod http;
 pub mod server;
+mod wire;
 
 pub use extension::ExtensionOffer;
 pub use handover::{Accepted, Connected, Rejected};

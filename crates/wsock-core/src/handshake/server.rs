@@ -14,9 +14,9 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::ExtensionOffer;
 use super::handover::{Accepted, Rejected, hand_over, server_connection};
-use super::http::{
-    self, HeaderReader, Headers, INCOMPLETE, check_user_header, first, invalid, is_field_value,
-    is_token, list_items, require_token, single, trim, write_header,
+use super::wire::{
+    self as wire, HeaderReader, Headers, INCOMPLETE, check_user_header, first, invalid,
+    is_field_value, is_token, list_items, require_token, single, trim, write_header,
 };
 use super::{accept_key, extension};
 use crate::config::Config;
@@ -191,7 +191,7 @@ fn text(value: &[u8], name: &'static str) -> Result<String, HandshakeError> {
 /// anything else is a version this server does not speak (426).
 fn check_version(headers: &[(String, Vec<u8>)]) -> Result<(), HandshakeError> {
     let name = "Sec-WebSocket-Version";
-    let found: Vec<&[u8]> = http::values(headers, name).map(trim).collect();
+    let found: Vec<&[u8]> = wire::values(headers, name).map(trim).collect();
     match found.as_slice() {
         [] => Err(HandshakeError::MissingHeader(name)),
         [b"13"] => Ok(()),
@@ -231,7 +231,7 @@ fn read_protocols(headers: &[(String, Vec<u8>)]) -> Result<Vec<String>, Handshak
 
 fn read_extensions(headers: &[(String, Vec<u8>)]) -> Result<Vec<ExtensionOffer>, HandshakeError> {
     let mut out = Vec::new();
-    for value in http::values(headers, "Sec-WebSocket-Extensions") {
+    for value in wire::values(headers, "Sec-WebSocket-Extensions") {
         out.extend(extension::parse_bytes(value)?);
     }
     Ok(out)
