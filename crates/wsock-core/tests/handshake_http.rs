@@ -267,3 +267,177 @@ fn extended_connect_rejection_by_the_application() {
     assert_eq!(header(&response, "content-length"), Some("10"));
     assert_eq!(response.body(), b"forbidden\n");
 }
+
+mod client {
+    use wsock_core::HandshakeError;
+    use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
+    use wsock_core::handshake::server::{Accept, ServerHandshake};
+    use wsock_core::http::{self, StatusCode, Uri, Version};
+
+    fn request_text(request: &ClientRequest) -> String {
+        let hs = ClientHandshake::with_key(request, *b"the sample nonce", &super::plain());
+        String::from_utf8(hs.request_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn rfc6455_4_1_request_from_http_offers_and_headers() {
+        let request = http::Request::get("ws://example.com:9001/chat?room=1")
+            .header("Sec-WebSocket-Protocol", "chat, superchat")
+            .header("sec-websocket-protocol", "v3")
+            .header("Sec-WebSocket-Extensions", "x-foo; a=1")
+            .header("Origin", "http://example.com")
+            .header("Authorization", "Bearer t0ken")
+            .body(())
+            .unwrap();
+        let request = ClientRequest::from_http(request).unwrap();
+        assert_eq!((request.host(), request.port()), ("example.com", 9001));
+        assert_eq!(request.path_and_query(), "/chat?room=1");
+        assert_eq!(request.protocols(), ["chat", "superchat", "v3"]);
+        assert_eq!(request.extensions()[0].name, "x-foo");
+        let text = request_text(&request);
+        assert!(
+            text.starts_with("GET /chat?room=1 HTTP/1.1\r\nHost: example.com:9001\r\n"),
+            "{text}"
+        );
+        for line in [
+            "Origin: http://example.com\r\n",
+            "Sec-WebSocket-Protocol: chat, superchat, v3\r\n",
+            "Sec-WebSocket-Extensions: x-foo; a=1\r\n",
+            "authorization: Bearer t0ken\r\n",
+        ] {
+            assert!(text.contains(line), "{line:?} in {text}");
+        }
+    }
+
+    #[test]
+    fn rfc6455_4_1_request_from_http_refuses_what_the_handshake_owns() {
+        for (name, value) in [
+            ("Host", "example.com"),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Version", "13"),
+            ("Content-Length", "0"),
+        ] {
+            let request = http::Request::get("ws://example.com/")
+                .header(name, value)
+                .body(())
+                .unwrap();
+            assert!(
+                matches!(
+                    ClientRequest::from_http(request),
+                    Err(HandshakeError::InvalidHeader { name: n, .. }) if n.eq_ignore_ascii_case(name)
+                ),
+                "{name}"
+            );
+        }
+        let bad: [(&str, &[u8]); 4] = [
+            ("Sec-WebSocket-Protocol", b"a b"),
+            ("Sec-WebSocket-Protocol", b"a, a"),
+            ("Sec-WebSocket-Extensions", b"x;;"),
+            // Not UTF-8 (a builder header is a &str).
+            ("X-Latin1", b"caf\xe9"),
+        ];
+        for (name, value) in bad {
+            let request = http::Request::get("ws://example.com/")
+                .header(name, http::HeaderValue::from_bytes(value).unwrap())
+                .body(())
+                .unwrap();
+            assert!(
+                matches!(
+                    ClientRequest::from_http(request),
+                    Err(HandshakeError::InvalidHeader { .. })
+                ),
+                "{name}"
+            );
+        }
+        // UTF-8 is fine, as in the builder.
+        let request = http::Request::get("ws://example.com/")
+            .header(
+                "X-Name",
+                http::HeaderValue::from_bytes("café".as_bytes()).unwrap(),
+            )
+            .body(())
+            .unwrap();
+        assert!(ClientRequest::from_http(request).is_ok());
+    }
+
+    #[test]
+    fn request_from_http_needs_a_ws_uri_get_and_http11() {
+        let post = http::Request::post("ws://h/").body(()).unwrap();
+        assert_eq!(
+            ClientRequest::from_http(post),
+            Err(HandshakeError::MethodNotAllowed("POST".into()))
+        );
+        let h2 = http::Request::get("ws://h/")
+            .version(Version::HTTP_2)
+            .body(())
+            .unwrap();
+        assert!(matches!(
+            ClientRequest::from_http(h2),
+            Err(HandshakeError::MalformedHttp(_))
+        ));
+        let relative = http::Request::get("/chat").body(()).unwrap();
+        assert!(matches!(
+            ClientRequest::from_http(relative),
+            Err(HandshakeError::InvalidUrl(_))
+        ));
+        let https = http::Request::get("https://h/").body(()).unwrap();
+        assert_eq!(
+            ClientRequest::from_http(https),
+            Err(HandshakeError::UnsupportedScheme("https".into()))
+        );
+    }
+
+    #[test]
+    fn into_client_request_for_urls_uris_and_requests() {
+        let url = "wss://example.com/feed";
+        let expected = ClientRequest::new(url).unwrap();
+        let uri: Uri = url.parse().unwrap();
+        let from_http = http::Request::get(url).body(()).unwrap();
+        let all = [
+            url.into_client_request(),
+            String::from(url).into_client_request(),
+            (&String::from(url)).into_client_request(),
+            (&uri).into_client_request(),
+            uri.into_client_request(),
+            from_http.into_client_request(),
+            (&expected).into_client_request(),
+            expected.clone().into_client_request(),
+        ];
+        for request in all {
+            assert_eq!(request.as_ref(), Ok(&expected));
+        }
+        assert!(matches!(
+            "not a url".into_client_request(),
+            Err(HandshakeError::InvalidUrl(_))
+        ));
+    }
+
+    #[test]
+    fn rfc6455_4_1_response_is_an_http_response() {
+        let config = super::plain();
+        let request = http::Request::get("ws://example.com/chat")
+            .header("Sec-WebSocket-Protocol", "chat")
+            .body(())
+            .unwrap()
+            .into_client_request()
+            .unwrap();
+        let mut client = ClientHandshake::new(&request, &config);
+        let mut server = ServerHandshake::new(&config);
+        let offered = server.feed(client.request_bytes()).unwrap().unwrap();
+        let accepted = offered
+            .accept(Accept::new().protocol("chat").header("Set-Cookie", "sid=1"))
+            .unwrap();
+        let connected = client.feed(&accepted.response_bytes).unwrap().unwrap();
+        let response = &connected.response;
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        assert_eq!(response.protocol(), Some("chat"));
+        assert_eq!(response.header("SET-COOKIE"), Some(&b"sid=1"[..]));
+        assert_eq!(response.headers()["sec-websocket-protocol"], "chat");
+        assert_eq!(response.http().version(), Version::HTTP_11);
+        let http = connected.response.into_http();
+        assert_eq!(http.headers().len(), 5);
+        assert_eq!(connected.connection.protocol(), Some("chat"));
+    }
+}
