@@ -124,7 +124,8 @@ fn check_accepted(request: &Request, used: usize, limits: HandshakeLimits, input
     }
     assert_eq!(parsed.code, Some(101));
     let accept = header(parsed.headers, "Sec-WebSocket-Accept").expect("no accept header");
-    assert_eq!(accept, accept_key(request.key().as_bytes()).as_bytes());
+    let key = request.key().expect("an HTTP/1.1 request has a key");
+    assert_eq!(accept, accept_key(key.as_bytes()).as_bytes());
     // Accepting an offered extension by hand is refused: the core applies
     // only what its Config negotiates, so a 101 never names one it lacks.
     if let Some(ext) = request.extensions().first() {

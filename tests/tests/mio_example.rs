@@ -25,7 +25,7 @@ fn start(config: Config) -> SocketAddr {
 #[test]
 fn echoes_and_closes_cleanly() {
     let addr = start(Config::default());
-    let mut ws = ClientBuilder::new(&format!("ws://{addr}/chat"))
+    let mut ws = ClientBuilder::new(format!("ws://{addr}/chat"))
         .read_timeout(Some(Duration::from_secs(10)))
         .connect()
         .unwrap();
@@ -52,7 +52,7 @@ fn many_clients_at_once() {
     let threads: Vec<_> = (0..8)
         .map(|i| {
             std::thread::spawn(move || {
-                let mut ws = wsock_blocking::connect(&format!("ws://{addr}/")).unwrap();
+                let mut ws = wsock_blocking::connect(format!("ws://{addr}/")).unwrap();
                 for j in 0..50 {
                     let text = format!("{i}-{j}");
                     ws.send(text.as_str()).unwrap();
@@ -76,7 +76,7 @@ fn keepalive_pings_and_drops_a_silent_peer() {
     let addr = start(config);
 
     // A reading client answers the pings and stays connected.
-    let mut ws = ClientBuilder::new(&format!("ws://{addr}/"))
+    let mut ws = ClientBuilder::new(format!("ws://{addr}/"))
         .read_timeout(Some(Duration::from_secs(10)))
         .connect()
         .unwrap();
@@ -86,7 +86,7 @@ fn keepalive_pings_and_drops_a_silent_peer() {
     assert_eq!(ws.read().unwrap(), Message::text("still here"));
 
     // A client that stops reading (so never answers) is dropped.
-    let mut silent = ClientBuilder::new(&format!("ws://{addr}/"))
+    let mut silent = ClientBuilder::new(format!("ws://{addr}/"))
         .read_timeout(Some(Duration::from_secs(10)))
         .connect()
         .unwrap();

@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use wsock_core::HandshakeError;
-use wsock_core::handshake::client::{ClientHandshake, ClientRequest};
+use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
 
 use crate::engine::{Handshake, Shared, read_by, write_all_by};
 use crate::error::{ConnectAttempt, Error, ErrorKind};
@@ -17,43 +17,6 @@ use crate::websocket::WebSocket;
 /// several (as Go's dialer does), so one slow address does not starve the
 /// others of all but a sliver.
 const MIN_ATTEMPT: Duration = Duration::from_secs(2);
-
-/// Something that names a WebSocket server: a URL (`&str`, `String`) or a
-/// [`ClientRequest`] with subprotocols and headers.
-pub trait IntoClientRequest {
-    /// The request, or why the URL is not usable.
-    fn into_client_request(self) -> Result<ClientRequest, Error>;
-}
-
-impl IntoClientRequest for &str {
-    fn into_client_request(self) -> Result<ClientRequest, Error> {
-        ClientRequest::new(self).map_err(Error::request)
-    }
-}
-
-impl IntoClientRequest for String {
-    fn into_client_request(self) -> Result<ClientRequest, Error> {
-        self.as_str().into_client_request()
-    }
-}
-
-impl IntoClientRequest for &String {
-    fn into_client_request(self) -> Result<ClientRequest, Error> {
-        self.as_str().into_client_request()
-    }
-}
-
-impl IntoClientRequest for ClientRequest {
-    fn into_client_request(self) -> Result<ClientRequest, Error> {
-        Ok(self)
-    }
-}
-
-impl IntoClientRequest for &ClientRequest {
-    fn into_client_request(self) -> Result<ClientRequest, Error> {
-        Ok(self.clone())
-    }
-}
 
 /// Everything set before a client connects.
 ///
@@ -115,11 +78,13 @@ fn default_connector() -> wsock_tls::TlsConnector {
 struct Deferred(HandshakeError);
 
 impl ClientBuilder {
-    /// A client for `url` (`ws://host[:port]/path?query`), with the
-    /// defaults: no-delay on, a 30 s connect timeout, a 10 s handshake
-    /// timeout, no read or write timeout, the core's default limits.
-    pub fn new(url: &str) -> Self {
-        Self::with_request(ClientRequest::new(url).map_err(Deferred))
+    /// A client for `request`: a URL (`ws://host[:port]/path?query`), an
+    /// `http::Request<()>` or `http::Uri`, or a [`ClientRequest`] (see
+    /// [`IntoClientRequest`]), with the defaults: no-delay on, a 30 s
+    /// connect timeout, a 10 s handshake timeout, no read or write timeout,
+    /// the core's default limits.
+    pub fn new(request: impl IntoClientRequest) -> Self {
+        Self::with_request(request.into_client_request().map_err(Deferred))
     }
 
     /// A client for a request built with [`ClientRequest`]'s own builder.

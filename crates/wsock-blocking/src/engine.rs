@@ -85,7 +85,7 @@ fn timeout_until(deadline: Option<Instant>) -> Option<Duration> {
 #[derive(Debug)]
 pub(crate) enum Handshake {
     Client(Response),
-    Server(Request),
+    Server(Box<Request>),
 }
 
 /// State shared by a connection's handles.

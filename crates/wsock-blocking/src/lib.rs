@@ -80,7 +80,7 @@ mod stream;
 mod transport;
 mod websocket;
 
-pub use client::{ClientBuilder, IntoClientRequest};
+pub use client::ClientBuilder;
 pub use error::{ConnectAttempt, Error, ErrorKind};
 #[cfg(feature = "tls")]
 pub use listener::ServerTlsStream;
@@ -102,14 +102,16 @@ pub use wsock_tls as tls;
 pub use wsock_core;
 #[cfg(feature = "deflate")]
 pub use wsock_core::DeflateConfig;
-pub use wsock_core::handshake::client::{ClientRequest, Response};
+pub use wsock_core::handshake::client::{ClientRequest, IntoClientRequest, Response};
 pub use wsock_core::handshake::server::{Accept, Request};
 pub use wsock_core::{
     CloseCode, CloseFrame, Config, DataKind, Extensions, Message, Role, State, Stats,
 };
 
-/// Connects to a `ws://` or `wss://` URL with the default settings and runs
-/// the opening handshake. Use [`ClientBuilder`] to change them.
+/// Connects to a `ws://` or `wss://` URL (or an `http::Request<()>`, an
+/// `http::Uri`, a [`ClientRequest`]: see [`IntoClientRequest`]) with the
+/// default settings and runs the opening handshake. Use [`ClientBuilder`]
+/// to change them.
 ///
 /// `wss://` (with the `tls` feature, on by default) verifies the server
 /// against the Mozilla roots of `webpki-roots`, with SNI for host names
@@ -123,18 +125,19 @@ pub use wsock_core::{
 /// ws.close(1000, "bye")?;
 /// # Ok::<(), wsock_blocking::Error>(())
 /// ```
-pub fn connect(url: &str) -> Result<WebSocket<MaybeTlsStream>, Error> {
-    ClientBuilder::new(url).connect()
+pub fn connect(request: impl IntoClientRequest) -> Result<WebSocket<MaybeTlsStream>, Error> {
+    ClientBuilder::new(request).connect()
 }
 
 /// Runs the client's opening handshake over a stream connected by other
 /// means (a TLS stream, a Unix socket, an in-memory pipe wrapped in
-/// [`AnyStream`]); `request` is a URL or a [`ClientRequest`].
+/// [`AnyStream`]); `request` is a URL, an `http::Request<()>` or a
+/// [`ClientRequest`].
 pub fn client<S: Transport>(
     stream: S,
     request: impl IntoClientRequest,
 ) -> Result<WebSocket<S>, Error> {
-    ClientBuilder::from_request(request.into_client_request()?).client(stream)
+    ClientBuilder::new(request).client(stream)
 }
 
 /// Accepts a WebSocket connection on a stream (usually a `TcpStream` from

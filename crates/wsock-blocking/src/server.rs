@@ -132,7 +132,7 @@ where
         deadline,
         "opening handshake timed out",
     )?;
-    let handshake = Handshake::Server(accepted.request);
+    let handshake = Handshake::Server(Box::new(accepted.request));
     let shared = Shared::new(accepted.connection, settings, handshake).with_tls_info_of(&io);
     Ok(WebSocket::new(shared, io, settings))
 }

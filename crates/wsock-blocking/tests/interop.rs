@@ -62,7 +62,7 @@ fn our_client_against_their_server() {
             pongs
         });
 
-        let mut ws = ClientBuilder::new(&format!("{url}interop"))
+        let mut ws = ClientBuilder::new(format!("{url}interop"))
             .protocol("chat")
             .header("X-Agent", "wsock")
             .fragment_size(Some(10_000))

@@ -240,6 +240,41 @@ fn ten_thousand_messages_arrive_in_order_before_the_close() {
     });
 }
 
+// An `http::Request`, as tungstenite users build them, is a request too.
+#[test]
+fn connect_with_an_http_request() {
+    bounded(20, || {
+        let (listener, url) = listener();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            wsock_blocking::accept_with(stream, |request| {
+                assert_eq!(request.path(), "/chat");
+                assert_eq!(request.headers()["x-token"], "secret");
+                assert_eq!(request.protocols(), ["v1.chat", "v2.chat"]);
+                Ok(wsock_blocking::Accept::new().protocol("v1.chat"))
+            })
+            .unwrap()
+        });
+        let request = wsock_blocking::wsock_core::http::Request::get(format!("{url}chat"))
+            .header("Sec-WebSocket-Protocol", "v1.chat, v2.chat")
+            .header("X-Token", "secret")
+            .body(())
+            .unwrap();
+        let client = wsock_blocking::connect(request).unwrap();
+        let server = server.join().unwrap();
+        assert_eq!(
+            (client.protocol(), server.protocol()),
+            (Some("v1.chat"), Some("v1.chat"))
+        );
+        let request = wsock_blocking::wsock_core::http::Request::get(format!("{url}chat"))
+            .header("Host", "elsewhere")
+            .body(())
+            .unwrap();
+        let err = wsock_blocking::connect(request).unwrap_err();
+        assert_eq!(err.kind(), wsock_blocking::ErrorKind::InvalidInput);
+    });
+}
+
 #[test]
 fn information() {
     bounded(20, || {
@@ -258,7 +293,7 @@ fn information() {
             })
             .unwrap()
         });
-        let mut client = ClientBuilder::new(&format!("{url}chat?room=1"))
+        let mut client = ClientBuilder::new(format!("{url}chat?room=1"))
             .protocol("v1.chat")
             .protocol("v2.chat")
             .header("X-Token", "secret")
@@ -721,7 +756,7 @@ fn connection_refused_lists_every_address() {
         format!("[::1]:{port}").parse().unwrap(),
         format!("127.0.0.1:{port}").parse().unwrap(),
     ];
-    let err = ClientBuilder::new(&format!("ws://localhost:{port}/"))
+    let err = ClientBuilder::new(format!("ws://localhost:{port}/"))
         .addresses(addrs.clone())
         .connect()
         .unwrap_err();
@@ -753,7 +788,7 @@ fn connection_refused_lists_every_address() {
     let resolved: Vec<_> = std::net::ToSocketAddrs::to_socket_addrs(&("localhost", port))
         .unwrap()
         .collect();
-    let err = wsock_blocking::connect(&format!("ws://localhost:{port}/")).unwrap_err();
+    let err = wsock_blocking::connect(format!("ws://localhost:{port}/")).unwrap_err();
     let tried: Vec<_> = err
         .connect_attempts()
         .iter()
@@ -788,7 +823,7 @@ fn connect_timeout_on_a_listener_that_never_accepts() {
             }
         }
         let started = Instant::now();
-        let err = ClientBuilder::new(&format!("ws://{addr}/"))
+        let err = ClientBuilder::new(format!("ws://{addr}/"))
             .connect_timeout(Some(Duration::from_millis(300)))
             .connect()
             .unwrap_err();

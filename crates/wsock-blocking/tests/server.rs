@@ -73,7 +73,7 @@ fn connections_that_do_not_close_are_shut_down_at_the_deadline() {
             drop(ws);
         })
         .unwrap();
-        let mut ws = wsock_blocking::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+        let mut ws = wsock_blocking::connect(format!("ws://{}/", server.local_addr())).unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let reader = std::thread::spawn(move || {
             let close = ws.read().unwrap();
@@ -107,14 +107,14 @@ fn the_request_callback_decides() {
             .bind("127.0.0.1:0", echo)
             .unwrap();
         let addr = server.local_addr();
-        let mut ws = ClientBuilder::new(&format!("ws://{addr}/chat"))
+        let mut ws = ClientBuilder::new(format!("ws://{addr}/chat"))
             .protocol("chat")
             .connect()
             .unwrap();
         assert_eq!(ws.protocol(), Some("chat"));
         ws.send("hi").unwrap();
         assert_eq!(ws.read().unwrap(), Message::text("hi"));
-        let err = wsock_blocking::connect(&format!("ws://{addr}/admin")).unwrap_err();
+        let err = wsock_blocking::connect(format!("ws://{addr}/admin")).unwrap_err();
         assert_eq!(
             (err.kind(), err.http_status()),
             (ErrorKind::Handshake, Some(403))
@@ -144,7 +144,7 @@ fn a_full_handshake_cap_ends_a_stalled_handshake_to_make_room() {
         // ...until it has stalled and a new client needs it: then it is
         // ended. The new client waits in the backlog meanwhile.
         let started = Instant::now();
-        let mut ws = wsock_blocking::connect(&format!("ws://{addr}/")).unwrap();
+        let mut ws = wsock_blocking::connect(format!("ws://{addr}/")).unwrap();
         let waited = started.elapsed();
         assert!(
             waited >= Duration::from_millis(300) && waited < EVICT_AFTER + Duration::from_secs(1),
@@ -184,7 +184,7 @@ fn serving_an_existing_listener_and_dropping_the_server() {
             .nodelay(false)
             .serve(listener, echo)
             .unwrap();
-        let mut ws = wsock_blocking::connect(&format!("ws://{addr}/")).unwrap();
+        let mut ws = wsock_blocking::connect(format!("ws://{addr}/")).unwrap();
         ws.send("x").unwrap();
         assert_eq!(ws.read().unwrap(), Message::text("x"));
         // Dropping stops at once: the client is told and the port closes.

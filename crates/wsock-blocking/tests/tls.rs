@@ -82,7 +82,7 @@ fn wss_echo_with_the_ca_trusted() {
         let port = server.local_addr().port();
         // By host name (SNI) and by IP literal (no SNI, IP SAN).
         for host in ["localhost", "127.0.0.1"] {
-            let mut ws = ClientBuilder::new(&format!("wss://{host}:{port}/echo"))
+            let mut ws = ClientBuilder::new(format!("wss://{host}:{port}/echo"))
                 .tls_connector(connector(trusting_client()))
                 .connect()
                 .unwrap();
@@ -118,7 +118,7 @@ fn plain_ws_has_no_tls_info() {
         let _ = ws.read();
     })
     .unwrap();
-    let ws = wsock_blocking::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+    let ws = wsock_blocking::connect(format!("ws://{}/", server.local_addr())).unwrap();
     assert!(ws.tls_info().is_none());
     assert!(!ws.get_ref().is_tls());
 }
@@ -171,11 +171,10 @@ fn each_bad_certificate_has_its_own_kind() {
         }
         // Without the CRL, nothing says the revoked certificate is revoked.
         let server = tls_server(PKI.revoked.acceptor());
-        let mut ws =
-            ClientBuilder::new(&format!("wss://localhost:{}/", server.local_addr().port()))
-                .tls_connector(connector(trusting_client()))
-                .connect()
-                .unwrap();
+        let mut ws = ClientBuilder::new(format!("wss://localhost:{}/", server.local_addr().port()))
+            .tls_connector(connector(trusting_client()))
+            .connect()
+            .unwrap();
         assert!(matches!(ws.read().unwrap(), Message::Text(_)));
     });
 }
@@ -185,7 +184,7 @@ fn the_default_connector_rejects_a_private_ca() {
     bounded(20, || {
         let server = tls_server(PKI.server.acceptor());
         let err =
-            wsock_blocking::connect(&format!("wss://localhost:{}/", server.local_addr().port()))
+            wsock_blocking::connect(format!("wss://localhost:{}/", server.local_addr().port()))
                 .unwrap_err();
         assert_eq!(
             err.certificate_error(),
@@ -315,7 +314,7 @@ fn a_silent_client_does_not_hold_the_handshake_slot() {
         std::thread::sleep(Duration::from_millis(50));
 
         let started = Instant::now();
-        let mut ws = ClientBuilder::new(&format!("wss://localhost:{}/", addr.port()))
+        let mut ws = ClientBuilder::new(format!("wss://localhost:{}/", addr.port()))
             .tls_connector(connector(trusting_client()))
             .connect()
             .unwrap();
@@ -383,7 +382,7 @@ fn ws_through_a_connect_proxy() {
         let server = plain_server();
         let port = server.local_addr().port();
         let (proxy_addr, proxy) = spawn_proxy(Mode::RequireAuth, Some(server.local_addr()));
-        let mut ws = ClientBuilder::new(&format!("ws://127.0.0.1:{port}/"))
+        let mut ws = ClientBuilder::new(format!("ws://127.0.0.1:{port}/"))
             .proxy(
                 ProxyConfig::new("127.0.0.1", proxy_addr.port())
                     .with_credentials(ProxyCredentials::new("alice", "s3cret")),
@@ -730,7 +729,7 @@ fn interop_our_wss_client_and_tungstenite_server() {
                 }
             }
         });
-        let mut ws = ClientBuilder::new(&format!("wss://localhost:{port}/"))
+        let mut ws = ClientBuilder::new(format!("wss://localhost:{port}/"))
             .tls_connector(connector(trusting_client()))
             .connect()
             .unwrap();

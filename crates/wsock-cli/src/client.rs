@@ -60,7 +60,7 @@ fn log_connected(c: &Connected) {
     );
     debug!("< HTTP/1.1 {}", c.response.status());
     for (name, value) in c.response.headers() {
-        debug!("< {name}: {}", String::from_utf8_lossy(value));
+        debug!("< {name}: {}", String::from_utf8_lossy(value.as_bytes()));
     }
 }
 

@@ -1080,7 +1080,8 @@ fn verbose_logs_the_handshake_and_server_logs_connections() {
     run.assert_code(0);
     assert_eq!(run.stdout, "x\n");
     assert!(
-        run.stderr.contains("DEBUG") && run.stderr.contains("Sec-WebSocket-Accept"),
+        // Field names as `http` keeps them: in lower case.
+        run.stderr.contains("DEBUG") && run.stderr.contains("< sec-websocket-accept: "),
         "{}",
         run.stderr
     );

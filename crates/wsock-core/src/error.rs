@@ -145,7 +145,8 @@ pub enum HandshakeError {
         /// The offending value (lossy UTF-8, truncated to 256 bytes).
         value: String,
     },
-    /// `Sec-WebSocket-Version` is not 13 (server answers 426 with `Sec-WebSocket-Version: 13`).
+    /// `Sec-WebSocket-Version` is not 13 (server answers 426 with
+    /// `Sec-WebSocket-Version: 13`, as it does when the field is missing).
     #[error("unsupported WebSocket version {0:?} (expected 13)")]
     UnsupportedVersion(String),
     /// `Sec-WebSocket-Accept` does not match the key the client sent.
@@ -180,6 +181,10 @@ pub enum HandshakeError {
         /// The start of the response body, if any arrived with the headers.
         body_prefix: Vec<u8>,
     },
+    /// An HTTP/2 (or HTTP/3) extended CONNECT named a `:protocol` other
+    /// than `websocket` (RFC 8441 §4; server answers 501 Not Implemented).
+    #[error("extended CONNECT for protocol {0:?} (expected websocket)")]
+    UnsupportedProtocol(String),
     /// The application rejected the request in its accept callback.
     #[error("request rejected by the application with status {0}")]
     RejectedByApplication(u16),
@@ -211,7 +216,8 @@ impl HandshakeError {
             Self::Capacity(_) => 431,
             Self::MethodNotAllowed(_) => 405,
             Self::Timeout => 408,
-            Self::UnsupportedVersion(_) => 426,
+            Self::UnsupportedVersion(_) | Self::MissingHeader("Sec-WebSocket-Version") => 426,
+            Self::UnsupportedProtocol(_) => 501,
             Self::MalformedHttp(_)
             | Self::UnsupportedHttpVersion(_)
             | Self::MissingHeader(_)

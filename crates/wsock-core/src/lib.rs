@@ -148,6 +148,11 @@ mod utf8_bytes;
 
 /// The byte buffer type of binary payloads, re-exported from `bytes`.
 pub use bytes::Bytes;
+/// The `http` crate, whose types the handshake speaks with `std`
+/// (re-exported so that callers use the same version).
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub use http;
 /// Internals the fuzz targets and the benchmarks drive directly: the
 /// frame header codec, masking and the incremental UTF-8 validator. Not
 /// part of the API: no stability promise, hidden from the docs.

@@ -1,7 +1,8 @@
 //! Serving WebSocket from a hyper 1.x HTTP server (the axum/hyper path):
-//! hyper parses the request, the core validates it and writes the `101`
-//! headers, and after the upgrade `WebSocket::from_connection` drives the
-//! upgraded connection.
+//! hyper parses the request, `Request::from_http` checks it and negotiates
+//! the subprotocol and compression from the `Config`, accepting it gives the
+//! `101` response for hyper to send, and after the upgrade
+//! `WebSocket::from_connection` drives the upgraded connection.
 //!
 //! `cargo run -p wsock-tokio --example hyper_upgrade` serves on a free port,
 //! connects to itself, exchanges a message and exits.
@@ -14,92 +15,49 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode, Version};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use wsock_core::handshake::server::validate_request;
+use wsock_core::handshake::server::Request as WsRequest;
 use wsock_tokio::{Accept, Config, Message, WebSocket};
 
 type Body = Full<Bytes>;
 
-fn plain(status: StatusCode, text: &str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(text.to_owned())));
-    *response.status_mut() = status;
-    response
-}
-
 /// Handles one HTTP request: plain HTTP for most paths, an upgrade on `/echo`.
 async fn handle(mut request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     if request.uri().path() != "/echo" {
-        return Ok(plain(StatusCode::NOT_FOUND, "try /echo\n"));
+        let mut response = Response::new(Body::from("try /echo\n"));
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        return Ok(response);
     }
-    let minor = match request.version() {
-        Version::HTTP_10 => 0,
-        Version::HTTP_11 => 1,
-        _ => {
-            return Ok(plain(
-                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-                "HTTP/1.1 only\n",
-            ));
-        }
-    };
-    let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
-    let headers = request
-        .headers()
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_bytes()));
-    // The same checks the core's own handshake reader makes.
-    // Deflate and the limits come from the same Config as everywhere else.
-    let config = Config::default();
-    let method = request.method().as_str();
-    let ws_request = match validate_request(method, target, minor, headers, &config) {
+    // Limits and permessage-deflate (on by default) come from the Config.
+    let ws_request = match WsRequest::from_http(&request, None, &Config::default()) {
         Ok(ws_request) => ws_request,
-        Err(e) => {
-            let status = StatusCode::from_u16(e.http_status().unwrap_or(400))
-                .unwrap_or(StatusCode::BAD_REQUEST);
-            let mut response = plain(status, &format!("{e}\n"));
-            if status == StatusCode::UPGRADE_REQUIRED {
-                response
-                    .headers_mut()
-                    .insert("Sec-WebSocket-Version", "13".parse().unwrap());
-            }
-            return Ok(response);
-        }
+        // 400, 405 or 426 (with `Sec-WebSocket-Version: 13`), with a body.
+        Err(rejected) => return Ok(rejected.response().map(Body::from)),
     };
-    let accept = match ws_request.protocols().iter().find(|p| *p == "echo") {
-        Some(protocol) => Accept::new().protocol(protocol.as_str()),
-        None => Accept::new(),
-    };
-    // The core writes the 101 response; hand its header fields to hyper.
+    let mut accept = Accept::new();
+    if ws_request.protocols().iter().any(|p| p == "echo") {
+        accept = accept.protocol("echo");
+    }
     let accepted = match ws_request.accept(accept) {
         Ok(accepted) => accepted,
-        Err(rejected) => {
-            let text = format!("{}\n", rejected.error);
-            return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, &text));
-        }
+        Err(rejected) => return Ok(rejected.response().map(Body::from)),
     };
-    let mut response = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
-    for line in accepted.response_bytes.split(|&b| b == b'\n').skip(1) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            break;
-        };
-        response = response.header(&line[..colon], line[colon + 1..].trim_ascii());
-    }
-
-    let conn = accepted.connection;
     let on_upgrade = hyper::upgrade::on(&mut request);
+    let connection = accepted.connection;
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => return eprintln!("upgrade failed: {e}"),
         };
-        let mut ws = WebSocket::from_connection(TokioIo::new(upgraded), conn);
+        let mut ws = WebSocket::from_connection(TokioIo::new(upgraded), connection);
         if let Err(e) = echo(&mut ws).await {
             eprintln!("websocket: {e}");
         }
     });
-    Ok(response.body(Body::default()).expect("valid response"))
+    // The 101 with its Sec-WebSocket-* fields, for hyper to send.
+    Ok(accepted.response.map(|()| Body::default()))
 }
 
 async fn echo<S>(ws: &mut WebSocket<S>) -> Result<(), wsock_tokio::Error>
@@ -159,6 +117,9 @@ async fn self_test(listener: TcpListener) -> Result<(), Box<dyn std::error::Erro
         (response.protocol(), ws.protocol()),
         (Some("echo"), Some("echo"))
     );
+    // Compression was negotiated from both sides' default Config.
+    #[cfg(feature = "deflate")]
+    assert!(response.negotiated_extensions().deflate().is_some());
     ws.send("hello through hyper").await?;
     let echoed = ws.recv().await?;
     println!("echoed: {echoed:?}");

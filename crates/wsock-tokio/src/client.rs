@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use wsock_core::Config;
-use wsock_core::handshake::client::{ClientHandshake, ClientRequest, Response};
+use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest, Response};
+use wsock_core::{Config, HandshakeError};
 
 use crate::{Error, MaybeTlsStream, WebSocket};
 
@@ -64,8 +64,11 @@ const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 /// # Ok(())
 /// # }
 /// ```
-pub async fn connect(url: &str) -> Result<WebSocket<MaybeTlsStream>, Error> {
-    ClientBuilder::new(url).connect().await.map(|(ws, _)| ws)
+pub async fn connect(request: impl IntoClientRequest) -> Result<WebSocket<MaybeTlsStream>, Error> {
+    ClientBuilder::new(request)
+        .connect()
+        .await
+        .map(|(ws, _)| ws)
 }
 
 /// Connection options for a client. Setters that take text check it when
@@ -102,7 +105,9 @@ pub async fn connect(url: &str) -> Result<WebSocket<MaybeTlsStream>, Error> {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    url: String,
+    /// The request `new` was given, or why it is unusable (reported by
+    /// `connect`).
+    request: Result<ClientRequest, HandshakeError>,
     protocols: Vec<String>,
     origin: Option<String>,
     headers: Vec<(String, String)>,
@@ -243,10 +248,13 @@ macro_rules! config_setters {
 pub(crate) use config_setters;
 
 impl ClientBuilder {
-    /// Options for a connection to `url` (`ws://` or `wss://`).
-    pub fn new(url: impl Into<String>) -> Self {
+    /// Options for a connection to `request`: a `ws://` or `wss://` URL,
+    /// an `http::Request<()>` or `http::Uri`, or a [`ClientRequest`] (see
+    /// [`IntoClientRequest`]). The builder's protocols, origin and headers
+    /// are added to it.
+    pub fn new(request: impl IntoClientRequest) -> Self {
         Self {
-            url: url.into(),
+            request: request.into_client_request(),
             protocols: Vec::new(),
             origin: None,
             headers: Vec::new(),
@@ -357,8 +365,13 @@ impl ClientBuilder {
     }
 
     fn request(&self) -> Result<ClientRequest, Error> {
-        let mut request = ClientRequest::new(&self.url).map_err(Error::handshake)?;
         let invalid = Error::invalid_request;
+        let mut request = self.request.clone().map_err(|e| match e {
+            HandshakeError::InvalidUrl(_) | HandshakeError::UnsupportedScheme(_) => {
+                Error::handshake(e)
+            }
+            other => invalid(other),
+        })?;
         for protocol in &self.protocols {
             request = request.protocol(protocol).map_err(invalid)?;
         }

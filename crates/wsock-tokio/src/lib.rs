@@ -91,7 +91,7 @@ pub use wsock_tls as tls;
 
 #[cfg(feature = "deflate")]
 pub use wsock_core::DeflateConfig;
-pub use wsock_core::handshake::client::Response;
+pub use wsock_core::handshake::client::{ClientRequest, IntoClientRequest, Response};
 pub use wsock_core::handshake::server::{Accept, Request};
 pub use wsock_core::{
     CapacityError, CloseCode, CloseFrame, Config, Connection, DataKind, Error as CoreError,

@@ -251,6 +251,49 @@ async fn subprotocols_origin_and_headers() {
     .unwrap();
 }
 
+// An `http::Request`, as tungstenite users build them, is a request too:
+// its fields reach the server's callback as the builder's do.
+#[tokio::test]
+async fn connect_with_an_http_request() {
+    timeout(LIMIT, async {
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            wsock_tokio::accept_with(tcp, |request| {
+                assert_eq!(request.path(), "/room");
+                assert_eq!(request.origin(), Some("https://example.com"));
+                assert_eq!(request.headers()["x-token"], "secret");
+                assert_eq!(request.protocols(), ["v1", "v2"]);
+                Ok(Accept::new().protocol("v2"))
+            })
+            .await
+            .unwrap()
+        });
+        let request = wsock_core::http::Request::get(format!("{url}/room"))
+            .header("Sec-WebSocket-Protocol", "v1, v2")
+            .header("Origin", "https://example.com")
+            .header("X-Token", "secret")
+            .body(())
+            .unwrap();
+        let client = wsock_tokio::connect(request).await.unwrap();
+        let server = server.await.unwrap();
+        assert_eq!(
+            (client.protocol(), server.protocol()),
+            (Some("v2"), Some("v2"))
+        );
+
+        // Fields the handshake writes itself are refused before connecting.
+        let request = wsock_core::http::Request::get(format!("{url}/"))
+            .header("Sec-WebSocket-Key", "x")
+            .body(())
+            .unwrap();
+        let err = wsock_tokio::connect(request).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    })
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn fragmented_sending_is_received_whole() {
     timeout(LIMIT, async {

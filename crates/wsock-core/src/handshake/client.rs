@@ -12,9 +12,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::handover::{Connected, MaskSource, client_connection, hand_over};
-use super::http::{
-    self, HeaderReader, Headers, INCOMPLETE, check_user_header, first, invalid, is_field_value,
-    is_token, owned_headers, require_token, single, trim, write_header,
+#[cfg(feature = "std")]
+use super::wire::header_map;
+use super::wire::{
+    self as wire, HeaderReader, Headers, INCOMPLETE, check_user_header, first, invalid,
+    is_field_value, is_token, owned_headers, require_token, single, trim, write_header,
 };
 use super::{ExtensionOffer, accept_key, extension};
 use crate::config::Config;
@@ -219,6 +221,126 @@ impl ClientRequest {
         }
         out.extend_from_slice(b"\r\n");
         out
+    }
+}
+
+#[cfg(feature = "std")]
+impl ClientRequest {
+    /// The request an `http::Request<()>` describes, as tungstenite users
+    /// build them: the URI (`ws://` or `wss://`, absolute) as with
+    /// [`new`](Self::new), method `GET`, version HTTP/1.1 (the defaults).
+    /// Its header fields go through the same checks as the builder's:
+    /// `Sec-WebSocket-Protocol` values are offered as with
+    /// [`protocol`](Self::protocol), `Sec-WebSocket-Extensions` offers as
+    /// with [`extension`](Self::extension), `Origin` as with
+    /// [`origin`](Self::origin), and every other field as with
+    /// [`header`](Self::header), which refuses those the handshake writes
+    /// itself (`Host`, `Upgrade`, `Connection`, `Sec-WebSocket-Key`,
+    /// `Sec-WebSocket-Version`, …) and values that are not UTF-8.
+    ///
+    /// ```
+    /// use wsock_core::handshake::client::ClientRequest;
+    /// use wsock_core::http;
+    ///
+    /// let request = http::Request::get("wss://example.com/chat")
+    ///     .header("Sec-WebSocket-Protocol", "chat, superchat")
+    ///     .header("Authorization", "Bearer t0ken")
+    ///     .body(())?;
+    /// let request = ClientRequest::from_http(request)?;
+    /// assert_eq!((request.host(), request.is_tls()), ("example.com", true));
+    /// assert_eq!(request.protocols(), ["chat", "superchat"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_http(request: ::http::Request<()>) -> Result<Self, HandshakeError> {
+        let (parts, ()) = request.into_parts();
+        if parts.method != ::http::Method::GET {
+            return Err(HandshakeError::MethodNotAllowed(
+                parts.method.as_str().into(),
+            ));
+        }
+        if parts.version != ::http::Version::HTTP_11 {
+            return Err(HandshakeError::MalformedHttp(
+                "the opening handshake is an HTTP/1.1 request",
+            ));
+        }
+        let mut request = Self::new(&parts.uri.to_string())?;
+        for (name, value) in &parts.headers {
+            let value = core::str::from_utf8(value.as_bytes())
+                .map_err(|_| invalid("field-value", value.as_bytes()))?;
+            request = match name.as_str() {
+                "sec-websocket-protocol" => value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .try_fold(request, Self::protocol)?,
+                "sec-websocket-extensions" => extension::parse_bytes(value.as_bytes())?
+                    .into_iter()
+                    .try_fold(request, Self::extension)?,
+                "origin" => request.origin(value)?,
+                name => request.header(name, value)?,
+            };
+        }
+        Ok(request)
+    }
+}
+
+/// What names a WebSocket server to connect to: a `ws://` or `wss://` URL
+/// (`&str`, `String`), a [`ClientRequest`], and with `std` an `http::Uri`
+/// or an `http::Request<()>` ([`ClientRequest::from_http`]). Adapters'
+/// `connect` functions take any of them, as tungstenite's do.
+pub trait IntoClientRequest {
+    /// The request, or why it cannot be made.
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError>;
+}
+
+impl IntoClientRequest for &str {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        ClientRequest::new(self)
+    }
+}
+
+impl IntoClientRequest for String {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        ClientRequest::new(&self)
+    }
+}
+
+impl IntoClientRequest for &String {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        ClientRequest::new(self)
+    }
+}
+
+impl IntoClientRequest for ClientRequest {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        Ok(self)
+    }
+}
+
+impl IntoClientRequest for &ClientRequest {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        Ok(self.clone())
+    }
+}
+
+#[cfg(feature = "std")]
+impl IntoClientRequest for ::http::Uri {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        ClientRequest::new(&self.to_string())
+    }
+}
+
+#[cfg(feature = "std")]
+impl IntoClientRequest for &::http::Uri {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        ClientRequest::new(&self.to_string())
+    }
+}
+
+#[cfg(feature = "std")]
+impl IntoClientRequest for ::http::Request<()> {
+    fn into_client_request(self) -> Result<ClientRequest, HandshakeError> {
+        ClientRequest::from_http(self)
     }
 }
 
@@ -453,6 +575,9 @@ impl ClientHandshake {
     }
 
     /// §4.1, the client's checks on a `101` response.
+    // Without `std` the fields move into the response; with it they are
+    // copied into a HeaderMap.
+    #[cfg_attr(feature = "std", allow(clippy::needless_pass_by_value))]
     fn validate(&self, headers: Headers) -> Result<Response, HandshakeError> {
         require_token(&headers, "Upgrade", "websocket")?;
         require_token(&headers, "Connection", "upgrade")?;
@@ -471,8 +596,19 @@ impl ClientHandshake {
             Some(config) => Extensions::accepted(config, &extensions)?,
             None => Extensions::none(),
         };
+        #[cfg(feature = "std")]
+        let message = {
+            let mut message = ::http::Response::new(());
+            *message.status_mut() = ::http::StatusCode::SWITCHING_PROTOCOLS;
+            *message.headers_mut() = header_map(&headers)?;
+            message
+        };
         Ok(Response {
+            #[cfg(feature = "std")]
+            message,
+            #[cfg(not(feature = "std"))]
             status: 101,
+            #[cfg(not(feature = "std"))]
             headers,
             protocol,
             extensions,
@@ -505,7 +641,7 @@ impl ClientHandshake {
         headers: &[(String, Vec<u8>)],
     ) -> Result<Vec<ExtensionOffer>, HandshakeError> {
         let mut out = Vec::new();
-        for value in http::values(headers, "Sec-WebSocket-Extensions") {
+        for value in wire::values(headers, "Sec-WebSocket-Extensions") {
             out.extend(extension::parse_bytes(value)?);
         }
         match out.iter().find(|e| {
@@ -549,16 +685,72 @@ fn status_error(status: u16, headers: Headers, after: &[u8]) -> HandshakeError {
     }
 }
 
-/// The server's accepting response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The server's accepting response: with `std` an `http::Response<()>`
+/// ([`http`](Self::http)), plus what the handshake read from it.
+#[derive(Debug, Clone)]
 pub struct Response {
+    #[cfg(feature = "std")]
+    message: ::http::Response<()>,
+    #[cfg(not(feature = "std"))]
     status: u16,
+    #[cfg(not(feature = "std"))]
     headers: Headers,
     protocol: Option<String>,
     extensions: Vec<ExtensionOffer>,
     negotiated: Extensions,
 }
 
+/// Compares what was received and read (`http::Response` has no
+/// `PartialEq`: its status, version and fields are compared).
+impl PartialEq for Response {
+    fn eq(&self, other: &Self) -> bool {
+        #[cfg(feature = "std")]
+        let same_message = self.message.status() == other.message.status()
+            && self.message.version() == other.message.version()
+            && self.message.headers() == other.message.headers();
+        #[cfg(not(feature = "std"))]
+        let same_message = self.status == other.status && self.headers == other.headers;
+        same_message
+            && self.protocol == other.protocol
+            && self.extensions == other.extensions
+            && self.negotiated == other.negotiated
+    }
+}
+
+impl Eq for Response {}
+
+#[cfg(feature = "std")]
+impl Response {
+    /// The status (`101 Switching Protocols`).
+    pub fn status(&self) -> ::http::StatusCode {
+        self.message.status()
+    }
+
+    /// Every header field.
+    pub fn headers(&self) -> &::http::HeaderMap {
+        self.message.headers()
+    }
+
+    /// The first value of the field `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.message
+            .headers()
+            .get(name)
+            .map(::http::HeaderValue::as_bytes)
+    }
+
+    /// The response as received: status, version and header fields.
+    pub fn http(&self) -> &::http::Response<()> {
+        &self.message
+    }
+
+    /// The response as received, given up.
+    pub fn into_http(self) -> ::http::Response<()> {
+        self.message
+    }
+}
+
+#[cfg(not(feature = "std"))]
 impl Response {
     /// The status (101).
     pub fn status(&self) -> u16 {
@@ -574,7 +766,9 @@ impl Response {
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         first(&self.headers, name)
     }
+}
 
+impl Response {
     /// The subprotocol the server chose, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
@@ -838,10 +1032,8 @@ mod tests {
             "Sec-WebSocket-Protocol: chat|Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover|X-Extra: 1",
         );
         let response = feed(&bytes).unwrap();
-        assert_eq!(
-            (response.status(), response.protocol()),
-            (101, Some("chat"))
-        );
+        assert!(response.status() == 101);
+        assert_eq!(response.protocol(), Some("chat"));
         assert_eq!(response.header("x-extra"), Some(&b"1"[..]));
         assert_eq!(response.headers().len(), 6);
         let deflate =

@@ -4,7 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use super::http::{invalid, is_tchar, is_token};
+use super::wire::{invalid, is_tchar, is_token};
 use crate::error::HandshakeError;
 
 const HEADER: &str = "Sec-WebSocket-Extensions";

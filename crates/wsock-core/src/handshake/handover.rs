@@ -19,13 +19,22 @@ use crate::connection::Connection;
 use crate::error::HandshakeError;
 use crate::extension::Extensions;
 
-/// The server accepted: write [`response_bytes`](Self::response_bytes),
-/// then run [`connection`](Self::connection).
+/// The server accepted: write [`response_bytes`](Self::response_bytes)
+/// (or hand `response` to the HTTP stack that read the request), then run
+/// [`connection`](Self::connection).
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Accepted {
     /// The `101 Switching Protocols` response, to write before any frame.
+    /// Empty for an extended CONNECT
+    /// ([`UpgradeKind::ExtendedConnect`](super::server::UpgradeKind)),
+    /// whose `200` only the HTTP/2 stack can send: it sends `response`.
     pub response_bytes: Vec<u8>,
+    /// The same response as an `http` value (status `101`, or `200` for
+    /// an extended CONNECT, and the header fields), for an HTTP stack such
+    /// as hyper that writes responses itself.
+    #[cfg(feature = "std")]
+    pub response: http::Response<()>,
     /// The connection in force once the response is written: the chosen
     /// subprotocol, the extensions negotiated from the handshake's
     /// [`Config`], and any frames the client sent right behind its
@@ -47,6 +56,9 @@ pub struct Rejected {
     /// Why: a request error, [`HandshakeError::RejectedByApplication`], or
     /// an [`Accept`](super::server::Accept) the core cannot honour.
     pub error: HandshakeError,
+    /// The request was an extended CONNECT: its answer goes out on an
+    /// HTTP/2 stream, where `Upgrade` means nothing.
+    http2: bool,
 }
 
 impl Rejected {
@@ -67,7 +79,43 @@ impl Rejected {
             status,
             response_bytes,
             error,
+            http2: false,
         }
+    }
+
+    /// Marks the refusal of an extended CONNECT.
+    pub(crate) fn for_http2(mut self, http2: bool) -> Self {
+        self.http2 = http2;
+        self
+    }
+
+    /// The same response as an `http` value, for an HTTP stack such as
+    /// hyper that writes responses itself: the status, the header fields
+    /// and the body. `Connection` is left out (the stack manages the
+    /// connection), and so is `Upgrade` when the request was an HTTP/2
+    /// extended CONNECT.
+    #[cfg(feature = "std")]
+    pub fn response(&self) -> http::Response<Vec<u8>> {
+        let lines = self.response_bytes.split(|&b| b == b'\n').count();
+        let mut slots = alloc::vec![httparse::EMPTY_HEADER; lines];
+        let mut parsed = httparse::Response::new(&mut slots);
+        let head = match parsed.parse(&self.response_bytes) {
+            Ok(httparse::Status::Complete(n)) => n,
+            _ => self.response_bytes.len(),
+        };
+        let mut response = http::Response::new(self.response_bytes[head..].to_vec());
+        *response.status_mut() = http::StatusCode::from_u16(self.status)
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        for field in parsed.headers.iter() {
+            let hop = field.name.eq_ignore_ascii_case("Connection")
+                || (self.http2 && field.name.eq_ignore_ascii_case("Upgrade"));
+            let name = http::HeaderName::from_bytes(field.name.as_bytes());
+            let value = http::HeaderValue::from_bytes(field.value);
+            if let (false, Ok(name), Ok(value)) = (hop, name, value) {
+                response.headers_mut().append(name, value);
+            }
+        }
+        response
     }
 }
 

@@ -1,10 +1,21 @@
-//! The opening handshake (RFC 6455 §4): an HTTP/1.1 Upgrade exchange.
+//! The opening handshake (RFC 6455 §4): an HTTP/1.1 Upgrade exchange, or
+//! on the server an HTTP/2 extended CONNECT (RFC 8441) that another HTTP
+//! stack parsed.
 //!
 //! Both sides are sans-IO: feed received bytes to [`client::ClientHandshake`]
 //! or [`server::ServerHandshake`] until they return the peer's message. A
 //! server then accepts ([`Accepted`]) or rejects ([`Rejected`]) it; an
 //! accepted handshake hands over a ready [`Connection`](crate::Connection)
 //! that already holds the bytes that arrived behind the handshake.
+//!
+//! With the `std` feature the requests and responses are `http` crate
+//! types ([`crate::http`]): the server's [`server::Request`] holds an
+//! `http::Request<()>`, [`Accepted::response`] and the client's
+//! [`client::Response`] are `http::Response<()>`,
+//! [`server::Request::from_http`] takes a request parsed elsewhere, and a
+//! [`client::ClientRequest`] can be built from an `http::Request<()>`
+//! ([`client::IntoClientRequest`]). Without it the core keeps minimal
+//! types of its own.
 
 use alloc::string::String;
 
@@ -15,8 +26,8 @@ use sha1::{Digest as _, Sha1};
 pub mod client;
 mod extension;
 mod handover;
-mod http;
 pub mod server;
+mod wire;
 
 pub use extension::ExtensionOffer;
 pub use handover::{Accepted, Connected, Rejected};

@@ -14,9 +14,11 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::ExtensionOffer;
 use super::handover::{Accepted, Rejected, hand_over, server_connection};
-use super::http::{
-    self, HeaderReader, Headers, INCOMPLETE, check_user_header, first, invalid, is_field_value,
-    is_token, list_items, require_token, single, trim, write_header,
+#[cfg(feature = "std")]
+use super::wire::header_map;
+use super::wire::{
+    self as wire, HeaderReader, Headers, INCOMPLETE, check_user_header, first, invalid,
+    is_field_value, is_token, list_items, require_token, single, trim, write_header,
 };
 use super::{accept_key, extension};
 use crate::config::Config;
@@ -111,9 +113,11 @@ impl ServerHandshake {
     }
 }
 
-/// Checks an already-parsed request (for servers whose HTTP stack parsed
-/// it, such as a hyper upgrade) and negotiates what `config` enables, as
-/// [`ServerHandshake`] does. `http_minor_version` is the `x` of `HTTP/1.x`.
+/// Checks an HTTP/1.x request that was parsed elsewhere, as
+/// [`ServerHandshake`] does, and negotiates what `config` enables.
+/// `http_minor_version` is the `x` of `HTTP/1.x`. With `std`,
+/// [`Request::from_http`] does the same from an `http::Request` (and also
+/// takes HTTP/2 extended CONNECT).
 pub fn validate_request<'a>(
     method: &str,
     target: &str,
@@ -132,32 +136,87 @@ pub fn validate_request<'a>(
         .into_iter()
         .map(|(n, v)| (n.into(), v.to_vec()))
         .collect();
-    let host = single(&headers, "Host")?.ok_or(HandshakeError::MissingHeader("Host"))?;
-    let host = text(host, "Host")?;
-    require_token(&headers, "Upgrade", "websocket")?;
-    require_token(&headers, "Connection", "upgrade")?;
-    check_version(&headers)?;
-    let key = read_key(&headers)?;
-    let origin = first(&headers, "Origin")
-        .map(|v| text(v, "Origin"))
-        .transpose()?;
-    let protocols = read_protocols(&headers)?;
-    let extensions = read_extensions(&headers)?;
-    let (negotiated, answers) = Extensions::answer(config, &extensions);
-    Ok(Request {
+    let checked = Checked::read(&headers, UpgradeKind::Http11, None)?;
+    #[cfg(feature = "std")]
+    let message = {
+        let mut request = ::http::Request::new(());
+        *request.uri_mut() = ::http::Uri::try_from(target)
+            .map_err(|_| HandshakeError::MalformedHttp("invalid request-target"))?;
+        *request.headers_mut() = header_map(&headers)?;
+        request
+    };
+    #[cfg(not(feature = "std"))]
+    let message = Message {
         method: method.into(),
-        target: target.into(),
         headers,
-        host,
-        origin,
-        key,
-        protocols,
-        extensions,
-        negotiated,
-        answers,
-        config: Box::new(config.clone()),
-        leftover: Vec::new(),
-    })
+    };
+    Ok(Request::build(message, target.into(), checked, config))
+}
+
+/// What the handshake reads from a request's fields, once.
+struct Checked {
+    kind: UpgradeKind,
+    host: String,
+    origin: Option<String>,
+    key: Option<String>,
+    protocols: Vec<String>,
+    extensions: Vec<ExtensionOffer>,
+}
+
+impl Checked {
+    /// §4.2.1 for [`UpgradeKind::Http11`]; RFC 8441 §5 for
+    /// [`UpgradeKind::ExtendedConnect`], where `Upgrade`, `Connection` and
+    /// `Sec-WebSocket-Key` play no part and the host may come from the
+    /// `:authority` (`authority`).
+    fn read(
+        headers: &[(String, Vec<u8>)],
+        kind: UpgradeKind,
+        authority: Option<&str>,
+    ) -> Result<Self, HandshakeError> {
+        let host = match (single(headers, "Host")?, authority) {
+            (_, Some(authority)) if kind == UpgradeKind::ExtendedConnect => authority.into(),
+            (Some(host), _) => text(host, "Host")?,
+            (None, _) if kind == UpgradeKind::ExtendedConnect => {
+                return Err(HandshakeError::MissingHeader(":authority"));
+            }
+            (None, _) => return Err(HandshakeError::MissingHeader("Host")),
+        };
+        if kind == UpgradeKind::Http11 {
+            require_token(headers, "Upgrade", "websocket")?;
+            require_token(headers, "Connection", "upgrade")?;
+        }
+        // The key first: a request without one is malformed (400) whatever
+        // its version says.
+        let key = match kind {
+            UpgradeKind::Http11 => Some(read_key(headers)?),
+            UpgradeKind::ExtendedConnect => None,
+        };
+        check_version(headers)?;
+        let origin = first(headers, "Origin")
+            .map(|v| text(v, "Origin"))
+            .transpose()?;
+        Ok(Self {
+            kind,
+            host,
+            origin,
+            key,
+            protocols: read_protocols(headers)?,
+            extensions: read_extensions(headers)?,
+        })
+    }
+}
+
+/// How the client asked for the WebSocket, which decides the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UpgradeKind {
+    /// RFC 6455 §4: an HTTP/1.1 `GET` with `Upgrade: websocket`, answered
+    /// `101 Switching Protocols`; the WebSocket then owns the connection.
+    Http11,
+    /// RFC 8441 (HTTP/2; RFC 9220 for HTTP/3): an extended `CONNECT` with
+    /// `:protocol` `websocket`, answered `200`; the WebSocket runs on that
+    /// one stream. Only [`Request::from_http`] reads these.
+    ExtendedConnect,
 }
 
 /// Origin-form (`/path?query`) or absolute-form (RFC 7230 §5.3).
@@ -187,11 +246,12 @@ fn text(value: &[u8], name: &'static str) -> Result<String, HandshakeError> {
         .map_err(|_| invalid(name, value))
 }
 
-/// §4.2.1 item 6: version 13, once. Missing is a malformed request (400);
-/// anything else is a version this server does not speak (426).
+/// §4.2.1 item 6: version 13, once. Missing or anything else is a version
+/// this server does not speak: both are answered 426 with
+/// `Sec-WebSocket-Version: 13` (§4.4).
 fn check_version(headers: &[(String, Vec<u8>)]) -> Result<(), HandshakeError> {
     let name = "Sec-WebSocket-Version";
-    let found: Vec<&[u8]> = http::values(headers, name).map(trim).collect();
+    let found: Vec<&[u8]> = wire::values(headers, name).map(trim).collect();
     match found.as_slice() {
         [] => Err(HandshakeError::MissingHeader(name)),
         [b"13"] => Ok(()),
@@ -231,24 +291,39 @@ fn read_protocols(headers: &[(String, Vec<u8>)]) -> Result<Vec<String>, Handshak
 
 fn read_extensions(headers: &[(String, Vec<u8>)]) -> Result<Vec<ExtensionOffer>, HandshakeError> {
     let mut out = Vec::new();
-    for value in http::values(headers, "Sec-WebSocket-Extensions") {
+    for value in wire::values(headers, "Sec-WebSocket-Extensions") {
         out.extend(extension::parse_bytes(value)?);
     }
     Ok(out)
+}
+
+/// The request line and fields of a request, as received (without `std`;
+/// with it, an `http::Request<()>`).
+#[cfg(not(feature = "std"))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Message {
+    method: String,
+    headers: Headers,
 }
 
 /// A valid opening-handshake request, with what was read from it once
 /// (offered subprotocols and extensions, the key) and what the server's
 /// [`Config`] makes of it. Answer it with [`accept`](Self::accept) or
 /// [`reject`](Self::reject).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// With `std` the request itself is an `http::Request<()>`
+/// ([`http`](Self::http)); the getters here read it.
+#[derive(Debug, Clone)]
 pub struct Request {
-    method: String,
+    #[cfg(feature = "std")]
+    message: ::http::Request<()>,
+    #[cfg(not(feature = "std"))]
+    message: Message,
     target: String,
-    headers: Headers,
+    kind: UpgradeKind,
     host: String,
     origin: Option<String>,
-    key: String,
+    key: Option<String>,
     protocols: Vec<String>,
     extensions: Vec<ExtensionOffer>,
     negotiated: Extensions,
@@ -260,14 +335,255 @@ pub struct Request {
     leftover: Vec<u8>,
 }
 
+/// Compares what was received and read (`http::Request` has no
+/// `PartialEq`: its method, URI, version and fields are compared).
+impl PartialEq for Request {
+    fn eq(&self, other: &Self) -> bool {
+        #[cfg(feature = "std")]
+        let same_message = {
+            let (a, b) = (&self.message, &other.message);
+            a.method() == b.method()
+                && a.uri() == b.uri()
+                && a.version() == b.version()
+                && a.headers() == b.headers()
+        };
+        #[cfg(not(feature = "std"))]
+        let same_message = self.message == other.message;
+        same_message
+            && self.target == other.target
+            && self.kind == other.kind
+            && self.host == other.host
+            && self.origin == other.origin
+            && self.key == other.key
+            && self.protocols == other.protocols
+            && self.extensions == other.extensions
+            && self.negotiated == other.negotiated
+            && self.answers == other.answers
+            && self.config == other.config
+            && self.leftover == other.leftover
+    }
+}
+
+impl Eq for Request {}
+
+#[cfg(feature = "std")]
 impl Request {
-    /// The method (always `GET` for a valid request).
+    /// Checks a request that an HTTP stack such as hyper parsed, and
+    /// negotiates what `config` enables, as [`ServerHandshake`] does; its
+    /// [`accept`](Self::accept) answers with the response to hand back to
+    /// that stack ([`Accepted::response`]). The body is not looked at, and
+    /// there are no leftover bytes: the stack hands over the upgraded
+    /// connection or stream.
+    ///
+    /// Two kinds of request are taken ([`UpgradeKind`]):
+    ///
+    /// * HTTP/1.1 `GET` with `Upgrade: websocket`, `Connection: Upgrade`,
+    ///   `Sec-WebSocket-Key` and `Sec-WebSocket-Version: 13` (RFC 6455
+    ///   §4.2.1), answered `101`. `protocol` is ignored.
+    /// * HTTP/2 or HTTP/3 extended `CONNECT` (RFC 8441, RFC 9220) with
+    ///   `Sec-WebSocket-Version: 13` and no key, answered `200`.
+    ///   `protocol` is the request's `:protocol` pseudo-header, which HTTP
+    ///   stacks keep outside the header map (`hyper::ext::Protocol` and
+    ///   `h2::ext::Protocol` in the request's extensions): it must be
+    ///   `websocket`.
+    ///
+    /// Refused with the [`Rejected`] response to send (it has no
+    /// `Connection` header, so it suits HTTP/2 as it is):
+    ///
+    /// * another version than HTTP/1.1, 2 or 3: 400;
+    /// * HTTP/1.1 other than `GET`: 405 with `Allow: GET`; HTTP/2 or 3
+    ///   other than `CONNECT`: 405 with `Allow: CONNECT`;
+    /// * a `CONNECT` without `:protocol` (a plain tunnel): 400;
+    /// * a `:protocol` other than `websocket`: 501 Not Implemented
+    ///   ([`HandshakeError::UnsupportedProtocol`]): the request is a
+    ///   well-formed extended CONNECT (RFC 8441 §4) for a protocol this
+    ///   endpoint does not implement, which RFC 9110 §15.6.2 answers with
+    ///   501 (RFC 8441 names no status);
+    /// * `Sec-WebSocket-Version` missing or not 13: 426 with
+    ///   `Sec-WebSocket-Version: 13` (RFC 6455 §4.4, RFC 8441 §5);
+    /// * any other bad field: 400, as from [`ServerHandshake`].
+    ///
+    /// ```
+    /// use wsock_core::handshake::server::{Accept, Request, UpgradeKind};
+    /// use wsock_core::http;
+    /// use wsock_core::Config;
+    ///
+    /// // An RFC 8441 request as an HTTP/2 stack hands it over.
+    /// let h2 = http::Request::connect("https://example.com/chat")
+    ///     .version(http::Version::HTTP_2)
+    ///     .header("sec-websocket-version", "13")
+    ///     .header("sec-websocket-protocol", "chat")
+    ///     .body(())?;
+    /// let request = Request::from_http(&h2, Some("websocket"), &Config::default())
+    ///     .map_err(|r| r.error)?;
+    /// assert_eq!((request.upgrade_kind(), request.path()), (UpgradeKind::ExtendedConnect, "/chat"));
+    /// let accepted = request.accept(Accept::new().protocol("chat")).map_err(|r| r.error)?;
+    /// assert_eq!(accepted.response.status(), http::StatusCode::OK);
+    /// assert_eq!(accepted.response.headers()["sec-websocket-protocol"], "chat");
+    /// // accepted.connection runs on the stream once the 200 is sent.
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_http<B>(
+        request: &::http::Request<B>,
+        protocol: Option<&str>,
+        config: &Config,
+    ) -> Result<Self, Rejected> {
+        use ::http::Version;
+        let kind = match request.version() {
+            Version::HTTP_11 => UpgradeKind::Http11,
+            Version::HTTP_2 | Version::HTTP_3 => UpgradeKind::ExtendedConnect,
+            _ => return Err(HandshakeError::UnsupportedHttpVersion(0).into()),
+        };
+        let http2 = kind == UpgradeKind::ExtendedConnect;
+        Self::check_http_method(request.method(), kind, protocol)
+            .and_then(|()| Self::read_http(request, kind, config))
+            .map_err(|error| {
+                let rejected = match &error {
+                    // Not the `Allow: GET` of an HTTP/1.1 refusal.
+                    HandshakeError::MethodNotAllowed(_) if http2 => {
+                        let body = error.rejection_body();
+                        let bytes = reject_response(405, &[("Allow", "CONNECT")], body.as_bytes());
+                        Rejected::with_response(405, bytes, error)
+                    }
+                    _ => Rejected::from(error),
+                };
+                rejected.for_http2(http2)
+            })
+    }
+
+    /// `GET` for HTTP/1.1; `CONNECT` with `:protocol` `websocket` (an
+    /// upgrade token: case-insensitive) for HTTP/2 and 3.
+    fn check_http_method(
+        method: &::http::Method,
+        kind: UpgradeKind,
+        protocol: Option<&str>,
+    ) -> Result<(), HandshakeError> {
+        use ::http::Method;
+        let expected = match kind {
+            UpgradeKind::Http11 => Method::GET,
+            UpgradeKind::ExtendedConnect => Method::CONNECT,
+        };
+        if *method != expected {
+            return Err(HandshakeError::MethodNotAllowed(method.as_str().into()));
+        }
+        match (kind, protocol) {
+            (UpgradeKind::Http11, _) => Ok(()),
+            (UpgradeKind::ExtendedConnect, None) => Err(HandshakeError::MissingHeader(":protocol")),
+            (UpgradeKind::ExtendedConnect, Some(p)) if p.eq_ignore_ascii_case("websocket") => {
+                Ok(())
+            }
+            (UpgradeKind::ExtendedConnect, Some(p)) => {
+                Err(HandshakeError::UnsupportedProtocol(p.into()))
+            }
+        }
+    }
+
+    fn read_http<B>(
+        request: &::http::Request<B>,
+        kind: UpgradeKind,
+        config: &Config,
+    ) -> Result<Self, HandshakeError> {
+        let target = alloc::string::ToString::to_string(request.uri());
+        check_target(&target)?;
+        let headers: Headers = request
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().into(), v.as_bytes().to_vec()))
+            .collect();
+        let authority = request
+            .uri()
+            .authority()
+            .map(::http::uri::Authority::as_str);
+        let checked = Checked::read(&headers, kind, authority)?;
+        let mut message = ::http::Request::new(());
+        *message.method_mut() = request.method().clone();
+        *message.uri_mut() = request.uri().clone();
+        *message.version_mut() = request.version();
+        *message.headers_mut() = request.headers().clone();
+        Ok(Self::build(message, target, checked, config))
+    }
+
+    /// The request as received: method, URI, version and header fields
+    /// (names in lower case, as `http` keeps them).
+    pub fn http(&self) -> &::http::Request<()> {
+        &self.message
+    }
+
+    /// The request as received, given up.
+    pub fn into_http(self) -> ::http::Request<()> {
+        self.message
+    }
+
+    /// Every header field.
+    pub fn headers(&self) -> &::http::HeaderMap {
+        self.message.headers()
+    }
+
+    /// The first value of the field `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.message
+            .headers()
+            .get(name)
+            .map(::http::HeaderValue::as_bytes)
+    }
+
+    /// The method (`GET`, or `CONNECT` for an extended CONNECT).
     pub fn method(&self) -> &str {
-        &self.method
+        self.message.method().as_str()
+    }
+}
+
+#[cfg(not(feature = "std"))]
+impl Request {
+    /// Every header field, in order, names as sent.
+    pub fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.message.headers
+    }
+
+    /// The first value of the field `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        first(&self.message.headers, name)
+    }
+
+    /// The method (always `GET`).
+    pub fn method(&self) -> &str {
+        &self.message.method
+    }
+}
+
+impl Request {
+    fn build(
+        #[cfg(feature = "std")] message: ::http::Request<()>,
+        #[cfg(not(feature = "std"))] message: Message,
+        target: String,
+        checked: Checked,
+        config: &Config,
+    ) -> Self {
+        let (negotiated, answers) = Extensions::answer(config, &checked.extensions);
+        Self {
+            message,
+            target,
+            kind: checked.kind,
+            host: checked.host,
+            origin: checked.origin,
+            key: checked.key,
+            protocols: checked.protocols,
+            extensions: checked.extensions,
+            negotiated,
+            answers,
+            config: Box::new(config.clone()),
+            leftover: Vec::new(),
+        }
+    }
+
+    /// How the client asked: an HTTP/1.1 upgrade or an extended CONNECT.
+    pub fn upgrade_kind(&self) -> UpgradeKind {
+        self.kind
     }
 
     /// The request-target as sent: usually `/path?query`, possibly an
-    /// absolute URI.
+    /// absolute URI (always one for an extended CONNECT from
+    /// [`from_http`](Self::from_http)).
     pub fn target(&self) -> &str {
         &self.target
     }
@@ -285,17 +601,7 @@ impl Request {
         self.target.split_once('?').map(|(_, q)| q)
     }
 
-    /// Every header field, in order, names as sent.
-    pub fn headers(&self) -> &[(String, Vec<u8>)] {
-        &self.headers
-    }
-
-    /// The first value of the field `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
-        first(&self.headers, name)
-    }
-
-    /// The `Host` value.
+    /// The `Host` value (for an extended CONNECT, the `:authority`).
     pub fn host(&self) -> &str {
         &self.host
     }
@@ -306,9 +612,10 @@ impl Request {
         self.origin.as_deref()
     }
 
-    /// The `Sec-WebSocket-Key` value (base64 text).
-    pub fn key(&self) -> &str {
-        &self.key
+    /// The `Sec-WebSocket-Key` value (base64 text); `None` for an extended
+    /// CONNECT, which has none.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
     }
 
     /// Subprotocols the client offered, in its order of preference.
@@ -335,10 +642,11 @@ impl Request {
         &self.leftover
     }
 
-    /// Accepts the request: the `101 Switching Protocols` response and the
+    /// Accepts the request: the response and the
     /// [`Connection`](crate::Connection) to run once it is written, with the
     /// chosen subprotocol, the negotiated extensions and the leftover bytes
-    /// in it.
+    /// in it. The response is `101 Switching Protocols` for an HTTP/1.1
+    /// upgrade, `200` for an extended CONNECT ([`UpgradeKind`]).
     ///
     /// Refused, with a `500` response to write, if `accept` picks a
     /// subprotocol or extension the client did not offer, accepts an
@@ -348,9 +656,30 @@ impl Request {
     pub fn accept(mut self, accept: Accept) -> Result<Accepted, Rejected> {
         // The application's mistake, not the client's: 500, whatever the
         // error's own status.
-        let response_bytes = self
-            .response_bytes(&accept)
-            .map_err(|e| Rejected::with_response(500, reject_response(500, &[], b""), e))?;
+        let http2 = self.kind == UpgradeKind::ExtendedConnect;
+        let fail =
+            |e| Rejected::with_response(500, reject_response(500, &[], b""), e).for_http2(http2);
+        let fields = self.response_fields(&accept).map_err(fail)?;
+        #[cfg(feature = "std")]
+        let response = {
+            let status = match self.kind {
+                UpgradeKind::Http11 => 101,
+                UpgradeKind::ExtendedConnect => 200,
+            };
+            http_response(status, self.message.version(), &fields).map_err(fail)?
+        };
+        let response_bytes = match self.kind {
+            UpgradeKind::Http11 => {
+                let mut out = Vec::with_capacity(256);
+                out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
+                for (name, value) in &fields {
+                    write_header(&mut out, name, value.as_bytes());
+                }
+                out.extend_from_slice(b"\r\n");
+                out
+            }
+            UpgradeKind::ExtendedConnect => Vec::new(),
+        };
         let leftover = core::mem::take(&mut self.leftover);
         let connection = hand_over(
             server_connection((*self.config).clone()),
@@ -360,6 +689,8 @@ impl Request {
         );
         Ok(Accepted {
             response_bytes,
+            #[cfg(feature = "std")]
+            response,
             connection,
             request: self,
         })
@@ -371,22 +702,23 @@ impl Request {
         let (status, response_bytes) = rejection.into_response();
         let error = HandshakeError::RejectedByApplication(status);
         Rejected::with_response(status, response_bytes, error)
+            .for_http2(self.kind == UpgradeKind::ExtendedConnect)
     }
 
-    /// The `101` response for `accept`, once checked.
-    fn response_bytes(&self, accept: &Accept) -> Result<Vec<u8>, HandshakeError> {
+    /// The header fields of the answer to `accept`, once checked.
+    fn response_fields<'a>(
+        &self,
+        accept: &'a Accept,
+    ) -> Result<Vec<(&'a str, String)>, HandshakeError> {
         self.check(accept)?;
-        let mut out = Vec::with_capacity(256);
-        out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\n");
-        write_header(&mut out, "Upgrade", b"websocket");
-        write_header(&mut out, "Connection", b"Upgrade");
-        write_header(
-            &mut out,
-            "Sec-WebSocket-Accept",
-            accept_key(self.key.as_bytes()).as_bytes(),
-        );
+        let mut out: Vec<(&str, String)> = Vec::with_capacity(6 + accept.headers.len());
+        if let Some(key) = &self.key {
+            out.push(("Upgrade", "websocket".into()));
+            out.push(("Connection", "Upgrade".into()));
+            out.push(("Sec-WebSocket-Accept", accept_key(key.as_bytes())));
+        }
         if let Some(protocol) = &accept.protocol {
-            write_header(&mut out, "Sec-WebSocket-Protocol", protocol.as_bytes());
+            out.push(("Sec-WebSocket-Protocol", protocol.clone()));
         }
         if !accept.extensions.is_empty() || !self.answers.is_empty() {
             let list: Vec<String> = self
@@ -395,16 +727,11 @@ impl Request {
                 .chain(&accept.extensions)
                 .map(|e| format!("{e}"))
                 .collect();
-            write_header(
-                &mut out,
-                "Sec-WebSocket-Extensions",
-                list.join(", ").as_bytes(),
-            );
+            out.push(("Sec-WebSocket-Extensions", list.join(", ")));
         }
         for (name, value) in &accept.headers {
-            write_header(&mut out, name, value.as_bytes());
+            out.push((name, value.clone()));
         }
-        out.extend_from_slice(b"\r\n");
         Ok(out)
     }
 
@@ -451,6 +778,27 @@ impl Request {
         // break the first frame that uses it.
         Err(HandshakeError::UnsupportedExtension(ext.name.clone()))
     }
+}
+
+/// An `http::Response<()>` with `status` and `fields` (already checked).
+#[cfg(feature = "std")]
+fn http_response(
+    status: u16,
+    version: ::http::Version,
+    fields: &[(&str, String)],
+) -> Result<::http::Response<()>, HandshakeError> {
+    let mut response = ::http::Response::new(());
+    *response.status_mut() = ::http::StatusCode::from_u16(status)
+        .map_err(|_| HandshakeError::MalformedHttp("invalid status"))?;
+    *response.version_mut() = version;
+    for (name, value) in fields {
+        let name = ::http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid("field-name", name.as_bytes()))?;
+        let value = ::http::HeaderValue::from_str(value)
+            .map_err(|_| invalid("field-value", value.as_bytes()))?;
+        response.headers_mut().append(name, value);
+    }
+    Ok(response)
 }
 
 /// The application's answer to a [`Request`]: what to put in the `101`
@@ -661,7 +1009,7 @@ impl HandshakeError {
         let status = self.http_status()?;
         let headers: &[(&str, &str)] = match self {
             Self::MethodNotAllowed(_) => &[("Allow", "GET")],
-            Self::UnsupportedVersion(_) => {
+            Self::UnsupportedVersion(_) | Self::MissingHeader("Sec-WebSocket-Version") => {
                 &[("Sec-WebSocket-Version", "13"), ("Upgrade", "websocket")]
             }
             _ => &[],
@@ -673,11 +1021,17 @@ impl HandshakeError {
         ))
     }
 
-    fn rejection_body(&self) -> String {
+    pub(crate) fn rejection_body(&self) -> String {
         match self {
             Self::MalformedHttp(what) => format!("malformed HTTP request: {what}\n"),
             Self::UnsupportedHttpVersion(_) => "a WebSocket handshake needs HTTP/1.1\n".into(),
+            Self::MissingHeader("Sec-WebSocket-Version") => {
+                "missing Sec-WebSocket-Version (this server speaks 13)\n".into()
+            }
             Self::MissingHeader(name) => format!("missing {name} header\n"),
+            Self::UnsupportedProtocol(_) => {
+                "extended CONNECT is served here for the websocket protocol only\n".into()
+            }
             Self::InvalidHeader { name, .. } => format!("invalid {name} header\n"),
             Self::MethodNotAllowed(_) => "a WebSocket handshake must use GET\n".into(),
             Self::UnsupportedVersion(_) => {
@@ -827,7 +1181,7 @@ mod tests {
         );
         assert_eq!(request.host(), "server.example.com");
         assert_eq!(request.origin(), Some("http://example.com"));
-        assert_eq!(request.key(), "dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(request.key(), Some("dGhlIHNhbXBsZSBub25jZQ=="));
         assert_eq!(request.protocols(), ["chat", "superchat"]);
         assert_eq!(request.header("sec-websocket-version"), Some(&b"13"[..]));
         assert_eq!(request.headers().len(), 7);
@@ -976,9 +1330,16 @@ mod tests {
         );
         assert!(response.contains("\r\nSec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n"));
         assert!(response.contains("\r\nConnection: Upgrade, close\r\n"));
+        // A client that names no version does not speak 13 either: it is
+        // told which one to use (RFC 8441 §5 refers to the same rule).
         let err = parse(&edit("Sec-WebSocket-Version: 13", "")).unwrap_err();
         assert_eq!(err, HandshakeError::MissingHeader("Sec-WebSocket-Version"));
-        assert_eq!(status_of(&err), "HTTP/1.1 400 Bad Request");
+        let response = String::from_utf8(err.rejection_response().unwrap()).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+            "{response}"
+        );
+        assert!(response.contains("\r\nSec-WebSocket-Version: 13\r\n"));
     }
 
     #[test]

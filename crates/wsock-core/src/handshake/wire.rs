@@ -168,6 +168,22 @@ pub(crate) fn owned_headers(headers: &[httparse::Header<'_>]) -> Headers {
         .collect()
 }
 
+/// An `http::HeaderMap` of received fields.
+#[cfg(feature = "std")]
+pub(crate) fn header_map(
+    headers: &[(String, Vec<u8>)],
+) -> Result<::http::HeaderMap, HandshakeError> {
+    let mut map = ::http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name = ::http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| HandshakeError::MalformedHttp("invalid header name"))?;
+        let value = ::http::HeaderValue::from_bytes(value)
+            .map_err(|_| HandshakeError::MalformedHttp("invalid header value"))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
 /// Values of every field called `name` (case-insensitive).
 pub(crate) fn values<'a>(
     headers: &'a [(String, Vec<u8>)],
