@@ -10,7 +10,7 @@
 //!   byte is read in, unmasked and, for text, validated as UTF-8. One
 //!   function per library, plus `memcpy` of the same payload bytes (the
 //!   floor for any pass over them). `wsock-core` is the sans-IO core driven
-//!   as an adapter drives it (read into `input_buffer`, `poll_event`,
+//!   as an adapter drives it (read into `read_buffer`, `poll_event`,
 //!   borrowed events); `wsock-tokio` is the adapter's `recv` (owned
 //!   messages) over the same transport; the peers use their plain APIs
 //!   (tungstenite `read`, fastwebsockets `read_frame`, tokio-websockets

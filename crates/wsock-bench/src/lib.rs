@@ -292,7 +292,7 @@ impl Lib {
 /// payload bytes seen (after unmasking and, for text, UTF-8 validation).
 #[allow(clippy::large_enum_variant)] // Ours unboxed: no indirection added to it.
 pub enum Decoder {
-    /// wsock core: read into `input_buffer`, `commit_input`, `poll_event`.
+    /// wsock core: read into `read_buffer`, `commit_read`, `poll_event`.
     WsockCore(Connection, MemIo),
     /// wsock tokio adapter over the in-memory transport.
     WsockTokio(Box<wsock_tokio::WebSocket<MemIo>>),
@@ -405,7 +405,7 @@ enum EncoderLib {
 
 impl Encoder {
     /// An encoder of `lib` in `role` for `payload`, or `None` when the
-    /// library has no such API. wsock core: `send_binary`, then `output`
+    /// library has no such API. wsock core: `send_fragment` (whole, borrowed), then `poll_transmit`
     /// written out and consumed; tungstenite: `WebSocket::send` of a shared
     /// `Bytes`; fastwebsockets: `write_frame` of a borrowed payload;
     /// tokio-websockets: `SinkExt::send` of a shared `Bytes`.

@@ -12,7 +12,7 @@
 //!   `text-ascii`, `text-multilingual`; modes: `message` (whole messages)
 //!   and `stream` (chunks). The connection is reused across iterations, so
 //!   this is the steady state.
-//! - `encode/<role>/<size>`: `send_binary` + `output` + `consume_output`
+//! - `encode/<role>/<size>`: `send_fragment` (a whole message from a borrowed buffer) + `poll_transmit` + `consume_output`
 //!   of one message; `server` copies the payload, `client` copies and masks
 //!   it (with a fresh random key per frame).
 //! - `mask/<size>`: `mask::apply_mask` alone, beside `copy_from_slice` of
@@ -21,10 +21,8 @@
 //!   beside `std::str::from_utf8` and `simdutf8::basic::from_utf8`.
 //! - `text/multilingual/64KiB/<how>`: 64 KiB multilingual text messages
 //!   received as in `decode/` (each spans two reads, so it is validated as
-//!   it arrives), borrowed (`poll_event`), or also taken owned
-//!   (`take_message`, as the adapters' whole-message APIs do), whole or
-//!   sent in 4 KiB fragments (`fragmented`: code points split across
-//!   frames).
+//!   it arrives) as owned messages, sent whole (`whole`) or in 4 KiB
+//!   fragments (`fragmented`: code points split across frames).
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -61,7 +61,7 @@ fn client_bytes(client: &mut Connection, first: usize, count: usize) -> Vec<u8> 
     bytes
 }
 
-/// Reads `bytes` as a transport would (into `input_buffer`, `READ` bytes
+/// Reads `bytes` as a transport would (into `read_buffer`, `READ` bytes
 /// at a time), handles every event, and writes out the pongs. Allocates
 /// nothing itself. Returns (messages, pings) seen.
 fn receive(server: &mut Connection, mut bytes: &[u8]) -> (usize, usize) {
@@ -210,7 +210,7 @@ fn steady_state_paths_allocate_nothing_per_message() {
             receive_allocations(ReceiveMode::Message),
         ),
         (
-            "send_binary, server (unmasked)",
+            "send_fragment whole, server (unmasked)",
             send_allocations(Role::Server),
         ),
         (
@@ -222,7 +222,7 @@ fn steady_state_paths_allocate_nothing_per_message() {
             send_owned_allocations(Role::Client),
         ),
         (
-            "send_binary, client (masked)",
+            "send_fragment whole, client (masked)",
             send_allocations(Role::Client),
         ),
     ];

@@ -5,7 +5,7 @@
 
 use wsock_core::handshake::server::{Accept, Rejection, Request, UpgradeKind};
 use wsock_core::http::{self, HeaderValue, Method, StatusCode, Version};
-use wsock_core::{Config, Event, HandshakeError};
+use wsock_core::{Config, Event, HandshakeError, Message};
 
 /// A masked text frame "Hi" (mask key 0), as a client sends it.
 const HI: &[u8] = b"\x81\x82\0\0\0\0Hi";
@@ -76,7 +76,10 @@ fn rfc6455_4_2_1_request_from_parts_is_accepted_with_101() {
     let mut connection = accepted.connection;
     assert_eq!(connection.protocol(), Some("chat"));
     connection.feed(HI);
-    assert_eq!(connection.poll_event(), Ok(Some(Event::Text("Hi"))));
+    assert_eq!(
+        connection.poll_event(),
+        Ok(Some(Event::Message(Message::text("Hi"))))
+    );
 }
 
 #[test]
@@ -168,11 +171,17 @@ fn rfc8441_5_extended_connect_is_accepted_with_200() {
     assert_eq!(connection.protocol(), Some("superchat"));
     assert!(connection.extensions().deflate().is_some());
     connection.feed(HI);
-    assert_eq!(connection.poll_event(), Ok(Some(Event::Text("Hi"))));
+    assert_eq!(
+        connection.poll_event(),
+        Ok(Some(Event::Message(Message::text("Hi"))))
+    );
     // A compressed frame: "Hi" deflated (RFC 7692 §7.2.3.1), RSV1 set.
     let compressed = [0xc1, 0x84, 0, 0, 0, 0, 0xf2, 0xc8, 0x04, 0x00];
     connection.feed(&compressed);
-    assert_eq!(connection.poll_event(), Ok(Some(Event::Text("Hi"))));
+    assert_eq!(
+        connection.poll_event(),
+        Ok(Some(Event::Message(Message::text("Hi"))))
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use super::*;
 // Reading straight into the connection's buffer; the buffer offers room
 // for a whole in-place frame.
 #[test]
-fn input_buffer_reads() {
+fn read_buffer_reads() {
     let mut s = server();
     let frame = raw(0x82, &vec![5; 100_000]);
     let mut fed = 0;
