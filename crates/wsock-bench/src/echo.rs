@@ -1,9 +1,10 @@
 //! The echo benchmark: echo servers written with each library's plain API,
 //! and a load generator that drives them over loopback.
 //!
-//! The load generator builds its masked frames once, keeps `window`
-//! messages in flight per connection, checks every echoed byte, and counts
-//! the messages that came back while the clock ran.
+//! The load generator builds its masked frames once (binary, or text with
+//! the text opcode: see [`Kind`]), keeps `window` messages in flight per
+//! connection, checks that every echo has the opcode sent and every echoed
+//! byte, and counts the messages that came back while the clock ran.
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,7 +15,8 @@ use std::future::ready;
 use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wsock_core::__internals::OpCode;
+
+use crate::Kind;
 
 /// The echo servers compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +221,8 @@ pub struct Load {
     pub addr: SocketAddr,
     /// Open connections.
     pub connections: usize,
+    /// What the messages hold: binary, or text (sent with the text opcode).
+    pub kind: Kind,
     /// Payload bytes per message.
     pub size: usize,
     /// Messages in flight per connection.
@@ -236,25 +240,34 @@ pub struct Tally {
     pub stop: AtomicBool,
 }
 
-/// The frames one connection sends: `window` copies of one masked binary
-/// frame, built once, and the payload the echoes must equal.
+/// The frames one connection sends: `window` copies of one masked frame
+/// of one kind, built once, and the payload and first header byte (final
+/// bit and opcode) the echoes must have.
 #[derive(Debug)]
 pub struct Frames {
     wire: Vec<u8>,
     frame_len: usize,
     payload: Vec<u8>,
+    first: u8,
 }
 
 impl Frames {
-    /// `window` masked binary frames of `size` bytes each.
-    pub fn new(size: usize, window: usize) -> Self {
-        let payload = crate::Kind::Binary.payload(size);
+    /// `window` masked frames of `kind` (binary, or text with the text
+    /// opcode) of `size` bytes each.
+    pub fn new(kind: Kind, size: usize, window: usize) -> Self {
+        let payload = kind.payload(size);
+        assert!(
+            kind == Kind::Binary || std::str::from_utf8(&payload).is_ok(),
+            "{} payload of {size} bytes is not UTF-8",
+            kind.name()
+        );
         let mut wire = Vec::new();
-        for _ in 0..window {
-            crate::frame(OpCode::Binary, &payload, true, &mut wire);
+        for _ in 0..window.max(1) {
+            crate::frame(kind.opcode(), &payload, true, &mut wire);
         }
         Self {
-            frame_len: wire.len() / window,
+            frame_len: wire.len() / window.max(1),
+            first: wire[0],
             wire,
             payload,
         }
@@ -295,7 +308,7 @@ pub async fn drive(load: &Load, frames: &Frames, tally: &Tally) -> io::Result<()
         have += n;
         let mut at = 0;
         let mut echoed = 0;
-        while let Some((start, len)) = parse_server_frame(&buf[at..have])? {
+        while let Some((start, len)) = parse_server_frame(&buf[at..have], frames.first)? {
             if buf[at + start..at + start + len] != frames.payload[..] {
                 return Err(io::Error::other("echo differs from what was sent"));
             }
@@ -315,13 +328,14 @@ pub async fn drive(load: &Load, frames: &Frames, tally: &Tally) -> io::Result<()
     }
 }
 
-/// An unmasked binary frame at the start of `buf`: (header length,
-/// payload length), or `None` when incomplete.
-fn parse_server_frame(buf: &[u8]) -> io::Result<Option<(usize, usize)>> {
+/// An unmasked final frame whose first header byte is `first` (the
+/// opcode sent) at the start of `buf`: (header length, payload length), or
+/// `None` when incomplete.
+fn parse_server_frame(buf: &[u8], first: u8) -> io::Result<Option<(usize, usize)>> {
     if buf.len() < 2 {
         return Ok(None);
     }
-    if buf[0] != 0x82 || buf[1] & 0x80 != 0 {
+    if buf[0] != first || buf[1] & 0x80 != 0 {
         return Err(io::Error::other(format!(
             "unexpected frame header {:02x} {:02x}",
             buf[0], buf[1]
@@ -352,4 +366,27 @@ pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
     let ticks: u64 = fields[11].parse().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
     // USER_HZ is 100 on every Linux the kernel ABI allows user space to see.
     Ok(ticks as f64 / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Frames, parse_server_frame};
+    use crate::Kind;
+
+    #[test]
+    fn an_echo_must_have_the_opcode_sent() {
+        for kind in Kind::ALL {
+            let frames = Frames::new(kind, 16, 1);
+            let text = kind != Kind::Binary;
+            assert_eq!(frames.first, if text { 0x81 } else { 0x82 });
+            let mut echo = vec![frames.first, 16];
+            echo.extend_from_slice(&frames.payload);
+            assert_eq!(
+                parse_server_frame(&echo, frames.first).unwrap(),
+                Some((2, 16))
+            );
+            echo[0] = if text { 0x82 } else { 0x81 };
+            assert!(parse_server_frame(&echo, frames.first).is_err());
+        }
+    }
 }

@@ -43,7 +43,7 @@ impl Kind {
     /// All kinds, in table order.
     pub const ALL: [Kind; 3] = [Kind::Binary, Kind::Ascii, Kind::Multilingual];
 
-    /// The name used in benchmark ids.
+    /// The name used in benchmark ids and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Self::Binary => "binary",
@@ -79,6 +79,11 @@ impl Kind {
                 text.into_bytes()
             }
         }
+    }
+
+    /// The kind of a name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
     /// The frame opcode for this kind.

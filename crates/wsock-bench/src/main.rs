@@ -6,6 +6,7 @@
 //!                  [--flavours current,multi] [--rounds 3] [--secs 1]
 //!                  [--window 16] [--servers wsock,tokio-tungstenite,...]
 //!                  [--style loop|forward]
+//!                  [--kind binary|text-ascii|text-multilingual]
 //! wsock-bench serve <server> <current|multi> <loop|forward>  (prints "port N")
 //! wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
 //! wsock-bench callgrind [--sizes 16] [--libs ...]  (needs valgrind)
@@ -138,7 +139,7 @@ fn run_once(
 ) -> Result<(f64, f64), String> {
     rt.block_on(async {
         let load = Arc::new(load);
-        let frames = Arc::new(Frames::new(load.size, load.window));
+        let frames = Arc::new(Frames::new(load.kind, load.size, load.window));
         let tally = Arc::new(Tally::default());
         let tasks: Vec<_> = (0..load.connections)
             .map(|_| {
@@ -207,6 +208,7 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
     let mut secs = 1.0;
     let mut window = 16;
     let mut style = Style::Loop;
+    let mut kind = Kind::Binary;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -219,6 +221,7 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
             "--secs" => secs = value.parse().map_err(|_| "bad --secs")?,
             "--window" => window = value.parse().map_err(|_| "bad --window")?,
             "--style" => style = Style::from_name(value).ok_or("bad --style")?,
+            "--kind" => kind = Kind::from_name(value).ok_or("bad --kind")?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -234,8 +237,9 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
             .map(|&s| spawn_server(s, flavour, style))
             .collect::<Result<Vec<_>, _>>()?;
         println!(
-            "\n### {flavour}-thread runtime, {} servers: msgs/s (median of {rounds} x {secs} s), server CPU µs/msg\n",
-            style.name()
+            "\n### {flavour}-thread runtime, {} servers, {} messages: msgs/s (median of {rounds} x {secs} s), server CPU µs/msg\n",
+            style.name(),
+            kind.name()
         );
         let mut head = String::from("| conns | size | window |");
         let mut rule = String::from("|---:|---:|---:|");
@@ -260,6 +264,7 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
                         let load = Load {
                             addr: running[i].addr,
                             connections: n,
+                            kind,
                             size,
                             window,
                         };
