@@ -1,6 +1,11 @@
 //! The echo benchmark: echo servers written with each library's plain API,
 //! and a load generator that drives them over loopback.
 //!
+//! The servers run on tokio ([`serve`]: wsock-tokio, tokio-tungstenite,
+//! fastwebsockets, tokio-websockets) or on std's blocking sockets with a
+//! thread per connection ([`serve_threaded`]: wsock-blocking, tungstenite).
+//! Each echoes text as text and binary as binary.
+//!
 //! The load generator builds its masked frames once (binary, or text with
 //! the text opcode: see [`Kind`]), keeps `window` messages in flight per
 //! connection, checks that every echo has the opcode sent and every echoed
@@ -29,16 +34,24 @@ pub enum Server {
     Fastwebsockets,
     /// tokio-websockets: `StreamExt::next` then `SinkExt::send`.
     TokioWebsockets,
+    /// wsock-blocking, a thread per connection: `read` then `send`.
+    WsockBlocking,
+    /// tungstenite (sync), a thread per connection: `read` then `send`.
+    Tungstenite,
 }
 
 impl Server {
-    /// Every server, ours first.
+    /// The tokio servers, ours first: the default matrix.
     pub const ALL: [Server; 4] = [
         Server::Wsock,
         Server::TokioTungstenite,
         Server::Fastwebsockets,
         Server::TokioWebsockets,
     ];
+
+    /// The blocking servers, a thread per connection, ours first: chosen
+    /// by name (`--servers`), not run by default.
+    pub const THREADED: [Server; 2] = [Server::WsockBlocking, Server::Tungstenite];
 
     /// The name used on the command line and in tables.
     pub fn name(self) -> &'static str {
@@ -47,12 +60,29 @@ impl Server {
             Self::TokioTungstenite => "tokio-tungstenite",
             Self::Fastwebsockets => "fastwebsockets",
             Self::TokioWebsockets => "tokio-websockets",
+            Self::WsockBlocking => "wsock-blocking",
+            Self::Tungstenite => "tungstenite",
         }
     }
 
     /// The server of a name.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.name() == name)
+        Self::ALL
+            .into_iter()
+            .chain(Self::THREADED)
+            .find(|s| s.name() == name)
+    }
+
+    /// Whether this server runs a thread per connection on std's
+    /// blocking sockets ([`serve_threaded`]) rather than tasks on a tokio
+    /// runtime ([`serve`]).
+    pub fn is_threaded(self) -> bool {
+        Self::THREADED.contains(&self)
+    }
+
+    /// Whether this is one of wsock's servers rather than a peer's.
+    pub fn is_ours(self) -> bool {
+        matches!(self, Self::Wsock | Self::WsockBlocking)
     }
 }
 
@@ -86,8 +116,15 @@ impl Style {
     }
 }
 
-/// Accepts connections forever and echoes every data message on each.
+/// Accepts connections forever and echoes every data message on each, as
+/// text when it came as text. Fails at once for a threaded server.
 pub async fn serve(server: Server, style: Style, listener: TcpListener) -> io::Result<()> {
+    if server.is_threaded() {
+        return Err(io::Error::other(format!(
+            "{} runs a thread per connection, not on tokio",
+            server.name()
+        )));
+    }
     loop {
         let (tcp, _) = listener.accept().await?;
         tcp.set_nodelay(true)?;
@@ -101,8 +138,56 @@ pub async fn serve(server: Server, style: Style, listener: TcpListener) -> io::R
                 (Server::Fastwebsockets, _) => echo_fastwebsockets(tcp).await,
                 (Server::TokioWebsockets, Style::Loop) => echo_tokio_websockets(tcp).await,
                 (Server::TokioWebsockets, Style::Forward) => forward_tokio_websockets(tcp).await,
+                (Server::WsockBlocking | Server::Tungstenite, _) => unreachable!("threaded"),
             };
         });
+    }
+}
+
+/// Accepts connections forever, starts a thread for each, and echoes
+/// every data message on it in a receive-then-send loop, as text when it
+/// came as text. Only for the [threaded](Server::is_threaded) servers,
+/// which have no `Sink` style: they keep their loop.
+pub fn serve_threaded(server: Server, listener: &std::net::TcpListener) -> io::Result<()> {
+    if !server.is_threaded() {
+        return Err(io::Error::other(format!(
+            "{} runs on tokio, not a thread per connection",
+            server.name()
+        )));
+    }
+    loop {
+        let (tcp, _) = listener.accept()?;
+        tcp.set_nodelay(true)?;
+        std::thread::Builder::new()
+            .name(server.name().to_string())
+            .spawn(move || {
+                // A client that goes away is the normal end here.
+                let _ = match server {
+                    Server::WsockBlocking => echo_wsock_blocking(tcp),
+                    Server::Tungstenite => echo_tungstenite_threaded(tcp),
+                    _ => unreachable!("not threaded"),
+                };
+            })?;
+    }
+}
+
+fn echo_wsock_blocking(tcp: std::net::TcpStream) -> Result<(), BoxError> {
+    let mut ws = wsock_blocking::accept(tcp)?;
+    loop {
+        let message = ws.read()?;
+        if message.is_data() {
+            ws.send(message)?;
+        }
+    }
+}
+
+fn echo_tungstenite_threaded(tcp: std::net::TcpStream) -> Result<(), BoxError> {
+    let mut ws = tungstenite::accept(tcp).map_err(|e| e.to_string())?;
+    loop {
+        let message = ws.read()?;
+        if message.is_text() || message.is_binary() {
+            ws.send(message)?;
+        }
     }
 }
 

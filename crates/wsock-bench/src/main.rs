@@ -66,8 +66,23 @@ fn serve(args: &[String]) -> Result<(), String> {
     };
     let server = Server::from_name(server).ok_or(format!("unknown server {server:?}"))?;
     let style = Style::from_name(style).ok_or(format!("unknown style {style:?}"))?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    if server.is_threaded() {
+        // A thread per connection: the runtime flavour (checked, so that
+        // the same command line works for every server) and the style do
+        // not apply; the echo is a receive-then-send loop.
+        if !matches!(flavour.as_str(), "current" | "multi") {
+            return Err(format!("unknown runtime flavour {flavour:?}"));
+        }
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| e.to_string())?;
+        println!(
+            "port {}",
+            listener.local_addr().map_err(|e| e.to_string())?.port()
+        );
+        return echo::serve_threaded(server, &listener).map_err(|e| e.to_string());
+    }
     runtime(flavour)?.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| e.to_string())?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
@@ -230,7 +245,20 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let mut ratios = Vec::new();
+    // Each of our servers against the best peer of the same model (tokio
+    // or a thread per connection): (ours, peers, ratios of the cells).
+    let mut compare: Vec<(usize, Vec<usize>, Vec<f64>)> = (0..servers.len())
+        .filter(|&i| servers[i].is_ours())
+        .map(|i| {
+            let peers: Vec<usize> = (0..servers.len())
+                .filter(|&j| {
+                    !servers[j].is_ours() && servers[j].is_threaded() == servers[i].is_threaded()
+                })
+                .collect();
+            (i, peers, Vec::new())
+        })
+        .filter(|(_, peers, _)| !peers.is_empty())
+        .collect();
     for flavour in &flavours {
         let running = servers
             .iter()
@@ -241,14 +269,24 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
             style.name(),
             kind.name()
         );
+        let threaded: Vec<&str> = (servers.iter())
+            .filter(|s| s.is_threaded())
+            .map(|s| s.name())
+            .collect();
+        if !threaded.is_empty() {
+            println!(
+                "{}: a thread per connection and a receive-then-send loop, whatever the runtime and style.\n",
+                threaded.join(", ")
+            );
+        }
         let mut head = String::from("| conns | size | window |");
         let mut rule = String::from("|---:|---:|---:|");
         for s in &servers {
             head += &format!(" {} |", s.name());
             rule += "---:|";
         }
-        if servers.len() > 1 && servers[0] == Server::Wsock {
-            head += " wsock / best peer |";
+        for (ours, _, _) in &compare {
+            head += &format!(" {} / best peer |", servers[*ours].name());
             rule += "---:|";
         }
         println!("{head}\n{rule}");
@@ -280,9 +318,9 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
                 for (r, c) in rate.iter().zip(&cpu) {
                     row += &format!(" {r:.0} ({:.2} µs) |", c * 1e6);
                 }
-                if servers.len() > 1 && servers[0] == Server::Wsock {
-                    let best = rate[1..].iter().copied().fold(0.0, f64::max);
-                    let ratio = rate[0] / best;
+                for (ours, peers, ratios) in &mut compare {
+                    let best = peers.iter().map(|&j| rate[j]).fold(0.0, f64::max);
+                    let ratio = rate[*ours] / best;
                     ratios.push(ratio);
                     row += &format!(" {ratio:.2}× |");
                 }
@@ -290,11 +328,17 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
             }
         }
     }
-    if !ratios.is_empty() {
+    if !compare.is_empty() {
+        println!();
+    }
+    for (ours, peers, ratios) in &compare {
         let geo = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
         let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let peers: Vec<&str> = peers.iter().map(|&j| servers[j].name()).collect();
         println!(
-            "\nwsock / best peer: geometric mean {geo:.2}×, lowest cell {min:.2}× ({} cells)",
+            "{} / best peer ({}): geometric mean {geo:.2}×, lowest cell {min:.2}× ({} cells)",
+            servers[*ours].name(),
+            peers.join(", "),
             ratios.len()
         );
     }
