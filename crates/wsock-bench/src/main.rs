@@ -7,7 +7,8 @@
 //!                  [--window 16] [--servers wsock,tokio-tungstenite,...]
 //!                  [--style loop|forward]
 //!                  [--kind binary|text-ascii|text-multilingual]
-//! wsock-bench serve <server> <current|multi> <loop|forward>  (prints "port N")
+//! wsock-bench serve <server> <current|multi> <loop|forward> [--port P]
+//!                  (binds 127.0.0.1:P, any free port by default; prints "port N")
 //! wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
 //! wsock-bench callgrind [--sizes 16] [--libs ...]  (needs valgrind)
 //! ```
@@ -61,12 +62,20 @@ fn runtime(flavour: &str) -> Result<tokio::runtime::Runtime, String> {
 }
 
 fn serve(args: &[String]) -> Result<(), String> {
+    const USAGE: &str =
+        "usage: wsock-bench serve <server> <current|multi> <loop|forward> [--port P]";
+    let (port, args) = match args {
+        [rest @ .., flag, port] if flag == "--port" => {
+            (port.parse::<u16>().map_err(|_| "bad --port")?, rest)
+        }
+        _ => (0, args),
+    };
     let [server, flavour, style] = args else {
-        return Err("usage: wsock-bench serve <server> <current|multi> <loop|forward>".into());
+        return Err(USAGE.into());
     };
     let server = Server::from_name(server).ok_or(format!("unknown server {server:?}"))?;
     let style = Style::from_name(style).ok_or(format!("unknown style {style:?}"))?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     if server.is_threaded() {
         // A thread per connection: the runtime flavour (checked, so that
         // the same command line works for every server) and the style do
