@@ -12,6 +12,14 @@
 //! wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
 //! wsock-bench callgrind [--sizes 16] [--libs ...]  (needs valgrind)
 //! ```
+//!
+//! Servers: `wsock`, `tokio-tungstenite`, `fastwebsockets` and
+//! `tokio-websockets` on tokio (the default `--servers`), and
+//! `wsock-blocking` and `tungstenite` (sync) with a thread per connection,
+//! which run only when named. The threaded servers ignore the runtime
+//! flavour and the style. `--kind` picks binary messages or text ones
+//! (text opcode, ASCII or mostly multi-byte UTF-8); every server echoes
+//! text as text, and the load generator checks the opcode and every byte.
 
 #![allow(clippy::cast_precision_loss, clippy::format_push_string)] // Printed tables of floats.
 
@@ -26,6 +34,16 @@ use wsock_bench::echo::{self, Frames, Load, Server, Style, Tally};
 use wsock_bench::{Decoder, Encoder, Kind, Lib, client_stream};
 use wsock_core::Role;
 
+const USAGE: &str = "usage:
+  wsock-bench echo [--conns 1,16,100,500] [--sizes 16,1024,65536] [--flavours current,multi]
+                   [--rounds 3] [--secs 1] [--window 16] [--style loop|forward]
+                   [--kind binary|text-ascii|text-multilingual]
+                   [--servers wsock,tokio-tungstenite,fastwebsockets,tokio-websockets]
+                   (also wsock-blocking and tungstenite: a thread per connection, only when named)
+  wsock-bench serve <server> <current|multi> <loop|forward> [--port P]
+  wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
+  wsock-bench callgrind [--sizes 16] [--libs wsock-core,...]";
+
 /// Bytes in flight per connection at most: keeps 500 connections of 64 KiB
 /// messages within loopback buffers and memory.
 const MAX_IN_FLIGHT: usize = 128 * 1024;
@@ -37,9 +55,7 @@ fn main() -> ExitCode {
         Some("serve") => serve(&args[1..]),
         Some("count") => count(&args[1..]),
         Some("callgrind") => callgrind(&args[1..]),
-        _ => Err(
-            "usage: wsock-bench echo|serve|count|callgrind ... (see the crate docs)".to_string(),
-        ),
+        _ => Err(USAGE.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
