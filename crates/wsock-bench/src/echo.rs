@@ -1,9 +1,15 @@
 //! The echo benchmark: echo servers written with each library's plain API,
 //! and a load generator that drives them over loopback.
 //!
-//! The load generator builds its masked frames once, keeps `window`
-//! messages in flight per connection, checks every echoed byte, and counts
-//! the messages that came back while the clock ran.
+//! The servers run on tokio ([`serve`]: wsock-tokio, tokio-tungstenite,
+//! fastwebsockets, tokio-websockets) or on std's blocking sockets with a
+//! thread per connection ([`serve_threaded`]: wsock-blocking, tungstenite).
+//! Each echoes text as text and binary as binary.
+//!
+//! The load generator builds its masked frames once (binary, or text with
+//! the text opcode: see [`Kind`]), keeps `window` messages in flight per
+//! connection, checks that every echo has the opcode sent and every echoed
+//! byte, and counts the messages that came back while the clock ran.
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,7 +20,8 @@ use std::future::ready;
 use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wsock_core::__internals::OpCode;
+
+use crate::Kind;
 
 /// The echo servers compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,16 +34,24 @@ pub enum Server {
     Fastwebsockets,
     /// tokio-websockets: `StreamExt::next` then `SinkExt::send`.
     TokioWebsockets,
+    /// wsock-blocking, a thread per connection: `read` then `send`.
+    WsockBlocking,
+    /// tungstenite (sync), a thread per connection: `read` then `send`.
+    Tungstenite,
 }
 
 impl Server {
-    /// Every server, ours first.
+    /// The tokio servers, ours first: the default matrix.
     pub const ALL: [Server; 4] = [
         Server::Wsock,
         Server::TokioTungstenite,
         Server::Fastwebsockets,
         Server::TokioWebsockets,
     ];
+
+    /// The blocking servers, a thread per connection, ours first: chosen
+    /// by name (`--servers`), not run by default.
+    pub const THREADED: [Server; 2] = [Server::WsockBlocking, Server::Tungstenite];
 
     /// The name used on the command line and in tables.
     pub fn name(self) -> &'static str {
@@ -45,12 +60,29 @@ impl Server {
             Self::TokioTungstenite => "tokio-tungstenite",
             Self::Fastwebsockets => "fastwebsockets",
             Self::TokioWebsockets => "tokio-websockets",
+            Self::WsockBlocking => "wsock-blocking",
+            Self::Tungstenite => "tungstenite",
         }
     }
 
     /// The server of a name.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.name() == name)
+        Self::ALL
+            .into_iter()
+            .chain(Self::THREADED)
+            .find(|s| s.name() == name)
+    }
+
+    /// Whether this server runs a thread per connection on std's
+    /// blocking sockets ([`serve_threaded`]) rather than tasks on a tokio
+    /// runtime ([`serve`]).
+    pub fn is_threaded(self) -> bool {
+        Self::THREADED.contains(&self)
+    }
+
+    /// Whether this is one of wsock's servers rather than a peer's.
+    pub fn is_ours(self) -> bool {
+        matches!(self, Self::Wsock | Self::WsockBlocking)
     }
 }
 
@@ -84,8 +116,15 @@ impl Style {
     }
 }
 
-/// Accepts connections forever and echoes every data message on each.
+/// Accepts connections forever and echoes every data message on each, as
+/// text when it came as text. Fails at once for a threaded server.
 pub async fn serve(server: Server, style: Style, listener: TcpListener) -> io::Result<()> {
+    if server.is_threaded() {
+        return Err(io::Error::other(format!(
+            "{} runs a thread per connection, not on tokio",
+            server.name()
+        )));
+    }
     loop {
         let (tcp, _) = listener.accept().await?;
         tcp.set_nodelay(true)?;
@@ -99,8 +138,56 @@ pub async fn serve(server: Server, style: Style, listener: TcpListener) -> io::R
                 (Server::Fastwebsockets, _) => echo_fastwebsockets(tcp).await,
                 (Server::TokioWebsockets, Style::Loop) => echo_tokio_websockets(tcp).await,
                 (Server::TokioWebsockets, Style::Forward) => forward_tokio_websockets(tcp).await,
+                (Server::WsockBlocking | Server::Tungstenite, _) => unreachable!("threaded"),
             };
         });
+    }
+}
+
+/// Accepts connections forever, starts a thread for each, and echoes
+/// every data message on it in a receive-then-send loop, as text when it
+/// came as text. Only for the [threaded](Server::is_threaded) servers,
+/// which have no `Sink` style: they keep their loop.
+pub fn serve_threaded(server: Server, listener: &std::net::TcpListener) -> io::Result<()> {
+    if !server.is_threaded() {
+        return Err(io::Error::other(format!(
+            "{} runs on tokio, not a thread per connection",
+            server.name()
+        )));
+    }
+    loop {
+        let (tcp, _) = listener.accept()?;
+        tcp.set_nodelay(true)?;
+        std::thread::Builder::new()
+            .name(server.name().to_string())
+            .spawn(move || {
+                // A client that goes away is the normal end here.
+                let _ = match server {
+                    Server::WsockBlocking => echo_wsock_blocking(tcp),
+                    Server::Tungstenite => echo_tungstenite_threaded(tcp),
+                    _ => unreachable!("not threaded"),
+                };
+            })?;
+    }
+}
+
+fn echo_wsock_blocking(tcp: std::net::TcpStream) -> Result<(), BoxError> {
+    let mut ws = wsock_blocking::accept(tcp)?;
+    loop {
+        let message = ws.read()?;
+        if message.is_data() {
+            ws.send(message)?;
+        }
+    }
+}
+
+fn echo_tungstenite_threaded(tcp: std::net::TcpStream) -> Result<(), BoxError> {
+    let mut ws = tungstenite::accept(tcp).map_err(|e| e.to_string())?;
+    loop {
+        let message = ws.read()?;
+        if message.is_text() || message.is_binary() {
+            ws.send(message)?;
+        }
     }
 }
 
@@ -219,6 +306,8 @@ pub struct Load {
     pub addr: SocketAddr,
     /// Open connections.
     pub connections: usize,
+    /// What the messages hold: binary, or text (sent with the text opcode).
+    pub kind: Kind,
     /// Payload bytes per message.
     pub size: usize,
     /// Messages in flight per connection.
@@ -236,25 +325,34 @@ pub struct Tally {
     pub stop: AtomicBool,
 }
 
-/// The frames one connection sends: `window` copies of one masked binary
-/// frame, built once, and the payload the echoes must equal.
+/// The frames one connection sends: `window` copies of one masked frame
+/// of one kind, built once, and the payload and first header byte (final
+/// bit and opcode) the echoes must have.
 #[derive(Debug)]
 pub struct Frames {
     wire: Vec<u8>,
     frame_len: usize,
     payload: Vec<u8>,
+    first: u8,
 }
 
 impl Frames {
-    /// `window` masked binary frames of `size` bytes each.
-    pub fn new(size: usize, window: usize) -> Self {
-        let payload = crate::Kind::Binary.payload(size);
+    /// `window` masked frames of `kind` (binary, or text with the text
+    /// opcode) of `size` bytes each.
+    pub fn new(kind: Kind, size: usize, window: usize) -> Self {
+        let payload = kind.payload(size);
+        assert!(
+            kind == Kind::Binary || std::str::from_utf8(&payload).is_ok(),
+            "{} payload of {size} bytes is not UTF-8",
+            kind.name()
+        );
         let mut wire = Vec::new();
-        for _ in 0..window {
-            crate::frame(OpCode::Binary, &payload, true, &mut wire);
+        for _ in 0..window.max(1) {
+            crate::frame(kind.opcode(), &payload, true, &mut wire);
         }
         Self {
-            frame_len: wire.len() / window,
+            frame_len: wire.len() / window.max(1),
+            first: wire[0],
             wire,
             payload,
         }
@@ -295,7 +393,7 @@ pub async fn drive(load: &Load, frames: &Frames, tally: &Tally) -> io::Result<()
         have += n;
         let mut at = 0;
         let mut echoed = 0;
-        while let Some((start, len)) = parse_server_frame(&buf[at..have])? {
+        while let Some((start, len)) = parse_server_frame(&buf[at..have], frames.first)? {
             if buf[at + start..at + start + len] != frames.payload[..] {
                 return Err(io::Error::other("echo differs from what was sent"));
             }
@@ -315,13 +413,14 @@ pub async fn drive(load: &Load, frames: &Frames, tally: &Tally) -> io::Result<()
     }
 }
 
-/// An unmasked binary frame at the start of `buf`: (header length,
-/// payload length), or `None` when incomplete.
-fn parse_server_frame(buf: &[u8]) -> io::Result<Option<(usize, usize)>> {
+/// An unmasked final frame whose first header byte is `first` (the
+/// opcode sent) at the start of `buf`: (header length, payload length), or
+/// `None` when incomplete.
+fn parse_server_frame(buf: &[u8], first: u8) -> io::Result<Option<(usize, usize)>> {
     if buf.len() < 2 {
         return Ok(None);
     }
-    if buf[0] != 0x82 || buf[1] & 0x80 != 0 {
+    if buf[0] != first || buf[1] & 0x80 != 0 {
         return Err(io::Error::other(format!(
             "unexpected frame header {:02x} {:02x}",
             buf[0], buf[1]
@@ -352,4 +451,27 @@ pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
     let ticks: u64 = fields[11].parse().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
     // USER_HZ is 100 on every Linux the kernel ABI allows user space to see.
     Ok(ticks as f64 / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Frames, parse_server_frame};
+    use crate::Kind;
+
+    #[test]
+    fn an_echo_must_have_the_opcode_sent() {
+        for kind in Kind::ALL {
+            let frames = Frames::new(kind, 16, 1);
+            let text = kind != Kind::Binary;
+            assert_eq!(frames.first, if text { 0x81 } else { 0x82 });
+            let mut echo = vec![frames.first, 16];
+            echo.extend_from_slice(&frames.payload);
+            assert_eq!(
+                parse_server_frame(&echo, frames.first).unwrap(),
+                Some((2, 16))
+            );
+            echo[0] = if text { 0x82 } else { 0x81 };
+            assert!(parse_server_frame(&echo, frames.first).is_err());
+        }
+    }
 }

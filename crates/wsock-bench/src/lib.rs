@@ -43,7 +43,7 @@ impl Kind {
     /// All kinds, in table order.
     pub const ALL: [Kind; 3] = [Kind::Binary, Kind::Ascii, Kind::Multilingual];
 
-    /// The name used in benchmark ids.
+    /// The name used in benchmark ids and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Self::Binary => "binary",
@@ -52,7 +52,9 @@ impl Kind {
         }
     }
 
-    /// Exactly `len` bytes of this kind.
+    /// Exactly `len` bytes of this kind. Text is valid UTF-8 at every
+    /// length: a code point that would not fit whole is left out and the
+    /// rest padded with ASCII.
     pub fn payload(self, len: usize) -> Vec<u8> {
         match self {
             Self::Binary => (0..len).map(|i| (i * 31 % 251) as u8).collect(),
@@ -77,6 +79,11 @@ impl Kind {
                 text.into_bytes()
             }
         }
+    }
+
+    /// The kind of a name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
     /// The frame opcode for this kind.
@@ -481,5 +488,28 @@ impl Encoder {
             }
         }
         self.io.take_written()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kind;
+
+    #[test]
+    fn payloads_have_the_size_asked_and_text_is_utf8() {
+        let sizes = (0..=300).chain([1023, 1024, 1025, 64 * 1024 - 1, 64 * 1024, 1 << 20]);
+        for size in sizes {
+            for kind in Kind::ALL {
+                let payload = kind.payload(size);
+                assert_eq!(payload.len(), size, "{} {size}", kind.name());
+                if kind != Kind::Binary {
+                    assert!(
+                        std::str::from_utf8(&payload).is_ok(),
+                        "{} {size}",
+                        kind.name()
+                    );
+                }
+            }
+        }
     }
 }

@@ -6,10 +6,20 @@
 //!                  [--flavours current,multi] [--rounds 3] [--secs 1]
 //!                  [--window 16] [--servers wsock,tokio-tungstenite,...]
 //!                  [--style loop|forward]
-//! wsock-bench serve <server> <current|multi> <loop|forward>  (prints "port N")
+//!                  [--kind binary|text-ascii|text-multilingual]
+//! wsock-bench serve <server> <current|multi> <loop|forward> [--port P]
+//!                  (binds 127.0.0.1:P, any free port by default; prints "port N")
 //! wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
 //! wsock-bench callgrind [--sizes 16] [--libs ...]  (needs valgrind)
 //! ```
+//!
+//! Servers: `wsock`, `tokio-tungstenite`, `fastwebsockets` and
+//! `tokio-websockets` on tokio (the default `--servers`), and
+//! `wsock-blocking` and `tungstenite` (sync) with a thread per connection,
+//! which run only when named. The threaded servers ignore the runtime
+//! flavour and the style. `--kind` picks binary messages or text ones
+//! (text opcode, ASCII or mostly multi-byte UTF-8); every server echoes
+//! text as text, and the load generator checks the opcode and every byte.
 
 #![allow(clippy::cast_precision_loss, clippy::format_push_string)] // Printed tables of floats.
 
@@ -24,6 +34,16 @@ use wsock_bench::echo::{self, Frames, Load, Server, Style, Tally};
 use wsock_bench::{Decoder, Encoder, Kind, Lib, client_stream};
 use wsock_core::Role;
 
+const USAGE: &str = "usage:
+  wsock-bench echo [--conns 1,16,100,500] [--sizes 16,1024,65536] [--flavours current,multi]
+                   [--rounds 3] [--secs 1] [--window 16] [--style loop|forward]
+                   [--kind binary|text-ascii|text-multilingual]
+                   [--servers wsock,tokio-tungstenite,fastwebsockets,tokio-websockets]
+                   (also wsock-blocking and tungstenite: a thread per connection, only when named)
+  wsock-bench serve <server> <current|multi> <loop|forward> [--port P]
+  wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
+  wsock-bench callgrind [--sizes 16] [--libs wsock-core,...]";
+
 /// Bytes in flight per connection at most: keeps 500 connections of 64 KiB
 /// messages within loopback buffers and memory.
 const MAX_IN_FLIGHT: usize = 128 * 1024;
@@ -35,9 +55,7 @@ fn main() -> ExitCode {
         Some("serve") => serve(&args[1..]),
         Some("count") => count(&args[1..]),
         Some("callgrind") => callgrind(&args[1..]),
-        _ => Err(
-            "usage: wsock-bench echo|serve|count|callgrind ... (see the crate docs)".to_string(),
-        ),
+        _ => Err(USAGE.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,13 +78,36 @@ fn runtime(flavour: &str) -> Result<tokio::runtime::Runtime, String> {
 }
 
 fn serve(args: &[String]) -> Result<(), String> {
+    const USAGE: &str =
+        "usage: wsock-bench serve <server> <current|multi> <loop|forward> [--port P]";
+    let (port, args) = match args {
+        [rest @ .., flag, port] if flag == "--port" => {
+            (port.parse::<u16>().map_err(|_| "bad --port")?, rest)
+        }
+        _ => (0, args),
+    };
     let [server, flavour, style] = args else {
-        return Err("usage: wsock-bench serve <server> <current|multi> <loop|forward>".into());
+        return Err(USAGE.into());
     };
     let server = Server::from_name(server).ok_or(format!("unknown server {server:?}"))?;
     let style = Style::from_name(style).ok_or(format!("unknown style {style:?}"))?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    if server.is_threaded() {
+        // A thread per connection: the runtime flavour (checked, so that
+        // the same command line works for every server) and the style do
+        // not apply; the echo is a receive-then-send loop.
+        if !matches!(flavour.as_str(), "current" | "multi") {
+            return Err(format!("unknown runtime flavour {flavour:?}"));
+        }
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| e.to_string())?;
+        println!(
+            "port {}",
+            listener.local_addr().map_err(|e| e.to_string())?.port()
+        );
+        return echo::serve_threaded(server, &listener).map_err(|e| e.to_string());
+    }
     runtime(flavour)?.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| e.to_string())?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
@@ -138,7 +179,7 @@ fn run_once(
 ) -> Result<(f64, f64), String> {
     rt.block_on(async {
         let load = Arc::new(load);
-        let frames = Arc::new(Frames::new(load.size, load.window));
+        let frames = Arc::new(Frames::new(load.kind, load.size, load.window));
         let tally = Arc::new(Tally::default());
         let tasks: Vec<_> = (0..load.connections)
             .map(|_| {
@@ -207,6 +248,7 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
     let mut secs = 1.0;
     let mut window = 16;
     let mut style = Style::Loop;
+    let mut kind = Kind::Binary;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -219,6 +261,7 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
             "--secs" => secs = value.parse().map_err(|_| "bad --secs")?,
             "--window" => window = value.parse().map_err(|_| "bad --window")?,
             "--style" => style = Style::from_name(value).ok_or("bad --style")?,
+            "--kind" => kind = Kind::from_name(value).ok_or("bad --kind")?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -227,24 +270,48 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let mut ratios = Vec::new();
+    // Each of our servers against the best peer of the same model (tokio
+    // or a thread per connection): (ours, peers, ratios of the cells).
+    let mut compare: Vec<(usize, Vec<usize>, Vec<f64>)> = (0..servers.len())
+        .filter(|&i| servers[i].is_ours())
+        .map(|i| {
+            let peers: Vec<usize> = (0..servers.len())
+                .filter(|&j| {
+                    !servers[j].is_ours() && servers[j].is_threaded() == servers[i].is_threaded()
+                })
+                .collect();
+            (i, peers, Vec::new())
+        })
+        .filter(|(_, peers, _)| !peers.is_empty())
+        .collect();
     for flavour in &flavours {
         let running = servers
             .iter()
             .map(|&s| spawn_server(s, flavour, style))
             .collect::<Result<Vec<_>, _>>()?;
         println!(
-            "\n### {flavour}-thread runtime, {} servers: msgs/s (median of {rounds} x {secs} s), server CPU µs/msg\n",
-            style.name()
+            "\n### {flavour}-thread runtime, {} servers, {} messages: msgs/s (median of {rounds} x {secs} s), server CPU µs/msg\n",
+            style.name(),
+            kind.name()
         );
+        let threaded: Vec<&str> = (servers.iter())
+            .filter(|s| s.is_threaded())
+            .map(|s| s.name())
+            .collect();
+        if !threaded.is_empty() {
+            println!(
+                "{}: a thread per connection and a receive-then-send loop, whatever the runtime and style.\n",
+                threaded.join(", ")
+            );
+        }
         let mut head = String::from("| conns | size | window |");
         let mut rule = String::from("|---:|---:|---:|");
         for s in &servers {
             head += &format!(" {} |", s.name());
             rule += "---:|";
         }
-        if servers.len() > 1 && servers[0] == Server::Wsock {
-            head += " wsock / best peer |";
+        for (ours, _, _) in &compare {
+            head += &format!(" {} / best peer |", servers[*ours].name());
             rule += "---:|";
         }
         println!("{head}\n{rule}");
@@ -260,6 +327,7 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
                         let load = Load {
                             addr: running[i].addr,
                             connections: n,
+                            kind,
                             size,
                             window,
                         };
@@ -275,9 +343,9 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
                 for (r, c) in rate.iter().zip(&cpu) {
                     row += &format!(" {r:.0} ({:.2} µs) |", c * 1e6);
                 }
-                if servers.len() > 1 && servers[0] == Server::Wsock {
-                    let best = rate[1..].iter().copied().fold(0.0, f64::max);
-                    let ratio = rate[0] / best;
+                for (ours, peers, ratios) in &mut compare {
+                    let best = peers.iter().map(|&j| rate[j]).fold(0.0, f64::max);
+                    let ratio = rate[*ours] / best;
                     ratios.push(ratio);
                     row += &format!(" {ratio:.2}× |");
                 }
@@ -285,11 +353,17 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
             }
         }
     }
-    if !ratios.is_empty() {
+    if !compare.is_empty() {
+        println!();
+    }
+    for (ours, peers, ratios) in &compare {
         let geo = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
         let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let peers: Vec<&str> = peers.iter().map(|&j| servers[j].name()).collect();
         println!(
-            "\nwsock / best peer: geometric mean {geo:.2}×, lowest cell {min:.2}× ({} cells)",
+            "{} / best peer ({}): geometric mean {geo:.2}×, lowest cell {min:.2}× ({} cells)",
+            servers[*ours].name(),
+            peers.join(", "),
             ratios.len()
         );
     }
