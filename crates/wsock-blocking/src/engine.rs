@@ -30,6 +30,8 @@ const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// Most bytes moved from the connection's output per write.
 const WRITE_CHUNK: usize = 64 * 1024;
+/// The largest read while reads keep filling the buffer.
+const MAX_READ: usize = 64 * 1024;
 
 /// How often a split reader wakes to pick up timers the writer started
 /// (the close timeout after the writer sends a close frame).
@@ -462,7 +464,11 @@ pub(crate) fn discard_input<T: Transport>(io: &mut T, deadline: Instant) {
 /// streamed piece, and what the reads learned.
 pub(crate) struct ReadState {
     pub(crate) shared: std::sync::Arc<Shared>,
+    /// What the transport is read into; its length is the size of the
+    /// next read (see [`size_buffer`](Self::size_buffer)).
     buf: Vec<u8>,
+    /// `read_buffer_size`: the smallest read.
+    read_size: usize,
     /// What is left of a streamed piece not yet handed out.
     pub(crate) chunk: Bytes,
     /// The rest of a streamed message is to be discarded (its reader was
@@ -487,6 +493,7 @@ impl ReadState {
         Self {
             shared,
             buf: vec![0; size],
+            read_size: size,
             chunk: Bytes::new(),
             skip_message: false,
             timeout: settings.read_timeout,
@@ -659,7 +666,10 @@ impl ReadState {
                 self.eof = true;
                 lock(&self.shared.conn).handle_eof();
             }
-            Ok(n) => lock(&self.shared.conn).feed(&self.buf[..n]),
+            Ok(n) => {
+                lock(&self.shared.conn).feed(&self.buf[..n]);
+                self.size_buffer(n);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if is_timeout(&e) => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -674,6 +684,20 @@ impl ReadState {
             }
         }
         Ok(())
+    }
+
+    /// Sizes the read buffer after a read of `n` bytes, as the core sizes
+    /// its own read offer: a read that filled it doubles it (up to
+    /// [`MAX_READ`]), so a busy connection makes few large reads; a read of
+    /// less than a quarter of it shrinks it back toward `read_buffer_size`.
+    fn size_buffer(&mut self, n: usize) {
+        let len = self.buf.len();
+        if n == len && len < MAX_READ {
+            self.buf.resize((len * 2).min(MAX_READ), 0);
+        } else if n < len / 4 && len > self.read_size {
+            self.buf.truncate((len / 2).max(self.read_size));
+            self.buf.shrink_to_fit();
+        }
     }
 
     /// The lingering close: write what is queued (the close frame), shut

@@ -14,7 +14,8 @@ use crate::transport::Transport;
 /// Yields the payload piece by piece as it arrives; `read` returns 0 at the
 /// end of the message. Text arrives as UTF-8 bytes (validated as they
 /// stream; a piece may end inside a code point). Memory stays bounded by
-/// the read buffer size however large the message is.
+/// the read size (the read buffer size, grown to at most 64 KiB while
+/// reads fill it) however large the message is.
 ///
 /// Errors are [`io::Error`]s wrapping a [`crate::Error`] (get it with
 /// `get_ref()` and `downcast_ref`); a read timeout leaves the reader usable.
