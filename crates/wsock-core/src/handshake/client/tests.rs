@@ -5,6 +5,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use super::request::percent_decode;
 use super::*;
 use crate::config::HandshakeLimits;
 use crate::error::{CapacityError, Limit};
