@@ -19,12 +19,13 @@ use crate::utf8_bytes::Utf8Bytes;
 mod inflate;
 
 /// The largest single-frame message held whole in the read buffer and
-/// handed out from there. Larger ones are gathered into the message buffer
-/// as they arrive: holding them would mean moving a partial frame to the
-/// front of the read buffer on most reads, and gathered they are moved out
-/// whole.
+/// split off it when complete, with no copy: the read offer grows to a
+/// 64 KiB burst anyway, so such a frame fits the reads of a busy
+/// connection. Larger ones are gathered into the message buffer as they
+/// arrive, and moved out whole: holding them would mean growing the read
+/// buffer past the burst and moving their partial bytes as it grows.
 #[cfg(not(test))]
-const IN_PLACE_MAX: u64 = 16 * 1024;
+const IN_PLACE_MAX: u64 = 64 * 1024;
 /// Small in unit tests, so short payloads take both paths.
 #[cfg(test)]
 const IN_PLACE_MAX: u64 = 100;
