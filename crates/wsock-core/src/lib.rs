@@ -118,9 +118,12 @@
 //! # Unsafe code
 //!
 //! The crate denies `unsafe_code` (`#![deny(unsafe_code)]`) and allows it in
-//! one function: [`Utf8Bytes::as_str`] reads text the crate has already
-//! validated without validating it a second time. Everything else, the
-//! masking and the buffer handling included, is safe Rust.
+//! two places: [`Utf8Bytes::as_str`] reads text the crate has already
+//! validated without validating it a second time, and [`ReadSpace`]
+//! implements `bytes::BufMut` (an unsafe trait) by forwarding to the read
+//! buffer's own implementation, so a transport can read into the buffer
+//! without zeroing it first. Both have `SAFETY` notes and Miri tests.
+//! Everything else, the masking included, is safe Rust.
 #![no_std]
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -170,7 +173,7 @@ pub use close::{CloseCode, CloseFrame};
 #[cfg(feature = "deflate")]
 pub use config::DeflateConfig;
 pub use config::{Config, HandshakeLimits, Role};
-pub use connection::{Connection, ReceiveMode, State, Stats};
+pub use connection::{Connection, ReadSpace, ReceiveMode, State, Stats};
 pub use error::{CapacityError, Error, HandshakeError, Limit, ProtocolError};
 pub use event::{DataKind, Event};
 pub use extension::Extensions;

@@ -25,6 +25,7 @@ use std::{future::Future, io};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+use tokio_util::io::poll_read_buf;
 use wsock_core::{Bytes, Connection, Event, Message, ReceiveMode, Role, State, Stats};
 
 use crate::{Error, ErrorKind};
@@ -584,15 +585,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     }
                 } else {
                     let mut rcx = Context::from_waker(rwaker);
-                    let mut buf = ReadBuf::new(inner.conn.read_buffer());
-                    match Pin::new(&mut inner.io).poll_read(&mut rcx, &mut buf) {
-                        Poll::Ready(Ok(())) => {
-                            let n = buf.filled().len();
+                    // Straight into the core's read buffer, without zeroing
+                    // its room first; the bytes count when `space` drops.
+                    let mut space = inner.conn.read_space();
+                    let read = poll_read_buf(Pin::new(&mut inner.io), &mut rcx, &mut space);
+                    drop(space);
+                    match read {
+                        Poll::Ready(Ok(n)) => {
                             if n == 0 {
                                 inner.eof = true;
                                 inner.conn.handle_eof();
                             } else {
-                                inner.conn.commit_read(n);
                                 // Starts the core's idle timer afresh.
                                 inner.conn.handle_timeout(self.now());
                                 inner.note_timer_error();

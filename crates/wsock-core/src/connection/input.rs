@@ -117,20 +117,47 @@ impl Input {
         &mut self.buf[end..]
     }
 
+    /// Makes room for `want` more bytes after `end` without zeroing it:
+    /// the spare capacity of `buf`, for a reader that fills uninitialized
+    /// memory (see `ReadSpace`). Zeroed room left by [`offer`](Self::offer)
+    /// is dropped first, so received bytes stay contiguous.
+    pub(super) fn offer_uninit(&mut self, wanted: usize, read_buffer_size: usize) -> usize {
+        let chunk = self.read_chunk(read_buffer_size);
+        let want = wanted.min(self.available().max(chunk)).max(chunk);
+        self.buf.truncate(self.end);
+        self.buf.reserve(want);
+        self.offered = want;
+        want
+    }
+
+    /// Counts bytes appended to `buf` past `end` (by `ReadSpace`) as
+    /// received, as [`commit`](Self::commit) does for an offer.
+    pub(super) fn commit_appended(&mut self, read_buffer_size: usize) -> usize {
+        let n = self.buf.len() - self.end;
+        self.end = self.buf.len();
+        self.size_burst(n, read_buffer_size);
+        n
+    }
+
     /// Marks `n` bytes of the last offer as received (at most the room
     /// there is) and returns how many. A read that fills the whole offer
     /// doubles the next one (up to [`MAX_BURST`]); a read of less than half
     /// of it halves it back toward `read_buffer_size`.
     pub(super) fn commit(&mut self, n: usize, read_buffer_size: usize) -> usize {
         let n = n.min(self.buf.len() - self.end);
+        self.size_burst(n, read_buffer_size);
+        self.end += n;
+        n
+    }
+
+    /// The burst rule after a read of `n` bytes into the last offer.
+    fn size_burst(&mut self, n: usize, read_buffer_size: usize) {
         let chunk = self.read_chunk(read_buffer_size);
         if n == self.offered && n >= chunk {
             self.burst = (chunk * 2).min(MAX_BURST.max(chunk));
         } else if n < self.offered / 2 {
             self.burst = chunk / 2;
         }
-        self.end += n;
-        n
     }
 
     /// Moves the `n` bytes at the front into the message being gathered,

@@ -24,11 +24,13 @@ use crate::utf8::Utf8Validator;
 mod close; // the closing handshake and failing the connection
 mod input; // the read and message buffers, read sizing
 mod output; // the bytes queued for the transport
+mod read_space; // reading into the read buffer's uninitialized room
 mod receive; // frame decoding, reassembly, UTF-8, inflating
 mod send; // frame encoding, masking, fragmenting, deflating
 mod timer; // keepalive, idle and close timers
 use input::Input;
 use output::Output;
+pub use read_space::ReadSpace;
 use receive::{InFrame, InMessage};
 use timer::{TimerTable, Traffic};
 
@@ -453,6 +455,15 @@ impl Connection {
     pub fn read_buffer(&mut self) -> &mut [u8] {
         let wanted = self.bytes_wanted();
         self.input.offer(wanted, self.core.config.read_buffer_size)
+    }
+
+    /// The same room as [`read_buffer`](Self::read_buffer), as a
+    /// [`BufMut`](bytes::BufMut) over uninitialized memory: for transports
+    /// that read into uninitialized memory (tokio's `poll_read_buf`), which
+    /// saves zeroing the room first. What is put in counts as received
+    /// when the [`ReadSpace`] is dropped; no `commit_read` follows.
+    pub fn read_space(&mut self) -> ReadSpace<'_> {
+        ReadSpace::new(self)
     }
 
     /// Marks `n` bytes of [`read_buffer`](Self::read_buffer) as received.

@@ -1,0 +1,157 @@
+//! Reading into uninitialized memory: the read buffer's spare capacity as a
+//! [`BufMut`], so a transport that fills uninitialized memory (tokio's
+//! `poll_read_buf`, `AsyncReadExt::read_buf`) reads straight into it, and
+//! the room is not zeroed first. [`Connection::read_buffer`] zeroes its
+//! room, which costs a pass over every received byte.
+
+use bytes::BufMut;
+use bytes::buf::UninitSlice;
+
+use super::Connection;
+
+/// Room at the end of the connection's read buffer, from
+/// [`Connection::read_space`]. Fill it through [`BufMut`] (for example
+/// with `tokio_util::io::poll_read_buf`); what was put in counts as
+/// received when it is dropped. It offers what
+/// [`read_buffer`](Connection::read_buffer) would, without zeroing it.
+pub struct ReadSpace<'a> {
+    conn: &'a mut Connection,
+    /// What may still be put in.
+    left: usize,
+}
+
+impl core::fmt::Debug for ReadSpace<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReadSpace")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> ReadSpace<'a> {
+    pub(super) fn new(conn: &'a mut Connection) -> Self {
+        let wanted = conn.bytes_wanted();
+        let size = conn.core.config.read_buffer_size;
+        let left = conn.input.offer_uninit(wanted, size);
+        Self { conn, left }
+    }
+}
+
+impl Drop for ReadSpace<'_> {
+    fn drop(&mut self) {
+        let size = self.conn.core.config.read_buffer_size;
+        let n = self.conn.input.commit_appended(size);
+        self.conn.note_received(n);
+    }
+}
+
+// SAFETY: every method forwards to the read buffer's own `BufMut` (a
+// `BytesMut`, whose implementation upholds the trait's contract), limited
+// to `left` bytes: `chunk_mut` hands out a prefix of the buffer's spare
+// capacity (which `new` reserved, so it is at least `left` long), and
+// `advance_mut` passes on the caller's promise that the first `cnt` bytes
+// of that chunk were initialized, after checking that `cnt` is within it.
+#[allow(unsafe_code)]
+unsafe impl BufMut for ReadSpace<'_> {
+    fn remaining_mut(&self) -> usize {
+        self.left
+    }
+
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        assert!(cnt <= self.left, "advance_mut past the read space");
+        // SAFETY: the caller initialized `cnt` bytes of `chunk_mut`, which
+        // is the start of the buffer's spare capacity; `cnt` is within it.
+        unsafe { self.conn.input.buf.advance_mut(cnt) };
+        self.left -= cnt;
+    }
+
+    fn chunk_mut(&mut self) -> &mut UninitSlice {
+        let left = self.left;
+        let chunk = self.conn.input.buf.spare_capacity_mut();
+        let len = left.min(chunk.len());
+        UninitSlice::uninit(&mut chunk[..len])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    use bytes::BufMut;
+
+    use crate::{Config, Connection, Event, Message, Role};
+
+    /// A masked binary frame from a client.
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x82, 0x80 | payload.len() as u8, 1, 2, 3, 4];
+        out.extend(
+            payload
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ [1, 2, 3, 4][i % 4]),
+        );
+        out
+    }
+
+    fn server() -> Connection {
+        Connection::with_mask_source(Role::Server, Config::default(), || [0; 4])
+    }
+
+    #[test]
+    fn read_space_bytes_become_events() {
+        let mut conn = server();
+        let wire = [frame(b"one"), frame(b"two")].concat();
+        // Two reads, the frame boundary inside the second.
+        for piece in [&wire[..4], &wire[4..]] {
+            let mut space = conn.read_space();
+            assert!(space.remaining_mut() >= piece.len());
+            space.put_slice(piece);
+        }
+        assert_eq!(conn.stats().bytes_received, wire.len() as u64);
+        let mut got = vec![];
+        while let Some(Event::Message(Message::Binary(data))) = conn.poll_event().unwrap() {
+            got.push(data);
+        }
+        assert_eq!(got, [&b"one"[..], b"two"]);
+    }
+
+    #[test]
+    fn read_space_after_a_zeroed_offer() {
+        let mut conn = server();
+        let wire = frame(b"mixed");
+        // Part through the zeroed buffer, the rest through the space.
+        let buf = conn.read_buffer();
+        buf[..3].copy_from_slice(&wire[..3]);
+        conn.commit_read(3);
+        conn.read_space().put_slice(&wire[3..]);
+        assert_eq!(
+            conn.poll_event().unwrap(),
+            Some(Event::Message(Message::binary(&b"mixed"[..])))
+        );
+    }
+
+    #[test]
+    fn read_space_is_bounded() {
+        let mut conn = server();
+        let mut space = conn.read_space();
+        let left = space.remaining_mut();
+        assert!(left >= Config::default().read_buffer_size);
+        assert!(space.chunk_mut().len() <= left);
+        space.put_bytes(0x82, 1);
+        assert_eq!(space.remaining_mut(), left - 1);
+    }
+
+    #[test]
+    #[should_panic = "advance_mut past the read space"]
+    fn read_space_refuses_to_advance_past_its_end() {
+        let mut conn = server();
+        let mut space = conn.read_space();
+        let left = space.remaining_mut();
+        // SAFETY: never reached: the call panics before it advances.
+        #[allow(unsafe_code)]
+        unsafe {
+            space.advance_mut(left + 1);
+        }
+    }
+}
