@@ -344,8 +344,14 @@ impl World {
                 self.write(n as usize);
             }
             15 => {
-                let stream: bool = u.arbitrary().unwrap_or(false);
-                self.me.set_receive_mode(if stream {
+                let flags: u8 = u.arbitrary().unwrap_or(0);
+                if flags & 2 != 0 {
+                    // Give up on the message in progress, if any: nothing
+                    // more of it may be handed out.
+                    self.me.skip_message();
+                    self.checker.skip_message();
+                }
+                self.me.set_receive_mode(if flags & 1 != 0 {
                     ReceiveMode::Stream
                 } else {
                     ReceiveMode::Message

@@ -49,8 +49,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 use wsock_core::__internals::{FrameHeader, OpCode, RSV1, apply_mask};
-use wsock_core::deflate::DeflateParams;
 use wsock_core::Extensions;
+use wsock_core::deflate::DeflateParams;
 use wsock_core::{
     CloseCode, CloseFrame, Config, Connection, DataKind, Error, Limit, ProtocolError, ReceiveMode,
     Role, State,

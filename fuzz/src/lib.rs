@@ -92,6 +92,13 @@ pub struct EventChecker {
 impl EventChecker {
     /// Checks `ev`; returns the whole message when `ev` ends a streamed
     /// one (chunks joined), or `ev` itself for anything else.
+    /// The application skipped the rest of the message in progress: a
+    /// streamed run ends without its `last` chunk.
+    pub fn skip_message(&mut self) {
+        self.streaming = None;
+        self.gathered.clear();
+    }
+
     pub fn check(&mut self, ev: Ev, config: &Config) -> Option<Ev> {
         assert!(!self.closed, "event after the peer's close: {ev:?}");
         match ev {
