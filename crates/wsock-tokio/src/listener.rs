@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
@@ -161,6 +162,56 @@ impl ServeBuilder {
         H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
+        self.start(listener, Plain, handler)
+    }
+
+    /// Binds a listener to `addr` and serves `wss://` on it: see
+    /// [`serve_tls`](Self::serve_tls).
+    #[cfg(feature = "tls")]
+    pub async fn bind_tls<A, H, F>(
+        self,
+        addr: A,
+        acceptor: wsock_tls::TlsAcceptor,
+        handler: H,
+    ) -> std::io::Result<Server>
+    where
+        A: ToSocketAddrs,
+        H: Fn(WebSocket<crate::ServerTlsStream>, Accepted) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let listener = listen(addr, self.backlog).await?;
+        self.serve_tls(listener, acceptor, handler)
+    }
+
+    /// Serves `wss://` on `listener`, as [`serve`](Self::serve) serves
+    /// `ws://`: each connection's task runs the TLS handshake with
+    /// `acceptor` (bounded by its
+    /// [handshake timeout](wsock_tls::TlsAcceptor::handshake_timeout)),
+    /// then the opening handshake, then `handler`. A TLS handshake takes
+    /// one of the `max_handshakes` slots like an opening handshake, and one
+    /// that stalls is ended to make room the same way.
+    /// [`WebSocket::tls_info`] says what was negotiated (and the client's
+    /// certificates, with mutual TLS).
+    #[cfg(feature = "tls")]
+    pub fn serve_tls<H, F>(
+        self,
+        listener: TcpListener,
+        acceptor: wsock_tls::TlsAcceptor,
+        handler: H,
+    ) -> std::io::Result<Server>
+    where
+        H: Fn(WebSocket<crate::ServerTlsStream>, Accepted) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.start(listener, Tls(acceptor), handler)
+    }
+
+    fn start<L, H, F>(self, listener: TcpListener, layer: L, handler: H) -> std::io::Result<Server>
+    where
+        L: Layer,
+        H: Fn(WebSocket<L::Stream>, Accepted) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
         let local_addr = listener.local_addr()?;
         let state = Arc::new(State {
             stopping: AtomicBool::new(false),
@@ -171,10 +222,14 @@ impl ServeBuilder {
             changed: Notify::new(),
             epoch: Instant::now(),
         });
+        let serving = Serving {
+            builder: self,
+            layer,
+        };
         let task = tokio::spawn(accept_loop(
             listener,
             Arc::clone(&state),
-            Arc::new(self),
+            Arc::new(serving),
             Arc::new(handler),
         ));
         Ok(Server {
@@ -183,6 +238,12 @@ impl ServeBuilder {
             local_addr,
         })
     }
+}
+
+/// A server's settings and the layer under its opening handshakes.
+struct Serving<L> {
+    builder: ServeBuilder,
+    layer: L,
 }
 
 /// What a [`Server`] handler learns about its connection besides the
@@ -281,7 +342,7 @@ struct Entry {
     /// Set right after the task is spawned.
     task: Option<AbortHandle>,
     /// `None` while the opening handshake runs.
-    open: Option<Weak<Shared<TcpStream>>>,
+    open: Option<Weak<dyn Closable>>,
 }
 
 impl Conns {
@@ -348,7 +409,7 @@ impl Server {
             task.abort();
             let _ = task.await;
         }
-        let open: Vec<Weak<Shared<TcpStream>>> = {
+        let open: Vec<Weak<dyn Closable>> = {
             let mut conns = lock(&self.state.conns);
             report.open = conns.map.len();
             let mut open = Vec::new();
@@ -414,13 +475,14 @@ impl Drop for Server {
     }
 }
 
-async fn accept_loop<H, F>(
+async fn accept_loop<L, H, F>(
     listener: TcpListener,
     state: Arc<State>,
-    config: Arc<ServeBuilder>,
+    config: Arc<Serving<L>>,
     handler: Arc<H>,
 ) where
-    H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
+    L: Layer,
+    H: Fn(WebSocket<L::Stream>, Accepted) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
     let mut failures = AcceptFailures::default();
@@ -444,7 +506,7 @@ async fn accept_loop<H, F>(
         }
         #[cfg(not(feature = "tracing"))]
         let _ = recovered;
-        if config.nodelay {
+        if config.builder.nodelay {
             let _ = tcp.set_nodelay(true);
         }
         let handshake = admit(&state).await;
@@ -564,6 +626,77 @@ pub async fn listen<A: ToSocketAddrs>(addr: A, backlog: u32) -> std::io::Result<
     }))
 }
 
+/// An open connection as the server sees it: something to ask to close
+/// when it shuts down, whatever the transport.
+trait Closable: Send + Sync {
+    /// See [`Shared::close_from_outside`].
+    fn close_from_outside(&self, code: CloseCode, reason: &str) -> bool;
+}
+
+impl<S: Send> Closable for Shared<S> {
+    fn close_from_outside(&self, code: CloseCode, reason: &str) -> bool {
+        Shared::close_from_outside(self, code, reason)
+    }
+}
+
+/// What runs between the accepted TCP connection and the opening
+/// handshake: nothing (`ws://`), or a TLS handshake (`wss://`).
+trait Layer: Send + Sync + 'static {
+    /// The transport the handler's connection runs on.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// The layer's handshake, then the opening handshake with `callback`.
+    fn accept<'a, C>(
+        &'a self,
+        builder: &'a ServerBuilder,
+        tcp: TcpStream,
+        callback: C,
+    ) -> impl Future<Output = Result<WebSocket<Self::Stream>, Error>> + Send + 'a
+    where
+        C: FnOnce(&Request) -> Result<Accept, Rejection> + Send + 'a;
+}
+
+/// `ws://`: the opening handshake right on the TCP connection.
+struct Plain;
+
+impl Layer for Plain {
+    type Stream = TcpStream;
+
+    fn accept<'a, C>(
+        &'a self,
+        builder: &'a ServerBuilder,
+        tcp: TcpStream,
+        callback: C,
+    ) -> impl Future<Output = Result<WebSocket<TcpStream>, Error>> + Send + 'a
+    where
+        C: FnOnce(&Request) -> Result<Accept, Rejection> + Send + 'a,
+    {
+        builder.accept_with(tcp, callback)
+    }
+}
+
+/// `wss://`: a TLS handshake, bounded by the acceptor's handshake
+/// timeout, then the opening handshake.
+#[cfg(feature = "tls")]
+struct Tls(wsock_tls::TlsAcceptor);
+
+#[cfg(feature = "tls")]
+impl Layer for Tls {
+    type Stream = crate::ServerTlsStream;
+
+    fn accept<'a, C>(
+        &'a self,
+        builder: &'a ServerBuilder,
+        tcp: TcpStream,
+        callback: C,
+    ) -> impl Future<Output = Result<WebSocket<crate::ServerTlsStream>, Error>> + Send + 'a
+    where
+        C: FnOnce(&Request) -> Result<Accept, Rejection> + Send + 'a,
+    {
+        builder.accept_tls_with(&self.0, tcp, callback)
+    }
+}
+
 /// Removes the connection's entry when its task ends, by return, panic or
 /// abort.
 struct Registration {
@@ -582,12 +715,16 @@ impl Registration {
 
     /// Records that the handshake is done; `false` if the connection was
     /// dropped from the server meanwhile.
-    fn opened(&self, ws: &WebSocket<TcpStream>) -> bool {
+    fn opened<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+        &self,
+        ws: &WebSocket<S>,
+    ) -> bool {
         let mut conns = lock(&self.state.conns);
         let Some(entry) = conns.map.get_mut(&self.handshake.get()) else {
             return false;
         };
-        entry.open = Some(Arc::downgrade(ws.shared()));
+        let shared: Arc<dyn Closable> = ws.shared().clone();
+        entry.open = Some(Arc::downgrade(&shared));
         conns.admission.finish(self.handshake);
         drop(conns);
         self.state.changed.notify_waiters();
@@ -605,15 +742,16 @@ impl Drop for Registration {
     }
 }
 
-async fn serve_connection<H, F>(
+async fn serve_connection<L, H, F>(
     tcp: TcpStream,
     peer: SocketAddr,
     handshake: HandshakeId,
     state: Arc<State>,
-    config: Arc<ServeBuilder>,
+    config: Arc<Serving<L>>,
     handler: Arc<H>,
 ) where
-    H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
+    L: Layer,
+    H: Fn(WebSocket<L::Stream>, Accepted) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
     let registration = Registration {
@@ -621,12 +759,13 @@ async fn serve_connection<H, F>(
         handshake,
     };
     let mut seen = None;
-    let result: Result<WebSocket<TcpStream>, Error> = config
-        .acceptor
-        .accept_with(tcp, |request| {
+    let builder = &config.builder;
+    let result = config
+        .layer
+        .accept(&builder.acceptor, tcp, |request| {
             registration.request_complete();
             seen = Some(request.clone());
-            match &config.callback {
+            match &builder.callback {
                 Some(callback) => callback(request),
                 None => Ok(Accept::new()),
             }

@@ -379,6 +379,81 @@ async fn the_tls_handshake_timeout_frees_the_accept_loop() {
     .unwrap();
 }
 
+// The `Server` helper serves `wss://` as the blocking one does: TLS at
+// the listener, the handler gets the TLS connection, and a shutdown closes
+// it with 1001.
+#[tokio::test]
+async fn the_server_helper_serves_wss() {
+    timeout(LIMIT, async {
+        let server = wsock_tokio::Server::builder()
+            .bind_tls("127.0.0.1:0", PKI.server.acceptor(), |ws, accepted| {
+                assert_eq!(accepted.request.path(), "/tls");
+                echo(ws)
+            })
+            .await
+            .unwrap();
+        let port = server.local_addr().port();
+        let mut ws = connect_with(&format!("wss://localhost:{port}/tls"), trusting_client())
+            .await
+            .unwrap();
+        assert_eq!(
+            ws.recv().await.unwrap(),
+            Some(Message::text("alpn=http/1.1 client-cert=false"))
+        );
+        ws.send("through the Server").await.unwrap();
+        assert_eq!(
+            ws.recv().await.unwrap(),
+            Some(Message::text("through the Server"))
+        );
+        assert_eq!(server.connections(), 1);
+        // The client keeps reading, so it answers the server's close.
+        let client = tokio::spawn(async move { ws.recv().await });
+        let report = server.shutdown(Duration::from_secs(5)).await;
+        assert_eq!((report.open, report.forced), (1, 0), "{report:?}");
+        let Ok(Some(Message::Close(Some(frame)))) = client.await.unwrap() else {
+            panic!("no close frame");
+        };
+        assert_eq!(frame.code, wsock_tokio::CloseCode::GOING_AWAY);
+    })
+    .await
+    .unwrap();
+}
+
+// A client that never starts its TLS handshake holds a handshake slot only
+// until another connection needs it: with one slot, the next client is
+// still served.
+#[tokio::test]
+async fn a_silent_tls_client_gives_its_slot_back() {
+    timeout(LIMIT, async {
+        // No TLS handshake timeout: only eviction can free the slot.
+        let acceptor = PKI.server.acceptor().with_handshake_timeout(None);
+        let server = wsock_tokio::Server::builder()
+            .max_handshakes(1)
+            .evict_after(Duration::from_millis(200))
+            .bind_tls("127.0.0.1:0", acceptor, |ws, _| echo(ws))
+            .await
+            .unwrap();
+        let port = server.local_addr().port();
+        let silent = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        let mut ws = connect_with(&format!("wss://localhost:{port}/"), trusting_client())
+            .await
+            .unwrap();
+        assert!(matches!(ws.recv().await.unwrap(), Some(Message::Text(_))));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        ws.close(None).await.unwrap();
+        drop(silent);
+        server.shutdown(Duration::from_secs(2)).await;
+    })
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn wss_through_a_connect_proxy() {
     timeout(LIMIT, async {
