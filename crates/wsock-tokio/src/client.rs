@@ -400,20 +400,28 @@ impl ClientBuilder {
             return Err(Error::tls_not_enabled());
         }
         let tcp = self.connect_tcp_to(&request).await?;
+        let span = crate::diag::connection_span(wsock_core::Role::Client);
+        if let Ok(peer) = tcp.peer_addr() {
+            crate::diag::record_peer(&span, peer);
+        }
         #[cfg(feature = "tls")]
         if request.is_tls() {
             let connector = self.tls.clone().unwrap_or_else(default_connector);
-            let tls = connector
-                .connect_async(request.host(), tcp)
-                .await
-                .map_err(Error::from_tls)?;
+            let tls = match connector.connect_async(request.host(), tcp).await {
+                Ok(tls) => tls,
+                Err(e) => {
+                    let e = Error::from_tls(e);
+                    crate::diag::handshake_failed(&span, &e);
+                    return Err(e);
+                }
+            };
             let info = wsock_tls::TlsConnectionInfo::tls_info(&tls);
             let (ws, response) = self
-                .handshake_with(MaybeTlsStream::Tls(Box::new(tls)), &request)
+                .handshake_with(MaybeTlsStream::Tls(Box::new(tls)), &request, span)
                 .await?;
             return Ok((ws.with_tls_info(info), response));
         }
-        self.handshake_with(MaybeTlsStream::Plain(tcp), &request)
+        self.handshake_with(MaybeTlsStream::Plain(tcp), &request, span)
             .await
     }
 
@@ -485,14 +493,44 @@ impl ClientBuilder {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let request = self.request()?;
-        self.handshake_with(io, &request).await
+        let span = crate::diag::connection_span(wsock_core::Role::Client);
+        self.handshake_with(io, &request, span).await
     }
 
+    /// The opening handshake, reported in `span`.
     async fn handshake_with<S>(
+        &self,
+        io: S,
+        request: &ClientRequest,
+        span: crate::diag::Span,
+    ) -> Result<(WebSocket<S>, Response), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        match self.opening_handshake(io, request).await {
+            Ok((io, connected)) => {
+                let conn = connected.connection;
+                crate::diag::handshake_done(&span, conn.protocol(), conn.extensions());
+                // Subprotocol, extensions and the frames that came with the
+                // response are already in the connection.
+                let ws =
+                    WebSocket::from_handshake(io, conn, span).with_read_timeout(self.read_timeout);
+                Ok((ws, connected.response))
+            }
+            Err(e) => {
+                crate::diag::handshake_failed(&span, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the request and reads the response, within the handshake
+    /// timeout.
+    async fn opening_handshake<S>(
         &self,
         mut io: S,
         request: &ClientRequest,
-    ) -> Result<(WebSocket<S>, Response), Error>
+    ) -> Result<(S, wsock_core::handshake::Connected), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -518,11 +556,7 @@ impl ClientBuilder {
                 .map_err(|_| Error::timeout("handshake"))??,
             None => work.await?,
         };
-        // Subprotocol, extensions and the frames that came with the response
-        // are already in the connection.
-        let ws = WebSocket::from_connection(io, connected.connection)
-            .with_read_timeout(self.read_timeout);
-        Ok((ws, connected.response))
+        Ok((io, connected))
     }
 }
 

@@ -66,6 +66,7 @@
 #![warn(missing_docs)]
 
 mod client;
+mod diag;
 mod error;
 mod listener;
 mod server;

@@ -651,6 +651,7 @@ trait Layer: Send + Sync + 'static {
         builder: &'a ServerBuilder,
         tcp: TcpStream,
         callback: C,
+        span: crate::diag::Span,
     ) -> impl Future<Output = Result<WebSocket<Self::Stream>, Error>> + Send + 'a
     where
         C: FnOnce(&Request) -> Result<Accept, Rejection> + Send + 'a;
@@ -667,11 +668,12 @@ impl Layer for Plain {
         builder: &'a ServerBuilder,
         tcp: TcpStream,
         callback: C,
+        span: crate::diag::Span,
     ) -> impl Future<Output = Result<WebSocket<TcpStream>, Error>> + Send + 'a
     where
         C: FnOnce(&Request) -> Result<Accept, Rejection> + Send + 'a,
     {
-        builder.accept_with(tcp, callback)
+        builder.accept_in(tcp, callback, span)
     }
 }
 
@@ -689,11 +691,12 @@ impl Layer for Tls {
         builder: &'a ServerBuilder,
         tcp: TcpStream,
         callback: C,
+        span: crate::diag::Span,
     ) -> impl Future<Output = Result<WebSocket<crate::ServerTlsStream>, Error>> + Send + 'a
     where
         C: FnOnce(&Request) -> Result<Accept, Rejection> + Send + 'a,
     {
-        builder.accept_tls_with(&self.0, tcp, callback)
+        builder.accept_tls_in(&self.0, tcp, callback, span)
     }
 }
 
@@ -760,16 +763,23 @@ async fn serve_connection<L, H, F>(
     };
     let mut seen = None;
     let builder = &config.builder;
+    let span = crate::diag::connection_span(wsock_core::Role::Server);
+    crate::diag::record_peer(&span, peer);
     let result = config
         .layer
-        .accept(&builder.acceptor, tcp, |request| {
-            registration.request_complete();
-            seen = Some(request.clone());
-            match &builder.callback {
-                Some(callback) => callback(request),
-                None => Ok(Accept::new()),
-            }
-        })
+        .accept(
+            &builder.acceptor,
+            tcp,
+            |request| {
+                registration.request_complete();
+                seen = Some(request.clone());
+                match &builder.callback {
+                    Some(callback) => callback(request),
+                    None => Ok(Accept::new()),
+                }
+            },
+            span,
+        )
         .await;
     let (Ok(ws), Some(request)) = (result, seen) else {
         return;

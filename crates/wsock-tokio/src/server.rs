@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use wsock_core::Config;
 use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake};
 use wsock_core::handshake::{Accepted, Rejected};
+use wsock_core::{Config, Connection};
 
 use crate::client::config_setters;
 use crate::{Error, WebSocket};
@@ -133,7 +133,40 @@ impl ServerBuilder {
     }
 
     /// [`accept_with`](crate::accept_with) with these settings.
-    pub async fn accept_with<S, F>(&self, mut io: S, callback: F) -> Result<WebSocket<S>, Error>
+    pub async fn accept_with<S, F>(&self, io: S, callback: F) -> Result<WebSocket<S>, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        F: FnOnce(&Request) -> Result<Accept, Rejection>,
+    {
+        let span = crate::diag::connection_span(wsock_core::Role::Server);
+        self.accept_in(io, callback, span).await
+    }
+
+    /// [`accept_with`](Self::accept_with), reporting in `span`.
+    pub(crate) async fn accept_in<S, F>(
+        &self,
+        io: S,
+        callback: F,
+        span: crate::diag::Span,
+    ) -> Result<WebSocket<S>, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        F: FnOnce(&Request) -> Result<Accept, Rejection>,
+    {
+        match self.handshake_in(io, callback).await {
+            Ok((io, conn)) => {
+                crate::diag::handshake_done(&span, conn.protocol(), conn.extensions());
+                Ok(WebSocket::from_handshake(io, conn, span).with_read_timeout(self.read_timeout))
+            }
+            Err(e) => {
+                crate::diag::handshake_failed(&span, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// The opening handshake on `io`, within the handshake timeout.
+    async fn handshake_in<S, F>(&self, mut io: S, callback: F) -> Result<(S, Connection), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
@@ -159,7 +192,7 @@ impl ServerBuilder {
                 return Err(err);
             }
         };
-        Ok(WebSocket::from_connection(io, conn).with_read_timeout(self.read_timeout))
+        Ok((io, conn))
     }
 }
 
@@ -220,9 +253,32 @@ impl ServerBuilder {
         S: AsyncRead + AsyncWrite + Unpin,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
-        let tls = acceptor.accept_async(io).await.map_err(Error::from_tls)?;
+        let span = crate::diag::connection_span(wsock_core::Role::Server);
+        self.accept_tls_in(acceptor, io, callback, span).await
+    }
+
+    /// [`accept_tls_with`](Self::accept_tls_with), reporting in `span`.
+    pub(crate) async fn accept_tls_in<S, F>(
+        &self,
+        acceptor: &wsock_tls::TlsAcceptor,
+        io: S,
+        callback: F,
+        span: crate::diag::Span,
+    ) -> Result<WebSocket<ServerTlsStream<S>>, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        F: FnOnce(&Request) -> Result<Accept, Rejection>,
+    {
+        let tls = match acceptor.accept_async(io).await {
+            Ok(tls) => tls,
+            Err(e) => {
+                let e = Error::from_tls(e);
+                crate::diag::handshake_failed(&span, &e);
+                return Err(e);
+            }
+        };
         let info = wsock_tls::TlsConnectionInfo::tls_info(&tls);
-        let ws = self.accept_with(tls, callback).await?;
+        let ws = self.accept_in(tls, callback, span).await?;
         Ok(ws.with_tls_info(info))
     }
 }

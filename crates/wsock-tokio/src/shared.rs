@@ -149,19 +149,30 @@ struct Inner<S> {
     terminal: Option<Error>,
     reader_reported: bool,
     writer_reported: bool,
+    /// The connection's diagnostics span.
+    span: crate::diag::Span,
 }
 
 impl<S> Inner<S> {
     fn set_terminal(&mut self, err: Error) {
         if self.terminal.is_none() {
+            crate::diag::failed(&self.span, &err);
             self.terminal = Some(err);
+        }
+    }
+
+    /// The transport is finished with.
+    fn end(&mut self) {
+        if !self.done {
+            self.done = true;
+            crate::diag::ended(&self.span, self.terminal.is_none());
         }
     }
 
     /// The transport itself failed: nothing more can be sent or received.
     fn fail_io(&mut self, err: io::Error) {
         self.set_terminal(Error::io(err));
-        self.done = true;
+        self.end();
         // The core learns that the transport is gone: it ends in `Closed`
         // (1006) and lets go of its buffers.
         self.conn.handle_eof();
@@ -292,6 +303,12 @@ pub(crate) enum Flush {
 
 impl<S> Shared<S> {
     pub(crate) fn new(io: S, conn: Connection) -> Self {
+        let span = crate::diag::connection_span(conn.role());
+        Self::with_span(io, conn, span)
+    }
+
+    /// [`new`](Self::new), in a span the handshake already reported in.
+    pub(crate) fn with_span(io: S, conn: Connection, span: crate::diag::Span) -> Self {
         let config = conn.config();
         let linger = config.close_timeout.map_or(LINGER, |t| t.min(LINGER));
         let write_buffer_size = config.write_buffer_size.max(1);
@@ -316,12 +333,18 @@ impl<S> Shared<S> {
                 terminal: None,
                 reader_reported: false,
                 writer_reported: false,
+                span,
             }),
         }
     }
 
     pub(crate) fn role(&self) -> Role {
         self.role
+    }
+
+    /// Reports a close frame we queue.
+    pub(crate) fn note_close_sent(&self, frame: &wsock_core::CloseFrame) {
+        crate::diag::close(&lock(&self.inner).span, false, Some(frame));
     }
 
     pub(crate) fn protocol(&self) -> Option<&str> {
@@ -382,6 +405,9 @@ impl<S> Shared<S> {
                 Ok(false)
             }
         });
+        if matches!(queued, Ok(true)) {
+            self.note_close_sent(&wsock_core::CloseFrame::new(code, reason));
+        }
         self.read.wake();
         self.write.wake();
         matches!(queued, Ok(true))
@@ -486,6 +512,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     Ok(Some(event)) => {
                         st.idle_since = None;
                         let closing = matches!(event, Event::Message(Message::Close(_)));
+                        if let Event::Message(Message::Close(frame)) = &event {
+                            crate::diag::close(&inner.span, true, frame.as_ref());
+                        }
                         // Only a ping (its pong) or a close (the reply)
                         // makes us owe output right away; data the writer
                         // queued is written when it flushes or when this
@@ -542,7 +571,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     .closing_deadline
                     .get_or_insert_with(|| Instant::now() + linger);
                 if Instant::now() >= deadline {
-                    inner.done = true;
+                    inner.end();
                     self.write.wake();
                     continue;
                 }
@@ -566,7 +595,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                         .as_ref()
                         .is_some_and(|e| e.kind() != ErrorKind::Timeout);
                     if inner.eof || !linger {
-                        inner.done = true;
+                        inner.end();
                         self.write.wake();
                         continue;
                     }

@@ -303,6 +303,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
+    /// [`from_connection`](Self::from_connection), in the diagnostics
+    /// span its handshake reported in.
+    pub(crate) fn from_handshake(io: S, conn: Connection, span: crate::diag::Span) -> Self {
+        Self {
+            shared: Arc::new(Shared::with_span(io, conn, span)),
+            recv: RecvState::default(),
+            send: SendState::default(),
+        }
+    }
+
     /// The state shared with the halves (for the server helper).
     pub(crate) fn shared(&self) -> &Arc<Shared<S>> {
         &self.shared
@@ -416,11 +426,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
 
 /// Queues a close frame unless the closing handshake already started.
 fn queue_close<S>(shared: &Shared<S>, frame: Option<CloseFrame>) -> Result<(), Error> {
-    shared.queue(|c| match (c.state(), frame) {
-        (State::Open, None) => c.close(CloseCode::NORMAL, ""),
-        (State::Open, Some(f)) => c.close(f.code, &f.reason),
+    let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
+    let mut sent = false;
+    shared.queue(|c| match c.state() {
+        State::Open => {
+            sent = true;
+            c.close(frame.code, &frame.reason)
+        }
         _ => Ok(()),
-    })
+    })?;
+    if sent {
+        shared.note_close_sent(&frame);
+    }
+    Ok(())
 }
 
 fn poll_recv<S: AsyncRead + AsyncWrite + Unpin>(
