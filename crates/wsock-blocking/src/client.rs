@@ -230,9 +230,17 @@ impl ClientBuilder {
         #[cfg(feature = "tls")]
         if request.is_tls() {
             let connector = self.tls.clone().unwrap_or_else(default_connector);
+            let peer = tcp.peer_addr().ok();
             let tls = connector
                 .connect_blocking_timeout(request.host(), tcp)
-                .map_err(Error::tls)?;
+                .map_err(Error::tls)
+                .inspect_err(|e| {
+                    let span = crate::diag::connection_span(wsock_core::Role::Client);
+                    if let Some(peer) = peer {
+                        crate::diag::record_peer(&span, peer);
+                    }
+                    crate::diag::handshake_failed(&span, e);
+                })?;
             return self.client(MaybeTlsStream::Tls(Box::new(tls)));
         }
         self.client(MaybeTlsStream::Plain(tcp))
@@ -380,11 +388,29 @@ fn connect_any(
     Err(Error::connect(target, attempts, 0))
 }
 
-/// The client's opening handshake over `io`.
+/// The client's opening handshake over `io`, reported in a new span.
 pub(crate) fn client_handshake<S: Transport>(
+    io: S,
+    request: &ClientRequest,
+    settings: &Settings,
+) -> Result<WebSocket<S>, Error> {
+    let span = crate::diag::connection_span(wsock_core::Role::Client);
+    if let Ok(peer) = io.peer_addr() {
+        crate::diag::record_peer(&span, peer);
+    }
+    let result = opening_handshake(io, request, settings, &span);
+    if let Err(e) = &result {
+        crate::diag::handshake_failed(&span, e);
+    }
+    result
+}
+
+/// The client's opening handshake over `io`, within the handshake timeout.
+fn opening_handshake<S: Transport>(
     mut io: S,
     request: &ClientRequest,
     settings: &Settings,
+    span: &crate::diag::Span,
 ) -> Result<WebSocket<S>, Error> {
     if !request.extensions().is_empty() {
         return Err(Error::msg(
@@ -410,9 +436,10 @@ pub(crate) fn client_handshake<S: Transport>(
         if let Some(connected) = handshake.feed(&buf[..n]).map_err(Error::handshake)? {
             // Subprotocol, extensions and the frames that came with the
             // response are already in the connection.
+            let conn = connected.connection;
+            crate::diag::handshake_done(span, conn.protocol(), conn.extensions());
             let handshake = Handshake::Client(connected.response);
-            let shared =
-                Shared::new(connected.connection, settings, handshake).with_tls_info_of(&io);
+            let shared = Shared::new(conn, settings, handshake, span.clone()).with_tls_info_of(&io);
             return Ok(WebSocket::new(shared, io, settings));
         }
     }

@@ -114,6 +114,10 @@ pub(crate) struct Shared {
     unsent: AtomicBool,
     /// The transport is closed for good.
     closed: AtomicBool,
+    /// The connection's diagnostics span.
+    pub(crate) span: crate::diag::Span,
+    /// A failure was reported, so the end is not clean.
+    failed: AtomicBool,
 }
 
 struct WriteState {
@@ -144,7 +148,12 @@ pub(crate) enum Wait {
 }
 
 impl Shared {
-    pub(crate) fn new(conn: Connection, settings: &Settings, handshake: Handshake) -> Self {
+    pub(crate) fn new(
+        conn: Connection,
+        settings: &Settings,
+        handshake: Handshake,
+        span: crate::diag::Span,
+    ) -> Self {
         let linger = linger(conn.config());
         Self {
             role: conn.role(),
@@ -169,6 +178,8 @@ impl Shared {
             write_shut: AtomicBool::new(false),
             unsent: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            span,
+            failed: AtomicBool::new(false),
         }
     }
 
@@ -370,7 +381,27 @@ impl Shared {
         self.mark_write_shut();
         if !self.closed.swap(true, Ordering::AcqRel) {
             let _ = io.shutdown(Shutdown::Both);
+            crate::diag::ended(&self.span, !self.failed.load(Ordering::Relaxed));
         }
+    }
+
+    /// Queues a close frame on `conn` (this connection's, locked) and
+    /// reports it.
+    pub(crate) fn close_conn(
+        &self,
+        conn: &mut Connection,
+        code: CloseCode,
+        reason: &str,
+    ) -> Result<(), wsock_core::Error> {
+        conn.close(code, reason)?;
+        crate::diag::close(&self.span, false, Some(&CloseFrame::new(code, reason)));
+        Ok(())
+    }
+
+    /// Reports a failure of the connection.
+    pub(crate) fn note_failure(&self, error: &Error) {
+        self.failed.store(true, Ordering::Relaxed);
+        crate::diag::failed(&self.span, error);
     }
 
     /// Closes the transport without a reader: for the last handle to go
@@ -394,7 +425,7 @@ impl Shared {
         {
             let mut conn = self.conn();
             if conn.state() == State::Open {
-                let _ = conn.close(code, reason);
+                let _ = self.close_conn(&mut conn, code, reason);
             }
         }
         self.shut_write(io, deadline);
@@ -423,7 +454,7 @@ impl Shared {
     pub(crate) fn queue_close(&self, code: CloseCode, reason: &str) {
         let mut conn = self.conn();
         if conn.state() == State::Open {
-            let _ = conn.close(code, reason);
+            let _ = self.close_conn(&mut conn, code, reason);
         }
     }
 
@@ -432,7 +463,7 @@ impl Shared {
     pub(crate) fn start_close<T: Transport>(&self, io: &mut T, code: CloseCode, reason: &str) {
         let open = {
             let mut conn = self.conn();
-            conn.state() == State::Open && conn.close(code, reason).is_ok()
+            conn.state() == State::Open && self.close_conn(&mut conn, code, reason).is_ok()
         };
         if open {
             let deadline = Instant::now() + self.linger;
@@ -550,6 +581,7 @@ impl ReadState {
                 Ok(Some(event)) => {
                     let close = match &event {
                         Event::Message(Message::Close(frame)) => {
+                            crate::diag::close(&self.shared.span, true, frame.as_ref());
                             self.peer_close.clone_from(frame);
                             true
                         }
@@ -567,9 +599,11 @@ impl ReadState {
                         e,
                         wsock_core::Error::Protocol(_) | wsock_core::Error::Capacity(_)
                     );
+                    let error = Error::core_with_io(e, self.io_error.take());
+                    self.shared.note_failure(&error);
                     self.close_transport(io, linger);
                     self.closed_reported = true;
-                    return Err(Error::core_with_io(e, self.io_error.take()));
+                    return Err(error);
                 }
             };
             conn.handle_timeout(self.shared.origin.elapsed());
@@ -732,7 +766,7 @@ impl ReadState {
         {
             let mut conn = self.shared.conn();
             if conn.state() == State::Open {
-                let _ = conn.close(CloseCode::GOING_AWAY, "");
+                let _ = self.shared.close_conn(&mut conn, CloseCode::GOING_AWAY, "");
             }
         }
         // Probe for read timeouts: without them, waiting for the peer

@@ -71,6 +71,7 @@
 #![warn(missing_docs)]
 
 mod client;
+mod diag;
 mod engine;
 mod error;
 mod listener;

@@ -72,7 +72,19 @@ impl Served for ServerTlsStream {
 
     fn establish(tcp: TcpStream, layer: &Layer) -> Result<Self, Error> {
         match layer {
-            Layer::Tls(acceptor) => acceptor.accept_blocking_timeout(tcp).map_err(Error::tls),
+            Layer::Tls(acceptor) => {
+                let peer = tcp.peer_addr().ok();
+                acceptor
+                    .accept_blocking_timeout(tcp)
+                    .map_err(Error::tls)
+                    .inspect_err(|e| {
+                        let span = crate::diag::connection_span(wsock_core::Role::Server);
+                        if let Some(peer) = peer {
+                            crate::diag::record_peer(&span, peer);
+                        }
+                        crate::diag::handshake_failed(&span, e);
+                    })
+            }
             Layer::Plain => Err(Error::msg(
                 crate::ErrorKind::Tls,
                 "a TLS server needs an acceptor",

@@ -81,10 +81,28 @@ impl Acceptor {
     }
 }
 
-fn server_handshake<S, F>(
+fn server_handshake<S, F>(io: S, settings: &Settings, callback: F) -> Result<WebSocket<S>, Error>
+where
+    S: Transport,
+    F: FnOnce(&Request) -> Result<Accept, Rejection>,
+{
+    let span = crate::diag::connection_span(wsock_core::Role::Server);
+    if let Ok(peer) = io.peer_addr() {
+        crate::diag::record_peer(&span, peer);
+    }
+    let result = opening_handshake(io, settings, callback, &span);
+    if let Err(e) = &result {
+        crate::diag::handshake_failed(&span, e);
+    }
+    result
+}
+
+/// The server's opening handshake over `io`, within the handshake timeout.
+fn opening_handshake<S, F>(
     mut io: S,
     settings: &Settings,
     callback: F,
+    span: &crate::diag::Span,
 ) -> Result<WebSocket<S>, Error>
 where
     S: Transport,
@@ -132,8 +150,10 @@ where
         deadline,
         "opening handshake timed out",
     )?;
+    let conn = accepted.connection;
+    crate::diag::handshake_done(span, conn.protocol(), conn.extensions());
     let handshake = Handshake::Server(Box::new(accepted.request));
-    let shared = Shared::new(accepted.connection, settings, handshake).with_tls_info_of(&io);
+    let shared = Shared::new(conn, settings, handshake, span.clone()).with_tls_info_of(&io);
     Ok(WebSocket::new(shared, io, settings))
 }
 

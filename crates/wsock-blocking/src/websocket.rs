@@ -337,7 +337,9 @@ fn close<S: Transport>(
         if conn.state() != State::Open {
             return Ok(());
         }
-        conn.close(code, reason).map_err(Error::core)?;
+        shared
+            .close_conn(&mut conn, code, reason)
+            .map_err(Error::core)?;
     }
     match shared.flush(io, Wait::Yes, None) {
         Err(e) if e.kind() == crate::ErrorKind::AlreadyClosed => Ok(()),
