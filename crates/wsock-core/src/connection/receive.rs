@@ -254,7 +254,11 @@ impl Connection {
         {
             return Ok(step);
         }
-        if self.core.mode == ReceiveMode::Message && message.streaming && !message.started {
+        if self.core.mode == ReceiveMode::Message
+            && message.streaming
+            && !message.started
+            && !message.skipping
+        {
             // Nothing of it was handed out yet: it is gathered after all.
             message.streaming = false;
             self.core.message = Some(message);
@@ -318,6 +322,9 @@ impl Connection {
                 self.input.message.clear();
                 message.streaming = true;
                 message.skipping = true;
+                // Latched: message mode must not turn it back into a
+                // gathered message (`data_frame`).
+                message.started = true;
             }
             return;
         };

@@ -75,6 +75,24 @@ fn skip_message_drops_what_was_gathered() {
     assert_eq!(drain(&mut s), vec![Ev::Binary(b"next".to_vec())]);
 }
 
+// Skipped between two frames of a message gathered in message mode: the
+// next frame is skipped, not gathered again (a fuzz-found panic, where the
+// frame's bytes were both gathered and discarded).
+#[test]
+fn skip_between_frames_stays_skipped_in_message_mode() {
+    for kind in [0x01, 0x02] {
+        let mut s = server();
+        s.feed(&raw(kind, b"ab"));
+        assert_eq!(drain(&mut s), vec![]);
+        s.skip_message();
+        s.set_receive_mode(ReceiveMode::Message);
+        s.feed(&raw(0x00, b"cd"));
+        s.feed(&raw(0x80, b"ef"));
+        s.feed(&raw(0x82, b"next"));
+        assert_eq!(drain(&mut s), vec![Ev::Binary(b"next".to_vec())]);
+    }
+}
+
 // §8.1: skipped text is still validated, so invalid UTF-8 still fails the
 // connection with 1007.
 #[test]
