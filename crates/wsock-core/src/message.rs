@@ -50,6 +50,13 @@ impl Message {
         Self::Pong(payload.into())
     }
 
+    /// A close frame with `code` and `reason` (at most
+    /// [`CloseFrame::MAX_REASON_LEN`] bytes): sending it starts the closing
+    /// handshake, and the connection still receives until the peer's close.
+    pub fn close(code: impl Into<crate::CloseCode>, reason: impl Into<Utf8Bytes>) -> Self {
+        Self::Close(Some(CloseFrame::new(code, reason)))
+    }
+
     /// Whether this is a text or binary message (not a control frame).
     pub fn is_data(&self) -> bool {
         matches!(self, Self::Text(_) | Self::Binary(_))
