@@ -135,7 +135,7 @@ fn tokio_server(handshake_timeout: Duration) -> Served {
         .unwrap();
     let server = rt.block_on(async {
         wsock_tokio::Server::builder()
-            .acceptor(wsock_tokio::ServerBuilder::new().handshake_timeout(Some(handshake_timeout)))
+            .acceptor(wsock_tokio::Acceptor::new().handshake_timeout(Some(handshake_timeout)))
             .bind("127.0.0.1:0", tokio_echo)
             .await
             .unwrap()

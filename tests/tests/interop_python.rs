@@ -587,7 +587,7 @@ fn blocking_client_session(url: &str, config: Config) -> ClientRun {
         .connect()
         .expect("connect to the websockets server");
     let negotiated = ws.extensions().deflate().copied();
-    let greeting = match ws.read().unwrap() {
+    let greeting = match ws.recv().unwrap().expect("a message") {
         Message::Text(t) => t,
         other => panic!("expected the server's report, got {other:?}"),
     };
@@ -595,7 +595,7 @@ fn blocking_client_session(url: &str, config: Config) -> ClientRun {
     for message in messages() {
         ws.send(message.clone()).unwrap();
         sent += 1;
-        let echo = ws.read().unwrap();
+        let echo = ws.recv().unwrap().expect("a message");
         assert!(
             echo == message,
             "echo of {} differs: {}",
@@ -610,7 +610,7 @@ fn blocking_client_session(url: &str, config: Config) -> ClientRun {
         sent += 1;
     }
     for (i, message) in smalls.iter().enumerate() {
-        let echo = ws.read().unwrap();
+        let echo = ws.recv().unwrap().expect("a message");
         assert!(echo == *message, "echo of small message {i}: {echo:?}");
         payload += payload_len(&echo);
     }
@@ -621,7 +621,7 @@ fn blocking_client_session(url: &str, config: Config) -> ClientRun {
     }
     writer.finish().unwrap();
     sent += 1;
-    let echo = ws.read().unwrap();
+    let echo = ws.recv().unwrap().expect("a message");
     assert!(
         echo == Message::text(pieces.concat()),
         "echo of the streamed text: {}",
@@ -635,7 +635,7 @@ fn blocking_client_session(url: &str, config: Config) -> ClientRun {
     writer.finish().unwrap();
     sent += 1;
     let want: Vec<u8> = (0..50u8).flat_map(|i| [i; 3001]).collect();
-    let echo = ws.read().unwrap();
+    let echo = ws.recv().unwrap().expect("a message");
     assert!(
         echo == Message::binary(want),
         "echo of the streamed binary: {}",
@@ -643,18 +643,13 @@ fn blocking_client_session(url: &str, config: Config) -> ClientRun {
     );
     payload += payload_len(&echo);
 
-    ws.close(1000, CLIENT_REASON).unwrap();
-    let close = match ws.read() {
-        Ok(Message::Close(frame)) => frame,
+    ws.send(Message::close(1000, CLIENT_REASON)).unwrap();
+    let close = match ws.recv() {
+        Ok(Some(Message::Close(frame))) => frame,
         Ok(other) => panic!("after our close: {other:?}"),
         Err(e) => panic!("no close reply: {e}"),
     };
-    let end = ws.read().unwrap_err();
-    assert_eq!(
-        end.kind(),
-        wsock_blocking::ErrorKind::ConnectionClosed,
-        "{end}"
-    );
+    assert_eq!(ws.recv().unwrap(), None);
     ClientRun {
         negotiated,
         greeting: greeting.to_string(),
@@ -763,7 +758,7 @@ fn tokio_server(config: Config) -> (String, Join) {
     let url = format!("ws://{}/interop", listener.local_addr().unwrap());
     let task = rt.spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let mut ws = wsock_tokio::ServerBuilder::new()
+        let mut ws = wsock_tokio::Acceptor::new()
             .config(config)
             .read_timeout(Some(STEP))
             .accept(tcp)
@@ -813,7 +808,7 @@ fn blocking_server(config: Config) -> (String, Join) {
         let negotiated = ws.extensions().deflate().copied();
         let mut payload = 0;
         let close = loop {
-            match ws.read().expect("read") {
+            match ws.recv().expect("read").expect("a message") {
                 Message::Close(frame) => break frame,
                 m if m.is_data() => {
                     payload += payload_len(&m);
@@ -822,12 +817,7 @@ fn blocking_server(config: Config) -> (String, Join) {
                 _ => {}
             }
         };
-        let end = ws.read().unwrap_err();
-        assert_eq!(
-            end.kind(),
-            wsock_blocking::ErrorKind::ConnectionClosed,
-            "{end}"
-        );
+        assert_eq!(ws.recv().unwrap(), None);
         let _ = tx.send(ServerRun {
             negotiated,
             close,
@@ -1058,20 +1048,15 @@ fn blocking_client_at_limit(url: &str) -> Stats {
             .connect()
             .expect("connect to the websockets server");
         assert!(ws.extensions().deflate().is_some());
-        let greeting = ws.read().unwrap();
+        let greeting = ws.recv().unwrap().expect("a message");
         assert!(matches!(&greeting, Message::Text(t) if t.starts_with("NEGOTIATED")));
         let message = Message::binary(noise(AT_LIMIT));
         ws.send(message.clone()).unwrap();
-        let echo = ws.read().unwrap();
+        let echo = ws.recv().unwrap().expect("a message");
         assert!(echo == message, "echo differs: {}", describe(&echo));
-        ws.close(1000, CLIENT_REASON).unwrap();
-        assert!(matches!(ws.read(), Ok(Message::Close(_))));
-        let end = ws.read().unwrap_err();
-        assert_eq!(
-            end.kind(),
-            wsock_blocking::ErrorKind::ConnectionClosed,
-            "{end}"
-        );
+        ws.send(Message::close(1000, CLIENT_REASON)).unwrap();
+        assert!(matches!(ws.recv(), Ok(Some(Message::Close(_)))));
+        assert_eq!(ws.recv().unwrap(), None);
         ws.stats()
     })
 }

@@ -58,7 +58,7 @@ fn resident_memory_per_idle_connection() {
         // blocking: a thread per connection, waiting in `read`.
         let server = wsock_blocking::Server::builder()
             .max_handshakes(connections)
-            .bind("127.0.0.1:0", |mut ws| while ws.read().is_ok() {})
+            .bind("127.0.0.1:0", |mut ws| while let Ok(Some(_)) = ws.recv() {})
             .unwrap();
         let addr = server.local_addr();
         drop(open(addr, 100));

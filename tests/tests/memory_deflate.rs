@@ -88,7 +88,7 @@ fn tokio_kib(capped: bool) -> f64 {
     let server = rt.block_on(async {
         wsock_tokio::Server::builder()
             .max_handshakes(CONNECTIONS)
-            .acceptor(wsock_tokio::ServerBuilder::new().config(config(capped)))
+            .acceptor(wsock_tokio::Acceptor::new().config(config(capped)))
             .bind(
                 "127.0.0.1:0",
                 |mut ws: wsock_tokio::WebSocket<tokio::net::TcpStream>, _| async move {
@@ -119,7 +119,7 @@ fn blocking_kib(capped: bool) -> f64 {
         .max_handshakes(CONNECTIONS)
         .acceptor(wsock_blocking::Acceptor::new().config(config(capped)))
         .bind("127.0.0.1:0", |mut ws| {
-            while let Ok(message) = ws.read() {
+            while let Ok(Some(message)) = ws.recv() {
                 if message.is_data() && ws.send(message).is_err() {
                     break;
                 }

@@ -30,20 +30,26 @@ fn echoes_and_closes_cleanly() {
         .connect()
         .unwrap();
     ws.send("hello").unwrap();
-    assert_eq!(ws.read().unwrap(), Message::text("hello"));
+    assert_eq!(
+        ws.recv().unwrap().expect("a message"),
+        Message::text("hello")
+    );
     // Larger than any single read or write: many wake-ups on both sides.
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     ws.send(big.clone()).unwrap();
-    assert_eq!(ws.read().unwrap(), Message::binary(big));
+    assert_eq!(ws.recv().unwrap().expect("a message"), Message::binary(big));
     ws.send(Message::ping(b"p".to_vec())).unwrap();
-    assert_eq!(ws.read().unwrap(), Message::pong(b"p".to_vec()));
+    assert_eq!(
+        ws.recv().unwrap().expect("a message"),
+        Message::pong(b"p".to_vec())
+    );
 
-    ws.close(1000, "bye").unwrap();
-    match ws.read().unwrap() {
+    ws.send(Message::close(1000, "bye")).unwrap();
+    match ws.recv().unwrap().expect("a message") {
         Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1000),
         other => panic!("expected the close reply, got {other:?}"),
     }
-    assert_eq!(ws.read().unwrap_err().kind(), ErrorKind::ConnectionClosed);
+    assert_eq!(ws.recv().unwrap(), None);
 }
 
 #[test]
@@ -56,10 +62,10 @@ fn many_clients_at_once() {
                 for j in 0..50 {
                     let text = format!("{i}-{j}");
                     ws.send(text.as_str()).unwrap();
-                    assert_eq!(ws.read().unwrap(), Message::text(text));
+                    assert_eq!(ws.recv().unwrap().expect("a message"), Message::text(text));
                 }
-                ws.close(1000, "").unwrap();
-                while !matches!(ws.read().unwrap(), Message::Close(_)) {}
+                ws.send(Message::close(1000, "")).unwrap();
+                while !matches!(ws.recv().unwrap().expect("a message"), Message::Close(_)) {}
             })
         })
         .collect();
@@ -80,10 +86,19 @@ fn keepalive_pings_and_drops_a_silent_peer() {
         .read_timeout(Some(Duration::from_secs(10)))
         .connect()
         .unwrap();
-    assert!(matches!(ws.read().unwrap(), Message::Ping(_)));
-    assert!(matches!(ws.read().unwrap(), Message::Ping(_)));
+    assert!(matches!(
+        ws.recv().unwrap().expect("a message"),
+        Message::Ping(_)
+    ));
+    assert!(matches!(
+        ws.recv().unwrap().expect("a message"),
+        Message::Ping(_)
+    ));
     ws.send("still here").unwrap();
-    assert_eq!(ws.read().unwrap(), Message::text("still here"));
+    assert_eq!(
+        ws.recv().unwrap().expect("a message"),
+        Message::text("still here")
+    );
 
     // A client that stops reading (so never answers) is dropped.
     let mut silent = ClientBuilder::new(format!("ws://{addr}/"))
@@ -93,8 +108,8 @@ fn keepalive_pings_and_drops_a_silent_peer() {
     std::thread::sleep(Duration::from_millis(800));
     let started = Instant::now();
     let err = loop {
-        match silent.read() {
-            Ok(Message::Ping(_)) => {}
+        match silent.recv() {
+            Ok(Some(Message::Ping(_))) => {}
             Ok(other) => panic!("unexpected {other:?}"),
             Err(e) => break e,
         }

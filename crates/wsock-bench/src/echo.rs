@@ -173,12 +173,12 @@ pub fn serve_threaded(server: Server, listener: &std::net::TcpListener) -> io::R
 
 fn echo_wsock_blocking(tcp: std::net::TcpStream) -> Result<(), BoxError> {
     let mut ws = wsock_blocking::accept(tcp)?;
-    loop {
-        let message = ws.read()?;
+    while let Some(message) = ws.recv()? {
         if message.is_data() {
             ws.send(message)?;
         }
     }
+    Ok(())
 }
 
 fn echo_tungstenite_threaded(tcp: std::net::TcpStream) -> Result<(), BoxError> {

@@ -45,8 +45,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let count: u32 = {
         let mut ws = connect(&format!("{url}/getCaseCount"))?;
-        let count = match ws.read()? {
-            Message::Text(text) => text.trim().parse()?,
+        let count = match ws.recv()? {
+            Some(Message::Text(text)) => text.trim().parse()?,
             other => return Err(format!("unexpected case count message {other:?}").into()),
         };
         finish(&mut ws);
@@ -62,15 +62,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 continue;
             }
         };
-        loop {
-            match ws.read() {
-                Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
-                    if ws.send(message).is_err() {
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => break,
+        while let Ok(Some(message)) = ws.recv() {
+            if message.is_data() && ws.send(message).is_err() {
+                break;
             }
         }
     }
@@ -83,10 +77,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Reads until the server ends the connection.
 fn finish<S: wsock_blocking::Transport>(ws: &mut wsock_blocking::WebSocket<S>) {
     loop {
-        match ws.read() {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::TimedOut => {}
-            Err(_) => return,
+        match ws.recv() {
+            Ok(Some(_)) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::Timeout(_)) => {}
+            Ok(None) | Err(_) => return,
         }
     }
 }

@@ -9,7 +9,7 @@
 //! ```
 
 use wsock_blocking::tls::{Pem, ServerTlsConfig};
-use wsock_blocking::{Acceptor, Message, Server, Transport, WebSocket};
+use wsock_blocking::{Acceptor, Server, Transport, WebSocket};
 
 const USAGE: &str = "usage: --port PORT [--tls-cert CERT.pem --tls-key KEY.pem]";
 
@@ -51,16 +51,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn echo<S: Transport>(mut ws: WebSocket<S>) {
-    loop {
-        match ws.read() {
-            Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
-                if ws.send(message).is_err() {
-                    return;
-                }
-            }
-            // Pings are answered by the connection; the close is answered too.
-            Ok(_) => {}
-            Err(_) => return,
+    // Pings are answered by the connection; the close is answered too.
+    while let Ok(Some(message)) = ws.recv() {
+        if message.is_data() && ws.send(message).is_err() {
+            return;
         }
     }
 }

@@ -8,10 +8,10 @@ use wsock_core::HandshakeError;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
 
 use crate::engine::{Handshake, Shared, read_by, write_all_by};
-use crate::error::{ConnectAttempt, Error, ErrorKind};
 use crate::settings::{Settings, settings_setters};
 use crate::transport::{MaybeTlsStream, Transport};
 use crate::websocket::WebSocket;
+use crate::{ConnectAttempt, Error, ErrorKind};
 
 /// The least time an address gets when the connect timeout is shared among
 /// several (as Go's dialer does), so one slow address does not starve the
@@ -24,7 +24,7 @@ const MIN_ATTEMPT: Duration = Duration::from_secs(2);
 /// use std::time::Duration;
 /// # let server = wsock_blocking::Server::builder()
 /// #     .on_request(|_| Ok(wsock_blocking::Accept::new().protocol("chat")))
-/// #     .bind("127.0.0.1:0", |mut ws| { let _ = ws.read(); })?;
+/// #     .bind("127.0.0.1:0", |mut ws| { let _ = ws.recv(); })?;
 /// # let url = format!("ws://{}/chat", server.local_addr());
 /// // url: "ws://127.0.0.1:9001/chat" or similar
 /// let mut ws = wsock_blocking::ClientBuilder::new(&url)
@@ -203,14 +203,16 @@ impl ClientBuilder {
     settings_setters!(settings);
 
     fn request(&self) -> Result<ClientRequest, Error> {
-        self.request.clone().map_err(|e| Error::request(e.0))
+        self.request
+            .clone()
+            .map_err(|e| Error::invalid_request(e.0))
     }
 
     /// Connects: resolves the host, tries each address in turn within the
     /// connect timeout, and runs the opening handshake.
     ///
-    /// Fails with [`ErrorKind::Dns`], [`ErrorKind::ConnectionRefused`],
-    /// [`ErrorKind::Unreachable`] or [`ErrorKind::TimedOut`] (with every
+    /// Fails with [`ErrorKind::Dns`], [`ErrorKind::Connect`],
+    /// or [`ErrorKind::Timeout`] (with every
     /// address tried in [`Error::connect_attempts`]), [`ErrorKind::Proxy`],
     /// [`ErrorKind::Tls`] for `wss://` (a rejected certificate, a TLS
     /// handshake timeout; without the `tls` feature, always), or
@@ -219,7 +221,7 @@ impl ClientBuilder {
         let request = self.request()?;
         #[cfg(not(feature = "tls"))]
         if request.is_tls() {
-            return Err(Error::msg(
+            return Err(Error::message(
                 ErrorKind::Tls,
                 "TLS support not enabled: wss:// needs the `tls` feature, or a TLS \
                  transport (connect with `connect_tcp`, wrap the stream in TLS, then call \
@@ -273,7 +275,7 @@ impl ClientBuilder {
             Some(addrs) => addrs.clone(),
             None => resolve(host, port, deadline)?,
         };
-        let stream = connect_any(target, &addrs, deadline)?;
+        let stream = connect_any(&target, &addrs, deadline)?;
         stream.set_nodelay(self.nodelay).map_err(Error::io)?;
         Ok(stream)
     }
@@ -326,7 +328,7 @@ fn resolve(host: &str, port: u16, deadline: Option<Instant>) -> Result<Vec<Socke
                     let _ = tx.send(lookup());
                 });
             if spawned.is_err() {
-                return Err(Error::msg(
+                return Err(Error::message(
                     ErrorKind::Io,
                     "could not start a thread for name resolution",
                 ));
@@ -334,7 +336,7 @@ fn resolve(host: &str, port: u16, deadline: Option<Instant>) -> Result<Vec<Socke
             match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(result) => result,
                 Err(_) => {
-                    return Err(Error::msg(
+                    return Err(Error::message(
                         ErrorKind::Dns,
                         "name resolution did not finish within the connect timeout",
                     ));
@@ -343,18 +345,18 @@ fn resolve(host: &str, port: u16, deadline: Option<Instant>) -> Result<Vec<Socke
         }
     };
     match result {
-        Ok(addrs) if addrs.is_empty() => Err(Error::msg(
+        Ok(addrs) if addrs.is_empty() => Err(Error::message(
             ErrorKind::Dns,
             "the host name resolved to no address",
         )),
         Ok(addrs) => Ok(addrs),
-        Err(e) => Err(Error::new(ErrorKind::Dns, e)),
+        Err(e) => Err(Error::dns(host, e)),
     }
 }
 
 /// Tries each address in turn; each attempt gets a share of the time left.
 fn connect_any(
-    target: String,
+    target: &str,
     addrs: &[SocketAddr],
     deadline: Option<Instant>,
 ) -> Result<TcpStream, Error> {
@@ -413,7 +415,7 @@ fn opening_handshake<S: Transport>(
     span: &crate::diag::Span,
 ) -> Result<WebSocket<S>, Error> {
     if !request.extensions().is_empty() {
-        return Err(Error::msg(
+        return Err(Error::message(
             ErrorKind::InvalidInput,
             "only the extensions Config negotiates (permessage-deflate) are supported",
         ));
@@ -462,7 +464,7 @@ mod tests {
             format!("127.0.0.1:{port}").parse().unwrap(),
         ];
         let err = connect_any(
-            format!("localhost:{port}"),
+            &format!("localhost:{port}"),
             &addrs,
             Some(Instant::now() + Duration::from_secs(5)),
         )
@@ -474,8 +476,8 @@ mod tests {
             .collect();
         assert_eq!(tried, addrs);
         assert_eq!(
-            err.connect_attempts()[1].kind(),
-            ErrorKind::ConnectionRefused
+            err.connect_attempts()[1].error().kind(),
+            std::io::ErrorKind::ConnectionRefused
         );
         let text = err.to_string();
         assert!(

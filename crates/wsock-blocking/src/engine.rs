@@ -20,9 +20,9 @@ use wsock_core::{
     Bytes, CloseCode, CloseFrame, Connection, Event, Message, ReceiveMode, Role, State,
 };
 
-use crate::error::{Error, ErrorKind};
 use crate::settings::{Settings, linger};
 use crate::transport::Transport;
+use crate::{Error, ErrorKind, Timeout};
 
 /// The shortest timeout handed to a transport (zero means "forever" to
 /// some, and is an error to std).
@@ -223,6 +223,27 @@ impl Shared {
         }
     }
 
+    /// Queues `message` as [`queue`](Self::queue) does; a close frame is
+    /// reported as sent.
+    pub(crate) fn queue_message<T: Transport>(
+        &self,
+        io: &mut T,
+        flush_all: bool,
+        message: Message,
+    ) -> Result<(), Error> {
+        let close = match &message {
+            Message::Close(frame) => Some(frame.clone()),
+            _ => None,
+        };
+        self.queue(io, flush_all, |c| {
+            c.send(message)?;
+            if let Some(frame) = &close {
+                crate::diag::close(&self.span, false, frame.as_ref());
+            }
+            Ok(())
+        })
+    }
+
     /// Writes the connection's output to `io`. `deadline` overrides the
     /// write timeout.
     pub(crate) fn flush<T: Transport>(
@@ -239,7 +260,10 @@ impl Shared {
                     break Some(g);
                 }
                 if Instant::now() >= until {
-                    return Err(Error::timed_out("another thread is still writing"));
+                    return Err(Error::timeout(
+                        Timeout::Write,
+                        "another thread is still writing",
+                    ));
                 }
                 std::thread::sleep(LOCK_POLL);
             },
@@ -280,7 +304,7 @@ impl Shared {
             conn.consume_output(n);
             return Err(match kind {
                 ErrorKind::AlreadyClosed => Error::already_closed(),
-                _ => Error::msg(kind, "the transport failed earlier"),
+                _ => Error::message(kind, "the transport failed earlier"),
             });
         }
         let mut wrote = false;
@@ -302,9 +326,7 @@ impl Shared {
             }
             let timeout = timeout_until(deadline);
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Error::timed_out(
-                    "write timed out; unsent bytes stay queued",
-                ));
+                return Err(Error::timeout(Timeout::Write, "unsent bytes stay queued"));
             }
             let known = w.forever && timeout.is_none();
             if !w.no_timeouts && !known {
@@ -322,9 +344,7 @@ impl Shared {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => {
-                    return Err(Error::timed_out(
-                        "write timed out; unsent bytes stay queued",
-                    ));
+                    return Err(Error::timeout(Timeout::Write, "unsent bytes stay queued"));
                 }
                 Err(e) => return Err(self.write_failed(w, e)),
             }
@@ -335,9 +355,7 @@ impl Shared {
                     Ok(()) => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) if is_timeout(&e) => {
-                        return Err(Error::timed_out(
-                            "write timed out; unsent bytes stay queued",
-                        ));
+                        return Err(Error::timeout(Timeout::Write, "unsent bytes stay queued"));
                     }
                     Err(e) => return Err(self.write_failed(w, e)),
                 }
@@ -353,7 +371,7 @@ impl Shared {
         w.pending.clear();
         w.pos = 0;
         lock(&self.conn).handle_eof();
-        Error::io(e)
+        Error::io_write(e)
     }
 
     /// Stops all writing (the writer sees it before its next write);
@@ -678,7 +696,7 @@ impl ReadState {
     ) -> Result<(), Error> {
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
-            return Err(Error::timed_out("read timed out"));
+            return Err(Error::timeout(Timeout::Read, "nothing arrived"));
         }
         let mut until = min_deadline(deadline, timer.map(|t| self.shared.origin + t));
         if self.shared.split.load(Ordering::Relaxed) {
@@ -707,7 +725,7 @@ impl ReadState {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if is_timeout(&e) => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(Error::timed_out("read timed out"));
+                    return Err(Error::timeout(Timeout::Read, "nothing arrived"));
                 }
             }
             Err(e) => {
@@ -781,7 +799,7 @@ impl ReadState {
             // until the connection ends or time runs out.
             if let Err(e) = self.next(io, ReceiveMode::Stream, Some(deadline), |_| None::<()>) {
                 // Out of time: the peer does not answer; do not wait again.
-                linger = e.kind() != ErrorKind::TimedOut;
+                linger = !matches!(e.kind(), ErrorKind::Timeout(_));
             }
         }
         self.close_transport(io, linger);
@@ -806,7 +824,7 @@ pub(crate) fn read_by<T: Transport>(
 ) -> Result<usize, Error> {
     loop {
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(Error::timed_out(what));
+            return Err(Error::timeout(Timeout::Handshake, what));
         }
         apply_timeout(io.set_read_timeout(timeout_until(deadline)))?;
         match io.read(buf) {
@@ -826,14 +844,14 @@ pub(crate) fn write_all_by<T: Transport>(
 ) -> Result<(), Error> {
     while !data.is_empty() {
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(Error::timed_out(what));
+            return Err(Error::timeout(Timeout::Handshake, what));
         }
         apply_timeout(io.set_write_timeout(timeout_until(deadline)))?;
         match io.write(data) {
-            Ok(0) => return Err(Error::io(io::ErrorKind::WriteZero.into())),
+            Ok(0) => return Err(Error::io_write(io::ErrorKind::WriteZero.into())),
             Ok(n) => data = &data[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
-            Err(e) => return Err(Error::io(e)),
+            Err(e) => return Err(Error::io_write(e)),
         }
     }
     loop {

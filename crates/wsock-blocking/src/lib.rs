@@ -9,9 +9,9 @@
 //! * Server: [`accept`] and [`accept_with`] over an accepted stream,
 //!   [`Acceptor`] for settings, [`Server`] for a small thread-per-connection
 //!   listener with graceful shutdown.
-//! * Messages: [`WebSocket::read`], [`WebSocket::send`],
+//! * Messages: [`WebSocket::recv`], [`WebSocket::send`],
 //!   [`WebSocket::close`]; one message as an [`io::Read`](std::io::Read) or
-//!   [`io::Write`](std::io::Write) with [`WebSocket::read_stream`] and
+//!   [`io::Write`](std::io::Write) with [`WebSocket::recv_stream`] and
 //!   [`WebSocket::send_stream`]; full duplex with [`WebSocket::split`].
 //! * TLS (the default `tls` feature: rustls with the ring provider, through
 //!   the `wsock-tls` crate, re-exported as `tls`): `wss://` in [`connect`],
@@ -24,31 +24,30 @@
 //!
 //! ```
 //! use std::net::TcpListener;
-//! use wsock_blocking::Message;
+//! use wsock_blocking::{CloseFrame, Message};
 //!
 //! let listener = TcpListener::bind("127.0.0.1:0")?;
 //! let url = format!("ws://{}/echo", listener.local_addr()?);
 //! let server = std::thread::spawn(move || -> Result<(), wsock_blocking::Error> {
 //!     let (stream, _) = listener.accept().expect("accept");
 //!     let mut ws = wsock_blocking::accept(stream)?;
-//!     loop {
-//!         match ws.read()? {
-//!             message @ (Message::Text(_) | Message::Binary(_)) => ws.send(message)?,
-//!             _ => {}
+//!     // `None` once the closing handshake is over.
+//!     while let Some(message) = ws.recv()? {
+//!         if message.is_data() {
+//!             ws.send(message)?;
 //!         }
 //!     }
+//!     Ok(())
 //! });
 //!
 //! let mut ws = wsock_blocking::connect(&url)?;
 //! ws.send("hello")?;
-//! assert_eq!(ws.read()?, Message::text("hello"));
-//! ws.close(1000, "done")?;
-//! // The server's close reply, then the end of the connection.
-//! assert!(matches!(ws.read()?, Message::Close(_)));
-//! assert_eq!(ws.read().unwrap_err().kind(), wsock_blocking::ErrorKind::ConnectionClosed);
+//! assert_eq!(ws.recv()?, Some(Message::text("hello")));
+//! // Sends 1000 with a reason, waits for the server's reply and the end.
+//! ws.close(Some(CloseFrame::new(1000, "done")))?;
+//! assert_eq!(ws.recv()?, None);
 //! // The server saw the closing handshake finish.
-//! let server_end = server.join().unwrap().unwrap_err();
-//! assert_eq!(server_end.kind(), wsock_blocking::ErrorKind::ConnectionClosed);
+//! server.join().unwrap()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -71,9 +70,7 @@
 #![warn(missing_docs)]
 
 mod client;
-mod diag;
 mod engine;
-mod error;
 mod listener;
 mod server;
 mod settings;
@@ -82,15 +79,16 @@ mod transport;
 mod websocket;
 
 pub use client::ClientBuilder;
-pub use error::{ConnectAttempt, Error, ErrorKind};
 #[cfg(feature = "tls")]
 pub use listener::ServerTlsStream;
-pub use listener::{Server, ServerBuilder, ShutdownReport, listen};
+pub use listener::{Server, ServerBuilder, listen};
 pub use server::Acceptor;
 pub use stream::{MessageReader, MessageWriter};
 pub use transport::{AnyStream, MaybeTlsStream, Transport};
 pub use websocket::{ReadHalf, ReuniteError, WebSocket, WriteHalf};
 pub use wsock_core::handshake::server::Rejection;
+use wsock_io::diag;
+pub use wsock_io::{ConnectAttempt, Error, ErrorKind, ShutdownReport, Timeout};
 
 /// The TLS layer (rustls, ring provider) and HTTP `CONNECT` proxies: the
 /// `wsock-tls` crate, for [`ClientBuilder::tls_connector`],
@@ -119,11 +117,11 @@ pub use wsock_core::{
 /// and ALPN `http/1.1`; `ClientBuilder::tls_connector` changes that.
 ///
 /// ```
-/// # let server = wsock_blocking::Server::bind("127.0.0.1:0", |mut ws| { let _ = ws.read(); })?;
+/// # let server = wsock_blocking::Server::bind("127.0.0.1:0", |mut ws| { let _ = ws.recv(); })?;
 /// # let port = server.local_addr().port();
 /// let mut ws = wsock_blocking::connect(&format!("ws://127.0.0.1:{port}/chat?room=1"))?;
 /// ws.send("hello")?;
-/// ws.close(1000, "bye")?;
+/// ws.close(None)?;
 /// # Ok::<(), wsock_blocking::Error>(())
 /// ```
 pub fn connect(request: impl IntoClientRequest) -> Result<WebSocket<MaybeTlsStream>, Error> {
@@ -155,15 +153,15 @@ pub fn client<S: Transport>(
 /// let addr = listener.local_addr()?;
 /// let client = std::thread::spawn(move || -> Result<Message, wsock_blocking::Error> {
 ///     let mut ws = wsock_blocking::connect(&format!("ws://{addr}/"))?;
-///     let greeting = ws.read()?;
-///     ws.close(1000, "thanks")?;
-///     while !matches!(ws.read()?, Message::Close(_)) {}
+///     let greeting = ws.recv()?.expect("a message");
+///     ws.send(Message::close(1000, "thanks"))?;
+///     while !matches!(ws.recv()?.expect("a message"), Message::Close(_)) {}
 ///     Ok(greeting)
 /// });
 /// let (stream, _) = listener.accept()?;
 /// let mut ws = wsock_blocking::accept(stream)?;
 /// ws.send("welcome")?;
-/// assert!(matches!(ws.read()?, Message::Close(_)));
+/// assert!(matches!(ws.recv()?.expect("a message"), Message::Close(_)));
 /// assert_eq!(client.join().unwrap()?, Message::text("welcome"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -14,9 +14,9 @@ use wsock_core::admission::{AcceptFailures, Admission, DEFAULT_EVICT_AFTER, Hand
 use wsock_core::handshake::server::{Accept, Request};
 
 use crate::engine::{Shared, lock};
-use crate::error::Error;
 use crate::server::Acceptor;
 use crate::websocket::WebSocket;
+use crate::{Error, ShutdownReport};
 use wsock_core::handshake::server::Rejection;
 
 /// The longest wait a shutdown deadline stands for.
@@ -85,7 +85,7 @@ impl Served for ServerTlsStream {
                         crate::diag::handshake_failed(&span, e);
                     })
             }
-            Layer::Plain => Err(Error::msg(
+            Layer::Plain => Err(Error::message(
                 crate::ErrorKind::Tls,
                 "a TLS server needs an acceptor",
             )),
@@ -103,7 +103,7 @@ impl Served for ServerTlsStream {
 ///     .max_handshakes(16)
 ///     .backlog(4096)
 ///     .bind("127.0.0.1:0", |mut ws| {
-///         while let Ok(message) = ws.read() {
+///         while let Ok(Some(message)) = ws.recv() {
 ///             if message.is_data() && ws.send(message).is_err() {
 ///                 break;
 ///             }
@@ -111,7 +111,7 @@ impl Served for ServerTlsStream {
 ///     })?;
 /// let mut ws = wsock_blocking::connect(&format!("ws://{}/", server.local_addr()))?;
 /// ws.send("hi")?;
-/// assert_eq!(ws.read()?, wsock_blocking::Message::text("hi"));
+/// assert_eq!(ws.recv()?.expect("a message"), wsock_blocking::Message::text("hi"));
 /// drop(ws);
 /// assert_eq!(server.shutdown(std::time::Duration::from_secs(2)).forced, 0);
 /// # Ok::<(), wsock_blocking::Error>(())
@@ -225,7 +225,7 @@ impl ServerBuilder {
     /// let acceptor = ServerTlsConfig::new(Pem::bytes(cert_pem.clone()), Pem::bytes(key_pem))
     ///     .build()?;
     /// let server = Server::builder().bind_tls("127.0.0.1:0", acceptor, |mut ws| {
-    ///     while let Ok(message) = ws.read() {
+    ///     while let Ok(Some(message)) = ws.recv() {
     ///         if message.is_data() && ws.send(message).is_err() {
     ///             break;
     ///         }
@@ -239,7 +239,7 @@ impl ServerBuilder {
     /// let url = format!("wss://localhost:{}/", server.local_addr().port());
     /// let mut ws = ClientBuilder::new(&url).tls_connector(connector).connect()?;
     /// ws.send("hi")?;
-    /// assert_eq!(ws.read()?, Message::text("hi"));
+    /// assert_eq!(ws.recv()?.expect("a message"), Message::text("hi"));
     /// assert!(ws.tls_info().is_some());
     /// # Ok(()) }
     /// ```
@@ -377,23 +377,6 @@ struct Entry {
     shared_writes: bool,
 }
 
-/// What [`Server::shutdown`] found and did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ShutdownReport {
-    /// Connections open when the shutdown began, handshakes included.
-    pub open: usize,
-    /// Of those, handshakes in progress, which were ended at once.
-    pub handshakes_ended: usize,
-    /// Of those, connections sent a close frame (1001, going away).
-    pub close_sent: usize,
-    /// Connections that ended (their handler returned) by the deadline.
-    pub closed: usize,
-    /// Connections still open at the deadline, whose transport was then
-    /// shut down (their reads and writes fail).
-    pub forced: usize,
-}
-
 /// A WebSocket server running on background threads: one accepts, and each
 /// connection runs on its own thread. For examples, tests and tools; a
 /// server with many connections wants an async runtime.
@@ -407,7 +390,7 @@ pub struct ShutdownReport {
 ///
 /// // An echo server on a free port.
 /// let server = Server::bind("127.0.0.1:0", |mut ws| {
-///     while let Ok(message) = ws.read() {
+///     while let Ok(Some(message)) = ws.recv() {
 ///         if message.is_data() && ws.send(message).is_err() {
 ///             break;
 ///         }
@@ -415,13 +398,13 @@ pub struct ShutdownReport {
 /// })?;
 /// let mut ws = wsock_blocking::connect(&format!("ws://{}/", server.local_addr()))?;
 /// ws.send("hi")?;
-/// assert_eq!(ws.read()?, Message::text("hi"));
+/// assert_eq!(ws.recv()?.expect("a message"), Message::text("hi"));
 /// assert_eq!(server.connections(), 1);
 ///
 /// // Graceful: every connection gets a close frame (1001, going away);
 /// // this client answers it while reading.
 /// let reader = std::thread::spawn(move || {
-///     while !matches!(ws.read(), Ok(Message::Close(_)) | Err(_)) {}
+///     while !matches!(ws.recv(), Ok(Some(Message::Close(_)) | None) | Err(_)) {}
 /// });
 /// assert_eq!(server.shutdown(Duration::from_secs(5)).forced, 0);
 /// reader.join().unwrap();

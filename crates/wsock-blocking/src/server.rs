@@ -8,10 +8,10 @@ use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake}
 use wsock_core::{Config, HandshakeError};
 
 use crate::engine::{Handshake, Shared, discard_input, read_by, write_all_by};
-use crate::error::{Error, ErrorKind};
 use crate::settings::{Settings, linger, settings_setters};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
+use crate::{Error, ErrorKind};
 
 /// How long a client whose handshake timed out may take to read the 408.
 const TIMED_OUT_LINGER: Duration = Duration::from_secs(1);
@@ -29,7 +29,7 @@ const TIMED_OUT_LINGER: Duration = Duration::from_secs(1);
 /// # let client = std::thread::spawn(move || {
 /// #     let mut ws = wsock_blocking::ClientBuilder::new(&format!("ws://{addr}/chat"))
 /// #         .protocol("chat").connect().unwrap();
-/// #     assert_eq!(ws.read().unwrap(), wsock_blocking::Message::text("welcome"));
+/// #     assert_eq!(ws.recv().unwrap().expect("a message"), wsock_blocking::Message::text("welcome"));
 /// # });
 /// let (stream, _) = listener.accept()?;
 /// let mut ws = acceptor.accept_with(stream, |request| {
@@ -135,7 +135,7 @@ where
             // extension the core lacks, or a header the handshake owns.
             Err(rejected) => {
                 respond_and_close(&mut io, &rejected.response_bytes, linger(config));
-                return Err(Error::request(rejected.error));
+                return Err(Error::invalid_request(rejected.error));
             }
         },
         Err(rejection) => {
@@ -170,7 +170,7 @@ fn read_request<S: Transport>(
     loop {
         let n = match read_by(io, &mut buf, deadline, "opening handshake timed out") {
             Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::TimedOut => {
+            Err(e) if matches!(e.kind(), ErrorKind::Timeout(_)) => {
                 return Err((Some(Rejected::timed_out()), e));
             }
             Err(e) => return Err((None, e)),

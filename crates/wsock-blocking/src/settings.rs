@@ -33,9 +33,9 @@ macro_rules! settings_setters {
             self
         }
 
-        /// How long one [`read`](crate::WebSocket::read) (or one read of a
+        /// How long one [`recv`](crate::WebSocket::recv) (or one read of a
         /// streamed message) may wait for data before it fails with
-        /// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut). The
+        /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout). The
         /// connection stays usable. Default `None` (wait forever).
         pub fn read_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
             self.$settings.read_timeout = timeout;
@@ -45,7 +45,7 @@ macro_rules! settings_setters {
         /// How long writing out one [`send`](crate::WebSocket::send) or
         /// [`flush`](crate::WebSocket::flush) may block on a peer that does
         /// not read before it fails with
-        /// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut); unsent bytes
+        /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout); unsent bytes
         /// stay queued. Default `None` (wait forever).
         pub fn write_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
             self.$settings.write_timeout = timeout;
@@ -127,7 +127,7 @@ macro_rules! settings_setters {
         }
 
         /// After a keepalive ping, fail the connection
-        /// ([`ErrorKind::KeepaliveTimeout`](crate::ErrorKind::KeepaliveTimeout))
+        /// ([`Timeout::Keepalive`](crate::Timeout::Keepalive))
         /// if nothing arrives within this long. Default 30 s.
         pub fn keepalive_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.$settings.config.keepalive_timeout = timeout;
@@ -148,7 +148,7 @@ macro_rules! settings_setters {
         }
 
         /// Close the connection (code 1001, then
-        /// [`ErrorKind::IdleTimeout`](crate::ErrorKind::IdleTimeout)) when
+        /// [`Timeout::Idle`](crate::Timeout::Idle)) when
         /// nothing arrives from the peer for this long. Like keepalive
         /// pings, it runs while a thread is reading. Default `None`.
         pub fn idle_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {

@@ -5,11 +5,11 @@ use std::io;
 use wsock_core::{Bytes, CloseCode, DataKind, Event, Message, ReceiveMode, State};
 
 use crate::engine::{ReadState, Shared, Wait};
-use crate::error::{Error, ErrorKind};
 use crate::transport::Transport;
+use crate::{Error, ErrorKind};
 
 /// One incoming message as an [`io::Read`], from
-/// [`WebSocket::read_stream`](crate::WebSocket::read_stream).
+/// [`WebSocket::recv_stream`](crate::WebSocket::recv_stream).
 ///
 /// Yields the payload piece by piece as it arrives; `read` returns 0 at the
 /// end of the message. Text arrives as UTF-8 bytes (validated as they

@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use wsock_core::handshake::client::Response;
 use wsock_core::handshake::server::Request;
-use wsock_core::{CloseCode, DataKind, Event, Message, ReceiveMode, Role, State, Stats};
+use wsock_core::{
+    CloseCode, CloseFrame, DataKind, Event, Message, ReceiveMode, Role, State, Stats,
+};
 
 use crate::engine::{Handshake, ReadState, Shared, Wait, lock_conn};
-use crate::error::Error;
 use crate::settings::Settings;
 use crate::stream::{MessageReader, MessageWriter};
 use crate::transport::Transport;
+use crate::{Error, ErrorKind};
 
 /// The reading side and the transport.
 struct Inner<S> {
@@ -25,15 +27,15 @@ struct Inner<S> {
 /// An open WebSocket connection over a [`Transport`] `S`.
 ///
 /// Get one from [`connect`](crate::connect), [`client`](crate::client),
-/// [`accept`](crate::accept) or the builders. Read with
-/// [`read`](Self::read) (or [`read_stream`](Self::read_stream) for one
-/// message as an [`io::Read`]), send with [`send`](Self::send) (or
-/// [`send_stream`](Self::send_stream)), and end with
-/// [`close`](Self::close) followed by reads until
-/// [`ErrorKind::ConnectionClosed`](crate::ErrorKind::ConnectionClosed).
+/// [`accept`](crate::accept) or the builders. Receive with
+/// [`recv`](Self::recv) (or [`recv_stream`](Self::recv_stream) for one
+/// message as an [`io::Read`]) until it returns `None`, send with
+/// [`send`](Self::send) (or [`send_stream`](Self::send_stream)), and end
+/// with [`close`](Self::close). The same verbs and meanings as
+/// `wsock_tokio::WebSocket`, without `async`.
 ///
 /// Pings are answered by the connection itself, as soon as they are read;
-/// [`read`](Self::read) still returns them (and pongs and the peer's close)
+/// [`recv`](Self::recv) still returns them (and pongs and the peer's close)
 /// so the application can see them.
 ///
 /// Dropping a connection that is still open sends a close frame (1001,
@@ -44,27 +46,22 @@ struct Inner<S> {
 /// use wsock_blocking::{ErrorKind, Message};
 ///
 /// # let server = wsock_blocking::Server::bind("127.0.0.1:0", |mut ws| {
-/// #     while let Ok(m) = ws.read() { if m.is_data() && ws.send(m).is_err() { break } }
+/// #     while let Ok(Some(m)) = ws.recv() { if m.is_data() && ws.send(m).is_err() { break } }
 /// # })?;
 /// # let url = format!("ws://{}/", server.local_addr());
 /// let mut ws = wsock_blocking::connect(&url)?;
 /// ws.send("text")?;
 /// ws.send(vec![1, 2, 3])?; // binary
 /// ws.send(Message::ping(&b"are you there"[..]))?;
-/// assert_eq!(ws.read()?, Message::text("text"));
-/// assert_eq!(ws.read()?, Message::binary(vec![1, 2, 3]));
-/// assert_eq!(ws.read()?, Message::pong(&b"are you there"[..]));
+/// assert_eq!(ws.recv()?, Some(Message::text("text")));
+/// assert_eq!(ws.recv()?, Some(Message::binary(vec![1, 2, 3])));
+/// assert_eq!(ws.recv()?, Some(Message::pong(&b"are you there"[..])));
 /// assert_eq!(ws.stats().messages_received, 2);
 ///
-/// ws.close(1000, "done")?;
-/// loop {
-///     match ws.read() {
-///         Ok(Message::Close(frame)) => println!("the server replied {frame:?}"),
-///         Ok(_) => {} // messages the server sent before it saw our close
-///         Err(e) if e.kind() == ErrorKind::ConnectionClosed => break, // the normal end
-///         Err(e) => return Err(e),
-///     }
-/// }
+/// // Closes with 1000 and waits for the server's close and the end.
+/// ws.close(None)?;
+/// assert_eq!(ws.recv()?, None);
+/// # let _ = ErrorKind::Io;
 /// # Ok::<(), wsock_blocking::Error>(())
 /// ```
 pub struct WebSocket<S: Transport> {
@@ -106,45 +103,38 @@ impl<S: Transport> WebSocket<S> {
         &self.inner_ref().read.shared
     }
 
-    /// Reads the next message: text, binary, or a ping, pong or close
-    /// frame from the peer.
+    /// The next message: text, binary, or a ping, pong or close frame
+    /// from the peer. `Ok(None)` once the connection is over (after the
+    /// closing handshake, or after an error was returned); it stays `None`.
     ///
     /// Blocks until a message is complete, or the
     /// [read timeout](crate::ClientBuilder::read_timeout) passes
-    /// ([`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut); a message
-    /// partly received is kept, and the next `read` continues it).
+    /// ([`Timeout::Read`](crate::Timeout::Read); a message partly received
+    /// is kept, and the next `recv` continues it).
     ///
-    /// After the peer's close (returned as [`Message::Close`]) the next
-    /// read finishes the closing handshake and fails with
-    /// [`ErrorKind::ConnectionClosed`](crate::ErrorKind::ConnectionClosed);
-    /// reads after that fail with
-    /// [`ErrorKind::AlreadyClosed`](crate::ErrorKind::AlreadyClosed). Errors
-    /// that end the connection (protocol violations, a vanished peer) close
-    /// the transport before they are returned.
-    pub fn read(&mut self) -> Result<Message, Error> {
+    /// Errors that end the connection (protocol violations, a vanished
+    /// peer) close the transport before they are returned.
+    pub fn recv(&mut self) -> Result<Option<Message>, Error> {
         let Inner { read, io } = self.inner();
-        read_message(read, io)
+        until_closed(read_message(read, io))
     }
 
-    /// Reads the next data message as a stream of bytes, without buffering
-    /// it whole: memory stays bounded by the read buffer size however large
+    /// The next data message as a stream of bytes, without buffering it
+    /// whole: memory stays bounded by the read buffer size however large
     /// the message is. Pings and pongs that arrive first are answered and
-    /// skipped. If the peer closes instead, this finishes the closing
-    /// handshake and fails with
-    /// [`ErrorKind::ConnectionClosed`](crate::ErrorKind::ConnectionClosed)
-    /// ([`Error::close_frame`] has the peer's close frame).
+    /// skipped. `Ok(None)` when the connection closes first.
     ///
     /// A reader dropped before the end of its message discards the rest.
-    pub fn read_stream(&mut self) -> Result<MessageReader<'_, S>, Error> {
+    pub fn recv_stream(&mut self) -> Result<Option<MessageReader<'_, S>>, Error> {
         let Inner { read, io } = self.inner();
-        MessageReader::start(read, io)
+        until_closed(MessageReader::start(read, io))
     }
 
     /// Sends a message and writes it out (with everything queued before
     /// it). Blocks at most the [write timeout](crate::ClientBuilder::write_timeout).
     ///
     /// If the timeout passes, this fails with
-    /// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) and the message
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) and the message
     /// stays queued, in order: nothing is lost, and the next
     /// [`flush`](Self::flush) or send continues writing. A peer that keeps
     /// not reading is best treated as gone: each message sent after a
@@ -155,7 +145,7 @@ impl<S: Transport> WebSocket<S> {
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         let Inner { read, io } = self.inner();
-        read.shared.queue(io, true, |c| c.send(message))
+        read.shared.queue_message(io, true, message)
     }
 
     /// Queues a message without writing it out, unless the queued output
@@ -165,7 +155,7 @@ impl<S: Transport> WebSocket<S> {
     pub fn write(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         let Inner { read, io } = self.inner();
-        read.shared.queue(io, false, |c| c.send(message))
+        read.shared.queue_message(io, false, message)
     }
 
     /// Writes out everything queued.
@@ -174,15 +164,20 @@ impl<S: Transport> WebSocket<S> {
         read.shared.flush(io, Wait::Yes, None)
     }
 
-    /// Starts the closing handshake: sends a close frame with `code` and
-    /// `reason` (at most 123 bytes). Keep reading until
-    /// [`ErrorKind::ConnectionClosed`](crate::ErrorKind::ConnectionClosed) to
-    /// finish it; messages the peer sent before its close still arrive.
-    /// Does nothing if a close frame was already sent or received.
-    pub fn close(&mut self, code: impl Into<CloseCode>, reason: &str) -> Result<(), Error> {
-        let code = code.into();
+    /// Closes the connection: sends a close frame (`None`: code 1000, no
+    /// reason) unless one was sent, then receives and discards until the
+    /// peer's close and the end of the transport. Returns the first error
+    /// not yet returned, if the connection failed. Calling it again, or
+    /// after the connection ended, is fine.
+    ///
+    /// To receive what the peer still sends, send `Message::Close` with
+    /// [`send`](Self::send) instead and keep calling [`recv`](Self::recv)
+    /// until it returns `None`.
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
         let Inner { read, io } = self.inner();
-        close(&read.shared, io, code, reason)
+        close(&read.shared, io, frame)?;
+        while until_closed(read_message(read, io))?.is_some() {}
+        Ok(())
     }
 
     /// Sends one message of type `kind` as an [`io::Write`], in fragments:
@@ -326,19 +321,36 @@ pub(crate) fn read_message<S: Transport>(
     })
 }
 
+/// The end of the connection, reported by a read as an error, becomes
+/// `None`: a clean closing handshake, or an error already returned.
+fn until_closed<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::ConnectionClosed | ErrorKind::AlreadyClosed
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn close<S: Transport>(
     shared: &Shared,
     io: &mut S,
-    code: CloseCode,
-    reason: &str,
+    frame: Option<CloseFrame>,
 ) -> Result<(), Error> {
     {
         let mut conn = shared.conn();
         if conn.state() != State::Open {
             return Ok(());
         }
+        let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
         shared
-            .close_conn(&mut conn, code, reason)
+            .close_conn(&mut conn, frame.code, frame.reason.as_str())
             .map_err(Error::core)?;
     }
     match shared.flush(io, Wait::Yes, None) {
@@ -378,17 +390,17 @@ impl<S: Transport> ReadHalf<S> {
             .shared
     }
 
-    /// Reads the next message, as [`WebSocket::read`] does.
-    pub fn read(&mut self) -> Result<Message, Error> {
+    /// The next message, as [`WebSocket::recv`] gives it.
+    pub fn recv(&mut self) -> Result<Option<Message>, Error> {
         let Inner { read, io } = self.inner();
-        read_message(read, io)
+        until_closed(read_message(read, io))
     }
 
-    /// Reads the next data message as a stream, as
-    /// [`WebSocket::read_stream`] does.
-    pub fn read_stream(&mut self) -> Result<MessageReader<'_, S>, Error> {
+    /// The next data message as a stream, as [`WebSocket::recv_stream`]
+    /// gives it.
+    pub fn recv_stream(&mut self) -> Result<Option<MessageReader<'_, S>>, Error> {
         let Inner { read, io } = self.inner();
-        MessageReader::start(read, io)
+        until_closed(MessageReader::start(read, io))
     }
 
     /// Changes the read timeout.
@@ -467,14 +479,14 @@ impl<S: Transport> WriteHalf<S> {
     pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         let (shared, io) = self.parts();
-        shared.queue(io, true, |c| c.send(message))
+        shared.queue_message(io, true, message)
     }
 
     /// Queues a message, as [`WebSocket::write`] does.
     pub fn write(&mut self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         let (shared, io) = self.parts();
-        shared.queue(io, false, |c| c.send(message))
+        shared.queue_message(io, false, message)
     }
 
     /// Writes out everything queued.
@@ -483,11 +495,12 @@ impl<S: Transport> WriteHalf<S> {
         shared.flush(io, Wait::Yes, None)
     }
 
-    /// Starts the closing handshake, as [`WebSocket::close`] does. The
-    /// reading half receives the peer's close and then ends the connection.
-    pub fn close(&mut self, code: impl Into<CloseCode>, reason: &str) -> Result<(), Error> {
+    /// Starts the closing handshake: sends a close frame (`None`: 1000)
+    /// unless one was sent, and writes it out. The [`ReadHalf`] receives
+    /// the peer's close and ends the connection, so keep it receiving.
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
         let (shared, io) = self.parts();
-        close(shared, io, code.into(), reason)
+        close(shared, io, frame)
     }
 
     /// Sends one message as a stream, as [`WebSocket::send_stream`] does.

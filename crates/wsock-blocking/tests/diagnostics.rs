@@ -109,7 +109,7 @@ fn connections_report_handshakes_closes_and_failures() {
     let server = Server::builder()
         .acceptor(Acceptor::new().max_message_size(8))
         .bind("127.0.0.1:0", |mut ws| {
-            while let Ok(message) = ws.read() {
+            while let Ok(Some(message)) = ws.recv() {
                 if message.is_data() && ws.send(message).is_err() {
                     break;
                 }
@@ -121,9 +121,9 @@ fn connections_report_handshakes_closes_and_failures() {
     // A clean connection.
     let mut ws = wsock_blocking::connect(format!("ws://{addr}/")).unwrap();
     ws.send("hi").unwrap();
-    assert_eq!(ws.read().unwrap(), Message::text("hi"));
-    ws.close(CloseCode::NORMAL, "bye").unwrap();
-    while ws.read().is_ok() {}
+    assert_eq!(ws.recv().unwrap().expect("a message"), Message::text("hi"));
+    ws.send(Message::close(CloseCode::NORMAL, "bye")).unwrap();
+    while let Ok(Some(_)) = ws.recv() {}
     wait_for(
         &lines,
         &["handshake done", "role=\"server\"", "peer=127.0.0.1:"],
@@ -159,7 +159,7 @@ fn connections_report_handshakes_closes_and_failures() {
     // A message over the limit: 1009.
     let mut ws = wsock_blocking::connect(format!("ws://{addr}/")).unwrap();
     ws.send("far more than eight bytes").unwrap();
-    while ws.read().is_ok() {}
+    while let Ok(Some(_)) = ws.recv() {}
     wait_for(
         &lines,
         &[

@@ -12,7 +12,7 @@ use tungstenite::handshake::server::{ErrorResponse, Request as TRequest, Respons
 use tungstenite::protocol::CloseFrame as TCloseFrame;
 use tungstenite::protocol::frame::Frame;
 use tungstenite::protocol::frame::coding::{CloseCode as TCloseCode, Data, OpCode};
-use wsock_blocking::{ClientBuilder, CloseFrame, DataKind, ErrorKind, Message};
+use wsock_blocking::{ClientBuilder, CloseFrame, DataKind, Message};
 
 /// tungstenite's accept callback: checks the request, picks "chat".
 #[allow(
@@ -70,27 +70,33 @@ fn our_client_against_their_server() {
             .unwrap();
         assert_eq!(ws.protocol(), Some("chat"));
         assert_eq!(
-            ws.read().unwrap(),
+            ws.recv().unwrap().expect("a message"),
             Message::ping(b"from tungstenite".to_vec())
         );
         ws.send("héllo").unwrap();
-        assert_eq!(ws.read().unwrap(), Message::text("héllo"));
+        assert_eq!(
+            ws.recv().unwrap().expect("a message"),
+            Message::text("héllo")
+        );
         // Fragmented by our fragment size; reassembled by tungstenite.
         let big: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
         ws.send(big.clone()).unwrap();
-        assert_eq!(ws.read().unwrap(), Message::binary(big));
+        assert_eq!(ws.recv().unwrap().expect("a message"), Message::binary(big));
         let mut writer = ws.send_stream(DataKind::Text).unwrap();
         for _ in 0..100 {
             writer.write_all("streamed ".as_bytes()).unwrap();
         }
         writer.finish().unwrap();
-        assert_eq!(ws.read().unwrap(), Message::text("streamed ".repeat(100)));
-        ws.close(1000, "done").unwrap();
         assert_eq!(
-            ws.read().unwrap(),
+            ws.recv().unwrap().expect("a message"),
+            Message::text("streamed ".repeat(100))
+        );
+        ws.send(Message::close(1000, "done")).unwrap();
+        assert_eq!(
+            ws.recv().unwrap().expect("a message"),
             Message::Close(Some(CloseFrame::new(1000, "done")))
         );
-        assert_eq!(ws.read().unwrap_err().kind(), ErrorKind::ConnectionClosed);
+        assert_eq!(ws.recv().unwrap(), None);
         assert_eq!(server.join().unwrap(), 1);
     });
 }
@@ -110,7 +116,7 @@ fn their_client_against_our_server() {
             ws.send(Message::ping(b"from wsock".to_vec())).unwrap();
             let mut pongs = 0;
             let close = loop {
-                match ws.read().unwrap() {
+                match ws.recv().unwrap().expect("a message") {
                     message @ (Message::Text(_) | Message::Binary(_)) => ws.send(message).unwrap(),
                     Message::Pong(payload) => {
                         assert_eq!(payload, &b"from wsock"[..]);
@@ -120,7 +126,7 @@ fn their_client_against_our_server() {
                     Message::Ping(_) => {}
                 }
             };
-            assert_eq!(ws.read().unwrap_err().kind(), ErrorKind::ConnectionClosed);
+            assert_eq!(ws.recv().unwrap(), None);
             (pongs, close)
         });
 
@@ -187,12 +193,12 @@ fn their_fragmented_messages_stream_into_our_reader() {
                 .read_buffer_size(1024)
                 .accept(stream)
                 .unwrap();
-            let mut reader = ws.read_stream().unwrap();
+            let mut reader = ws.recv_stream().unwrap().expect("a message");
             let mut data = Vec::new();
             reader.read_to_end(&mut data).unwrap();
             drop(reader);
             ws.send(format!("{} bytes", data.len())).unwrap();
-            while ws.read().is_ok() {}
+            while let Ok(Some(_)) = ws.recv() {}
             data
         });
         let (mut ws, _) = tungstenite::connect(url.as_str()).unwrap();

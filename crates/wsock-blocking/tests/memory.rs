@@ -39,7 +39,7 @@ fn a_64_mib_message_streams_through_small_buffers() {
                 .max_message_size(usize::MAX),
         );
         let receiver = std::thread::spawn(move || {
-            let mut reader = server.read_stream().unwrap();
+            let mut reader = server.recv_stream().unwrap().expect("a message");
             assert_eq!(reader.kind(), DataKind::Binary);
             let mut buf = vec![0u8; CHUNK];
             let mut expected = vec![0u8; CHUNK];

@@ -21,11 +21,23 @@ fn text_and_binary_round_trip() {
         client.send("héllo").unwrap();
         client.send(vec![0u8, 1, 2, 255]).unwrap();
         client.send(Message::binary(Vec::new())).unwrap();
-        assert_eq!(server.read().unwrap(), Message::text("héllo"));
-        assert_eq!(server.read().unwrap(), Message::binary(vec![0, 1, 2, 255]));
-        assert_eq!(server.read().unwrap(), Message::binary(vec![]));
+        assert_eq!(
+            server.recv().unwrap().expect("a message"),
+            Message::text("héllo")
+        );
+        assert_eq!(
+            server.recv().unwrap().expect("a message"),
+            Message::binary(vec![0, 1, 2, 255])
+        );
+        assert_eq!(
+            server.recv().unwrap().expect("a message"),
+            Message::binary(vec![])
+        );
         server.send(Message::text("x".repeat(100_000))).unwrap();
-        assert_eq!(client.read().unwrap(), Message::text("x".repeat(100_000)));
+        assert_eq!(
+            client.recv().unwrap().expect("a message"),
+            Message::text("x".repeat(100_000))
+        );
         end(client, server);
     });
 }
@@ -40,19 +52,25 @@ fn pings_are_answered_and_still_returned() {
         server.send("after the ping").unwrap();
         // The client sees the ping; its pong goes out as it reads.
         assert_eq!(
-            client.read().unwrap(),
+            client.recv().unwrap().expect("a message"),
             Message::ping(b"are you there".to_vec())
         );
-        assert_eq!(client.read().unwrap(), Message::text("after the ping"));
         assert_eq!(
-            server.read().unwrap(),
+            client.recv().unwrap().expect("a message"),
+            Message::text("after the ping")
+        );
+        assert_eq!(
+            server.recv().unwrap().expect("a message"),
             Message::pong(b"are you there".to_vec())
         );
         assert_eq!(client.stats().pongs_sent, 1);
         assert_eq!(server.stats().pongs_received, 1);
         // An unsolicited pong is delivered as is.
         client.send(Message::pong(b"heartbeat".to_vec())).unwrap();
-        assert_eq!(server.read().unwrap(), Message::pong(b"heartbeat".to_vec()));
+        assert_eq!(
+            server.recv().unwrap().expect("a message"),
+            Message::pong(b"heartbeat".to_vec())
+        );
         end(client, server);
     });
 }
@@ -63,11 +81,20 @@ fn auto_pong_can_be_turned_off() {
         let (mut client, mut server) = pair_with(|b| b.auto_pong(false), Acceptor::new());
         server.send(Message::ping(b"1".to_vec())).unwrap();
         server.send("marker").unwrap();
-        assert_eq!(client.read().unwrap(), Message::ping(b"1".to_vec()));
-        assert_eq!(client.read().unwrap(), Message::text("marker"));
+        assert_eq!(
+            client.recv().unwrap().expect("a message"),
+            Message::ping(b"1".to_vec())
+        );
+        assert_eq!(
+            client.recv().unwrap().expect("a message"),
+            Message::text("marker")
+        );
         client.send("reply").unwrap();
         // No pong came before the reply.
-        assert_eq!(server.read().unwrap(), Message::text("reply"));
+        assert_eq!(
+            server.recv().unwrap().expect("a message"),
+            Message::text("reply")
+        );
         assert_eq!(client.stats().pongs_sent, 0);
         end(client, server);
     });
@@ -78,7 +105,9 @@ fn client_initiated_close() {
     bounded(20, || {
         let (mut client, mut server) = pair();
         client.send("last words").unwrap();
-        client.close(CloseCode::NORMAL, "bye").unwrap();
+        client
+            .send(Message::close(CloseCode::NORMAL, "bye"))
+            .unwrap();
         assert_eq!(client.state(), State::CloseSent);
         // Sending after close is refused.
         assert_eq!(
@@ -86,9 +115,12 @@ fn client_initiated_close() {
             ErrorKind::AlreadyClosed
         );
 
-        assert_eq!(server.read().unwrap(), Message::text("last words"));
         assert_eq!(
-            server.read().unwrap(),
+            server.recv().unwrap().expect("a message"),
+            Message::text("last words")
+        );
+        assert_eq!(
+            server.recv().unwrap().expect("a message"),
             Message::Close(Some(CloseFrame::new(1000, "bye")))
         );
         assert_eq!(server.state(), State::Closed);
@@ -96,25 +128,20 @@ fn client_initiated_close() {
         // The server's reply echoes the code; then the server's end of
         // stream finishes the client's side.
         assert_eq!(
-            client.read().unwrap(),
+            client.recv().unwrap().expect("a message"),
             Message::Close(Some(CloseFrame::new(1000, "")))
         );
-        assert_eq!(
-            client.read().unwrap_err().kind(),
-            ErrorKind::ConnectionClosed
-        );
-        assert_eq!(client.read().unwrap_err().kind(), ErrorKind::AlreadyClosed);
+        assert_eq!(client.recv().unwrap(), None);
+        assert_eq!(client.recv().unwrap(), None);
         assert_eq!(
             client.send("x").unwrap_err().kind(),
             ErrorKind::AlreadyClosed
         );
         // Closing again is harmless.
-        client.close(1000, "").unwrap();
+        client.close(None).unwrap();
 
-        let end = server.read().unwrap_err();
-        assert_eq!(end.kind(), ErrorKind::ConnectionClosed);
-        assert_eq!(end.close_code(), Some(CloseCode::NORMAL));
-        assert_eq!(server.read().unwrap_err().kind(), ErrorKind::AlreadyClosed);
+        assert_eq!(server.recv().unwrap(), None);
+        assert_eq!(server.recv().unwrap(), None);
     });
 }
 
@@ -122,27 +149,19 @@ fn client_initiated_close() {
 fn server_initiated_close_with_application_code() {
     bounded(20, || {
         let (mut client, mut server) = pair();
-        server.close(4001, "maintenance").unwrap();
+        server.send(Message::close(4001, "maintenance")).unwrap();
         assert_eq!(
-            client.read().unwrap(),
+            client.recv().unwrap().expect("a message"),
             Message::Close(Some(CloseFrame::new(4001, "maintenance")))
         );
         assert_eq!(
-            server.read().unwrap(),
+            server.recv().unwrap().expect("a message"),
             Message::Close(Some(CloseFrame::new(4001, "")))
         );
         // The server ended its side of the transport, which ends the
         // client's wait.
-        let end = client.read().unwrap_err();
-        assert_eq!(end.kind(), ErrorKind::ConnectionClosed);
-        assert_eq!(
-            end.close_frame(),
-            Some(&CloseFrame::new(4001, "maintenance"))
-        );
-        assert_eq!(
-            server.read().unwrap_err().kind(),
-            ErrorKind::ConnectionClosed
-        );
+        assert_eq!(client.recv().unwrap(), None);
+        assert_eq!(server.recv().unwrap(), None);
     });
 }
 
@@ -151,11 +170,14 @@ fn invalid_close_codes_are_refused() {
     bounded(20, || {
         let (mut client, server) = pair();
         assert_eq!(
-            client.close(1005, "").unwrap_err().kind(),
+            client.send(Message::close(1005, "")).unwrap_err().kind(),
             ErrorKind::InvalidInput
         );
         assert_eq!(
-            client.close(1000, &"x".repeat(124)).unwrap_err().kind(),
+            client
+                .close(Some(wsock_blocking::CloseFrame::new(1000, "x".repeat(124))))
+                .unwrap_err()
+                .kind(),
             ErrorKind::InvalidInput
         );
         assert_eq!(
@@ -175,19 +197,13 @@ fn reading_after_close_never_hangs() {
         // Dropping sends 1001 and waits for the reply: on another thread.
         let dropper = std::thread::spawn(move || drop(server));
         assert_eq!(
-            client.read().unwrap(),
+            client.recv().unwrap().expect("a message"),
             Message::Close(Some(CloseFrame::new(1001, "")))
         );
-        assert_eq!(
-            client.read().unwrap_err().kind(),
-            ErrorKind::ConnectionClosed
-        );
+        assert_eq!(client.recv().unwrap(), None);
         for _ in 0..3 {
-            assert_eq!(client.read().unwrap_err().kind(), ErrorKind::AlreadyClosed);
-            assert_eq!(
-                client.read_stream().unwrap_err().kind(),
-                ErrorKind::AlreadyClosed
-            );
+            assert_eq!(client.recv().unwrap(), None);
+            assert!(client.recv_stream().unwrap().is_none());
             let err = client
                 .send_stream(wsock_blocking::DataKind::Text)
                 .unwrap_err();
@@ -210,7 +226,7 @@ fn ten_thousand_messages_arrive_in_order_before_the_close() {
                     client.send(i.to_be_bytes().to_vec()).unwrap();
                 }
             }
-            client.close(1000, "all sent").unwrap();
+            client.send(Message::close(1000, "all sent")).unwrap();
             client
         });
         for i in 0..10_000u32 {
@@ -219,22 +235,23 @@ fn ten_thousand_messages_arrive_in_order_before_the_close() {
             } else {
                 Message::binary(i.to_be_bytes().to_vec())
             };
-            assert_eq!(server.read().unwrap(), expected, "message {i}");
+            assert_eq!(
+                server.recv().unwrap().expect("a message"),
+                expected,
+                "message {i}"
+            );
         }
         assert_eq!(
-            server.read().unwrap(),
+            server.recv().unwrap().expect("a message"),
             Message::Close(Some(CloseFrame::new(1000, "all sent")))
         );
         let mut client = sender.join().unwrap();
-        assert!(matches!(client.read().unwrap(), Message::Close(_)));
-        assert_eq!(
-            client.read().unwrap_err().kind(),
-            ErrorKind::ConnectionClosed
-        );
-        assert_eq!(
-            server.read().unwrap_err().kind(),
-            ErrorKind::ConnectionClosed
-        );
+        assert!(matches!(
+            client.recv().unwrap().expect("a message"),
+            Message::Close(_)
+        ));
+        assert_eq!(client.recv().unwrap(), None);
+        assert_eq!(server.recv().unwrap(), None);
         assert_eq!(server.stats().messages_received, 10_000);
         assert_eq!(client.stats().messages_sent, 10_000);
     });
@@ -322,8 +339,14 @@ fn information() {
 
         client.send("abc").unwrap();
         client.send(Message::ping(vec![])).unwrap();
-        assert_eq!(server.read().unwrap(), Message::text("abc"));
-        assert!(matches!(server.read().unwrap(), Message::Ping(_)));
+        assert_eq!(
+            server.recv().unwrap().expect("a message"),
+            Message::text("abc")
+        );
+        assert!(matches!(
+            server.recv().unwrap().expect("a message"),
+            Message::Ping(_)
+        ));
         let stats = server.stats();
         assert_eq!(
             (
@@ -352,11 +375,11 @@ fn peer_vanishing_mid_message_is_an_abnormal_close() {
         });
         let mut client = wsock_blocking::connect(&url).unwrap();
         peer.join().unwrap();
-        let err = client.read().unwrap_err();
+        let err = client.recv().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AbnormalClose, "{err}");
         assert_eq!(err.close_code(), Some(CloseCode::ABNORMAL));
         assert_eq!(client.state(), State::Closed);
-        assert_eq!(client.read().unwrap_err().kind(), ErrorKind::AlreadyClosed);
+        assert_eq!(client.recv().unwrap(), None);
         assert_eq!(
             client.send("x").unwrap_err().kind(),
             ErrorKind::AlreadyClosed
@@ -375,9 +398,15 @@ fn messages_before_the_end_of_stream_are_still_delivered() {
         });
         let mut client = wsock_blocking::connect(&url).unwrap();
         peer.join().unwrap();
-        assert_eq!(client.read().unwrap(), Message::text("one"));
-        assert_eq!(client.read().unwrap(), Message::text("two"));
-        assert_eq!(client.read().unwrap_err().kind(), ErrorKind::AbnormalClose);
+        assert_eq!(
+            client.recv().unwrap().expect("a message"),
+            Message::text("one")
+        );
+        assert_eq!(
+            client.recv().unwrap().expect("a message"),
+            Message::text("two")
+        );
+        assert_eq!(client.recv().unwrap_err().kind(), ErrorKind::AbnormalClose);
     });
 }
 
@@ -387,10 +416,10 @@ fn protocol_violation_sends_the_close_frame_before_closing() {
         let (listener, url) = listener();
         let client = std::thread::spawn(move || {
             let mut client = wsock_blocking::connect(&url).unwrap();
-            let err = client.read().unwrap_err();
+            let err = client.recv().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
             assert_eq!(err.close_code(), Some(CloseCode::PROTOCOL_ERROR));
-            assert_eq!(client.read().unwrap_err().kind(), ErrorKind::AlreadyClosed);
+            assert_eq!(client.recv().unwrap(), None);
         });
         let mut stream = raw_server(&listener);
         // Reserved opcode 0x3, then more data that the client never reads:
@@ -418,8 +447,11 @@ fn oversized_message_is_refused_with_1009() {
                 .max_message_size(1000)
                 .accept(stream)
                 .unwrap();
-            assert_eq!(ws.read().unwrap(), Message::binary(vec![1; 1000]));
-            let err = ws.read().unwrap_err();
+            assert_eq!(
+                ws.recv().unwrap().expect("a message"),
+                Message::binary(vec![1; 1000])
+            );
+            let err = ws.recv().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Capacity, "{err}");
             assert_eq!(err.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
         });
@@ -482,22 +514,30 @@ fn compressed_messages_at_the_limits_arrive_and_one_byte_over_fails_with_1009() 
         assert!(server.extensions().deflate().is_some());
         let expected = exact.clone();
         let echo = std::thread::spawn(move || {
-            assert_eq!(server.read().unwrap(), Message::binary(expected.clone()));
+            assert_eq!(
+                server.recv().unwrap().expect("a message"),
+                Message::binary(expected.clone())
+            );
             assert!(server.stats().bytes_received > wire_over);
             server.send(expected).unwrap();
             server
         });
         client.send(exact.clone()).unwrap();
-        assert_eq!(client.read().unwrap(), Message::binary(exact));
+        assert_eq!(
+            client.recv().unwrap().expect("a message"),
+            Message::binary(exact)
+        );
         assert!(client.stats().bytes_received > wire_over - 4);
         end(client, echo.join().unwrap());
 
         // Client to server, one byte over.
         let (mut client, mut server) = connect();
-        let receiver = std::thread::spawn(move || server.read().unwrap_err());
+        let receiver = std::thread::spawn(move || server.recv().unwrap_err());
         client.send(over.clone()).unwrap();
-        match client.read() {
-            Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::MESSAGE_TOO_BIG),
+        match client.recv() {
+            Ok(Some(Message::Close(Some(frame)))) => {
+                assert_eq!(frame.code, CloseCode::MESSAGE_TOO_BIG);
+            }
             other => panic!("expected a close frame, got {other:?}"),
         }
         let err = receiver.join().unwrap();
@@ -508,13 +548,15 @@ fn compressed_messages_at_the_limits_arrive_and_one_byte_over_fails_with_1009() 
         let (mut client, mut server) = connect();
         let sender = std::thread::spawn(move || {
             server.send(over).unwrap();
-            server.read()
+            server.recv()
         });
-        let err = client.read().unwrap_err();
+        let err = client.recv().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Capacity, "{err}");
         assert_eq!(err.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
         match sender.join().unwrap() {
-            Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::MESSAGE_TOO_BIG),
+            Ok(Some(Message::Close(Some(frame)))) => {
+                assert_eq!(frame.code, CloseCode::MESSAGE_TOO_BIG);
+            }
             other => panic!("expected a close frame, got {other:?}"),
         }
     });
@@ -540,8 +582,8 @@ fn read_timeout_keeps_the_connection_usable() {
             .connect()
             .unwrap();
         let started = Instant::now();
-        let err = client.read().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        let err = client.recv().unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Timeout(_)), "{err}");
         let waited = started.elapsed();
         assert!(
             waited >= Duration::from_millis(190) && waited < Duration::from_secs(3),
@@ -549,10 +591,16 @@ fn read_timeout_keeps_the_connection_usable() {
         );
         assert_eq!(client.state(), State::Open);
         // Timing out again is fine too.
-        assert_eq!(client.read().unwrap_err().kind(), ErrorKind::TimedOut);
+        assert!(matches!(
+            client.recv().unwrap_err().kind(),
+            ErrorKind::Timeout(_)
+        ));
         tx.send(()).unwrap();
         // The half frame was kept: the message arrives whole.
-        assert_eq!(client.read().unwrap(), Message::text("hello world"));
+        assert_eq!(
+            client.recv().unwrap().expect("a message"),
+            Message::text("hello world")
+        );
         client.send("still works").unwrap();
         tx.send(()).unwrap();
         let mut stream = peer.join().unwrap();
@@ -577,7 +625,7 @@ fn handshake_timeout_on_a_server_that_never_answers() {
             .handshake_timeout(Some(Duration::from_millis(300)))
             .connect()
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        assert!(matches!(err.kind(), ErrorKind::Timeout(_)), "{err}");
         assert!(started.elapsed() < Duration::from_secs(2));
         done.send(()).unwrap();
         silent.join().unwrap();
@@ -597,7 +645,7 @@ fn keepalive_pings_an_idle_peer() {
         let server = std::thread::spawn(move || {
             // Reading answers the pings.
             let mut pings = 0;
-            while let Ok(message) = server.read() {
+            while let Ok(Some(message)) = server.recv() {
                 if matches!(message, Message::Ping(_)) {
                     pings += 1;
                 }
@@ -608,7 +656,7 @@ fn keepalive_pings_an_idle_peer() {
         let started = Instant::now();
         let mut pongs = 0;
         while started.elapsed() < Duration::from_millis(800) {
-            match client.read().unwrap() {
+            match client.recv().unwrap().expect("a message") {
                 Message::Pong(payload) => {
                     assert!(payload.is_empty());
                     pongs += 1;
@@ -622,8 +670,8 @@ fn keepalive_pings_an_idle_peer() {
             stats.pings_sent >= 3 && stats.pongs_received >= 3,
             "{stats:?}"
         );
-        client.close(1000, "").unwrap();
-        while client.read().is_ok() {}
+        client.send(Message::close(1000, "")).unwrap();
+        while let Ok(Some(_)) = client.recv() {}
         assert!(server.join().unwrap() >= 3);
     });
 }
@@ -645,14 +693,18 @@ fn keepalive_timeout_fails_a_silent_peer() {
             .connect()
             .unwrap();
         let started = Instant::now();
-        let err = client.read().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::KeepaliveTimeout, "{err}");
+        let err = client.recv().unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Timeout(wsock_blocking::Timeout::Keepalive),
+            "{err}"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{:?}",
             started.elapsed()
         );
-        assert_eq!(client.read().unwrap_err().kind(), ErrorKind::AlreadyClosed);
+        assert_eq!(client.recv().unwrap(), None);
         done.send(()).unwrap();
         peer.join().unwrap();
     });
@@ -672,12 +724,16 @@ fn close_timeout_when_the_peer_never_answers() {
             .close_timeout(Some(Duration::from_millis(300)))
             .connect()
             .unwrap();
-        client.close(1000, "").unwrap();
+        client.send(Message::close(1000, "")).unwrap();
         let started = Instant::now();
-        let err = client.read().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::CloseTimeout, "{err}");
+        let err = client.recv().unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Timeout(wsock_blocking::Timeout::Close),
+            "{err}"
+        );
         assert!(started.elapsed() < Duration::from_secs(2));
-        assert_eq!(client.read().unwrap_err().kind(), ErrorKind::AlreadyClosed);
+        assert_eq!(client.recv().unwrap(), None);
         done.send(()).unwrap();
         peer.join().unwrap();
     });
@@ -720,7 +776,7 @@ fn write_timeout_and_backpressure_against_a_peer_that_does_not_read() {
             }
             assert!(sent < 100_000, "the socket buffers never filled");
         };
-        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        assert!(matches!(err.kind(), ErrorKind::Timeout(_)), "{err}");
         assert!(started.elapsed() < Duration::from_secs(20));
         assert_eq!(client.state(), State::Open);
         // `write` only queues up to the write buffer size; then it must
@@ -733,12 +789,12 @@ fn write_timeout_and_backpressure_against_a_peer_that_does_not_read() {
             }
             assert!(queued < 1000, "write never waited for the transport");
         };
-        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert!(matches!(err.kind(), ErrorKind::Timeout(_)));
         // The peer starts reading: everything queued goes out intact.
         tx.send(()).unwrap();
         client.set_write_timeout(Some(Duration::from_secs(10)));
         client.flush().unwrap();
-        client.close(1000, "").unwrap();
+        client.send(Message::close(1000, "")).unwrap();
         let (count, total) = peer.join().unwrap();
         // Nothing was lost: the messages whose writes timed out were queued.
         assert_eq!(count, sent + queued + 2);
@@ -766,17 +822,10 @@ fn connection_refused_lists_every_address() {
         .map(wsock_blocking::ConnectAttempt::addr)
         .collect();
     assert_eq!(tried, addrs, "{err}");
-    assert_eq!(err.kind(), err.connect_attempts()[0].kind());
-    assert!(
-        matches!(
-            err.kind(),
-            ErrorKind::ConnectionRefused | ErrorKind::Unreachable
-        ),
-        "{err}"
-    );
+    assert!(matches!(err.kind(), ErrorKind::Connect), "{err}");
     assert_eq!(
-        err.connect_attempts()[1].kind(),
-        ErrorKind::ConnectionRefused
+        err.connect_attempts()[1].error().kind(),
+        std::io::ErrorKind::ConnectionRefused
     );
     let text = err.to_string();
     assert!(
@@ -827,7 +876,7 @@ fn connect_timeout_on_a_listener_that_never_accepts() {
             .connect_timeout(Some(Duration::from_millis(300)))
             .connect()
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        assert!(matches!(err.kind(), ErrorKind::Timeout(_)), "{err}");
         assert_eq!(err.connect_attempts().len(), 1);
         assert!(
             started.elapsed() < Duration::from_secs(3),
@@ -845,7 +894,7 @@ fn dns_and_url_errors() {
     let err = wsock_blocking::connect("wss://127.0.0.1:1/").unwrap_err();
     // With TLS built in, wss:// gets as far as the TCP connect.
     #[cfg(feature = "tls")]
-    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
     #[cfg(not(feature = "tls"))]
     assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
     let err = wsock_blocking::connect("ws://exa mple.com/").unwrap_err();
@@ -860,13 +909,10 @@ fn dropping_an_open_connection_says_going_away() {
         let (client, mut server) = pair();
         let dropper = std::thread::spawn(move || drop(client));
         assert_eq!(
-            server.read().unwrap(),
+            server.recv().unwrap().expect("a message"),
             Message::Close(Some(CloseFrame::new(1001, "")))
         );
-        assert_eq!(
-            server.read().unwrap_err().kind(),
-            ErrorKind::ConnectionClosed
-        );
+        assert_eq!(server.recv().unwrap(), None);
         dropper.join().unwrap();
     });
 }
@@ -883,7 +929,10 @@ fn fragment_size_splits_outgoing_messages() {
             Acceptor::new(),
         );
         client.send(vec![5u8; 10_000]).unwrap();
-        assert_eq!(server.read().unwrap(), Message::binary(vec![5u8; 10_000]));
+        assert_eq!(
+            server.recv().unwrap().expect("a message"),
+            Message::binary(vec![5u8; 10_000])
+        );
         assert_eq!(server.stats().frames_received, 10);
         end(client, server);
     });

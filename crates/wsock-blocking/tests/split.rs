@@ -17,7 +17,7 @@ fn one_thread_floods_while_the_other_reads_and_the_peer_pings() {
         let peer = std::thread::spawn(move || {
             let (mut data, mut pings, mut pongs) = (0u32, 0u32, 0u32);
             while data < N {
-                match server.read().unwrap() {
+                match server.recv().unwrap().expect("a message") {
                     message @ Message::Binary(_) => {
                         server.send(message).unwrap();
                         data += 1;
@@ -35,16 +35,15 @@ fn one_thread_floods_while_the_other_reads_and_the_peer_pings() {
                     other => panic!("peer got {other:?}"),
                 }
             }
-            server.close(1000, "enough").unwrap();
+            server.send(Message::close(1000, "enough")).unwrap();
             loop {
-                match server.read() {
-                    Ok(Message::Pong(_)) => pongs += 1,
-                    Ok(Message::Close(_)) => {}
+                match server.recv() {
+                    Ok(Some(Message::Pong(_))) => pongs += 1,
+                    Ok(Some(Message::Close(_))) => {}
+                    // The closing handshake is over.
+                    Ok(None) => break,
                     Ok(other) => panic!("peer got {other:?} after closing"),
-                    Err(e) => {
-                        assert_eq!(e.kind(), ErrorKind::ConnectionClosed, "{e}");
-                        break;
-                    }
+                    Err(e) => panic!("the close failed: {e}"),
                 }
             }
             (pings, pongs)
@@ -62,7 +61,7 @@ fn one_thread_floods_while_the_other_reads_and_the_peer_pings() {
         let mut next = 0u32;
         let mut pings = 0;
         let close = loop {
-            match reader.read().unwrap() {
+            match reader.recv().unwrap().expect("a message") {
                 Message::Binary(payload) => {
                     assert_eq!(payload[..4], next.to_be_bytes(), "echo out of order");
                     next += 1;
@@ -74,10 +73,7 @@ fn one_thread_floods_while_the_other_reads_and_the_peer_pings() {
         };
         assert_eq!(next, N);
         assert_eq!(close, Some(CloseFrame::new(1000, "enough")));
-        assert_eq!(
-            reader.read().unwrap_err().kind(),
-            ErrorKind::ConnectionClosed
-        );
+        assert_eq!(reader.recv().unwrap(), None);
         let writer = flooder.join().unwrap();
         let (peer_pings, peer_pongs) = peer.join().unwrap();
         assert_eq!(pings, peer_pings);
@@ -123,7 +119,7 @@ fn a_pong_due_while_the_writer_is_busy_is_still_sent() {
         // The reader takes the ping while the writer is stuck; the pong is
         // queued behind the big frame, and sent by the writer.
         assert_eq!(
-            reader.read().unwrap(),
+            reader.recv().unwrap().expect("a message"),
             Message::ping(b"ping during a big write".to_vec())
         );
         go.send(()).unwrap();
@@ -142,26 +138,23 @@ fn the_writer_sees_a_close_received_by_the_reader() {
         let (client, mut server) = pair();
         let (mut reader, mut writer) = client.split().unwrap();
         writer.send("before").unwrap();
-        assert_eq!(server.read().unwrap(), Message::text("before"));
-        server.close(1001, "going").unwrap();
         assert_eq!(
-            reader.read().unwrap(),
+            server.recv().unwrap().expect("a message"),
+            Message::text("before")
+        );
+        server.send(Message::close(1001, "going")).unwrap();
+        assert_eq!(
+            reader.recv().unwrap().expect("a message"),
             Message::Close(Some(CloseFrame::new(1001, "going")))
         );
         let err = writer.send("after").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AlreadyClosed, "{err}");
         assert_eq!(
-            server.read().unwrap(),
+            server.recv().unwrap().expect("a message"),
             Message::Close(Some(CloseFrame::new(1001, "")))
         );
-        assert_eq!(
-            reader.read().unwrap_err().kind(),
-            ErrorKind::ConnectionClosed
-        );
-        assert_eq!(
-            server.read().unwrap_err().kind(),
-            ErrorKind::ConnectionClosed
-        );
+        assert_eq!(reader.recv().unwrap(), None);
+        assert_eq!(server.recv().unwrap(), None);
     });
 }
 
@@ -172,23 +165,17 @@ fn the_writer_starts_the_close_and_the_reader_finishes_it() {
         let (mut reader, mut writer) = client.split().unwrap();
         let peer = std::thread::spawn(move || {
             assert_eq!(
-                server.read().unwrap(),
+                server.recv().unwrap().expect("a message"),
                 Message::Close(Some(CloseFrame::new(1000, "bye")))
             );
-            assert_eq!(
-                server.read().unwrap_err().kind(),
-                ErrorKind::ConnectionClosed
-            );
+            assert_eq!(server.recv().unwrap(), None);
         });
-        writer.close(1000, "bye").unwrap();
+        writer.send(Message::close(1000, "bye")).unwrap();
         assert_eq!(
-            reader.read().unwrap(),
+            reader.recv().unwrap().expect("a message"),
             Message::Close(Some(CloseFrame::new(1000, "")))
         );
-        assert_eq!(
-            reader.read().unwrap_err().kind(),
-            ErrorKind::ConnectionClosed
-        );
+        assert_eq!(reader.recv().unwrap(), None);
         assert_eq!(
             writer.send("x").unwrap_err().kind(),
             ErrorKind::AlreadyClosed
@@ -214,12 +201,16 @@ fn the_close_timeout_applies_when_the_writer_closed() {
             .unwrap();
         let (mut reader, mut writer) = client.split().unwrap();
         let started = Instant::now();
-        let blocked_reader = std::thread::spawn(move || (reader.read().unwrap_err(), reader));
+        let blocked_reader = std::thread::spawn(move || (reader.recv().unwrap_err(), reader));
         // The reader is already blocked in a read when the writer closes.
         std::thread::sleep(Duration::from_millis(50));
-        writer.close(1000, "").unwrap();
+        writer.send(Message::close(1000, "")).unwrap();
         let (err, _reader) = blocked_reader.join().unwrap();
-        assert_eq!(err.kind(), ErrorKind::CloseTimeout, "{err}");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Timeout(wsock_blocking::Timeout::Close),
+            "{err}"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{:?}",
@@ -244,9 +235,15 @@ fn reunite_gives_the_connection_back() {
             reader.reunite(other_writer).unwrap_err();
         let mut client = reader.reunite(writer).unwrap();
         client.send("whole again").unwrap();
-        assert_eq!(server.read().unwrap(), Message::text("whole again"));
+        assert_eq!(
+            server.recv().unwrap().expect("a message"),
+            Message::text("whole again")
+        );
         server.send("reply").unwrap();
-        assert_eq!(client.read().unwrap(), Message::text("reply"));
+        assert_eq!(
+            client.recv().unwrap().expect("a message"),
+            Message::text("reply")
+        );
         let other = other_reader.reunite(other_writer).unwrap();
         common::end(other, other_server);
         common::end(client, server);

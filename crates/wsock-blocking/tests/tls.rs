@@ -42,7 +42,7 @@ fn echo(mut ws: WebSocket<ServerTlsStream>) {
     if ws.send(hello).is_err() {
         return;
     }
-    while let Ok(message) = ws.read() {
+    while let Ok(Some(message)) = ws.recv() {
         if message.is_data() && ws.send(message).is_err() {
             return;
         }
@@ -62,7 +62,7 @@ fn plain_server() -> Server {
         if ws.send("plain").is_err() {
             return;
         }
-        while let Ok(message) = ws.read() {
+        while let Ok(Some(message)) = ws.recv() {
             if message.is_data() && ws.send(message).is_err() {
                 return;
             }
@@ -88,7 +88,7 @@ fn wss_echo_with_the_ca_trusted() {
                 .unwrap();
             assert!(ws.get_ref().is_tls());
             assert_eq!(
-                ws.read().unwrap(),
+                ws.recv().unwrap().expect("a message"),
                 Message::text("alpn=http/1.1 client-cert=false")
             );
             let info = ws.tls_info().unwrap();
@@ -100,13 +100,19 @@ fn wss_echo_with_the_ca_trusted() {
                 PKI.server.der.as_ref()
             );
             ws.send("over TLS").unwrap();
-            assert_eq!(ws.read().unwrap(), Message::text("over TLS"));
+            assert_eq!(
+                ws.recv().unwrap().expect("a message"),
+                Message::text("over TLS")
+            );
             let big = vec![7u8; 300_000];
             ws.send(big.clone()).unwrap();
-            assert_eq!(ws.read().unwrap(), Message::binary(big));
-            ws.close(1000, "done").unwrap();
-            assert!(matches!(ws.read().unwrap(), Message::Close(_)));
-            assert_eq!(ws.read().unwrap_err().kind(), ErrorKind::ConnectionClosed);
+            assert_eq!(ws.recv().unwrap().expect("a message"), Message::binary(big));
+            ws.send(Message::close(1000, "done")).unwrap();
+            assert!(matches!(
+                ws.recv().unwrap().expect("a message"),
+                Message::Close(_)
+            ));
+            assert_eq!(ws.recv().unwrap(), None);
         }
         assert_eq!(server.shutdown(Duration::from_secs(2)).forced, 0);
     });
@@ -115,7 +121,7 @@ fn wss_echo_with_the_ca_trusted() {
 #[test]
 fn plain_ws_has_no_tls_info() {
     let server = Server::bind("127.0.0.1:0", |mut ws| {
-        let _ = ws.read();
+        let _ = ws.recv();
     })
     .unwrap();
     let ws = wsock_blocking::connect(format!("ws://{}/", server.local_addr())).unwrap();
@@ -175,7 +181,10 @@ fn each_bad_certificate_has_its_own_kind() {
             .tls_connector(connector(trusting_client()))
             .connect()
             .unwrap();
-        assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+        assert!(matches!(
+            ws.recv().unwrap().expect("a message"),
+            Message::Text(_)
+        ));
     });
 }
 
@@ -210,9 +219,15 @@ fn the_escape_hatch_accepts_what_is_otherwise_refused() {
                 ))
                 .connect()
                 .unwrap();
-            assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+            assert!(matches!(
+                ws.recv().unwrap().expect("a message"),
+                Message::Text(_)
+            ));
             ws.send("anyway").unwrap();
-            assert_eq!(ws.read().unwrap(), Message::text("anyway"));
+            assert_eq!(
+                ws.recv().unwrap().expect("a message"),
+                Message::text("anyway")
+            );
         }
     });
 }
@@ -234,7 +249,10 @@ fn a_verification_callback_decides() {
             .tls_connector(connector(pin))
             .connect()
             .unwrap();
-        assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+        assert!(matches!(
+            ws.recv().unwrap().expect("a message"),
+            Message::Text(_)
+        ));
 
         let server = tls_server(PKI.server.acceptor());
         let url = format!("wss://localhost:{}/", server.local_addr().port());
@@ -274,7 +292,7 @@ fn mutual_tls_accepted_and_refused() {
             .unwrap();
         // The server saw our certificate.
         assert_eq!(
-            ws.read().unwrap(),
+            ws.recv().unwrap().expect("a message"),
             Message::text("alpn=http/1.1 client-cert=true")
         );
         drop(ws);
@@ -318,7 +336,10 @@ fn a_silent_client_does_not_hold_the_handshake_slot() {
             .tls_connector(connector(trusting_client()))
             .connect()
             .unwrap();
-        assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+        assert!(matches!(
+            ws.recv().unwrap().expect("a message"),
+            Message::Text(_)
+        ));
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "{:?}",
@@ -347,9 +368,15 @@ fn wss_through_a_connect_proxy() {
             )
             .connect()
             .unwrap();
-        assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+        assert!(matches!(
+            ws.recv().unwrap().expect("a message"),
+            Message::Text(_)
+        ));
         ws.send("tunnelled").unwrap();
-        assert_eq!(ws.read().unwrap(), Message::text("tunnelled"));
+        assert_eq!(
+            ws.recv().unwrap().expect("a message"),
+            Message::text("tunnelled")
+        );
         drop(ws);
         let head = proxy.join().unwrap();
         assert!(
@@ -390,11 +417,20 @@ fn ws_through_a_connect_proxy() {
             .connect()
             .unwrap();
         assert!(!ws.get_ref().is_tls());
-        assert_eq!(ws.read().unwrap(), Message::text("plain"));
+        assert_eq!(
+            ws.recv().unwrap().expect("a message"),
+            Message::text("plain")
+        );
         ws.send("plain, tunnelled").unwrap();
-        assert_eq!(ws.read().unwrap(), Message::text("plain, tunnelled"));
-        ws.close(1000, "done").unwrap();
-        assert!(matches!(ws.read().unwrap(), Message::Close(_)));
+        assert_eq!(
+            ws.recv().unwrap().expect("a message"),
+            Message::text("plain, tunnelled")
+        );
+        ws.send(Message::close(1000, "done")).unwrap();
+        assert!(matches!(
+            ws.recv().unwrap().expect("a message"),
+            Message::Close(_)
+        ));
         drop(ws);
         let head = proxy.join().unwrap();
         assert!(
@@ -518,14 +554,20 @@ mod proxy_from_env {
                 let mut ws = builder.connect().unwrap();
                 assert_eq!(ws.get_ref().is_tls(), url.starts_with("wss:"), "{url}");
                 // The servers greet first.
-                assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+                assert!(matches!(
+                    ws.recv().unwrap().expect("a message"),
+                    Message::Text(_)
+                ));
                 ws.send(format!("hello from {url}")).unwrap();
                 assert_eq!(
-                    ws.read().unwrap(),
+                    ws.recv().unwrap().expect("a message"),
                     Message::text(format!("hello from {url}"))
                 );
-                ws.close(1000, "done").unwrap();
-                assert!(matches!(ws.read().unwrap(), Message::Close(_)));
+                ws.send(Message::close(1000, "done")).unwrap();
+                assert!(matches!(
+                    ws.recv().unwrap().expect("a message"),
+                    Message::Close(_)
+                ));
             }
         });
         println!("{DONE}");
@@ -734,11 +776,20 @@ fn interop_our_wss_client_and_tungstenite_server() {
             .connect()
             .unwrap();
         ws.send("hello tungstenite").unwrap();
-        assert_eq!(ws.read().unwrap(), Message::text("hello tungstenite"));
+        assert_eq!(
+            ws.recv().unwrap().expect("a message"),
+            Message::text("hello tungstenite")
+        );
         ws.send(vec![1u8; 70_000]).unwrap();
-        assert_eq!(ws.read().unwrap(), Message::binary(vec![1u8; 70_000]));
-        ws.close(1000, "bye").unwrap();
-        assert!(matches!(ws.read().unwrap(), Message::Close(_)));
+        assert_eq!(
+            ws.recv().unwrap().expect("a message"),
+            Message::binary(vec![1u8; 70_000])
+        );
+        ws.send(Message::close(1000, "bye")).unwrap();
+        assert!(matches!(
+            ws.recv().unwrap().expect("a message"),
+            Message::Close(_)
+        ));
         server.join().unwrap();
     });
 }
@@ -782,14 +833,17 @@ fn shutting_down_a_tls_server_says_going_away() {
             .connect()
             .unwrap();
         // The handler is now blocked reading.
-        assert!(matches!(ws.read().unwrap(), Message::Text(_)));
+        assert!(matches!(
+            ws.recv().unwrap().expect("a message"),
+            Message::Text(_)
+        ));
         let stopping = std::thread::spawn(move || server.shutdown(Duration::from_secs(5)));
         // The close frame is queued for the connection's thread, which
         // writes it when it wakes: here, for our next message.
         std::thread::sleep(Duration::from_millis(200));
         ws.send("still there?").unwrap();
         loop {
-            match ws.read().unwrap() {
+            match ws.recv().unwrap().expect("a message") {
                 Message::Close(Some(frame)) => {
                     assert_eq!(frame.code.as_u16(), 1001);
                     break;
@@ -798,7 +852,7 @@ fn shutting_down_a_tls_server_says_going_away() {
                 other => panic!("expected a close frame, got {other:?}"),
             }
         }
-        assert_eq!(ws.read().unwrap_err().kind(), ErrorKind::ConnectionClosed);
+        assert_eq!(ws.recv().unwrap(), None);
         assert_eq!(stopping.join().unwrap().forced, 0);
     });
 }

@@ -110,9 +110,9 @@ async fn establish(target: &Target) -> Result<(WebSocket<Transport>, Response)> 
 /// Maps a wsock-tokio error to an exit status and a message.
 pub(crate) fn adapter_error(err: &wsock_tokio::Error) -> CliError {
     let kind = match err.kind() {
-        ErrorKind::Url | ErrorKind::InvalidInput => ExitKind::Usage,
+        ErrorKind::InvalidUrl | ErrorKind::InvalidInput => ExitKind::Usage,
         ErrorKind::Dns | ErrorKind::Connect | ErrorKind::Proxy => ExitKind::Connect,
-        ErrorKind::Timeout => ExitKind::Timeout,
+        ErrorKind::Timeout(_) => ExitKind::Timeout,
         ErrorKind::Tls
             if err.tls_error().map(wsock_tokio::tls::TlsError::kind)
                 == Some(TlsErrorKind::HandshakeTimeout) =>
@@ -142,8 +142,12 @@ pub(crate) fn adapter_error(err: &wsock_tokio::Error) -> CliError {
         }
         Some(e) if kind == ExitKind::Handshake => format!("handshake failed: {e}"),
         None if err.connect_attempts().len() == 1 => {
-            let (addr, e) = &err.connect_attempts()[0];
-            format!("could not connect to {addr}: {e}")
+            let attempt = &err.connect_attempts()[0];
+            format!(
+                "could not connect to {}: {}",
+                attempt.addr(),
+                attempt.error()
+            )
         }
         _ => err.to_string(),
     };

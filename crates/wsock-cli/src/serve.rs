@@ -27,7 +27,7 @@ use tracing::{debug, info, warn};
 use wsock_core::admission::{AcceptFailures, Admission, HandshakeId, Room};
 use wsock_core::{CloseCode, CloseFrame, Message};
 use wsock_tokio::tls::TlsAcceptor;
-use wsock_tokio::{Accept, Request, ServerBuilder, Stats, WebSocket};
+use wsock_tokio::{Accept, Acceptor, Request, Stats, WebSocket};
 
 use crate::cli::{Runtime, ServeArgs};
 use crate::exit::{CliError, Result};
@@ -77,8 +77,8 @@ impl EchoSettings {
             .map(String::as_str)
     }
 
-    pub(crate) fn tokio_builder(&self) -> ServerBuilder {
-        ServerBuilder::new()
+    pub(crate) fn tokio_builder(&self) -> Acceptor {
+        Acceptor::new()
             .max_message_size(self.max_message_size)
             .max_frame_size(self.max_frame_size)
             .handshake_timeout(self.handshake_timeout)

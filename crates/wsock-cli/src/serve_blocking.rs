@@ -14,9 +14,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 use wsock_blocking::tls::TlsAcceptor;
-use wsock_blocking::{
-    Accept, Acceptor, ErrorKind, Message, Rejection, Request, Server, Transport, WebSocket,
-};
+use wsock_blocking::{Accept, Acceptor, Message, Rejection, Request, Server, Transport, WebSocket};
 use wsock_core::CloseCode;
 
 use crate::cli::ServeArgs;
@@ -73,8 +71,11 @@ pub(crate) fn run(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
 /// limit.
 fn handle<S: Transport>(mut ws: WebSocket<S>, counters: &Arc<Counters>, max: usize) {
     let Some(slot) = Slot::take(counters, max) else {
-        let _ = ws.close(CloseCode::TRY_AGAIN_LATER, "too many connections");
-        while ws.read().is_ok() {}
+        let _ = ws.send(Message::close(
+            CloseCode::TRY_AGAIN_LATER,
+            "too many connections",
+        ));
+        while let Ok(Some(_)) = ws.recv() {}
         return;
     };
     serve_one(ws, slot.id);
@@ -138,30 +139,22 @@ fn serve_one<S: Transport>(ws: WebSocket<S>, id: u64) {
 
 fn echo<S: Transport>(mut ws: WebSocket<S>, summary: &mut Summary) {
     loop {
-        match ws.read() {
-            Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
-                // A failed send shows up as the next read's error.
+        match ws.recv() {
+            Ok(Some(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                // A failed send shows up as the next receive's error.
                 if ws.send(message).is_ok() {
                     summary.echoed += 1;
                 }
             }
-            Ok(Message::Close(frame)) => record_close(summary, frame.as_ref()),
-            Ok(_) => {}
+            Ok(Some(Message::Close(frame))) => record_close(summary, frame.as_ref()),
+            Ok(Some(_)) => {}
+            // The closing handshake is over: the normal end.
+            Ok(None) => break,
             Err(e) => {
-                match e.kind() {
-                    // The closing handshake is over: the normal end.
-                    ErrorKind::ConnectionClosed | ErrorKind::AlreadyClosed => {
-                        if summary.code.is_none() {
-                            summary.code = e.close_code().map(CloseCode::as_u16);
-                        }
-                    }
-                    _ => {
-                        if summary.code.is_none() {
-                            summary.code = e.close_code().map(CloseCode::as_u16);
-                        }
-                        summary.error = Some(e.to_string());
-                    }
+                if summary.code.is_none() {
+                    summary.code = e.close_code().map(CloseCode::as_u16);
                 }
+                summary.error = Some(e.to_string());
                 break;
             }
         }

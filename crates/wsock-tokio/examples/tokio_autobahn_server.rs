@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use tokio::net::{TcpListener, TcpStream};
-use wsock_tokio::ServerBuilder;
+use wsock_tokio::Acceptor;
 use wsock_tokio::tls::{Pem, ServerTlsConfig, TlsAcceptor};
 
 fn usage(problem: &str) -> ExitCode {
@@ -80,7 +80,7 @@ async fn serve(port: u16, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
 
 async fn echo(tcp: TcpStream, tls: Option<TlsAcceptor>) -> Result<(), wsock_tokio::Error> {
     tcp.set_nodelay(true)?;
-    let server = ServerBuilder::new()
+    let server = Acceptor::new()
         .max_frame_size(64 << 20)
         .max_message_size(64 << 20);
     match tls {

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest, Response};
 use wsock_core::{Config, HandshakeError};
 
-use crate::{Error, MaybeTlsStream, WebSocket};
+use crate::{ConnectAttempt, Error, MaybeTlsStream, Timeout, WebSocket};
 
 /// How long a connection attempt runs alone before the next address is
 /// tried alongside it (RFC 8305 §5 recommends 250 ms).
@@ -397,7 +397,11 @@ impl ClientBuilder {
         let request = self.request()?;
         #[cfg(not(feature = "tls"))]
         if request.is_tls() {
-            return Err(Error::tls_not_enabled());
+            return Err(Error::message(
+                crate::ErrorKind::Tls,
+                "TLS support not enabled: wss:// URLs need the `tls` feature, or a TLS layer \
+                 whose stream goes to ClientBuilder::handshake",
+            ));
         }
         let tcp = self.connect_tcp_to(&request).await?;
         let span = crate::diag::connection_span(wsock_core::Role::Client);
@@ -410,7 +414,7 @@ impl ClientBuilder {
             let tls = match connector.connect_async(request.host(), tcp).await {
                 Ok(tls) => tls,
                 Err(e) => {
-                    let e = Error::from_tls(e);
+                    let e = Error::tls(e);
                     crate::diag::handshake_failed(&span, &e);
                     return Err(e);
                 }
@@ -460,7 +464,7 @@ impl ClientBuilder {
             return match self.connect_timeout {
                 Some(limit) => tokio::time::timeout(limit, work)
                     .await
-                    .map_err(|_| Error::timeout("connect"))?,
+                    .map_err(|_| Error::timeout(Timeout::Connect, "connecting"))?,
                 None => work.await,
             };
         }
@@ -470,18 +474,18 @@ impl ClientBuilder {
                 None => resolve(host, port).await?,
             };
             if addrs.is_empty() {
-                return Err(Error::no_addresses(host));
+                return Err(Error::connect(&format!("{host}:{port}"), Vec::new(), 0));
             }
             let tcp = race(&interleave(addrs))
                 .await
-                .map_err(|tried| Error::connect(&format!("{host}:{port}"), tried))?;
+                .map_err(|tried| Error::connect(&format!("{host}:{port}"), tried, 0))?;
             tcp.set_nodelay(self.nodelay)?;
             Ok(tcp)
         };
         match self.connect_timeout {
             Some(limit) => tokio::time::timeout(limit, work)
                 .await
-                .map_err(|_| Error::timeout("connect"))?,
+                .map_err(|_| Error::timeout(Timeout::Connect, "connecting"))?,
             None => work.await,
         }
     }
@@ -543,7 +547,7 @@ impl ClientBuilder {
             loop {
                 let n = io.read(&mut buf).await?;
                 if n == 0 {
-                    return Err(Error::closed_during_handshake());
+                    return Err(Error::handshake(HandshakeError::UnexpectedEof));
                 }
                 if let Some(connected) = hs.feed(&buf[..n]).map_err(Error::handshake)? {
                     return Ok(connected);
@@ -553,7 +557,7 @@ impl ClientBuilder {
         let connected = match config.handshake.timeout {
             Some(limit) => tokio::time::timeout(limit, work)
                 .await
-                .map_err(|_| Error::timeout("handshake"))??,
+                .map_err(|_| Error::timeout(Timeout::Handshake, "the opening handshake"))??,
             None => work.await?,
         };
         Ok((io, connected))
@@ -604,7 +608,7 @@ type Attempt = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 /// fails or after [`ATTEMPT_DELAY`], whichever is first; the first
 /// connection wins and the other attempts are dropped. On failure, every
 /// address with its error, in the order tried.
-async fn race(addrs: &[SocketAddr]) -> Result<TcpStream, Vec<(SocketAddr, io::Error)>> {
+async fn race(addrs: &[SocketAddr]) -> Result<TcpStream, Vec<ConnectAttempt>> {
     let mut next = 0;
     let mut running: Vec<(usize, Attempt)> = Vec::new();
     let mut failed: Vec<(usize, io::Error)> = Vec::new();
@@ -640,7 +644,7 @@ async fn race(addrs: &[SocketAddr]) -> Result<TcpStream, Vec<(SocketAddr, io::Er
                 failed.sort_by_key(|(index, _)| *index);
                 let tried = std::mem::take(&mut failed)
                     .into_iter()
-                    .map(|(i, e)| (addrs[i], e))
+                    .map(|(i, e)| ConnectAttempt::new(addrs[i], e))
                     .collect();
                 return Poll::Ready(Err(tried));
             }
@@ -684,6 +688,9 @@ mod tests {
         let addrs = vec![a.local_addr().unwrap(), b.local_addr().unwrap()];
         drop((a, b));
         let tried = race(&addrs).await.unwrap_err();
-        assert_eq!(tried.iter().map(|(a, _)| *a).collect::<Vec<_>>(), addrs);
+        assert_eq!(
+            tried.iter().map(ConnectAttempt::addr).collect::<Vec<_>>(),
+            addrs
+        );
     }
 }

@@ -10,7 +10,7 @@
 //! * Clients: [`connect`] or [`ClientBuilder`] (Happy Eyeballs connection
 //!   racing, timeouts, subprotocols, headers, limits, keepalive).
 //! * Servers: [`accept`], [`accept_with`] (inspect the request; accept or
-//!   [`Rejection`]) or [`ServerBuilder`]; or [`WebSocket::from_raw`] after an
+//!   [`Rejection`]) or [`Acceptor`]; or [`WebSocket::from_raw`] after an
 //!   HTTP server did the upgrade (see the `hyper_upgrade` example).
 //! * A [`WebSocket`] has plain async methods ([`recv`](WebSocket::recv),
 //!   [`send`](WebSocket::send), [`flush`](WebSocket::flush),
@@ -55,7 +55,7 @@
 //! provider, through the `wsock-tls` crate, re-exported as `tls`): the
 //! server is verified against the webpki roots unless
 //! `ClientBuilder::tls_connector` says otherwise; servers use
-//! `ServerBuilder::accept_tls`; `WebSocket::tls_info` says what was
+//! `Acceptor::accept_tls`; `WebSocket::tls_info` says what was
 //! negotiated; certificate errors are [`ErrorKind::Tls`] errors whose
 //! `Error::certificate_error` says what failed. Without the feature,
 //! `wss://` URLs are an [`ErrorKind::Tls`] error: connect with
@@ -66,8 +66,7 @@
 #![warn(missing_docs)]
 
 mod client;
-mod diag;
-mod error;
+use wsock_io::diag;
 mod listener;
 mod server;
 mod shared;
@@ -75,18 +74,18 @@ mod socket;
 mod stream;
 
 pub use client::{ClientBuilder, connect};
-pub use error::{Error, ErrorKind};
-pub use listener::{Accepted, ServeBuilder, Server, ShutdownReport, listen};
-pub use server::{ServerBuilder, accept, accept_with};
+pub use listener::{Accepted, Server, ServerBuilder, listen};
+pub use server::{Acceptor, accept, accept_with};
 #[cfg(feature = "tls")]
 pub use server::{ServerTlsStream, accept_tls};
 pub use stream::MaybeTlsStream;
+pub use wsock_io::{ConnectAttempt, Error, ErrorKind, ShutdownReport, Timeout};
 
 pub use socket::{MessageReader, MessageWriter, ReadHalf, ReuniteError, WebSocket, WriteHalf};
 pub use wsock_core::handshake::server::Rejection;
 /// The TLS layer (rustls, ring provider) and HTTP `CONNECT` proxies: the
 /// `wsock-tls` crate, for [`ClientBuilder::tls_connector`],
-/// [`ServerBuilder::accept_tls`] and [`ClientBuilder::proxy`].
+/// [`Acceptor::accept_tls`] and [`ClientBuilder::proxy`].
 #[cfg(feature = "tls")]
 pub use wsock_tls as tls;
 

@@ -17,7 +17,7 @@ use wsock_core::CloseCode;
 use wsock_core::admission::{AcceptFailures, Admission, DEFAULT_EVICT_AFTER, HandshakeId, Room};
 
 use crate::shared::{Shared, lock};
-use crate::{Accept, Error, Rejection, Request, ServerBuilder, WebSocket};
+use crate::{Accept, Acceptor, Error, Rejection, Request, ShutdownReport, WebSocket};
 
 type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
 
@@ -25,7 +25,7 @@ type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
 /// like), so the loop does not spin; a connection that ends cuts it short.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The default listen backlog of [`ServeBuilder::bind`].
+/// The default listen backlog of [`ServerBuilder::bind`].
 pub(crate) const DEFAULT_BACKLOG: u32 = 1024;
 
 /// The default bound on opening handshakes in progress.
@@ -43,10 +43,10 @@ const SHUTDOWN_REASON: &str = "server shutting down";
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
-/// use wsock_tokio::{Server, ServerBuilder};
+/// use wsock_tokio::{Server, Acceptor};
 ///
 /// let server = Server::builder()
-///     .acceptor(ServerBuilder::new().max_message_size(1 << 20))
+///     .acceptor(Acceptor::new().max_message_size(1 << 20))
 ///     .max_handshakes(128)
 ///     .backlog(4096)
 ///     .bind("127.0.0.1:0", |mut ws, _accepted| async move {
@@ -66,8 +66,8 @@ const SHUTDOWN_REASON: &str = "server shutting down";
 /// # Ok(())
 /// # }
 /// ```
-pub struct ServeBuilder {
-    acceptor: ServerBuilder,
+pub struct ServerBuilder {
+    acceptor: Acceptor,
     max_handshakes: usize,
     evict_after: Duration,
     backlog: u32,
@@ -75,9 +75,9 @@ pub struct ServeBuilder {
     callback: Option<Arc<Callback>>,
 }
 
-impl std::fmt::Debug for ServeBuilder {
+impl std::fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServeBuilder")
+        f.debug_struct("ServerBuilder")
             .field("acceptor", &self.acceptor)
             .field("max_handshakes", &self.max_handshakes)
             .field("evict_after", &self.evict_after)
@@ -87,9 +87,9 @@ impl std::fmt::Debug for ServeBuilder {
     }
 }
 
-impl ServeBuilder {
+impl ServerBuilder {
     /// The settings every connection is accepted with (limits, timeouts).
-    pub fn acceptor(mut self, acceptor: ServerBuilder) -> Self {
+    pub fn acceptor(mut self, acceptor: Acceptor) -> Self {
         self.acceptor = acceptor;
         self
     }
@@ -133,7 +133,7 @@ impl ServeBuilder {
         self
     }
 
-    /// Decides on each request, as in [`ServerBuilder::accept_with`].
+    /// Decides on each request, as in [`Acceptor::accept_with`].
     /// Default: accept everything.
     pub fn on_request<F>(mut self, callback: F) -> Self
     where
@@ -144,7 +144,7 @@ impl ServeBuilder {
     }
 
     /// Binds a listener to `addr` and serves it: see [`serve`](Self::serve).
-    pub async fn bind<A, H, F>(self, addr: A, handler: H) -> std::io::Result<Server>
+    pub async fn bind<A, H, F>(self, addr: A, handler: H) -> Result<Server, Error>
     where
         A: ToSocketAddrs,
         H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
@@ -157,7 +157,7 @@ impl ServeBuilder {
     /// Serves `listener` on a task: each connection gets a task that runs
     /// the handshake and then `handler`, with the connection and what was
     /// [`Accepted`]. Must be called within a Tokio runtime.
-    pub fn serve<H, F>(self, listener: TcpListener, handler: H) -> std::io::Result<Server>
+    pub fn serve<H, F>(self, listener: TcpListener, handler: H) -> Result<Server, Error>
     where
         H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
@@ -173,7 +173,7 @@ impl ServeBuilder {
         addr: A,
         acceptor: wsock_tls::TlsAcceptor,
         handler: H,
-    ) -> std::io::Result<Server>
+    ) -> Result<Server, Error>
     where
         A: ToSocketAddrs,
         H: Fn(WebSocket<crate::ServerTlsStream>, Accepted) -> F + Send + Sync + 'static,
@@ -198,7 +198,7 @@ impl ServeBuilder {
         listener: TcpListener,
         acceptor: wsock_tls::TlsAcceptor,
         handler: H,
-    ) -> std::io::Result<Server>
+    ) -> Result<Server, Error>
     where
         H: Fn(WebSocket<crate::ServerTlsStream>, Accepted) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
@@ -206,7 +206,7 @@ impl ServeBuilder {
         self.start(listener, Tls(acceptor), handler)
     }
 
-    fn start<L, H, F>(self, listener: TcpListener, layer: L, handler: H) -> std::io::Result<Server>
+    fn start<L, H, F>(self, listener: TcpListener, layer: L, handler: H) -> Result<Server, Error>
     where
         L: Layer,
         H: Fn(WebSocket<L::Stream>, Accepted) -> F + Send + Sync + 'static,
@@ -242,7 +242,7 @@ impl ServeBuilder {
 
 /// A server's settings and the layer under its opening handshakes.
 struct Serving<L> {
-    builder: ServeBuilder,
+    builder: ServerBuilder,
     layer: L,
 }
 
@@ -256,24 +256,6 @@ pub struct Accepted {
     /// The opening-handshake request (path, query, headers, offered
     /// subprotocols).
     pub request: Request,
-}
-
-/// What [`Server::shutdown`] found and did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ShutdownReport {
-    /// Connections open when the shutdown began, handshakes included.
-    pub open: usize,
-    /// Of those, handshakes in progress, which were ended at once.
-    pub handshakes_ended: usize,
-    /// Of those, connections asked to close with 1001 (going away). The
-    /// close frame goes out as soon as the handler receives or sends.
-    pub close_sent: usize,
-    /// Connections that ended (their handler returned) by the deadline.
-    pub closed: usize,
-    /// Connections still open at the deadline, whose tasks were then
-    /// aborted (dropping the connection closes the transport).
-    pub forced: usize,
 }
 
 /// A WebSocket server running on Tokio tasks: one accepts, and each
@@ -357,10 +339,10 @@ impl Conns {
 }
 
 impl Server {
-    /// A server with the default settings; see [`ServeBuilder`].
-    pub fn builder() -> ServeBuilder {
-        ServeBuilder {
-            acceptor: ServerBuilder::new(),
+    /// A server with the default settings; see [`ServerBuilder`].
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            acceptor: Acceptor::new(),
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
             evict_after: DEFAULT_EVICT_AFTER,
             backlog: DEFAULT_BACKLOG,
@@ -371,7 +353,7 @@ impl Server {
 
     /// Binds to `addr` and serves every connection with `handler`, with
     /// the default settings.
-    pub async fn bind<A, H, F>(addr: A, handler: H) -> std::io::Result<Self>
+    pub async fn bind<A, H, F>(addr: A, handler: H) -> Result<Self, Error>
     where
         A: ToSocketAddrs,
         H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
@@ -592,7 +574,7 @@ async fn accept_failed(state: &State, failures: &mut AcceptFailures, e: &std::io
 /// an explicit listen `backlog`: how many connections the kernel queues
 /// while the accept loop is not accepting (`TcpListener::bind` leaves it to
 /// the platform). `SO_REUSEADDR` is set on Unix, as `TcpListener::bind`
-/// does. [`ServeBuilder::bind`] uses it; use it for an accept loop of your
+/// does. [`ServerBuilder::bind`] uses it; use it for an accept loop of your
 /// own.
 ///
 /// ```
@@ -648,7 +630,7 @@ trait Layer: Send + Sync + 'static {
     /// The layer's handshake, then the opening handshake with `callback`.
     fn accept<'a, C>(
         &'a self,
-        builder: &'a ServerBuilder,
+        builder: &'a Acceptor,
         tcp: TcpStream,
         callback: C,
         span: crate::diag::Span,
@@ -665,7 +647,7 @@ impl Layer for Plain {
 
     fn accept<'a, C>(
         &'a self,
-        builder: &'a ServerBuilder,
+        builder: &'a Acceptor,
         tcp: TcpStream,
         callback: C,
         span: crate::diag::Span,
@@ -688,7 +670,7 @@ impl Layer for Tls {
 
     fn accept<'a, C>(
         &'a self,
-        builder: &'a ServerBuilder,
+        builder: &'a Acceptor,
         tcp: TcpStream,
         callback: C,
         span: crate::diag::Span,

@@ -1,15 +1,15 @@
 //! The server: [`accept`](crate::accept), [`accept_with`](crate::accept_with)
-//! and [`ServerBuilder`].
+//! and [`Acceptor`].
 
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake};
 use wsock_core::handshake::{Accepted, Rejected};
-use wsock_core::{Config, Connection};
+use wsock_core::{Config, Connection, HandshakeError};
 
 use crate::client::config_setters;
-use crate::{Error, WebSocket};
+use crate::{Error, Timeout, WebSocket};
 
 /// After writing a rejection, how long to read and discard before closing,
 /// so unread request bytes do not turn the close into a reset that could
@@ -43,7 +43,7 @@ pub async fn accept<S>(io: S) -> Result<WebSocket<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    ServerBuilder::new().accept(io).await
+    Acceptor::new().accept(io).await
 }
 
 /// Accepts a WebSocket connection, letting `callback` look at the request
@@ -73,17 +73,17 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Rejection>,
 {
-    ServerBuilder::new().accept_with(io, callback).await
+    Acceptor::new().accept_with(io, callback).await
 }
 
 /// A server-side TLS stream, what
-/// [`ServerBuilder::accept_tls`] runs WebSocket connections over.
+/// [`Acceptor::accept_tls`] runs WebSocket connections over.
 #[cfg(feature = "tls")]
 pub type ServerTlsStream<S = tokio::net::TcpStream> = wsock_tls::tokio_rustls::server::TlsStream<S>;
 
 /// Accepts a `wss://` connection with the default settings: the TLS
 /// handshake (bounded by the acceptor's handshake timeout), then the
-/// opening handshake. See [`ServerBuilder::accept_tls`].
+/// opening handshake. See [`Acceptor::accept_tls`].
 #[cfg(feature = "tls")]
 pub async fn accept_tls<S>(
     acceptor: &wsock_tls::TlsAcceptor,
@@ -92,7 +92,7 @@ pub async fn accept_tls<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    ServerBuilder::new().accept_tls(acceptor, io).await
+    Acceptor::new().accept_tls(acceptor, io).await
 }
 
 /// Options for accepting connections.
@@ -101,7 +101,7 @@ where
 /// # async fn serve(tcp: tokio::net::TcpStream) -> Result<(), wsock_tokio::Error> {
 /// use std::time::Duration;
 ///
-/// let mut ws = wsock_tokio::ServerBuilder::new()
+/// let mut ws = wsock_tokio::Acceptor::new()
 ///     .handshake_timeout(Some(Duration::from_secs(5)))
 ///     .max_message_size(1 << 20)
 ///     .keepalive(Some(Duration::from_secs(30)), Duration::from_secs(10))
@@ -111,12 +111,12 @@ where
 /// # }
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct ServerBuilder {
+pub struct Acceptor {
     config: Config,
     read_timeout: Option<Duration>,
 }
 
-impl ServerBuilder {
+impl Acceptor {
     /// The default settings.
     pub fn new() -> Self {
         Self::default()
@@ -178,7 +178,7 @@ impl ServerBuilder {
                 let Ok(outcome) = tokio::time::timeout(limit, work).await else {
                     let response = Rejected::timed_out().response_bytes;
                     let _ = tokio::time::timeout(REJECT_LINGER, reject(&mut io, &response)).await;
-                    return Err(Error::timeout("handshake"));
+                    return Err(Error::timeout(Timeout::Handshake, "the opening handshake"));
                 };
                 outcome
             }
@@ -197,7 +197,7 @@ impl ServerBuilder {
 }
 
 #[cfg(feature = "tls")]
-impl ServerBuilder {
+impl Acceptor {
     /// Accepts a `wss://` connection: the TLS handshake with `acceptor`,
     /// bounded by its own
     /// [handshake timeout](wsock_tls::TlsAcceptor::handshake_timeout) (so a
@@ -212,7 +212,7 @@ impl ServerBuilder {
     /// use wsock_tokio::tls::{Pem, ServerTlsConfig};
     ///
     /// let acceptor = ServerTlsConfig::new(Pem::file("cert.pem"), Pem::file("key.pem")).build()?;
-    /// let server = wsock_tokio::ServerBuilder::new();
+    /// let server = wsock_tokio::Acceptor::new();
     /// let listener = tokio::net::TcpListener::bind("0.0.0.0:443").await?;
     /// loop {
     ///     let (tcp, _) = listener.accept().await?;
@@ -272,7 +272,7 @@ impl ServerBuilder {
         let tls = match acceptor.accept_async(io).await {
             Ok(tls) => tls,
             Err(e) => {
-                let e = Error::from_tls(e);
+                let e = Error::tls(e);
                 crate::diag::handshake_failed(&span, &e);
                 return Err(e);
             }
@@ -299,7 +299,7 @@ where
     let request = loop {
         let n = io.read(&mut buf).await?;
         if n == 0 {
-            return Err(Error::closed_during_handshake());
+            return Err(Error::handshake(HandshakeError::UnexpectedEof));
         }
         match hs.feed(&buf[..n]) {
             Ok(Some(request)) => break request,

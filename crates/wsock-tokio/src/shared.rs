@@ -28,7 +28,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 use wsock_core::{Bytes, Connection, Event, Message, ReceiveMode, Role, State, Stats};
 
-use crate::{Error, ErrorKind};
+use crate::{Error, ErrorKind, Timeout};
 
 /// Waker slot of the receiving side.
 pub(crate) const READER: usize = 0;
@@ -207,7 +207,7 @@ impl<S> Inner<S> {
     /// Picks up an error a timer left in the core, so both halves see it.
     fn note_timer_error(&mut self) {
         if let Some(err) = self.conn.pending_error() {
-            let err = Error::from_core(err.clone());
+            let err = Error::core(err.clone());
             self.set_terminal(err);
         }
     }
@@ -386,12 +386,25 @@ impl<S> Shared<S> {
             return Err(inner.writer_error());
         }
         let before = inner.conn.state();
-        let result = f(&mut inner.conn).map_err(Error::from_core);
+        let result = f(&mut inner.conn).map_err(Error::core);
         if inner.conn.state() != before {
             // A close was queued: the receiving side has a new timer.
             self.read.wake();
         }
         result
+    }
+
+    /// Queues `message`; a close frame is reported as sent.
+    pub(crate) fn queue_message(&self, message: Message) -> Result<(), Error> {
+        let close = match &message {
+            Message::Close(frame) => Some(frame.clone()),
+            _ => None,
+        };
+        self.queue(|c| c.send(message))?;
+        if let Some(frame) = close {
+            crate::diag::close(&lock(&self.inner).span, false, frame.as_ref());
+        }
+        Ok(())
     }
 
     /// Queues a close frame if the connection is open, and wakes both
@@ -545,7 +558,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     }
                     Ok(None) => {}
                     Err(err) => {
-                        inner.set_terminal(Error::from_core(err));
+                        inner.set_terminal(Error::core(err));
                         self.write.wake();
                     }
                 }
@@ -593,7 +606,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     let linger = inner
                         .terminal
                         .as_ref()
-                        .is_some_and(|e| e.kind() != ErrorKind::Timeout);
+                        .is_some_and(|e| !matches!(e.kind(), ErrorKind::Timeout(_)));
                     if inner.eof || !linger {
                         inner.end();
                         self.write.wake();
@@ -686,7 +699,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 }
                 if read_at.is_some_and(|t| t <= now) {
                     st.idle_since = None;
-                    return Poll::Ready(Err(Error::timeout("read")));
+                    return Poll::Ready(Err(Error::timeout(Timeout::Read, "reading")));
                 }
                 continue;
             }

@@ -156,7 +156,7 @@ macro_rules! common_accessors {
         /// What TLS negotiated — peer certificate chain, protocol version,
         /// cipher suite, ALPN — for connections this crate ran TLS for
         /// (`wss://` with [`connect`](crate::connect),
-        /// [`accept_tls`](crate::ServerBuilder::accept_tls)); `None`
+        /// [`accept_tls`](crate::Acceptor::accept_tls)); `None`
         /// otherwise.
         #[cfg(feature = "tls")]
         pub fn tls_info(&self) -> Option<&wsock_tls::TlsInfo> {
@@ -255,7 +255,7 @@ macro_rules! send_methods {
         pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
             let message = message.into();
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::Room)).await?;
-            self.shared.queue(|c| c.send(message))?;
+            self.shared.queue_message(message)?;
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await
         }
 
@@ -714,7 +714,7 @@ macro_rules! sink_impl {
             }
 
             fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
-                self.shared.queue(|c| c.send(item))
+                self.shared.queue_message(item)
             }
 
             fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

@@ -11,7 +11,7 @@ use common::{LIMIT, listener, pair, pair_with, raw_client};
 use futures_util::SinkExt;
 use tokio::time::timeout;
 use wsock_tokio::{
-    ClientBuilder, Config, ErrorKind, Message, Role, ServerBuilder, State, WebSocket,
+    Acceptor, ClientBuilder, Config, ErrorKind, Message, Role, State, Timeout, WebSocket,
 };
 
 // One task floods sends while the other receives, and the peer pings all
@@ -151,7 +151,7 @@ async fn cancelled_recv_in_select_loses_nothing() {
     timeout(LIMIT, async {
         const N: usize = 2000;
         let (mut client, mut server) =
-            pair_with(|b| b, ServerBuilder::new().fragment_size(Some(37))).await;
+            pair_with(|b| b, Acceptor::new().fragment_size(Some(37))).await;
         let sender = tokio::spawn(async move {
             for i in 0..N {
                 server
@@ -195,7 +195,7 @@ async fn slow_reader_makes_sender_wait() {
         // Uncompressed, so the repeated bytes fill the socket buffers.
         let (mut client, server) = pair_with(
             |b| b.deflate(wsock_tokio::DeflateConfig::disabled()),
-            ServerBuilder::new().write_buffer_size(BOUND),
+            Acceptor::new().write_buffer_size(BOUND),
         )
         .await;
         let (server_rx, mut server_tx) = server.split();
@@ -260,7 +260,7 @@ async fn keepalive_detects_a_dead_peer() {
     let mut ws = WebSocket::from_raw(ours, Role::Server, config);
     let started = tokio::time::Instant::now();
     let err = ws.recv().await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Timeout(Timeout::Keepalive), "{err}");
     assert_eq!(
         err.core_error(),
         Some(&wsock_tokio::CoreError::KeepaliveTimeout)
@@ -284,7 +284,7 @@ async fn keepalive_unblocks_a_stuck_sender() {
     config.keepalive_timeout = Duration::from_secs(5);
     let (_rx, mut tx) = WebSocket::from_raw(ours, Role::Client, config).split();
     let err = tx.send(vec![0u8; 100_000]).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Timeout(Timeout::Keepalive), "{err}");
     assert_eq!(
         tx.send("more").await.unwrap_err().kind(),
         ErrorKind::AlreadyClosed
@@ -297,7 +297,7 @@ async fn keepalive_keeps_a_live_connection() {
     timeout(LIMIT, async {
         let (mut client, server) = pair_with(
             |b| b.keepalive(Some(Duration::from_millis(20)), Duration::from_millis(300)),
-            ServerBuilder::new(),
+            Acceptor::new(),
         )
         .await;
         let echo = tokio::spawn(async move {
@@ -356,7 +356,7 @@ async fn close_timeout() {
             .unwrap();
         let started = std::time::Instant::now();
         let err = client.close(None).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert_eq!(err.kind(), ErrorKind::Timeout(Timeout::Close), "{err}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{:?}",
@@ -377,7 +377,7 @@ async fn keepalive_over_tcp() {
         let (listener, url) = listener().await;
         let server = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            let mut ws = ServerBuilder::new()
+            let mut ws = Acceptor::new()
                 .keepalive(Some(Duration::from_millis(100)), Duration::from_millis(200))
                 .accept(tcp)
                 .await
@@ -387,7 +387,7 @@ async fn keepalive_over_tcp() {
         });
         let _silent = raw_client(&url).await;
         let (err, took) = server.await.unwrap();
-        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert_eq!(err.kind(), ErrorKind::Timeout(Timeout::Keepalive), "{err}");
         assert!(took < Duration::from_secs(2), "{took:?}");
     })
     .await
@@ -404,7 +404,7 @@ async fn reader_progresses_while_writer_is_stuck() {
         // Uncompressed, so the repeated bytes fill the socket buffers.
         let (ours, peer) = pair_with(
             |b| b.deflate(wsock_tokio::DeflateConfig::disabled()),
-            ServerBuilder::new(),
+            Acceptor::new(),
         )
         .await;
         let (mut our_rx, mut our_tx) = ours.split();

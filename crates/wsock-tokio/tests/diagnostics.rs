@@ -18,7 +18,7 @@ use tokio::time::timeout;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
-use wsock_tokio::{Message, Server, ServerBuilder};
+use wsock_tokio::{Acceptor, Message, Server};
 
 /// Every event as one line: its message and fields, then its span's
 /// fields in brackets.
@@ -165,7 +165,7 @@ async fn a_clean_connection_reports_its_handshake_and_close() {
 #[tokio::test(flavor = "current_thread")]
 async fn failures_report_their_close_code_and_status() {
     let lines = captured(async {
-        let mut builder = ServerBuilder::new();
+        let mut builder = Acceptor::new();
         builder = builder.max_message_size(8);
         let server = Server::builder()
             .acceptor(builder)

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
 use wsock_tokio::{
-    Accept, ClientBuilder, ErrorKind, HandshakeError, Message, Rejection, ServerBuilder,
+    Accept, Acceptor, ClientBuilder, ErrorKind, HandshakeError, Message, Rejection, Timeout,
 };
 
 /// A listener whose accept queue is full, so further SYNs are dropped and
@@ -98,7 +98,7 @@ async fn connect_timeout() {
             .connect()
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert_eq!(err.kind(), ErrorKind::Timeout(Timeout::Connect), "{err}");
         assert!(started.elapsed() < Duration::from_secs(3));
     })
     .await
@@ -126,13 +126,13 @@ async fn refused_everywhere_lists_every_address() {
         let tried: Vec<SocketAddr> = err
             .connect_attempts()
             .iter()
-            .map(|(addr, _)| *addr)
+            .map(wsock_tokio::ConnectAttempt::addr)
             .collect();
         assert_eq!(tried, [a, b]);
         assert!(
             err.connect_attempts()
                 .iter()
-                .all(|(_, e)| e.kind() == std::io::ErrorKind::ConnectionRefused)
+                .all(|a| a.error().kind() == std::io::ErrorKind::ConnectionRefused)
         );
         let text = err.to_string();
         assert!(
@@ -171,7 +171,7 @@ async fn url_and_tls_errors() {
         "ws://example.com/#fragment",
     ] {
         let err = wsock_tokio::connect(url).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Url, "{url}: {err}");
+        assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{url}: {err}");
     }
     let err = wsock_tokio::connect("wss://127.0.0.1:1/")
         .await
@@ -202,14 +202,14 @@ async fn handshake_timeouts() {
             .connect()
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert_eq!(err.kind(), ErrorKind::Timeout(Timeout::Handshake), "{err}");
         keep.abort();
 
         // A client that connects and never sends a request: 408.
         let (listener, url) = listener().await;
         let server = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            ServerBuilder::new()
+            Acceptor::new()
                 .handshake_timeout(Some(Duration::from_millis(200)))
                 .accept(tcp)
                 .await
@@ -220,14 +220,17 @@ async fn handshake_timeouts() {
             .unwrap();
         let head = read_head(&mut tcp).await;
         assert!(head.starts_with("HTTP/1.1 408 "), "{head}");
-        assert_eq!(server.await.unwrap().kind(), ErrorKind::Timeout);
+        assert_eq!(
+            server.await.unwrap().kind(),
+            ErrorKind::Timeout(Timeout::Handshake)
+        );
     })
     .await
     .unwrap();
 }
 
 /// Sends `request` raw; returns the server's response and its error.
-async fn raw_request(request: String, server: ServerBuilder) -> (String, wsock_tokio::Error) {
+async fn raw_request(request: String, server: Acceptor) -> (String, wsock_tokio::Error) {
     let (listener, url) = listener().await;
     let task = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
@@ -267,7 +270,7 @@ async fn every_rejection_status() {
             ("NOT HTTP AT ALL\r\n\r\n".to_owned(), 400, None),
         ];
         for (request, status, header) in cases {
-            let (response, err) = raw_request(request, ServerBuilder::new()).await;
+            let (response, err) = raw_request(request, Acceptor::new()).await;
             assert!(response.starts_with(&format!("HTTP/1.1 {status} ")), "{response}");
             if let Some(header) = header {
                 assert!(response.contains(header), "{response}");

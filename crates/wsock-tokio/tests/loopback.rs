@@ -10,8 +10,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 use wsock_tokio::{
-    Accept, ClientBuilder, CloseCode, CloseFrame, Config, DataKind, ErrorKind, Message, Role,
-    ServerBuilder, State, WebSocket,
+    Accept, Acceptor, ClientBuilder, CloseCode, CloseFrame, Config, DataKind, ErrorKind, Message,
+    Role, State, Timeout, WebSocket,
 };
 
 async fn echo_all(mut ws: WebSocket<tokio::net::TcpStream>) {
@@ -184,8 +184,7 @@ async fn pings_are_answered_and_reported() {
 #[tokio::test]
 async fn auto_pong_off_leaves_pongs_to_the_application() {
     timeout(LIMIT, async {
-        let (mut client, mut server) =
-            pair_with(|b| b, ServerBuilder::new().auto_pong(false)).await;
+        let (mut client, mut server) = pair_with(|b| b, Acceptor::new().auto_pong(false)).await;
         client.send(Message::ping(b"1".to_vec())).await.unwrap();
         client.send("marker").await.unwrap();
         assert_eq!(
@@ -303,7 +302,7 @@ async fn fragmented_sending_is_received_whole() {
                 b.fragment_size(Some(1000))
                     .deflate(wsock_tokio::DeflateConfig::disabled())
             },
-            ServerBuilder::new(),
+            Acceptor::new(),
         )
         .await;
         let text = "é".repeat(5000); // code points split across frames
@@ -320,7 +319,7 @@ async fn fragmented_sending_is_received_whole() {
 async fn message_size_limit() {
     timeout(LIMIT, async {
         let (mut client, mut server) =
-            pair_with(|b| b, ServerBuilder::new().max_message_size(1000)).await;
+            pair_with(|b| b, Acceptor::new().max_message_size(1000)).await;
         client.send(vec![7u8; 1001]).await.unwrap();
         // The server's error comes once its close frame is out and the
         // transport is closed, which needs the client to take part.
@@ -368,7 +367,7 @@ async fn compressed_messages_at_the_limits_arrive_and_one_byte_over_fails_with_1
         let connect = || {
             pair_with(
                 |b| b.max_frame_size(LIMIT).max_message_size(LIMIT),
-                ServerBuilder::new()
+                Acceptor::new()
                     .max_frame_size(LIMIT)
                     .max_message_size(LIMIT),
             )
@@ -513,7 +512,7 @@ async fn abnormal_close_is_reported() {
         assert_eq!(first, Some(Message::text("hi")));
         assert_eq!(
             (err.kind(), err.close_code()),
-            (ErrorKind::ConnectionClosed, Some(CloseCode::ABNORMAL))
+            (ErrorKind::AbnormalClose, Some(CloseCode::ABNORMAL))
         );
         assert_eq!(after, None);
     })
@@ -550,7 +549,7 @@ async fn streaming_messages() {
     timeout(LIMIT, async {
         // The server may stream messages far larger than its whole-message limit.
         let (mut client, mut server) =
-            pair_with(|b| b, ServerBuilder::new().max_message_size(64 << 20)).await;
+            pair_with(|b| b, Acceptor::new().max_message_size(64 << 20)).await;
         let payload: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
         let sender = {
             let payload = payload.clone();
@@ -609,7 +608,7 @@ async fn streaming_messages() {
 async fn abandoned_streams() {
     timeout(LIMIT, async {
         let (mut client, mut server) =
-            pair_with(|b| b.fragment_size(Some(100)), ServerBuilder::new()).await;
+            pair_with(|b| b.fragment_size(Some(100)), Acceptor::new()).await;
         client.send(vec![1u8; 10_000]).await.unwrap();
         client.send("next").await.unwrap();
         {
@@ -701,11 +700,11 @@ async fn read_timeout_is_not_fatal() {
     timeout(LIMIT, async {
         let (mut client, mut server) = pair_with(
             |b| b.read_timeout(Some(Duration::from_millis(100))),
-            ServerBuilder::new(),
+            Acceptor::new(),
         )
         .await;
         let err = client.recv().await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert_eq!(err.kind(), ErrorKind::Timeout(Timeout::Read), "{err}");
         server.send("late but fine").await.unwrap();
         assert_eq!(
             client.recv().await.unwrap(),
@@ -715,7 +714,7 @@ async fn read_timeout_is_not_fatal() {
         drop(server);
         assert_eq!(
             client.recv().await.unwrap_err().kind(),
-            ErrorKind::ConnectionClosed
+            ErrorKind::AbnormalClose
         );
     })
     .await

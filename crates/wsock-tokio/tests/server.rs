@@ -9,7 +9,7 @@ use common::LIMIT;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use wsock_tokio::{Accepted, CloseFrame, Message, Server, ServerBuilder, WebSocket};
+use wsock_tokio::{Accepted, Acceptor, CloseFrame, Message, Server, WebSocket};
 
 async fn echo(mut ws: WebSocket<TcpStream>, _: Accepted) {
     while let Ok(Some(message)) = ws.recv().await {
@@ -26,7 +26,7 @@ async fn a_full_handshake_cap_ends_the_oldest_stalled_handshake() {
         let server = Server::builder()
             .max_handshakes(2)
             .evict_after(EVICT_AFTER)
-            .acceptor(ServerBuilder::new().handshake_timeout(Some(Duration::from_secs(20))))
+            .acceptor(Acceptor::new().handshake_timeout(Some(Duration::from_secs(20))))
             .bind("127.0.0.1:0", echo)
             .await
             .unwrap();

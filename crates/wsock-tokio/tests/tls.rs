@@ -32,7 +32,7 @@ use wsock_tokio::tls::{
     CertificateDecision, CertificateErrorKind, ClientTlsConfig, Pem, TlsAcceptor, TlsConnector,
     TlsErrorKind,
 };
-use wsock_tokio::{ClientBuilder, ErrorKind, Message, ServerBuilder, ServerTlsStream, WebSocket};
+use wsock_tokio::{Acceptor, ClientBuilder, ErrorKind, Message, ServerTlsStream, WebSocket};
 
 /// Tells the client what the server saw of TLS (ALPN, whether the client
 /// presented the test client certificate), then echoes data messages.
@@ -344,7 +344,7 @@ async fn the_tls_handshake_timeout_frees_the_accept_loop() {
             let mut errors = Vec::new();
             loop {
                 let (tcp, _) = listener.accept().await.unwrap();
-                match ServerBuilder::new().accept_tls(&acceptor, tcp).await {
+                match Acceptor::new().accept_tls(&acceptor, tcp).await {
                     Ok(ws) => {
                         echo(ws).await;
                         return errors;

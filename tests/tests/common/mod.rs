@@ -138,8 +138,8 @@ pub fn announced_addr(child: &mut Child) -> SocketAddr {
         .expect("wsock serve announces its address")
 }
 
-pub fn tokio_acceptor() -> wsock_tokio::ServerBuilder {
-    wsock_tokio::ServerBuilder::new()
+pub fn tokio_acceptor() -> wsock_tokio::Acceptor {
+    wsock_tokio::Acceptor::new()
         .max_frame_size(MAX_FRAME)
         .handshake_timeout(Some(HANDSHAKE_TIMEOUT))
         .idle_timeout(Some(IDLE_TIMEOUT))
@@ -198,7 +198,7 @@ pub fn blocking_server() -> Attacked {
 }
 
 pub fn blocking_echo(mut ws: wsock_blocking::WebSocket<TcpStream>) {
-    while let Ok(message) = ws.read() {
+    while let Ok(Some(message)) = ws.recv() {
         if message.is_data() && ws.send(message).is_err() {
             break;
         }

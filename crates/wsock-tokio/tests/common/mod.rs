@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wsock_tokio::{ClientBuilder, MaybeTlsStream, ServerBuilder, WebSocket};
+use wsock_tokio::{Acceptor, ClientBuilder, MaybeTlsStream, WebSocket};
 
 /// Every test body runs under this bound, so a hang fails instead of
 /// stalling the suite.
@@ -20,7 +20,7 @@ pub async fn listener() -> (TcpListener, String) {
 /// A connected client and server with the given settings.
 pub async fn pair_with(
     client: impl FnOnce(ClientBuilder) -> ClientBuilder,
-    server: ServerBuilder,
+    server: Acceptor,
 ) -> (WebSocket<MaybeTlsStream>, WebSocket<TcpStream>) {
     let (listener, url) = listener().await;
     let accept = tokio::spawn(async move {
@@ -35,7 +35,7 @@ pub async fn pair_with(
 }
 
 pub async fn pair() -> (WebSocket<MaybeTlsStream>, WebSocket<TcpStream>) {
-    pair_with(|b| b, ServerBuilder::new()).await
+    pair_with(|b| b, Acceptor::new()).await
 }
 
 /// A frame as a client sends it (masked with a fixed key) or as a server

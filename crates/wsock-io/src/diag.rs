@@ -1,0 +1,112 @@
+//! Diagnostics through `tracing` (the default-on `tracing` feature): a span
+//! per connection and an event for each thing worth knowing about it. They
+//! cost nothing when no subscriber listens, and without the feature they
+//! compile to nothing. Everything here is at `debug` level: a server's
+//! clients misbehaving is normal, not a warning for the server.
+
+#[cfg(feature = "tracing")]
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wsock_core::{CloseFrame, Role};
+
+use crate::Error;
+
+/// A connection's span: `websocket{id, role, peer}`. `peer` is filled in
+/// where the address is known ([`record_peer`]).
+#[cfg(feature = "tracing")]
+pub type Span = tracing::Span;
+/// Without the feature, nothing.
+#[cfg(not(feature = "tracing"))]
+#[derive(Clone, Debug, Default)]
+pub struct Span;
+
+/// A new connection's span.
+pub fn connection_span(role: Role) -> Span {
+    #[cfg(feature = "tracing")]
+    {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let role = match role {
+            Role::Client => "client",
+            Role::Server => "server",
+        };
+        tracing::debug_span!("websocket", id, role, peer = tracing::field::Empty)
+    }
+    #[cfg(not(feature = "tracing"))]
+    {
+        let _ = role;
+        Span
+    }
+}
+
+/// Records the peer's address in `span`.
+pub fn record_peer(span: &Span, peer: std::net::SocketAddr) {
+    #[cfg(feature = "tracing")]
+    span.record("peer", tracing::field::display(peer));
+    #[cfg(not(feature = "tracing"))]
+    let _ = (span, peer);
+}
+
+/// The opening handshake succeeded.
+pub fn handshake_done(span: &Span, protocol: Option<&str>, extensions: wsock_core::Extensions) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        parent: span,
+        protocol = protocol.unwrap_or("-"),
+        deflate = !extensions.is_empty(),
+        "handshake done"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (span, protocol, extensions);
+}
+
+/// The opening handshake failed: refused (with the status sent or
+/// received), timed out, or broken.
+pub fn handshake_failed(span: &Span, error: &Error) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        parent: span,
+        kind = ?error.kind(),
+        status = error.http_status(),
+        "handshake failed: {error}"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (span, error);
+}
+
+/// A close frame went out (`code`), or came in from the peer.
+pub fn close(span: &Span, by_peer: bool, frame: Option<&CloseFrame>) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        parent: span,
+        side = if by_peer { "peer" } else { "local" },
+        code = frame.map(|f| f.code.0),
+        reason = frame.map(|f| f.reason.as_str()),
+        "close frame {}",
+        if by_peer { "received" } else { "sent" }
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (span, by_peer, frame);
+}
+
+/// The connection failed: a protocol violation or a tripped limit (with
+/// the close code sent), a timeout, the transport.
+pub fn failed(span: &Span, error: &Error) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        parent: span,
+        kind = ?error.kind(),
+        close_code = error.close_code().map(|c| c.0),
+        "connection failed: {error}"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = (span, error);
+}
+
+/// The transport is closed; the connection is over.
+pub fn ended(span: &Span, clean: bool) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(parent: span, clean, "connection ended");
+    #[cfg(not(feature = "tracing"))]
+    let _ = (span, clean);
+}
