@@ -481,7 +481,7 @@ fn tokio_client(url: &str, config: Config) -> ClientRun {
 async fn tokio_client_session(url: &str, config: Config) -> ClientRun {
     use tokio::io::AsyncWriteExt as _;
 
-    let (mut ws, _response) = wsock_tokio::ClientBuilder::new(url)
+    let mut ws = wsock_tokio::ClientBuilder::new(url)
         .config(config)
         .read_timeout(Some(STEP))
         .connect()
@@ -1013,7 +1013,7 @@ fn tokio_client_at_limit(url: &str) -> Stats {
         .unwrap();
     rt.block_on(async {
         tokio::time::timeout(LIMIT, async {
-            let (mut ws, _response) = wsock_tokio::ClientBuilder::new(url)
+            let mut ws = wsock_tokio::ClientBuilder::new(url)
                 .config(at_limit())
                 .read_timeout(Some(STEP))
                 .connect()

@@ -41,7 +41,7 @@ const MIN_ATTEMPT: Duration = Duration::from_secs(2);
 /// ```
 ///
 /// Invalid input (a bad URL, header or subprotocol) is reported by
-/// [`connect`](Self::connect) and [`client`](Self::client). A builder can
+/// [`connect`](Self::connect) and [`handshake`](Self::handshake). A builder can
 /// be kept and used for every reconnection.
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
@@ -243,14 +243,14 @@ impl ClientBuilder {
                     }
                     crate::diag::handshake_failed(&span, e);
                 })?;
-            return self.client(MaybeTlsStream::Tls(Box::new(tls)));
+            return self.handshake(MaybeTlsStream::Tls(Box::new(tls)));
         }
-        self.client(MaybeTlsStream::Plain(tcp))
+        self.handshake(MaybeTlsStream::Plain(tcp))
     }
 
     /// Only the TCP part of [`connect`](Self::connect): resolution and
     /// connection attempts (or the proxy tunnel), with no-delay applied. For
-    /// layering your own TLS before [`client`](Self::client).
+    /// layering your own TLS before [`handshake`](Self::handshake).
     pub fn connect_tcp(&self) -> Result<TcpStream, Error> {
         self.tcp(&self.request()?)
     }
@@ -298,7 +298,7 @@ impl ClientBuilder {
     /// Runs the opening handshake over an already connected stream (TCP,
     /// TLS, a Unix socket, an in-memory pipe, …), bounded by the handshake
     /// timeout.
-    pub fn client<S: Transport>(&self, stream: S) -> Result<WebSocket<S>, Error> {
+    pub fn handshake<S: Transport>(&self, stream: S) -> Result<WebSocket<S>, Error> {
         client_handshake(stream, &self.request()?, &self.settings)
     }
 }

@@ -136,7 +136,7 @@ pub fn client<S: Transport>(
     stream: S,
     request: impl IntoClientRequest,
 ) -> Result<WebSocket<S>, Error> {
-    ClientBuilder::new(request).client(stream)
+    ClientBuilder::new(request).handshake(stream)
 }
 
 /// Accepts a WebSocket connection on a stream (usually a `TcpStream` from

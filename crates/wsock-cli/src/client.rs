@@ -58,8 +58,11 @@ fn log_connected(c: &Connected) {
         c.url,
         subprotocol_suffix(c.ws.protocol())
     );
-    debug!("< HTTP/1.1 {}", c.response.status());
-    for (name, value) in c.response.headers() {
+    let Some(response) = c.ws.response() else {
+        return;
+    };
+    debug!("< HTTP/1.1 {}", response.status());
+    for (name, value) in response.headers() {
         debug!("< {name}: {}", String::from_utf8_lossy(value.as_bytes()));
     }
 }

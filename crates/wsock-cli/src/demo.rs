@@ -89,12 +89,13 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     );
 
     // 2. Connect.
-    let (mut ws, response) = ClientBuilder::new(&url)
+    let mut ws = ClientBuilder::new(&url)
         .protocol(PROTOCOL)
         .max_message_size(args.size.max(64 << 20))
         .connect()
         .await
         .map_err(ws_fail(2, "connect"))?;
+    let response = ws.response().expect("a client connection has the response");
     let accept = response
         .header("Sec-WebSocket-Accept")
         .map(String::from_utf8_lossy)

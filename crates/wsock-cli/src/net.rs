@@ -10,7 +10,7 @@ use wsock_core::HandshakeError;
 use wsock_core::handshake::client::ClientRequest;
 use wsock_tokio::tls::TlsErrorKind;
 use wsock_tokio::tls::proxy::ProxyConfig;
-use wsock_tokio::{ClientBuilder, ErrorKind, MaybeTlsStream, Response, WebSocket};
+use wsock_tokio::{ClientBuilder, ErrorKind, MaybeTlsStream, WebSocket};
 
 use crate::cli::ClientOpts;
 use crate::exit::{CliError, ExitKind, Result};
@@ -23,7 +23,6 @@ pub(crate) type Transport = MaybeTlsStream;
 /// A connected client.
 pub(crate) struct Connected {
     pub(crate) ws: WebSocket<Transport>,
-    pub(crate) response: Response,
     /// The URL, credentials removed.
     pub(crate) url: String,
 }
@@ -85,7 +84,7 @@ pub(crate) async fn connect(opts: &ClientOpts) -> Result<Connected> {
     let url = target.request.url().to_owned();
     let limit = opts.connect_timeout;
     match tokio::time::timeout(limit, establish(&target)).await {
-        Ok(result) => result.map(|(ws, response)| Connected { ws, response, url }),
+        Ok(result) => result.map(|ws| Connected { ws, url }),
         Err(_) => Err(CliError::new(
             ExitKind::Timeout,
             format!("connecting to {url} timed out after {}", secs(limit)),
@@ -93,7 +92,7 @@ pub(crate) async fn connect(opts: &ClientOpts) -> Result<Connected> {
     }
 }
 
-async fn establish(target: &Target) -> Result<(WebSocket<Transport>, Response)> {
+async fn establish(target: &Target) -> Result<WebSocket<Transport>> {
     debug!(
         "connecting to {}:{}, then GET {}",
         target.request.host(),

@@ -20,7 +20,7 @@
 //! # Which wsock crate
 //!
 //! This crate only does TLS and proxies: it hands back encrypted streams
-//! that `wsock-blocking` (`client`, `ClientBuilder::client`,
+//! that `wsock-blocking` (`client`, `ClientBuilder::handshake`,
 //! `Acceptor::accept`) and `wsock-tokio` (`ClientBuilder::handshake`,
 //! `accept`) run the WebSocket protocol over. With `wsock-core` in your own
 //! event loop, drive a `rustls::ClientConnection` or `ServerConnection`

@@ -109,10 +109,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn self_test(listener: TcpListener) -> Result<(), Box<dyn std::error::Error>> {
     let addr = listener.local_addr()?;
     let server = tokio::spawn(serve(listener));
-    let (mut ws, response) = wsock_tokio::ClientBuilder::new(format!("ws://{addr}/echo"))
+    let mut ws = wsock_tokio::ClientBuilder::new(format!("ws://{addr}/echo"))
         .protocol("echo")
         .connect()
         .await?;
+    let response = ws.response().ok_or("no handshake response")?;
     assert_eq!(
         (response.protocol(), ws.protocol()),
         (Some("echo"), Some("echo"))

@@ -70,7 +70,7 @@ fn builder(url: String, connector: &TlsConnector) -> ClientBuilder {
 }
 
 async fn run(base: &str, connector: &TlsConnector) -> Result<(), wsock_tokio::Error> {
-    let (mut ws, _) = builder(format!("{base}/getCaseCount"), connector)
+    let mut ws = builder(format!("{base}/getCaseCount"), connector)
         .connect()
         .await?;
     let count: u32 = match ws.recv().await? {
@@ -88,7 +88,7 @@ async fn run(base: &str, connector: &TlsConnector) -> Result<(), wsock_tokio::Er
             eprintln!("case {case}: {e}");
         }
     }
-    let (mut ws, _) = builder(format!("{base}/updateReports?agent={AGENT}"), connector)
+    let mut ws = builder(format!("{base}/updateReports?agent={AGENT}"), connector)
         .connect()
         .await?;
     while ws.recv().await?.is_some() {}
@@ -96,7 +96,7 @@ async fn run(base: &str, connector: &TlsConnector) -> Result<(), wsock_tokio::Er
 }
 
 async fn run_case(url: String, connector: &TlsConnector) -> Result<(), wsock_tokio::Error> {
-    let (mut ws, _) = builder(url, connector).connect().await?;
+    let mut ws = builder(url, connector).connect().await?;
     while let Some(message) = ws.recv().await? {
         if message.is_data() {
             ws.send(message).await?;

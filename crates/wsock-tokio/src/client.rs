@@ -11,9 +11,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest, Response};
+use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
 use wsock_core::{Config, HandshakeError};
 
+use crate::shared::Handshake;
 use crate::{ConnectAttempt, Error, MaybeTlsStream, Timeout, WebSocket};
 
 /// How long a connection attempt runs alone before the next address is
@@ -65,10 +66,18 @@ const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 /// # }
 /// ```
 pub async fn connect(request: impl IntoClientRequest) -> Result<WebSocket<MaybeTlsStream>, Error> {
-    ClientBuilder::new(request)
-        .connect()
-        .await
-        .map(|(ws, _)| ws)
+    ClientBuilder::new(request).connect().await
+}
+
+/// Runs the client's opening handshake over a stream connected by other
+/// means (a TLS stream of your own, a Unix socket, an in-memory pipe);
+/// `request` is a URL, an `http::Request<()>` or a [`ClientRequest`]. Use
+/// [`ClientBuilder::handshake`] to change the settings.
+pub async fn client<S>(io: S, request: impl IntoClientRequest) -> Result<WebSocket<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    ClientBuilder::new(request).handshake(io).await
 }
 
 /// Connection options for a client. Setters that take text check it when
@@ -90,7 +99,7 @@ pub async fn connect(request: impl IntoClientRequest) -> Result<WebSocket<MaybeT
 /// # });
 ///
 /// // url: "ws://example.com/chat" or similar
-/// let (mut ws, response) = wsock_tokio::ClientBuilder::new(url)
+/// let ws = wsock_tokio::ClientBuilder::new(url)
 ///     .protocol("chat.v2")
 ///     .header("Authorization", "Bearer token")
 ///     .connect_timeout(Some(Duration::from_secs(5)))
@@ -98,8 +107,9 @@ pub async fn connect(request: impl IntoClientRequest) -> Result<WebSocket<MaybeT
 ///     .max_message_size(1 << 20)
 ///     .connect()
 ///     .await?;
-/// assert_eq!(ws.protocol(), response.protocol());
 /// assert_eq!(ws.protocol(), Some("chat.v2"));
+/// // The server's answer, headers included.
+/// assert_eq!(ws.response().unwrap().protocol(), Some("chat.v2"));
 /// # Ok(())
 /// # }
 /// ```
@@ -285,7 +295,7 @@ impl ClientBuilder {
     ///     .add_root_certificates(Pem::file("corp-ca.pem"))
     ///     .client_certificate(Pem::file("me.pem"), Pem::file("me.key"))
     ///     .build()?;
-    /// let (ws, _) = wsock_tokio::ClientBuilder::new("wss://internal.example/feed")
+    /// let ws = wsock_tokio::ClientBuilder::new("wss://internal.example/feed")
     ///     .tls_connector(connector)
     ///     .connect()
     ///     .await?;
@@ -393,7 +403,7 @@ impl ClientBuilder {
     /// [`ErrorKind::Tls`](crate::ErrorKind::Tls) error
     /// (`Error::certificate_error` says why); without the `tls`
     /// feature, `wss://` always is.
-    pub async fn connect(&self) -> Result<(WebSocket<MaybeTlsStream>, Response), Error> {
+    pub async fn connect(&self) -> Result<WebSocket<MaybeTlsStream>, Error> {
         let request = self.request()?;
         #[cfg(not(feature = "tls"))]
         if request.is_tls() {
@@ -420,10 +430,10 @@ impl ClientBuilder {
                 }
             };
             let info = wsock_tls::TlsConnectionInfo::tls_info(&tls);
-            let (ws, response) = self
+            let ws = self
                 .handshake_with(MaybeTlsStream::Tls(Box::new(tls)), &request, span)
                 .await?;
-            return Ok((ws.with_tls_info(info), response));
+            return Ok(ws.with_tls_info(info));
         }
         self.handshake_with(MaybeTlsStream::Plain(tcp), &request, span)
             .await
@@ -492,7 +502,7 @@ impl ClientBuilder {
 
     /// Runs the opening handshake over a connected transport (plain TCP,
     /// or a TLS stream for `wss://`), within the handshake timeout.
-    pub async fn handshake<S>(&self, io: S) -> Result<(WebSocket<S>, Response), Error>
+    pub async fn handshake<S>(&self, io: S) -> Result<WebSocket<S>, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -507,7 +517,7 @@ impl ClientBuilder {
         io: S,
         request: &ClientRequest,
         span: crate::diag::Span,
-    ) -> Result<(WebSocket<S>, Response), Error>
+    ) -> Result<WebSocket<S>, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -517,9 +527,9 @@ impl ClientBuilder {
                 crate::diag::handshake_done(&span, conn.protocol(), conn.extensions());
                 // Subprotocol, extensions and the frames that came with the
                 // response are already in the connection.
-                let ws =
-                    WebSocket::from_handshake(io, conn, span).with_read_timeout(self.read_timeout);
-                Ok((ws, connected.response))
+                Ok(WebSocket::from_handshake(io, conn, span)
+                    .with_read_timeout(self.read_timeout)
+                    .with_handshake(Handshake::Client(Box::new(connected.response))))
             }
             Err(e) => {
                 crate::diag::handshake_failed(&span, &e);

@@ -73,7 +73,7 @@ mod shared;
 mod socket;
 mod stream;
 
-pub use client::{ClientBuilder, connect};
+pub use client::{ClientBuilder, client, connect};
 pub use listener::{Accepted, Server, ServerBuilder, listen};
 pub use server::{Acceptor, accept, accept_with};
 #[cfg(feature = "tls")]

@@ -9,6 +9,7 @@ use wsock_core::handshake::{Accepted, Rejected};
 use wsock_core::{Config, Connection, HandshakeError};
 
 use crate::client::config_setters;
+use crate::shared::Handshake;
 use crate::{Error, Timeout, WebSocket};
 
 /// After writing a rejection, how long to read and discard before closing,
@@ -154,9 +155,11 @@ impl Acceptor {
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
         match self.handshake_in(io, callback).await {
-            Ok((io, conn)) => {
+            Ok((io, conn, request)) => {
                 crate::diag::handshake_done(&span, conn.protocol(), conn.extensions());
-                Ok(WebSocket::from_handshake(io, conn, span).with_read_timeout(self.read_timeout))
+                Ok(WebSocket::from_handshake(io, conn, span)
+                    .with_read_timeout(self.read_timeout)
+                    .with_handshake(Handshake::Server(Box::new(request))))
             }
             Err(e) => {
                 crate::diag::handshake_failed(&span, &e);
@@ -166,7 +169,11 @@ impl Acceptor {
     }
 
     /// The opening handshake on `io`, within the handshake timeout.
-    async fn handshake_in<S, F>(&self, mut io: S, callback: F) -> Result<(S, Connection), Error>
+    async fn handshake_in<S, F>(
+        &self,
+        mut io: S,
+        callback: F,
+    ) -> Result<(S, Connection, Request), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
@@ -184,15 +191,15 @@ impl Acceptor {
             }
             None => work.await,
         };
-        let conn = match outcome? {
-            Ok(accepted) => accepted.connection,
+        let accepted = match outcome? {
+            Ok(accepted) => accepted,
             Err((rejected, err)) => {
                 let bytes = &rejected.response_bytes;
                 let _ = tokio::time::timeout(REJECT_LINGER * 2, reject(&mut io, bytes)).await;
                 return Err(err);
             }
         };
-        Ok((io, conn))
+        Ok((io, accepted.connection, accepted.request))
     }
 }
 

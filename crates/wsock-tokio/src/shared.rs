@@ -132,6 +132,16 @@ pub(crate) struct Shared<S> {
     /// What TLS negotiated, for connections this crate set up over TLS.
     #[cfg(feature = "tls")]
     pub(crate) tls_info: Option<wsock_tls::TlsInfo>,
+    /// What the opening handshake exchanged, for connections this crate
+    /// opened or accepted.
+    pub(crate) handshake: Handshake,
+}
+
+/// The request a server accepted, or the response a client got.
+pub(crate) enum Handshake {
+    None,
+    Client(Box<wsock_core::handshake::client::Response>),
+    Server(Box<wsock_core::handshake::server::Request>),
 }
 
 struct Inner<S> {
@@ -314,6 +324,7 @@ impl<S> Shared<S> {
         let write_buffer_size = config.write_buffer_size.max(1);
         Self {
             role: conn.role(),
+            handshake: Handshake::None,
             protocol: conn.protocol().map(Into::into),
             extensions: conn.extensions(),
             write_buffer_size,

@@ -16,7 +16,7 @@ use wsock_core::{
     Stats,
 };
 
-use crate::shared::{Flush, Partial, RecvState, SendState, Shared};
+use crate::shared::{Flush, Handshake, Partial, RecvState, SendState, Shared};
 use crate::{Error, ErrorKind};
 
 /// A WebSocket connection over any `AsyncRead + AsyncWrite + Unpin`
@@ -161,6 +161,24 @@ macro_rules! common_accessors {
         #[cfg(feature = "tls")]
         pub fn tls_info(&self) -> Option<&wsock_tls::TlsInfo> {
             self.shared.tls_info.as_ref()
+        }
+
+        /// The client's opening-handshake request (path, query, headers),
+        /// on a connection this crate accepted; `None` otherwise.
+        pub fn request(&self) -> Option<&crate::Request> {
+            match &self.shared.handshake {
+                Handshake::Server(request) => Some(request),
+                _ => None,
+            }
+        }
+
+        /// The server's opening-handshake response (status, headers), on a
+        /// connection this crate opened; `None` otherwise.
+        pub fn response(&self) -> Option<&crate::Response> {
+            match &self.shared.handshake {
+                Handshake::Client(response) => Some(response),
+                _ => None,
+            }
         }
 
         /// Which end of the connection this is.
@@ -316,6 +334,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The state shared with the halves (for the server helper).
     pub(crate) fn shared(&self) -> &Arc<Shared<S>> {
         &self.shared
+    }
+
+    /// Records what the opening handshake exchanged (before the handle is
+    /// shared).
+    pub(crate) fn with_handshake(mut self, handshake: Handshake) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.handshake = handshake;
+        }
+        self
     }
 
     /// Records what TLS negotiated (before the handle is shared).

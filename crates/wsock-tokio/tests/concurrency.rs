@@ -349,7 +349,7 @@ async fn close_timeout() {
         });
         let mut config = Config::default();
         config.close_timeout = Some(Duration::from_millis(200));
-        let (mut client, _) = ClientBuilder::new(format!("{url}/"))
+        let mut client = ClientBuilder::new(format!("{url}/"))
             .config(config)
             .connect()
             .await

@@ -62,7 +62,7 @@ async fn happy_eyeballs_skips_a_black_hole() {
         let good_addr = good.local_addr().unwrap();
         let server = tokio::spawn(echo_server(good));
         let started = Instant::now();
-        let (mut ws, _) = ClientBuilder::new(format!("ws://wsock.test:{}/", good_addr.port()))
+        let mut ws = ClientBuilder::new(format!("ws://wsock.test:{}/", good_addr.port()))
             .addresses([hole, good_addr])
             .connect_timeout(Some(Duration::from_secs(10)))
             .connect()

@@ -100,7 +100,7 @@ async fn our_client_against_tungstenite_server() {
             let (tcp, _) = listener.accept().await.unwrap();
             tungstenite_echo_server(tcp).await
         });
-        let (mut ws, _) = ClientBuilder::new(format!("{url}/"))
+        let mut ws = ClientBuilder::new(format!("{url}/"))
             .fragment_size(Some(1000))
             .connect()
             .await

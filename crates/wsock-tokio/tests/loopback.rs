@@ -224,7 +224,7 @@ async fn subprotocols_origin_and_headers() {
             .await
             .unwrap()
         });
-        let (client, response) = ClientBuilder::new(format!("{url}/room?id=7"))
+        let client = ClientBuilder::new(format!("{url}/room?id=7"))
             .protocol("v1")
             .protocol("v2")
             .origin("https://example.com")
@@ -235,7 +235,12 @@ async fn subprotocols_origin_and_headers() {
         let server = server.await.unwrap();
         assert_eq!(client.protocol(), Some("v2"));
         assert_eq!(server.protocol(), Some("v2"));
-        assert_eq!(response.header("X-Server"), Some(&b"wsock"[..]));
+        assert_eq!(
+            client.response().unwrap().header("X-Server"),
+            Some(&b"wsock"[..])
+        );
+        let request = server.request().unwrap();
+        assert_eq!((request.path(), request.query()), ("/room", Some("id=7")));
         assert_eq!((client.role(), server.role()), (Role::Client, Role::Server));
 
         // A header the handshake owns is refused before connecting.

@@ -179,7 +179,7 @@ async fn the_handler_learns_the_peer_and_the_request() {
             .await
             .unwrap();
         let url = format!("ws://{}", server.local_addr());
-        let (mut ws, _) = wsock_tokio::ClientBuilder::new(format!("{url}/chat"))
+        let mut ws = wsock_tokio::ClientBuilder::new(format!("{url}/chat"))
             .protocol("chat")
             .connect()
             .await

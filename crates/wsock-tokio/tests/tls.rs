@@ -117,7 +117,6 @@ async fn connect_with(
         .tls_connector(connector(config))
         .connect()
         .await
-        .map(|(ws, _)| ws)
 }
 
 #[tokio::test]
@@ -460,7 +459,7 @@ async fn wss_through_a_connect_proxy() {
         let port = tls_server(PKI.server.acceptor()).await;
         let (proxy_addr, proxy) =
             spawn_proxy(Mode::RequireAuth, Some(([127, 0, 0, 1], port).into()));
-        let (mut ws, _) = ClientBuilder::new(format!("wss://localhost:{port}/"))
+        let mut ws = ClientBuilder::new(format!("wss://localhost:{port}/"))
             .tls_connector(connector(trusting_client()))
             .proxy(
                 ProxyConfig::new("127.0.0.1", proxy_addr.port())
@@ -510,7 +509,7 @@ async fn ws_through_a_connect_proxy() {
         let port = plain_server().await;
         let (proxy_addr, proxy) =
             spawn_proxy(Mode::RequireAuth, Some(([127, 0, 0, 1], port).into()));
-        let (mut ws, _) = ClientBuilder::new(format!("ws://127.0.0.1:{port}/"))
+        let mut ws = ClientBuilder::new(format!("ws://127.0.0.1:{port}/"))
             .proxy(
                 ProxyConfig::new("127.0.0.1", proxy_addr.port())
                     .with_credentials(ProxyCredentials::new("alice", "s3cret")),
@@ -658,7 +657,7 @@ mod proxy_from_env {
                 if let Some(address) = address {
                     builder = builder.addresses([address]);
                 }
-                let (mut ws, _) = builder.connect().await.unwrap();
+                let mut ws = builder.connect().await.unwrap();
                 assert_eq!(ws.tls_info().is_some(), url.starts_with("wss:"), "{url}");
                 // The servers greet first.
                 assert!(matches!(ws.recv().await.unwrap(), Some(Message::Text(_))));

@@ -27,7 +27,7 @@ pub async fn pair_with(
         let (tcp, _) = listener.accept().await.unwrap();
         server.accept(tcp).await.unwrap()
     });
-    let (client, _) = client(ClientBuilder::new(format!("{url}/test")))
+    let client = client(ClientBuilder::new(format!("{url}/test")))
         .connect()
         .await
         .unwrap();
