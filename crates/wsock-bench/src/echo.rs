@@ -34,7 +34,7 @@ pub enum Server {
     Fastwebsockets,
     /// tokio-websockets: `StreamExt::next` then `SinkExt::send`.
     TokioWebsockets,
-    /// wsock-blocking, a thread per connection: `read` then `send`.
+    /// wsock-blocking, a thread per connection: `recv` then `send`.
     WsockBlocking,
     /// tungstenite (sync), a thread per connection: `read` then `send`.
     Tungstenite,
