@@ -36,7 +36,7 @@ fn resident_memory_per_idle_connection() {
                 .max_handshakes(connections)
                 .bind(
                     "127.0.0.1:0",
-                    |mut ws: wsock_tokio::WebSocket<tokio::net::TcpStream>, _| async move {
+                    |mut ws: wsock_tokio::WebSocket<tokio::net::TcpStream>| async move {
                         while let Ok(Some(_)) = ws.recv().await {}
                     },
                 )

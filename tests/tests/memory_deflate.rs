@@ -91,7 +91,7 @@ fn tokio_kib(capped: bool) -> f64 {
             .acceptor(wsock_tokio::Acceptor::new().config(config(capped)))
             .bind(
                 "127.0.0.1:0",
-                |mut ws: wsock_tokio::WebSocket<tokio::net::TcpStream>, _| async move {
+                |mut ws: wsock_tokio::WebSocket<tokio::net::TcpStream>| async move {
                     while let Ok(Some(message)) = ws.recv().await {
                         if message.is_data() && ws.send(message).await.is_err() {
                             break;

@@ -8,7 +8,8 @@ use wsock_core::HandshakeError;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
 
 use crate::engine::{Handshake, Shared, read_by, write_all_by};
-use crate::settings::{Settings, settings_setters};
+use crate::settings::Settings;
+use wsock_io::options::ClientOptions;
 use crate::transport::{MaybeTlsStream, Transport};
 use crate::websocket::WebSocket;
 use crate::{ConnectAttempt, Error, ErrorKind};
@@ -45,37 +46,8 @@ const MIN_ATTEMPT: Duration = Duration::from_secs(2);
 /// be kept and used for every reconnection.
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    request: Result<ClientRequest, Deferred>,
-    settings: Settings,
-    nodelay: bool,
-    connect_timeout: Option<Duration>,
-    addresses: Option<Vec<SocketAddr>>,
-    #[cfg(feature = "tls")]
-    tls: Option<wsock_tls::TlsConnector>,
-    #[cfg(feature = "tls")]
-    proxy: Proxy,
+    options: ClientOptions,
 }
-
-/// Where the proxy setting comes from.
-#[cfg(feature = "tls")]
-#[derive(Debug, Clone)]
-enum Proxy {
-    None,
-    Explicit(wsock_tls::proxy::ProxyConfig),
-    FromEnv,
-}
-
-/// The default TLS connector (webpki roots), built once.
-#[cfg(feature = "tls")]
-fn default_connector() -> wsock_tls::TlsConnector {
-    static CONNECTOR: std::sync::LazyLock<wsock_tls::TlsConnector> =
-        std::sync::LazyLock::new(wsock_tls::TlsConnector::new);
-    CONNECTOR.clone()
-}
-
-/// A deferred builder error (cloneable, unlike [`Error`]).
-#[derive(Debug, Clone)]
-struct Deferred(HandshakeError);
 
 impl ClientBuilder {
     /// A client for `request`: a URL (`ws://host[:port]/path?query`), an
@@ -84,129 +56,12 @@ impl ClientBuilder {
     /// connect timeout, a 10 s handshake timeout, no read or write timeout,
     /// the core's default limits.
     pub fn new(request: impl IntoClientRequest) -> Self {
-        Self::with_request(request.into_client_request().map_err(Deferred))
-    }
-
-    /// A client for a request built with [`ClientRequest`]'s own builder.
-    pub fn from_request(request: ClientRequest) -> Self {
-        Self::with_request(Ok(request))
-    }
-
-    fn with_request(request: Result<ClientRequest, Deferred>) -> Self {
         Self {
-            request,
-            settings: Settings::default(),
-            nodelay: true,
-            connect_timeout: Some(Duration::from_secs(30)),
-            addresses: None,
-            #[cfg(feature = "tls")]
-            tls: None,
-            #[cfg(feature = "tls")]
-            proxy: Proxy::None,
+            options: ClientOptions::new(request),
         }
     }
 
-    fn edit(
-        mut self,
-        f: impl FnOnce(ClientRequest) -> Result<ClientRequest, HandshakeError>,
-    ) -> Self {
-        self.request = self.request.and_then(|r| f(r).map_err(Deferred));
-        self
-    }
-
-    /// Offers a subprotocol, in order of preference (call once per
-    /// protocol). [`WebSocket::protocol`] says which one the server chose.
-    pub fn protocol(self, protocol: &str) -> Self {
-        self.edit(|r| r.protocol(protocol))
-    }
-
-    /// Adds a request header (not one the handshake writes itself).
-    pub fn header(self, name: &str, value: &str) -> Self {
-        self.edit(|r| r.header(name, value))
-    }
-
-    /// Sets the `Origin` header.
-    pub fn origin(self, origin: &str) -> Self {
-        self.edit(|r| r.origin(origin))
-    }
-
-    /// Sets `TCP_NODELAY` on the connection (default on: frames go out at
-    /// once instead of waiting to be coalesced).
-    pub fn nodelay(mut self, nodelay: bool) -> Self {
-        self.nodelay = nodelay;
-        self
-    }
-
-    /// Bounds name resolution plus all connection attempts together.
-    /// Several addresses share it (each gets at least 2 s of what is
-    /// left). Default 30 s; `None` leaves it to the system.
-    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Connects to these addresses, in order, instead of resolving the
-    /// URL's host (which is still sent as `Host`).
-    pub fn addresses(mut self, addrs: impl IntoIterator<Item = SocketAddr>) -> Self {
-        self.addresses = Some(addrs.into_iter().collect());
-        self
-    }
-
-    /// The TLS settings for `wss://`: trusted roots (webpki, the
-    /// platform's, extra PEM), a client certificate for mutual TLS, a
-    /// verification callback, the development escape hatch, or a custom
-    /// `rustls::ClientConfig` (`TlsConnector::from_config`). Default:
-    /// [`TlsConnector::new`](wsock_tls::TlsConnector::new), which verifies
-    /// the server against the Mozilla roots of `webpki-roots`.
-    ///
-    /// ```no_run
-    /// use wsock_blocking::tls::{ClientTlsConfig, Pem};
-    ///
-    /// let connector = ClientTlsConfig::new()
-    ///     .add_root_certificates(Pem::file("corp-ca.pem"))
-    ///     .client_certificate(Pem::file("me.pem"), Pem::file("me.key"))
-    ///     .build()?;
-    /// let mut ws = wsock_blocking::ClientBuilder::new("wss://internal.example/feed")
-    ///     .tls_connector(connector)
-    ///     .connect()?;
-    /// println!("{:?}", ws.tls_info().and_then(|i| i.protocol_version));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// The TLS handshake is bounded by the connector's own handshake
-    /// timeout (default 10 s).
-    #[cfg(feature = "tls")]
-    pub fn tls_connector(mut self, connector: wsock_tls::TlsConnector) -> Self {
-        self.tls = Some(connector);
-        self
-    }
-
-    /// Connects through an HTTP proxy with `CONNECT` (for `ws://` and
-    /// `wss://`; TLS runs end to end through the tunnel). A refusal is an
-    /// [`ErrorKind::Proxy`] error.
-    #[cfg(feature = "tls")]
-    pub fn proxy(mut self, proxy: wsock_tls::proxy::ProxyConfig) -> Self {
-        self.proxy = Proxy::Explicit(proxy);
-        self
-    }
-
-    /// Uses the proxy named by `HTTPS_PROXY` (`wss://`) or `HTTP_PROXY`
-    /// (`ws://`), else `ALL_PROXY`, unless `NO_PROXY` matches the host
-    /// (see `wsock_tls::proxy::ProxyConfig::from_env`). Off by default:
-    /// the environment is read only when asked.
-    #[cfg(feature = "tls")]
-    pub fn proxy_from_env(mut self) -> Self {
-        self.proxy = Proxy::FromEnv;
-        self
-    }
-
-    settings_setters!(settings);
-
-    fn request(&self) -> Result<ClientRequest, Error> {
-        self.request
-            .clone()
-            .map_err(|e| Error::invalid_request(e.0))
-    }
+    wsock_io::client_setters!();
 
     /// Connects: resolves the host, tries each address in turn within the
     /// connect timeout, and runs the opening handshake.
@@ -218,7 +73,7 @@ impl ClientBuilder {
     /// handshake timeout; without the `tls` feature, always), or
     /// [`ErrorKind::Handshake`].
     pub fn connect(&self) -> Result<WebSocket<MaybeTlsStream>, Error> {
-        let request = self.request()?;
+        let request = self.options.request()?;
         #[cfg(not(feature = "tls"))]
         if request.is_tls() {
             return Err(Error::message(
@@ -231,7 +86,7 @@ impl ClientBuilder {
         let tcp = self.tcp(&request)?;
         #[cfg(feature = "tls")]
         if request.is_tls() {
-            let connector = self.tls.clone().unwrap_or_else(default_connector);
+            let connector = self.options.tls_connector();
             let peer = tcp.peer_addr().ok();
             let tls = connector
                 .connect_blocking_timeout(request.host(), tcp)
@@ -252,54 +107,39 @@ impl ClientBuilder {
     /// connection attempts (or the proxy tunnel), with no-delay applied. For
     /// layering your own TLS before [`handshake`](Self::handshake).
     pub fn connect_tcp(&self) -> Result<TcpStream, Error> {
-        self.tcp(&self.request()?)
+        self.tcp(&self.options.request()?)
     }
 
     fn tcp(&self, request: &ClientRequest) -> Result<TcpStream, Error> {
         #[cfg(feature = "tls")]
-        if let Some(proxy) = self.proxy_for(request)? {
+        if let Some(proxy) = self.options.proxy_for(request)? {
             let tcp = proxy
-                .tunnel_blocking(request.host(), request.port(), self.connect_timeout)
+                .tunnel_blocking(request.host(), request.port(), self.options.connect_timeout)
                 .map_err(Error::proxy)?;
-            tcp.set_nodelay(self.nodelay).map_err(Error::io)?;
+            tcp.set_nodelay(self.options.nodelay).map_err(Error::io)?;
             return Ok(tcp);
         }
-        let deadline = self.connect_timeout.map(|t| Instant::now() + t);
+        let deadline = self.options.connect_timeout.map(|t| Instant::now() + t);
         let (host, port) = (request.host(), request.port());
         let target = if host.contains(':') {
             format!("[{host}]:{port}")
         } else {
             format!("{host}:{port}")
         };
-        let addrs = match &self.addresses {
+        let addrs = match &self.options.addresses {
             Some(addrs) => addrs.clone(),
             None => resolve(host, port, deadline)?,
         };
         let stream = connect_any(&target, &addrs, deadline)?;
-        stream.set_nodelay(self.nodelay).map_err(Error::io)?;
+        stream.set_nodelay(self.options.nodelay).map_err(Error::io)?;
         Ok(stream)
-    }
-
-    #[cfg(feature = "tls")]
-    fn proxy_for(
-        &self,
-        request: &ClientRequest,
-    ) -> Result<Option<wsock_tls::proxy::ProxyConfig>, Error> {
-        match &self.proxy {
-            Proxy::None => Ok(None),
-            Proxy::Explicit(proxy) => Ok(Some(proxy.clone())),
-            Proxy::FromEnv => {
-                wsock_tls::proxy::ProxyConfig::try_from_env(request.host(), request.is_tls())
-                    .map_err(Error::proxy)
-            }
-        }
     }
 
     /// Runs the opening handshake over an already connected stream (TCP,
     /// TLS, a Unix socket, an in-memory pipe, …), bounded by the handshake
     /// timeout.
     pub fn handshake<S: Transport>(&self, stream: S) -> Result<WebSocket<S>, Error> {
-        client_handshake(stream, &self.request()?, &self.settings)
+        client_handshake(stream, &self.options.request()?, &self.options.settings)
     }
 }
 

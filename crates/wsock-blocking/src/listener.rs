@@ -10,14 +10,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use wsock_core::CloseCode;
-use wsock_core::admission::{AcceptFailures, Admission, DEFAULT_EVICT_AFTER, HandshakeId, Room};
-use wsock_core::handshake::server::{Accept, Request};
+use wsock_core::admission::{AcceptFailures, Admission, HandshakeId, Room};
+use wsock_io::options::{RequestCallback as Callback, ServerOptions};
+use wsock_core::handshake::server::Accept;
 
 use crate::engine::{Shared, lock};
 use crate::server::Acceptor;
 use crate::websocket::WebSocket;
 use crate::{Error, ShutdownReport};
-use wsock_core::handshake::server::Rejection;
 
 /// The longest wait a shutdown deadline stands for.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
@@ -26,14 +26,9 @@ const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
 /// like), so the loop does not spin; a connection that ends cuts it short.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The default listen backlog of [`ServerBuilder::bind`].
-const DEFAULT_BACKLOG: u32 = 1024;
 
-/// The default bound on opening handshakes in progress (each is a thread).
-const DEFAULT_MAX_HANDSHAKES: usize = 256;
 
 type Handler<S> = dyn Fn(WebSocket<S>) + Send + Sync;
-type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
 
 /// A server-side TLS stream over TCP, what [`ServerBuilder::bind_tls`]
 /// hands its handler.
@@ -117,81 +112,17 @@ impl Served for ServerTlsStream {
 /// # Ok::<(), wsock_blocking::Error>(())
 /// ```
 pub struct ServerBuilder {
-    acceptor: Acceptor,
-    max_handshakes: usize,
-    evict_after: Duration,
-    backlog: u32,
-    nodelay: bool,
-    callback: Option<Arc<Callback>>,
+    options: ServerOptions<Acceptor>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerBuilder")
-            .field("acceptor", &self.acceptor)
-            .field("max_handshakes", &self.max_handshakes)
-            .field("evict_after", &self.evict_after)
-            .field("backlog", &self.backlog)
-            .field("nodelay", &self.nodelay)
-            .finish_non_exhaustive()
+        self.options.fmt(f)
     }
 }
 
 impl ServerBuilder {
-    /// The settings every connection is accepted with (timeouts, limits).
-    pub fn acceptor(mut self, acceptor: Acceptor) -> Self {
-        self.acceptor = acceptor;
-        self
-    }
-
-    /// Most handshakes in progress at once (default 256; each runs on a
-    /// thread, TLS handshake included). While all are taken the server
-    /// stops accepting: new connections wait in the listen backlog (see
-    /// [`backlog`](Self::backlog)) and are accepted as handshakes finish,
-    /// so a burst of any size is served in turn. A handshake whose request
-    /// is still incomplete [`evict_after`](Self::evict_after) after it was
-    /// accepted (a client that dribbles its request, slowloris) is ended to
-    /// make room when a connection waits; one whose request has arrived
-    /// never is. Each handshake is also bounded by the acceptor's
-    /// handshake timeout. See [`wsock_core::admission`].
-    pub fn max_handshakes(mut self, n: usize) -> Self {
-        self.max_handshakes = n.max(1);
-        self
-    }
-
-    /// How long a handshake's request may stay incomplete before the
-    /// handshake may be ended to make room for a waiting connection
-    /// (default 2 s; see [`max_handshakes`](Self::max_handshakes)).
-    pub fn evict_after(mut self, after: Duration) -> Self {
-        self.evict_after = after;
-        self
-    }
-
-    /// The listen backlog of the sockets [`bind`](Self::bind) and
-    /// [`bind_tls`](Self::bind_tls) create (default 1024): how many
-    /// connections the kernel queues while the server is not accepting.
-    /// The kernel caps it (Linux: `net.core.somaxconn`). A listener given
-    /// to [`serve`](Self::serve) keeps the backlog it was created with.
-    pub fn backlog(mut self, backlog: u32) -> Self {
-        self.backlog = backlog.max(1);
-        self
-    }
-
-    /// `TCP_NODELAY` on accepted connections (default on).
-    pub fn nodelay(mut self, nodelay: bool) -> Self {
-        self.nodelay = nodelay;
-        self
-    }
-
-    /// Decides on each request, as in [`Acceptor::accept_with`]. Default:
-    /// accept everything.
-    pub fn on_request<F>(mut self, callback: F) -> Self
-    where
-        F: Fn(&Request) -> Result<Accept, Rejection> + Send + Sync + 'static,
-    {
-        self.callback = Some(Arc::new(callback));
-        self
-    }
+    wsock_io::server_setters!(Acceptor);
 
     /// Binds a listener to `addr` and serves it: see [`serve`](Self::serve).
     pub fn bind<A, H>(self, addr: A, handler: H) -> Result<Server, Error>
@@ -199,7 +130,7 @@ impl ServerBuilder {
         A: ToSocketAddrs,
         H: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
     {
-        let listener = listen(addr, self.backlog).map_err(Error::io)?;
+        let listener = listen(addr, self.options.backlog).map_err(Error::io)?;
         self.serve(listener, handler)
     }
 
@@ -254,7 +185,7 @@ impl ServerBuilder {
         A: ToSocketAddrs,
         H: Fn(WebSocket<ServerTlsStream>) + Send + Sync + 'static,
     {
-        let listener = listen(addr, self.backlog).map_err(Error::io)?;
+        let listener = listen(addr, self.options.backlog).map_err(Error::io)?;
         self.serve_tls(listener, acceptor, handler)
     }
 
@@ -291,16 +222,16 @@ impl ServerBuilder {
         let local_addr = listener.local_addr().map_err(Error::io)?;
         let state = Arc::new(ServerState {
             stopping: AtomicBool::new(false),
-            admission: Mutex::new(Admission::new(self.max_handshakes, self.evict_after)),
+            admission: Mutex::new(Admission::new(self.options.max_handshakes, self.options.evict_after)),
             handshake_done: Condvar::new(),
             conns: Mutex::new(HashMap::new()),
             conns_changed: Condvar::new(),
             epoch: Instant::now(),
         });
         let config = Arc::new(Config {
-            acceptor: self.acceptor,
-            nodelay: self.nodelay,
-            callback: self.callback,
+            acceptor: self.options.acceptor,
+            nodelay: self.options.nodelay,
+            callback: self.options.callback,
             layer,
             handler: Arc::new(handler),
         });
@@ -428,12 +359,7 @@ impl Server {
     /// A server with the default settings; see [`ServerBuilder`].
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
-            acceptor: Acceptor::new(),
-            max_handshakes: DEFAULT_MAX_HANDSHAKES,
-            evict_after: DEFAULT_EVICT_AFTER,
-            backlog: DEFAULT_BACKLOG,
-            nodelay: true,
-            callback: None,
+            options: ServerOptions::default(),
         }
     }
 

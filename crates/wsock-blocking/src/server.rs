@@ -8,7 +8,7 @@ use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake}
 use wsock_core::{Config, HandshakeError};
 
 use crate::engine::{Handshake, Shared, discard_input, read_by, write_all_by};
-use crate::settings::{Settings, linger, settings_setters};
+use crate::settings::{Settings, linger};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
 use crate::{Error, ErrorKind};
@@ -58,7 +58,7 @@ impl Acceptor {
         Self::default()
     }
 
-    settings_setters!(settings);
+    wsock_io::settings_setters!(settings);
 
     /// Reads the client's handshake request from `stream` and accepts it
     /// (no subprotocol, no extra headers). An invalid request is answered

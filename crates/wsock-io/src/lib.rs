@@ -1,7 +1,7 @@
 //! What wsock's I/O adapters share, whatever their I/O: the error model
 //! ([`Error`], [`ErrorKind`], [`Timeout`], [`ConnectAttempt`]), the
 //! server's [`ShutdownReport`] and, hidden, the diagnostics each connection
-//! reports.
+//! reports and the builders' options and setters.
 //!
 //! `wsock-blocking` and `wsock-tokio` re-export these types, so an error
 //! means the same in both and code that handles errors works with either.
@@ -13,6 +13,14 @@ mod shutdown;
 
 #[doc(hidden)]
 pub mod diag;
+#[doc(hidden)]
+pub mod options;
+
+#[doc(hidden)]
+pub use wsock_core as __core;
+#[cfg(feature = "tls")]
+#[doc(hidden)]
+pub use wsock_tls as __tls;
 
 pub use error::{ConnectAttempt, Error, ErrorKind, Timeout};
 pub use shutdown::ShutdownReport;

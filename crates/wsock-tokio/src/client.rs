@@ -12,7 +12,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
-use wsock_core::{Config, HandshakeError};
+use wsock_core::HandshakeError;
+use wsock_io::options::ClientOptions;
 
 use crate::shared::Handshake;
 use crate::{ConnectAttempt, Error, MaybeTlsStream, Timeout, WebSocket};
@@ -103,7 +104,8 @@ where
 ///     .protocol("chat.v2")
 ///     .header("Authorization", "Bearer token")
 ///     .connect_timeout(Some(Duration::from_secs(5)))
-///     .keepalive(Some(Duration::from_secs(20)), Duration::from_secs(10))
+///     .keepalive_interval(Some(Duration::from_secs(20)))
+///     .keepalive_timeout(Duration::from_secs(10))
 ///     .max_message_size(1 << 20)
 ///     .connect()
 ///     .await?;
@@ -115,284 +117,22 @@ where
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    /// The request `new` was given, or why it is unusable (reported by
-    /// `connect`).
-    request: Result<ClientRequest, HandshakeError>,
-    protocols: Vec<String>,
-    origin: Option<String>,
-    headers: Vec<(String, String)>,
-    addresses: Option<Vec<SocketAddr>>,
-    nodelay: bool,
-    connect_timeout: Option<Duration>,
-    read_timeout: Option<Duration>,
-    config: Config,
-    #[cfg(feature = "tls")]
-    tls: Option<wsock_tls::TlsConnector>,
-    #[cfg(feature = "tls")]
-    proxy: Proxy,
+    options: ClientOptions,
 }
-
-/// Where the proxy setting comes from.
-#[cfg(feature = "tls")]
-#[derive(Debug, Clone)]
-enum Proxy {
-    None,
-    Explicit(wsock_tls::proxy::ProxyConfig),
-    FromEnv,
-}
-
-/// The default TLS connector (webpki roots), built once.
-#[cfg(feature = "tls")]
-fn default_connector() -> wsock_tls::TlsConnector {
-    static CONNECTOR: std::sync::LazyLock<wsock_tls::TlsConnector> =
-        std::sync::LazyLock::new(wsock_tls::TlsConnector::new);
-    CONNECTOR.clone()
-}
-
-/// Setters for the connection settings both builders share.
-macro_rules! config_setters {
-    () => {
-        /// Replaces all connection settings (limits, keepalive, buffer
-        /// sizes, …) at once; the other setters change single fields.
-        pub fn config(mut self, config: Config) -> Self {
-            self.config = config;
-            self
-        }
-
-        /// How long the opening handshake may take (default 10 s);
-        /// `None` waits forever.
-        pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
-            self.config.handshake.timeout = timeout;
-            self
-        }
-
-        /// Makes [`recv`](crate::WebSocket::recv) fail with
-        /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when nothing
-        /// arrives for this long (the connection stays usable). Default
-        /// `None`.
-        pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
-            self.read_timeout = timeout;
-            self
-        }
-
-        /// Largest accepted frame payload (default 16 MiB).
-        pub fn max_frame_size(mut self, bytes: usize) -> Self {
-            self.config.max_frame_size = bytes;
-            self
-        }
-
-        /// Largest accepted message (default 64 MiB).
-        pub fn max_message_size(mut self, bytes: usize) -> Self {
-            self.config.max_message_size = bytes;
-            self
-        }
-
-        /// Most bytes in the handshake's header block (default 8 KiB).
-        pub fn max_header_bytes(mut self, bytes: usize) -> Self {
-            self.config.handshake.max_header_bytes = bytes;
-            self
-        }
-
-        /// Most header fields in the handshake (default 64).
-        pub fn max_headers(mut self, count: usize) -> Self {
-            self.config.handshake.max_headers = count;
-            self
-        }
-
-        /// Split outgoing messages into frames of at most this many bytes
-        /// (default `None`: one frame per message).
-        pub fn fragment_size(mut self, bytes: Option<usize>) -> Self {
-            self.config.fragment_size = bytes;
-            self
-        }
-
-        /// The write-buffer bound: senders wait while more than this is
-        /// queued (default 64 KiB).
-        pub fn write_buffer_size(mut self, bytes: usize) -> Self {
-            self.config.write_buffer_size = bytes;
-            self
-        }
-
-        /// permessage-deflate (RFC 7692): what a client offers, what a
-        /// server accepts, how messages are compressed. On by default;
-        /// [`DeflateConfig::disabled`](wsock_core::DeflateConfig::disabled)
-        /// turns it off.
-        #[cfg(feature = "deflate")]
-        pub fn deflate(mut self, deflate: wsock_core::DeflateConfig) -> Self {
-            self.config.deflate = deflate;
-            self
-        }
-
-        /// Sends a ping after `interval` without traffic from the peer,
-        /// and fails the connection with
-        /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) if nothing
-        /// arrives within `timeout` after it. Default: no keepalive.
-        pub fn keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
-            self.config.keepalive_interval = interval;
-            self.config.keepalive_timeout = timeout;
-            self
-        }
-
-        /// Answer pings automatically (default `true`).
-        pub fn auto_pong(mut self, enabled: bool) -> Self {
-            self.config.auto_pong = enabled;
-            self
-        }
-
-        /// After sending a close frame, wait this long for the peer's
-        /// (default 5 s).
-        pub fn close_timeout(mut self, timeout: Option<Duration>) -> Self {
-            self.config.close_timeout = timeout;
-            self
-        }
-
-        /// Close the connection (code 1001; the receiver gets
-        /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)) when nothing
-        /// arrives from the peer for this long (default `None`).
-        pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-            self.config.idle_timeout = timeout;
-            self
-        }
-    };
-}
-pub(crate) use config_setters;
 
 impl ClientBuilder {
     /// Options for a connection to `request`: a `ws://` or `wss://` URL,
     /// an `http::Request<()>` or `http::Uri`, or a [`ClientRequest`] (see
-    /// [`IntoClientRequest`]). The builder's protocols, origin and headers
-    /// are added to it.
+    /// [`IntoClientRequest`]), with the defaults: no-delay on, a 30 s
+    /// connect timeout, a 10 s handshake timeout, no read or write timeout,
+    /// the core's default limits.
     pub fn new(request: impl IntoClientRequest) -> Self {
         Self {
-            request: request.into_client_request(),
-            protocols: Vec::new(),
-            origin: None,
-            headers: Vec::new(),
-            addresses: None,
-            nodelay: true,
-            connect_timeout: Some(Duration::from_secs(30)),
-            read_timeout: None,
-            config: Config::default(),
-            #[cfg(feature = "tls")]
-            tls: None,
-            #[cfg(feature = "tls")]
-            proxy: Proxy::None,
+            options: ClientOptions::new(request),
         }
     }
 
-    /// The TLS settings for `wss://`: trusted roots (webpki, the
-    /// platform's, extra PEM), a client certificate for mutual TLS, a
-    /// verification callback, the development escape hatch, or a custom
-    /// `rustls::ClientConfig` (`TlsConnector::from_config`). Default:
-    /// [`TlsConnector::new`](wsock_tls::TlsConnector::new), which verifies
-    /// the server against the Mozilla roots of `webpki-roots`.
-    ///
-    /// ```no_run
-    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    /// use wsock_tokio::tls::{ClientTlsConfig, Pem};
-    ///
-    /// let connector = ClientTlsConfig::new()
-    ///     .add_root_certificates(Pem::file("corp-ca.pem"))
-    ///     .client_certificate(Pem::file("me.pem"), Pem::file("me.key"))
-    ///     .build()?;
-    /// let ws = wsock_tokio::ClientBuilder::new("wss://internal.example/feed")
-    ///     .tls_connector(connector)
-    ///     .connect()
-    ///     .await?;
-    /// println!("{:?}", ws.tls_info().and_then(|i| i.protocol_version));
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// The TLS handshake is bounded by the connector's own handshake
-    /// timeout (default 10 s).
-    #[cfg(feature = "tls")]
-    pub fn tls_connector(mut self, connector: wsock_tls::TlsConnector) -> Self {
-        self.tls = Some(connector);
-        self
-    }
-
-    /// Connects through an HTTP proxy with `CONNECT` (for `ws://` and
-    /// `wss://`; TLS runs end to end through the tunnel), within the
-    /// connect timeout. A refusal is an
-    /// [`ErrorKind::Proxy`](crate::ErrorKind::Proxy) error.
-    #[cfg(feature = "tls")]
-    pub fn proxy(mut self, proxy: wsock_tls::proxy::ProxyConfig) -> Self {
-        self.proxy = Proxy::Explicit(proxy);
-        self
-    }
-
-    /// Uses the proxy named by `HTTPS_PROXY` (`wss://`) or `HTTP_PROXY`
-    /// (`ws://`), else `ALL_PROXY`, unless `NO_PROXY` matches the host
-    /// (see `wsock_tls::proxy::ProxyConfig::from_env`). Off by default:
-    /// the environment is read only when asked.
-    #[cfg(feature = "tls")]
-    pub fn proxy_from_env(mut self) -> Self {
-        self.proxy = Proxy::FromEnv;
-        self
-    }
-
-    config_setters!();
-
-    /// Offers a subprotocol; call again to offer more, in order of
-    /// preference. The server's choice is [`WebSocket::protocol`].
-    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
-        self.protocols.push(protocol.into());
-        self
-    }
-
-    /// Sets the `Origin` header.
-    pub fn origin(mut self, origin: impl Into<String>) -> Self {
-        self.origin = Some(origin.into());
-        self
-    }
-
-    /// Adds a request header (not one the handshake writes itself, such
-    /// as `Host` or `Sec-WebSocket-*`).
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Sets `TCP_NODELAY` (default `true`: frames go out at once).
-    pub fn nodelay(mut self, enabled: bool) -> Self {
-        self.nodelay = enabled;
-        self
-    }
-
-    /// How long resolving and connecting may take together (default
-    /// 30 s); `None` leaves it to the operating system.
-    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Connects to these addresses instead of resolving the URL's host
-    /// (which still goes in the `Host` header), racing them as resolved
-    /// addresses are raced.
-    pub fn addresses(mut self, addresses: impl IntoIterator<Item = SocketAddr>) -> Self {
-        self.addresses = Some(addresses.into_iter().collect());
-        self
-    }
-
-    fn request(&self) -> Result<ClientRequest, Error> {
-        let invalid = Error::invalid_request;
-        let mut request = self.request.clone().map_err(|e| match e {
-            HandshakeError::InvalidUrl(_) | HandshakeError::UnsupportedScheme(_) => {
-                Error::handshake(e)
-            }
-            other => invalid(other),
-        })?;
-        for protocol in &self.protocols {
-            request = request.protocol(protocol).map_err(invalid)?;
-        }
-        if let Some(origin) = &self.origin {
-            request = request.origin(origin).map_err(invalid)?;
-        }
-        for (name, value) in &self.headers {
-            request = request.header(name, value).map_err(invalid)?;
-        }
-        Ok(request)
-    }
+    wsock_io::client_setters!();
 
     /// Resolves the host, connects (Happy Eyeballs, or through the proxy)
     /// within the connect timeout, runs the TLS handshake for `wss://`
@@ -404,7 +144,7 @@ impl ClientBuilder {
     /// (`Error::certificate_error` says why); without the `tls`
     /// feature, `wss://` always is.
     pub async fn connect(&self) -> Result<WebSocket<MaybeTlsStream>, Error> {
-        let request = self.request()?;
+        let request = self.options.request()?;
         #[cfg(not(feature = "tls"))]
         if request.is_tls() {
             return Err(Error::message(
@@ -415,12 +155,13 @@ impl ClientBuilder {
         }
         let tcp = self.connect_tcp_to(&request).await?;
         let span = crate::diag::connection_span(wsock_core::Role::Client);
-        if let Ok(peer) = tcp.peer_addr() {
+        let addrs = tcp.local_addr().ok().zip(tcp.peer_addr().ok());
+        if let Some((_, peer)) = addrs {
             crate::diag::record_peer(&span, peer);
         }
         #[cfg(feature = "tls")]
         if request.is_tls() {
-            let connector = self.tls.clone().unwrap_or_else(default_connector);
+            let connector = self.options.tls_connector();
             let tls = match connector.connect_async(request.host(), tcp).await {
                 Ok(tls) => tls,
                 Err(e) => {
@@ -433,45 +174,32 @@ impl ClientBuilder {
             let ws = self
                 .handshake_with(MaybeTlsStream::Tls(Box::new(tls)), &request, span)
                 .await?;
-            return Ok(ws.with_tls_info(info));
+            return Ok(ws.with_tls_info(info).with_addrs(addrs));
         }
-        self.handshake_with(MaybeTlsStream::Plain(tcp), &request, span)
-            .await
+        let ws = self
+            .handshake_with(MaybeTlsStream::Plain(tcp), &request, span)
+            .await?;
+        Ok(ws.with_addrs(addrs))
     }
 
     /// Only the TCP part of [`connect`](Self::connect): resolves the URL's
     /// host and races its addresses (RFC 8305), within the connect
     /// timeout. For a TLS layer to wrap before [`handshake`](Self::handshake).
     pub async fn connect_tcp(&self) -> Result<TcpStream, Error> {
-        let request = self.request()?;
+        let request = self.options.request()?;
         self.connect_tcp_to(&request).await
-    }
-
-    #[cfg(feature = "tls")]
-    fn proxy_for(
-        &self,
-        request: &ClientRequest,
-    ) -> Result<Option<wsock_tls::proxy::ProxyConfig>, Error> {
-        match &self.proxy {
-            Proxy::None => Ok(None),
-            Proxy::Explicit(proxy) => Ok(Some(proxy.clone())),
-            Proxy::FromEnv => {
-                wsock_tls::proxy::ProxyConfig::try_from_env(request.host(), request.is_tls())
-                    .map_err(Error::proxy)
-            }
-        }
     }
 
     async fn connect_tcp_to(&self, request: &ClientRequest) -> Result<TcpStream, Error> {
         let (host, port) = (request.host(), request.port());
         #[cfg(feature = "tls")]
-        if let Some(proxy) = self.proxy_for(request)? {
+        if let Some(proxy) = self.options.proxy_for(request)? {
             let work = async {
                 let tcp = proxy.tunnel_async(host, port).await.map_err(Error::proxy)?;
-                tcp.set_nodelay(self.nodelay)?;
+                tcp.set_nodelay(self.options.nodelay)?;
                 Ok(tcp)
             };
-            return match self.connect_timeout {
+            return match self.options.connect_timeout {
                 Some(limit) => tokio::time::timeout(limit, work)
                     .await
                     .map_err(|_| Error::timeout(Timeout::Connect, "connecting"))?,
@@ -479,7 +207,7 @@ impl ClientBuilder {
             };
         }
         let work = async {
-            let addrs = match &self.addresses {
+            let addrs = match &self.options.addresses {
                 Some(addrs) => addrs.clone(),
                 None => resolve(host, port).await?,
             };
@@ -489,10 +217,10 @@ impl ClientBuilder {
             let tcp = race(&interleave(addrs))
                 .await
                 .map_err(|tried| Error::connect(&format!("{host}:{port}"), tried, 0))?;
-            tcp.set_nodelay(self.nodelay)?;
+            tcp.set_nodelay(self.options.nodelay)?;
             Ok(tcp)
         };
-        match self.connect_timeout {
+        match self.options.connect_timeout {
             Some(limit) => tokio::time::timeout(limit, work)
                 .await
                 .map_err(|_| Error::timeout(Timeout::Connect, "connecting"))?,
@@ -506,7 +234,7 @@ impl ClientBuilder {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let request = self.request()?;
+        let request = self.options.request()?;
         let span = crate::diag::connection_span(wsock_core::Role::Client);
         self.handshake_with(io, &request, span).await
     }
@@ -528,7 +256,7 @@ impl ClientBuilder {
                 // Subprotocol, extensions and the frames that came with the
                 // response are already in the connection.
                 Ok(WebSocket::from_handshake(io, conn, span)
-                    .with_read_timeout(self.read_timeout)
+                    .with_timeouts(&self.options.settings)
                     .with_handshake(Handshake::Client(Box::new(connected.response))))
             }
             Err(e) => {
@@ -548,7 +276,7 @@ impl ClientBuilder {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let config = self.config.clone();
+        let config = self.options.settings.config.clone();
         let work = async {
             let mut hs = ClientHandshake::new(request, &config);
             io.write_all(hs.request_bytes()).await?;

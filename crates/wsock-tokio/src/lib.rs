@@ -74,7 +74,7 @@ mod socket;
 mod stream;
 
 pub use client::{ClientBuilder, client, connect};
-pub use listener::{Accepted, Server, ServerBuilder, listen};
+pub use listener::{Server, ServerBuilder, listen};
 pub use server::{Acceptor, accept, accept_with};
 #[cfg(feature = "tls")]
 pub use server::{ServerTlsStream, accept_tls};

@@ -14,22 +14,18 @@ use tokio::sync::futures::Notified;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 use wsock_core::CloseCode;
-use wsock_core::admission::{AcceptFailures, Admission, DEFAULT_EVICT_AFTER, HandshakeId, Room};
+use wsock_core::admission::{AcceptFailures, Admission, HandshakeId, Room};
+use wsock_io::options::ServerOptions;
 
 use crate::shared::{Shared, lock};
 use crate::{Accept, Acceptor, Error, Rejection, Request, ShutdownReport, WebSocket};
 
-type Callback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
 
 /// Longest pause after a failed `accept` (out of file descriptors and the
 /// like), so the loop does not spin; a connection that ends cuts it short.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The default listen backlog of [`ServerBuilder::bind`].
-pub(crate) const DEFAULT_BACKLOG: u32 = 1024;
 
-/// The default bound on opening handshakes in progress.
-pub(crate) const DEFAULT_MAX_HANDSHAKES: usize = 256;
 
 /// The longest wait a shutdown deadline stands for.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
@@ -49,7 +45,7 @@ const SHUTDOWN_REASON: &str = "server shutting down";
 ///     .acceptor(Acceptor::new().max_message_size(1 << 20))
 ///     .max_handshakes(128)
 ///     .backlog(4096)
-///     .bind("127.0.0.1:0", |mut ws, _accepted| async move {
+///     .bind("127.0.0.1:0", |mut ws| async move {
 ///         while let Ok(Some(message)) = ws.recv().await {
 ///             if message.is_data() && ws.send(message).await.is_err() {
 ///                 break;
@@ -67,99 +63,37 @@ const SHUTDOWN_REASON: &str = "server shutting down";
 /// # }
 /// ```
 pub struct ServerBuilder {
-    acceptor: Acceptor,
-    max_handshakes: usize,
-    evict_after: Duration,
-    backlog: u32,
-    nodelay: bool,
-    callback: Option<Arc<Callback>>,
+    options: ServerOptions<Acceptor>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerBuilder")
-            .field("acceptor", &self.acceptor)
-            .field("max_handshakes", &self.max_handshakes)
-            .field("evict_after", &self.evict_after)
-            .field("backlog", &self.backlog)
-            .field("nodelay", &self.nodelay)
-            .finish_non_exhaustive()
+        self.options.fmt(f)
     }
 }
 
 impl ServerBuilder {
-    /// The settings every connection is accepted with (limits, timeouts).
-    pub fn acceptor(mut self, acceptor: Acceptor) -> Self {
-        self.acceptor = acceptor;
-        self
-    }
-
-    /// Most opening handshakes in progress at once (default 256). While
-    /// all are taken the server stops accepting: new connections wait in
-    /// the listen backlog (see [`backlog`](Self::backlog)) and are
-    /// accepted as handshakes finish, so a burst of any size is served in
-    /// turn. A handshake whose request is still incomplete
-    /// [`evict_after`](Self::evict_after) after it was accepted (a client
-    /// that dribbles its request, slowloris) is ended to make room when
-    /// a connection waits; one whose request has arrived never is. Each
-    /// handshake is also bounded by the acceptor's handshake timeout. See
-    /// [`wsock_core::admission`].
-    pub fn max_handshakes(mut self, n: usize) -> Self {
-        self.max_handshakes = n.max(1);
-        self
-    }
-
-    /// How long a handshake's request may stay incomplete before the
-    /// handshake may be ended to make room for a waiting connection
-    /// (default 2 s; see [`max_handshakes`](Self::max_handshakes)).
-    pub fn evict_after(mut self, after: Duration) -> Self {
-        self.evict_after = after;
-        self
-    }
-
-    /// The listen backlog of the socket [`bind`](Self::bind) creates
-    /// (default 1024): how many connections the kernel queues while the
-    /// server is not accepting. The kernel caps it (Linux:
-    /// `net.core.somaxconn`). A listener given to [`serve`](Self::serve)
-    /// keeps the backlog it was created with.
-    pub fn backlog(mut self, backlog: u32) -> Self {
-        self.backlog = backlog.max(1);
-        self
-    }
-
-    /// `TCP_NODELAY` on accepted connections (default on).
-    pub fn nodelay(mut self, nodelay: bool) -> Self {
-        self.nodelay = nodelay;
-        self
-    }
-
-    /// Decides on each request, as in [`Acceptor::accept_with`].
-    /// Default: accept everything.
-    pub fn on_request<F>(mut self, callback: F) -> Self
-    where
-        F: Fn(&Request) -> Result<Accept, Rejection> + Send + Sync + 'static,
-    {
-        self.callback = Some(Arc::new(callback));
-        self
-    }
+    wsock_io::server_setters!(Acceptor);
 
     /// Binds a listener to `addr` and serves it: see [`serve`](Self::serve).
     pub async fn bind<A, H, F>(self, addr: A, handler: H) -> Result<Server, Error>
     where
         A: ToSocketAddrs,
-        H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
+        H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
-        let listener = listen(addr, self.backlog).await?;
+        let listener = listen(addr, self.options.backlog).await?;
         self.serve(listener, handler)
     }
 
     /// Serves `listener` on a task: each connection gets a task that runs
-    /// the handshake and then `handler`, with the connection and what was
-    /// [`Accepted`]. Must be called within a Tokio runtime.
+    /// the handshake and then `handler` with the connection
+    /// ([`WebSocket::request`] is what the client asked for,
+    /// [`WebSocket::peer_addr`] who it is). Must be called within a Tokio
+    /// runtime.
     pub fn serve<H, F>(self, listener: TcpListener, handler: H) -> Result<Server, Error>
     where
-        H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
+        H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         self.start(listener, Plain, handler)
@@ -176,10 +110,10 @@ impl ServerBuilder {
     ) -> Result<Server, Error>
     where
         A: ToSocketAddrs,
-        H: Fn(WebSocket<crate::ServerTlsStream>, Accepted) -> F + Send + Sync + 'static,
+        H: Fn(WebSocket<crate::ServerTlsStream>) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
-        let listener = listen(addr, self.backlog).await?;
+        let listener = listen(addr, self.options.backlog).await?;
         self.serve_tls(listener, acceptor, handler)
     }
 
@@ -200,7 +134,7 @@ impl ServerBuilder {
         handler: H,
     ) -> Result<Server, Error>
     where
-        H: Fn(WebSocket<crate::ServerTlsStream>, Accepted) -> F + Send + Sync + 'static,
+        H: Fn(WebSocket<crate::ServerTlsStream>) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         self.start(listener, Tls(acceptor), handler)
@@ -209,14 +143,14 @@ impl ServerBuilder {
     fn start<L, H, F>(self, listener: TcpListener, layer: L, handler: H) -> Result<Server, Error>
     where
         L: Layer,
-        H: Fn(WebSocket<L::Stream>, Accepted) -> F + Send + Sync + 'static,
+        H: Fn(WebSocket<L::Stream>) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         let local_addr = listener.local_addr()?;
         let state = Arc::new(State {
             stopping: AtomicBool::new(false),
             conns: Mutex::new(Conns {
-                admission: Admission::new(self.max_handshakes, self.evict_after),
+                admission: Admission::new(self.options.max_handshakes, self.options.evict_after),
                 map: HashMap::new(),
             }),
             changed: Notify::new(),
@@ -244,18 +178,6 @@ impl ServerBuilder {
 struct Serving<L> {
     builder: ServerBuilder,
     layer: L,
-}
-
-/// What a [`Server`] handler learns about its connection besides the
-/// [`WebSocket`]: who connected and what they asked for.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Accepted {
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// The opening-handshake request (path, query, headers, offered
-    /// subprotocols).
-    pub request: Request,
 }
 
 /// A WebSocket server running on Tokio tasks: one accepts, and each
@@ -342,12 +264,7 @@ impl Server {
     /// A server with the default settings; see [`ServerBuilder`].
     pub fn builder() -> ServerBuilder {
         ServerBuilder {
-            acceptor: Acceptor::new(),
-            max_handshakes: DEFAULT_MAX_HANDSHAKES,
-            evict_after: DEFAULT_EVICT_AFTER,
-            backlog: DEFAULT_BACKLOG,
-            nodelay: true,
-            callback: None,
+            options: ServerOptions::default(),
         }
     }
 
@@ -356,7 +273,7 @@ impl Server {
     pub async fn bind<A, H, F>(addr: A, handler: H) -> Result<Self, Error>
     where
         A: ToSocketAddrs,
-        H: Fn(WebSocket<TcpStream>, Accepted) -> F + Send + Sync + 'static,
+        H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
         Self::builder().bind(addr, handler).await
@@ -464,7 +381,7 @@ async fn accept_loop<L, H, F>(
     handler: Arc<H>,
 ) where
     L: Layer,
-    H: Fn(WebSocket<L::Stream>, Accepted) -> F + Send + Sync + 'static,
+    H: Fn(WebSocket<L::Stream>) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
     let mut failures = AcceptFailures::default();
@@ -488,7 +405,7 @@ async fn accept_loop<L, H, F>(
         }
         #[cfg(not(feature = "tracing"))]
         let _ = recovered;
-        if config.builder.nodelay {
+        if config.builder.options.nodelay {
             let _ = tcp.set_nodelay(true);
         }
         let handshake = admit(&state).await;
@@ -736,26 +653,25 @@ async fn serve_connection<L, H, F>(
     handler: Arc<H>,
 ) where
     L: Layer,
-    H: Fn(WebSocket<L::Stream>, Accepted) -> F + Send + Sync + 'static,
+    H: Fn(WebSocket<L::Stream>) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
     let registration = Registration {
         state: Arc::clone(&state),
         handshake,
     };
-    let mut seen = None;
     let builder = &config.builder;
+    let local = tcp.local_addr().ok();
     let span = crate::diag::connection_span(wsock_core::Role::Server);
     crate::diag::record_peer(&span, peer);
     let result = config
         .layer
         .accept(
-            &builder.acceptor,
+            &builder.options.acceptor,
             tcp,
             |request| {
                 registration.request_complete();
-                seen = Some(request.clone());
-                match &builder.callback {
+                match &builder.options.callback {
                     Some(callback) => callback(request),
                     None => Ok(Accept::new()),
                 }
@@ -763,9 +679,10 @@ async fn serve_connection<L, H, F>(
             span,
         )
         .await;
-    let (Ok(ws), Some(request)) = (result, seen) else {
+    let Ok(ws) = result else {
         return;
     };
+    let ws = ws.with_addrs(local.map(|local| (local, peer)));
     if !registration.opened(&ws) {
         // Evicted or shut down as the handshake finished.
         return;
@@ -775,5 +692,5 @@ async fn serve_connection<L, H, F>(
         ws.shared()
             .close_from_outside(CloseCode::GOING_AWAY, SHUTDOWN_REASON);
     }
-    handler(ws, Accepted { peer, request }).await;
+    handler(ws).await;
 }

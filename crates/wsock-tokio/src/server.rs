@@ -7,8 +7,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake};
 use wsock_core::handshake::{Accepted, Rejected};
 use wsock_core::{Config, Connection, HandshakeError};
+use wsock_io::options::Settings;
 
-use crate::client::config_setters;
 use crate::shared::Handshake;
 use crate::{Error, Timeout, WebSocket};
 
@@ -105,7 +105,8 @@ where
 /// let mut ws = wsock_tokio::Acceptor::new()
 ///     .handshake_timeout(Some(Duration::from_secs(5)))
 ///     .max_message_size(1 << 20)
-///     .keepalive(Some(Duration::from_secs(30)), Duration::from_secs(10))
+///     .keepalive_interval(Some(Duration::from_secs(30)))
+///     .keepalive_timeout(Duration::from_secs(10))
 ///     .accept(tcp)
 ///     .await?;
 /// # Ok(())
@@ -113,8 +114,7 @@ where
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Acceptor {
-    config: Config,
-    read_timeout: Option<Duration>,
+    settings: Settings,
 }
 
 impl Acceptor {
@@ -123,7 +123,7 @@ impl Acceptor {
         Self::default()
     }
 
-    config_setters!();
+    wsock_io::settings_setters!(settings);
 
     /// [`accept`](crate::accept) with these settings.
     pub async fn accept<S>(&self, io: S) -> Result<WebSocket<S>, Error>
@@ -158,7 +158,7 @@ impl Acceptor {
             Ok((io, conn, request)) => {
                 crate::diag::handshake_done(&span, conn.protocol(), conn.extensions());
                 Ok(WebSocket::from_handshake(io, conn, span)
-                    .with_read_timeout(self.read_timeout)
+                    .with_timeouts(&self.settings)
                     .with_handshake(Handshake::Server(Box::new(request))))
             }
             Err(e) => {
@@ -178,7 +178,7 @@ impl Acceptor {
         S: AsyncRead + AsyncWrite + Unpin,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
-        let config = &self.config;
+        let config = &self.settings.config;
         let work = handshake(&mut io, config, callback);
         let outcome = match config.handshake.timeout {
             Some(limit) => {

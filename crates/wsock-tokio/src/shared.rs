@@ -135,6 +135,9 @@ pub(crate) struct Shared<S> {
     /// What the opening handshake exchanged, for connections this crate
     /// opened or accepted.
     pub(crate) handshake: Handshake,
+    /// The local and the peer's address, for TCP connections this crate
+    /// opened or a `Server` accepted.
+    pub(crate) addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
 }
 
 /// The request a server accepted, or the response a client got.
@@ -300,6 +303,9 @@ impl Partial {
 #[derive(Default)]
 pub(crate) struct SendState {
     timer: Timer,
+    pub(crate) write_timeout: Option<Duration>,
+    /// Since when the transport has taken no bytes (for `write_timeout`).
+    stalled_since: Option<Instant>,
 }
 
 /// How much of the output a flush waits for.
@@ -325,6 +331,7 @@ impl<S> Shared<S> {
         Self {
             role: conn.role(),
             handshake: Handshake::None,
+            addrs: None,
             protocol: conn.protocol().map(Into::into),
             extensions: conn.extensions(),
             write_buffer_size,
@@ -479,25 +486,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             }
         }
         Pin::new(&mut inner.io).poll_flush(&mut wcx)
-    }
-
-    /// Advances the core's timers if one is due, else arms `timer` for the
-    /// next. Returns whether a timer fired.
-    fn poll_core_timers(
-        &self,
-        inner: &mut Inner<S>,
-        timer: &mut Timer,
-        cx: &mut Context<'_>,
-    ) -> bool {
-        let Some(at) = inner.conn.poll_timeout() else {
-            return false;
-        };
-        if timer.poll_until(self.origin + at, cx) {
-            inner.conn.handle_timeout(self.now());
-            inner.note_timer_error();
-            return true;
-        }
-        false
     }
 
     /// Receives the next event that `handle` takes: it is called for each
@@ -767,8 +755,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     Err(inner.writer_error())
                 });
             }
+            let before = inner.conn.buffered_output();
             match self.poll_write_out(inner, WRITER, cx) {
-                Poll::Ready(Ok(())) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    st.stalled_since = None;
+                    return Poll::Ready(Ok(()));
+                }
                 Poll::Ready(Err(e)) => {
                     inner.fail_io(e);
                     self.read.wake();
@@ -776,12 +768,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 }
                 Poll::Pending => {}
             }
+            if inner.conn.buffered_output() < before {
+                st.stalled_since = None;
+            }
             if target == Flush::Room && inner.conn.buffered_output() < self.write_buffer_size {
                 return Poll::Ready(Ok(()));
             }
             // A peer that stopped reading must not hold us forever: the
-            // keepalive and close timeouts run here too.
-            if self.poll_core_timers(inner, &mut st.timer, cx) {
+            // write timeout, and the keepalive and close timeouts, run here.
+            let write_at = st
+                .write_timeout
+                .map(|limit| *st.stalled_since.get_or_insert_with(Instant::now) + limit);
+            let core_at = inner.conn.poll_timeout().map(|at| self.origin + at);
+            if let Some(at) = write_at.into_iter().chain(core_at).min()
+                && st.timer.poll_until(at, cx)
+            {
+                if write_at.is_some_and(|t| t <= Instant::now()) {
+                    st.stalled_since = None;
+                    return Poll::Ready(Err(Error::timeout(
+                        Timeout::Write,
+                        "unsent bytes stay queued",
+                    )));
+                }
+                inner.conn.handle_timeout(self.now());
+                inner.note_timer_error();
                 self.read.wake();
                 continue;
             }

@@ -151,6 +151,14 @@ debug_impl!(ReadHalf);
 debug_impl!(WriteHalf);
 
 /// Accessors every handle has.
+/// The error of an address this crate does not know.
+pub(crate) fn unknown_addr() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "the address of a transport handed in is not known",
+    )
+}
+
 macro_rules! common_accessors {
     () => {
         /// What TLS negotiated — peer certificate chain, protocol version,
@@ -179,6 +187,20 @@ macro_rules! common_accessors {
                 Handshake::Client(response) => Some(response),
                 _ => None,
             }
+        }
+
+        /// The local address of the TCP connection under this one (TLS
+        /// or not), for connections [`connect`](crate::connect),
+        /// [`ClientBuilder`](crate::ClientBuilder) or a
+        /// [`Server`](crate::Server) made; an error for a transport
+        /// handed in, whose address this crate does not know.
+        pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+            self.shared.addrs.map(|a| a.0).ok_or_else(crate::socket::unknown_addr)
+        }
+
+        /// The peer's address, as [`local_addr`](Self::local_addr) is ours.
+        pub fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+            self.shared.addrs.map(|a| a.1).ok_or_else(crate::socket::unknown_addr)
         }
 
         /// Which end of the connection this is.
@@ -266,6 +288,15 @@ macro_rules! recv_methods {
 /// Sending methods, for [`WebSocket`] and [`WriteHalf`].
 macro_rules! send_methods {
     () => {
+        /// Makes sending and flushing fail with
+        /// [`Timeout::Write`](crate::Timeout::Write) when the transport
+        /// takes no bytes for this long (a peer that stopped reading). What
+        /// was not written stays queued and the connection stays usable.
+        /// `None` (the default for [`WebSocket::from_raw`]) waits forever.
+        pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+            self.send.write_timeout = timeout;
+        }
+
         /// Sends a message (text, binary, ping, pong, or close) and writes
         /// it out. Waits first while the write buffer is full.
         ///
@@ -345,6 +376,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self
     }
 
+    /// Records the transport's addresses (before the handle is shared).
+    pub(crate) fn with_addrs(
+        mut self,
+        addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
+    ) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.addrs = addrs;
+        }
+        self
+    }
+
     /// Records what TLS negotiated (before the handle is shared).
     #[cfg(feature = "tls")]
     pub(crate) fn with_tls_info(mut self, info: wsock_tls::TlsInfo) -> Self {
@@ -354,8 +396,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self
     }
 
-    pub(crate) fn with_read_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.recv.read_timeout = timeout;
+    /// Applies the builder's read and write timeouts.
+    pub(crate) fn with_timeouts(mut self, settings: &wsock_io::options::Settings) -> Self {
+        self.recv.read_timeout = settings.read_timeout;
+        self.send.write_timeout = settings.write_timeout;
         self
     }
 

@@ -291,12 +291,45 @@ async fn keepalive_unblocks_a_stuck_sender() {
     );
 }
 
+// The write timeout: against a peer that stopped reading, a send fails
+// with Timeout::Write once no byte has gone out for that long; what was
+// queued stays queued, and the connection carries on when the peer reads.
+#[tokio::test(start_paused = true)]
+async fn write_timeout_against_a_peer_that_does_not_read() {
+    use tokio::io::AsyncReadExt;
+    let (ours, mut theirs) = tokio::io::duplex(4096);
+    let mut config = Config::default();
+    config.deflate = wsock_tokio::DeflateConfig::disabled();
+    let mut ws = WebSocket::from_raw(ours, Role::Client, config);
+    ws.set_write_timeout(Some(Duration::from_secs(5)));
+    let started = tokio::time::Instant::now();
+    let err = ws.send(vec![7u8; 100_000]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout(Timeout::Write), "{err}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
+    assert_eq!(ws.state(), State::Open);
+    assert!(ws.buffered_output() > 0);
+    // The peer reads: the rest goes out, whole.
+    let reader = tokio::spawn(async move {
+        let mut frame = vec![0u8; 100_000 + 14];
+        theirs.read_exact(&mut frame).await.unwrap();
+        frame
+    });
+    ws.flush().await.unwrap();
+    let frame = reader.await.unwrap();
+    assert_eq!(frame[0], 0x82);
+    assert_eq!(ws.buffered_output(), 0);
+}
+
 // With a live peer, keepalive pings are answered and the connection stays.
 #[tokio::test]
 async fn keepalive_keeps_a_live_connection() {
     timeout(LIMIT, async {
         let (mut client, server) = pair_with(
-            |b| b.keepalive(Some(Duration::from_millis(20)), Duration::from_millis(300)),
+            |b| b.keepalive_interval(Some(Duration::from_millis(20))).keepalive_timeout(Duration::from_millis(300)),
             Acceptor::new(),
         )
         .await;
@@ -378,7 +411,7 @@ async fn keepalive_over_tcp() {
         let server = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
             let mut ws = Acceptor::new()
-                .keepalive(Some(Duration::from_millis(100)), Duration::from_millis(200))
+                .keepalive_interval(Some(Duration::from_millis(100))).keepalive_timeout(Duration::from_millis(200))
                 .accept(tcp)
                 .await
                 .unwrap();

@@ -104,7 +104,7 @@ fn find<'a>(lines: &'a [String], parts: &[&str]) -> &'a str {
 async fn a_clean_connection_reports_its_handshake_and_close() {
     let lines = captured(async {
         let server = Server::builder()
-            .bind("127.0.0.1:0", |mut ws, _| async move {
+            .bind("127.0.0.1:0", |mut ws| async move {
                 while let Ok(Some(message)) = ws.recv().await {
                     if message.is_data() && ws.send(message).await.is_err() {
                         break;
@@ -169,7 +169,7 @@ async fn failures_report_their_close_code_and_status() {
         builder = builder.max_message_size(8);
         let server = Server::builder()
             .acceptor(builder)
-            .bind("127.0.0.1:0", |mut ws, _| async move {
+            .bind("127.0.0.1:0", |mut ws| async move {
                 while let Ok(Some(_)) = ws.recv().await {}
             })
             .await

@@ -9,9 +9,9 @@ use common::LIMIT;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use wsock_tokio::{Accepted, Acceptor, CloseFrame, Message, Server, WebSocket};
+use wsock_tokio::{Acceptor, CloseFrame, Message, Server, WebSocket};
 
-async fn echo(mut ws: WebSocket<TcpStream>, _: Accepted) {
+async fn echo(mut ws: WebSocket<TcpStream>) {
     while let Ok(Some(message)) = ws.recv().await {
         if message.is_data() && ws.send(message).await.is_err() {
             break;
@@ -127,7 +127,7 @@ async fn shutdown_closes_every_connection_with_1001() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_that_ignores_its_connection_is_forced_at_the_deadline() {
     timeout(LIMIT, async {
-        let server = Server::bind("127.0.0.1:0", |ws: WebSocket<TcpStream>, _| async move {
+        let server = Server::bind("127.0.0.1:0", |ws: WebSocket<TcpStream>| async move {
             tokio::time::sleep(Duration::from_secs(60)).await;
             drop(ws);
         })
@@ -165,15 +165,15 @@ async fn the_handler_learns_the_peer_and_the_request() {
             })
             .bind(
                 "127.0.0.1:0",
-                |mut ws: WebSocket<TcpStream>, accepted: Accepted| async move {
+                |mut ws: WebSocket<TcpStream>| async move {
                     let about = format!(
                         "{} {} {:?}",
-                        accepted.peer.ip(),
-                        accepted.request.path(),
+                        ws.peer_addr().unwrap().ip(),
+                        ws.request().unwrap().path(),
                         ws.protocol()
                     );
                     let _ = ws.send(about).await;
-                    echo(ws, accepted).await;
+                    echo(ws).await;
                 },
             )
             .await

@@ -385,8 +385,8 @@ async fn the_tls_handshake_timeout_frees_the_accept_loop() {
 async fn the_server_helper_serves_wss() {
     timeout(LIMIT, async {
         let server = wsock_tokio::Server::builder()
-            .bind_tls("127.0.0.1:0", PKI.server.acceptor(), |ws, accepted| {
-                assert_eq!(accepted.request.path(), "/tls");
+            .bind_tls("127.0.0.1:0", PKI.server.acceptor(), |ws| {
+                assert_eq!(ws.request().unwrap().path(), "/tls");
                 echo(ws)
             })
             .await
@@ -429,7 +429,7 @@ async fn a_silent_tls_client_gives_its_slot_back() {
         let server = wsock_tokio::Server::builder()
             .max_handshakes(1)
             .evict_after(Duration::from_millis(200))
-            .bind_tls("127.0.0.1:0", acceptor, |ws, _| echo(ws))
+            .bind_tls("127.0.0.1:0", acceptor, echo)
             .await
             .unwrap();
         let port = server.local_addr().port();

@@ -166,10 +166,7 @@ pub fn tokio_server() -> Attacked {
     }
 }
 
-pub async fn tokio_echo(
-    mut ws: wsock_tokio::WebSocket<tokio::net::TcpStream>,
-    _: wsock_tokio::Accepted,
-) {
+pub async fn tokio_echo(mut ws: wsock_tokio::WebSocket<tokio::net::TcpStream>) {
     while let Ok(Some(message)) = ws.recv().await {
         if message.is_data() && ws.send(message).await.is_err() {
             break;
