@@ -27,10 +27,10 @@
 //! its close code (too big 1009, invalid UTF-8 1007, invalid compressed
 //! data 1007, RSV1 on a continuation 1002), and a close frame with that
 //! code ends the output; `deflate_memory()` never exceeds the inflater's
-//! 2^max(w, 9) + 7 KiB for the sender's window bits `w`, and is 0 after
-//! every message when the sender has no context takeover; no `poll_event`
-//! call allocates more than 4 × `max_message_size` + 2^w + 64 KiB, so a
-//! bomb costs the limit, not what it promises.
+//! 42 KiB + 2^max(w, 9) for the sender's window bits `w`, and is 0
+//! after every message when the sender has no context takeover; no
+//! `poll_event` call allocates more than 4 × `max_message_size` +
+//! 2 × 2^w + 106 KiB, so a bomb costs the limit, not what it promises.
 //!
 //! Round trip (`ROUND_TRIP`): `rest` is `[fragment size][level][messages…]`.
 //! Text, binary, application fragments (pings between) and long
@@ -143,15 +143,18 @@ fn sender_side(p: &DeflateParams, sender: Role) -> (u8, bool) {
     }
 }
 
-/// zlib state of an inflater for `bits` (`Codec::memory`; zlib cannot
+/// Deflate state of a receiver for the sender's `bits` (`Codec::memory`):
+/// zlib-rs's inflate state (42 KiB whatever the window) while a message
+/// inflates, and the window kept for context takeover (zlib cannot
 /// inflate raw deflate with fewer than 9 bits).
 fn inflate_memory(bits: u8) -> usize {
-    (1 << bits.max(9)) + 7 * 1024
+    42 * 1024 + (1 << bits.max(9))
 }
 
-/// zlib state of a compressor for `bits` (memLevel 8).
+/// Deflate state of a sender for `bits`: zlib-rs's compressor (memLevel
+/// 8) while a message compresses, and the window kept.
 fn deflate_memory(bits: u8) -> usize {
-    (1 << (bits + 2)) + 128 * 1024 + 6 * 1024
+    (1 << (bits + 2)) + 246 * 1024 + (1 << bits)
 }
 
 fn deflate_conn(role: Role, config: Config, p: DeflateParams, seed: u8) -> Connection {
@@ -328,9 +331,10 @@ fn receive(
     conn.set_receive_mode(mode);
     let (bits, resets) = sender_side(&p, other(receiver));
     // The whole message buffer (at most the limit, plus the byte that
-    // trips it) twice over for Vec growth, zlib's window and state, and
-    // slack for the event's copy.
-    let alloc_bound = 4 * (max + 1) + (1 << bits.max(9)) + 64 * 1024;
+    // trips it) twice over for Vec growth, zlib-rs's inflate state (42
+    // KiB), the kept window (2^w, and its copy when shrunk to fit after
+    // the message), and slack for the event's copy.
+    let alloc_bound = 4 * (max + 1) + 2 * (1 << bits.max(9)) + 42 * 1024 + 64 * 1024;
     let mut checker = EventChecker::default();
     let mut events = Vec::new();
     let mut error = None;

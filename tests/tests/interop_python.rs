@@ -918,15 +918,30 @@ fn blocking_client_against_websockets_server() {
     );
 }
 
+/// websockets offers `client_max_window_bits` bare; we answer with our
+/// default caps: `server_max_window_bits=14; client_max_window_bits=11`.
+fn default_answer() -> DeflateParams {
+    params(false, false, 14, 11)
+}
+
 #[test]
 fn websockets_client_against_tokio_server() {
-    // websockets offers `client_max_window_bits` bare; we impose nothing.
-    python_client_against(tokio_server, Knobs::default(), Config::default(), None);
+    python_client_against(
+        tokio_server,
+        Knobs::default(),
+        Config::default(),
+        Some(default_answer()),
+    );
 }
 
 #[test]
 fn websockets_client_against_blocking_server() {
-    python_client_against(blocking_server, Knobs::default(), Config::default(), None);
+    python_client_against(
+        blocking_server,
+        Knobs::default(),
+        Config::default(),
+        Some(default_answer()),
+    );
 }
 
 /// Non-default parameters, wsock as the client: we ask for the server's

@@ -127,22 +127,31 @@ impl Default for Config {
 /// `*_no_context_takeover` flags are sent when set, and a window size when
 /// below 15 (`client_max_window_bits` is always offered, so a server may
 /// shrink the client's window). A server accepts the first offer it can
-/// honour and answers with the stricter of the offer and these settings.
+/// honour and answers with the stricter of the offer and these settings,
+/// and with windows no larger than the `answer_*_window_bits`.
 ///
-/// Memory is the main cost of deflate at scale. zlib state per connection,
-/// from zlib's formulas (window bits `w`):
+/// Memory is the main cost of deflate at scale. zlib-rs allocates per
+/// stream (window bits `w`):
 ///
-/// | state | size | at `w` = 15 | at `w` = 10 |
-/// |---|---|---|---|
-/// | compressor (memLevel 8) | 2^(w+2) + 128 KiB | 256 KiB | 132 KiB |
-/// | decompressor | 2^w + 7 KiB | 39 KiB | 8 KiB |
+/// | state | size | at `w` = 15 | at `w` = 14 | at `w` = 11 |
+/// |---|---|---|---|---|
+/// | compressor (memLevel 8) | 2^(w+2) + 246 KiB | 374 KiB | 310 KiB | 254 KiB |
+/// | decompressor | 42 KiB (a 32 KiB window whatever `w`) | 42 KiB | 42 KiB | 42 KiB |
+/// | a window kept between messages | 2^w | 32 KiB | 16 KiB | 2 KiB |
 ///
-/// The compressor exists only on a connection that sends compressed
-/// messages. With no context takeover for a direction, that direction's
-/// state is freed after every message, so an idle connection holds none:
-/// a server that sets `server_no_context_takeover` (and asks for
-/// `client_no_context_takeover`) keeps idle connections at zero deflate
-/// memory. [`crate::Connection::deflate_memory`] reports the current figure.
+/// (Resident memory is less: zlib-rs touches its buffers as it uses them.)
+///
+/// By default (`release_after_message`) both streams exist only while a
+/// message is compressed or inflated, so a connection holds between
+/// messages only the windows context takeover needs: 2^w bytes per
+/// direction, 18 KiB with the default server answer to a browser's or
+/// Python's offer (14 bits for the server's messages, 11 for the
+/// client's). A client whose offer does not let the server limit its
+/// window (no `client_max_window_bits`) compresses with up to 15 bits, so
+/// the server keeps 32 KiB for it.
+/// With no context takeover for a direction, that direction keeps no
+/// window at all. [`crate::Connection::deflate_memory`] reports the
+/// current figure.
 #[cfg(feature = "deflate")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -162,6 +171,47 @@ pub struct DeflateConfig {
     /// compresses with at most this; a server caps the client with it when
     /// the client offers the parameter. Default 15.
     pub client_max_window_bits: u8,
+    /// Server role only: the largest window (8–15) the server compresses
+    /// with when the offer leaves the choice to it; it says so
+    /// (`server_max_window_bits=N`, which §7.1.2.1 lets a server add
+    /// unasked), so the client's decompressor can be smaller too.
+    ///
+    /// Why 14 by default: between messages a connection keeps this
+    /// direction's window, 2^N bytes (16 KiB at 14, 32 KiB at 15), and on
+    /// a JSON-like corpus 14 bits compress within 7% of zlib's 15-bit
+    /// default where 13 bits lose 18% and 12 bits 35%
+    /// (`docs/limits.md`). The client's own offer does not change with it
+    /// (see `server_max_window_bits`).
+    pub answer_server_window_bits: u8,
+    /// Server role only: the window (8–15) the server answers a bare
+    /// `client_max_window_bits` with (§7.1.2.2), what browsers and
+    /// Python's `websockets` offer; a value offered by the client is
+    /// lowered to it.
+    ///
+    /// Why 11 by default: the server keeps the client's window, 2^N
+    /// bytes, between messages, and inbound traffic is usually the
+    /// smaller share; 11 bits (2 KiB) keep an idle connection within
+    /// 32 KiB. A client that does not offer the parameter may compress
+    /// with 15 bits, and then costs 32 KiB.
+    pub answer_client_window_bits: u8,
+    /// Free each zlib stream after every message and keep only its window
+    /// (2^w bytes) for context takeover; the next message starts a fresh
+    /// stream with that window as preset dictionary, which continues the
+    /// same LZ77 stream for the peer. Default `true`.
+    ///
+    /// Why: zlib-rs's compressor takes 250+ KiB however small its window,
+    /// most of it a fixed 128 KiB hash table and buffers sized by
+    /// memLevel, so keeping it is what made a deflate connection cost
+    /// 200–360 KiB. Released compressors go to a small pool of spares
+    /// shared by the process (at most 8), so the heap does not fragment.
+    /// The price is CPU per compressed message sent: hashing the window
+    /// back in, about 37 µs at 14 bits (51 µs instead of 14 µs for a
+    /// 535-byte JSON message at level 6, measured on a 2-core x86_64 VM);
+    /// inflating costs a few µs more. Set `false` where CPU matters more
+    /// than memory: the streams are then kept between messages, and
+    /// [`Connection::release_deflate`](crate::Connection::release_deflate)
+    /// frees them when the connection goes idle.
+    pub release_after_message: bool,
     /// Messages shorter than this many bytes are sent uncompressed (RFC
     /// 7692 lets a sender choose per message). Default 64.
     pub threshold: usize,
@@ -189,6 +239,9 @@ impl Default for DeflateConfig {
             client_no_context_takeover: false,
             server_max_window_bits: 15,
             client_max_window_bits: 15,
+            answer_server_window_bits: 14,
+            answer_client_window_bits: 11,
+            release_after_message: true,
             threshold: 64,
             level: 6,
         }

@@ -1,11 +1,18 @@
 //! The per-message transform: raw DEFLATE with the RFC 7692 framing
 //! (§7.2): a message is one sync-flushed stretch of a deflate stream whose
 //! trailing `00 00 ff ff` is not sent.
+//!
+//! With [`DeflateConfig::release_after_message`] each half frees its zlib
+//! stream after every message and keeps only its window (a
+//! [`History`]); the next message starts a fresh stream with that window
+//! as preset dictionary, which continues the same LZ77 stream.
 
 use alloc::vec::Vec;
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Compress, Decompress, FlushCompress, FlushDecompress, Status};
 
+use super::history::History;
+use super::pool;
 use super::{DeflateParams, MIN_WINDOW_BITS};
 use crate::config::{DeflateConfig, Role};
 use crate::error::{Error, ProtocolError};
@@ -47,30 +54,45 @@ impl Codec {
             ),
         };
         let bits = ours.min(our_pref.max(MIN_WINDOW_BITS));
+        let release = config.release_after_message;
         Self {
-            inflater: Inflater::new(theirs, their_reset),
-            deflater: (bits >= ZLIB_MIN_BITS).then(|| Deflater {
-                z: None,
-                bits,
-                level: config.level.min(9),
-                reset_each_message: our_reset,
-            }),
+            inflater: Inflater::new(theirs, their_reset, release),
+            deflater: (bits >= ZLIB_MIN_BITS)
+                .then(|| Deflater::new(bits, config.level.min(9), our_reset, release)),
             threshold: config.threshold,
         }
     }
 
-    /// zlib state held now, in bytes (estimated from zlib's formulas).
-    pub(crate) fn memory(&self) -> usize {
-        let inflate = self.inflater.z.as_ref().map_or(0, |_| {
-            (1usize << self.inflater.bits.max(ZLIB_MIN_BITS)) + 7 * 1024
-        });
-        let deflate = self
-            .deflater
-            .as_ref()
-            .filter(|d| d.z.is_some())
-            .map_or(0, |d| (1usize << (d.bits + 2)) + 128 * 1024 + 6 * 1024);
-        inflate + deflate
+    /// Frees both zlib streams, keeping only the windows context takeover
+    /// needs. Only between messages: `sending` or `receiving` says that
+    /// direction is in the middle of one, whose stream is still needed.
+    pub(crate) fn release(&mut self, sending: bool, receiving: bool) {
+        if !receiving {
+            self.inflater.release();
+        }
+        if !sending && let Some(deflater) = self.deflater.as_mut() {
+            deflater.release();
+        }
     }
+
+    /// Deflate state held now, in bytes: zlib-rs's allocations (from its
+    /// layout) for live streams, plus the windows kept between messages.
+    pub(crate) fn memory(&self) -> usize {
+        let inflate = self.inflater.z.as_ref().map_or(0, |_| INFLATE_STATE);
+        let deflate = self.deflater.as_ref().map_or(0, Deflater::memory);
+        inflate + deflate + self.inflater.history.as_ref().map_or(0, History::memory)
+    }
+}
+
+/// zlib-rs's inflate allocation: a 32 KiB window whatever the window bits,
+/// plus its state and code tables.
+const INFLATE_STATE: usize = 32 * 1024 + 10 * 1024;
+
+/// zlib-rs's deflate allocation at memLevel 8 for `bits`: window and chain
+/// table (2^(bits+2)), a hash table of 64 Ki entries (128 KiB, fixed), and
+/// 112 KiB of symbol and pending buffers, plus its state.
+fn deflate_state(bits: u8) -> usize {
+    (1usize << (bits + 2)) + 128 * 1024 + 112 * 1024 + 6 * 1024
 }
 
 /// The receiving half.
@@ -81,16 +103,39 @@ pub(crate) struct Inflater {
     /// The stream's final block (BFINAL) arrived in this message; what
     /// follows it in the message is ignored.
     ended: bool,
+    /// The peer's window, recorded with context takeover so the stream
+    /// can be freed between messages.
+    history: Option<History>,
+    /// Free the stream after every message.
+    release_after_message: bool,
 }
 
 impl Inflater {
-    fn new(bits: u8, reset_each_message: bool) -> Self {
+    fn new(bits: u8, reset_each_message: bool, release_after_message: bool) -> Self {
+        // A larger window than the sender's always decodes its stream.
+        let bits = bits.max(ZLIB_MIN_BITS);
         Self {
             z: None,
             bits,
             reset_each_message,
             ended: false,
+            history: (!reset_each_message).then(|| History::new(bits)),
+            release_after_message,
         }
+    }
+
+    /// The stream, made on first use with the window kept since the last
+    /// message as its preset dictionary.
+    fn stream(&mut self) -> Result<&mut Decompress, Error> {
+        if self.z.is_none() {
+            let mut z = Decompress::new_with_window_bits(false, self.bits);
+            if let Some(history) = self.history.as_mut().filter(|h| !h.is_empty()) {
+                z.set_dictionary(history.window())
+                    .map_err(|_| Error::InvalidState("restoring the inflate window failed"))?;
+            }
+            self.z = Some(z);
+        }
+        Ok(self.z.as_mut().expect("made above"))
     }
 
     /// Inflates `input` onto `out`, adding at most `room` bytes. Returns
@@ -105,24 +150,23 @@ impl Inflater {
         if self.ended {
             return Ok((input.len(), false));
         }
-        // A larger window than the sender's always decodes its stream.
-        let bits = self.bits.max(ZLIB_MIN_BITS);
-        let z = self
-            .z
-            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
         let (mut used, mut written) = (0, 0);
         loop {
             let space = (room - written).min(STEP);
             if space == 0 {
                 return Ok((used, true));
             }
-            let (in_before, out_before) = (z.total_in(), z.total_out());
             let len = out.len();
             out.resize(len + space, 0);
+            let z = self.stream()?;
+            let (in_before, out_before) = (z.total_in(), z.total_out());
             let status = z.decompress(&input[used..], &mut out[len..], FlushDecompress::None);
             let produced = (z.total_out() - out_before) as usize;
             let consumed = (z.total_in() - in_before) as usize;
             out.truncate(len + produced);
+            if let Some(history) = self.history.as_mut() {
+                history.push(&out[len..]);
+            }
             used += consumed;
             written += produced;
             match status {
@@ -147,12 +191,28 @@ impl Inflater {
     }
 
     /// The message ended: forget the context if the peer resets it (and
-    /// free the state until the next compressed message).
+    /// free the state until the next compressed message), or keep only
+    /// the window when releasing after every message.
     pub(crate) fn end_message(&mut self) {
-        if self.reset_each_message || self.ended {
+        if self.ended {
+            // The peer ended its stream (BFINAL): the next message starts
+            // a new one, which cannot refer to this one.
+            if let Some(history) = self.history.as_mut() {
+                history.clear();
+            }
             self.z = None;
+        } else if self.reset_each_message || self.release_after_message {
+            self.release();
         }
         self.ended = false;
+    }
+
+    /// Frees the stream between messages; its window stays in `history`.
+    pub(crate) fn release(&mut self) {
+        self.z = None;
+        if let Some(history) = self.history.as_mut() {
+            history.window();
+        }
     }
 }
 
@@ -162,9 +222,44 @@ pub(crate) struct Deflater {
     bits: u8,
     level: u32,
     reset_each_message: bool,
+    /// Our window, recorded with context takeover so the stream can be
+    /// freed between messages.
+    history: Option<History>,
+    /// Free the stream after every message.
+    release_after_message: bool,
 }
 
 impl Deflater {
+    fn new(bits: u8, level: u32, reset_each_message: bool, release_after_message: bool) -> Self {
+        Self {
+            z: None,
+            bits,
+            level,
+            reset_each_message,
+            history: (!reset_each_message).then(|| History::new(bits)),
+            release_after_message,
+        }
+    }
+
+    /// The stream, made on first use with the window kept since the last
+    /// message as its preset dictionary.
+    fn stream(&mut self) -> Result<&mut Compress, Error> {
+        if self.z.is_none() {
+            let mut z = pool::take(self.bits, self.level);
+            if let Some(history) = self.history.as_mut().filter(|h| !h.is_empty()) {
+                z.set_dictionary(history.window())
+                    .map_err(|_| Error::InvalidState("restoring the deflate window failed"))?;
+            }
+            self.z = Some(z);
+        }
+        Ok(self.z.as_mut().expect("made above"))
+    }
+
+    fn memory(&self) -> usize {
+        let stream = self.z.as_ref().map_or(0, |_| deflate_state(self.bits));
+        stream + self.history.as_ref().map_or(0, History::memory)
+    }
+
     /// Appends `data` compressed and sync-flushed to `out`; with `last`,
     /// without the trailing `00 00 ff ff` (§7.2.1).
     pub(crate) fn compress(
@@ -173,10 +268,7 @@ impl Deflater {
         out: &mut Vec<u8>,
         last: bool,
     ) -> Result<(), Error> {
-        let (bits, level) = (self.bits, self.level);
-        let z = self.z.get_or_insert_with(|| {
-            Compress::new_with_window_bits(Compression::new(level), false, bits)
-        });
+        let z = self.stream()?;
         let mut used = 0;
         loop {
             out.reserve((data.len() - used) / 2 + 64);
@@ -187,6 +279,9 @@ impl Deflater {
             if used == data.len() && out.len() < out.capacity() {
                 break;
             }
+        }
+        if let Some(history) = self.history.as_mut() {
+            history.push(data);
         }
         if last && out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
@@ -202,10 +297,25 @@ impl Deflater {
     }
 
     /// The message ended: with no context takeover, drop the state (it is
-    /// rebuilt for the next message, so an idle connection holds none).
+    /// rebuilt for the next message, so an idle connection holds none);
+    /// when releasing after every message, keep only the window.
     pub(crate) fn end_message(&mut self) {
-        if self.reset_each_message {
-            self.z = None;
+        if self.reset_each_message || self.release_after_message {
+            self.release();
+        }
+    }
+
+    /// Frees the stream between messages (to the pool of spares); its
+    /// window stays in `history`.
+    pub(crate) fn release(&mut self) {
+        if let Some(z) = self.z.take() {
+            pool::give_back(self.bits, self.level, z);
+        }
+        if let Some(history) = self.history.as_mut() {
+            history.window();
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,9 @@
 //! compresses and inflates whole messages with the agreed parameters.
 
 pub(crate) mod codec;
+mod history;
 pub(crate) mod negotiate;
+mod pool;
 
 /// The extension token.
 pub const NAME: &str = "permessage-deflate";

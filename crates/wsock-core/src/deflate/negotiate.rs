@@ -100,21 +100,28 @@ pub(crate) fn answer(
     if client_no_context_takeover {
         answer = answer.param("client_no_context_takeover", None);
     }
-    // §7.1.2.1: answered only when offered, with the same or a smaller value.
-    // Without it the server still compresses with a window of its choosing.
-    let server_max_window_bits = match p.server_max_window_bits {
-        Some(offered) => {
-            let bits = offered.min(clamp_bits(config.server_max_window_bits));
-            answer = answer.param("server_max_window_bits", Some(&bits.to_string()));
-            bits
-        }
-        None => MAX_WINDOW_BITS,
-    };
-    // §7.1.2.2: the server may limit the client's window only if offered.
+    // §7.1.2.1: a server answers with the same or a smaller value when
+    // offered, and "MAY include" it when not, to say it uses a smaller
+    // window (the client's decompressor can then be smaller too).
+    let server_max_window_bits = p
+        .server_max_window_bits
+        .unwrap_or(MAX_WINDOW_BITS)
+        .min(clamp_bits(config.server_max_window_bits))
+        .min(clamp_bits(config.answer_server_window_bits));
+    if p.server_max_window_bits.is_some() || server_max_window_bits < MAX_WINDOW_BITS {
+        answer = answer.param(
+            "server_max_window_bits",
+            Some(&server_max_window_bits.to_string()),
+        );
+    }
+    // §7.1.2.2: the server may limit the client's window only if offered;
+    // a bare `client_max_window_bits` leaves the value to the server.
     let client_max_window_bits = match p.client_max_window_bits {
         Some(offered) => {
             let limit = offered.unwrap_or(MAX_WINDOW_BITS);
-            let bits = limit.min(clamp_bits(config.client_max_window_bits));
+            let bits = limit
+                .min(clamp_bits(config.client_max_window_bits))
+                .min(clamp_bits(config.answer_client_window_bits));
             if bits < MAX_WINDOW_BITS || offered.is_some() {
                 answer = answer.param("client_max_window_bits", Some(&bits.to_string()));
             }

@@ -47,9 +47,18 @@ fn rfc7692_7_1_client_offers() {
     );
 }
 
+/// A server that answers as the RFC's examples do: no cap of its own on
+/// the windows (`answer_*_window_bits` 15).
+fn uncapped() -> DeflateConfig {
+    let mut config = DeflateConfig::default();
+    config.answer_server_window_bits = 15;
+    config.answer_client_window_bits = 15;
+    config
+}
+
 #[test]
 fn rfc7692_7_1_server_accepts_every_parameter() {
-    let config = DeflateConfig::default();
+    let config = uncapped();
     // A browser's offer.
     assert_eq!(
         answer_text(&config, "permessage-deflate; client_max_window_bits"),
@@ -89,13 +98,13 @@ fn rfc7692_7_1_server_policy_caps_memory() {
     config.server_max_window_bits = 10;
     config.client_max_window_bits = 11;
     // Limits it may impose are imposed; server_max_window_bits was not
-    // offered, so it is not answered (§7.1.2.1), only used.
+    // offered, and is announced all the same (§7.1.2.1 "MAY include").
     assert_eq!(
         answer_text(&config, "permessage-deflate; client_max_window_bits"),
         Some((
-            params(true, true, 15, 11),
+            params(true, true, 10, 11),
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
-             client_max_window_bits=11"
+             server_max_window_bits=10; client_max_window_bits=11"
                 .into()
         ))
     );
@@ -112,7 +121,7 @@ fn rfc7692_7_1_server_policy_caps_memory() {
     // The client cannot be limited if it did not offer client_max_window_bits.
     assert_eq!(
         answer_text(&config, "permessage-deflate").unwrap().0,
-        params(true, true, 15, 15)
+        params(true, true, 10, 15)
     );
     config.enabled = false;
     assert_eq!(answer_text(&config, "permessage-deflate"), None);
@@ -120,7 +129,7 @@ fn rfc7692_7_1_server_policy_caps_memory() {
 
 #[test]
 fn rfc7692_7_1_server_declines_invalid_offers_and_takes_the_next() {
-    let config = DeflateConfig::default();
+    let config = uncapped();
     for bad in [
         "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
         "permessage-deflate; client_no_context_takeover; client_no_context_takeover",
@@ -165,7 +174,7 @@ fn rfc7692_7_1_server_declines_invalid_offers_and_takes_the_next() {
 fn rfc7692_7_1_2_window_bits_8_is_accepted() {
     // zlib cannot deflate with 8 bits; the server accepts and sends
     // uncompressed (see codec), which any limit allows.
-    let config = DeflateConfig::default();
+    let config = uncapped();
     assert_eq!(
         answer_text(&config, "permessage-deflate; server_max_window_bits=8"),
         Some((
@@ -250,5 +259,93 @@ fn rfc7692_7_1_2_1_server_may_limit_its_window_unasked() {
         "permessage-deflate; server_max_window_bits=010",
     ] {
         assert!(ok(bad).is_err(), "{bad}");
+    }
+}
+
+/// The default server answers (`answer_server_window_bits` 14,
+/// `answer_client_window_bits` 11): both windows as small as each offer
+/// lets the server make them (§7.1.2.1: it may always announce its own;
+/// §7.1.2.2: it may set the client's only when offered).
+#[test]
+fn rfc7692_7_1_2_default_answer_limits_both_windows() {
+    let config = DeflateConfig::default();
+    let table: &[(&str, DeflateParams, &str)] = &[
+        // Chromium's and Python websockets' default offer.
+        (
+            "permessage-deflate; client_max_window_bits",
+            params(false, false, 14, 11),
+            "permessage-deflate; server_max_window_bits=14; client_max_window_bits=11",
+        ),
+        // Without the parameter the client's window stays at 15.
+        (
+            "permessage-deflate",
+            params(false, false, 14, 15),
+            "permessage-deflate; server_max_window_bits=14",
+        ),
+        // A client offering smaller windows keeps them.
+        (
+            "permessage-deflate; server_max_window_bits=9; client_max_window_bits=10",
+            params(false, false, 9, 10),
+            "permessage-deflate; server_max_window_bits=9; client_max_window_bits=10",
+        ),
+        // Larger ones are lowered to the server's caps.
+        (
+            "permessage-deflate; server_max_window_bits=15; client_max_window_bits=15",
+            params(false, false, 14, 11),
+            "permessage-deflate; server_max_window_bits=14; client_max_window_bits=11",
+        ),
+        (
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+             client_max_window_bits",
+            params(true, true, 14, 11),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+             server_max_window_bits=14; client_max_window_bits=11",
+        ),
+    ];
+    for (offers, expected, text) in table {
+        assert_eq!(
+            answer_text(&config, offers),
+            Some((*expected, (*text).into())),
+            "{offers}"
+        );
+    }
+    // Caps at 8 (zlib cannot compress with it): the server sends
+    // uncompressed and the client may compress with 8 bits.
+    let mut small = DeflateConfig::default();
+    small.answer_server_window_bits = 8;
+    small.answer_client_window_bits = 8;
+    assert_eq!(
+        answer_text(&small, "permessage-deflate; client_max_window_bits"),
+        Some((
+            params(false, false, 8, 8),
+            "permessage-deflate; server_max_window_bits=8; client_max_window_bits=8".into()
+        ))
+    );
+    // 15 answers as before the caps existed.
+    assert_eq!(
+        answer_text(&uncapped(), "permessage-deflate; client_max_window_bits"),
+        Some((params(false, false, 15, 15), "permessage-deflate".into()))
+    );
+}
+
+/// The caps are the server's alone: a client's offer does not change with
+/// them, and a client accepts the answer they lead to.
+#[test]
+fn rfc7692_7_1_answer_caps_leave_the_client_offer_alone() {
+    let mut config = DeflateConfig::default();
+    for (server, client) in [(8, 8), (14, 11), (15, 15), (9, 15)] {
+        config.answer_server_window_bits = server;
+        config.answer_client_window_bits = client;
+        let offer = offer(&config);
+        assert_eq!(
+            offer.to_string(),
+            "permessage-deflate; client_max_window_bits"
+        );
+        let (params, answer) = answer(&config, &[offer]).unwrap();
+        assert_eq!(
+            accepted(&config, &[answer]),
+            Ok(Some(params)),
+            "{server} {client}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The permessage-deflate receive glue (RFC 7692 §7.2.2): a compressed
 //! message's frames are unmasked, inflated in bounded steps and validated
-//! as text, with the inflated size checked as it grows.
+//! as text, with the inflated size checked as it grows. Also where a
+//! connection going idle frees its zlib streams.
 
 use super::super::input::Input;
 use super::{InFrame, InMessage, Step, check_limit};
@@ -11,6 +12,23 @@ use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
 
 impl Connection {
+    /// Frees the permessage-deflate zlib streams (100+ KiB for a
+    /// compressor), keeping only the windows that context takeover needs
+    /// (2^w bytes per direction); the next message rebuilds each stream
+    /// from its window, which the peer cannot tell apart. For a connection
+    /// about to sit idle when
+    /// [`release_after_message`](crate::DeflateConfig::release_after_message)
+    /// is off (with it on, nothing is held between messages anyway). A
+    /// direction in the middle of a message keeps its stream. Does nothing
+    /// without deflate.
+    pub fn release_deflate(&mut self) {
+        let sending = self.core.sending.is_some() && self.core.sending_compressed;
+        let receiving = self.core.message.is_some();
+        if let Some(codec) = self.core.codec.as_mut() {
+            codec.release(sending, receiving);
+        }
+    }
+
     /// A frame of a compressed message (RFC 7692 §7.2.2): unmask what
     /// arrived, inflate it in bounded steps into the message buffer, and
     /// restore the `00 00 ff ff` tail after the final frame. The inflated

@@ -783,3 +783,91 @@ proptest! {
         prop_assert_eq!(events, whole);
     }
 }
+
+/// The default answer to a browser's offer (14-bit server window, 11-bit
+/// client window): after an echo in both directions, in message and
+/// stream mode, the connection holds only the two windows, and the echo
+/// decodes on a client that never releases anything.
+#[test]
+fn idle_connection_holds_only_the_windows() {
+    let params = DeflateParams {
+        server_max_window_bits: 14,
+        client_max_window_bits: 11,
+        ..DeflateParams::default()
+    };
+    let mut kept = deflate_config(0);
+    kept.deflate.release_after_message = false;
+    for mode in [ReceiveMode::Message, ReceiveMode::Stream] {
+        let mut client = with_deflate(Role::Client, kept.clone(), params);
+        let mut server = with_deflate(Role::Server, deflate_config(0), params);
+        server.set_receive_mode(mode);
+        for round in 0..20u32 {
+            let text = sample(3000 + round as usize * 100, round);
+            client.send(&text[..]).unwrap();
+            server.feed(&take_output(&mut client));
+            let got: Vec<u8> = drain(&mut server)
+                .into_iter()
+                .flat_map(|ev| match ev {
+                    Ev::Binary(data) | Ev::Chunk(_, data, _, _) => data,
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            assert_eq!(got, text);
+            server.send(&got[..]).unwrap();
+            client.feed(&take_output(&mut server));
+            assert_eq!(drain(&mut client), vec![Ev::Binary(text)]);
+            assert!(
+                server.deflate_memory() <= (1 << 14) + (1 << 11),
+                "{}",
+                server.deflate_memory()
+            );
+        }
+        assert_eq!(server.deflate_memory(), (1 << 14) + (1 << 11));
+        // Kept streams hold zlib's state.
+        assert!(client.deflate_memory() > 128 * 1024);
+    }
+}
+
+/// With streams kept between messages, `release_deflate` frees them at any
+/// point between messages (an adapter going idle), except a direction in
+/// the middle of a message; the peer, which never releases, decodes on.
+#[test]
+fn release_deflate_between_messages() {
+    let params = DeflateParams::default();
+    let mut kept = deflate_config(0);
+    kept.deflate.release_after_message = false;
+    let mut client = with_deflate(Role::Client, kept.clone(), params);
+    let mut server = with_deflate(Role::Server, kept, params);
+    for round in 0..6u32 {
+        let text = sample(2000 + round as usize * 700, round);
+        client.send(&text[..]).unwrap();
+        server.feed(&take_output(&mut client));
+        assert_eq!(drain(&mut server), vec![Ev::Binary(text.clone())]);
+        assert!(server.deflate_memory() > 32 * 1024);
+        // Half a fragmented message out: the compressor stays.
+        server
+            .send_fragment(DataKind::Binary, &text[..1000], false)
+            .unwrap();
+        server.release_deflate();
+        assert!(server.deflate_memory() > 128 * 1024);
+        server
+            .send_fragment(DataKind::Binary, &text[1000..], true)
+            .unwrap();
+        server.send(&text[..]).unwrap();
+        server.release_deflate();
+        assert!(
+            server.deflate_memory() <= 2 << 15,
+            "{}",
+            server.deflate_memory()
+        );
+        client.feed(&take_output(&mut server));
+        assert_eq!(
+            drain(&mut client),
+            vec![Ev::Binary(text.clone()), Ev::Binary(text)]
+        );
+    }
+    // Nothing to free without deflate.
+    let mut plain = Connection::with_mask_source(Role::Server, Config::default(), keys());
+    plain.release_deflate();
+    assert_eq!(plain.deflate_memory(), 0);
+}
