@@ -13,10 +13,10 @@ use wsock_core::{
 };
 
 use crate::engine::{Handshake, ReadState, Shared, Wait, lock_conn};
-use crate::settings::Settings;
 use crate::stream::{MessageReader, MessageWriter};
 use crate::transport::Transport;
 use crate::{Error, ErrorKind};
+use wsock_io::options::Settings;
 
 /// The reading side and the transport.
 struct Inner<S> {

@@ -28,18 +28,12 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 use wsock_core::{Bytes, Connection, Event, Message, ReceiveMode, Role, State, Stats};
 
-use crate::{Error, ErrorKind, Timeout};
+use crate::{Error, Timeout};
 
 /// Waker slot of the receiving side.
 pub(crate) const READER: usize = 0;
 /// Waker slot of the sending side.
 pub(crate) const WRITER: usize = 1;
-
-/// After the closing handshake (or a failure), how long to keep reading
-/// and discarding so the peer's last bytes do not turn our close into a
-/// reset that could destroy the close frame in flight. Capped by
-/// `Config::close_timeout`.
-const LINGER: Duration = Duration::from_secs(2);
 
 /// Reads per `poll` before yielding to the runtime, so a fast peer cannot
 /// monopolise a worker even on transports without cooperative budgeting.
@@ -326,7 +320,7 @@ impl<S> Shared<S> {
     /// [`new`](Self::new), in a span the handshake already reported in.
     pub(crate) fn with_span(io: S, conn: Connection, span: crate::diag::Span) -> Self {
         let config = conn.config();
-        let linger = config.close_timeout.map_or(LINGER, |t| t.min(LINGER));
+        let linger = conn.closing_time();
         let write_buffer_size = config.write_buffer_size.max(1);
         Self {
             role: conn.role(),
@@ -596,17 +590,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     }
                 }
                 if inner.shutdown {
-                    // Linger only after a failure: the peer may still be
-                    // sending, and unread bytes at close would reset the
-                    // connection and could destroy our close frame. After a
-                    // clean closing handshake nothing follows the peer's
-                    // close frame, and a peer that stopped answering will
-                    // not send its end of stream.
-                    let linger = inner
-                        .terminal
-                        .as_ref()
-                        .is_some_and(|e| !matches!(e.kind(), ErrorKind::Timeout(_)));
-                    if inner.eof || !linger {
+                    // Read until the peer's end of stream only if the core
+                    // says the peer may still be sending.
+                    if inner.eof || !inner.conn.should_linger() {
                         inner.end();
                         self.write.wake();
                         continue;

@@ -195,12 +195,18 @@ macro_rules! common_accessors {
         /// [`Server`](crate::Server) made; an error for a transport
         /// handed in, whose address this crate does not know.
         pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-            self.shared.addrs.map(|a| a.0).ok_or_else(crate::socket::unknown_addr)
+            self.shared
+                .addrs
+                .map(|a| a.0)
+                .ok_or_else(crate::socket::unknown_addr)
         }
 
         /// The peer's address, as [`local_addr`](Self::local_addr) is ours.
         pub fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-            self.shared.addrs.map(|a| a.1).ok_or_else(crate::socket::unknown_addr)
+            self.shared
+                .addrs
+                .map(|a| a.1)
+                .ok_or_else(crate::socket::unknown_addr)
         }
 
         /// Which end of the connection this is.
