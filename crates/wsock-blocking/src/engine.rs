@@ -540,6 +540,9 @@ pub(crate) struct ReadState {
     io_error: Option<io::Error>,
     peer_close: Option<CloseFrame>,
     closed_reported: bool,
+    /// The peer's close frame, met by a streaming receive, for the next
+    /// `recv`.
+    pub(crate) pending_close: Option<Message>,
 }
 
 impl ReadState {
@@ -559,6 +562,7 @@ impl ReadState {
             io_error: None,
             peer_close: None,
             closed_reported: false,
+            pending_close: None,
         }
     }
 

@@ -297,7 +297,9 @@ where
     let sent_digest = Sha1::digest(&payload);
     let before = ws.stats();
 
-    let mut writer = ws.send_stream(DataKind::Binary);
+    let mut writer = ws
+        .send_stream(DataKind::Binary)
+        .map_err(|e| fail(5, NAME, e))?;
     let mut pieces = 0usize;
     for chunk in payload.chunks(fragment) {
         let mut rest = chunk;

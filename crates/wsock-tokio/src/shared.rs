@@ -26,7 +26,9 @@ use std::{future::Future, io};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
-use wsock_core::{Bytes, Connection, Event, Message, ReceiveMode, Role, State, Stats};
+use wsock_core::{
+    Bytes, CloseCode, CloseFrame, Connection, Event, Message, ReceiveMode, Role, State, Stats,
+};
 
 use crate::{Error, Timeout};
 
@@ -132,6 +134,9 @@ pub(crate) struct Shared<S> {
     /// The local and the peer's address, for TCP connections this crate
     /// opened or a `Server` accepted.
     pub(crate) addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
+    /// What dropping the last handle does (a function, so that `Drop`,
+    /// which cannot require `S: AsyncWrite`, can write).
+    on_drop: fn(&Self),
 }
 
 /// The request a server accepted, or the response a client got.
@@ -311,7 +316,7 @@ pub(crate) enum Flush {
     Room,
 }
 
-impl<S> Shared<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     pub(crate) fn new(io: S, conn: Connection) -> Self {
         let span = crate::diag::connection_span(conn.role());
         Self::with_span(io, conn, span)
@@ -326,6 +331,7 @@ impl<S> Shared<S> {
             role: conn.role(),
             handshake: Handshake::None,
             addrs: None,
+            on_drop: Self::close_unwaited,
             protocol: conn.protocol().map(Into::into),
             extensions: conn.extensions(),
             write_buffer_size,
@@ -348,6 +354,13 @@ impl<S> Shared<S> {
                 span,
             }),
         }
+    }
+}
+
+impl<S> Shared<S> {
+    /// The last handle was dropped: see `close_unwaited`.
+    pub(crate) fn close_on_drop(&self) {
+        (self.on_drop)(self);
     }
 
     pub(crate) fn role(&self) -> Role {
@@ -448,6 +461,29 @@ impl<S> Shared<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
+    /// Ends a connection nobody will poll again, without waiting: a close
+    /// frame (1001) if it is open, what is queued written as far as the
+    /// transport takes it now, and our side shut down.
+    fn close_unwaited(&self) {
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        if inner.done {
+            return;
+        }
+        if inner.terminal.is_none()
+            && inner.conn.state() == State::Open
+            && inner.conn.close(CloseCode::GOING_AWAY, "").is_ok()
+        {
+            let frame = CloseFrame::new(CloseCode::GOING_AWAY, "");
+            crate::diag::close(&inner.span, false, Some(&frame));
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        if !inner.shutdown && self.poll_write_out(inner, WRITER, &cx).is_ready() {
+            let _ = Pin::new(&mut inner.io).poll_shutdown(&mut cx);
+        }
+        inner.end();
+    }
+
     /// Writes the core's output until it is empty, then flushes the
     /// transport. Polls with the shared write waker after registering `cx`
     /// in `slot`.
