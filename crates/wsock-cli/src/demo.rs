@@ -73,6 +73,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         idle_timeout: None,
         deflate: wsock_core::DeflateConfig::default(),
         stop: None,
+        room: None,
     };
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;

@@ -16,6 +16,9 @@
 //!   [`send`](WebSocket::send), [`flush`](WebSocket::flush),
 //!   [`close`](WebSocket::close)) and implements `Stream` and `Sink`; it
 //!   [splits](WebSocket::split) into halves for two tasks.
+//! * Fan-out: a [`broadcast::Hub`] publishes one message to every
+//!   connection in a room, with a bounded queue and a policy for
+//!   subscribers that fall behind.
 //! * Large messages stream: [`WebSocket::recv_stream`] gives an
 //!   `AsyncRead` of one message, [`WebSocket::send_stream`] an `AsyncWrite`.
 //!
@@ -65,6 +68,7 @@
 //! [tokio]: https://docs.rs/tokio
 #![warn(missing_docs)]
 
+pub mod broadcast;
 mod client;
 use wsock_io::diag;
 mod listener;

@@ -506,6 +506,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
 
 impl<S> WriteHalf<S> {
     common_accessors!();
+
+    /// The state shared with the read half.
+    pub(crate) fn shared(&self) -> &Arc<Shared<S>> {
+        &self.shared
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
