@@ -66,6 +66,7 @@
 //!
 //! [tokio]: https://docs.rs/tokio
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod client;
 use wsock_io::diag;
@@ -75,6 +76,7 @@ mod shared;
 mod socket;
 mod stream;
 #[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub mod upgrade;
 
 pub use client::{ClientBuilder, client, connect};

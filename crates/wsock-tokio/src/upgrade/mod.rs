@@ -126,6 +126,11 @@ impl Acceptor {
     /// Takes the request by `&mut` because hyper's upgrade handle is taken
     /// out of it (`hyper::upgrade::on`); the rest stays for the service,
     /// and [`WebSocket::request`] has the head.
+    ///
+    /// hyper read the request, so the acceptor's
+    /// [`handshake_timeout`](Self::handshake_timeout) plays no part: hyper's
+    /// own (`header_read_timeout`) bounds it. The other settings apply to
+    /// the WebSocket.
     #[allow(clippy::result_large_err)]
     pub fn upgrade_with<B, F>(
         &self,
