@@ -10,8 +10,10 @@
 //! * Clients: [`connect`] or [`ClientBuilder`] (Happy Eyeballs connection
 //!   racing, timeouts, subprotocols, headers, limits, keepalive).
 //! * Servers: [`accept`], [`accept_with`] (inspect the request; accept or
-//!   [`Rejection`]) or [`Acceptor`]; or [`WebSocket::from_raw`] after an
-//!   HTTP server did the upgrade (see the `hyper_upgrade` example).
+//!   [`Rejection`]) or [`Acceptor`]. Behind hyper 1.x, over HTTP/1.1 or
+//!   HTTP/2 (RFC 8441), `Acceptor::upgrade` in the `upgrade` module (the
+//!   `hyper` feature; see the `hyper_upgrade` example); after another HTTP
+//!   stack did the upgrade, [`WebSocket::from_connection`].
 //! * A [`WebSocket`] has plain async methods ([`recv`](WebSocket::recv),
 //!   [`send`](WebSocket::send), [`flush`](WebSocket::flush),
 //!   [`close`](WebSocket::close)) and implements `Stream` and `Sink`; it
@@ -67,6 +69,7 @@
 //!
 //! [tokio]: https://docs.rs/tokio
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod broadcast;
 mod client;
@@ -76,6 +79,9 @@ mod server;
 mod shared;
 mod socket;
 mod stream;
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub mod upgrade;
 
 pub use client::{ClientBuilder, client, connect};
 pub use listener::{Server, ServerBuilder, listen};
