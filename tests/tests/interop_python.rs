@@ -517,7 +517,7 @@ async fn tokio_client_session(url: &str, config: Config) -> ClientRun {
     }
     // Streamed: one message in many writes (and frames).
     let pieces = stream_pieces();
-    let mut writer = ws.send_stream(DataKind::Text);
+    let mut writer = ws.send_stream(DataKind::Text).unwrap();
     for piece in &pieces {
         writer.write_all(piece.as_bytes()).await.unwrap();
     }
@@ -530,7 +530,7 @@ async fn tokio_client_session(url: &str, config: Config) -> ClientRun {
         describe(&echo)
     );
     payload += payload_len(&echo);
-    let mut writer = ws.send_stream(DataKind::Binary);
+    let mut writer = ws.send_stream(DataKind::Binary).unwrap();
     for i in 0..50u8 {
         writer.write_all(&[i; 3001]).await.unwrap();
     }

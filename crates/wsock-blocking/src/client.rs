@@ -8,11 +8,11 @@ use wsock_core::HandshakeError;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
 
 use crate::engine::{Handshake, Shared, read_by, write_all_by};
-use crate::settings::Settings;
-use wsock_io::options::ClientOptions;
 use crate::transport::{MaybeTlsStream, Transport};
 use crate::websocket::WebSocket;
 use crate::{ConnectAttempt, Error, ErrorKind};
+use wsock_io::options::ClientOptions;
+use wsock_io::options::Settings;
 
 /// The least time an address gets when the connect timeout is shared among
 /// several (as Go's dialer does), so one slow address does not starve the
@@ -131,7 +131,9 @@ impl ClientBuilder {
             None => resolve(host, port, deadline)?,
         };
         let stream = connect_any(&target, &addrs, deadline)?;
-        stream.set_nodelay(self.options.nodelay).map_err(Error::io)?;
+        stream
+            .set_nodelay(self.options.nodelay)
+            .map_err(Error::io)?;
         Ok(stream)
     }
 

@@ -20,9 +20,9 @@ use wsock_core::{
     Bytes, CloseCode, CloseFrame, Connection, Event, Message, ReceiveMode, Role, State,
 };
 
-use crate::settings::{Settings, linger};
 use crate::transport::Transport;
 use crate::{Error, ErrorKind, Timeout};
+use wsock_io::options::Settings;
 
 /// The shortest timeout handed to a transport (zero means "forever" to
 /// some, and is an error to std).
@@ -154,7 +154,7 @@ impl Shared {
         handshake: Handshake,
         span: crate::diag::Span,
     ) -> Self {
-        let linger = linger(conn.config());
+        let linger = conn.closing_time();
         Self {
             role: conn.role(),
             protocol: conn.protocol().map(String::from),
@@ -270,7 +270,6 @@ impl Shared {
         };
         loop {
             let Some(mut w) = guard else { return Ok(()) };
-            let deadline = deadline.or_else(|| w.timeout.map(|t| Instant::now() + t));
             let result = self.drain(&mut w, io, deadline);
             self.unsent
                 .store(w.pos < w.pending.len(), Ordering::Release);
@@ -285,13 +284,17 @@ impl Shared {
     }
 
     /// With the writer lock held: writes until the connection's output is
-    /// empty.
+    /// empty, by `deadline` if given, else failing once the write timeout
+    /// passes with no byte written.
     fn drain<T: Transport>(
         &self,
         w: &mut WriteState,
         io: &mut T,
         deadline: Option<Instant>,
     ) -> Result<(), Error> {
+        let stall_deadline = |w: &WriteState| w.timeout.map(|t| Instant::now() + t);
+        let renew = deadline.is_none();
+        let mut deadline = deadline.or_else(|| stall_deadline(w));
         if self.is_write_shut() {
             w.dead.get_or_insert(ErrorKind::AlreadyClosed);
         }
@@ -341,6 +344,9 @@ impl Shared {
                 Ok(n) => {
                     w.pos += n;
                     wrote = true;
+                    if renew {
+                        deadline = stall_deadline(w);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => {
@@ -534,6 +540,9 @@ pub(crate) struct ReadState {
     io_error: Option<io::Error>,
     peer_close: Option<CloseFrame>,
     closed_reported: bool,
+    /// The peer's close frame, met by a streaming receive, for the next
+    /// `recv`.
+    pub(crate) pending_close: Option<Message>,
 }
 
 impl ReadState {
@@ -553,6 +562,7 @@ impl ReadState {
             io_error: None,
             peer_close: None,
             closed_reported: false,
+            pending_close: None,
         }
     }
 
@@ -585,7 +595,7 @@ impl ReadState {
         if self.shared.is_write_shut() {
             // Our side was shut when the peer's close arrived: finish the
             // lingering close now.
-            self.close_transport(io, true);
+            self.close_transport(io);
             return Err(self.after_close());
         }
         let deadline = deadline.or_else(|| self.timeout.map(|t| Instant::now() + t));
@@ -610,16 +620,9 @@ impl ReadState {
                 Ok(None) => (None, false),
                 Err(e) => {
                     drop(conn);
-                    // A protocol or capacity failure queued a close frame
-                    // that must survive; after a timeout or the peer's
-                    // disappearance there is nothing to wait for.
-                    let linger = matches!(
-                        e,
-                        wsock_core::Error::Protocol(_) | wsock_core::Error::Capacity(_)
-                    );
                     let error = Error::core_with_io(e, self.io_error.take());
                     self.shared.note_failure(&error);
-                    self.close_transport(io, linger);
+                    self.close_transport(io);
                     self.closed_reported = true;
                     return Err(error);
                 }
@@ -659,7 +662,7 @@ impl ReadState {
                 (conn.should_close_transport(), conn.wants_read())
             };
             if should_close || !wants_read || self.eof {
-                self.close_transport(io, true);
+                self.close_transport(io);
                 return Err(self.after_close());
             }
             self.fill(io, deadline, timer)?;
@@ -752,15 +755,16 @@ impl ReadState {
         }
     }
 
-    /// The lingering close: write what is queued (the close frame), shut
+    /// Closes the transport: write what is queued (the close frame), shut
     /// down the writing half, read and discard until the peer's end of
-    /// stream (or the linger time; skipped unless `linger`), then close.
-    pub(crate) fn close_transport<T: Transport>(&mut self, io: &mut T, linger: bool) {
+    /// stream if the core says to linger (within the linger time), close.
+    pub(crate) fn close_transport<T: Transport>(&mut self, io: &mut T) {
         if self.shared.is_closed() {
             return;
         }
         let deadline = Instant::now() + self.shared.linger;
         self.shared.shut_write(io, self.closing_deadline());
+        let linger = self.shared.conn().should_linger();
         if linger && !self.eof && !self.no_timeouts {
             discard_input(io, deadline);
         }
@@ -793,16 +797,12 @@ impl ReadState {
             self.no_timeouts = true;
         }
         self.forever = false;
-        let mut linger = true;
         if !self.no_timeouts {
             // Run the closing handshake, dropping whatever still arrives,
             // until the connection ends or time runs out.
-            if let Err(e) = self.next(io, ReceiveMode::Stream, Some(deadline), |_| None::<()>) {
-                // Out of time: the peer does not answer; do not wait again.
-                linger = !matches!(e.kind(), ErrorKind::Timeout(_));
-            }
+            let _ = self.next(io, ReceiveMode::Stream, Some(deadline), |_| None::<()>);
         }
-        self.close_transport(io, linger);
+        self.close_transport(io);
     }
 }
 

@@ -73,7 +73,6 @@ mod client;
 mod engine;
 mod listener;
 mod server;
-mod settings;
 mod stream;
 mod transport;
 mod websocket;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use wsock_core::CloseCode;
 use wsock_core::admission::{AcceptFailures, Admission, HandshakeId, Room};
-use wsock_io::options::{RequestCallback as Callback, ServerOptions};
 use wsock_core::handshake::server::Accept;
+use wsock_io::options::{RequestCallback as Callback, ServerOptions};
 
 use crate::engine::{Shared, lock};
 use crate::server::Acceptor;
@@ -25,8 +25,6 @@ const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
 /// Longest pause after a failed `accept` (out of file descriptors and the
 /// like), so the loop does not spin; a connection that ends cuts it short.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-
 
 type Handler<S> = dyn Fn(WebSocket<S>) + Send + Sync;
 
@@ -222,7 +220,10 @@ impl ServerBuilder {
         let local_addr = listener.local_addr().map_err(Error::io)?;
         let state = Arc::new(ServerState {
             stopping: AtomicBool::new(false),
-            admission: Mutex::new(Admission::new(self.options.max_handshakes, self.options.evict_after)),
+            admission: Mutex::new(Admission::new(
+                self.options.max_handshakes,
+                self.options.evict_after,
+            )),
             handshake_done: Condvar::new(),
             conns: Mutex::new(HashMap::new()),
             conns_changed: Condvar::new(),

@@ -8,13 +8,16 @@ use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake}
 use wsock_core::{Config, HandshakeError};
 
 use crate::engine::{Handshake, Shared, discard_input, read_by, write_all_by};
-use crate::settings::{Settings, linger};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
 use crate::{Error, ErrorKind};
+use wsock_io::options::Settings;
 
-/// How long a client whose handshake timed out may take to read the 408.
-const TIMED_OUT_LINGER: Duration = Duration::from_secs(1);
+/// After writing a rejection, how long to read and discard before closing,
+/// so unread request bytes do not turn the close into a reset that could
+/// destroy the response in flight (a 408 gets this, the rest twice this),
+/// as in the tokio adapter.
+const REJECT_LINGER: Duration = Duration::from_secs(1);
 
 /// Everything set before a server accepts a connection.
 ///
@@ -117,11 +120,10 @@ where
                 // A client too slow to send its request gets a shorter
                 // linger, as in the tokio adapter.
                 Some(rejected) if rejected.status == 408 => {
-                    let wait = linger(config).min(TIMED_OUT_LINGER);
-                    respond_and_close(&mut io, &rejected.response_bytes, wait);
+                    respond_and_close(&mut io, &rejected.response_bytes, REJECT_LINGER);
                 }
                 Some(rejected) => {
-                    respond_and_close(&mut io, &rejected.response_bytes, linger(config));
+                    respond_and_close(&mut io, &rejected.response_bytes, REJECT_LINGER * 2);
                 }
                 None => drop(io.shutdown(Shutdown::Both)),
             }
@@ -134,13 +136,13 @@ where
             // The application chose something the client did not offer, an
             // extension the core lacks, or a header the handshake owns.
             Err(rejected) => {
-                respond_and_close(&mut io, &rejected.response_bytes, linger(config));
+                respond_and_close(&mut io, &rejected.response_bytes, REJECT_LINGER * 2);
                 return Err(Error::invalid_request(rejected.error));
             }
         },
         Err(rejection) => {
             let rejected = request.reject(rejection);
-            respond_and_close(&mut io, &rejected.response_bytes, linger(config));
+            respond_and_close(&mut io, &rejected.response_bytes, REJECT_LINGER * 2);
             return Err(Error::handshake(rejected.error));
         }
     };

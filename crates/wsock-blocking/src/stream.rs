@@ -50,7 +50,7 @@ impl<'a, S: Transport> MessageReader<'a, S> {
                 Some(Ok((DataKind::Text, text.into_bytes(), true)))
             }
             Event::Message(Message::Binary(data)) => Some(Ok((DataKind::Binary, data, true))),
-            Event::Message(Message::Close(_)) => Some(Err(())),
+            Event::Message(close @ Message::Close(_)) => Some(Err(close)),
             // Pings (answered by the connection) and pongs.
             _ => None,
         });
@@ -64,13 +64,11 @@ impl<'a, S: Transport> MessageReader<'a, S> {
                 kind,
                 done: last,
             }),
-            Err(()) => {
-                // The peer closed: finish the closing handshake; that ends
-                // with ConnectionClosed (carrying the peer's close frame)
-                // or the error that ended it otherwise.
-                loop {
-                    read.next(io, ReceiveMode::Stream, None, |_| None::<()>)?;
-                }
+            Err(close) => {
+                // The peer closed first: no message (`None`); the next
+                // `recv` returns the close, as in wsock-tokio.
+                read.pending_close = Some(close);
+                Err(Error::closed(None))
             }
         }
     }

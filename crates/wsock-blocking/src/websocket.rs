@@ -13,10 +13,10 @@ use wsock_core::{
 };
 
 use crate::engine::{Handshake, ReadState, Shared, Wait, lock_conn};
-use crate::settings::Settings;
 use crate::stream::{MessageReader, MessageWriter};
 use crate::transport::Transport;
 use crate::{Error, ErrorKind};
+use wsock_io::options::Settings;
 
 /// The reading side and the transport.
 struct Inner<S> {
@@ -312,6 +312,9 @@ pub(crate) fn read_message<S: Transport>(
     read: &mut ReadState,
     io: &mut S,
 ) -> Result<Message, Error> {
+    if let Some(close) = read.pending_close.take() {
+        return Ok(close);
+    }
     read.next(io, ReceiveMode::Message, None, |event| match event {
         // Moved out of the core: no copy, validated once as it arrived.
         Event::Message(message) => Some(message),

@@ -1,4 +1,4 @@
-//! One message as a stream of bytes: `read_stream` and `send_stream`.
+//! One message as a stream of bytes: `recv_stream` and `send_stream`.
 
 mod common;
 
@@ -400,5 +400,26 @@ fn a_whole_message_read_after_a_stream_read_timed_out() {
             Message::binary(b"0123456789".to_vec())
         );
         drop(peer.join().unwrap());
+    });
+}
+
+// A close that arrives before any message: `recv_stream` has no message
+// (`None`) and the next `recv` returns the close, as in wsock-tokio.
+#[test]
+fn a_close_met_by_recv_stream_is_returned_by_the_next_recv() {
+    bounded(20, || {
+        let (mut client, mut server) = pair();
+        server.send(Message::close(4000, "bye")).unwrap();
+        assert!(client.recv_stream().unwrap().is_none());
+        assert_eq!(
+            client.recv().unwrap(),
+            Some(Message::Close(Some(CloseFrame::new(4000, "bye"))))
+        );
+        assert_eq!(client.recv().unwrap(), None);
+        assert_eq!(
+            server.recv().unwrap(),
+            Some(Message::Close(Some(CloseFrame::new(4000, ""))))
+        );
+        assert_eq!(server.recv().unwrap(), None);
     });
 }

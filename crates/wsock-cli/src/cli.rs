@@ -118,6 +118,15 @@ pub(crate) struct ServeArgs {
     /// accepted by default when a client offers it
     #[arg(long)]
     pub(crate) no_deflate: bool,
+    /// A chat room instead of an echo: every text or binary message from a
+    /// client goes to every connected client (the sender included), in
+    /// order and unchanged; a client a whole --room-capacity behind is
+    /// closed with 1008
+    #[arg(long, conflicts_with = "runtime")]
+    pub(crate) broadcast: bool,
+    /// With --broadcast: messages kept for clients that are behind
+    #[arg(long, value_name = "N", default_value_t = 1024, requires = "broadcast", value_parser = parse_positive)]
+    pub(crate) room_capacity: usize,
     /// Most connections served at once; further ones wait in the backlog
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub(crate) max_connections: usize,

@@ -73,6 +73,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         idle_timeout: None,
         deflate: wsock_core::DeflateConfig::default(),
         stop: None,
+        room: None,
     };
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
@@ -297,7 +298,9 @@ where
     let sent_digest = Sha1::digest(&payload);
     let before = ws.stats();
 
-    let mut writer = ws.send_stream(DataKind::Binary);
+    let mut writer = ws
+        .send_stream(DataKind::Binary)
+        .map_err(|e| fail(5, NAME, e))?;
     let mut pieces = 0usize;
     for chunk in payload.chunks(fragment) {
         let mut rest = chunk;

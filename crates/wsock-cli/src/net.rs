@@ -57,7 +57,9 @@ fn prepare(opts: &ClientOpts) -> Result<Target> {
         builder = builder.header(name, value);
     }
     if let Some(interval) = opts.ping_interval {
-        builder = builder.keepalive_interval(Some(interval)).keepalive_timeout(interval);
+        builder = builder
+            .keepalive_interval(Some(interval))
+            .keepalive_timeout(interval);
     }
     if let Some(proxy) = &opts.proxy {
         let proxy =

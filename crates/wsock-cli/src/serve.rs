@@ -50,6 +50,8 @@ pub(crate) struct EchoSettings {
     pub(crate) deflate: wsock_core::DeflateConfig,
     /// Turns `true` when the server shuts down: close with 1001.
     pub(crate) stop: Option<watch::Receiver<bool>>,
+    /// `--broadcast`: the room every connection joins, instead of echoing.
+    pub(crate) room: Option<wsock_tokio::broadcast::Hub>,
 }
 
 impl EchoSettings {
@@ -66,6 +68,11 @@ impl EchoSettings {
                 wsock_core::DeflateConfig::default()
             },
             stop: None,
+            room: args.broadcast.then(|| {
+                wsock_tokio::broadcast::Hub::builder()
+                    .capacity(args.room_capacity)
+                    .build()
+            }),
         }
     }
 
@@ -468,7 +475,7 @@ pub(crate) async fn echo_connection<S>(
     mut handshake: Handshake,
 ) -> std::result::Result<Summary, wsock_tokio::Error>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut summary = Summary::default();
     let ws = settings
@@ -488,8 +495,64 @@ where
     if let Some((id, peer)) = log {
         summary.log_connected(id, peer);
     }
-    echo(ws, &mut summary, settings.stop.clone()).await;
+    match &settings.room {
+        Some(hub) => chat(ws, hub, &mut summary, settings.stop.clone()).await,
+        None => echo(ws, &mut summary, settings.stop.clone()).await,
+    }
     Ok(summary)
+}
+
+/// The one room of `--broadcast`.
+const ROOM: &str = "all";
+
+/// `--broadcast`: what the client sends goes to the room, and what the
+/// room gets goes to the client (a task of its own, so a client that
+/// stops reading holds nobody back and is closed with 1008 once a whole
+/// room behind).
+async fn chat<S>(
+    ws: WebSocket<S>,
+    hub: &wsock_tokio::broadcast::Hub,
+    summary: &mut Summary,
+    stop: Option<watch::Receiver<bool>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut rx, mut tx) = ws.split();
+    let mut subscription = hub.subscribe(ROOM);
+    let forward = tokio::spawn(async move {
+        let forward = subscription.forward(&mut tx);
+        match stop {
+            Some(mut signal) => tokio::select! {
+                _ = forward => {}
+                () = async { drop(signal.wait_for(|stop| *stop).await) } => {
+                    let frame = CloseFrame::new(CloseCode::GOING_AWAY, "server shutting down");
+                    let _ = tx.close(Some(frame)).await;
+                }
+            },
+            None => drop(forward.await),
+        }
+        tx
+    });
+    loop {
+        match rx.recv().await {
+            Ok(Some(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                hub.publish(ROOM, message);
+                summary.echoed += 1;
+            }
+            Ok(Some(Message::Close(frame))) => record_close(summary, frame.as_ref()),
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                if summary.code.is_none() {
+                    summary.code = e.close_code().map(CloseCode::as_u16);
+                }
+                summary.error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    forward.abort();
+    summary.stats = rx.stats();
 }
 
 async fn echo<S>(

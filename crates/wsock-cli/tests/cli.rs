@@ -1088,3 +1088,52 @@ fn verbose_logs_the_handshake_and_server_logs_connections() {
     let log = server.wait_log("closed: 1000");
     assert!(log.contains("connected: GET /v"), "{log}");
 }
+
+// `serve --broadcast` is a chat room: every text or binary message from
+// any client reaches every client, the sender too, in order and unchanged;
+// compression is per client (one offers deflate, one does not).
+#[test]
+fn broadcast_sends_every_message_to_every_client() {
+    use wsock_tokio::{ClientBuilder, DeflateConfig, Message};
+    let server = Server::start(&["--broadcast"]);
+    let url = server.url("/room");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        tokio::time::timeout(DEADLINE, async {
+            // A client has joined once what it says comes back.
+            let mut alice = ClientBuilder::new(&url).connect().await.unwrap();
+            alice.send("alice").await.unwrap();
+            assert_eq!(alice.recv().await.unwrap(), Some(Message::text("alice")));
+            let mut bob = ClientBuilder::new(&url)
+                .deflate(DeflateConfig::disabled())
+                .connect()
+                .await
+                .unwrap();
+            bob.send("bob").await.unwrap();
+            for ws in [&mut alice, &mut bob] {
+                assert_eq!(ws.recv().await.unwrap(), Some(Message::text("bob")));
+            }
+            let sent: Vec<Message> = (0u8..50)
+                .map(|i| match i % 2 {
+                    0 => Message::text(format!("line {i} ✓")),
+                    _ => Message::binary(vec![i; 3000]),
+                })
+                .collect();
+            for message in &sent {
+                alice.send(message.clone()).await.unwrap();
+            }
+            for ws in [&mut alice, &mut bob] {
+                for message in &sent {
+                    assert_eq!(ws.recv().await.unwrap().as_ref(), Some(message));
+                }
+            }
+            alice.close(None).await.unwrap();
+            bob.close(None).await.unwrap();
+        })
+        .await
+        .unwrap();
+    });
+}

@@ -450,3 +450,43 @@ mod client {
         assert_eq!(connected.connection.protocol(), Some("chat"));
     }
 }
+
+#[test]
+fn is_upgrade_request_reads_the_intent_only() {
+    let get = |upgrade: Option<&str>| {
+        let mut builder = http::Request::get("/chat");
+        if let Some(upgrade) = upgrade {
+            builder = builder.header("upgrade", upgrade);
+        }
+        builder.body(()).unwrap()
+    };
+    assert!(Request::is_upgrade_request(
+        &http11().body(()).unwrap(),
+        None
+    ));
+    assert!(!Request::is_upgrade_request(&get(None), None));
+    assert!(!Request::is_upgrade_request(&get(Some("h2c")), None));
+    assert!(Request::is_upgrade_request(
+        &get(Some("h2c, WebSocket ")),
+        None
+    ));
+    // Malformed but asking: from_http says what is wrong (here 400: no key).
+    let asking = get(Some("websocket"));
+    assert!(Request::is_upgrade_request(&asking, None));
+    assert_eq!(
+        Request::from_http(&asking, None, &plain())
+            .unwrap_err()
+            .status,
+        400
+    );
+    let connect = extended_connect().body(()).unwrap();
+    assert!(Request::is_upgrade_request(&connect, Some("websocket")));
+    assert!(Request::is_upgrade_request(&connect, Some("WebSocket")));
+    assert!(!Request::is_upgrade_request(&connect, Some("webtransport")));
+    assert!(!Request::is_upgrade_request(&connect, None));
+    let h2_get = http::Request::get("https://server.example.com/chat")
+        .version(Version::HTTP_2)
+        .body(())
+        .unwrap();
+    assert!(!Request::is_upgrade_request(&h2_get, Some("websocket")));
+}

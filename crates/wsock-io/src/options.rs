@@ -84,10 +84,7 @@ impl ClientOptions {
 
     /// Changes the request; the first failure is kept for
     /// [`request`](Self::request) to report.
-    pub fn edit(
-        &mut self,
-        f: impl FnOnce(ClientRequest) -> Result<ClientRequest, HandshakeError>,
-    ) {
+    pub fn edit(&mut self, f: impl FnOnce(ClientRequest) -> Result<ClientRequest, HandshakeError>) {
         let request = std::mem::replace(&mut self.request, Err(HandshakeError::UnexpectedEof));
         self.request = request.and_then(f);
     }

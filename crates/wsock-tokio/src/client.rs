@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
 use wsock_core::HandshakeError;
+use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
 use wsock_io::options::ClientOptions;
 
 use crate::shared::Handshake;

@@ -10,12 +10,17 @@
 //! * Clients: [`connect`] or [`ClientBuilder`] (Happy Eyeballs connection
 //!   racing, timeouts, subprotocols, headers, limits, keepalive).
 //! * Servers: [`accept`], [`accept_with`] (inspect the request; accept or
-//!   [`Rejection`]) or [`Acceptor`]; or [`WebSocket::from_raw`] after an
-//!   HTTP server did the upgrade (see the `hyper_upgrade` example).
+//!   [`Rejection`]) or [`Acceptor`]. Behind hyper 1.x, over HTTP/1.1 or
+//!   HTTP/2 (RFC 8441), `Acceptor::upgrade` in the `upgrade` module (the
+//!   `hyper` feature; see the `hyper_upgrade` example); after another HTTP
+//!   stack did the upgrade, [`WebSocket::from_connection`].
 //! * A [`WebSocket`] has plain async methods ([`recv`](WebSocket::recv),
 //!   [`send`](WebSocket::send), [`flush`](WebSocket::flush),
 //!   [`close`](WebSocket::close)) and implements `Stream` and `Sink`; it
 //!   [splits](WebSocket::split) into halves for two tasks.
+//! * Fan-out: a [`broadcast::Hub`] publishes one message to every
+//!   connection in a room, with a bounded queue and a policy for
+//!   subscribers that fall behind.
 //! * Large messages stream: [`WebSocket::recv_stream`] gives an
 //!   `AsyncRead` of one message, [`WebSocket::send_stream`] an `AsyncWrite`.
 //!
@@ -64,7 +69,9 @@
 //!
 //! [tokio]: https://docs.rs/tokio
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod broadcast;
 mod client;
 use wsock_io::diag;
 mod listener;
@@ -72,6 +79,9 @@ mod server;
 mod shared;
 mod socket;
 mod stream;
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub mod upgrade;
 
 pub use client::{ClientBuilder, client, connect};
 pub use listener::{Server, ServerBuilder, listen};

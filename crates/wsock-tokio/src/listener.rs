@@ -20,12 +20,9 @@ use wsock_io::options::ServerOptions;
 use crate::shared::{Shared, lock};
 use crate::{Accept, Acceptor, Error, Rejection, Request, ShutdownReport, WebSocket};
 
-
 /// Longest pause after a failed `accept` (out of file descriptors and the
 /// like), so the loop does not spin; a connection that ends cuts it short.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-
 
 /// The longest wait a shutdown deadline stands for.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);

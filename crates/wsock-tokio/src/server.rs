@@ -114,7 +114,7 @@ where
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Acceptor {
-    settings: Settings,
+    pub(crate) settings: Settings,
 }
 
 impl Acceptor {

@@ -26,20 +26,16 @@ use std::{future::Future, io};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
-use wsock_core::{Bytes, Connection, Event, Message, ReceiveMode, Role, State, Stats};
+use wsock_core::{
+    Bytes, CloseCode, CloseFrame, Connection, Event, Message, ReceiveMode, Role, State, Stats,
+};
 
-use crate::{Error, ErrorKind, Timeout};
+use crate::{Error, Timeout};
 
 /// Waker slot of the receiving side.
 pub(crate) const READER: usize = 0;
 /// Waker slot of the sending side.
 pub(crate) const WRITER: usize = 1;
-
-/// After the closing handshake (or a failure), how long to keep reading
-/// and discarding so the peer's last bytes do not turn our close into a
-/// reset that could destroy the close frame in flight. Capped by
-/// `Config::close_timeout`.
-const LINGER: Duration = Duration::from_secs(2);
 
 /// Reads per `poll` before yielding to the runtime, so a fast peer cannot
 /// monopolise a worker even on transports without cooperative budgeting.
@@ -138,6 +134,9 @@ pub(crate) struct Shared<S> {
     /// The local and the peer's address, for TCP connections this crate
     /// opened or a `Server` accepted.
     pub(crate) addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
+    /// What dropping the last handle does (a function, so that `Drop`,
+    /// which cannot require `S: AsyncWrite`, can write).
+    on_drop: fn(&Self),
 }
 
 /// The request a server accepted, or the response a client got.
@@ -317,7 +316,7 @@ pub(crate) enum Flush {
     Room,
 }
 
-impl<S> Shared<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     pub(crate) fn new(io: S, conn: Connection) -> Self {
         let span = crate::diag::connection_span(conn.role());
         Self::with_span(io, conn, span)
@@ -326,12 +325,13 @@ impl<S> Shared<S> {
     /// [`new`](Self::new), in a span the handshake already reported in.
     pub(crate) fn with_span(io: S, conn: Connection, span: crate::diag::Span) -> Self {
         let config = conn.config();
-        let linger = config.close_timeout.map_or(LINGER, |t| t.min(LINGER));
+        let linger = conn.closing_time();
         let write_buffer_size = config.write_buffer_size.max(1);
         Self {
             role: conn.role(),
             handshake: Handshake::None,
             addrs: None,
+            on_drop: Self::close_unwaited,
             protocol: conn.protocol().map(Into::into),
             extensions: conn.extensions(),
             write_buffer_size,
@@ -354,6 +354,13 @@ impl<S> Shared<S> {
                 span,
             }),
         }
+    }
+}
+
+impl<S> Shared<S> {
+    /// The last handle was dropped: see `close_unwaited`.
+    pub(crate) fn close_on_drop(&self) {
+        (self.on_drop)(self);
     }
 
     pub(crate) fn role(&self) -> Role {
@@ -454,6 +461,29 @@ impl<S> Shared<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
+    /// Ends a connection nobody will poll again, without waiting: a close
+    /// frame (1001) if it is open, what is queued written as far as the
+    /// transport takes it now, and our side shut down.
+    fn close_unwaited(&self) {
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        if inner.done {
+            return;
+        }
+        if inner.terminal.is_none()
+            && inner.conn.state() == State::Open
+            && inner.conn.close(CloseCode::GOING_AWAY, "").is_ok()
+        {
+            let frame = CloseFrame::new(CloseCode::GOING_AWAY, "");
+            crate::diag::close(&inner.span, false, Some(&frame));
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        if !inner.shutdown && self.poll_write_out(inner, WRITER, &cx).is_ready() {
+            let _ = Pin::new(&mut inner.io).poll_shutdown(&mut cx);
+        }
+        inner.end();
+    }
+
     /// Writes the core's output until it is empty, then flushes the
     /// transport. Polls with the shared write waker after registering `cx`
     /// in `slot`.
@@ -596,17 +626,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     }
                 }
                 if inner.shutdown {
-                    // Linger only after a failure: the peer may still be
-                    // sending, and unread bytes at close would reset the
-                    // connection and could destroy our close frame. After a
-                    // clean closing handshake nothing follows the peer's
-                    // close frame, and a peer that stopped answering will
-                    // not send its end of stream.
-                    let linger = inner
-                        .terminal
-                        .as_ref()
-                        .is_some_and(|e| !matches!(e.kind(), ErrorKind::Timeout(_)));
-                    if inner.eof || !linger {
+                    // Read until the peer's end of stream only if the core
+                    // says the peer may still be sending.
+                    if inner.eof || !inner.conn.should_linger() {
                         inner.end();
                         self.write.wake();
                         continue;

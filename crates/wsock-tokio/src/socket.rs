@@ -195,12 +195,18 @@ macro_rules! common_accessors {
         /// [`Server`](crate::Server) made; an error for a transport
         /// handed in, whose address this crate does not know.
         pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-            self.shared.addrs.map(|a| a.0).ok_or_else(crate::socket::unknown_addr)
+            self.shared
+                .addrs
+                .map(|a| a.0)
+                .ok_or_else(crate::socket::unknown_addr)
         }
 
         /// The peer's address, as [`local_addr`](Self::local_addr) is ours.
         pub fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-            self.shared.addrs.map(|a| a.1).ok_or_else(crate::socket::unknown_addr)
+            self.shared
+                .addrs
+                .map(|a| a.1)
+                .ok_or_else(crate::socket::unknown_addr)
         }
 
         /// Which end of the connection this is.
@@ -311,15 +317,19 @@ macro_rules! send_methods {
         /// Starts a message whose payload is written through the returned
         /// [`AsyncWrite`] in pieces (each write becomes a frame), without
         /// holding it whole. End it with [`MessageWriter::finish`] (or
-        /// `shutdown`).
-        pub fn send_stream(&mut self, kind: DataKind) -> MessageWriter<'_, S> {
-            MessageWriter {
+        /// `shutdown`). Fails with [`ErrorKind::AlreadyClosed`] once the
+        /// closing handshake has started.
+        pub fn send_stream(&mut self, kind: DataKind) -> Result<MessageWriter<'_, S>, Error> {
+            if self.shared.state() != State::Open {
+                return Err(Error::already_closed());
+            }
+            Ok(MessageWriter {
                 shared: &self.shared,
                 st: &mut self.send,
                 kind,
                 started: false,
                 finished: false,
-            }
+            })
         }
 
         /// Writes out everything queued. Cancel-safe.
@@ -332,6 +342,24 @@ macro_rules! send_methods {
 impl<S> WebSocket<S> {
     common_accessors!();
 }
+
+/// Dropping the last handle of a connection that was not closed tells the
+/// peer (1001, going away) instead of vanishing (1006), as blocking's drop
+/// does; but a drop cannot wait, so the close frame goes out only as far as
+/// the transport takes it at once, and the peer's reply is not awaited.
+/// Call `close` to end a connection cleanly.
+macro_rules! close_on_last_drop {
+    ($($handle:ident),+) => {$(
+        impl<S> Drop for $handle<S> {
+            fn drop(&mut self) {
+                if Arc::strong_count(&self.shared) == 1 {
+                    self.shared.close_on_drop();
+                }
+            }
+        }
+    )+};
+}
+close_on_last_drop!(WebSocket, ReadHalf, WriteHalf);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// A connection over a transport whose opening handshake is already
@@ -425,21 +453,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// Splits the connection into halves usable from two tasks at once.
-    pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
+    pub fn split(mut self) -> (ReadHalf<S>, WriteHalf<S>) {
         let read = ReadHalf {
             shared: self.shared.clone(),
-            recv: self.recv,
+            recv: std::mem::take(&mut self.recv),
         };
         let write = WriteHalf {
-            shared: self.shared,
-            send: self.send,
+            shared: self.shared.clone(),
+            send: std::mem::take(&mut self.send),
         };
         (read, write)
     }
 
-    /// The transport back, discarding anything queued.
+    /// The transport back, discarding anything queued (no close frame is
+    /// sent).
     pub fn into_inner(self) -> S {
-        match Arc::try_unwrap(self.shared) {
+        let shared = self.shared.clone();
+        drop(self);
+        match Arc::try_unwrap(shared) {
             Ok(shared) => shared.into_io(),
             Err(_) => unreachable!("an unsplit WebSocket owns its state"),
         }
@@ -456,12 +487,12 @@ impl<S> ReadHalf<S> {
 
     /// Joins the halves again.
     #[allow(clippy::result_large_err)] // Hands both halves back, as tokio's `reunite` does.
-    pub fn reunite(self, write: WriteHalf<S>) -> Result<WebSocket<S>, ReuniteError<S>> {
+    pub fn reunite(mut self, mut write: WriteHalf<S>) -> Result<WebSocket<S>, ReuniteError<S>> {
         if self.is_pair_of(&write) {
             Ok(WebSocket {
-                shared: self.shared,
-                recv: self.recv,
-                send: write.send,
+                shared: self.shared.clone(),
+                recv: std::mem::take(&mut self.recv),
+                send: std::mem::take(&mut write.send),
             })
         } else {
             Err(ReuniteError(self, write))
@@ -475,6 +506,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
 
 impl<S> WriteHalf<S> {
     common_accessors!();
+
+    /// The state shared with the read half.
+    pub(crate) fn shared(&self) -> &Arc<Shared<S>> {
+        &self.shared
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {

@@ -329,7 +329,10 @@ async fn write_timeout_against_a_peer_that_does_not_read() {
 async fn keepalive_keeps_a_live_connection() {
     timeout(LIMIT, async {
         let (mut client, server) = pair_with(
-            |b| b.keepalive_interval(Some(Duration::from_millis(20))).keepalive_timeout(Duration::from_millis(300)),
+            |b| {
+                b.keepalive_interval(Some(Duration::from_millis(20)))
+                    .keepalive_timeout(Duration::from_millis(300))
+            },
             Acceptor::new(),
         )
         .await;
@@ -411,7 +414,8 @@ async fn keepalive_over_tcp() {
         let server = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
             let mut ws = Acceptor::new()
-                .keepalive_interval(Some(Duration::from_millis(100))).keepalive_timeout(Duration::from_millis(200))
+                .keepalive_interval(Some(Duration::from_millis(100)))
+                .keepalive_timeout(Duration::from_millis(200))
                 .accept(tcp)
                 .await
                 .unwrap();

@@ -113,7 +113,7 @@ async fn our_client_against_tungstenite_server() {
         ws.send(Message::ping(b"x".to_vec())).await.unwrap();
         assert_eq!(ws.recv().await.unwrap(), Some(Message::pong(b"x".to_vec())));
         // A streamed message.
-        let mut writer = ws.send_stream(DataKind::Binary);
+        let mut writer = ws.send_stream(DataKind::Binary).unwrap();
         for i in 0..100u8 {
             writer.write_all(&[i; 333]).await.unwrap();
         }

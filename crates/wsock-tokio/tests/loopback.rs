@@ -559,12 +559,12 @@ async fn streaming_messages() {
         let sender = {
             let payload = payload.clone();
             tokio::spawn(async move {
-                let mut writer = client.send_stream(DataKind::Binary);
+                let mut writer = client.send_stream(DataKind::Binary).unwrap();
                 for piece in payload.chunks(7919) {
                     writer.write_all(piece).await.unwrap();
                 }
                 writer.finish().await.unwrap();
-                let mut text = client.send_stream(DataKind::Text);
+                let mut text = client.send_stream(DataKind::Text).unwrap();
                 text.write_all("héllo ".as_bytes()).await.unwrap();
                 text.write_all(&"wörld".as_bytes()[..2]).await.unwrap(); // splits 'ö'
                 text.write_all(&"wörld".as_bytes()[2..]).await.unwrap();
@@ -597,7 +597,7 @@ async fn streaming_messages() {
         let mut client = sender.await.unwrap();
         assert!(client.stats().frames_sent > 100);
         // Invalid UTF-8 through a text writer is refused.
-        let mut bad = client.send_stream(DataKind::Text);
+        let mut bad = client.send_stream(DataKind::Text).unwrap();
         assert_eq!(
             bad.write_all(b"\xff").await.unwrap_err().kind(),
             std::io::ErrorKind::InvalidData
@@ -623,7 +623,7 @@ async fn abandoned_streams() {
         }
         assert_eq!(server.recv().await.unwrap(), Some(Message::text("next")));
 
-        let mut writer = client.send_stream(DataKind::Binary);
+        let mut writer = client.send_stream(DataKind::Binary).unwrap();
         writer.write_all(b"partial").await.unwrap();
         drop(writer);
         client.flush().await.unwrap();
@@ -716,7 +716,44 @@ async fn read_timeout_is_not_fatal() {
             Some(Message::text("late but fine"))
         );
         client.set_read_timeout(None);
+        // A dropped connection says it is going away.
         drop(server);
+        assert_eq!(
+            client.recv().await.unwrap(),
+            Some(Message::Close(Some(CloseFrame::new(
+                CloseCode::GOING_AWAY,
+                ""
+            ))))
+        );
+    })
+    .await
+    .unwrap();
+}
+
+// Dropping the last handle of an open connection sends 1001 (going away),
+// as the blocking adapter does, whether it was split or not; a connection
+// taken apart with into_inner sends nothing.
+#[tokio::test]
+async fn dropping_the_last_handle_sends_going_away() {
+    timeout(LIMIT, async {
+        let going_away = Some(Message::Close(Some(CloseFrame::new(
+            CloseCode::GOING_AWAY,
+            "",
+        ))));
+        let (mut client, server) = pair().await;
+        let (read, write) = server.split();
+        drop(read);
+        client.send("still open").await.unwrap();
+        drop(write);
+        assert_eq!(client.recv().await.unwrap(), going_away);
+
+        let (client, mut server) = pair().await;
+        drop(client);
+        assert_eq!(server.recv().await.unwrap(), going_away);
+
+        let (mut client, server) = pair().await;
+        let mut tcp = server.into_inner();
+        tcp.shutdown().await.unwrap();
         assert_eq!(
             client.recv().await.unwrap_err().kind(),
             ErrorKind::AbnormalClose

@@ -163,19 +163,16 @@ async fn the_handler_learns_the_peer_and_the_request() {
                 "/chat" => Ok(wsock_tokio::Accept::new().protocol("chat")),
                 _ => Err(wsock_tokio::Rejection::new(404)),
             })
-            .bind(
-                "127.0.0.1:0",
-                |mut ws: WebSocket<TcpStream>| async move {
-                    let about = format!(
-                        "{} {} {:?}",
-                        ws.peer_addr().unwrap().ip(),
-                        ws.request().unwrap().path(),
-                        ws.protocol()
-                    );
-                    let _ = ws.send(about).await;
-                    echo(ws).await;
-                },
-            )
+            .bind("127.0.0.1:0", |mut ws: WebSocket<TcpStream>| async move {
+                let about = format!(
+                    "{} {} {:?}",
+                    ws.peer_addr().unwrap().ip(),
+                    ws.request().unwrap().path(),
+                    ws.protocol()
+                );
+                let _ = ws.send(about).await;
+                echo(ws).await;
+            })
             .await
             .unwrap();
         let url = format!("ws://{}", server.local_addr());

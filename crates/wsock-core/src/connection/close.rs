@@ -56,6 +56,7 @@ impl Core {
             let text = reason_text(&err, &mut reason);
             self.queue_close(Some(code), text);
         }
+        self.peer_may_send = matches!(err, Error::Protocol(_) | Error::Capacity(_));
         self.leave_open(State::Closed);
         self.failed = true;
         self.frame = None;

@@ -88,6 +88,11 @@ pub struct Stats {
 
 type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send>;
 
+/// The cap on `Connection::closing_time`: a close nobody waits for
+/// (a dropped handle, a failed connection) must not hold a thread or a
+/// socket for the whole close timeout.
+const MAX_CLOSING_TIME: Duration = Duration::from_secs(2);
+
 /// A WebSocket connection after the opening handshake.
 ///
 /// It does no I/O and reads no clock: received bytes and the time are
@@ -272,6 +277,10 @@ struct Core {
     /// A timer ended the connection (the close or keepalive timeout): the
     /// transport closes now, whatever output is left.
     timed_out: bool,
+    /// The connection failed on the peer's input (a protocol or capacity
+    /// error), so the peer may still be sending: see
+    /// [`Connection::should_linger`].
+    peer_may_send: bool,
 }
 
 impl core::fmt::Debug for Connection {
@@ -330,6 +339,7 @@ impl Connection {
             timers: TimerTable::default(),
             traffic: Traffic::default(),
             timed_out: false,
+            peer_may_send: false,
         };
         core.start_timers();
         Self {
@@ -440,6 +450,33 @@ impl Connection {
     /// end of stream or the close timeout (§7.1.1).
     pub fn should_close_transport(&self) -> bool {
         self.core.should_close_transport()
+    }
+
+    /// Once [`should_close_transport`](Self::should_close_transport) says
+    /// so: whether the adapter, after shutting down its writing side,
+    /// keeps reading and discarding input until the peer's end of stream
+    /// (for at most [`closing_time`](Self::closing_time)) before it closes
+    /// the transport.
+    ///
+    /// Only after a failure on the peer's input (a protocol or capacity
+    /// error): the peer may still be sending, and input left unread when a
+    /// socket closes turns the close into a reset, which can destroy the
+    /// close frame in flight. Not after a clean closing handshake (nothing
+    /// follows the peer's close frame), a timeout (the peer stopped
+    /// answering) or the transport's end.
+    pub fn should_linger(&self) -> bool {
+        self.core.peer_may_send && !self.core.eof && !self.core.timed_out
+    }
+
+    /// The longest an adapter spends closing the transport when nobody
+    /// waits for it (after a failure, when a handle is dropped): writing
+    /// what is queued, shutting down, lingering. The close timeout, at
+    /// most 2 s.
+    pub fn closing_time(&self) -> Duration {
+        self.core
+            .config
+            .close_timeout
+            .map_or(MAX_CLOSING_TIME, |t| t.min(MAX_CLOSING_TIME))
     }
 
     // B. Inputs from the transport and the clock: `handle_*`.

@@ -170,3 +170,58 @@ fn outgoing_close_validation() {
     assert!(c.ping(&[0; 126]).is_err());
     c.close(CloseCode(3001), "app").unwrap();
 }
+
+// Closing the transport lingers (reads until the peer's end of stream)
+// only when the peer may still be sending: after a failure on its input.
+#[test]
+fn lingers_only_after_a_failure_on_input() {
+    // A clean closing handshake: nothing follows the peer's close frame.
+    let mut s = server();
+    s.feed(&raw(0x88, &1000u16.to_be_bytes()));
+    drain(&mut s);
+    take_output(&mut s);
+    assert!(s.should_close_transport());
+    assert!(!s.should_linger());
+
+    // A protocol error: the peer may be mid-message.
+    let mut s = server();
+    s.feed(&raw(0x83, b"reserved opcode"));
+    drain(&mut s);
+    take_output(&mut s);
+    assert!(s.should_close_transport());
+    assert!(s.should_linger());
+    // ... until its end of stream.
+    s.handle_eof();
+    assert!(!s.should_linger());
+
+    // A timeout: the peer stopped answering.
+    let config = Config {
+        close_timeout: Some(Duration::from_secs(1)),
+        ..Config::default()
+    };
+    let mut c = Connection::with_mask_source(Role::Client, config, keys());
+    c.close(CloseCode::NORMAL, "").unwrap();
+    take_output(&mut c);
+    c.handle_timeout(Duration::ZERO);
+    c.handle_timeout(Duration::from_secs(2));
+    assert!(c.should_close_transport());
+    assert!(!c.should_linger());
+}
+
+// The time a close nobody waits for may take: the close timeout, capped.
+#[test]
+fn closing_time_is_the_close_timeout_capped() {
+    let with = |t| {
+        server_with(Config {
+            close_timeout: t,
+            ..Config::default()
+        })
+        .closing_time()
+    };
+    assert_eq!(
+        with(Some(Duration::from_millis(300))),
+        Duration::from_millis(300)
+    );
+    assert_eq!(with(Some(Duration::from_secs(60))), Duration::from_secs(2));
+    assert_eq!(with(None), Duration::from_secs(2));
+}

@@ -6,7 +6,7 @@ use super::validate::{Checked, check_target};
 use crate::config::Config;
 use crate::error::HandshakeError;
 use crate::handshake::handover::Rejected;
-use crate::handshake::wire::Headers;
+use crate::handshake::wire::{Headers, trim};
 
 impl Request {
     /// Checks a request that an HTTP stack such as hyper parsed, and
@@ -92,6 +92,48 @@ impl Request {
                 };
                 rejected.for_http2(http2)
             })
+    }
+
+    /// Whether an HTTP stack's request asks for a WebSocket, for routing
+    /// it to [`from_http`](Self::from_http) rather than to plain HTTP: an
+    /// HTTP/1.1 `Upgrade` field listing `websocket`, or an HTTP/2 or 3
+    /// `CONNECT` whose `:protocol` (`protocol`, as for `from_http`) is
+    /// `websocket` (both case-insensitive). Only the intent is read: a
+    /// request that asks and is malformed (no key, a wrong version, `POST`)
+    /// is still `true`, so that `from_http` answers it with the status
+    /// that says what is wrong rather than the application answering 404.
+    ///
+    /// ```
+    /// use wsock_core::handshake::server::Request;
+    /// use wsock_core::http;
+    ///
+    /// let page = http::Request::get("/").body(())?;
+    /// let upgrade = http::Request::get("/chat").header("upgrade", "WebSocket").body(())?;
+    /// let h2 = http::Request::connect("https://example.com/chat")
+    ///     .version(http::Version::HTTP_2)
+    ///     .body(())?;
+    /// assert!(!Request::is_upgrade_request(&page, None));
+    /// assert!(Request::is_upgrade_request(&upgrade, None));
+    /// assert!(Request::is_upgrade_request(&h2, Some("websocket")));
+    /// assert!(!Request::is_upgrade_request(&h2, Some("webtransport")));
+    /// # Ok::<(), http::Error>(())
+    /// ```
+    pub fn is_upgrade_request<B>(request: &::http::Request<B>, protocol: Option<&str>) -> bool {
+        use ::http::{Method, Version};
+        let websocket = |token: &[u8]| token.eq_ignore_ascii_case(b"websocket");
+        match request.version() {
+            Version::HTTP_11 => request
+                .headers()
+                .get_all(::http::header::UPGRADE)
+                .iter()
+                .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+                .any(|token| websocket(trim(token))),
+            Version::HTTP_2 | Version::HTTP_3 => {
+                request.method() == Method::CONNECT
+                    && protocol.is_some_and(|p| websocket(p.as_bytes()))
+            }
+            _ => false,
+        }
     }
 
     /// `GET` for HTTP/1.1; `CONNECT` with `:protocol` `websocket` (an

@@ -1,0 +1,306 @@
+//! Fan-out: publish a message once to every connection in a room.
+//!
+//! A [`Hub`] holds rooms by name. [`Hub::publish`] hands a message to every
+//! [`Subscription`] of a room without copying its payload (a [`Message`]
+//! holds `Bytes`), and never waits for a subscriber: each room is a bounded
+//! ring ([`HubBuilder::capacity`] messages), so memory stays bounded however
+//! many subscribers stop reading. A subscriber that falls a whole ring
+//! behind has missed messages; what happens then is the [`Overflow`]
+//! policy: close its connection with 1008 (the default: a client of a chat
+//! room or a market feed must not silently miss messages), or skip to the
+//! oldest message still kept.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use wsock_tokio::broadcast::Hub;
+//! use wsock_tokio::{Message, Server};
+//!
+//! // A chat room: every message from any client goes to every client.
+//! let hub = Hub::new();
+//! let server = Server::bind("127.0.0.1:0", {
+//!     let hub = hub.clone();
+//!     move |ws| {
+//!         let hub = hub.clone();
+//!         async move {
+//!             let (mut rx, mut tx) = ws.split();
+//!             let mut subscription = hub.subscribe("lobby");
+//!             let forward = tokio::spawn(async move { subscription.forward(&mut tx).await });
+//!             while let Ok(Some(message)) = rx.recv().await {
+//!                 if message.is_data() {
+//!                     hub.publish("lobby", message);
+//!                 }
+//!             }
+//!             forward.abort();
+//!         }
+//!     }
+//! })
+//! .await?;
+//! let url = format!("ws://{}/", server.local_addr());
+//! let mut alice = wsock_tokio::connect(&url).await?;
+//! let mut bob = wsock_tokio::connect(&url).await?;
+//! # while hub.subscribers("lobby") < 2 { tokio::task::yield_now().await; }
+//! alice.send("hi all").await?;
+//! assert_eq!(bob.recv().await?, Some(Message::text("hi all")));
+//! assert_eq!(alice.recv().await?, Some(Message::text("hi all")));
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::broadcast;
+use wsock_core::{CloseCode, Message};
+
+use crate::shared::lock;
+use crate::{Error, WriteHalf};
+
+/// The default room capacity, in messages.
+const DEFAULT_CAPACITY: usize = 1024;
+
+/// How often a subscriber whose send waits checks whether it fell a whole
+/// room behind.
+const OVERRUN_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The close reason sent under [`Overflow::Close`].
+const TOO_SLOW: &str = "too slow: messages were missed";
+
+/// What a subscriber that fell a whole ring behind gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// Its connection is closed with 1008 (policy violation) and
+    /// [`Subscription::recv`] reports [`Lagged`]: it never silently misses
+    /// a message.
+    #[default]
+    Close,
+    /// It skips to the oldest message the room still keeps; the count of
+    /// messages it missed is in [`Subscription::missed`].
+    Skip,
+}
+
+/// Settings of a [`Hub`].
+#[derive(Debug, Clone, Copy)]
+pub struct HubBuilder {
+    capacity: usize,
+    overflow: Overflow,
+}
+
+impl HubBuilder {
+    /// How many messages a room keeps for subscribers that are behind
+    /// (default 1024). Memory per room is bounded by this many messages,
+    /// however many subscribers stop reading.
+    pub fn capacity(mut self, messages: usize) -> Self {
+        self.capacity = messages.max(1);
+        self
+    }
+
+    /// What a subscriber that falls further behind gets (default
+    /// [`Overflow::Close`]).
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// The hub.
+    pub fn build(self) -> Hub {
+        Hub {
+            inner: Arc::new(Inner {
+                rooms: Mutex::new(HashMap::new()),
+                settings: self,
+            }),
+        }
+    }
+}
+
+/// Rooms of subscribers, by name. Cloning gives another handle to the same
+/// rooms.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    rooms: Mutex<HashMap<String, broadcast::Sender<Message>>>,
+    settings: HubBuilder,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    /// A hub with the defaults: rooms of 1024 messages,
+    /// [`Overflow::Close`].
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A hub with other settings.
+    pub fn builder() -> HubBuilder {
+        HubBuilder {
+            capacity: DEFAULT_CAPACITY,
+            overflow: Overflow::default(),
+        }
+    }
+
+    /// Subscribes to `room` (created if needed): the subscription gets
+    /// every message published to the room from now on, in order.
+    pub fn subscribe(&self, room: &str) -> Subscription {
+        let mut rooms = lock(&self.inner.rooms);
+        let receiver = if let Some(sender) = rooms.get(room) {
+            sender.subscribe()
+        } else {
+            let (sender, receiver) = broadcast::channel(self.inner.settings.capacity);
+            rooms.insert(room.to_owned(), sender);
+            receiver
+        };
+        Subscription {
+            receiver,
+            capacity: self.inner.settings.capacity,
+            overflow: self.inner.settings.overflow,
+            missed: 0,
+        }
+    }
+
+    /// Hands `message` to every subscriber of `room`, without copying its
+    /// payload and without waiting for any of them; returns how many
+    /// subscribers there were. A room without subscribers is removed.
+    pub fn publish(&self, room: &str, message: impl Into<Message>) -> usize {
+        let mut rooms = lock(&self.inner.rooms);
+        let Some(sender) = rooms.get(room) else {
+            return 0;
+        };
+        if let Ok(subscribers) = sender.send(message.into()) {
+            subscribers
+        } else {
+            rooms.remove(room);
+            0
+        }
+    }
+
+    /// Subscribers of `room` now.
+    pub fn subscribers(&self, room: &str) -> usize {
+        lock(&self.inner.rooms)
+            .get(room)
+            .map_or(0, broadcast::Sender::receiver_count)
+    }
+}
+
+/// A subscriber fell a whole room behind under [`Overflow::Close`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lagged {
+    /// How many messages it missed.
+    pub missed: u64,
+}
+
+impl std::fmt::Display for Lagged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the subscriber fell behind and missed {} messages",
+            self.missed
+        )
+    }
+}
+
+impl std::error::Error for Lagged {}
+
+/// One subscriber's place in a room: [`recv`](Self::recv) the messages, or
+/// [`forward`](Self::forward) them to a connection.
+#[derive(Debug)]
+pub struct Subscription {
+    receiver: broadcast::Receiver<Message>,
+    /// The room's capacity.
+    capacity: usize,
+    overflow: Overflow,
+    missed: u64,
+}
+
+impl Subscription {
+    /// The next message published to the room; `Ok(None)` once the hub is
+    /// gone. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<Option<Message>, Lagged> {
+        loop {
+            match self.receiver.recv().await {
+                Ok(message) => return Ok(Some(message)),
+                Err(broadcast::error::RecvError::Closed) => return Ok(None),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    self.missed += n;
+                    if self.overflow == Overflow::Close {
+                        return Err(Lagged { missed: n });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Messages this subscriber missed by falling behind ([`Overflow::Skip`]).
+    pub fn missed(&self) -> u64 {
+        self.missed
+    }
+
+    /// Sends every message of the room to `tx` until the hub is gone
+    /// (`Ok`) or sending fails. A subscriber that falls a whole room behind
+    /// under [`Overflow::Close`] (even while a send waits on a peer that
+    /// stopped reading) gets a close frame with 1008, queued without
+    /// waiting (its close timeout then ends a peer that never reads), and
+    /// this returns [`ErrorKind::Capacity`](crate::ErrorKind::Capacity).
+    pub async fn forward<S>(&mut self, tx: &mut WriteHalf<S>) -> Result<(), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        loop {
+            let message = match self.recv().await {
+                Ok(Some(message)) => message,
+                Ok(None) => return Ok(()),
+                Err(lagged) => return Err(too_slow(tx, lagged)),
+            };
+            // `None`: the room overran this subscriber while it waited.
+            let sent = {
+                let watch = self.overflow == Overflow::Close;
+                let mut send = pin!(tx.send(message));
+                let mut overrun = pin!(overrun(&self.receiver, self.capacity));
+                poll_fn(|cx| match send.as_mut().poll(cx) {
+                    Poll::Ready(sent) => Poll::Ready(Some(sent)),
+                    Poll::Pending if watch && overrun.as_mut().poll(cx).is_ready() => {
+                        Poll::Ready(None)
+                    }
+                    Poll::Pending => Poll::Pending,
+                })
+                .await
+            };
+            if let Some(sent) = sent {
+                sent?;
+            } else {
+                let missed = self.receiver.len().saturating_sub(self.capacity) as u64;
+                return Err(too_slow(tx, Lagged { missed }));
+            }
+        }
+    }
+}
+
+/// Resolves once `receiver` is a whole room behind (checked every
+/// [`OVERRUN_CHECK`]; a room does not signal it).
+async fn overrun(receiver: &broadcast::Receiver<Message>, capacity: usize) {
+    while receiver.len() <= capacity {
+        tokio::time::sleep(OVERRUN_CHECK).await;
+    }
+}
+
+/// Closes a subscriber's connection with 1008 without waiting for the
+/// transport, and says why.
+fn too_slow<S>(tx: &WriteHalf<S>, lagged: Lagged) -> Error {
+    tx.shared()
+        .close_from_outside(CloseCode::POLICY_VIOLATION, TOO_SLOW);
+    Error::message(crate::ErrorKind::Capacity, lagged.to_string())
+}

@@ -1,0 +1,599 @@
+//! `wsock_tokio::upgrade`: WebSocket served by hyper over HTTP/1.1 (a
+//! `wsock_tokio` client) and over HTTP/2, RFC 8441 (a client written here
+//! on the `h2` crate), through hyper-util's `auto` server as applications
+//! run it.
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use common::LIMIT;
+use futures_util::SinkExt;
+use h2::client::SendRequest;
+use h2::{Reason, RecvStream, SendStream};
+use hyper::body::{Bytes, Incoming};
+use hyper::http;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+use wsock_tokio::upgrade::{Body, Upgraded, is_upgrade_request};
+use wsock_tokio::{
+    Accept, Acceptor, ClientBuilder, CloseCode, Config, ErrorKind, Message, Rejection, Role,
+    WebSocket,
+};
+
+type ServerSocket = WebSocket<Upgraded>;
+
+/// The service of the tests: `/forbidden` is refused with 403 by the
+/// callback, `chat.v2` is chosen when offered, any other request that is
+/// not an upgrade is a 404 page; accepted WebSockets go to `accepted`.
+/// (Answering needs no `.await`: the WebSocket arrives in a task.)
+fn handle(
+    mut request: hyper::Request<Incoming>,
+    acceptor: &Acceptor,
+    accepted: mpsc::UnboundedSender<ServerSocket>,
+) -> hyper::Response<Body> {
+    if !is_upgrade_request(&request) && request.uri().path() != "/strict" {
+        let mut page = hyper::Response::new(Body::from("not here\n"));
+        *page.status_mut() = hyper::StatusCode::NOT_FOUND;
+        return page;
+    }
+    let upgrade = acceptor.upgrade_with(&mut request, |request| {
+        if request.path() == "/forbidden" {
+            return Err(Rejection::new(403).body("go away\n"));
+        }
+        match request.protocols().iter().find(|p| *p == "chat.v2") {
+            Some(p) => Ok(Accept::new().protocol(p.as_str())),
+            None => Ok(Accept::new()),
+        }
+    });
+    match upgrade {
+        Ok((response, upgrade)) => {
+            tokio::spawn(async move {
+                let _ = accepted.send(upgrade.await.unwrap());
+            });
+            response
+        }
+        Err(refusal) => refusal,
+    }
+}
+
+/// hyper-util's auto server (HTTP/1.1 with upgrades, h2c with extended
+/// CONNECT) on a loopback port; the accepted WebSockets come out of the
+/// receiver.
+async fn server(acceptor: Acceptor) -> (SocketAddr, mpsc::UnboundedReceiver<ServerSocket>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let response = handle(request, &acceptor, tx.clone());
+                    std::future::ready(Ok::<_, Infallible>(response))
+                });
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder.http2().enable_connect_protocol();
+                let _ = builder
+                    .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    (addr, rx)
+}
+
+async fn next(accepted: &mut mpsc::UnboundedReceiver<ServerSocket>) -> ServerSocket {
+    accepted.recv().await.unwrap()
+}
+
+// ---------------------------------------------------------------- HTTP/1.1
+
+#[tokio::test]
+async fn http11_messages_subprotocol_deflate_and_close() {
+    timeout(LIMIT, async {
+        let (addr, mut accepted) = server(Acceptor::new()).await;
+        let mut client = ClientBuilder::new(format!("ws://{addr}/chat"))
+            .protocol("chat.v1")
+            .protocol("chat.v2")
+            .connect()
+            .await
+            .unwrap();
+        let mut server = next(&mut accepted).await;
+        assert_eq!(
+            (client.protocol(), server.protocol()),
+            (Some("chat.v2"), Some("chat.v2"))
+        );
+        assert!(client.extensions().deflate().is_some());
+        assert!(server.extensions().deflate().is_some());
+        assert_eq!(server.request().unwrap().path(), "/chat");
+        assert_eq!(client.response().unwrap().status(), 101);
+
+        client.send("hello").await.unwrap();
+        client.send(vec![1u8, 2, 3]).await.unwrap();
+        client.send(Message::ping(&b"there?"[..])).await.unwrap();
+        assert_eq!(server.recv().await.unwrap(), Some(Message::text("hello")));
+        assert_eq!(
+            server.recv().await.unwrap(),
+            Some(Message::binary(vec![1, 2, 3]))
+        );
+        assert_eq!(
+            server.recv().await.unwrap(),
+            Some(Message::ping(&b"there?"[..]))
+        );
+        server.send("x".repeat(10_000)).await.unwrap();
+        assert_eq!(
+            client.recv().await.unwrap(),
+            Some(Message::pong(&b"there?"[..]))
+        );
+        assert_eq!(
+            client.recv().await.unwrap(),
+            Some(Message::text("x".repeat(10_000)))
+        );
+        // Compressed on the wire: the 10 kB of 'x' took a few bytes.
+        assert!(server.stats().bytes_sent < 1_000, "{:?}", server.stats());
+
+        let closing = tokio::spawn(async move {
+            client
+                .close(Some(wsock_tokio::CloseFrame::new(1000, "bye")))
+                .await
+        });
+        match server.recv().await.unwrap() {
+            Some(Message::Close(Some(frame))) => assert_eq!(frame.reason, "bye"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(server.recv().await.unwrap(), None);
+        closing.await.unwrap().unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn http11_refusals_reach_the_client_with_their_status() {
+    timeout(LIMIT, async {
+        let (addr, _accepted) = server(Acceptor::new()).await;
+        let err = wsock_tokio::connect(&format!("ws://{addr}/forbidden"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.kind(), err.http_status()),
+            (ErrorKind::Handshake, Some(403))
+        );
+        // No subprotocol offered: none chosen.
+        let ws = wsock_tokio::connect(&format!("ws://{addr}/plain"))
+            .await
+            .unwrap();
+        assert_eq!(ws.protocol(), None);
+
+        // A request of another version: 426 naming the one spoken.
+        let response = raw(
+            addr,
+            "GET /strict HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+        )
+        .await;
+        assert!(response.starts_with("HTTP/1.1 426 "), "{response}");
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains("sec-websocket-version: 13\r\n")
+        );
+        // Not an upgrade at all, where only WebSocket is served: the core's 400.
+        let response = raw(addr, "GET /strict HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
+        // And a POST that asks: 405 with `Allow: GET`.
+        let response = raw(
+            addr,
+            "POST /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        assert!(response.starts_with("HTTP/1.1 405 "), "{response}");
+        assert!(response.to_ascii_lowercase().contains("allow: get\r\n"));
+        // Other requests are the application's.
+        let response = raw(addr, "GET /page HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(response.starts_with("HTTP/1.1 404 "), "{response}");
+    })
+    .await
+    .unwrap();
+}
+
+/// Sends `request` on a new connection and returns the response head.
+async fn raw(addr: SocketAddr, request: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let byte = tcp.read_u8().await.unwrap();
+        head.push(byte);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+// ------------------------------------------------------ HTTP/2 (RFC 8441)
+
+/// An h2c (prior knowledge) connection that may open WebSocket streams:
+/// waits for the server's `SETTINGS_ENABLE_CONNECT_PROTOCOL`.
+async fn h2_connection(addr: SocketAddr) -> SendRequest<Bytes> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut send = send.ready().await.unwrap();
+    while !send.is_extended_connect_protocol_enabled() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        send = send.ready().await.unwrap();
+    }
+    send
+}
+
+/// An RFC 8441 §5 request: `CONNECT` with `:protocol`, `:scheme http`,
+/// `:path` and `:authority` from the URI, the version, and `headers`.
+fn extended_connect(
+    addr: SocketAddr,
+    path: &str,
+    protocol: &'static str,
+    headers: &[(&str, &str)],
+) -> http::Request<()> {
+    let mut request = http::Request::builder()
+        .method(http::Method::CONNECT)
+        .uri(format!("http://{addr}{path}"))
+        .header("sec-websocket-version", "13");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut request = request.body(()).unwrap();
+    request
+        .extensions_mut()
+        .insert(h2::ext::Protocol::from_static(protocol));
+    request
+}
+
+/// Opens a stream: the response head, its body and our sending side.
+async fn open(
+    h2: &mut SendRequest<Bytes>,
+    request: http::Request<()>,
+) -> (http::response::Parts, RecvStream, SendStream<Bytes>) {
+    let (response, send) = h2.send_request(request, false).unwrap();
+    let (head, recv) = response.await.unwrap().into_parts();
+    (head, recv, send)
+}
+
+/// One HTTP/2 stream as a byte stream: DATA frames in and out, END_STREAM
+/// on shutdown, flow-control window given back as bytes are read.
+struct H2Stream {
+    send: SendStream<Bytes>,
+    recv: RecvStream,
+    pending: Bytes,
+}
+
+impl H2Stream {
+    fn new(recv: RecvStream, send: SendStream<Bytes>) -> Self {
+        Self {
+            send,
+            recv,
+            pending: Bytes::new(),
+        }
+    }
+}
+
+fn h2_error(e: h2::Error) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::ConnectionReset, e)
+}
+
+impl AsyncRead for H2Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        while self.pending.is_empty() {
+            match ready!(self.recv.poll_data(cx)) {
+                Some(Ok(data)) => {
+                    let _ = self.recv.flow_control().release_capacity(data.len());
+                    self.pending = data;
+                }
+                Some(Err(e)) => return Poll::Ready(Err(h2_error(e))),
+                None => return Poll::Ready(Ok(())),
+            }
+        }
+        let n = self.pending.len().min(buf.remaining());
+        buf.put_slice(&self.pending.split_to(n));
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for H2Stream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        self.send.reserve_capacity(buf.len());
+        match ready!(self.send.poll_capacity(cx)) {
+            Some(Ok(n)) => {
+                let data = Bytes::copy_from_slice(&buf[..n]);
+                self.send.send_data(data, false).map_err(h2_error)?;
+                Poll::Ready(Ok(n))
+            }
+            Some(Err(e)) => Poll::Ready(Err(h2_error(e))),
+            None => Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // END_STREAM: an empty DATA frame that ends our side.
+        Poll::Ready(self.send.send_data(Bytes::new(), true).map_err(h2_error))
+    }
+}
+
+/// A WebSocket client on a new stream of `h2`, with the server's side.
+async fn h2_websocket(
+    h2: &mut SendRequest<Bytes>,
+    accepted: &mut mpsc::UnboundedReceiver<ServerSocket>,
+    request: http::Request<()>,
+) -> (http::response::Parts, WebSocket<H2Stream>, ServerSocket) {
+    let (head, recv, send) = open(h2, request).await;
+    assert_eq!(head.status, 200);
+    let client = WebSocket::from_raw(H2Stream::new(recv, send), Role::Client, Config::default());
+    (head, client, next(accepted).await)
+}
+
+#[tokio::test]
+async fn h2_two_websockets_share_a_connection_and_each_side_closes() {
+    timeout(LIMIT, async {
+        let (addr, mut accepted) = server(Acceptor::new()).await;
+        let mut h2 = h2_connection(addr).await;
+        let offer = [("sec-websocket-protocol", "chat.v1, chat.v2")];
+        let (head, mut a, mut server_a) = h2_websocket(
+            &mut h2,
+            &mut accepted,
+            extended_connect(addr, "/a", "websocket", &offer),
+        )
+        .await;
+        let (_, mut b, mut server_b) = h2_websocket(
+            &mut h2,
+            &mut accepted,
+            extended_connect(addr, "/b", "websocket", &[]),
+        )
+        .await;
+        assert_eq!(head.headers["sec-websocket-protocol"], "chat.v2");
+        assert!(!head.headers.contains_key("upgrade"));
+        assert!(!head.headers.contains_key("sec-websocket-accept"));
+        assert_eq!(server_a.protocol(), Some("chat.v2"));
+        assert_eq!(server_a.request().unwrap().path(), "/a");
+        assert_eq!(server_b.request().unwrap().path(), "/b");
+        assert!(server_b.extensions().deflate().is_none(), "not offered");
+
+        // Interleaved on the one connection.
+        a.send("to a").await.unwrap();
+        b.send(vec![0xbu8; 100_000]).await.unwrap();
+        a.send(vec![0xau8; 3]).await.unwrap();
+        assert_eq!(server_a.recv().await.unwrap(), Some(Message::text("to a")));
+        assert_eq!(
+            server_b.recv().await.unwrap(),
+            Some(Message::binary(vec![0xb; 100_000]))
+        );
+        assert_eq!(
+            server_a.recv().await.unwrap(),
+            Some(Message::binary(vec![0xa; 3]))
+        );
+        server_a.send("from a").await.unwrap();
+        server_b.send(Message::ping(&b"b?"[..])).await.unwrap();
+        assert_eq!(a.recv().await.unwrap(), Some(Message::text("from a")));
+        assert_eq!(b.recv().await.unwrap(), Some(Message::ping(&b"b?"[..])));
+        assert_eq!(
+            server_b.recv().await.unwrap(),
+            Some(Message::pong(&b"b?"[..]))
+        );
+
+        // The client closes `a`; both ends see the closing handshake and
+        // the stream's end (END_STREAM each way).
+        let closing = tokio::spawn(async move { a.close(None).await });
+        assert!(matches!(
+            server_a.recv().await.unwrap(),
+            Some(Message::Close(_))
+        ));
+        assert_eq!(server_a.recv().await.unwrap(), None);
+        closing.await.unwrap().unwrap();
+
+        // The server closes `b`, still usable after `a` ended.
+        b.send("still there").await.unwrap();
+        assert_eq!(
+            server_b.recv().await.unwrap(),
+            Some(Message::text("still there"))
+        );
+        let closing = tokio::spawn(async move {
+            server_b
+                .close(Some(wsock_tokio::CloseFrame::new(
+                    CloseCode::GOING_AWAY,
+                    "bye",
+                )))
+                .await
+        });
+        match b.recv().await.unwrap() {
+            Some(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::GOING_AWAY),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(b.recv().await.unwrap(), None);
+        closing.await.unwrap().unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn h2_deflate_is_negotiated_in_the_200() {
+    timeout(LIMIT, async {
+        let (addr, mut accepted) = server(Acceptor::new()).await;
+        let mut h2 = h2_connection(addr).await;
+        let offer = [("sec-websocket-extensions", "permessage-deflate")];
+        let (head, recv, _send) =
+            open(&mut h2, extended_connect(addr, "/", "websocket", &offer)).await;
+        assert_eq!(head.status, 200);
+        let answer = head.headers["sec-websocket-extensions"].to_str().unwrap();
+        assert!(answer.starts_with("permessage-deflate"), "{answer}");
+        let server = next(&mut accepted).await;
+        assert!(server.extensions().deflate().is_some());
+        drop(recv);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn h2_refusals_are_responses_on_the_stream() {
+    timeout(LIMIT, async {
+        let (addr, _accepted) = server(Acceptor::new()).await;
+        let mut h2 = h2_connection(addr).await;
+        // Another protocol over extended CONNECT: not a WebSocket request
+        // (the application's 404), or 501 where only WebSocket is served.
+        let (head, ..) = open(&mut h2, extended_connect(addr, "/", "webtransport", &[])).await;
+        assert_eq!(head.status, 404);
+        let (head, ..) = open(
+            &mut h2,
+            extended_connect(addr, "/strict", "webtransport", &[]),
+        )
+        .await;
+        assert_eq!(head.status, 501);
+        // The callback's refusal, without HTTP/1.1's hop-by-hop fields.
+        let (head, ..) = open(
+            &mut h2,
+            extended_connect(addr, "/forbidden", "websocket", &[]),
+        )
+        .await;
+        assert_eq!(head.status, 403);
+        assert!(!head.headers.contains_key("connection"));
+        // No version: 426 naming 13.
+        let mut request = extended_connect(addr, "/", "websocket", &[]);
+        request.headers_mut().remove("sec-websocket-version");
+        let (head, ..) = open(&mut h2, request).await;
+        assert_eq!(head.status, 426);
+        assert_eq!(head.headers["sec-websocket-version"], "13");
+        // The connection still serves WebSockets.
+        let (head, ..) = open(&mut h2, extended_connect(addr, "/", "websocket", &[])).await;
+        assert_eq!(head.status, 200);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn h2_reset_stream_is_an_abnormal_close() {
+    timeout(LIMIT, async {
+        let (addr, mut accepted) = server(Acceptor::new()).await;
+        let mut h2 = h2_connection(addr).await;
+        for reason in [Reason::CANCEL, Reason::INTERNAL_ERROR] {
+            let (head, _recv, mut send) =
+                open(&mut h2, extended_connect(addr, "/", "websocket", &[])).await;
+            assert_eq!(head.status, 200);
+            let mut server = next(&mut accepted).await;
+            send.send_reset(reason);
+            let err = server.recv().await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::AbnormalClose, "{reason:?}: {err}");
+            assert_eq!(err.close_code(), Some(CloseCode::ABNORMAL));
+            assert_eq!(server.recv().await.unwrap(), None);
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn h2_flow_control_stalls_a_sender_whose_peer_stops_reading() {
+    timeout(LIMIT, async {
+        const BOUND: usize = 64 * 1024;
+        const SIZE: usize = 16 * 1024;
+        const N: usize = 200; // 3.2 MB, far over the stream's 64 KiB window
+        let acceptor = Acceptor::new()
+            .write_buffer_size(BOUND)
+            .deflate(wsock_tokio::DeflateConfig::disabled());
+        let (addr, mut accepted) = server(acceptor).await;
+        let mut h2 = h2_connection(addr).await;
+        let (head, recv, send) = open(&mut h2, extended_connect(addr, "/", "websocket", &[])).await;
+        assert_eq!(head.status, 200);
+        let (server_rx, mut server_tx) = next(&mut accepted).await.split();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let max_buffered = Arc::new(AtomicUsize::new(0));
+        let sender = {
+            let (sent, max_buffered) = (sent.clone(), max_buffered.clone());
+            tokio::spawn(async move {
+                for _ in 0..N {
+                    server_tx
+                        .feed(Message::binary(vec![1; SIZE]))
+                        .await
+                        .unwrap();
+                    max_buffered.fetch_max(server_tx.buffered_output(), Ordering::SeqCst);
+                    sent.fetch_add(1, Ordering::SeqCst);
+                }
+                server_tx.flush().await.unwrap();
+            })
+        };
+        // The client reads nothing (no window given back): the sender stalls.
+        let mut stalled_at = usize::MAX;
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = sent.load(Ordering::SeqCst);
+            if now == stalled_at {
+                break;
+            }
+            stalled_at = now;
+        }
+        assert!(stalled_at < N / 4, "{stalled_at} messages went out");
+        let buffered = server_rx.buffered_output();
+        assert!(buffered <= BOUND + SIZE + 16, "{buffered}");
+        // Reading resumes the flow: everything arrives.
+        let mut client =
+            WebSocket::from_raw(H2Stream::new(recv, send), Role::Client, Config::default());
+        for _ in 0..N {
+            let message = client.recv().await.unwrap();
+            assert!(matches!(message, Some(Message::Binary(b)) if b.len() == SIZE));
+        }
+        sender.await.unwrap();
+        assert!(max_buffered.load(Ordering::SeqCst) <= BOUND + SIZE + 16);
+    })
+    .await
+    .unwrap();
+}
+
+#[test]
+fn is_upgrade_request_reads_hypers_protocol_extension() {
+    let h2 = |protocol: Option<&'static str>| {
+        let mut request = http::Request::connect("http://example.com/")
+            .version(http::Version::HTTP_2)
+            .body(())
+            .unwrap();
+        if let Some(protocol) = protocol {
+            request
+                .extensions_mut()
+                .insert(hyper::ext::Protocol::from_static(protocol));
+        }
+        request
+    };
+    assert!(is_upgrade_request(&h2(Some("websocket"))));
+    assert!(!is_upgrade_request(&h2(Some("connect-udp"))));
+    assert!(!is_upgrade_request(&h2(None)));
+    let get = http::Request::get("/")
+        .header("upgrade", "websocket")
+        .body(())
+        .unwrap();
+    assert!(is_upgrade_request(&get));
+}
