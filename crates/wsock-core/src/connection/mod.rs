@@ -608,10 +608,15 @@ impl Connection {
         self.skip_rest_of_message();
     }
 
-    /// Frees buffers that hold nothing, for connections about to sit idle.
+    /// Frees buffers that hold nothing, for connections about to sit idle,
+    /// and the permessage-deflate streams between messages (see
+    /// [`release_deflate`](Self::release_deflate)), so that an adapter's
+    /// idle timer frees them even when they are kept between messages.
     pub fn shrink_buffers(&mut self) {
         self.input.free_if_empty(self.core.frame.is_some());
         self.core.out.free_if_empty();
+        #[cfg(feature = "deflate")]
+        self.release_deflate();
     }
 
     // D. Polling: what the caller must hand on or do: `poll_*`.

@@ -18,7 +18,8 @@ impl Connection {
     /// from its window, which the peer cannot tell apart. For a connection
     /// about to sit idle when
     /// [`release_after_message`](crate::DeflateConfig::release_after_message)
-    /// is off (with it on, nothing is held between messages anyway). A
+    /// is off (with it on, nothing is held between messages anyway);
+    /// [`shrink_buffers`](Self::shrink_buffers) calls it. A
     /// direction in the middle of a message keeps its stream. Does nothing
     /// without deflate.
     pub fn release_deflate(&mut self) {
