@@ -111,7 +111,9 @@ impl fmt::Debug for WebSocketUpgrade {
 impl WebSocketUpgrade {
     /// Replaces every option (limits, buffers, deflate, keepalive,
     /// timeouts) with `acceptor`'s. Subprotocols stay
-    /// [`protocols`](Self::protocols)'.
+    /// [`protocols`](Self::protocols)'. The settings of the opening
+    /// handshake (`handshake_timeout`, `max_headers`, `max_header_bytes`)
+    /// play no part: hyper read the request, within its own limits.
     pub fn acceptor(mut self, acceptor: Acceptor) -> Self {
         self.acceptor = acceptor;
         self
@@ -189,9 +191,9 @@ impl WebSocketUpgrade {
     /// with the [`WebSocket`] in a task of its own once the response is
     /// sent.
     ///
-    /// If the options refuse the request (its header block above
-    /// `max_header_bytes`, say), the response is that refusal and
-    /// `callback` never runs.
+    /// The extractor checked the request already; should the acceptor
+    /// refuse it nonetheless, the response is that refusal and `callback`
+    /// never runs.
     pub fn on_upgrade<C, Fut>(mut self, callback: C) -> Response
     where
         C: FnOnce(WebSocket) -> Fut + Send + 'static,
@@ -228,17 +230,15 @@ impl WebSocketUpgrade {
     }
 }
 
-/// The core's checks with limits that do not refuse: the extractor tells
-/// bad requests from good ones, the route's options apply in
+/// The core's checks of the request, as in
+/// [`Acceptor::upgrade_with`]: the extractor tells bad requests from good
+/// ones, the route's options apply in
 /// [`on_upgrade`](WebSocketUpgrade::on_upgrade).
 fn check(
     request: &http::Request<()>,
     protocol: Option<&str>,
 ) -> Result<(), WebSocketUpgradeRejection> {
-    let mut config = Config::default();
-    config.handshake.max_headers = usize::MAX;
-    config.handshake.max_header_bytes = usize::MAX;
-    match Request::from_http(request, protocol, &config) {
+    match Request::from_http(request, protocol, &Config::default()) {
         Ok(_) => Ok(()),
         Err(rejected) => {
             let reason = rejected.error.to_string();
@@ -381,5 +381,74 @@ impl IntoResponse for WebSocketUpgradeRejection {
         *response.status_mut() = status;
         *response.headers_mut() = headers;
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(request: http::request::Builder) -> Parts {
+        request.body(()).unwrap().into_parts().0
+    }
+
+    fn handshake() -> http::request::Builder {
+        http::Request::get("/ws")
+            .header("host", "example.com")
+            .header("upgrade", "websocket")
+            .header("connection", "Upgrade")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("sec-websocket-version", "13")
+    }
+
+    async fn extract(mut parts: Parts) -> Result<WebSocketUpgrade, WebSocketUpgradeRejection> {
+        <WebSocketUpgrade as FromRequestParts<()>>::from_request_parts(&mut parts, &()).await
+    }
+
+    async fn extract_optional(
+        mut parts: Parts,
+    ) -> Result<Option<WebSocketUpgrade>, WebSocketUpgradeRejection> {
+        <WebSocketUpgrade as OptionalFromRequestParts<()>>::from_request_parts(&mut parts, &())
+            .await
+    }
+
+    #[tokio::test]
+    async fn refusals_carry_the_core_status_and_headers() {
+        let plain = parts(http::Request::get("/ws").header("host", "x"));
+        let rejection = extract(plain).await.unwrap_err();
+        assert_eq!(rejection.status(), StatusCode::BAD_REQUEST);
+        let response = rejection.into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+        let old = parts(handshake().header("sec-websocket-version", "8"));
+        let response = extract(old).await.unwrap_err().into_response();
+        assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(response.headers()["sec-websocket-version"], "13");
+
+        let post = parts(handshake().method(http::Method::POST));
+        let rejection = extract(post).await.unwrap_err();
+        assert_eq!(rejection.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(!rejection.reason().is_empty());
+        assert_eq!(rejection.into_response().headers()["allow"], "GET");
+    }
+
+    #[tokio::test]
+    async fn a_valid_request_without_hyper_upgrade_handle_is_426() {
+        // Not served by hyper (a `oneshot` in a test, say): nothing to
+        // upgrade.
+        let rejection = extract(parts(handshake())).await.unwrap_err();
+        assert_eq!(rejection.status(), StatusCode::UPGRADE_REQUIRED);
+        assert!(rejection.to_string().contains("no upgrade handle"));
+    }
+
+    #[tokio::test]
+    async fn optional_is_none_for_other_requests_only() {
+        let plain = parts(http::Request::get("/ws").header("host", "x"));
+        assert!(extract_optional(plain).await.unwrap().is_none());
+        // Asks for a WebSocket, malformed: still refused.
+        let mut no_key = handshake().body(()).unwrap();
+        no_key.headers_mut().remove("sec-websocket-key");
+        let rejection = extract_optional(no_key.into_parts().0).await.unwrap_err();
+        assert_eq!(rejection.status(), StatusCode::BAD_REQUEST);
     }
 }

@@ -30,7 +30,8 @@ type Accepted = mpsc::UnboundedSender<WebSocket>;
 /// The routes of the tests; accepted WebSockets go to the state's sender.
 /// `/ws` speaks `chat.v2` and `chat.v1` (preferring neither: the client's
 /// order decides); `/plain` has no deflate; `/small` takes messages of at
-/// most 16 bytes; `/page` serves a page to other requests; `/get-only` is
+/// most 16 bytes; `/page` serves a page to other requests; `/strict` has its
+/// options from an `Acceptor` (no deflate); `/get-only` is
 /// routed with `get`, which an HTTP/2 CONNECT does not reach.
 fn app(accepted: Accepted) -> Router {
     async fn ws(State(tx): State<Accepted>, ws: WebSocketUpgrade) -> Response {
@@ -61,8 +62,15 @@ fn app(accepted: Accepted) -> Router {
             None => "a page\n".into_response(),
         }
     }
+    async fn strict(State(tx): State<Accepted>, ws: WebSocketUpgrade) -> Response {
+        ws.acceptor(wsock_tokio::Acceptor::new().deflate(DeflateConfig::disabled()))
+            .on_upgrade(move |ws| async move {
+                let _ = tx.send(ws);
+            })
+    }
     Router::new()
         .route("/ws", any(ws))
+        .route("/strict", any(strict))
         .route("/plain", any(plain))
         .route("/small", any(small))
         .route("/page", any(page))
@@ -146,6 +154,20 @@ async fn http11_options_deflate_off_no_subprotocol_limits() {
         assert!(client.extensions().deflate().is_none());
         assert!(server.extensions().deflate().is_none());
         assert_eq!((client.protocol(), server.protocol()), (None, None));
+        // The same from a whole `Acceptor`.
+        let client = wsock_tokio::connect(&format!("ws://{addr}/strict"))
+            .await
+            .unwrap();
+        assert!(client.extensions().deflate().is_none());
+        assert!(
+            accepted
+                .recv()
+                .await
+                .unwrap()
+                .extensions()
+                .deflate()
+                .is_none()
+        );
 
         // A route's limits: a message above 16 bytes closes with 1009.
         let mut client = wsock_tokio::connect(&format!("ws://{addr}/small"))
@@ -155,14 +177,20 @@ async fn http11_options_deflate_off_no_subprotocol_limits() {
         client.send("short").await.unwrap();
         assert_eq!(server.recv().await.unwrap(), Some(Message::text("short")));
         client.send("x".repeat(100)).await.unwrap();
-        let err = server.recv().await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Capacity, "{err}");
-        match client.recv().await.unwrap() {
-            Some(Message::Close(Some(frame))) => {
-                assert_eq!(frame.code, CloseCode::MESSAGE_TOO_BIG);
+        // Both ends read at once: the server's closing handshake waits for
+        // the client's answer.
+        let client_side = async {
+            match client.recv().await.unwrap() {
+                Some(Message::Close(Some(frame))) => {
+                    assert_eq!(frame.code, CloseCode::MESSAGE_TOO_BIG);
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
-        }
+            assert_eq!(client.recv().await.unwrap(), None);
+        };
+        let (server_side, ()) = tokio::join!(server.recv(), client_side);
+        let err = server_side.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Capacity, "{err}");
     })
     .await
     .unwrap();
