@@ -443,3 +443,63 @@ async fn h2_routes_must_accept_connect() {
     .await
     .unwrap();
 }
+
+/// The router served by hyper-util's `auto::Builder`, as an application
+/// without `axum::serve` does: extended CONNECT must be enabled by hand,
+/// and upgrades allowed (`serve_connection_with_upgrades`).
+#[tokio::test]
+async fn hyper_util_auto_builder_serves_the_router_over_both_versions() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto;
+    use hyper_util::service::TowerToHyperService;
+
+    timeout(LIMIT, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut accepted) = mpsc::unbounded_channel();
+        let router = app(tx);
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let service = TowerToHyperService::new(router.clone());
+                tokio::spawn(async move {
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    builder.http2().enable_connect_protocol();
+                    let _ = builder
+                        .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+
+        let mut client = wsock_tokio::connect(&format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
+        let mut server = accepted.recv().await.unwrap();
+        client.send("over 1.1").await.unwrap();
+        assert_eq!(
+            server.recv().await.unwrap(),
+            Some(Message::text("over 1.1"))
+        );
+
+        let mut h2 = h2_connection(addr).await;
+        let (response, send) = h2
+            .send_request(extended_connect(addr, "/ws", &[]), false)
+            .unwrap();
+        let (head, recv) = response.await.unwrap().into_parts();
+        assert_eq!(head.status, 200);
+        let stream = H2Stream {
+            send,
+            recv,
+            pending: Bytes::new(),
+        };
+        let mut client = wsock_tokio::WebSocket::from_raw(stream, Role::Client, Config::default());
+        let mut server = accepted.recv().await.unwrap();
+        client.send("over 2").await.unwrap();
+        assert_eq!(server.recv().await.unwrap(), Some(Message::text("over 2")));
+        server.send("back").await.unwrap();
+        assert_eq!(client.recv().await.unwrap(), Some(Message::text("back")));
+    })
+    .await
+    .unwrap();
+}
