@@ -534,21 +534,13 @@ async fn chat<S>(
         tx
     });
     loop {
-        match rx.recv().await {
-            Ok(Some(message @ (Message::Text(_) | Message::Binary(_)))) => {
+        match summary.step(rx.recv().await) {
+            Step::Data(message) => {
                 hub.publish(ROOM, message);
                 summary.echoed += 1;
             }
-            Ok(Some(Message::Close(frame))) => record_close(summary, frame.as_ref()),
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(e) => {
-                if summary.code.is_none() {
-                    summary.code = e.close_code().map(CloseCode::as_u16);
-                }
-                summary.error = Some(e.to_string());
-                break;
-            }
+            Step::Other => {}
+            Step::End => break,
         }
     }
     forward.abort();
@@ -578,8 +570,8 @@ async fn echo<S>(
             let _ = ws.send(Message::Close(Some(frame))).await;
             continue;
         };
-        match next {
-            Ok(Some(message @ (Message::Text(_) | Message::Binary(_)))) => {
+        match summary.step(next) {
+            Step::Data(message) => {
                 // Queued, not flushed: the next receive writes it out, so a
                 // burst of messages is echoed with few writes. A failure
                 // shows up as the next receive's error.
@@ -587,16 +579,8 @@ async fn echo<S>(
                     summary.echoed += 1;
                 }
             }
-            Ok(Some(Message::Close(frame))) => record_close(summary, frame.as_ref()),
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(e) => {
-                if summary.code.is_none() {
-                    summary.code = e.close_code().map(CloseCode::as_u16);
-                }
-                summary.error = Some(e.to_string());
-                break;
-            }
+            Step::Other => {}
+            Step::End => break,
         }
     }
     summary.stats = ws.stats();
@@ -613,6 +597,42 @@ where
 {
     poll_fn(|cx| Pin::new(&mut *ws).poll_ready(cx)).await?;
     Pin::new(&mut *ws).start_send(message)
+}
+
+/// What a receive means to a serving loop.
+pub(crate) enum Step {
+    /// A text or binary message.
+    Data(Message),
+    /// Anything else: a ping, a pong, the peer's close (recorded).
+    Other,
+    /// The connection is over (the error, if any, recorded).
+    End,
+}
+
+impl Summary {
+    /// Records what a receive says about the connection's end (the peer's
+    /// close code, or the error) and tells the loop what to do.
+    pub(crate) fn step(
+        &mut self,
+        next: std::result::Result<Option<Message>, wsock_tokio::Error>,
+    ) -> Step {
+        match next {
+            Ok(Some(message @ (Message::Text(_) | Message::Binary(_)))) => Step::Data(message),
+            Ok(Some(Message::Close(frame))) => {
+                record_close(self, frame.as_ref());
+                Step::Other
+            }
+            Ok(Some(_)) => Step::Other,
+            Ok(None) => Step::End,
+            Err(e) => {
+                if self.code.is_none() {
+                    self.code = e.close_code().map(CloseCode::as_u16);
+                }
+                self.error = Some(e.to_string());
+                Step::End
+            }
+        }
+    }
 }
 
 pub(crate) fn record_close(summary: &mut Summary, frame: Option<&CloseFrame>) {

@@ -19,7 +19,7 @@ use wsock_core::CloseCode;
 
 use crate::cli::ServeArgs;
 use crate::exit::{CliError, Result};
-use crate::serve::{EchoSettings, Summary, announce, bind_error, record_close, report_shutdown};
+use crate::serve::{EchoSettings, Step, Summary, announce, bind_error, report_shutdown};
 
 /// `wsock serve --runtime blocking`. Serves until the process is stopped.
 pub(crate) fn run(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
@@ -139,24 +139,16 @@ fn serve_one<S: Transport>(ws: WebSocket<S>, id: u64) {
 
 fn echo<S: Transport>(mut ws: WebSocket<S>, summary: &mut Summary) {
     loop {
-        match ws.recv() {
-            Ok(Some(message @ (Message::Text(_) | Message::Binary(_)))) => {
+        match summary.step(ws.recv()) {
+            Step::Data(message) => {
                 // A failed send shows up as the next receive's error.
                 if ws.send(message).is_ok() {
                     summary.echoed += 1;
                 }
             }
-            Ok(Some(Message::Close(frame))) => record_close(summary, frame.as_ref()),
-            Ok(Some(_)) => {}
-            // The closing handshake is over: the normal end.
-            Ok(None) => break,
-            Err(e) => {
-                if summary.code.is_none() {
-                    summary.code = e.close_code().map(CloseCode::as_u16);
-                }
-                summary.error = Some(e.to_string());
-                break;
-            }
+            Step::Other => {}
+            // After the closing handshake (the normal end) or an error.
+            Step::End => break,
         }
     }
     summary.stats = ws.stats();
