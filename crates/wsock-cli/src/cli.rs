@@ -101,6 +101,15 @@ pub(crate) struct ServeArgs {
     /// Private key for --tls-cert (PEM)
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// With TLS, offer HTTP/1.1 only: by default ALPN also offers h2, and
+    /// WebSockets over HTTP/2 (RFC 8441 extended CONNECT) are served too
+    #[arg(long)]
+    pub(crate) no_http2: bool,
+    /// Serve this HTML file at / to plain GET requests (HTTP/1.1 and
+    /// HTTP/2), e.g. a page whose script opens the WebSocket; other paths
+    /// get 404. Without it every request is a WebSocket handshake
+    #[arg(long, value_name = "FILE", conflicts_with = "runtime")]
+    pub(crate) page: Option<PathBuf>,
     /// Which adapter runs the server
     #[arg(long, value_enum, default_value_t = Runtime::Tokio)]
     pub(crate) runtime: Runtime,

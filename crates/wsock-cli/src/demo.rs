@@ -74,6 +74,8 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         deflate: wsock_core::DeflateConfig::default(),
         stop: None,
         room: None,
+        page: None,
+        served: std::sync::Arc::default(),
     };
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;

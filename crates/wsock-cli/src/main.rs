@@ -18,8 +18,10 @@ mod exit;
 mod format;
 mod logging;
 mod net;
+mod page;
 mod serve;
 mod serve_blocking;
+mod serve_h2;
 mod tls;
 
 use std::io::Write as _;

@@ -9,11 +9,19 @@
 //!
 //! The listening address goes to stderr as `listening on ws://ADDR` (or
 //! `wss://`) as soon as the socket is bound, even with `--quiet`.
+//!
+//! With TLS, ALPN picks the HTTP version: `http/1.1` (or none) is read by
+//! the engine's handshake as on plain TCP, `h2` is served by hyper with
+//! RFC 8441 extended CONNECT ([`crate::serve_h2`]); both kinds of WebSocket
+//! then run the same loops here ([`serve_websocket`]). `--page` adds an
+//! HTML page at `/` ([`crate::page`]).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -32,6 +40,7 @@ use wsock_tokio::{Accept, Acceptor, Request, Stats, WebSocket};
 use crate::cli::{Runtime, ServeArgs};
 use crate::exit::{CliError, Result};
 use crate::format::{printable, subprotocol_suffix};
+use crate::page::{Head, Page, Rewind};
 
 /// Pause after a failed `accept` (for example too many open files), so the
 /// loop does not spin.
@@ -52,10 +61,51 @@ pub(crate) struct EchoSettings {
     pub(crate) stop: Option<watch::Receiver<bool>>,
     /// `--broadcast`: the room every connection joins, instead of echoing.
     pub(crate) room: Option<wsock_tokio::broadcast::Hub>,
+    /// `--page`: the HTML page served at `/`.
+    pub(crate) page: Option<Arc<Page>>,
+    /// WebSockets served so far, by HTTP version (shared by every clone).
+    pub(crate) served: Arc<Served>,
+}
+
+/// How a WebSocket arrived, for the log and the shutdown summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// An HTTP/1.1 `GET` with `Upgrade: websocket` (RFC 6455).
+    #[default]
+    Http11,
+    /// An extended `CONNECT` on an HTTP/2 stream (RFC 8441).
+    Http2,
+}
+
+/// WebSockets served since start-up, by [`Transport`]: the shutdown
+/// summary tells them apart, so that one can see which of its clients
+/// (browsers among them) came over HTTP/2.
+#[derive(Debug, Default)]
+pub(crate) struct Served {
+    http11: AtomicU64,
+    http2: AtomicU64,
+}
+
+impl Served {
+    fn count(&self, transport: Transport) {
+        let counter = match transport {
+            Transport::Http11 => &self.http11,
+            Transport::Http2 => &self.http2,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn report(&self) {
+        info!(
+            "served {} WebSockets over HTTP/1.1 and {} over HTTP/2",
+            self.http11.load(Ordering::Relaxed),
+            self.http2.load(Ordering::Relaxed)
+        );
+    }
 }
 
 impl EchoSettings {
-    pub(crate) fn from_args(args: &ServeArgs) -> Self {
+    pub(crate) fn from_args(args: &ServeArgs, page: Option<Arc<Page>>) -> Self {
         Self {
             protocols: args.subprotocols.clone().into(),
             max_message_size: args.max_message_size,
@@ -73,6 +123,8 @@ impl EchoSettings {
                     .capacity(args.room_capacity)
                     .build()
             }),
+            page,
+            served: Arc::default(),
         }
     }
 
@@ -82,6 +134,14 @@ impl EchoSettings {
             .iter()
             .find(|p| self.protocols.contains(p))
             .map(String::as_str)
+    }
+
+    /// The answer to an acceptable request: our subprotocol, if any.
+    pub(crate) fn accept(&self, request: &Request) -> Accept {
+        match self.choose(request.protocols()) {
+            Some(protocol) => Accept::new().protocol(protocol),
+            None => Accept::new(),
+        }
     }
 
     pub(crate) fn tokio_builder(&self) -> Acceptor {
@@ -106,18 +166,26 @@ pub(crate) struct Summary {
     pub(crate) error: Option<String>,
     pub(crate) stats: Stats,
     pub(crate) echoed: u64,
+    pub(crate) transport: Transport,
 }
 
 impl Summary {
-    pub(crate) fn log_connected(&self, id: u64, peer: SocketAddr) {
+    /// `#ID PEER connected: GET /path HTTP/1.1`, or `CONNECT /path HTTP/2`
+    /// for an RFC 8441 stream (whose `ID` is its connection's, then the
+    /// stream's number on it: `#3.1`).
+    pub(crate) fn log_connected(&self, id: impl fmt::Display, peer: SocketAddr) {
         let path = self.path.as_deref().unwrap_or("/");
+        let (method, version) = match self.transport {
+            Transport::Http11 => ("GET", "HTTP/1.1"),
+            Transport::Http2 => ("CONNECT", "HTTP/2"),
+        };
         info!(
-            "#{id} {peer} connected: GET {path}{}",
+            "#{id} {peer} connected: {method} {path} {version}{}",
             subprotocol_suffix(self.protocol.as_deref())
         );
     }
 
-    pub(crate) fn log(&self, id: u64, peer: SocketAddr) {
+    pub(crate) fn log(&self, id: impl fmt::Display, peer: SocketAddr) {
         let code = self
             .code
             .map_or_else(|| "no close code".to_owned(), |c| c.to_string());
@@ -140,12 +208,16 @@ impl Summary {
 
 /// `wsock serve`.
 pub(crate) fn run(args: &ServeArgs) -> Result<()> {
+    // HTTP/2 needs hyper, which runs on tokio: the blocking runtime keeps
+    // offering HTTP/1.1 only.
+    let http2 = !args.no_http2 && args.runtime == Runtime::Tokio;
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(crate::tls::server_acceptor(cert, key)?),
+        (Some(cert), Some(key)) => Some(crate::tls::server_acceptor(cert, key, http2)?),
         _ => None,
     };
+    let page = args.page.as_deref().map(Page::load).transpose()?;
     match args.runtime {
-        Runtime::Tokio => crate::run_tokio(serve_tokio(args, tls)),
+        Runtime::Tokio => crate::run_tokio(serve_tokio(args, tls, page)),
         Runtime::Blocking => crate::serve_blocking::run(args, tls),
     }
 }
@@ -161,7 +233,11 @@ pub(crate) fn bind_error(listen: &str, e: &std::io::Error) -> CliError {
     CliError::local(format!("cannot listen on {listen}: {e}"))
 }
 
-async fn serve_tokio(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
+async fn serve_tokio(
+    args: &ServeArgs,
+    tls: Option<TlsAcceptor>,
+    page: Option<Arc<Page>>,
+) -> Result<()> {
     let listener = wsock_tokio::listen(args.listen.as_str(), args.backlog)
         .await
         .map_err(|e| bind_error(&args.listen, &e))?;
@@ -170,7 +246,7 @@ async fn serve_tokio(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
         .map_err(|e| bind_error(&args.listen, &e))?;
     announce(addr, tls.is_some());
     let (stop, stopped) = watch::channel(false);
-    let mut settings = EchoSettings::from_args(args);
+    let mut settings = EchoSettings::from_args(args, page);
     settings.stop = Some(stopped);
     let max = args.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(max));
@@ -191,25 +267,27 @@ async fn serve_tokio(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
         let id = handshake.id();
         let settings = settings.clone();
         let tls = tls.clone();
+        let slots = Arc::clone(&slots);
         debug!("#{id} {peer} connected");
         // A panic ends this task only; tokio reports it and moves on.
         let task = tokio::spawn(async move {
             let _permit = permit;
-            let summary = match tls {
-                None => echo_connection(tcp, &settings, Some((id, peer)), handshake).await,
-                Some(acceptor) => match acceptor.accept_async(tcp).await {
-                    Ok(stream) => {
-                        echo_connection(stream, &settings, Some((id, peer)), handshake).await
-                    }
-                    Err(e) => {
-                        info!("#{id} {peer} TLS handshake failed: {e}");
-                        return;
-                    }
-                },
+            let Some(acceptor) = tls else {
+                return serve_http11(tcp, &settings, id, peer, handshake).await;
             };
-            match summary {
-                Ok(summary) => summary.log(id, peer),
-                Err(e) => info!("#{id} {peer} handshake failed: {e}"),
+            match acceptor.accept_async(tcp).await {
+                Ok(stream) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                    let connection = crate::serve_h2::Connection {
+                        id,
+                        peer,
+                        handshake,
+                        settings,
+                        slots,
+                    };
+                    connection.serve(stream).await;
+                }
+                Ok(stream) => serve_http11(stream, &settings, id, peer, handshake).await,
+                Err(e) => info!("#{id} {peer} TLS handshake failed: {e}"),
             }
         });
         handshakes.spawned(id, task.abort_handle());
@@ -229,7 +307,63 @@ async fn serve_tokio(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
         None => Some(wait.await),
     };
     report_shutdown(open, max - slots.available_permits());
+    settings.served.report();
     Ok(())
+}
+
+/// One HTTP/1.1 connection (plain TCP, or TLS without `h2`): a WebSocket
+/// handshake read by the engine; with `--page`, a plain `GET` is answered
+/// instead, and the connection closed.
+async fn serve_http11<S>(
+    mut io: S,
+    settings: &EchoSettings,
+    id: u64,
+    peer: SocketAddr,
+    handshake: Handshake,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(page) = &settings.page else {
+        return log_outcome(
+            echo_connection(io, settings, Some((id, peer)), handshake).await,
+            id,
+            peer,
+        );
+    };
+    let limits = wsock_core::HandshakeLimits::default();
+    let head = crate::page::read_head(&mut io, &limits, page);
+    let head = match settings.handshake_timeout {
+        Some(limit) => tokio::time::timeout(limit, head).await,
+        None => Ok(head.await),
+    };
+    match head {
+        Ok(Ok(Head::Upgrade(read))) => {
+            let io = Rewind::new(read, io);
+            let outcome = echo_connection(io, settings, Some((id, peer)), handshake).await;
+            log_outcome(outcome, id, peer);
+        }
+        Ok(Ok(Head::Other(answer))) => {
+            handshake.request_complete();
+            drop(handshake);
+            info!("#{id} {peer} HTTP/1.1 request answered {}", answer.status);
+            if let Err(e) = answer.send_http11(&mut io).await {
+                debug!("#{id} {peer} sending the answer failed: {e}");
+            }
+        }
+        Ok(Err(e)) => info!("#{id} {peer} handshake failed: {e}"),
+        Err(_) => info!("#{id} {peer} handshake failed: no request within --handshake-timeout"),
+    }
+}
+
+fn log_outcome(
+    outcome: std::result::Result<Summary, wsock_tokio::Error>,
+    id: u64,
+    peer: SocketAddr,
+) {
+    match outcome {
+        Ok(summary) => summary.log(id, peer),
+        Err(e) => info!("#{id} {peer} handshake failed: {e}"),
+    }
 }
 
 /// Logs how a shutdown went: `open` connections when it began, `left`
@@ -338,18 +472,18 @@ impl Handshake {
         Self { slot: None }
     }
 
-    fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u64 {
         self.slot.as_ref().map_or(0, |(_, id)| id.get() + 1)
     }
 
     /// The request has arrived whole: never evicted from now on.
-    fn request_complete(&self) {
+    pub(crate) fn request_complete(&self) {
         if let Some((inner, id)) = &self.slot {
             inner.lock().admission.request_complete(*id);
         }
     }
 
-    fn done(&mut self) {
+    pub(crate) fn done(&mut self) {
         if let Some((inner, id)) = self.slot.take() {
             let mut table = inner.lock();
             table.admission.finish(id);
@@ -483,11 +617,7 @@ where
         .accept_with(io, |request: &Request| {
             handshake.request_complete();
             summary.path = Some(request.target().to_owned());
-            let accept = match settings.choose(request.protocols()) {
-                Some(protocol) => Accept::new().protocol(protocol),
-                None => Accept::new(),
-            };
-            Ok::<_, wsock_tokio::Rejection>(accept)
+            Ok::<_, wsock_tokio::Rejection>(settings.accept(request))
         })
         .await?;
     handshake.done();
@@ -495,11 +625,24 @@ where
     if let Some((id, peer)) = log {
         summary.log_connected(id, peer);
     }
-    match &settings.room {
-        Some(hub) => chat(ws, hub, &mut summary, settings.stop.clone()).await,
-        None => echo(ws, &mut summary, settings.stop.clone()).await,
-    }
+    serve_websocket(ws, settings, &mut summary).await;
     Ok(summary)
+}
+
+/// Runs an accepted WebSocket, whichever way it arrived (`summary.transport`),
+/// in the server's loop: echo, or the `--broadcast` room.
+pub(crate) async fn serve_websocket<S>(
+    ws: WebSocket<S>,
+    settings: &EchoSettings,
+    summary: &mut Summary,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    settings.served.count(summary.transport);
+    match &settings.room {
+        Some(hub) => chat(ws, hub, summary, settings.stop.clone()).await,
+        None => echo(ws, summary, settings.stop.clone()).await,
+    }
 }
 
 /// The one room of `--broadcast`.

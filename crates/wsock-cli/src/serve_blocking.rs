@@ -23,7 +23,7 @@ use crate::serve::{EchoSettings, Step, Summary, announce, bind_error, report_shu
 
 /// `wsock serve --runtime blocking`. Serves until the process is stopped.
 pub(crate) fn run(args: &ServeArgs, tls: Option<TlsAcceptor>) -> Result<()> {
-    let settings = EchoSettings::from_args(args);
+    let settings = EchoSettings::from_args(args, None);
     let acceptor = Acceptor::new()
         .max_message_size(settings.max_message_size)
         .max_frame_size(settings.max_frame_size)

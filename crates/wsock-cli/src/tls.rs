@@ -27,9 +27,17 @@ pub(crate) fn client_connector(ca: Option<&Path>, insecure: bool) -> Result<TlsC
 }
 
 /// An acceptor for `wsock serve --tls-cert --tls-key` (10 s handshake
-/// timeout, so silent clients cannot hold a connection slot).
-pub(crate) fn server_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
+/// timeout, so silent clients cannot hold a connection slot). ALPN offers
+/// `h2` before `http/1.1` when `http2` (the tokio server, without
+/// `--no-http2`), so that browsers pick HTTP/2 and may then open their
+/// WebSockets on the page's connection (RFC 8441).
+pub(crate) fn server_acceptor(cert: &Path, key: &Path, http2: bool) -> Result<TlsAcceptor> {
+    let mut alpn = vec![b"http/1.1".to_vec()];
+    if http2 {
+        alpn.insert(0, b"h2".to_vec());
+    }
     ServerTlsConfig::new(Pem::file(cert), Pem::file(key))
+        .alpn_protocols(alpn)
         .build()
         .map_err(|e| CliError::new(ExitKind::Tls, e.to_string()))
 }
