@@ -7,7 +7,7 @@
 //! Without `--page` nothing here runs and every request goes to the
 //! WebSocket handshake, as it always did.
 //!
-//! Over HTTP/2 hyper parses the requests ([`respond`]). Over HTTP/1.1 the
+//! Over HTTP/2 hyper parses the requests ([`Answer::into_response`]). Over HTTP/1.1 the
 //! WebSocket handshake is read by the engine, which refuses anything that
 //! is not an upgrade; so with `--page` the request head is read here first
 //! ([`read_head`], within the same header limits and deadline), told apart
@@ -138,7 +138,7 @@ impl Answer {
 pub(crate) enum Head {
     /// A WebSocket upgrade: the bytes read so far, for the engine.
     Upgrade(Vec<u8>),
-    /// Anything else, answered (and the connection closed) by [`Head::answer`].
+    /// Anything else, answered (and the connection closed) by [`Answer::send_http11`].
     Other(Answer),
 }
 

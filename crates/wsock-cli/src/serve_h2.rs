@@ -15,8 +15,10 @@
 //! (`--max-handshakes`, `--evict-after`) until its first request arrives,
 //! which must happen within `--handshake-timeout`; the connection holds a
 //! connection slot (`--max-connections`) and so does each WebSocket on it
-//! (refused with 503 when none is left); at shutdown the connection sends
-//! GOAWAY and its WebSockets close with 1001 like the others.
+//! (refused with 503 when none is left); a connection with no WebSocket
+//! open for `--idle-timeout` is closed (GOAWAY), as an idle WebSocket is;
+//! at shutdown the connection sends GOAWAY and its WebSockets close with
+//! 1001 like the others.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -27,7 +29,8 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
 use tracing::{debug, info};
 use wsock_core::http;
 use wsock_tokio::upgrade::{Body, is_upgrade_request};
@@ -62,6 +65,25 @@ struct Service {
     handshake: Mutex<Option<Handshake>>,
     /// WebSockets opened on this connection so far: `#ID.N` in the log.
     websockets: AtomicU64,
+    /// WebSockets open now; every request notifies, so that the
+    /// connection's idle timer starts over.
+    open: watch::Sender<usize>,
+}
+
+/// Held by a WebSocket's task: one open WebSocket on the connection.
+struct Open(Arc<Service>);
+
+impl Open {
+    fn new(service: &Arc<Service>) -> Self {
+        service.open.send_modify(|open| *open += 1);
+        Self(Arc::clone(service))
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.send_modify(|open| *open -= 1);
+    }
 }
 
 impl Connection {
@@ -80,6 +102,7 @@ impl Connection {
         } = self;
         let mut stop = settings.stop.clone();
         let first_request = settings.handshake_timeout;
+        let idle = settings.idle_timeout;
         let service = Arc::new(Service {
             id,
             peer,
@@ -87,7 +110,9 @@ impl Connection {
             slots,
             handshake: Mutex::new(Some(handshake)),
             websockets: AtomicU64::new(0),
+            open: watch::Sender::new(0),
         });
+        let mut open = service.open.subscribe();
         debug!("#{id} {peer} HTTP/2");
         let handler = Arc::clone(&service);
         let hyper_service = service_fn(move |request| {
@@ -100,8 +125,9 @@ impl Connection {
             .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
         let connection = builder.serve_connection(TokioIo::new(io), hyper_service);
         tokio::pin!(connection);
-        let deadline = first_request.map(|limit| tokio::time::Instant::now() + limit);
-        let mut deadline = deadline.filter(|_| !service.started());
+        // Until the first request, --handshake-timeout; then, while no
+        // WebSocket is open, --idle-timeout.
+        let mut deadline = first_request.map(|limit| Instant::now() + limit);
         let mut stopping = false;
         loop {
             tokio::select! {
@@ -111,13 +137,21 @@ impl Connection {
                     }
                     break;
                 }
+                changed = open.changed() => {
+                    if changed.is_ok() {
+                        let idle_now = *open.borrow_and_update() == 0;
+                        deadline = idle.filter(|_| idle_now).map(|limit| Instant::now() + limit);
+                    }
+                }
                 () = sleep_until(deadline), if deadline.is_some() => {
-                    if service.started() {
-                        deadline = None;
-                    } else {
+                    deadline = None;
+                    if !service.started() {
                         info!("#{id} {peer} handshake failed: no request within --handshake-timeout");
                         break;
                     }
+                    debug!("#{id} {peer} idle HTTP/2 connection closed (--idle-timeout)");
+                    stopping = true;
+                    connection.as_mut().graceful_shutdown();
                 }
                 () = stopped(&mut stop), if !stopping => {
                     // GOAWAY; the WebSockets close with 1001 on their own.
@@ -130,7 +164,7 @@ impl Connection {
 }
 
 /// Resolves at `deadline` (the select only polls it when there is one).
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+async fn sleep_until(deadline: Option<Instant>) {
     if let Some(deadline) = deadline {
         tokio::time::sleep_until(deadline).await;
     }
@@ -168,6 +202,8 @@ impl Service {
             handshake.request_complete();
             handshake.done();
         }
+        // Whatever it is, the connection is in use: the idle timer starts over.
+        self.open.send_modify(|_| {});
         let (id, peer) = (self.id, self.peer);
         if !is_upgrade_request(&request)
             && let Some(page) = &self.settings.page
@@ -210,8 +246,9 @@ impl Service {
         match upgrade {
             Ok((response, upgrade)) => {
                 let settings = self.settings.clone();
+                let open = Open::new(self);
                 tokio::spawn(async move {
-                    let _slot = slot;
+                    let _held = (slot, open);
                     match upgrade.await {
                         Ok(ws) => {
                             summary.protocol = ws.protocol().map(str::to_owned);
