@@ -230,7 +230,7 @@ test('WebSocket over HTTP/1.1 (--no-http2)', { skip: why ?? false }, async () =>
       throw e;
     });
   }
-  assert.match(log, /#\d+ \S+ HTTP\/1\.1 request answered 200/, `the page was served over HTTP/1.1:\n${log}`);
+  assert.match(log, /#\d+ \S+ GET \/ HTTP\/1\.1 answered 200/, `the page was served over HTTP/1.1:\n${log}`);
   assert.match(
     connectedLine(log),
     /#\d+ \S+ connected: GET \/chat HTTP\/1\.1 \(subprotocol chat\.v1\)/,

@@ -3,7 +3,7 @@
 //!
 //! | command | what it does |
 //! |---|---|
-//! | `wsock serve` | echo server (wsock-tokio, or wsock-blocking with `--runtime blocking`), plain or TLS |
+//! | `wsock serve` | echo server (wsock-tokio, or wsock-blocking with `--runtime blocking`), plain or TLS; with TLS also over HTTP/2 (RFC 8441, [`serve_h2`]); `--page` ([`page`]) |
 //! | `wsock connect URL` | stdin lines → messages, messages → stdout lines |
 //! | `wsock echo-client URL` | echoes every message the server sends until it closes |
 //! | `wsock demo` | in-process server and client on loopback, step by step |

@@ -46,6 +46,8 @@ impl Page {
 
 /// What a request that is not a WebSocket upgrade gets.
 pub(crate) struct Answer {
+    /// The request's method and path, for the log.
+    pub(crate) request: String,
     pub(crate) status: http::StatusCode,
     content_type: &'static str,
     body: Bytes,
@@ -58,7 +60,9 @@ impl Answer {
     /// other methods.
     pub(crate) fn to<B>(request: &http::Request<B>, page: &Page) -> Self {
         let method = request.method();
+        let line = format!("{method} {}", request.uri().path());
         let text = |status, body: &'static str| Self {
+            request: line.clone(),
             status,
             content_type: "text/plain; charset=utf-8",
             body: Bytes::from_static(body.as_bytes()),
@@ -74,6 +78,7 @@ impl Answer {
             return text(http::StatusCode::NOT_FOUND, "not found\n");
         }
         Self {
+            request: line,
             status: http::StatusCode::OK,
             content_type: "text/html; charset=utf-8",
             body: page.html.clone(),

@@ -345,7 +345,10 @@ async fn serve_http11<S>(
         Ok(Ok(Head::Other(answer))) => {
             handshake.request_complete();
             drop(handshake);
-            info!("#{id} {peer} HTTP/1.1 request answered {}", answer.status);
+            info!(
+                "#{id} {peer} {} HTTP/1.1 answered {}",
+                answer.request, answer.status
+            );
             if let Err(e) = answer.send_http11(&mut io).await {
                 debug!("#{id} {peer} sending the answer failed: {e}");
             }

@@ -210,10 +210,8 @@ impl Service {
         {
             let answer = Answer::to(&request, page);
             info!(
-                "#{id} {peer} {} {} HTTP/2 answered {}",
-                request.method(),
-                request.uri().path(),
-                answer.status
+                "#{id} {peer} {} HTTP/2 answered {}",
+                answer.request, answer.status
             );
             return answer.into_response();
         }

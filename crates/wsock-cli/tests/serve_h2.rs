@@ -518,8 +518,8 @@ async fn no_http2_serves_page_and_websocket_over_http11() {
     .await
     .unwrap();
     let log = server.terminate().await;
-    assert!(log.contains("HTTP/1.1 request answered 200 OK"), "{log}");
-    assert!(log.contains("HTTP/1.1 request answered 404"), "{log}");
+    assert!(log.contains("GET / HTTP/1.1 answered 200 OK"), "{log}");
+    assert!(log.contains("GET /nope HTTP/1.1 answered 404"), "{log}");
     assert!(log.contains("connected: GET /chat HTTP/1.1"), "{log}");
     assert!(
         log.contains("served 1 WebSockets over HTTP/1.1 and 0 over HTTP/2"),
