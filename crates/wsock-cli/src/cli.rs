@@ -45,8 +45,12 @@ pub(crate) enum Command {
     #[command(
         after_help = "Prints `listening on ws://ADDR:PORT` (or wss://) on stderr once \
         it listens, even with --quiet, so `--listen 127.0.0.1:0` can be used by scripts.\n\n\
+        With --tls-cert, browsers and other HTTP/2 clients may open their WebSockets over \
+        HTTP/2 (RFC 8441; --no-http2 to offer HTTP/1.1 only); the log says which way each \
+        came (`connected: GET /path HTTP/1.1` or `connected: CONNECT /path HTTP/2`).\n\n\
         SIGINT (Ctrl-C) or SIGTERM shuts it down gracefully: every connection is closed \
-        with 1001, within --shutdown-timeout."
+        with 1001, within --shutdown-timeout (the tokio runtime then logs the WebSockets served per \
+        HTTP version)."
     )]
     Serve(ServeArgs),
     /// Connect and exchange lines: stdin lines are sent, received messages printed

@@ -464,6 +464,37 @@ async fn h2_without_page_refuses_plain_requests() {
 }
 
 #[tokio::test]
+async fn broadcast_room_joins_http2_and_http11_clients() {
+    let mut server = Server::tls(&["--broadcast"]);
+    timeout(DEADLINE, async {
+        let mut h2 = h2_connection(server.addr).await;
+        let (_, ws) = h2_websocket(&mut h2, "/room", None).await;
+        let mut over_h2 = ws.expect("accepted");
+        server.wait_log("connected: CONNECT /room HTTP/2").await;
+        let (stream, _) = tls(server.addr, &[b"http/1.1"]).await;
+        let url = format!("wss://localhost:{}/room", server.addr.port());
+        let mut over_h11 = wsock_tokio::client(stream, url.as_str()).await.unwrap();
+        server.wait_log("connected: GET /room HTTP/1.1").await;
+        // Each hears the other, and itself.
+        over_h11.send("from HTTP/1.1").await.unwrap();
+        let heard = Some(Message::text("from HTTP/1.1"));
+        assert_eq!(over_h2.recv().await.unwrap(), heard);
+        assert_eq!(over_h11.recv().await.unwrap(), heard);
+        over_h2.send("from HTTP/2").await.unwrap();
+        let heard = Some(Message::text("from HTTP/2"));
+        assert_eq!(over_h11.recv().await.unwrap(), heard);
+        assert_eq!(over_h2.recv().await.unwrap(), heard);
+    })
+    .await
+    .unwrap();
+    let log = server.terminate().await;
+    assert!(
+        log.contains("served 1 WebSockets over HTTP/1.1 and 1 over HTTP/2"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
 async fn h2_connection_without_websockets_closes_when_idle() {
     let pki = pki();
     let server = Server::tls(&["-v", "--page", &pki.page, "--idle-timeout", "1"]);
