@@ -248,7 +248,9 @@ async fn fastwebsockets_connection(
                     .await?;
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {
-                return Ok(ws.write_frame(fastwebsockets::Frame::close(1008, b"")).await?);
+                return Ok(ws
+                    .write_frame(fastwebsockets::Frame::close(1008, b""))
+                    .await?);
             }
             Err(broadcast::error::RecvError::Closed) => return Ok(()),
         }
@@ -258,7 +260,9 @@ async fn fastwebsockets_connection(
 /// The `seq`-th message (from 1): 1 KiB of JSON quotes that differ from
 /// message to message, as a market feed's would.
 pub fn message(seq: u32) -> Vec<u8> {
-    const SYMBOLS: [&str; 8] = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "NFLX"];
+    const SYMBOLS: [&str; 8] = [
+        "AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "NFLX",
+    ];
     let mut state = u64::from(seq).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut next = move || {
         state ^= state << 13;
@@ -642,7 +646,40 @@ fn parse_frame(buf: &[u8]) -> io::Result<Option<(u8, usize, usize)>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{MESSAGE_SIZE, message, parse_frame};
+    use std::time::Duration;
+
+    use super::{FanServer, MESSAGE_SIZE, Plan, message, parse_frame, run, serve};
+
+    /// Every server delivers every message to every subscriber, in order,
+    /// with and without deflate offered; only wsock compresses.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_server_delivers_every_message_in_order() {
+        for server in FanServer::ALL {
+            for deflate in [false, true] {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let serving = tokio::spawn(serve(server, listener));
+                let plan = Plan {
+                    addr,
+                    subscribers: 20,
+                    messages: 30,
+                    window: 4,
+                    deflate,
+                    timeout: Duration::from_secs(60),
+                };
+                let (outcome, _) = run(&plan, || Ok(0.0)).await.unwrap();
+                serving.abort();
+                let name = server.name();
+                assert_eq!(outcome.delivered, 20 * 30, "{name}");
+                let compresses = deflate && server.has_deflate();
+                assert_eq!(outcome.deflated, if compresses { 20 } else { 0 }, "{name}");
+                assert_eq!(outcome.compressed_frames > 0, compresses, "{name}");
+                if compresses {
+                    assert!(outcome.wire_bytes < outcome.delivered * MESSAGE_SIZE as u64 / 2);
+                }
+            }
+        }
+    }
 
     #[test]
     fn messages_are_one_kib_of_json_that_differ() {

@@ -485,7 +485,7 @@ fn raise_nofile(needed: u64) -> Result<(), String> {
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current < limit.maximum {
         limit.current = limit.maximum;
-        setrlimit(Resource::Nofile, limit.clone()).map_err(|e| format!("setrlimit: {e}"))?;
+        setrlimit(Resource::Nofile, limit).map_err(|e| format!("setrlimit: {e}"))?;
     }
     let have = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
     if have < needed {
@@ -638,7 +638,9 @@ fn fanout(args: &[String]) -> Result<(), String> {
                 let pid = running.child.id();
                 let (outcome, cpu) = rt
                     .block_on(fanout::run(&plan, || echo::cpu_seconds(pid)))
-                    .map_err(|e| format!("{} round {}: invalid: {e}", servers[i].name(), round + 1))?;
+                    .map_err(|e| {
+                        format!("{} round {}: invalid: {e}", servers[i].name(), round + 1)
+                    })?;
                 drop(running);
                 let r = Round {
                     cpu,
@@ -679,7 +681,10 @@ fn print_fanout(servers: &[FanServer], results: &[Vec<Round>], deflate: bool, su
     let per: Vec<f64> = results
         .iter()
         .map(|rs| {
-            let mut v: Vec<f64> = rs.iter().map(|r| r.cpu / r.delivered as f64 * 1e6).collect();
+            let mut v: Vec<f64> = rs
+                .iter()
+                .map(|r| r.cpu / r.delivered as f64 * 1e6)
+                .collect();
             median(&mut v)
         })
         .collect();
