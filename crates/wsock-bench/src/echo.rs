@@ -216,7 +216,7 @@ async fn forward_tokio_websockets(tcp: TcpStream) -> Result<(), BoxError> {
     Ok(())
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn echo_wsock(tcp: TcpStream) -> Result<(), BoxError> {
     let mut ws = wsock_tokio::accept(tcp).await?;
@@ -281,7 +281,7 @@ async fn echo_tokio_websockets(tcp: TcpStream) -> Result<(), BoxError> {
 
 /// Reads an HTTP head (up to the blank line) byte by byte, so nothing after
 /// it is consumed.
-async fn read_head(tcp: &mut TcpStream) -> io::Result<String> {
+pub(crate) async fn read_head(tcp: &mut TcpStream) -> io::Result<String> {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         if head.len() > 8192 {
@@ -292,7 +292,7 @@ async fn read_head(tcp: &mut TcpStream) -> io::Result<String> {
     String::from_utf8(head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().find_map(|line| {
         let (n, v) = line.split_once(':')?;
         n.trim().eq_ignore_ascii_case(name).then(|| v.trim())

@@ -22,6 +22,7 @@ use wsock_core::__internals::{FrameHeader, OpCode, apply_mask};
 use wsock_core::{Config, Connection, DataKind, Event, Message, Role};
 
 pub mod echo;
+pub mod fanout;
 
 /// The key every benchmark frame is masked with.
 pub const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];

@@ -9,6 +9,10 @@
 //!                  [--kind binary|text-ascii|text-multilingual]
 //! wsock-bench serve <server> <current|multi> <loop|forward> [--port P]
 //!                  (binds 127.0.0.1:P, any free port by default; prints "port N")
+//! wsock-bench fanout [--subscribers 10000] [--messages 100] [--rounds 3]
+//!                  [--window 64] [--deflate off,on] [--flavour multi|current]
+//!                  [--servers wsock,tokio-tungstenite,fastwebsockets]
+//! wsock-bench fanout-serve <server> <current|multi> [--port P]
 //! wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
 //! wsock-bench callgrind [--sizes 16] [--libs ...]  (needs valgrind)
 //! ```
@@ -20,6 +24,12 @@
 //! flavour and the style. `--kind` picks binary messages or text ones
 //! (text opcode, ASCII or mostly multi-byte UTF-8); every server echoes
 //! text as text, and the load generator checks the opcode and every byte.
+//!
+//! `fanout` runs one publisher and `--subscribers` subscribers against a
+//! fan-out server of each library in a child process (`fanout-serve`),
+//! measures that process's CPU time from the first message published to
+//! the last one delivered, and prints CPU µs per delivered message: see
+//! the `fanout` module and `docs/performance.md`.
 
 #![allow(clippy::cast_precision_loss, clippy::format_push_string)] // Printed tables of floats.
 
@@ -31,6 +41,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use wsock_bench::echo::{self, Frames, Load, Server, Style, Tally};
+use wsock_bench::fanout::{self, FanServer, Plan};
 use wsock_bench::{Decoder, Encoder, Kind, Lib, client_stream};
 use wsock_core::Role;
 
@@ -41,6 +52,10 @@ const USAGE: &str = "usage:
                    [--servers wsock,tokio-tungstenite,fastwebsockets,tokio-websockets]
                    (also wsock-blocking and tungstenite: a thread per connection, only when named)
   wsock-bench serve <server> <current|multi> <loop|forward> [--port P]
+  wsock-bench fanout [--subscribers 10000] [--messages 100] [--rounds 3] [--window 64]
+                     [--deflate off,on] [--flavour multi|current]
+                     [--servers wsock,tokio-tungstenite,fastwebsockets]
+  wsock-bench fanout-serve <server> <current|multi> [--port P]
   wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
   wsock-bench callgrind [--sizes 16] [--libs wsock-core,...]";
 
@@ -53,6 +68,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("echo") => echo_matrix(&args[1..]),
         Some("serve") => serve(&args[1..]),
+        Some("fanout") => fanout(&args[1..]),
+        Some("fanout-serve") => fanout_serve(&args[1..]),
         Some("count") => count(&args[1..]),
         Some("callgrind") => callgrind(&args[1..]),
         _ => Err(USAGE.to_string()),
@@ -459,4 +476,251 @@ fn callgrind(args: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Raises the soft limit on open descriptors to the hard limit, and says
+/// whether `needed` fit.
+fn raise_nofile(needed: u64) -> Result<(), String> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        setrlimit(Resource::Nofile, limit).map_err(|e| format!("setrlimit: {e}"))?;
+    }
+    let have = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    if have < needed {
+        return Err(format!(
+            "{needed} descriptors are needed but RLIMIT_NOFILE allows {have} (its hard limit); \
+             raise it (ulimit -Hn) or lower --subscribers"
+        ));
+    }
+    Ok(())
+}
+
+fn fanout_serve(args: &[String]) -> Result<(), String> {
+    const USAGE: &str = "usage: wsock-bench fanout-serve <server> <current|multi> [--port P]";
+    let (port, args) = match args {
+        [rest @ .., flag, port] if flag == "--port" => {
+            (port.parse::<u16>().map_err(|_| "bad --port")?, rest)
+        }
+        _ => (0, args),
+    };
+    let [server, flavour] = args else {
+        return Err(USAGE.into());
+    };
+    let server = FanServer::from_name(server).ok_or(format!("unknown server {server:?}"))?;
+    // The parent checked the count it needs; a server run alone takes
+    // what it can get.
+    let _ = raise_nofile(0);
+    runtime(flavour)?.block_on(async {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let listener = wsock_tokio::listen(addr, 4096)
+            .await
+            .map_err(|e| e.to_string())?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        println!("port {port}");
+        fanout::serve(server, listener)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// A fan-out server child process of ours.
+struct FanRunning {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for FanRunning {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_fanout(server: FanServer, flavour: &str) -> Result<FanRunning, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .args(["fanout-serve", server.name(), flavour])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let port: u16 = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .ok_or(format!("{}: no port in {line:?}", server.name()))?;
+    Ok(FanRunning {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    })
+}
+
+/// One measured round: server CPU seconds, deliveries, seconds, and
+/// whether the subscribers got compressed frames.
+struct Round {
+    cpu: f64,
+    delivered: u64,
+    secs: f64,
+    deflated: usize,
+    compressed_frames: u64,
+    wire_bytes: u64,
+}
+
+fn fanout(args: &[String]) -> Result<(), String> {
+    let mut subscribers = 10_000;
+    let mut messages = 100;
+    let mut rounds = 3;
+    let mut window = 64;
+    let mut modes = vec![false, true];
+    let mut flavour = "multi".to_string();
+    let mut servers = FanServer::ALL.to_vec();
+    let mut timeout = 300.0;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--subscribers" => subscribers = value.parse().map_err(|_| "bad --subscribers")?,
+            "--messages" => messages = value.parse().map_err(|_| "bad --messages")?,
+            "--rounds" => rounds = value.parse().map_err(|_| "bad --rounds")?,
+            "--window" => window = value.parse().map_err(|_| "bad --window")?,
+            "--timeout" => timeout = value.parse().map_err(|_| "bad --timeout")?,
+            "--flavour" => flavour.clone_from(value),
+            "--servers" => servers = list(value, FanServer::from_name)?,
+            "--deflate" => {
+                modes = list(value, |v| match v {
+                    "off" => Some(false),
+                    "on" => Some(true),
+                    _ => None,
+                })?;
+            }
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if !(1..=fanout::ROOM_CAPACITY as u32 / 2).contains(&window) {
+        return Err(format!(
+            "--window must be 1 to {}: a subscriber never falls a room behind",
+            fanout::ROOM_CAPACITY / 2
+        ));
+    }
+    if messages == 0 || subscribers == 0 {
+        return Err("--messages and --subscribers must be at least 1".into());
+    }
+    // Subscribers, the publisher, and a margin for the runtime and std.
+    raise_nofile(subscribers as u64 + 64)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    println!(
+        "fan-out: {subscribers} subscribers, {messages} messages of {} B, window {window}, \
+         {flavour}-thread server runtime, {rounds} rounds interleaved",
+        fanout::MESSAGE_SIZE
+    );
+    for &deflate in &modes {
+        let mut results: Vec<Vec<Round>> = (0..servers.len()).map(|_| Vec::new()).collect();
+        for round in 0..rounds {
+            for k in 0..servers.len() {
+                let i = (k + round) % servers.len();
+                let running = spawn_fanout(servers[i], &flavour)?;
+                let plan = Plan {
+                    addr: running.addr,
+                    subscribers,
+                    messages,
+                    window,
+                    deflate,
+                    timeout: Duration::from_secs_f64(timeout),
+                };
+                let pid = running.child.id();
+                let (outcome, cpu) = rt
+                    .block_on(fanout::run(&plan, || echo::cpu_seconds(pid)))
+                    .map_err(|e| {
+                        format!("{} round {}: invalid: {e}", servers[i].name(), round + 1)
+                    })?;
+                drop(running);
+                let r = Round {
+                    cpu,
+                    delivered: outcome.delivered,
+                    secs: outcome.elapsed.as_secs_f64(),
+                    deflated: outcome.deflated,
+                    compressed_frames: outcome.compressed_frames,
+                    wire_bytes: outcome.wire_bytes,
+                };
+                eprintln!(
+                    "  deflate {}: {} round {}: {:.3} s CPU, {} delivered in {:.2} s, {:.3} µs/msg",
+                    if deflate { "on" } else { "off" },
+                    servers[i].name(),
+                    round + 1,
+                    r.cpu,
+                    r.delivered,
+                    r.secs,
+                    r.cpu / r.delivered as f64 * 1e6
+                );
+                results[i].push(r);
+                // Let the closed connections go before the next server.
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+        print_fanout(&servers, &results, deflate, subscribers);
+    }
+    Ok(())
+}
+
+fn print_fanout(servers: &[FanServer], results: &[Vec<Round>], deflate: bool, subscribers: usize) {
+    println!(
+        "\n### permessage-deflate {}: server CPU µs per delivered message (median; rounds)\n",
+        if deflate { "offered" } else { "off" }
+    );
+    println!(
+        "| server | deflate | CPU µs / delivered msg | rounds | deliveries/s | wire B/msg | vs best peer |\n|---|---|---:|---|---:|---:|---:|"
+    );
+    let per: Vec<f64> = results
+        .iter()
+        .map(|rs| {
+            let mut v: Vec<f64> = rs
+                .iter()
+                .map(|r| r.cpu / r.delivered as f64 * 1e6)
+                .collect();
+            median(&mut v)
+        })
+        .collect();
+    let best_peer = (0..servers.len())
+        .filter(|&i| servers[i] != FanServer::Wsock)
+        .map(|i| per[i])
+        .fold(f64::INFINITY, f64::min);
+    for (i, rs) in results.iter().enumerate() {
+        let rounds: Vec<String> = rs
+            .iter()
+            .map(|r| format!("{:.3}", r.cpu / r.delivered as f64 * 1e6))
+            .collect();
+        let mut rates: Vec<f64> = rs.iter().map(|r| r.delivered as f64 / r.secs).collect();
+        let wire = rs.iter().map(|r| r.wire_bytes).sum::<u64>() as f64
+            / rs.iter().map(|r| r.delivered).sum::<u64>().max(1) as f64;
+        let negotiated = rs.iter().all(|r| r.deflated == subscribers);
+        let compressed = rs.iter().any(|r| r.compressed_frames > 0);
+        let how = match (deflate, negotiated, compressed) {
+            (false, _, _) => "off",
+            (true, true, true) => "on",
+            (true, true, false) => "agreed, nothing compressed",
+            (true, false, _) if servers[i].has_deflate() => "declined",
+            (true, false, _) => "unsupported (declined)",
+        };
+        let ratio = if servers[i] == FanServer::Wsock && best_peer.is_finite() {
+            format!("{:.2}×", per[i] / best_peer)
+        } else {
+            String::new()
+        };
+        println!(
+            "| {} | {how} | {:.3} | {} | {:.0} | {wire:.0} | {ratio} |",
+            servers[i].name(),
+            per[i],
+            rounds.join(", "),
+            median(&mut rates)
+        );
+    }
+    println!("\nTarget: wsock at most 0.50× the best peer's CPU per delivered message.");
 }
