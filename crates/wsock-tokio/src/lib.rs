@@ -74,6 +74,9 @@
 pub mod broadcast;
 mod client;
 use wsock_io::diag;
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub mod http2;
 mod listener;
 mod server;
 mod shared;
