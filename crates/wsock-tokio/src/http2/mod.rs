@@ -151,6 +151,7 @@ impl ClientBuilder {
         let request = self.options.request()?;
         match establish(self, &request, Http2::PriorKnowledge).await? {
             Established::Http2(connection) => Ok(connection),
+            #[cfg(feature = "tls")]
             Established::Http1(..) => unreachable!("only Http2::Prefer falls back"),
         }
     }
@@ -182,9 +183,10 @@ pub(crate) async fn connect(
                 })
                 .await
         }
-        Ok(Established::Http1(io, span, addrs)) => {
+        #[cfg(feature = "tls")]
+        Ok(Established::Http1(io, span, addrs, info)) => {
             let ws = builder.handshake_with(io, request, span).await?;
-            Ok(ws.with_addrs(addrs))
+            Ok(ws.with_addrs(addrs).with_tls_info(info))
         }
         Err(e)
             if mode == Http2::Prefer
@@ -205,10 +207,12 @@ pub(crate) async fn connect(
 /// [`Http2::Prefer`]) a TLS connection on which the server chose HTTP/1.1.
 enum Established {
     Http2(Http2Connection),
+    #[cfg(feature = "tls")]
     Http1(
         MaybeTlsStream,
         crate::diag::Span,
         Option<(SocketAddr, SocketAddr)>,
+        wsock_tls::TlsInfo,
     ),
 }
 
@@ -255,7 +259,7 @@ async fn establish(
                 if let Some((_, peer)) = addrs {
                     crate::diag::record_peer(&span, peer);
                 }
-                return Ok(Established::Http1(io, span, addrs));
+                return Ok(Established::Http1(io, span, addrs, info));
             }
             return Err(Error::handshake(HandshakeError::Http2NotNegotiated(
                 info.alpn_str().map(String::from),
