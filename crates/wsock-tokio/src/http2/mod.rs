@@ -221,7 +221,7 @@ enum Established {
 async fn establish(
     builder: &ClientBuilder,
     request: &ClientRequest,
-    mode: Http2,
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))] mode: Http2,
 ) -> Result<Established, Error> {
     #[cfg(not(feature = "tls"))]
     if request.is_tls() {
