@@ -140,7 +140,10 @@ impl Http2Handshake {
         *message.version_mut() = response.version();
         *message.headers_mut() = response.headers().clone();
         let response = self.negotiation.response(message, headers)?;
-        let connection = client_connection(self.config.clone(), self.mask_source.take())?;
+        // A stream, not a TCP connection: the client need not wait for
+        // the server to end it after the closing handshake.
+        let connection = client_connection(self.config.clone(), self.mask_source.take())?
+            .with_stream_transport();
         let connection = hand_over(
             connection,
             response.protocol.clone(),
