@@ -82,9 +82,10 @@ async fn server(options: Options) -> (SocketAddr, mpsc::UnboundedReceiver<Server
                 let service = service_fn(move |mut request| {
                     let tx = tx.clone();
                     let response = match Acceptor::new().upgrade_with(&mut request, |request| {
-                        Ok(match request.protocols().iter().any(|p| p == "chat") {
-                            true => Accept::new().protocol("chat"),
-                            false => Accept::new(),
+                        Ok(if request.protocols().iter().any(|p| p == "chat") {
+                            Accept::new().protocol("chat")
+                        } else {
+                            Accept::new()
                         })
                     }) {
                         Ok((response, upgrade)) => {

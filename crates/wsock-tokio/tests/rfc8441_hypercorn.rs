@@ -33,6 +33,8 @@ fn on_ci() -> bool {
 /// The Python that imports hypercorn, or `None` (after saying why) when
 /// the test is skipped. Fails the test under CI.
 fn python() -> Option<PathBuf> {
+    static FOUND: Once = Once::new();
+    static NOTICE: Once = Once::new();
     let path = std::env::var_os("WSOCK_PYTHON")
         .filter(|p| !p.is_empty())
         .map_or_else(|| PathBuf::from("python3"), PathBuf::from);
@@ -46,7 +48,6 @@ fn python() -> Option<PathBuf> {
         .output();
     let why = match probe {
         Ok(out) if out.status.success() => {
-            static FOUND: Once = Once::new();
             FOUND.call_once(|| {
                 let version = String::from_utf8_lossy(&out.stdout);
                 let _ = writeln!(
@@ -73,7 +74,6 @@ fn python() -> Option<PathBuf> {
         "rfc8441_hypercorn: {why}. CI must provide Python with hypercorn: \
          python3 -m venv V && V/bin/pip install hypercorn, and export WSOCK_PYTHON=V/bin/python"
     );
-    static NOTICE: Once = Once::new();
     NOTICE.call_once(|| {
         let _ = writeln!(
             std::io::stderr(),

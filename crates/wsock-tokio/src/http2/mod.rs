@@ -47,7 +47,7 @@
 //! The server must allow extended CONNECT (`SETTINGS_ENABLE_CONNECT_PROTOCOL`,
 //! RFC 8441 §3); when it does not, opening a WebSocket fails with
 //! [`HandshakeError::ExtendedConnectDisabled`]. The opening handshake is
-//! [`Http2Handshake`](wsock_core::handshake::client::Http2Handshake) from
+//! [`Http2Handshake`] from
 //! the core, with the same offers and checks as over HTTP/1.1. How the
 //! stream carries the WebSocket (flow control, `END_STREAM`,
 //! `RST_STREAM`) is [`H2Stream`]'s.
@@ -184,7 +184,13 @@ pub(crate) async fn connect(
                 .await
         }
         #[cfg(feature = "tls")]
-        Ok(Established::Http1(io, span, addrs, info)) => {
+        Ok(Established::Http1(fallback)) => {
+            let Http1Fallback {
+                io,
+                span,
+                addrs,
+                info,
+            } = *fallback;
             let ws = builder.handshake_with(io, request, span).await?;
             Ok(ws.with_addrs(addrs).with_tls_info(info))
         }
@@ -207,13 +213,18 @@ pub(crate) async fn connect(
 /// [`Http2::Prefer`]) a TLS connection on which the server chose HTTP/1.1.
 enum Established {
     Http2(Http2Connection),
+    /// Boxed: a TLS stream is large, and the enum only passes through.
     #[cfg(feature = "tls")]
-    Http1(
-        MaybeTlsStream,
-        crate::diag::Span,
-        Option<(SocketAddr, SocketAddr)>,
-        wsock_tls::TlsInfo,
-    ),
+    Http1(Box<Http1Fallback>),
+}
+
+/// The TLS connection on which the server chose HTTP/1.1.
+#[cfg(feature = "tls")]
+struct Http1Fallback {
+    io: MaybeTlsStream,
+    span: crate::diag::Span,
+    addrs: Option<(SocketAddr, SocketAddr)>,
+    info: wsock_tls::TlsInfo,
 }
 
 /// Connects to `request`'s origin and runs the HTTP/2 connection
@@ -259,7 +270,12 @@ async fn establish(
                 if let Some((_, peer)) = addrs {
                     crate::diag::record_peer(&span, peer);
                 }
-                return Ok(Established::Http1(io, span, addrs, info));
+                return Ok(Established::Http1(Box::new(Http1Fallback {
+                    io,
+                    span,
+                    addrs,
+                    info,
+                })));
             }
             return Err(Error::handshake(HandshakeError::Http2NotNegotiated(
                 info.alpn_str().map(String::from),
