@@ -151,8 +151,11 @@ impl ClientBuilder {
         let request = self.options.request()?;
         match establish(self, &request, Http2::PriorKnowledge).await? {
             Established::Http2(connection) => Ok(connection),
+            // Only `Http2::Prefer` falls back; never here.
             #[cfg(feature = "tls")]
-            Established::Http1(..) => unreachable!("only Http2::Prefer falls back"),
+            Established::Http1(fallback) => Err(Error::handshake(
+                HandshakeError::Http2NotNegotiated(fallback.info.alpn_str().map(String::from)),
+            )),
         }
     }
 }
@@ -243,15 +246,8 @@ async fn establish(
     }
     let tcp = builder.connect_tcp_to(request).await?;
     let addrs = tcp.local_addr().ok().zip(tcp.peer_addr().ok());
-    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
-    let mut io = MaybeTlsStream::Plain(tcp);
     #[cfg(feature = "tls")]
-    let mut tls_info = None;
-    #[cfg(feature = "tls")]
-    if request.is_tls() {
-        let MaybeTlsStream::Plain(tcp) = io else {
-            unreachable!()
-        };
+    let (io, tls_info) = if request.is_tls() {
         let alpn = if mode == Http2::Prefer {
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
         } else {
@@ -263,7 +259,7 @@ async fn establish(
             .await
             .map_err(Error::tls)?;
         let info = wsock_tls::TlsConnectionInfo::tls_info(&tls);
-        io = MaybeTlsStream::Tls(Box::new(tls));
+        let io = MaybeTlsStream::Tls(Box::new(tls));
         if info.alpn_protocol.as_deref() != Some(b"h2") {
             if mode == Http2::Prefer {
                 let span = crate::diag::connection_span(wsock_core::Role::Client);
@@ -281,8 +277,12 @@ async fn establish(
                 info.alpn_str().map(String::from),
             )));
         }
-        tls_info = Some(info);
-    }
+        (io, Some(info))
+    } else {
+        (MaybeTlsStream::Plain(tcp), None)
+    };
+    #[cfg(not(feature = "tls"))]
+    let io = MaybeTlsStream::Plain(tcp);
     let work = preface(io, builder.http2.stream_window);
     let send = match builder.options.settings.config.handshake.timeout {
         Some(limit) => tokio::time::timeout(limit, work)
