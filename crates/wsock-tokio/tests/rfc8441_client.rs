@@ -481,3 +481,28 @@ async fn the_servers_stream_limit_makes_a_new_websocket_wait() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn prior_knowledge_to_an_http11_only_server_says_so() {
+    timeout(LIMIT, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            // The preface is not an HTTP/1.1 request: refused, closed.
+            let _ = wsock_tokio::accept(tcp).await;
+        });
+        let err = ClientBuilder::new(format!("ws://{addr}/"))
+            .http2(Http2::PriorKnowledge)
+            .connect()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AbnormalClose, "{err}");
+        assert!(
+            err.to_string().contains("HTTP/2 connection preface"),
+            "{err}"
+        );
+    })
+    .await
+    .unwrap();
+}

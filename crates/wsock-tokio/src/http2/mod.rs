@@ -313,20 +313,29 @@ async fn establish(
 /// starts with its SETTINGS, so once the PONG is back,
 /// `SETTINGS_ENABLE_CONNECT_PROTOCOL` is known.
 async fn preface(io: MaybeTlsStream, stream_window: u32) -> Result<SendRequest<Bytes>, Error> {
+    // Failing here most often means a server that does not speak HTTP/2
+    // (h2c prior knowledge to an HTTP/1.1 server): say so.
+    let failed = |e: h2::Error| {
+        let e = stream::to_io(e);
+        Error::io(std::io::Error::new(
+            e.kind(),
+            format!("the HTTP/2 connection preface failed (does the server speak HTTP/2?): {e}"),
+        ))
+    };
     let (send, mut connection) = h2::client::Builder::new()
         .enable_push(false)
         .initial_window_size(stream_window)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .handshake::<_, Bytes>(io)
         .await
-        .map_err(h2_error)?;
+        .map_err(failed)?;
     let ping = connection.ping_pong();
     // Runs until every handle and stream is dropped, then says GOAWAY.
     tokio::spawn(async move {
         let _ = connection.await;
     });
     if let Some(mut ping) = ping {
-        ping.ping(h2::Ping::opaque()).await.map_err(h2_error)?;
+        ping.ping(h2::Ping::opaque()).await.map_err(failed)?;
     }
     Ok(send)
 }
