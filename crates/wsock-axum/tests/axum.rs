@@ -1,11 +1,9 @@
 //! `wsock_axum::WebSocketUpgrade` in an axum `Router` served by
 //! `axum::serve` on loopback TCP: HTTP/1.1 with a `wsock_tokio` client,
-//! and HTTP/2 (h2c, prior knowledge) with an RFC 8441 client written here
-//! on the `h2` crate.
+//! and HTTP/2 (h2c, prior knowledge) with `wsock_tokio`'s RFC 8441 client
+//! (and one bare `h2` request it would never send).
 
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
@@ -13,14 +11,14 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use h2::client::SendRequest;
-use h2::{RecvStream, SendStream};
 use hyper::body::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use wsock_axum::{CloseCode, CloseFrame, DeflateConfig, Message, WebSocket, WebSocketUpgrade};
-use wsock_tokio::{ClientBuilder, Config, ErrorKind, Role};
+use wsock_tokio::http2::Http2;
+use wsock_tokio::{ClientBuilder, ErrorKind};
 
 /// Every test body runs under this bound.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -275,131 +273,43 @@ async fn raw(addr: SocketAddr, request: &str) -> (String, String) {
 
 // ------------------------------------------------------ HTTP/2 (RFC 8441)
 
-/// An h2c (prior knowledge) connection that may open WebSocket streams:
-/// waits for the server's `SETTINGS_ENABLE_CONNECT_PROTOCOL`.
-async fn h2_connection(addr: SocketAddr) -> SendRequest<Bytes> {
+/// wsock's HTTP/2 client: a WebSocket on its own h2c (prior knowledge)
+/// connection.
+fn h2_client(url: String) -> ClientBuilder {
+    ClientBuilder::new(url).http2(Http2::PriorKnowledge)
+}
+
+/// A bare h2c connection, for a request wsock's client never sends (no
+/// version): the server's SETTINGS are in once a PING comes back.
+async fn raw_h2(addr: SocketAddr) -> SendRequest<Bytes> {
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+    let (send, mut connection) = h2::client::handshake(tcp).await.unwrap();
+    let mut ping = connection.ping_pong().unwrap();
     tokio::spawn(connection);
-    let mut send = send.ready().await.unwrap();
-    while !send.is_extended_connect_protocol_enabled() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        send = send.ready().await.unwrap();
-    }
-    send
-}
-
-/// An RFC 8441 §5 request: `CONNECT` with `:protocol websocket`.
-fn extended_connect(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> http::Request<()> {
-    let mut request = http::Request::builder()
-        .method(http::Method::CONNECT)
-        .uri(format!("http://{addr}{path}"))
-        .header("sec-websocket-version", "13");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let mut request = request.body(()).unwrap();
-    request
-        .extensions_mut()
-        .insert(h2::ext::Protocol::from_static("websocket"));
-    request
-}
-
-/// One HTTP/2 stream as a byte stream: DATA frames in and out, END_STREAM
-/// on shutdown, flow-control window given back as bytes are read. (As in
-/// wsock-tokio's tests/hyper.rs.)
-struct H2Stream {
-    send: SendStream<Bytes>,
-    recv: RecvStream,
-    pending: Bytes,
-}
-
-fn h2_error(e: h2::Error) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::ConnectionReset, e)
-}
-
-impl AsyncRead for H2Stream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        while self.pending.is_empty() {
-            match ready!(self.recv.poll_data(cx)) {
-                Some(Ok(data)) => {
-                    let _ = self.recv.flow_control().release_capacity(data.len());
-                    self.pending = data;
-                }
-                Some(Err(e)) => return Poll::Ready(Err(h2_error(e))),
-                None => return Poll::Ready(Ok(())),
-            }
-        }
-        let n = self.pending.len().min(buf.remaining());
-        buf.put_slice(&self.pending.split_to(n));
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for H2Stream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        self.send.reserve_capacity(buf.len());
-        match ready!(self.send.poll_capacity(cx)) {
-            Some(Ok(n)) => {
-                let data = Bytes::copy_from_slice(&buf[..n]);
-                self.send.send_data(data, false).map_err(h2_error)?;
-                Poll::Ready(Ok(n))
-            }
-            Some(Err(e)) => Poll::Ready(Err(h2_error(e))),
-            None => Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into())),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        // END_STREAM: an empty DATA frame that ends our side.
-        Poll::Ready(self.send.send_data(Bytes::new(), true).map_err(h2_error))
-    }
+    ping.ping(h2::Ping::opaque()).await.unwrap();
+    send.ready().await.unwrap()
 }
 
 #[tokio::test]
 async fn h2_message_subprotocol_and_close() {
     timeout(LIMIT, async {
         let (addr, mut accepted) = server().await;
-        let mut h2 = h2_connection(addr).await;
-        let offer = [
-            ("sec-websocket-protocol", "chat.v2"),
-            ("sec-websocket-extensions", "permessage-deflate"),
-        ];
-        let (response, send) = h2
-            .send_request(extended_connect(addr, "/ws", &offer), false)
+        let mut client = h2_client(format!("ws://{addr}/ws"))
+            .protocol("chat.v2")
+            .connect()
+            .await
             .unwrap();
-        let (head, recv) = response.await.unwrap().into_parts();
-        assert_eq!(head.status, 200);
-        assert_eq!(head.headers["sec-websocket-protocol"], "chat.v2");
-        assert!(!head.headers.contains_key("upgrade"));
-        let extensions = head.headers["sec-websocket-extensions"].to_str().unwrap();
-        assert!(extensions.starts_with("permessage-deflate"), "{extensions}");
+        let head = client.response().unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(head.http().version(), http::Version::HTTP_2);
+        assert_eq!(head.header("sec-websocket-protocol"), Some(&b"chat.v2"[..]));
+        assert!(head.header("upgrade").is_none());
+        assert!(client.extensions().deflate().is_some());
         let mut server = accepted.recv().await.unwrap();
         assert_eq!(server.protocol(), Some("chat.v2"));
+        assert!(server.extensions().deflate().is_some());
         assert_eq!(server.request().unwrap().path(), "/ws");
 
-        // Without deflate on the client: the frames are plain either way.
-        let stream = H2Stream {
-            send,
-            recv,
-            pending: Bytes::new(),
-        };
-        let mut client = wsock_tokio::WebSocket::from_raw(stream, Role::Client, Config::default());
         client.send("over h2").await.unwrap();
         assert_eq!(server.recv().await.unwrap(), Some(Message::text("over h2")));
         server.send(vec![7u8; 3]).await.unwrap();
@@ -428,16 +338,23 @@ async fn h2_message_subprotocol_and_close() {
 async fn h2_routes_must_accept_connect() {
     timeout(LIMIT, async {
         let (addr, _accepted) = server().await;
-        let mut h2 = h2_connection(addr).await;
         // `get(handler)` alone: the CONNECT does not reach it.
-        let (response, _send) = h2
-            .send_request(extended_connect(addr, "/get-only", &[]), false)
-            .unwrap();
-        assert_eq!(response.await.unwrap().status(), 405);
+        let err = h2_client(format!("ws://{addr}/get-only"))
+            .connect()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Handshake, "{err}");
+        assert_eq!(err.http_status(), Some(405));
         // No version: the core's 426 over the stream.
-        let mut request = extended_connect(addr, "/ws", &[]);
-        request.headers_mut().remove("sec-websocket-version");
-        let (response, _send) = h2.send_request(request, false).unwrap();
+        let mut request = http::Request::builder()
+            .method(http::Method::CONNECT)
+            .uri(format!("http://{addr}/ws"))
+            .body(())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(h2::ext::Protocol::from_static("websocket"));
+        let (response, _send) = raw_h2(addr).await.send_request(request, false).unwrap();
         assert_eq!(response.await.unwrap().status(), 426);
     })
     .await
@@ -482,18 +399,11 @@ async fn hyper_util_auto_builder_serves_the_router_over_both_versions() {
             Some(Message::text("over 1.1"))
         );
 
-        let mut h2 = h2_connection(addr).await;
-        let (response, send) = h2
-            .send_request(extended_connect(addr, "/ws", &[]), false)
+        let mut client = h2_client(format!("ws://{addr}/ws"))
+            .connect()
+            .await
             .unwrap();
-        let (head, recv) = response.await.unwrap().into_parts();
-        assert_eq!(head.status, 200);
-        let stream = H2Stream {
-            send,
-            recv,
-            pending: Bytes::new(),
-        };
-        let mut client = wsock_tokio::WebSocket::from_raw(stream, Role::Client, Config::default());
+        assert_eq!(client.response().unwrap().status(), 200);
         let mut server = accepted.recv().await.unwrap();
         client.send("over 2").await.unwrap();
         assert_eq!(server.recv().await.unwrap(), Some(Message::text("over 2")));

@@ -209,6 +209,30 @@ pub(crate) struct ClientOpts {
     /// offered by default
     #[arg(long)]
     pub(crate) no_deflate: bool,
+    /// WebSocket over HTTP/2 (RFC 8441) where the server offers it: for
+    /// wss://, TLS offers h2 then http/1.1, and HTTP/1.1 is used if the
+    /// server picks it or does not allow WebSocket over HTTP/2. ws:// stays
+    /// on HTTP/1.1 (see --http2-prior-knowledge)
+    #[arg(long, conflicts_with = "http2_prior_knowledge")]
+    pub(crate) http2: bool,
+    /// WebSocket over HTTP/2 only: h2c from the first byte for ws:// (the
+    /// server must speak it), h2 alone in TLS for wss://
+    #[arg(long)]
+    pub(crate) http2_prior_knowledge: bool,
+}
+
+impl ClientOpts {
+    /// The HTTP/2 mode the flags ask for.
+    pub(crate) fn http2_mode(&self) -> wsock_tokio::http2::Http2 {
+        use wsock_tokio::http2::Http2;
+        if self.http2_prior_knowledge {
+            Http2::PriorKnowledge
+        } else if self.http2 {
+            Http2::Prefer
+        } else {
+            Http2::Off
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -61,7 +61,7 @@ fn log_connected(c: &Connected) {
     let Some(response) = c.ws.response() else {
         return;
     };
-    debug!("< HTTP/1.1 {}", response.status());
+    debug!("< {:?} {}", response.http().version(), response.status());
     for (name, value) in response.headers() {
         debug!("< {name}: {}", String::from_utf8_lossy(value.as_bytes()));
     }

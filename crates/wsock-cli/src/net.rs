@@ -17,7 +17,8 @@ use crate::exit::{CliError, ExitKind, Result};
 use crate::format::printable;
 use crate::tls;
 
-/// The transport the client ends up on: plain TCP or TLS over TCP.
+/// The transport the client ends up on: plain TCP, TLS over TCP, or a
+/// stream of an HTTP/2 connection (`--http2`, `--http2-prior-knowledge`).
 pub(crate) type Transport = MaybeTlsStream;
 
 /// A connected client.
@@ -40,7 +41,8 @@ fn prepare(opts: &ClientOpts) -> Result<Target> {
     let mut builder = ClientBuilder::new(&opts.url)
         .connect_timeout(None)
         .handshake_timeout(None)
-        .max_message_size(opts.max_message_size);
+        .max_message_size(opts.max_message_size)
+        .http2(opts.http2_mode());
     if opts.no_deflate {
         builder = builder.deflate(wsock_core::DeflateConfig::disabled());
     }

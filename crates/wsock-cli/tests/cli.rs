@@ -1137,3 +1137,87 @@ fn broadcast_sends_every_message_to_every_client() {
         .unwrap();
     });
 }
+
+// ------------------------------------------------------------------ HTTP/2
+
+/// A hyper server on a thread of its own (HTTP/1.1 and h2c, extended
+/// CONNECT allowed) whose WebSockets, through `wsock_tokio::upgrade`,
+/// first say which HTTP version carried them, then echo.
+fn h2c_echo_server() -> SocketAddr {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto;
+
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(|mut request| {
+                        let version = request.version();
+                        let response = match wsock_tokio::Acceptor::new().upgrade(&mut request) {
+                            Ok((response, upgrade)) => {
+                                tokio::spawn(async move {
+                                    let mut ws = upgrade.await?;
+                                    ws.send(format!("{version:?}")).await?;
+                                    while let Some(message) = ws.recv().await? {
+                                        if message.is_data() {
+                                            ws.send(message).await?;
+                                        }
+                                    }
+                                    Ok::<_, wsock_tokio::Error>(())
+                                });
+                                response
+                            }
+                            Err(refusal) => refusal,
+                        };
+                        std::future::ready(Ok::<_, std::convert::Infallible>(response))
+                    });
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    builder.http2().enable_connect_protocol();
+                    let _ = builder
+                        .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+    });
+    rx.recv_timeout(DEADLINE).unwrap()
+}
+
+#[test]
+fn http2_prior_knowledge_connects_over_h2c() {
+    let addr = h2c_echo_server();
+    let url = format!("ws://{addr}/h2");
+    let run = wsock(
+        &["-v", "connect", "--http2-prior-knowledge", &url],
+        b"over h2\n",
+    );
+    run.assert_code(0);
+    assert_eq!(run.stdout, "HTTP/2.0\nover h2\n");
+    assert!(run.stderr.contains("< HTTP/2.0 200 OK"), "{}", run.stderr);
+    // Without it (or with --http2, which needs TLS to negotiate), the
+    // same server is reached over HTTP/1.1.
+    for flags in [&[][..], &["--http2"][..]] {
+        let args: Vec<&str> = ["connect"]
+            .into_iter()
+            .chain(flags.iter().copied())
+            .chain([url.as_str()])
+            .collect();
+        let run = wsock(&args, b"over 1.1\n");
+        run.assert_code(0);
+        assert_eq!(run.stdout, "HTTP/1.1\nover 1.1\n", "{flags:?}");
+    }
+    // The two flags exclude each other.
+    wsock(
+        &["connect", "--http2", "--http2-prior-knowledge", &url],
+        b"",
+    )
+    .assert_code(2);
+}

@@ -185,6 +185,17 @@ pub enum HandshakeError {
     /// than `websocket` (RFC 8441 §4; server answers 501 Not Implemented).
     #[error("extended CONNECT for protocol {0:?} (expected websocket)")]
     UnsupportedProtocol(String),
+    /// The HTTP/2 server does not allow extended CONNECT: it did not send
+    /// `SETTINGS_ENABLE_CONNECT_PROTOCOL` (RFC 8441 §3), so no WebSocket
+    /// can be opened on its connection. Over HTTP/1.1 it may still serve one.
+    #[error(
+        "the HTTP/2 server does not allow extended CONNECT (RFC 8441 §3), so no WebSocket over HTTP/2"
+    )]
+    ExtendedConnectDisabled,
+    /// HTTP/2 was required, but the server chose another protocol in TLS
+    /// ALPN (the one named, or none).
+    #[error("the server did not choose HTTP/2 in TLS ALPN (it chose {0:?})")]
+    Http2NotNegotiated(Option<String>),
     /// The application rejected the request in its accept callback.
     #[error("request rejected by the application with status {0}")]
     RejectedByApplication(u16),

@@ -422,6 +422,19 @@ impl TlsConnector {
         self
     }
 
+    /// The same connector (roots, verifier, client certificate, timeout)
+    /// offering `protocols` in ALPN instead, in order of preference: the
+    /// HTTP/2 WebSocket client offers `h2` (and `http/1.1` when it may
+    /// fall back). The rustls configuration is copied once per call.
+    pub fn with_alpn_protocols(&self, protocols: Vec<Vec<u8>>) -> Self {
+        let mut config = ClientConfig::clone(&self.config);
+        config.alpn_protocols = protocols;
+        Self {
+            config: Arc::new(config),
+            handshake_timeout: self.handshake_timeout,
+        }
+    }
+
     /// The handshake timeout.
     pub fn handshake_timeout(&self) -> Option<Duration> {
         self.handshake_timeout
@@ -531,6 +544,21 @@ mod tests {
         assert_eq!(
             connector.handshake_timeout(),
             Some(DEFAULT_HANDSHAKE_TIMEOUT)
+        );
+    }
+
+    #[test]
+    fn alpn_is_replaced_on_a_copy() {
+        let connector = TlsConnector::new().with_handshake_timeout(None);
+        let h2 = connector.with_alpn_protocols(vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert_eq!(
+            h2.config().alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+        assert_eq!(h2.handshake_timeout(), None);
+        assert_eq!(
+            connector.config().alpn_protocols,
+            vec![b"http/1.1".to_vec()]
         );
     }
 

@@ -117,7 +117,10 @@ where
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    options: ClientOptions,
+    pub(crate) options: ClientOptions,
+    /// Whether and how to use HTTP/2 (RFC 8441).
+    #[cfg(feature = "http2")]
+    pub(crate) http2: crate::http2::Http2Options,
 }
 
 impl ClientBuilder {
@@ -129,6 +132,8 @@ impl ClientBuilder {
     pub fn new(request: impl IntoClientRequest) -> Self {
         Self {
             options: ClientOptions::new(request),
+            #[cfg(feature = "http2")]
+            http2: crate::http2::Http2Options::default(),
         }
     }
 
@@ -143,8 +148,24 @@ impl ClientBuilder {
     /// [`ErrorKind::Tls`](crate::ErrorKind::Tls) error
     /// (`Error::certificate_error` says why); without the `tls`
     /// feature, `wss://` always is.
+    ///
+    /// With the `http2` feature, [`http2`](Self::http2) may have the
+    /// WebSocket opened over HTTP/2 (RFC 8441) instead; its transport is
+    /// then [`MaybeTlsStream::Http2`].
     pub async fn connect(&self) -> Result<WebSocket<MaybeTlsStream>, Error> {
         let request = self.options.request()?;
+        #[cfg(feature = "http2")]
+        if self.http2.mode != crate::http2::Http2::Off {
+            return crate::http2::connect(self, &request).await;
+        }
+        self.connect_http1(&request).await
+    }
+
+    /// [`connect`](Self::connect) over HTTP/1.1.
+    pub(crate) async fn connect_http1(
+        &self,
+        request: &ClientRequest,
+    ) -> Result<WebSocket<MaybeTlsStream>, Error> {
         #[cfg(not(feature = "tls"))]
         if request.is_tls() {
             return Err(Error::message(
@@ -153,7 +174,7 @@ impl ClientBuilder {
                  whose stream goes to ClientBuilder::handshake",
             ));
         }
-        let tcp = self.connect_tcp_to(&request).await?;
+        let tcp = self.connect_tcp_to(request).await?;
         let span = crate::diag::connection_span(wsock_core::Role::Client);
         let addrs = tcp.local_addr().ok().zip(tcp.peer_addr().ok());
         if let Some((_, peer)) = addrs {
@@ -172,12 +193,12 @@ impl ClientBuilder {
             };
             let info = wsock_tls::TlsConnectionInfo::tls_info(&tls);
             let ws = self
-                .handshake_with(MaybeTlsStream::Tls(Box::new(tls)), &request, span)
+                .handshake_with(MaybeTlsStream::Tls(Box::new(tls)), request, span)
                 .await?;
             return Ok(ws.with_tls_info(info).with_addrs(addrs));
         }
         let ws = self
-            .handshake_with(MaybeTlsStream::Plain(tcp), &request, span)
+            .handshake_with(MaybeTlsStream::Plain(tcp), request, span)
             .await?;
         Ok(ws.with_addrs(addrs))
     }
@@ -190,7 +211,7 @@ impl ClientBuilder {
         self.connect_tcp_to(&request).await
     }
 
-    async fn connect_tcp_to(&self, request: &ClientRequest) -> Result<TcpStream, Error> {
+    pub(crate) async fn connect_tcp_to(&self, request: &ClientRequest) -> Result<TcpStream, Error> {
         let (host, port) = (request.host(), request.port());
         #[cfg(feature = "tls")]
         if let Some(proxy) = self.options.proxy_for(request)? {
@@ -240,7 +261,7 @@ impl ClientBuilder {
     }
 
     /// The opening handshake, reported in `span`.
-    async fn handshake_with<S>(
+    pub(crate) async fn handshake_with<S>(
         &self,
         io: S,
         request: &ClientRequest,

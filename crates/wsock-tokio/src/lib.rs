@@ -8,7 +8,9 @@
 //! enabled).
 //!
 //! * Clients: [`connect`] or [`ClientBuilder`] (Happy Eyeballs connection
-//!   racing, timeouts, subprotocols, headers, limits, keepalive).
+//!   racing, timeouts, subprotocols, headers, limits, keepalive); over
+//!   HTTP/2 (RFC 8441) too, several WebSockets sharing one connection, with
+//!   the `http2` feature (the `http2` module).
 //! * Servers: [`accept`], [`accept_with`] (inspect the request; accept or
 //!   [`Rejection`]) or [`Acceptor`]. Behind hyper 1.x, over HTTP/1.1 or
 //!   HTTP/2 (RFC 8441), `Acceptor::upgrade` in the `upgrade` module (the
@@ -74,6 +76,9 @@
 pub mod broadcast;
 mod client;
 use wsock_io::diag;
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub mod http2;
 mod listener;
 mod server;
 mod shared;

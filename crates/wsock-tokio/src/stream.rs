@@ -10,7 +10,9 @@ use tokio::net::TcpStream;
 /// The transport [`connect`](crate::connect) and
 /// [`ClientBuilder::connect`](crate::ClientBuilder::connect) return: plain
 /// TCP for `ws://`, TLS over TCP for `wss://` (with the `tls` feature, on by
-/// default). More variants may be added: match with a wildcard arm.
+/// default), or a stream of an HTTP/2 connection (with the `http2` feature,
+/// when [`ClientBuilder::http2`](crate::ClientBuilder::http2) asks for
+/// it). More variants may be added: match with a wildcard arm.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum MaybeTlsStream {
@@ -19,21 +21,32 @@ pub enum MaybeTlsStream {
     /// A TLS stream over TCP (`wss://`), its handshake complete.
     #[cfg(feature = "tls")]
     Tls(Box<wsock_tls::tokio_rustls::client::TlsStream<TcpStream>>),
+    /// A stream of an HTTP/2 connection (RFC 8441), over TCP or TLS.
+    #[cfg(feature = "http2")]
+    Http2(Box<crate::http2::H2Stream>),
 }
 
 impl MaybeTlsStream {
-    /// The TCP socket underneath.
-    pub fn tcp(&self) -> &TcpStream {
+    /// The TCP socket underneath; `None` for an HTTP/2 stream, whose
+    /// connection's socket is shared by its streams and owned by the
+    /// connection's task.
+    pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            Self::Plain(s) => s,
+            Self::Plain(s) => Some(s),
             #[cfg(feature = "tls")]
-            Self::Tls(s) => s.get_ref().0,
+            Self::Tls(s) => Some(s.get_ref().0),
+            #[cfg(feature = "http2")]
+            Self::Http2(_) => None,
         }
     }
 
-    /// Whether this is a TLS stream.
+    /// Whether this is a TLS stream (not an HTTP/2 stream, even over TLS:
+    /// see `WebSocket::tls_info`).
     pub fn is_tls(&self) -> bool {
-        !matches!(self, Self::Plain(_))
+        #[cfg(feature = "tls")]
+        return matches!(self, Self::Tls(_));
+        #[cfg(not(feature = "tls"))]
+        false
     }
 }
 
@@ -47,6 +60,8 @@ impl AsyncRead for MaybeTlsStream {
             Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
             #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+            #[cfg(feature = "http2")]
+            Self::Http2(s) => Pin::new(&mut **s).poll_read(cx, buf),
         }
     }
 }
@@ -61,6 +76,8 @@ impl AsyncWrite for MaybeTlsStream {
             Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
             #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+            #[cfg(feature = "http2")]
+            Self::Http2(s) => Pin::new(&mut **s).poll_write(cx, buf),
         }
     }
 
@@ -69,6 +86,8 @@ impl AsyncWrite for MaybeTlsStream {
             Self::Plain(s) => Pin::new(s).poll_flush(cx),
             #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+            #[cfg(feature = "http2")]
+            Self::Http2(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 
@@ -77,6 +96,8 @@ impl AsyncWrite for MaybeTlsStream {
             Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
             #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+            #[cfg(feature = "http2")]
+            Self::Http2(s) => Pin::new(&mut **s).poll_shutdown(cx),
         }
     }
 
@@ -89,6 +110,8 @@ impl AsyncWrite for MaybeTlsStream {
             Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "http2")]
+            Self::Http2(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -97,6 +120,8 @@ impl AsyncWrite for MaybeTlsStream {
             Self::Plain(s) => s.is_write_vectored(),
             #[cfg(feature = "tls")]
             Self::Tls(s) => s.is_write_vectored(),
+            #[cfg(feature = "http2")]
+            Self::Http2(s) => s.is_write_vectored(),
         }
     }
 }

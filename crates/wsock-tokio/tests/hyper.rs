@@ -1,35 +1,33 @@
-//! `wsock_tokio::upgrade`: WebSocket served by hyper over HTTP/1.1 (a
-//! `wsock_tokio` client) and over HTTP/2, RFC 8441 (a client written here
-//! on the `h2` crate), through hyper-util's `auto` server as applications
-//! run it.
+//! `wsock_tokio::upgrade`: WebSocket served by hyper over HTTP/1.1 and
+//! over HTTP/2, RFC 8441 (`wsock_tokio`'s clients, and bare `h2` requests
+//! for what they never send), through hyper-util's `auto` server as
+//! applications run it.
 
 mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use common::LIMIT;
 use futures_util::SinkExt;
+use h2::Reason;
 use h2::client::SendRequest;
-use h2::{Reason, RecvStream, SendStream};
 use hyper::body::{Bytes, Incoming};
 use hyper::http;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
+use wsock_tokio::http2::{H2Stream, Http2Connection};
 use wsock_tokio::upgrade::{Body, Upgraded, is_upgrade_request};
 use wsock_tokio::{
-    Accept, Acceptor, ClientBuilder, CloseCode, Config, ErrorKind, Message, Rejection, Role,
-    WebSocket,
+    Accept, Acceptor, ClientBuilder, CloseCode, ErrorKind, Message, Rejection, WebSocket,
 };
 
 type ServerSocket = WebSocket<Upgraded>;
@@ -224,17 +222,26 @@ async fn raw(addr: SocketAddr, request: &str) -> String {
 
 // ------------------------------------------------------ HTTP/2 (RFC 8441)
 
-/// An h2c (prior knowledge) connection that may open WebSocket streams:
-/// waits for the server's `SETTINGS_ENABLE_CONNECT_PROTOCOL`.
-async fn h2_connection(addr: SocketAddr) -> SendRequest<Bytes> {
+/// wsock's own HTTP/2 client: an h2c (prior knowledge) connection to the
+/// server, on which WebSockets open as streams.
+async fn h2_connection(addr: SocketAddr) -> Http2Connection {
+    ClientBuilder::new(format!("ws://{addr}/"))
+        .connect_http2()
+        .await
+        .unwrap()
+}
+
+/// A bare h2c connection, for requests wsock's client never sends
+/// (another `:protocol`, no version): the server's SETTINGS are in once a
+/// PING comes back.
+async fn raw_h2(addr: SocketAddr) -> SendRequest<Bytes> {
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+    let (send, mut connection) = h2::client::handshake(tcp).await.unwrap();
+    let mut ping = connection.ping_pong().unwrap();
     tokio::spawn(connection);
-    let mut send = send.ready().await.unwrap();
-    while !send.is_extended_connect_protocol_enabled() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        send = send.ready().await.unwrap();
-    }
+    ping.ping(h2::Ping::opaque()).await.unwrap();
+    let send = send.ready().await.unwrap();
+    assert!(send.is_extended_connect_protocol_enabled());
     send
 }
 
@@ -260,124 +267,44 @@ fn extended_connect(
     request
 }
 
-/// Opens a stream: the response head, its body and our sending side.
+/// Opens a stream: the response head, and the stream.
 async fn open(
     h2: &mut SendRequest<Bytes>,
     request: http::Request<()>,
-) -> (http::response::Parts, RecvStream, SendStream<Bytes>) {
+) -> (http::response::Parts, H2Stream) {
     let (response, send) = h2.send_request(request, false).unwrap();
     let (head, recv) = response.await.unwrap().into_parts();
-    (head, recv, send)
-}
-
-/// One HTTP/2 stream as a byte stream: DATA frames in and out, END_STREAM
-/// on shutdown, flow-control window given back as bytes are read.
-struct H2Stream {
-    send: SendStream<Bytes>,
-    recv: RecvStream,
-    pending: Bytes,
-}
-
-impl H2Stream {
-    fn new(recv: RecvStream, send: SendStream<Bytes>) -> Self {
-        Self {
-            send,
-            recv,
-            pending: Bytes::new(),
-        }
-    }
-}
-
-fn h2_error(e: h2::Error) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::ConnectionReset, e)
-}
-
-impl AsyncRead for H2Stream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        while self.pending.is_empty() {
-            match ready!(self.recv.poll_data(cx)) {
-                Some(Ok(data)) => {
-                    let _ = self.recv.flow_control().release_capacity(data.len());
-                    self.pending = data;
-                }
-                Some(Err(e)) => return Poll::Ready(Err(h2_error(e))),
-                None => return Poll::Ready(Ok(())),
-            }
-        }
-        let n = self.pending.len().min(buf.remaining());
-        buf.put_slice(&self.pending.split_to(n));
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for H2Stream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        self.send.reserve_capacity(buf.len());
-        match ready!(self.send.poll_capacity(cx)) {
-            Some(Ok(n)) => {
-                let data = Bytes::copy_from_slice(&buf[..n]);
-                self.send.send_data(data, false).map_err(h2_error)?;
-                Poll::Ready(Ok(n))
-            }
-            Some(Err(e)) => Poll::Ready(Err(h2_error(e))),
-            None => Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into())),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        // END_STREAM: an empty DATA frame that ends our side.
-        Poll::Ready(self.send.send_data(Bytes::new(), true).map_err(h2_error))
-    }
-}
-
-/// A WebSocket client on a new stream of `h2`, with the server's side.
-async fn h2_websocket(
-    h2: &mut SendRequest<Bytes>,
-    accepted: &mut mpsc::UnboundedReceiver<ServerSocket>,
-    request: http::Request<()>,
-) -> (http::response::Parts, WebSocket<H2Stream>, ServerSocket) {
-    let (head, recv, send) = open(h2, request).await;
-    assert_eq!(head.status, 200);
-    let client = WebSocket::from_raw(H2Stream::new(recv, send), Role::Client, Config::default());
-    (head, client, next(accepted).await)
+    (head, H2Stream::new(recv, send))
 }
 
 #[tokio::test]
 async fn h2_two_websockets_share_a_connection_and_each_side_closes() {
     timeout(LIMIT, async {
         let (addr, mut accepted) = server(Acceptor::new()).await;
-        let mut h2 = h2_connection(addr).await;
-        let offer = [("sec-websocket-protocol", "chat.v1, chat.v2")];
-        let (head, mut a, mut server_a) = h2_websocket(
-            &mut h2,
-            &mut accepted,
-            extended_connect(addr, "/a", "websocket", &offer),
-        )
-        .await;
-        let (_, mut b, mut server_b) = h2_websocket(
-            &mut h2,
-            &mut accepted,
-            extended_connect(addr, "/b", "websocket", &[]),
-        )
-        .await;
-        assert_eq!(head.headers["sec-websocket-protocol"], "chat.v2");
-        assert!(!head.headers.contains_key("upgrade"));
-        assert!(!head.headers.contains_key("sec-websocket-accept"));
+        let h2 = h2_connection(addr).await;
+        let mut a = h2
+            .websocket_with(
+                &ClientBuilder::new(format!("ws://{addr}/a"))
+                    .protocol("chat.v1")
+                    .protocol("chat.v2"),
+            )
+            .await
+            .unwrap();
+        let mut server_a = next(&mut accepted).await;
+        let mut b = h2
+            .websocket_with(
+                &ClientBuilder::new(format!("ws://{addr}/b"))
+                    .deflate(wsock_tokio::DeflateConfig::disabled()),
+            )
+            .await
+            .unwrap();
+        let mut server_b = next(&mut accepted).await;
+        let head = a.response().unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(head.header("sec-websocket-protocol"), Some(&b"chat.v2"[..]));
+        assert!(head.header("upgrade").is_none());
+        assert!(head.header("sec-websocket-accept").is_none());
+        assert_eq!(a.protocol(), Some("chat.v2"));
         assert_eq!(server_a.protocol(), Some("chat.v2"));
         assert_eq!(server_a.request().unwrap().path(), "/a");
         assert_eq!(server_b.request().unwrap().path(), "/b");
@@ -444,16 +371,17 @@ async fn h2_two_websockets_share_a_connection_and_each_side_closes() {
 async fn h2_deflate_is_negotiated_in_the_200() {
     timeout(LIMIT, async {
         let (addr, mut accepted) = server(Acceptor::new()).await;
-        let mut h2 = h2_connection(addr).await;
-        let offer = [("sec-websocket-extensions", "permessage-deflate")];
-        let (head, recv, _send) =
-            open(&mut h2, extended_connect(addr, "/", "websocket", &offer)).await;
-        assert_eq!(head.status, 200);
-        let answer = head.headers["sec-websocket-extensions"].to_str().unwrap();
-        assert!(answer.starts_with("permessage-deflate"), "{answer}");
+        let h2 = h2_connection(addr).await;
+        let client = h2.websocket(format!("ws://{addr}/")).await.unwrap();
+        let answer = client
+            .response()
+            .unwrap()
+            .header("sec-websocket-extensions")
+            .unwrap();
+        assert!(answer.starts_with(b"permessage-deflate"), "{answer:?}");
+        assert!(client.extensions().deflate().is_some());
         let server = next(&mut accepted).await;
         assert!(server.extensions().deflate().is_some());
-        drop(recv);
     })
     .await
     .unwrap();
@@ -463,19 +391,19 @@ async fn h2_deflate_is_negotiated_in_the_200() {
 async fn h2_refusals_are_responses_on_the_stream() {
     timeout(LIMIT, async {
         let (addr, _accepted) = server(Acceptor::new()).await;
-        let mut h2 = h2_connection(addr).await;
+        let mut h2 = raw_h2(addr).await;
         // Another protocol over extended CONNECT: not a WebSocket request
         // (the application's 404), or 501 where only WebSocket is served.
-        let (head, ..) = open(&mut h2, extended_connect(addr, "/", "webtransport", &[])).await;
+        let (head, _) = open(&mut h2, extended_connect(addr, "/", "webtransport", &[])).await;
         assert_eq!(head.status, 404);
-        let (head, ..) = open(
+        let (head, _) = open(
             &mut h2,
             extended_connect(addr, "/strict", "webtransport", &[]),
         )
         .await;
         assert_eq!(head.status, 501);
         // The callback's refusal, without HTTP/1.1's hop-by-hop fields.
-        let (head, ..) = open(
+        let (head, _) = open(
             &mut h2,
             extended_connect(addr, "/forbidden", "websocket", &[]),
         )
@@ -485,12 +413,20 @@ async fn h2_refusals_are_responses_on_the_stream() {
         // No version: 426 naming 13.
         let mut request = extended_connect(addr, "/", "websocket", &[]);
         request.headers_mut().remove("sec-websocket-version");
-        let (head, ..) = open(&mut h2, request).await;
+        let (head, _) = open(&mut h2, request).await;
         assert_eq!(head.status, 426);
         assert_eq!(head.headers["sec-websocket-version"], "13");
         // The connection still serves WebSockets.
-        let (head, ..) = open(&mut h2, extended_connect(addr, "/", "websocket", &[])).await;
+        let (head, _) = open(&mut h2, extended_connect(addr, "/", "websocket", &[])).await;
         assert_eq!(head.status, 200);
+        // wsock's client reports the refusal with its status.
+        let err = h2_connection(addr)
+            .await
+            .websocket(format!("ws://{addr}/forbidden"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Handshake);
+        assert_eq!(err.http_status(), Some(403));
     })
     .await
     .unwrap();
@@ -500,13 +436,11 @@ async fn h2_refusals_are_responses_on_the_stream() {
 async fn h2_reset_stream_is_an_abnormal_close() {
     timeout(LIMIT, async {
         let (addr, mut accepted) = server(Acceptor::new()).await;
-        let mut h2 = h2_connection(addr).await;
+        let h2 = h2_connection(addr).await;
         for reason in [Reason::CANCEL, Reason::INTERNAL_ERROR] {
-            let (head, _recv, mut send) =
-                open(&mut h2, extended_connect(addr, "/", "websocket", &[])).await;
-            assert_eq!(head.status, 200);
+            let client = h2.websocket(format!("ws://{addr}/")).await.unwrap();
             let mut server = next(&mut accepted).await;
-            send.send_reset(reason);
+            client.into_inner().reset(reason);
             let err = server.recv().await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::AbnormalClose, "{reason:?}: {err}");
             assert_eq!(err.close_code(), Some(CloseCode::ABNORMAL));
@@ -527,10 +461,12 @@ async fn h2_flow_control_stalls_a_sender_whose_peer_stops_reading() {
             .write_buffer_size(BOUND)
             .deflate(wsock_tokio::DeflateConfig::disabled());
         let (addr, mut accepted) = server(acceptor).await;
-        let mut h2 = h2_connection(addr).await;
-        let (head, recv, send) = open(&mut h2, extended_connect(addr, "/", "websocket", &[])).await;
-        assert_eq!(head.status, 200);
+        let h2 = h2_connection(addr).await;
+        let mut client = h2.websocket(format!("ws://{addr}/")).await.unwrap();
         let (server_rx, mut server_tx) = next(&mut accepted).await.split();
+        // Another WebSocket on the connection, to show it is not held up.
+        let mut other = h2.websocket(format!("ws://{addr}/")).await.unwrap();
+        let mut other_server = next(&mut accepted).await;
         let sent = Arc::new(AtomicUsize::new(0));
         let max_buffered = Arc::new(AtomicUsize::new(0));
         let sender = {
@@ -560,9 +496,13 @@ async fn h2_flow_control_stalls_a_sender_whose_peer_stops_reading() {
         assert!(stalled_at < N / 4, "{stalled_at} messages went out");
         let buffered = server_rx.buffered_output();
         assert!(buffered <= BOUND + SIZE + 16, "{buffered}");
+        // The other stream still flows both ways.
+        other_server.send(vec![2u8; 200_000]).await.unwrap();
+        assert_eq!(
+            other.recv().await.unwrap(),
+            Some(Message::binary(vec![2u8; 200_000]))
+        );
         // Reading resumes the flow: everything arrives.
-        let mut client =
-            WebSocket::from_raw(H2Stream::new(recv, send), Role::Client, Config::default());
         for _ in 0..N {
             let message = client.recv().await.unwrap();
             assert!(matches!(message, Some(Message::Binary(b)) if b.len() == SIZE));

@@ -4,7 +4,6 @@
 use super::timer::Timer;
 use super::{Core, State};
 use crate::close::{CloseCode, CloseFrame, MAX_REASON_LEN};
-use crate::config::Role;
 use crate::error::Error;
 use crate::frame::{MAX_CONTROL_PAYLOAD, OpCode};
 
@@ -40,7 +39,7 @@ impl Core {
         self.leave_open(State::Closed);
         self.pending_pong = None;
         // A client waits for the server to end the transport (§7.1.1).
-        if self.role == Role::Client {
+        if !self.ends_first {
             self.timers.set_pending(Timer::Close);
         }
     }
@@ -95,8 +94,7 @@ impl Core {
             return false;
         }
         self.timed_out
-            || (self.buffered_output() == 0
-                && (self.role == Role::Server || self.failed || self.eof))
+            || (self.buffered_output() == 0 && (self.ends_first || self.failed || self.eof))
     }
 }
 

@@ -281,6 +281,10 @@ struct Core {
     /// error), so the peer may still be sending: see
     /// [`Connection::should_linger`].
     peer_may_send: bool,
+    /// This side ends the transport once the closing handshake is over,
+    /// without waiting for the peer's end: see
+    /// [`Connection::with_stream_transport`].
+    ends_first: bool,
 }
 
 impl core::fmt::Debug for Connection {
@@ -340,12 +344,30 @@ impl Connection {
             traffic: Traffic::default(),
             timed_out: false,
             peer_may_send: false,
+            ends_first: role == Role::Server,
         };
         core.start_timers();
         Self {
             input: Input::default(),
             core,
         }
+    }
+
+    /// Marks the transport as one stream of a multiplexed connection (an
+    /// HTTP/2 stream, RFC 8441, or HTTP/3, RFC 9220): once the closing
+    /// handshake is over, a client ends its side of the stream at once
+    /// ([`should_close_transport`](Self::should_close_transport)) instead
+    /// of waiting for the server's end or the close timeout. §7.1.1 has
+    /// the server end a TCP connection first so that TIME_WAIT stays on
+    /// the server; a stream has no TIME_WAIT, and some servers never end
+    /// a WebSocket's stream after the close frames (hypercorn), which
+    /// would hold every client close for the close timeout. The HTTP/2
+    /// client handshake
+    /// ([`Http2Handshake`](crate::handshake::client::Http2Handshake))
+    /// sets it; a server always ends first.
+    pub fn with_stream_transport(mut self) -> Self {
+        self.core.ends_first = true;
+        self
     }
 
     /// Records the subprotocol the handshake settled on, for

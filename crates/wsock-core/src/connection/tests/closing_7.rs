@@ -85,6 +85,28 @@ fn client_waits_for_server_eof() {
     assert!(c.should_close_transport());
 }
 
+// RFC 8441 §5 (and §7.1.1's reason, TIME_WAIT, which a stream lacks): a
+// client over an HTTP/2 stream ends its side once the closing handshake is
+// over, whichever side began it, without waiting for the server's end.
+#[test]
+fn client_over_a_stream_ends_first() {
+    let mut c = client().with_stream_transport();
+    c.close(CloseCode::NORMAL, "done").unwrap();
+    take_output(&mut c);
+    assert!(!c.should_close_transport(), "the handshake is not over");
+    c.feed(&[0x88, 0]);
+    assert_eq!(drain(&mut c), vec![Ev::Close(None)]);
+    assert_eq!(c.state(), State::Closed);
+    assert!(c.should_close_transport());
+
+    let mut c = client().with_stream_transport();
+    c.feed(&[0x88, 0]);
+    assert_eq!(drain(&mut c), vec![Ev::Close(None)]);
+    assert!(!c.should_close_transport(), "the reply is not written yet");
+    assert_eq!(take_output(&mut c).len(), 2 + 4);
+    assert!(c.should_close_transport());
+}
+
 // "Nothing is lost": messages queued before close precede the close frame.
 #[test]
 fn close_after_queued_messages() {

@@ -17,12 +17,17 @@ use crate::config::Config;
 use crate::error::HandshakeError;
 use crate::extension::Extensions;
 
+#[cfg(feature = "std")]
+mod http2;
 mod into_request; // IntoClientRequest, and ClientRequest::from_http
 mod request; // ClientRequest: the request to send, from a URL
-mod response; // the server's answer: its checks, and the Response
+mod response; // the server's answer: its checks, and the Response // Http2Handshake: the RFC 8441 extended CONNECT
 
+#[cfg(feature = "std")]
+pub use http2::Http2Handshake;
 pub use into_request::IntoClientRequest;
 pub use request::ClientRequest;
+use response::Negotiation;
 pub use response::Response;
 
 /// A client's opening handshake in progress.
@@ -46,11 +51,8 @@ pub use response::Response;
 pub struct ClientHandshake {
     request: Vec<u8>,
     accept: String,
-    protocols: Vec<String>,
-    extensions: Vec<String>,
-    /// Set once the core's own offers were added: the answer is checked
-    /// against them.
-    offered: Option<Config>,
+    /// The offers the answer is checked against.
+    negotiation: Negotiation,
     reader: HeaderReader,
     /// The settings of the connection [`feed`](Self::feed) hands over.
     config: Config,
@@ -86,9 +88,11 @@ impl ClientHandshake {
         Self {
             request: request.to_bytes(&key),
             accept: accept_key(key.as_bytes()),
-            protocols: request.protocols.clone(),
-            extensions: request.extensions.iter().map(|e| e.name.clone()).collect(),
-            offered: None,
+            negotiation: Negotiation {
+                protocols: request.protocols.clone(),
+                extensions: request.extensions.iter().map(|e| e.name.clone()).collect(),
+                offered: None,
+            },
             reader: HeaderReader::new(config.handshake),
             config: config.clone(),
             mask_source: None,
@@ -110,21 +114,7 @@ impl ClientHandshake {
     /// An extension the request already offers by name is not offered
     /// twice.
     fn offer(mut self, config: &Config) -> Self {
-        let offers: Vec<ExtensionOffer> = Extensions::offers(config)
-            .into_iter()
-            .filter(|o| {
-                !self
-                    .extensions
-                    .iter()
-                    .any(|e| e.eq_ignore_ascii_case(&o.name))
-            })
-            .collect();
-        #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
-        let mut enabled = config.clone();
-        #[cfg(feature = "deflate")]
-        {
-            enabled.deflate.enabled = offers.iter().any(|o| o.name == crate::deflate::NAME);
-        }
+        let offers = core_offers(&mut self.negotiation, config);
         if !offers.is_empty() {
             let list: Vec<String> = offers.iter().map(ToString::to_string).collect();
             // Before the blank line that ends the request.
@@ -135,9 +125,7 @@ impl ClientHandshake {
                 list.join(", ").as_bytes(),
             );
             self.request.extend_from_slice(b"\r\n");
-            self.extensions.extend(offers.into_iter().map(|o| o.name));
         }
-        self.offered = Some(enabled);
         self
     }
 
@@ -192,11 +180,37 @@ impl ClientHandshake {
 impl fmt::Debug for ClientHandshake {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientHandshake")
-            .field("protocols", &self.protocols)
-            .field("extensions", &self.extensions)
+            .field("protocols", &self.negotiation.protocols)
+            .field("extensions", &self.negotiation.extensions)
             .field("reader", &self.reader)
             .finish_non_exhaustive()
     }
+}
+
+/// The offers `config` enables that the request does not already make by
+/// name, recorded in `negotiation` (which then checks the answer against
+/// them): what both handshakes add to the application's offers.
+fn core_offers(negotiation: &mut Negotiation, config: &Config) -> Vec<ExtensionOffer> {
+    let offers: Vec<ExtensionOffer> = Extensions::offers(config)
+        .into_iter()
+        .filter(|o| {
+            !negotiation
+                .extensions
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(&o.name))
+        })
+        .collect();
+    #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+    let mut enabled = config.clone();
+    #[cfg(feature = "deflate")]
+    {
+        enabled.deflate.enabled = offers.iter().any(|o| o.name == crate::deflate::NAME);
+    }
+    negotiation
+        .extensions
+        .extend(offers.iter().map(|o| o.name.clone()));
+    negotiation.offered = Some(enabled);
+    offers
 }
 
 #[cfg(test)]

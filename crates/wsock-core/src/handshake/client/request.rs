@@ -210,6 +210,72 @@ impl ClientRequest {
     }
 }
 
+#[cfg(feature = "std")]
+impl ClientRequest {
+    /// The RFC 8441 §5 extended CONNECT: `CONNECT` to the URL's
+    /// `https`/`http` target (its scheme, authority and path become the
+    /// `:scheme`, `:authority` and `:path` pseudo-headers), version HTTP/2,
+    /// `sec-websocket-version: 13`, the offers (`extensions`: the
+    /// application's and the core's) and the other fields, names in lower
+    /// case. No `Host` (the authority says it), nor the HTTP/1.1 upgrade's
+    /// `Upgrade`, `Connection` and `Sec-WebSocket-Key`; fields HTTP/2
+    /// forbids (RFC 9113 §8.2.2) are refused.
+    pub(super) fn to_http2(
+        &self,
+        extensions: &[ExtensionOffer],
+    ) -> Result<::http::Request<()>, HandshakeError> {
+        use ::http::header::{HeaderName, HeaderValue};
+        let scheme = if self.tls { "https" } else { "http" };
+        let uri = format!("{scheme}://{}{}", self.host_header, self.path_and_query);
+        let mut request = ::http::Request::new(());
+        *request.method_mut() = ::http::Method::CONNECT;
+        *request.version_mut() = ::http::Version::HTTP_2;
+        *request.uri_mut() = uri
+            .parse()
+            .map_err(|_| HandshakeError::InvalidUrl(self.url.clone()))?;
+        let headers = request.headers_mut();
+        let mut put = |name: &str, value: &str| -> Result<(), HandshakeError> {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| invalid("field-name", name.as_bytes()))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| invalid("field-value", value.as_bytes()))?;
+            headers.append(name, value);
+            Ok(())
+        };
+        put("sec-websocket-version", "13")?;
+        if let Some(origin) = &self.origin {
+            put("origin", origin)?;
+        }
+        if !self.protocols.is_empty() {
+            put("sec-websocket-protocol", &self.protocols.join(", "))?;
+        }
+        if !extensions.is_empty() {
+            let list: Vec<String> = extensions.iter().map(ToString::to_string).collect();
+            put("sec-websocket-extensions", &list.join(", "))?;
+        }
+        let explicit_auth = self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("Authorization"));
+        if let Some(auth) = self.authorization.as_ref().filter(|_| !explicit_auth) {
+            put("authorization", auth)?;
+        }
+        for (name, value) in &self.headers {
+            // Connection-specific fields, which HTTP/2 forbids (`Upgrade`,
+            // `Connection` and `Transfer-Encoding` are refused for both
+            // versions by `header`).
+            if let Some(forbidden) = ["Keep-Alive", "Proxy-Connection", "TE"]
+                .into_iter()
+                .find(|f| f.eq_ignore_ascii_case(name))
+            {
+                return Err(invalid(forbidden, value.as_bytes()));
+            }
+            put(name, value)?;
+        }
+        Ok(request)
+    }
+}
+
 /// Redacts the credentials.
 impl fmt::Debug for ClientRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -4,6 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::ClientHandshake;
+use crate::config::Config;
 use crate::error::HandshakeError;
 use crate::extension::Extensions;
 #[cfg(feature = "std")]
@@ -140,10 +141,8 @@ impl ClientHandshake {
         self.validate(headers)
     }
 
-    /// §4.1, the client's checks on a `101` response.
-    // Without `std` the fields move into the response; with it they are
-    // copied into a HeaderMap.
-    #[cfg_attr(feature = "std", allow(clippy::needless_pass_by_value))]
+    /// §4.1, the client's checks on a `101` response: those of HTTP/1.1's
+    /// upgrade, then the negotiation's.
     fn validate(&self, headers: Headers) -> Result<Response, HandshakeError> {
         require_token(&headers, "Upgrade", "websocket")?;
         require_token(&headers, "Connection", "upgrade")?;
@@ -156,12 +155,6 @@ impl ClientHandshake {
                 got,
             });
         }
-        let protocol = self.chosen_protocol(&headers)?;
-        let extensions = self.accepted_extensions(&headers)?;
-        let negotiated = match &self.offered {
-            Some(config) => Extensions::accepted(config, &extensions)?,
-            None => Extensions::none(),
-        };
         #[cfg(feature = "std")]
         let message = {
             let mut message = ::http::Response::new(());
@@ -169,11 +162,54 @@ impl ClientHandshake {
             *message.headers_mut() = header_map(&headers)?;
             message
         };
+        self.negotiation.response(
+            #[cfg(feature = "std")]
+            message,
+            #[cfg(not(feature = "std"))]
+            101,
+            headers,
+        )
+    }
+}
+
+/// What the client offered, against which the server's answer is checked:
+/// the same for an HTTP/1.1 upgrade (§4.1) and an HTTP/2 extended CONNECT
+/// (RFC 8441 §5, whose answer differs only in its status and in having no
+/// `Upgrade`, `Connection` or `Sec-WebSocket-Accept`).
+#[derive(Debug, Clone)]
+pub(super) struct Negotiation {
+    /// The subprotocols offered.
+    pub(super) protocols: Vec<String>,
+    /// The names of the extensions offered, the application's and the core's.
+    pub(super) extensions: Vec<String>,
+    /// Set once the core's own offers were added: the answer is checked
+    /// against them.
+    pub(super) offered: Option<Config>,
+}
+
+impl Negotiation {
+    /// The accepting [`Response`] once the subprotocol and the extensions
+    /// the server chose are checked against the offers.
+    // Without `std` the fields move into the response; with it they were
+    // copied into the `http` message.
+    #[cfg_attr(feature = "std", allow(clippy::needless_pass_by_value))]
+    pub(super) fn response(
+        &self,
+        #[cfg(feature = "std")] message: ::http::Response<()>,
+        #[cfg(not(feature = "std"))] status: u16,
+        headers: Headers,
+    ) -> Result<Response, HandshakeError> {
+        let protocol = self.chosen_protocol(&headers)?;
+        let extensions = self.accepted_extensions(&headers)?;
+        let negotiated = match &self.offered {
+            Some(config) => Extensions::accepted(config, &extensions)?,
+            None => Extensions::none(),
+        };
         Ok(Response {
             #[cfg(feature = "std")]
             message,
             #[cfg(not(feature = "std"))]
-            status: 101,
+            status,
             #[cfg(not(feature = "std"))]
             headers,
             protocol,
@@ -223,7 +259,7 @@ impl ClientHandshake {
 }
 
 /// `Redirect` for 3xx, else `Rejected` with what arrived of the body.
-fn status_error(status: u16, headers: Headers, after: &[u8]) -> HandshakeError {
+pub(super) fn status_error(status: u16, headers: Headers, after: &[u8]) -> HandshakeError {
     if (300..400).contains(&status) {
         let location =
             first(&headers, "Location").map(|l| String::from_utf8_lossy(trim(l)).into_owned());

@@ -79,6 +79,8 @@ fn request_text(url: &str) -> String {
 }
 
 mod chunking;
+#[cfg(feature = "std")]
+mod extended_connect_8441_5;
 mod limits_10_4;
 mod request_4_1;
 mod response_4_1;
