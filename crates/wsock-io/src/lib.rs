@@ -15,6 +15,8 @@ mod shutdown;
 pub mod diag;
 #[doc(hidden)]
 pub mod options;
+#[doc(hidden)]
+pub mod registry;
 
 #[doc(hidden)]
 pub use wsock_core as __core;
