@@ -198,6 +198,12 @@ impl<T, C> Registry<T, C> {
         }
     }
 
+    /// Stops at once (the server is dropped): forgets every connection and
+    /// returns their payloads, for the caller to end.
+    pub fn clear(&mut self) -> Vec<T> {
+        self.finish_shutdown(ShutdownReport::default()).0
+    }
+
     /// Ends the shutdown at its deadline (or once [`connections`]
     /// (Self::connections) is 0): the payloads of the connections still
     /// open, now forgotten (the caller forces them), and the final report.
@@ -298,6 +304,16 @@ mod tests {
         assert_eq!(registry.finished(ids[1]), Some(1));
         assert_eq!((registry.connections(), registry.handshakes()), (0, 0));
         assert_eq!(registry.payload_mut(ids[0]), None);
+    }
+
+    #[test]
+    fn clear_forgets_everything_and_admits_nobody() {
+        let (mut registry, ids) = with(2);
+        assert!(registry.opened(ids[1], "b"));
+        assert_eq!(registry.clear(), [0, 1]);
+        assert_eq!((registry.connections(), registry.handshakes()), (0, 0));
+        assert!(registry.is_stopping());
+        assert!(registry.admit(Duration::ZERO, 2).is_err());
     }
 
     #[test]
