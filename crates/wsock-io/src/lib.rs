@@ -12,6 +12,8 @@ mod error;
 mod shutdown;
 
 #[doc(hidden)]
+pub mod accept;
+#[doc(hidden)]
 pub mod diag;
 #[doc(hidden)]
 pub mod options;
