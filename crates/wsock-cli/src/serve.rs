@@ -33,8 +33,8 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use wsock_core::admission::{AcceptFailures, HandshakeId, Room};
 use wsock_core::{CloseCode, CloseFrame, Message};
-use wsock_tokio::tls::TlsAcceptor;
 use wsock_io::registry::Registry;
+use wsock_tokio::tls::TlsAcceptor;
 use wsock_tokio::{Accept, Acceptor, Request, Stats, WebSocket};
 
 use crate::cli::{Runtime, ServeArgs};

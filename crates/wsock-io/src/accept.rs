@@ -60,7 +60,9 @@ mod tests {
     fn request() -> Request {
         let mut handshake = ServerHandshake::new(&Config::default());
         assert!(matches!(feed(&mut handshake, &REQUEST[..10]), Ok(None)));
-        feed(&mut handshake, &REQUEST[10..]).unwrap().expect("a whole request")
+        feed(&mut handshake, &REQUEST[10..])
+            .unwrap()
+            .expect("a whole request")
     }
 
     #[test]
@@ -77,9 +79,17 @@ mod tests {
         type Case = fn(&Request) -> Result<Accept, Rejection>;
         let cases: [(Case, u16, Option<ErrorKind>); 3] = [
             (|_| Ok(Accept::new().protocol("chat")), 101, None),
-            (|_| Err(Rejection::new(404)), 404, Some(ErrorKind::Handshake)),
+            (
+                |_| Err(Rejection::new(404)),
+                404,
+                Some(ErrorKind::Handshake),
+            ),
             // A subprotocol the client did not offer.
-            (|_| Ok(Accept::new().protocol("mqtt")), 500, Some(ErrorKind::InvalidInput)),
+            (
+                |_| Ok(Accept::new().protocol("mqtt")),
+                500,
+                Some(ErrorKind::InvalidInput),
+            ),
         ];
         for (callback, status, kind) in cases {
             match answer(request(), callback) {

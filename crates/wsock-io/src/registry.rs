@@ -204,9 +204,9 @@ impl<T, C> Registry<T, C> {
         self.finish_shutdown(ShutdownReport::default()).0
     }
 
-    /// Ends the shutdown at its deadline (or once [`connections`]
-    /// (Self::connections) is 0): the payloads of the connections still
-    /// open, now forgotten (the caller forces them), and the final report.
+    /// Ends the shutdown at its deadline (or once no connection is left):
+    /// the payloads of the connections still open, now forgotten (the
+    /// caller forces them), and the final report.
     pub fn finish_shutdown(&mut self, mut report: ShutdownReport) -> (Vec<T>, ShutdownReport) {
         self.stopping = true;
         self.admission.clear();

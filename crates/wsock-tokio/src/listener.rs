@@ -268,7 +268,9 @@ impl Server {
         }
         let stopping = lock(&self.state.conns).begin_shutdown(|_, closer| closer.clone());
         let mut report = stopping.report;
-        stopping.handshakes.into_iter().flatten().for_each(|t| t.abort());
+        for task in stopping.handshakes.into_iter().flatten() {
+            task.abort();
+        }
         for shared in stopping.open {
             if shared
                 .upgrade()
