@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use wsock_core::CloseCode;
 use wsock_core::admission::{HandshakeId, Room};
-use wsock_core::handshake::server::Accept;
 use wsock_io::options::{RequestCallback as Callback, ServerOptions};
 use wsock_io::registry::{ACCEPT_BACKOFF, AcceptLog, FOREVER, Registry, SHUTDOWN_REASON};
 
@@ -518,13 +517,7 @@ fn admit(state: &ServerState, mut stream: Option<TcpStream>) -> Option<Handshake
                     if let Some(stream) = stream {
                         let _ = stream.shutdown(Shutdown::Both);
                     }
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(
-                        connection = victim.get(),
-                        "stalled handshake ended to make room"
-                    );
-                    #[cfg(not(feature = "tracing"))]
-                    let _ = victim;
+                    crate::diag::evicted(victim.get());
                 }
                 return Some(admitted.id);
             }
@@ -563,12 +556,7 @@ pub fn listen<A: ToSocketAddrs>(addr: A, backlog: u32) -> std::io::Result<TcpLis
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "could not resolve to any address",
-        )
-    }))
+    Err(last.unwrap_or_else(wsock_io::registry::no_address))
 }
 
 /// Removes the connection's entry and frees its handshake slot when its
@@ -600,10 +588,7 @@ fn serve_connection<S: Served>(
     let result = config.acceptor.accept_with(stream, |request| {
         // The request has arrived whole: never evicted from now on.
         lock(&state.conns).request_complete(id);
-        match &config.callback {
-            Some(callback) => callback(request),
-            None => Ok(Accept::new()),
-        }
+        wsock_io::options::decide(config.callback.as_deref(), request)
     });
     let Ok(ws) = result else { return };
     let open = lock(&state.conns).opened(id, ws.shared_arc());

@@ -66,6 +66,15 @@ mod tests {
     }
 
     #[test]
+    fn without_a_callback_every_request_is_accepted() {
+        let accepted = answer(request(), |r| crate::options::decide(None, r));
+        assert!(accepted.is_ok());
+        let refuse: &crate::options::RequestCallback = &|_| Err(Rejection::new(403));
+        let refused = answer(request(), |r| crate::options::decide(Some(refuse), r));
+        assert_eq!(refused.unwrap_err().0.status, 403);
+    }
+
+    #[test]
     fn a_bad_request_gets_its_error_response() {
         let mut handshake = ServerHandshake::new(&Config::default());
         let (rejected, err) = feed(&mut handshake, b"POST / HTTP/1.1\r\n\r\n").unwrap_err();

@@ -30,6 +30,14 @@ pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// (with 1001, going away).
 pub const SHUTDOWN_REASON: &str = "server shutting down";
 
+/// What a server's `listen` returns when its address resolves to nothing.
+pub fn no_address() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "could not resolve to any address",
+    )
+}
+
 /// A connection let in by [`Registry::admit`].
 #[derive(Debug)]
 #[non_exhaustive]

@@ -377,13 +377,7 @@ async fn admit(state: &State) -> Option<HandshakeId> {
                     // A task not recorded yet is aborted as soon as it is
                     // (its entry is gone).
                     task.inspect(AbortHandle::abort);
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(
-                        connection = victim.get(),
-                        "stalled handshake ended to make room"
-                    );
-                    #[cfg(not(feature = "tracing"))]
-                    let _ = victim;
+                    crate::diag::evicted(victim.get());
                 }
                 return Some(admitted.id);
             }
@@ -426,12 +420,7 @@ pub async fn listen<A: ToSocketAddrs>(addr: A, backlog: u32) -> std::io::Result<
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "could not resolve to any address",
-        )
-    }))
+    Err(last.unwrap_or_else(wsock_io::registry::no_address))
 }
 
 /// An open connection as the server sees it: something to ask to close
@@ -569,10 +558,7 @@ async fn serve_connection<L, H, F>(
             tcp,
             |request| {
                 registration.request_complete();
-                match &builder.options.callback {
-                    Some(callback) => callback(request),
-                    None => Ok(Accept::new()),
-                }
+                wsock_io::options::decide(builder.options.callback.as_deref(), request)
             },
             span,
         )
