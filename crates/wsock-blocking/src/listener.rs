@@ -1,30 +1,21 @@
 //! A small thread-per-connection server, for examples, tests and tools.
 
-use std::collections::HashMap;
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
 };
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use wsock_core::CloseCode;
-use wsock_core::admission::{AcceptFailures, Admission, HandshakeId, Room};
-use wsock_core::handshake::server::Accept;
+use wsock_core::admission::{HandshakeId, Room};
 use wsock_io::options::{RequestCallback as Callback, ServerOptions};
+use wsock_io::registry::{ACCEPT_BACKOFF, AcceptLog, FOREVER, Registry, SHUTDOWN_REASON};
 
 use crate::engine::{Shared, lock};
 use crate::server::Acceptor;
 use crate::websocket::WebSocket;
 use crate::{Error, ShutdownReport};
-
-/// The longest wait a shutdown deadline stands for.
-const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
-
-/// Longest pause after a failed `accept` (out of file descriptors and the
-/// like), so the loop does not spin; a connection that ends cuts it short.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 type Handler<S> = dyn Fn(WebSocket<S>) + Send + Sync;
 
@@ -219,14 +210,12 @@ impl ServerBuilder {
     {
         let local_addr = listener.local_addr().map_err(Error::io)?;
         let state = Arc::new(ServerState {
-            stopping: AtomicBool::new(false),
-            admission: Mutex::new(Admission::new(
+            conns: Mutex::new(Registry::new(
                 self.options.max_handshakes,
                 self.options.evict_after,
             )),
-            handshake_done: Condvar::new(),
-            conns: Mutex::new(HashMap::new()),
-            conns_changed: Condvar::new(),
+            changed: Condvar::new(),
+            shared_writes: S::SHARED_WRITES,
             epoch: Instant::now(),
         });
         let config = Arc::new(Config {
@@ -259,16 +248,20 @@ struct Config<S: Served> {
     handler: Arc<Handler<S>>,
 }
 
+/// Connections by id (their handshake's id): a second handle to each
+/// socket (`None` if duplicating it failed, out of descriptors: the
+/// connection is served all the same, and closed by its own thread) and,
+/// once open, its state.
+type Conns = Registry<Option<TcpStream>, Arc<Shared>>;
+
 struct ServerState {
-    stopping: AtomicBool,
-    /// The handshakes in progress. Lock order: `admission`, then `conns`.
-    admission: Mutex<Admission>,
+    conns: Mutex<Conns>,
     /// Signalled when a handshake finishes, a connection ends, or the
     /// server stops.
-    handshake_done: Condvar,
-    /// Connections by their handshake's id.
-    conns: Mutex<HashMap<u64, Entry>>,
-    conns_changed: Condvar,
+    changed: Condvar,
+    /// Whether close frames can be written through a second handle to the
+    /// socket.
+    shared_writes: bool,
     /// Where the admission clock starts.
     epoch: Instant,
 }
@@ -279,34 +272,23 @@ impl ServerState {
         self.epoch.elapsed()
     }
 
-    /// Waits on `admission` as `room` says (a handshake finishing wakes
-    /// it), at most until `limit`.
+    /// Waits on `conns` as `room` says (a handshake finishing wakes it),
+    /// at most until `limit`.
     fn wait<'a>(
         &self,
-        admission: MutexGuard<'a, Admission>,
+        conns: MutexGuard<'a, Conns>,
         room: Room,
         limit: Duration,
-    ) -> MutexGuard<'a, Admission> {
+    ) -> MutexGuard<'a, Conns> {
         let wait = match room {
             Room::At(at) => at.saturating_sub(self.now()).min(limit),
             _ => limit,
         };
-        self.handshake_done
-            .wait_timeout(admission, wait.max(Duration::from_millis(1)))
+        self.changed
+            .wait_timeout(conns, wait.max(Duration::from_millis(1)))
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .0
     }
-}
-
-/// A connection the server can close: a second handle to its socket, and
-/// (after the handshake) its state.
-struct Entry {
-    /// `None` if duplicating the socket failed (out of descriptors): the
-    /// connection is served all the same, and closed by its own thread.
-    stream: Option<TcpStream>,
-    shared: Option<Arc<Shared>>,
-    /// Whether close frames can be written through `stream`.
-    shared_writes: bool,
 }
 
 /// A WebSocket server running on background threads: one accepts, and each
@@ -381,12 +363,12 @@ impl Server {
 
     /// Connections open now (handshakes included).
     pub fn connections(&self) -> usize {
-        lock(&self.state.conns).len()
+        lock(&self.state.conns).connections()
     }
 
     /// Opening handshakes in progress now.
     pub fn handshakes(&self) -> usize {
-        lock(&self.state.admission).handshakes()
+        lock(&self.state.conns).handshakes()
     }
 
     /// Stops gracefully: stops accepting, ends handshakes in progress,
@@ -399,66 +381,53 @@ impl Server {
     }
 
     fn stop(&mut self, timeout: Duration) -> ShutdownReport {
-        let mut report = ShutdownReport::default();
         let Some(thread) = self.thread.take() else {
-            return report;
+            return ShutdownReport::default();
         };
-        // `Duration::MAX` and the like mean "wait as long as it takes".
         let deadline = Instant::now() + timeout.min(FOREVER);
-        self.state.stopping.store(true, Ordering::Release);
-        self.state.handshake_done.notify_all();
+        let stopping = lock(&self.state.conns).begin_shutdown(|stream, shared| {
+            let stream = stream.as_ref().and_then(|s| s.try_clone().ok());
+            (Arc::clone(shared), stream)
+        });
+        self.state.changed.notify_all();
         // Wake the blocking accept with a connection of our own.
         let _ = TcpStream::connect_timeout(&wake_addr(self.local_addr), Duration::from_secs(1));
         let _ = thread.join();
-
-        let open: Vec<(Option<Arc<Shared>>, bool, Option<TcpStream>)> = lock(&self.state.conns)
-            .values()
-            .map(|e| {
-                let stream = e.stream.as_ref().and_then(|s| s.try_clone().ok());
-                (e.shared.clone(), e.shared_writes, stream)
-            })
-            .collect();
-        report.open = open.len();
-        for (shared, shared_writes, stream) in open {
-            match (shared, stream) {
-                (Some(shared), Some(mut stream)) if shared_writes => {
-                    shared.start_close(&mut stream, CloseCode::GOING_AWAY, "server shutting down");
-                    report.close_sent += 1;
+        // Handshakes in progress: end them.
+        for stream in stopping.handshakes.iter().flatten() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        let mut report = stopping.report;
+        for (shared, stream) in stopping.open {
+            match stream {
+                Some(mut stream) if self.state.shared_writes => {
+                    shared.start_close(&mut stream, CloseCode::GOING_AWAY, SHUTDOWN_REASON);
                 }
                 // Only the connection's thread can write to its TLS session
                 // (or to a socket we hold no second handle to): the close
                 // frame goes out when it next reads or writes.
-                (Some(shared), _) => {
-                    shared.queue_close(CloseCode::GOING_AWAY, "server shutting down");
-                    report.close_sent += 1;
-                }
-                // Still in the handshake: end it.
-                (None, stream) => {
-                    if let Some(stream) = stream {
-                        let _ = stream.shutdown(Shutdown::Both);
-                    }
-                    report.handshakes_ended += 1;
-                }
+                _ => shared.queue_close(CloseCode::GOING_AWAY, SHUTDOWN_REASON),
             }
+            report.close_sent += 1;
         }
         let mut conns = lock(&self.state.conns);
-        while !conns.is_empty() {
+        while conns.connections() > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
             conns = self
                 .state
-                .conns_changed
+                .changed
                 .wait_timeout(conns, left)
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
         }
-        for stream in conns.values().filter_map(|e| e.stream.as_ref()) {
+        let (forced, report) = conns.finish_shutdown(report);
+        drop(conns);
+        for stream in forced.iter().flatten() {
             let _ = stream.shutdown(Shutdown::Both);
         }
-        report.forced = conns.len();
-        report.closed = report.open.saturating_sub(report.forced);
         report
     }
 }
@@ -485,124 +454,78 @@ fn accept_loop<S: Served>(
     state: &Arc<ServerState>,
     config: &Arc<Config<S>>,
 ) {
-    let mut failures = AcceptFailures::default();
+    let mut failures = AcceptLog::default();
     loop {
-        wait_for_room(state);
-        if state.stopping.load(Ordering::Acquire) {
+        if !wait_for_room(state) {
             return;
         }
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
             Err(e) => {
-                accept_failed(state, &mut failures, &e);
+                // Back off until a connection ends or the backoff passes.
+                let conns = lock(&state.conns);
+                if !conns.is_stopping() && failures.failed(state.now(), &e) {
+                    let _ = state.changed.wait_timeout(conns, ACCEPT_BACKOFF);
+                }
                 continue;
             }
         };
-        if state.stopping.load(Ordering::Acquire) {
-            return;
-        }
-        let recovered = failures.accepted(state.now());
-        #[cfg(feature = "tracing")]
-        if let Some(episode) = recovered {
-            tracing::info!(
-                failures = episode.failures,
-                lasted_ms = episode.lasted.as_millis() as u64,
-                "accepting connections again"
-            );
-        }
-        #[cfg(not(feature = "tracing"))]
-        let _ = recovered;
-        let Some(handshake) = admit(state) else {
+        failures.accepted(state.now());
+        let Some(handshake) = admit(state, stream.try_clone().ok()) else {
             return;
         };
-        let id = handshake.get();
-        lock(&state.conns).insert(
-            id,
-            Entry {
-                stream: stream.try_clone().ok(),
-                shared: None,
-                shared_writes: S::SHARED_WRITES,
-            },
-        );
         let (thread_state, thread_config) = (Arc::clone(state), Arc::clone(config));
         let spawned = std::thread::Builder::new()
             .name("wsock-conn".into())
             .spawn(move || serve_connection(stream, handshake, &thread_state, &thread_config));
         if spawned.is_err() {
-            lock(&state.conns).remove(&id);
-            release_handshake(state, handshake);
+            let _ = lock(&state.conns).finished(handshake);
+            state.changed.notify_all();
         }
     }
 }
 
-/// Waits until there is room for another handshake (or the server stops),
-/// so that connections wait in the listen backlog meanwhile.
-fn wait_for_room(state: &ServerState) {
-    let mut admission = lock(&state.admission);
+/// Waits until there is room for another handshake, so that connections
+/// wait in the listen backlog meanwhile; `false` if the server stops.
+fn wait_for_room(state: &ServerState) -> bool {
+    let mut conns = lock(&state.conns);
     loop {
-        let room = admission.room(state.now());
-        if room == Room::Now || state.stopping.load(Ordering::Acquire) {
-            return;
+        if conns.is_stopping() {
+            return false;
         }
-        admission = state.wait(admission, room, FOREVER);
+        let room = conns.room(state.now());
+        if room == Room::Now {
+            return true;
+        }
+        conns = state.wait(conns, room, FOREVER);
     }
 }
 
-/// Admits a connection just accepted, ending a stalled handshake if that
-/// is what made room, and waiting if the room has gone meanwhile. `None`
-/// if the server stops.
-fn admit(state: &ServerState) -> Option<HandshakeId> {
-    let mut admission = lock(&state.admission);
+/// Admits a connection just accepted (`stream` is a second handle to it),
+/// ending a stalled handshake if that is what made room, and waiting if
+/// the room has gone meanwhile. `None` if the server stops.
+fn admit(state: &ServerState, mut stream: Option<TcpStream>) -> Option<HandshakeId> {
+    let mut conns = lock(&state.conns);
     loop {
-        if state.stopping.load(Ordering::Acquire) {
+        if conns.is_stopping() {
             return None;
         }
-        if let Some(admitted) = admission.admit(state.now()) {
-            if let Some(victim) = admitted.evicted {
-                // Its thread sees its read fail and ends.
-                if let Some(stream) = lock(&state.conns)
-                    .get(&victim.get())
-                    .and_then(|e| e.stream.as_ref())
-                {
-                    let _ = stream.shutdown(Shutdown::Both);
+        match conns.admit(state.now(), stream) {
+            Ok(admitted) => {
+                if let Some((victim, stream)) = admitted.evicted {
+                    // Its thread sees its read fail and ends.
+                    if let Some(stream) = stream {
+                        let _ = stream.shutdown(Shutdown::Both);
+                    }
+                    crate::diag::evicted(victim.get());
                 }
-                #[cfg(feature = "tracing")]
-                tracing::debug!(
-                    connection = victim.get(),
-                    "stalled handshake ended to make room"
-                );
+                return Some(admitted.id);
             }
-            return Some(admitted.id);
+            Err(back) => stream = back,
         }
-        let room = admission.room(state.now());
-        admission = state.wait(admission, room, FOREVER);
+        let room = conns.room(state.now());
+        conns = state.wait(conns, room, FOREVER);
     }
-}
-
-/// After a failed `accept`: a connection reset before it was accepted is
-/// passed over; anything else (out of file descriptors, out of memory)
-/// is logged once per episode and waited out, until a connection ends or
-/// [`ACCEPT_BACKOFF`] passes. The server keeps running either way.
-fn accept_failed(state: &ServerState, failures: &mut AcceptFailures, e: &std::io::Error) {
-    use std::io::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
-    ) || state.stopping.load(Ordering::Acquire)
-    {
-        return;
-    }
-    if failures.failed(state.now()) {
-        #[cfg(feature = "tracing")]
-        tracing::warn!(error = %e, "accept failing; retrying until resources free up");
-    }
-    let conns = lock(&state.conns);
-    let _ = state.conns_changed.wait_timeout(conns, ACCEPT_BACKOFF);
-}
-
-fn release_handshake(state: &ServerState, handshake: HandshakeId) {
-    lock(&state.admission).finish(handshake);
-    state.handshake_done.notify_all();
 }
 
 /// A listening socket on the first of `addr`'s addresses that binds, with
@@ -633,74 +556,45 @@ pub fn listen<A: ToSocketAddrs>(addr: A, backlog: u32) -> std::io::Result<TcpLis
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "could not resolve to any address",
-        )
-    }))
+    Err(last.unwrap_or_else(wsock_io::registry::no_address))
 }
 
-/// Removes the connection's entry when its thread ends, even by a panic.
+/// Removes the connection's entry and frees its handshake slot when its
+/// thread ends, even by a panic.
 struct Registration<'a> {
     state: &'a ServerState,
-    id: u64,
+    id: HandshakeId,
 }
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        lock(&self.state.conns).remove(&self.id);
-        self.state.conns_changed.notify_all();
-        // Descriptors freed: an accept loop backing off may try again.
-        self.state.handshake_done.notify_all();
-    }
-}
-
-/// Gives the handshake slot back, even if the request callback panics.
-struct HandshakeSlot<'a>(&'a ServerState, HandshakeId);
-
-impl Drop for HandshakeSlot<'_> {
-    fn drop(&mut self) {
-        release_handshake(self.0, self.1);
+        let _ = lock(&self.state.conns).finished(self.id);
+        // Also wakes an accept loop backing off: descriptors were freed.
+        self.state.changed.notify_all();
     }
 }
 
 fn serve_connection<S: Served>(
     tcp: TcpStream,
-    handshake: HandshakeId,
+    id: HandshakeId,
     state: &ServerState,
     config: &Config<S>,
 ) {
-    let id = handshake.get();
     let _registration = Registration { state, id };
-    let slot = HandshakeSlot(state, handshake);
     let _ = tcp.set_nodelay(config.nodelay);
     let Ok(stream) = S::establish(tcp, &config.layer) else {
         return;
     };
     let result = config.acceptor.accept_with(stream, |request| {
         // The request has arrived whole: never evicted from now on.
-        lock(&state.admission).request_complete(handshake);
-        match &config.callback {
-            Some(callback) => callback(request),
-            None => Ok(Accept::new()),
-        }
+        lock(&state.conns).request_complete(id);
+        wsock_io::options::decide(config.callback.as_deref(), request)
     });
-    drop(slot);
     let Ok(ws) = result else { return };
-    let shared = ws.shared_arc();
-    if let Some(entry) = lock(&state.conns).get_mut(&id) {
-        entry.shared = Some(Arc::clone(&shared));
+    let open = lock(&state.conns).opened(id, ws.shared_arc());
+    state.changed.notify_all();
+    if open {
+        (config.handler)(ws);
     }
-    if state.stopping.load(Ordering::Acquire) {
-        // Accepted while the server stops: tell the client at once (or,
-        // over TLS, with the handler's first read or write).
-        match ws.get_ref().try_clone() {
-            Ok(mut stream) if S::SHARED_WRITES => {
-                shared.start_close(&mut stream, CloseCode::GOING_AWAY, "server shutting down");
-            }
-            _ => shared.queue_close(CloseCode::GOING_AWAY, "server shutting down"),
-        }
-    }
-    (config.handler)(ws);
+    // Else evicted or shut down as the handshake finished.
 }

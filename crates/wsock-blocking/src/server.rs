@@ -6,18 +6,13 @@ use std::time::{Duration, Instant};
 use wsock_core::handshake::Rejected;
 use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake};
 use wsock_core::{Config, HandshakeError};
+use wsock_io::accept::{REJECT_LINGER, answer, feed};
 
 use crate::engine::{Handshake, Shared, discard_input, read_by, write_all_by};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
 use crate::{Error, ErrorKind};
 use wsock_io::options::Settings;
-
-/// After writing a rejection, how long to read and discard before closing,
-/// so unread request bytes do not turn the close into a reset that could
-/// destroy the response in flight (a 408 gets this, the rest twice this),
-/// as in the tokio adapter.
-const REJECT_LINGER: Duration = Duration::from_secs(1);
 
 /// Everything set before a server accepts a connection.
 ///
@@ -130,22 +125,10 @@ where
             return Err(err);
         }
     };
-    let accepted = match callback(&request) {
-        Ok(accept) => match request.accept(accept) {
-            Ok(accepted) => accepted,
-            // The application chose something the client did not offer, an
-            // extension the core lacks, or a header the handshake owns.
-            Err(rejected) => {
-                respond_and_close(&mut io, &rejected.response_bytes, REJECT_LINGER * 2);
-                return Err(Error::invalid_request(rejected.error));
-            }
-        },
-        Err(rejection) => {
-            let rejected = request.reject(rejection);
-            respond_and_close(&mut io, &rejected.response_bytes, REJECT_LINGER * 2);
-            return Err(Error::handshake(rejected.error));
-        }
-    };
+    let accepted = answer(request, callback).map_err(|(rejected, err)| {
+        respond_and_close(&mut io, &rejected.response_bytes, REJECT_LINGER * 2);
+        err
+    })?;
     write_all_by(
         &mut io,
         &accepted.response_bytes,
@@ -180,10 +163,10 @@ fn read_request<S: Transport>(
         if n == 0 {
             return Err((None, Error::handshake(HandshakeError::UnexpectedEof)));
         }
-        match handshake.feed(&buf[..n]) {
+        match feed(&mut handshake, &buf[..n]) {
             Ok(None) => {}
             Ok(Some(request)) => return Ok(request),
-            Err(e) => return Err((Some(Rejected::from(e.clone())), Error::handshake(e))),
+            Err((rejected, e)) => return Err((Some(rejected), e)),
         }
     }
 }

@@ -16,7 +16,6 @@
 //! then run the same loops here ([`serve_websocket`]). `--page` adds an
 //! HTML page at `/` ([`crate::page`]).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -32,8 +31,9 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
-use wsock_core::admission::{AcceptFailures, Admission, HandshakeId, Room};
+use wsock_core::admission::{AcceptFailures, HandshakeId, Room};
 use wsock_core::{CloseCode, CloseFrame, Message};
+use wsock_io::registry::Registry;
 use wsock_tokio::tls::TlsAcceptor;
 use wsock_tokio::{Accept, Acceptor, Request, Stats, WebSocket};
 
@@ -250,7 +250,7 @@ async fn serve_tokio(
     settings.stop = Some(stopped);
     let max = args.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(max));
-    let handshakes = Handshakes::new(Admission::new(args.max_handshakes, args.evict_after));
+    let handshakes = Handshakes::new(Registry::new(args.max_handshakes, args.evict_after));
     let mut failures = AcceptFailures::default();
     let signal = shutdown_signal();
     tokio::pin!(signal);
@@ -263,7 +263,7 @@ async fn serve_tokio(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let handshake = handshakes.admit().await;
+        let (key, handshake) = handshakes.admit().await;
         let id = handshake.id();
         let settings = settings.clone();
         let tls = tls.clone();
@@ -290,7 +290,7 @@ async fn serve_tokio(
                 Err(e) => info!("#{id} {peer} TLS handshake failed: {e}"),
             }
         });
-        handshakes.spawned(id, task.abort_handle());
+        handshakes.spawned(key, task.abort_handle());
     }
 
     // Graceful shutdown: stop accepting, end handshakes, ask every
@@ -458,11 +458,9 @@ struct HandshakesInner {
 
 /// The admission bookkeeping, and each handshake's task once spawned
 /// (the accept loop records it right after admitting, before it admits
-/// another, so an evicted handshake always has its task).
-struct HandshakeTable {
-    admission: Admission,
-    tasks: HashMap<u64, Option<AbortHandle>>,
-}
+/// another, so an evicted handshake always has its task). A handshake
+/// leaves it when done: the connections are counted by `--max-connections`.
+type HandshakeTable = Registry<Option<AbortHandle>, ()>;
 
 /// One handshake in progress; it gives its slot back when done or dropped.
 pub(crate) struct Handshake {
@@ -482,16 +480,13 @@ impl Handshake {
     /// The request has arrived whole: never evicted from now on.
     pub(crate) fn request_complete(&self) {
         if let Some((inner, id)) = &self.slot {
-            inner.lock().admission.request_complete(*id);
+            inner.lock().request_complete(*id);
         }
     }
 
     pub(crate) fn done(&mut self) {
         if let Some((inner, id)) = self.slot.take() {
-            let mut table = inner.lock();
-            table.admission.finish(id);
-            table.tasks.remove(&id.get());
-            drop(table);
+            let _ = inner.lock().finished(id);
             inner.changed.notify_waiters();
         }
     }
@@ -510,13 +505,10 @@ impl HandshakesInner {
 }
 
 impl Handshakes {
-    fn new(admission: Admission) -> Self {
+    fn new(table: HandshakeTable) -> Self {
         Self {
             inner: Arc::new(HandshakesInner {
-                table: Mutex::new(HandshakeTable {
-                    admission,
-                    tasks: HashMap::new(),
-                }),
+                table: Mutex::new(table),
                 changed: Notify::new(),
                 epoch: Instant::now(),
             }),
@@ -545,7 +537,7 @@ impl Handshakes {
             let changed = self.inner.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let room = self.inner.lock().admission.room(self.now());
+            let room = self.inner.lock().room(self.now());
             if room == Room::Now {
                 return;
             }
@@ -555,29 +547,25 @@ impl Handshakes {
 
     /// Admits a connection just accepted, ending the stalled handshake
     /// that made room, if any.
-    async fn admit(&self) -> Handshake {
+    async fn admit(&self) -> (HandshakeId, Handshake) {
         loop {
             let changed = self.inner.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
             let room = {
                 let mut table = self.inner.lock();
-                if let Some(admitted) = table.admission.admit(self.now()) {
-                    if let Some(victim) = admitted.evicted {
+                if let Ok(admitted) = table.admit(self.now(), None) {
+                    if let Some((victim, task)) = admitted.evicted {
                         debug!(
                             "#{} handshake stalled: ended to make room (--evict-after)",
                             victim.get() + 1
                         );
-                        if let Some(Some(task)) = table.tasks.remove(&victim.get()) {
-                            task.abort();
-                        }
+                        task.inspect(AbortHandle::abort);
                     }
-                    table.tasks.insert(admitted.id.get(), None);
-                    return Handshake {
-                        slot: Some((Arc::clone(&self.inner), admitted.id)),
-                    };
+                    let slot = Some((Arc::clone(&self.inner), admitted.id));
+                    return (admitted.id, Handshake { slot });
                 }
-                table.admission.room(self.now())
+                table.room(self.now())
             };
             self.wait(room, changed).await;
         }
@@ -585,17 +573,13 @@ impl Handshakes {
 
     /// Ends every handshake in progress.
     fn abort_all(&self) {
-        let mut table = self.inner.lock();
-        table.admission.clear();
-        for task in table.tasks.drain().filter_map(|(_, task)| task) {
-            task.abort();
-        }
+        let tasks = self.inner.lock().clear();
+        tasks.into_iter().flatten().for_each(|task| task.abort());
     }
 
-    /// Records the task of handshake `id` (as [`Handshake::id`] numbers
-    /// it), unless it is already done.
-    fn spawned(&self, id: u64, task: AbortHandle) {
-        if let Some(slot) = self.inner.lock().tasks.get_mut(&(id - 1)) {
+    /// Records the task of handshake `id`, unless it is already done.
+    fn spawned(&self, id: HandshakeId, task: AbortHandle) {
+        if let Some(slot) = self.inner.lock().payload_mut(id) {
             *slot = Some(task);
         }
     }

@@ -47,6 +47,15 @@ pub fn record_peer(span: &Span, peer: std::net::SocketAddr) {
     let _ = (span, peer);
 }
 
+/// A server ended stalled handshake `connection` (as its registry numbers
+/// it) to make room for a waiting connection.
+pub fn evicted(connection: u64) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(connection, "stalled handshake ended to make room");
+    #[cfg(not(feature = "tracing"))]
+    let _ = connection;
+}
+
 /// The opening handshake succeeded.
 pub fn handshake_done(span: &Span, protocol: Option<&str>, extensions: wsock_core::Extensions) {
     #[cfg(feature = "tracing")]

@@ -1,7 +1,8 @@
 //! What wsock's I/O adapters share, whatever their I/O: the error model
 //! ([`Error`], [`ErrorKind`], [`Timeout`], [`ConnectAttempt`]), the
 //! server's [`ShutdownReport`] and, hidden, the diagnostics each connection
-//! reports and the builders' options and setters.
+//! reports, the builders' options and setters, the server handshake's
+//! answers, and the registry of a `Server`'s connections.
 //!
 //! `wsock-blocking` and `wsock-tokio` re-export these types, so an error
 //! means the same in both and code that handles errors works with either.
@@ -12,9 +13,13 @@ mod error;
 mod shutdown;
 
 #[doc(hidden)]
+pub mod accept;
+#[doc(hidden)]
 pub mod diag;
 #[doc(hidden)]
 pub mod options;
+#[doc(hidden)]
+pub mod registry;
 
 #[doc(hidden)]
 pub use wsock_core as __core;

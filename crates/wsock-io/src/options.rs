@@ -126,6 +126,11 @@ impl ClientOptions {
 /// Decides on each request a server receives.
 pub type RequestCallback = dyn Fn(&Request) -> Result<Accept, Rejection> + Send + Sync;
 
+/// What `callback` decides on `request`; without a callback, accept.
+pub fn decide(callback: Option<&RequestCallback>, request: &Request) -> Result<Accept, Rejection> {
+    callback.map_or_else(|| Ok(Accept::new()), |callback| callback(request))
+}
+
 /// A server's options besides the per-connection ones (`A`, the adapter's
 /// `Acceptor`).
 #[derive(Clone)]

@@ -1,9 +1,7 @@
 //! [`Server`]: an accept loop with a handshake cap and graceful shutdown.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -14,21 +12,12 @@ use tokio::sync::futures::Notified;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 use wsock_core::CloseCode;
-use wsock_core::admission::{AcceptFailures, Admission, HandshakeId, Room};
+use wsock_core::admission::{HandshakeId, Room};
 use wsock_io::options::ServerOptions;
+use wsock_io::registry::{ACCEPT_BACKOFF, AcceptLog, FOREVER, Registry, SHUTDOWN_REASON};
 
 use crate::shared::{Shared, lock};
 use crate::{Accept, Acceptor, Error, Rejection, Request, ShutdownReport, WebSocket};
-
-/// Longest pause after a failed `accept` (out of file descriptors and the
-/// like), so the loop does not spin; a connection that ends cuts it short.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-/// The longest wait a shutdown deadline stands for.
-const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
-
-/// The close reason sent to every connection when the server shuts down.
-const SHUTDOWN_REASON: &str = "server shutting down";
 
 /// Settings of a [`Server`].
 ///
@@ -145,11 +134,10 @@ impl ServerBuilder {
     {
         let local_addr = listener.local_addr()?;
         let state = Arc::new(State {
-            stopping: AtomicBool::new(false),
-            conns: Mutex::new(Conns {
-                admission: Admission::new(self.options.max_handshakes, self.options.evict_after),
-                map: HashMap::new(),
-            }),
+            conns: Mutex::new(Registry::new(
+                self.options.max_handshakes,
+                self.options.evict_after,
+            )),
             changed: Notify::new(),
             epoch: Instant::now(),
         });
@@ -197,8 +185,9 @@ impl std::fmt::Debug for Server {
 }
 
 struct State {
-    stopping: AtomicBool,
-    conns: Mutex<Conns>,
+    /// Connections by id (their handshake's id): each task's abort handle
+    /// (set right after it is spawned) and, once open, what closes it.
+    conns: Mutex<Registry<Option<AbortHandle>, Weak<dyn Closable>>>,
     /// Signalled whenever a handshake finishes or a connection ends.
     changed: Notify,
     /// Where the admission clock starts.
@@ -232,31 +221,6 @@ impl State {
     }
 }
 
-/// Connections by id (their handshake's id), and the admission
-/// bookkeeping of those still in the handshake.
-struct Conns {
-    admission: Admission,
-    map: HashMap<u64, Entry>,
-}
-
-struct Entry {
-    /// Set right after the task is spawned.
-    task: Option<AbortHandle>,
-    /// `None` while the opening handshake runs.
-    open: Option<Weak<dyn Closable>>,
-}
-
-impl Conns {
-    /// Ends a stalled handshake that made room.
-    fn evict(&mut self, id: HandshakeId) {
-        // A task not recorded yet is aborted as soon as it is (its entry
-        // is gone).
-        if let Some(task) = self.map.remove(&id.get()).and_then(|e| e.task) {
-            task.abort();
-        }
-    }
-}
-
 impl Server {
     /// A server with the default settings; see [`ServerBuilder`].
     pub fn builder() -> ServerBuilder {
@@ -283,12 +247,12 @@ impl Server {
 
     /// Connections open now, handshakes included.
     pub fn connections(&self) -> usize {
-        lock(&self.state.conns).map.len()
+        lock(&self.state.conns).connections()
     }
 
     /// Opening handshakes in progress now.
     pub fn handshakes(&self) -> usize {
-        lock(&self.state.conns).admission.handshakes()
+        lock(&self.state.conns).handshakes()
     }
 
     /// Stops gracefully: stops accepting, ends handshakes in progress,
@@ -297,33 +261,17 @@ impl Server {
     /// running then are aborted; the report counts them in
     /// [`forced`](ShutdownReport::forced).
     pub async fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
-        // `Duration::MAX` and the like mean "wait as long as it takes".
         let deadline = tokio::time::Instant::now() + timeout.min(FOREVER);
-        let mut report = ShutdownReport::default();
-        self.state.stopping.store(true, Ordering::Release);
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
         }
-        let open: Vec<Weak<dyn Closable>> = {
-            let mut conns = lock(&self.state.conns);
-            report.open = conns.map.len();
-            let mut open = Vec::new();
-            conns.map.retain(|_, entry| {
-                if let Some(shared) = &entry.open {
-                    open.push(shared.clone());
-                    return true;
-                }
-                if let Some(task) = &entry.task {
-                    task.abort();
-                }
-                report.handshakes_ended += 1;
-                false
-            });
-            conns.admission.clear();
-            open
-        };
-        for shared in open {
+        let stopping = lock(&self.state.conns).begin_shutdown(|_, closer| closer.clone());
+        let mut report = stopping.report;
+        for task in stopping.handshakes.into_iter().flatten() {
+            task.abort();
+        }
+        for shared in stopping.open {
             if shared
                 .upgrade()
                 .is_some_and(|s| s.close_from_outside(CloseCode::GOING_AWAY, SHUTDOWN_REASON))
@@ -332,25 +280,16 @@ impl Server {
             }
         }
         loop {
-            let changed = self.state.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if lock(&self.state.conns).map.is_empty() {
+            let changed = self.state.next_change();
+            if lock(&self.state.conns).connections() == 0 {
                 break;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
                 break;
             }
         }
-        let mut conns = lock(&self.state.conns);
-        for entry in conns.map.values() {
-            if let Some(task) = &entry.task {
-                task.abort();
-            }
-        }
-        report.forced = conns.map.len();
-        conns.map.clear();
-        report.closed = report.open - report.handshakes_ended - report.forced;
+        let (forced, report) = lock(&self.state.conns).finish_shutdown(report);
+        forced.into_iter().flatten().for_each(|t| t.abort());
         report
     }
 }
@@ -360,14 +299,8 @@ impl Drop for Server {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-        self.state.stopping.store(true, Ordering::Release);
-        let mut conns = lock(&self.state.conns);
-        for entry in conns.map.values() {
-            if let Some(task) = &entry.task {
-                task.abort();
-            }
-        }
-        conns.map.clear();
+        let tasks = lock(&self.state.conns).clear();
+        tasks.into_iter().flatten().for_each(|t| t.abort());
     }
 }
 
@@ -381,31 +314,27 @@ async fn accept_loop<L, H, F>(
     H: Fn(WebSocket<L::Stream>) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let mut failures = AcceptFailures::default();
+    let mut failures = AcceptLog::default();
     loop {
         wait_for_room(&state).await;
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                accept_failed(&state, &mut failures, &e).await;
+                // Wait until a connection ends or the backoff passes.
+                let changed = state.next_change();
+                if failures.failed(state.now(), &e) {
+                    let _ = tokio::time::timeout(ACCEPT_BACKOFF, changed).await;
+                }
                 continue;
             }
         };
-        let recovered = failures.accepted(state.now());
-        #[cfg(feature = "tracing")]
-        if let Some(episode) = recovered {
-            tracing::info!(
-                failures = episode.failures,
-                lasted_ms = episode.lasted.as_millis() as u64,
-                "accepting connections again"
-            );
-        }
-        #[cfg(not(feature = "tracing"))]
-        let _ = recovered;
+        failures.accepted(state.now());
         if config.builder.options.nodelay {
             let _ = tcp.set_nodelay(true);
         }
-        let handshake = admit(&state).await;
+        let Some(handshake) = admit(&state).await else {
+            return;
+        };
         let task = tokio::spawn(serve_connection(
             tcp,
             peer,
@@ -414,8 +343,8 @@ async fn accept_loop<L, H, F>(
             Arc::clone(&config),
             Arc::clone(&handler),
         ));
-        match lock(&state.conns).map.get_mut(&handshake.get()) {
-            Some(entry) => entry.task = Some(task.abort_handle()),
+        match lock(&state.conns).payload_mut(handshake) {
+            Some(entry) => *entry = Some(task.abort_handle()),
             // Ended already to make room.
             None => task.abort(),
         }
@@ -427,7 +356,7 @@ async fn accept_loop<L, H, F>(
 async fn wait_for_room(state: &State) {
     loop {
         let changed = state.next_change();
-        let room = lock(&state.conns).admission.room(state.now());
+        let room = lock(&state.conns).room(state.now());
         if room == Room::Now {
             return;
         }
@@ -436,52 +365,29 @@ async fn wait_for_room(state: &State) {
 }
 
 /// Admits a connection just accepted, ending a stalled handshake if that
-/// is what made room, and waiting if the room has gone meanwhile.
-async fn admit(state: &State) -> HandshakeId {
+/// is what made room, and waiting if the room has gone meanwhile. `None`
+/// once the server stops.
+async fn admit(state: &State) -> Option<HandshakeId> {
     loop {
         let changed = state.next_change();
         let room = {
             let mut conns = lock(&state.conns);
-            if let Some(admitted) = conns.admission.admit(state.now()) {
-                if let Some(victim) = admitted.evicted {
-                    conns.evict(victim);
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(
-                        connection = victim.get(),
-                        "stalled handshake ended to make room"
-                    );
+            if let Ok(admitted) = conns.admit(state.now(), None) {
+                if let Some((victim, task)) = admitted.evicted {
+                    // A task not recorded yet is aborted as soon as it is
+                    // (its entry is gone).
+                    task.inspect(AbortHandle::abort);
+                    crate::diag::evicted(victim.get());
                 }
-                let entry = Entry {
-                    task: None,
-                    open: None,
-                };
-                conns.map.insert(admitted.id.get(), entry);
-                return admitted.id;
+                return Some(admitted.id);
             }
-            conns.admission.room(state.now())
+            if conns.is_stopping() {
+                return None;
+            }
+            conns.room(state.now())
         };
         state.wait(room, changed).await;
     }
-}
-
-/// After a failed `accept`: a connection reset before it was accepted is
-/// passed over; anything else (out of file descriptors, out of memory)
-/// is logged once per episode and waited out, until a connection ends or
-/// [`ACCEPT_BACKOFF`] passes. The server keeps running either way.
-async fn accept_failed(state: &State, failures: &mut AcceptFailures, e: &std::io::Error) {
-    use std::io::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
-    ) {
-        return;
-    }
-    let changed = state.next_change();
-    if failures.failed(state.now()) {
-        #[cfg(feature = "tracing")]
-        tracing::warn!(error = %e, "accept failing; retrying until resources free up");
-    }
-    let _ = tokio::time::timeout(ACCEPT_BACKOFF, changed).await;
 }
 
 /// A listening socket on the first of `addr`'s addresses that binds, with
@@ -514,12 +420,7 @@ pub async fn listen<A: ToSocketAddrs>(addr: A, backlog: u32) -> std::io::Result<
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "could not resolve to any address",
-        )
-    }))
+    Err(last.unwrap_or_else(wsock_io::registry::no_address))
 }
 
 /// An open connection as the server sees it: something to ask to close
@@ -607,9 +508,7 @@ struct Registration {
 impl Registration {
     /// Records that the request has arrived whole: it is never evicted.
     fn request_complete(&self) {
-        lock(&self.state.conns)
-            .admission
-            .request_complete(self.handshake);
+        lock(&self.state.conns).request_complete(self.handshake);
     }
 
     /// Records that the handshake is done; `false` if the connection was
@@ -618,25 +517,16 @@ impl Registration {
         &self,
         ws: &WebSocket<S>,
     ) -> bool {
-        let mut conns = lock(&self.state.conns);
-        let Some(entry) = conns.map.get_mut(&self.handshake.get()) else {
-            return false;
-        };
         let shared: Arc<dyn Closable> = ws.shared().clone();
-        entry.open = Some(Arc::downgrade(&shared));
-        conns.admission.finish(self.handshake);
-        drop(conns);
+        let open = lock(&self.state.conns).opened(self.handshake, Arc::downgrade(&shared));
         self.state.changed.notify_waiters();
-        true
+        open
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut conns = lock(&self.state.conns);
-        conns.map.remove(&self.handshake.get());
-        conns.admission.finish(self.handshake);
-        drop(conns);
+        let _ = lock(&self.state.conns).finished(self.handshake);
         self.state.changed.notify_waiters();
     }
 }
@@ -668,10 +558,7 @@ async fn serve_connection<L, H, F>(
             tcp,
             |request| {
                 registration.request_complete();
-                match &builder.options.callback {
-                    Some(callback) => callback(request),
-                    None => Ok(Accept::new()),
-                }
+                wsock_io::options::decide(builder.options.callback.as_deref(), request)
             },
             span,
         )
@@ -683,11 +570,6 @@ async fn serve_connection<L, H, F>(
     if !registration.opened(&ws) {
         // Evicted or shut down as the handshake finished.
         return;
-    }
-    if state.stopping.load(Ordering::Acquire) {
-        // Accepted while the server stops: tell the client at once.
-        ws.shared()
-            .close_from_outside(CloseCode::GOING_AWAY, SHUTDOWN_REASON);
     }
     handler(ws).await;
 }

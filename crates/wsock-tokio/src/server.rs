@@ -1,21 +1,15 @@
 //! The server: [`accept`](crate::accept), [`accept_with`](crate::accept_with)
 //! and [`Acceptor`].
 
-use std::time::Duration;
-
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake};
 use wsock_core::handshake::{Accepted, Rejected};
 use wsock_core::{Config, Connection, HandshakeError};
+use wsock_io::accept::{REJECT_LINGER, Refusal, answer, feed};
 use wsock_io::options::Settings;
 
 use crate::shared::Handshake;
 use crate::{Error, Timeout, WebSocket};
-
-/// After writing a rejection, how long to read and discard before closing,
-/// so unread request bytes do not turn the close into a reset that could
-/// destroy the response in flight.
-const REJECT_LINGER: Duration = Duration::from_secs(1);
 
 /// Accepts a WebSocket connection on a transport: reads the request,
 /// answers `101 Switching Protocols` with no subprotocol, and returns the
@@ -296,7 +290,7 @@ async fn handshake<S, F>(
     io: &mut S,
     config: &Config,
     callback: F,
-) -> Result<Result<Accepted, (Rejected, Error)>, Error>
+) -> Result<Result<Accepted, Refusal>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&Request) -> Result<Accept, Rejection>,
@@ -308,31 +302,15 @@ where
         if n == 0 {
             return Err(Error::handshake(HandshakeError::UnexpectedEof));
         }
-        match hs.feed(&buf[..n]) {
+        match feed(&mut hs, &buf[..n]) {
             Ok(Some(request)) => break request,
             Ok(None) => {}
-            Err(e) => {
-                let rejected = Rejected::from(e.clone());
-                return Ok(Err((rejected, Error::handshake(e))));
-            }
+            Err(refusal) => return Ok(Err(refusal)),
         }
     };
-    let answer = callback(&request);
-    let accepted = match answer {
-        Ok(accept) => match request.accept(accept) {
-            Ok(accepted) => accepted,
-            // The application chose something the client did not offer, an
-            // extension the core lacks, or a header the handshake owns.
-            Err(rejected) => {
-                let err = Error::invalid_request(rejected.error.clone());
-                return Ok(Err((rejected, err)));
-            }
-        },
-        Err(rejection) => {
-            let rejected = request.reject(rejection);
-            let err = Error::handshake(rejected.error.clone());
-            return Ok(Err((rejected, err)));
-        }
+    let accepted = match answer(request, callback) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return Ok(Err(refusal)),
     };
     io.write_all(&accepted.response_bytes).await?;
     io.flush().await?;
