@@ -1,8 +1,13 @@
 //! Fan-out: publish a message once to every connection in a room.
 //!
-//! A [`Hub`] holds rooms by name. [`Hub::publish`] hands a message to every
-//! [`Subscription`] of a room without copying its payload (a [`Message`]
-//! holds `Bytes`), and never waits for a subscriber: each room is a bounded
+//! A [`Hub`] holds rooms by name. [`Hub::publish`] frames a message once
+//! (a [`PreparedMessage`]) and hands it to every [`Subscription`] of a
+//! room, and never waits for a subscriber. [`Subscription::forward`]
+//! sends it with [`WriteHalf::send_prepared`]: every connection writes the
+//! same frame buffer, and with permessage-deflate the message is
+//! compressed once per window size and level rather than once per
+//! connection (the trade-off, a little ratio for a lot of CPU, is in
+//! [`PreparedMessage`]'s documentation). Each room is a bounded each room is a bounded
 //! ring ([`HubBuilder::capacity`] messages), so memory stays bounded however
 //! many subscribers stop reading. A subscriber that falls a whole ring
 //! behind has missed messages; what happens then is the [`Overflow`]
@@ -55,7 +60,7 @@ use std::task::Poll;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast;
-use wsock_core::{CloseCode, Message};
+use wsock_core::{CloseCode, Message, PreparedMessage};
 
 use crate::shared::lock;
 use crate::{Error, WriteHalf};
@@ -127,7 +132,7 @@ pub struct Hub {
 
 #[derive(Debug)]
 struct Inner {
-    rooms: Mutex<HashMap<String, broadcast::Sender<Message>>>,
+    rooms: Mutex<HashMap<String, broadcast::Sender<PreparedMessage>>>,
     settings: HubBuilder,
 }
 
@@ -171,15 +176,23 @@ impl Hub {
         }
     }
 
-    /// Hands `message` to every subscriber of `room`, without copying its
-    /// payload and without waiting for any of them; returns how many
-    /// subscribers there were. A room without subscribers is removed.
+    /// Hands `message` to every subscriber of `room`, framed once and
+    /// without copying its payload again for any of them, and without
+    /// waiting for any of them; returns how many subscribers there were. A
+    /// room without subscribers is removed.
     pub fn publish(&self, room: &str, message: impl Into<Message>) -> usize {
+        self.publish_prepared(room, PreparedMessage::new(message))
+    }
+
+    /// [`publish`](Self::publish) for a message already prepared, for
+    /// instance one that goes to several rooms or hubs: its compressed
+    /// forms are shared by all of them.
+    pub fn publish_prepared(&self, room: &str, message: PreparedMessage) -> usize {
         let mut rooms = lock(&self.inner.rooms);
         let Some(sender) = rooms.get(room) else {
             return 0;
         };
-        if let Ok(subscribers) = sender.send(message.into()) {
+        if let Ok(subscribers) = sender.send(message) {
             subscribers
         } else {
             rooms.remove(room);
@@ -219,7 +232,7 @@ impl std::error::Error for Lagged {}
 /// [`forward`](Self::forward) them to a connection.
 #[derive(Debug)]
 pub struct Subscription {
-    receiver: broadcast::Receiver<Message>,
+    receiver: broadcast::Receiver<PreparedMessage>,
     /// The room's capacity.
     capacity: usize,
     overflow: Overflow,
@@ -230,6 +243,13 @@ impl Subscription {
     /// The next message published to the room; `Ok(None)` once the hub is
     /// gone. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Option<Message>, Lagged> {
+        Ok(self.recv_prepared().await?.map(|m| m.message().clone()))
+    }
+
+    /// [`recv`](Self::recv), as the room holds it: framed once, for
+    /// [`WriteHalf::send_prepared`] (or `send_prepared` on any connection,
+    /// blocking or sans-IO). Cancel-safe.
+    pub async fn recv_prepared(&mut self) -> Result<Option<PreparedMessage>, Lagged> {
         loop {
             match self.receiver.recv().await {
                 Ok(message) => return Ok(Some(message)),
@@ -249,8 +269,9 @@ impl Subscription {
         self.missed
     }
 
-    /// Sends every message of the room to `tx` until the hub is gone
-    /// (`Ok`) or sending fails. A subscriber that falls a whole room behind
+    /// Sends every message of the room to `tx` (with
+    /// [`WriteHalf::send_prepared`]: framed and compressed once for the
+    /// whole room) until the hub is gone (`Ok`) or sending fails. A subscriber that falls a whole room behind
     /// under [`Overflow::Close`] (even while a send waits on a peer that
     /// stopped reading) gets a close frame with 1008, queued without
     /// waiting (its close timeout then ends a peer that never reads), and
@@ -260,7 +281,7 @@ impl Subscription {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         loop {
-            let message = match self.recv().await {
+            let message = match self.recv_prepared().await {
                 Ok(Some(message)) => message,
                 Ok(None) => return Ok(()),
                 Err(lagged) => return Err(too_slow(tx, lagged)),
@@ -268,7 +289,7 @@ impl Subscription {
             // `None`: the room overran this subscriber while it waited.
             let sent = {
                 let watch = self.overflow == Overflow::Close;
-                let mut send = pin!(tx.send(message));
+                let mut send = pin!(tx.send_prepared(&message));
                 let mut overrun = pin!(overrun(&self.receiver, self.capacity));
                 poll_fn(|cx| match send.as_mut().poll(cx) {
                     Poll::Ready(sent) => Poll::Ready(Some(sent)),
@@ -291,7 +312,7 @@ impl Subscription {
 
 /// Resolves once `receiver` is a whole room behind (checked every
 /// [`OVERRUN_CHECK`]; a room does not signal it).
-async fn overrun(receiver: &broadcast::Receiver<Message>, capacity: usize) {
+async fn overrun(receiver: &broadcast::Receiver<PreparedMessage>, capacity: usize) {
     while receiver.len() <= capacity {
         tokio::time::sleep(OVERRUN_CHECK).await;
     }
