@@ -31,6 +31,7 @@
 //!   takeover, 15 bits, the default `release_after_message`) and `plain`
 //!   (no extension). Throughput is in connections served.
 
+use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -284,12 +285,13 @@ fn json(len: usize, seq: u64) -> String {
     let mut out = String::with_capacity(len + 80);
     let mut i = seq;
     while out.len() < len {
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "{{\"symbol\":\"WS{}\",\"bid\":{},\"ask\":{},\"seq\":{i}}},",
             i % 13,
             1000 + i % 7,
             1001 + i % 5
-        ));
+        );
         i = i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1) >> 3;
     }
     out.truncate(len);

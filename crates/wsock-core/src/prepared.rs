@@ -44,7 +44,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::event::DataKind;
-use crate::frame::{FrameHeader, OpCode, RSV1};
+use crate::frame::{FrameHeader, OpCode};
 use crate::message::Message;
 
 /// A message encoded once as a server's frame, for sending to many
@@ -208,7 +208,7 @@ impl PreparedMessage {
         }
         let kind = self.kind().unwrap_or(DataKind::Binary);
         let deflated = crate::deflate::codec::compress_alone(plain.payload(), bits, level)?;
-        let frame = Frame::new(kind, RSV1, &deflated);
+        let frame = Frame::new(kind, crate::frame::RSV1, &deflated);
         if forms.len() < MAX_FORMS {
             forms.push(Compressed {
                 bits,

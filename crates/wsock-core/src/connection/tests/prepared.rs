@@ -117,8 +117,8 @@ mod deflate {
             ..DeflateConfig::default()
         };
         let ext = Extensions::none().with_deflate(params);
-        let server = Connection::with_mask_source(Role::Server, config.clone(), keys())
-            .with_extensions(ext.clone());
+        let server =
+            Connection::with_mask_source(Role::Server, config.clone(), keys()).with_extensions(ext);
         let client =
             Connection::with_mask_source(Role::Client, config, keys()).with_extensions(ext);
         (server, client)
@@ -232,7 +232,7 @@ mod deflate {
         for _ in 0..3 {
             let (mut s, mut c) = pair(params(true, 15), true, 6);
             s.send_prepared(&prepared).unwrap();
-            assert_eq!(s.deflate_memory() > 0, true, "the window is kept");
+            assert!(s.deflate_memory() > 0, "the window is kept");
             let mut slices = [&[][..]; 4];
             let n = s.poll_transmit(&mut slices);
             assert_eq!(n, 1);
