@@ -65,6 +65,11 @@ use wsock_core::{CloseCode, Message, PreparedMessage};
 use crate::shared::lock;
 use crate::{Error, WriteHalf};
 
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use redis::{BrokerError, BrokerStats, PublishError, RedisBroker};
+
 /// The default room capacity, in messages.
 const DEFAULT_CAPACITY: usize = 1024;
 
@@ -118,8 +123,29 @@ impl HubBuilder {
             inner: Arc::new(Inner {
                 rooms: Mutex::new(HashMap::new()),
                 settings: self,
+                #[cfg(feature = "redis")]
+                link: None,
             }),
         }
+    }
+
+    /// A hub whose rooms span every process linked to the same Redis
+    /// server (feature `redis`): see [`RedisBroker`] for how messages
+    /// travel, their order, and what happens when Redis goes away.
+    /// Connects to Redis before returning, so a wrong address or password
+    /// is an error here; later losses are reconnected. Must run inside a
+    /// tokio runtime, which the link's two tasks run on until the last
+    /// handle to the hub is dropped.
+    #[cfg(feature = "redis")]
+    pub async fn build_redis(self, broker: RedisBroker) -> Result<Hub, BrokerError> {
+        let (link, tasks) = redis::Link::start(broker).await?;
+        let inner = Arc::new(Inner {
+            rooms: Mutex::new(HashMap::new()),
+            settings: self,
+            link: Some(Arc::clone(&link)),
+        });
+        tasks.spawn(&link, Arc::downgrade(&inner));
+        Ok(Hub { inner })
     }
 }
 
@@ -134,6 +160,25 @@ pub struct Hub {
 struct Inner {
     rooms: Mutex<HashMap<String, broadcast::Sender<PreparedMessage>>>,
     settings: HubBuilder,
+    /// Rooms shared with other processes through Redis.
+    #[cfg(feature = "redis")]
+    link: Option<Arc<redis::Link>>,
+}
+
+/// Hands a message that came through the broker to the local subscribers
+/// of `room`; `false` once the room has none (it is removed).
+#[cfg(feature = "redis")]
+fn deliver(inner: &Inner, room: &str, message: Message) -> bool {
+    let mut rooms = lock(&inner.rooms);
+    let Some(sender) = rooms.get(room) else {
+        return false;
+    };
+    if sender.send(PreparedMessage::new(message)).is_ok() {
+        true
+    } else {
+        rooms.remove(room);
+        false
+    }
 }
 
 impl Default for Hub {
@@ -166,6 +211,10 @@ impl Hub {
         } else {
             let (sender, receiver) = broadcast::channel(self.inner.settings.capacity);
             rooms.insert(room.to_owned(), sender);
+            #[cfg(feature = "redis")]
+            if let Some(link) = &self.inner.link {
+                link.want(room, true);
+            }
             receiver
         };
         Subscription {
@@ -180,13 +229,63 @@ impl Hub {
     /// without copying its payload again for any of them, and without
     /// waiting for any of them; returns how many subscribers there were. A
     /// room without subscribers is removed.
+    ///
+    /// With a broker ([`HubBuilder::build_redis`]), text and binary
+    /// messages go to every process through Redis, the local subscribers
+    /// included, and the count is of the local subscribers; a message the
+    /// broker cannot take now is dropped (and 0 returned):
+    /// [`try_publish`](Self::try_publish) says why.
     pub fn publish(&self, room: &str, message: impl Into<Message>) -> usize {
+        let message = message.into();
+        #[cfg(feature = "redis")]
+        if self.inner.link.is_some() && message.is_data() {
+            return self.try_publish(room, message).unwrap_or(0);
+        }
         self.publish_prepared(room, PreparedMessage::new(message))
+    }
+
+    /// [`publish`](Self::publish), saying why a hub linked to Redis could
+    /// not take the message: [`PublishError::Backlog`] while Redis is slow
+    /// or unreachable and the publish queue is full. On a hub without a
+    /// broker it always succeeds.
+    #[cfg(feature = "redis")]
+    pub fn try_publish(
+        &self,
+        room: &str,
+        message: impl Into<Message>,
+    ) -> Result<usize, PublishError> {
+        let message = message.into();
+        match &self.inner.link {
+            Some(link) if message.is_data() => {
+                link.publish(room, &message)?;
+                Ok(self.subscribers(room))
+            }
+            _ => Ok(self.publish_prepared(room, PreparedMessage::new(message))),
+        }
+    }
+
+    /// Whether this process is subscribed to `room` on Redis now (always
+    /// `false` without a broker): from then on, messages published to the
+    /// room by any process reach its local subscribers. A room is linked
+    /// shortly after its first local subscriber arrives.
+    #[cfg(feature = "redis")]
+    pub fn linked(&self, room: &str) -> bool {
+        self.inner
+            .link
+            .as_ref()
+            .is_some_and(|link| link.linked(room))
+    }
+
+    /// How the link to Redis fares, if the hub has one.
+    #[cfg(feature = "redis")]
+    pub fn broker_stats(&self) -> Option<BrokerStats> {
+        self.inner.link.as_ref().map(|link| link.stats())
     }
 
     /// [`publish`](Self::publish) for a message already prepared, for
     /// instance one that goes to several rooms or hubs: its compressed
-    /// forms are shared by all of them.
+    /// forms are shared by all of them. It goes to this process's
+    /// subscribers only, also on a hub linked to Redis.
     pub fn publish_prepared(&self, room: &str, message: PreparedMessage) -> usize {
         let mut rooms = lock(&self.inner.rooms);
         let Some(sender) = rooms.get(room) else {
