@@ -7,13 +7,18 @@
 //! same frame buffer, and with permessage-deflate the message is
 //! compressed once per window size and level rather than once per
 //! connection (the trade-off, a little ratio for a lot of CPU, is in
-//! [`PreparedMessage`]'s documentation). Each room is a bounded each room is a bounded
-//! ring ([`HubBuilder::capacity`] messages), so memory stays bounded however
+//! [`PreparedMessage`]'s documentation). Each room is a bounded ring
+//! ([`HubBuilder::capacity`] messages), so memory stays bounded however
 //! many subscribers stop reading. A subscriber that falls a whole ring
 //! behind has missed messages; what happens then is the [`Overflow`]
 //! policy: close its connection with 1008 (the default: a client of a chat
 //! room or a market feed must not silently miss messages), or skip to the
 //! oldest message still kept.
+//!
+//! Rooms can span several processes: with the `redis` feature,
+//! `HubBuilder::build_redis` links a hub to Redis pub/sub, and the same
+//! calls reach the subscribers of every process linked to it (see
+//! `RedisBroker` for order, reconnection and bounds).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -166,7 +171,8 @@ struct Inner {
 }
 
 /// Hands a message that came through the broker to the local subscribers
-/// of `room`; `false` once the room has none (it is removed).
+/// of `room`; `false` once the room has none (it is removed, and its
+/// Redis subscription with it).
 #[cfg(feature = "redis")]
 fn deliver(inner: &Inner, room: &str, message: Message) -> bool {
     let mut rooms = lock(&inner.rooms);
@@ -177,7 +183,22 @@ fn deliver(inner: &Inner, room: &str, message: Message) -> bool {
         true
     } else {
         rooms.remove(room);
+        inner.forget(room);
         false
+    }
+}
+
+impl Inner {
+    /// `room` was removed (no subscribers left): its Redis subscription
+    /// goes too. Called with `rooms` locked, as `subscribe` wants a room
+    /// with it locked, so the two cannot cross.
+    fn forget(&self, room: &str) {
+        #[cfg(feature = "redis")]
+        if let Some(link) = &self.link {
+            link.want(room, false);
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = (self, room);
     }
 }
 
@@ -295,6 +316,7 @@ impl Hub {
             subscribers
         } else {
             rooms.remove(room);
+            self.inner.forget(room);
             0
         }
     }

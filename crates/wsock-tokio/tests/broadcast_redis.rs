@@ -202,3 +202,33 @@ async fn bad_urls_and_unreachable_servers_are_typed_errors() {
     let err = Hub::builder().build_redis(broker).await.unwrap_err();
     assert!(matches!(err, BrokerError::Connect(_)), "{err}");
 }
+
+// A room whose local subscribers are all gone is unsubscribed from Redis
+// (once a message for it finds nobody), and subscribed again when a
+// subscriber comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_rooms_are_unsubscribed_and_come_back() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    timeout(LIMIT, async {
+        let (a, b) = (hub(&redis).await, hub(&redis).await);
+        let first = b.subscribe(ROOM);
+        linked(&[&b], ROOM).await;
+        drop(first);
+        a.publish(ROOM, "nobody hears this");
+        while b.linked(ROOM) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(b.subscribers(ROOM), 0);
+        let mut again = b.subscribe(ROOM);
+        linked(&[&b], ROOM).await;
+        a.publish(ROOM, "welcome back");
+        assert_eq!(
+            again.recv().await.unwrap(),
+            Some(Message::text("welcome back"))
+        );
+    })
+    .await
+    .unwrap();
+}

@@ -460,9 +460,9 @@ async fn run_subscription(link: &Weak<Link>, inner: &Weak<Inner>, connection: re
                         continue;
                     };
                     let Some(inner) = inner.upgrade() else { return };
-                    if !super::deliver(&inner, room, message) {
-                        strong.want(room, false);
-                    }
+                    // A room without local subscribers left is
+                    // unsubscribed (`deliver` takes it out of `wanted`).
+                    super::deliver(&inner, room, message);
                 }
             }
         }
