@@ -6,7 +6,10 @@
 //! 2. its client (`tests/python/client.py`) against our echo servers;
 //! 3. both again with non-default parameters (no context takeover either
 //!    way, small windows), some asked for by the client and some imposed by
-//!    the server.
+//!    the server;
+//! 4. its client against our tokio echo server sending every other echo
+//!    as a `PreparedMessage` (compressed once without history), with and
+//!    without context takeover.
 //!
 //! Every message is checked byte for byte; both sides report what they
 //! negotiated, how many compressed frames they received and the close
@@ -747,6 +750,17 @@ struct ServerRun {
 }
 
 fn tokio_server(config: Config) -> (String, Join) {
+    tokio_server_echoing(config, false)
+}
+
+/// Echoes half the messages as a `PreparedMessage` (compressed without
+/// history, the connection's window updated) and the rest with `send`,
+/// so websockets' inflater checks that both kinds interleave correctly.
+fn tokio_prepared_server(config: Config) -> (String, Join) {
+    tokio_server_echoing(config, true)
+}
+
+fn tokio_server_echoing(config: Config, prepared: bool) -> (String, Join) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -765,13 +779,21 @@ fn tokio_server(config: Config) -> (String, Join) {
             .await
             .expect("accept the websockets client");
         let negotiated = ws.extensions().deflate().copied();
-        let (mut close, mut payload) = (None, 0);
+        let (mut close, mut payload, mut echoed) = (None, 0, 0u64);
         while let Some(message) = ws.recv().await.expect("recv") {
             match message {
                 Message::Close(frame) => close = frame,
                 m if m.is_data() => {
                     payload += payload_len(&m);
-                    ws.send(m).await.expect("echo");
+                    echoed += 1;
+                    // Runs of two of each kind, so that among the small
+                    // binary messages (every other one) both kinds alternate.
+                    if prepared && echoed % 4 < 2 {
+                        let m = wsock_core::PreparedMessage::new(m);
+                        ws.send_prepared(&m).await.expect("echo prepared");
+                    } else {
+                        ws.send(m).await.expect("echo");
+                    }
                 }
                 _ => {}
             }
@@ -994,6 +1016,26 @@ fn blocking_client_against_websockets_server_custom_parameters() {
 fn websockets_client_against_tokio_server_custom_parameters() {
     let (client, config, expected) = server_custom();
     python_client_against(tokio_server, client, config, expected);
+}
+
+/// Prepared messages (compressed once, without history) interleaved with
+/// ordinary ones on a context-takeover connection: websockets inflates
+/// every echo correctly, so our window stayed in step with its.
+#[test]
+fn websockets_client_against_tokio_server_prepared() {
+    python_client_against(
+        tokio_prepared_server,
+        Knobs::default(),
+        Config::default(),
+        Some(default_answer()),
+    );
+}
+
+/// The same without context takeover and with small windows.
+#[test]
+fn websockets_client_against_tokio_server_prepared_custom_parameters() {
+    let (client, config, expected) = server_custom();
+    python_client_against(tokio_prepared_server, client, config, expected);
 }
 
 #[test]

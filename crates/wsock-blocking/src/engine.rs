@@ -225,6 +225,18 @@ impl Shared {
 
     /// Queues `message` as [`queue`](Self::queue) does; a close frame is
     /// reported as sent.
+    /// Queues a prepared message and writes it out.
+    pub(crate) fn queue_prepared<T: Transport>(
+        &self,
+        io: &mut T,
+        message: &wsock_core::PreparedMessage,
+    ) -> Result<(), Error> {
+        if message.kind().is_none() {
+            return self.queue_message(io, true, message.message().clone());
+        }
+        self.queue(io, true, |c| c.send_prepared(message))
+    }
+
     pub(crate) fn queue_message<T: Transport>(
         &self,
         io: &mut T,

@@ -103,7 +103,8 @@ pub use wsock_core::DeflateConfig;
 pub use wsock_core::handshake::client::{ClientRequest, IntoClientRequest, Response};
 pub use wsock_core::handshake::server::{Accept, Request};
 pub use wsock_core::{
-    CloseCode, CloseFrame, Config, DataKind, Extensions, Message, Role, State, Stats,
+    CloseCode, CloseFrame, Config, DataKind, Extensions, Message, PreparedMessage, Role, State,
+    Stats,
 };
 
 /// Connects to a `ws://` or `wss://` URL (or an `http::Request<()>`, an

@@ -148,6 +148,18 @@ impl<S: Transport> WebSocket<S> {
         read.shared.queue_message(io, true, message)
     }
 
+    /// Sends a message framed (and compressed) once for many connections,
+    /// and writes it out, as [`send`](Self::send) does: the frame is not
+    /// encoded again, a large one is written from the prepared buffer
+    /// itself, and with permessage-deflate the message is compressed once
+    /// per window size rather than once per connection. See
+    /// [`PreparedMessage`](crate::PreparedMessage) for how that stays
+    /// correct with context takeover, and what it costs in ratio.
+    pub fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        let Inner { read, io } = self.inner();
+        read.shared.queue_prepared(io, message)
+    }
+
     /// Queues a message without writing it out, unless the queued output
     /// exceeds the [write buffer size](crate::ClientBuilder::write_buffer_size):
     /// then it is written out first. Call [`flush`](Self::flush) when done
@@ -483,6 +495,12 @@ impl<S: Transport> WriteHalf<S> {
         let message = message.into();
         let (shared, io) = self.parts();
         shared.queue_message(io, true, message)
+    }
+
+    /// Sends a prepared message, as [`WebSocket::send_prepared`] does.
+    pub fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        let (shared, io) = self.parts();
+        shared.queue_prepared(io, message)
     }
 
     /// Queues a message, as [`WebSocket::write`] does.

@@ -937,3 +937,48 @@ fn fragment_size_splits_outgoing_messages() {
         end(client, server);
     });
 }
+
+// A prepared message goes to several connections (with and without
+// deflate, with and without context takeover), interleaved with ordinary
+// sends, and arrives intact everywhere; the deflate ones get it
+// compressed.
+#[test]
+fn prepared_messages_reach_every_kind_of_connection() {
+    use wsock_blocking::{DeflateConfig, PreparedMessage};
+    bounded(20, || {
+        let kinds: [fn(ClientBuilder) -> ClientBuilder; 3] = [
+            |b| b,
+            |b| b.deflate(DeflateConfig::disabled()),
+            |b| {
+                let mut deflate = DeflateConfig::default();
+                deflate.server_no_context_takeover = true;
+                b.deflate(deflate)
+            },
+        ];
+        let mut pairs: Vec<_> = kinds
+            .into_iter()
+            .map(|kind| pair_with(kind, Acceptor::new()))
+            .collect();
+        let line = |i: usize| format!("{{\"tick\":{i},\"body\":\"{}\"}}", "la ".repeat(200));
+        for i in 0..20 {
+            let prepared = PreparedMessage::new(Message::text(line(i)));
+            for (_, server) in &mut pairs {
+                if i % 3 == 1 {
+                    server.send(Message::text(line(i))).unwrap();
+                } else {
+                    server.send_prepared(&prepared).unwrap();
+                }
+            }
+        }
+        for (n, (client, _)) in pairs.iter_mut().enumerate() {
+            for i in 0..20 {
+                assert_eq!(client.recv().unwrap(), Some(Message::text(line(i))));
+            }
+            let compressed = client.stats().bytes_received < 20 * 600;
+            assert_eq!(compressed, n != 1, "client {n}");
+        }
+        for (client, server) in pairs {
+            end(client, server);
+        }
+    });
+}

@@ -140,6 +140,21 @@ pub(crate) struct ServeArgs {
     /// With --broadcast: messages kept for clients that are behind
     #[arg(long, value_name = "N", default_value_t = 1024, requires = "broadcast", value_parser = parse_positive)]
     pub(crate) room_capacity: usize,
+    /// With --broadcast: share the room, through pub/sub, with every server
+    /// linked to the Redis at this URL (redis://HOST:PORT, with
+    /// USER:PASSWORD@ and /DB if needed): a message sent to any of them
+    /// reaches the clients of all, in order
+    #[arg(long, value_name = "URL", requires = "broadcast")]
+    pub(crate) broker: Option<String>,
+    /// With --broker: the prefix of the Redis channel names (the room is
+    /// PREFIX + "all")
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "wsock:room:",
+        requires = "broker"
+    )]
+    pub(crate) broker_prefix: String,
     /// Most connections served at once; further ones wait in the backlog
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub(crate) max_connections: usize,

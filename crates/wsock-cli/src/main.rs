@@ -11,6 +11,7 @@
 //! Data goes to stdout; progress, status and errors to stderr
 //! ([`logging`]). Exit statuses are listed in [`exit`].
 
+mod broker;
 mod cli;
 mod client;
 mod demo;

@@ -248,6 +248,9 @@ async fn serve_tokio(
     let (stop, stopped) = watch::channel(false);
     let mut settings = EchoSettings::from_args(args, page);
     settings.stop = Some(stopped);
+    if let Some(url) = &args.broker {
+        settings.room = Some(crate::broker::hub(args, url).await?);
+    }
     let max = args.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(max));
     let handshakes = Handshakes::new(Registry::new(args.max_handshakes, args.evict_after));

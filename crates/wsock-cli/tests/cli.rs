@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod redis_server;
+
 const WSOCK: &str = env!("CARGO_BIN_EXE_wsock");
 
 /// Longest any single process may run before the test fails.
@@ -1087,6 +1089,105 @@ fn verbose_logs_the_handshake_and_server_logs_connections() {
     );
     let log = server.wait_log("closed: 1000");
     assert!(log.contains("connected: GET /v"), "{log}");
+}
+
+// Two `serve --broadcast --broker redis://…` processes share one room:
+// a message sent to either reaches the clients of both, in order.
+#[test]
+fn broadcast_rooms_span_servers_through_redis() {
+    use wsock_tokio::{ClientBuilder, DeflateConfig, Message};
+    let Some(redis) = redis_server::RedisServer::start() else {
+        return;
+    };
+    let url = redis.url();
+    let servers = [
+        Server::start(&["--broadcast", "--broker", &url]),
+        Server::start(&["--broadcast", "--broker", &url]),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        tokio::time::timeout(DEADLINE, async {
+            let mut alice = ClientBuilder::new(servers[0].url("/"))
+                .connect()
+                .await
+                .unwrap();
+            let mut bob = ClientBuilder::new(servers[1].url("/"))
+                .deflate(DeflateConfig::disabled())
+                .connect()
+                .await
+                .unwrap();
+            // Both servers have subscribed to the room's channel.
+            let mut redis_client = redis::Client::open(url.as_str())
+                .unwrap()
+                .get_connection()
+                .unwrap();
+            loop {
+                let (_, subscribers): (String, u64) = redis::cmd("PUBSUB")
+                    .arg("NUMSUB")
+                    .arg("wsock:room:all")
+                    .query(&mut redis_client)
+                    .unwrap();
+                if subscribers == 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            for (from, name) in [(0, "alice"), (1, "bob")] {
+                let sent: Vec<Message> = (0u8..30)
+                    .map(|i| match i % 2 {
+                        0 => Message::text(format!("{name} {i} ✓")),
+                        _ => Message::binary(vec![i; 3000]),
+                    })
+                    .collect();
+                let sender = if from == 0 { &mut alice } else { &mut bob };
+                for message in &sent {
+                    sender.send(message.clone()).await.unwrap();
+                }
+                for ws in [&mut alice, &mut bob] {
+                    for message in &sent {
+                        assert_eq!(ws.recv().await.unwrap().as_ref(), Some(message));
+                    }
+                }
+            }
+            alice.close(None).await.unwrap();
+            bob.close(None).await.unwrap();
+        })
+        .await
+        .unwrap();
+    });
+}
+
+// `--broker` with an address nobody listens on is a connection error (3).
+#[test]
+fn broker_that_cannot_be_reached_exits_3() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let out = Command::new(WSOCK)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--broadcast",
+            "--broker",
+            &url,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--broker"));
 }
 
 // `serve --broadcast` is a chat room: every text or binary message from

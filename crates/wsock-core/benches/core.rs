@@ -23,13 +23,24 @@
 //!   received as in `decode/` (each spans two reads, so it is validated as
 //!   it arrives) as owned messages, sent whole (`whole`) or in 4 KiB
 //!   fragments (`fragmented`: code points split across frames).
+//! - `fanout/<agreement>/<size>/<how>`: one message to 100 server
+//!   connections, written out: `send` (each connection frames it, and
+//!   compresses it with its own context) or `prepared`
+//!   (`PreparedMessage::new` once, then `send_prepared` on each, which
+//!   compresses once without history). Agreements: `deflate` (context
+//!   takeover, 15 bits, the default `release_after_message`) and `plain`
+//!   (no extension). Throughput is in connections served.
 
+use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use wsock_core::__internals::{FrameHeader, OpCode, Utf8Validator, apply_mask};
-use wsock_core::{Config, Connection, DataKind, Event, Message, ReceiveMode, Role};
+use wsock_core::deflate::DeflateParams;
+use wsock_core::{
+    Config, Connection, DataKind, Event, Extensions, Message, PreparedMessage, ReceiveMode, Role,
+};
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -269,6 +280,74 @@ fn text(c: &mut Criterion) {
     group.finish();
 }
 
+/// JSON-like text of `len` bytes, different in every message (`seq`).
+fn json(len: usize, seq: u64) -> String {
+    let mut out = String::with_capacity(len + 80);
+    let mut i = seq;
+    while out.len() < len {
+        let _ = write!(
+            out,
+            "{{\"symbol\":\"WS{}\",\"bid\":{},\"ask\":{},\"seq\":{i}}},",
+            i % 13,
+            1000 + i % 7,
+            1001 + i % 5
+        );
+        i = i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1) >> 3;
+    }
+    out.truncate(len);
+    out
+}
+
+fn fanout(c: &mut Criterion) {
+    const CONNECTIONS: usize = 100;
+    for deflate in [true, false] {
+        let mut group = c.benchmark_group(if deflate {
+            "fanout/deflate"
+        } else {
+            "fanout/plain"
+        });
+        group.throughput(Throughput::Elements(CONNECTIONS as u64));
+        for size in [512, 16 * KIB] {
+            for prepared in [false, true] {
+                let mut conns: Vec<Connection> = (0..CONNECTIONS)
+                    .map(|_| {
+                        let conn = Connection::new(Role::Server, Config::default());
+                        if deflate {
+                            conn.with_extensions(
+                                Extensions::none().with_deflate(DeflateParams::default()),
+                            )
+                        } else {
+                            conn
+                        }
+                    })
+                    .collect();
+                let mut seq = 0;
+                let how = if prepared { "prepared" } else { "send" };
+                let id = format!("{}/{how}", size_name(size));
+                group.bench_function(id, |b| {
+                    b.iter(|| {
+                        seq += 1;
+                        let message = Message::text(json(size, seq));
+                        let prepared = prepared.then(|| PreparedMessage::new(message.clone()));
+                        for conn in &mut conns {
+                            match &prepared {
+                                Some(p) => conn.send_prepared(p).unwrap(),
+                                None => conn.send(message.clone()).unwrap(),
+                            }
+                            let mut slices = [&[][..]; 2];
+                            let count = conn.poll_transmit(&mut slices);
+                            let n: usize =
+                                black_box(&slices[..count]).iter().map(|s| s.len()).sum();
+                            conn.consume_output(n);
+                        }
+                    });
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
 fn size_name(size: usize) -> String {
     match size {
         s if s >= MIB && s % MIB == 0 => format!("{}MiB", s / MIB),
@@ -287,6 +366,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = decode, encode, mask, utf8, text
+    targets = decode, encode, mask, utf8, text, fanout
 }
 criterion_main!(benches);

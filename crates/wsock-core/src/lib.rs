@@ -146,6 +146,7 @@ pub(crate) mod frame;
 pub mod handshake;
 pub(crate) mod mask;
 mod message;
+mod prepared;
 pub(crate) mod utf8;
 mod utf8_bytes;
 
@@ -178,5 +179,6 @@ pub use error::{CapacityError, Error, HandshakeError, Limit, ProtocolError};
 pub use event::{DataKind, Event};
 pub use extension::Extensions;
 pub use message::Message;
+pub use prepared::PreparedMessage;
 pub use utf8::InvalidUtf8;
 pub use utf8_bytes::Utf8Bytes;

@@ -1,14 +1,24 @@
 //! Fan-out: publish a message once to every connection in a room.
 //!
-//! A [`Hub`] holds rooms by name. [`Hub::publish`] hands a message to every
-//! [`Subscription`] of a room without copying its payload (a [`Message`]
-//! holds `Bytes`), and never waits for a subscriber: each room is a bounded
-//! ring ([`HubBuilder::capacity`] messages), so memory stays bounded however
+//! A [`Hub`] holds rooms by name. [`Hub::publish`] frames a message once
+//! (a [`PreparedMessage`]) and hands it to every [`Subscription`] of a
+//! room, and never waits for a subscriber. [`Subscription::forward`]
+//! sends it with [`WriteHalf::send_prepared`]: every connection writes the
+//! same frame buffer, and with permessage-deflate the message is
+//! compressed once per window size and level rather than once per
+//! connection (the trade-off, a little ratio for a lot of CPU, is in
+//! [`PreparedMessage`]'s documentation). Each room is a bounded ring
+//! ([`HubBuilder::capacity`] messages), so memory stays bounded however
 //! many subscribers stop reading. A subscriber that falls a whole ring
 //! behind has missed messages; what happens then is the [`Overflow`]
 //! policy: close its connection with 1008 (the default: a client of a chat
 //! room or a market feed must not silently miss messages), or skip to the
 //! oldest message still kept.
+//!
+//! Rooms can span several processes: with the `redis` feature,
+//! `HubBuilder::build_redis` links a hub to Redis pub/sub, and the same
+//! calls reach the subscribers of every process linked to it (see
+//! `RedisBroker` for order, reconnection and bounds).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -55,10 +65,15 @@ use std::task::Poll;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast;
-use wsock_core::{CloseCode, Message};
+use wsock_core::{CloseCode, Message, PreparedMessage};
 
 use crate::shared::lock;
 use crate::{Error, WriteHalf};
+
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use redis::{BrokerError, BrokerStats, PublishError, RedisBroker};
 
 /// The default room capacity, in messages.
 const DEFAULT_CAPACITY: usize = 1024;
@@ -113,8 +128,29 @@ impl HubBuilder {
             inner: Arc::new(Inner {
                 rooms: Mutex::new(HashMap::new()),
                 settings: self,
+                #[cfg(feature = "redis")]
+                link: None,
             }),
         }
+    }
+
+    /// A hub whose rooms span every process linked to the same Redis
+    /// server (feature `redis`): see [`RedisBroker`] for how messages
+    /// travel, their order, and what happens when Redis goes away.
+    /// Connects to Redis before returning, so a wrong address or password
+    /// is an error here; later losses are reconnected. Must run inside a
+    /// tokio runtime, which the link's two tasks run on until the last
+    /// handle to the hub is dropped.
+    #[cfg(feature = "redis")]
+    pub async fn build_redis(self, broker: RedisBroker) -> Result<Hub, BrokerError> {
+        let (link, tasks) = redis::Link::start(broker).await?;
+        let inner = Arc::new(Inner {
+            rooms: Mutex::new(HashMap::new()),
+            settings: self,
+            link: Some(Arc::clone(&link)),
+        });
+        tasks.spawn(&link, Arc::downgrade(&inner));
+        Ok(Hub { inner })
     }
 }
 
@@ -127,8 +163,43 @@ pub struct Hub {
 
 #[derive(Debug)]
 struct Inner {
-    rooms: Mutex<HashMap<String, broadcast::Sender<Message>>>,
+    rooms: Mutex<HashMap<String, broadcast::Sender<PreparedMessage>>>,
     settings: HubBuilder,
+    /// Rooms shared with other processes through Redis.
+    #[cfg(feature = "redis")]
+    link: Option<Arc<redis::Link>>,
+}
+
+/// Hands a message that came through the broker to the local subscribers
+/// of `room`; `false` once the room has none (it is removed, and its
+/// Redis subscription with it).
+#[cfg(feature = "redis")]
+fn deliver(inner: &Inner, room: &str, message: Message) -> bool {
+    let mut rooms = lock(&inner.rooms);
+    let Some(sender) = rooms.get(room) else {
+        return false;
+    };
+    if sender.send(PreparedMessage::new(message)).is_ok() {
+        true
+    } else {
+        rooms.remove(room);
+        inner.forget(room);
+        false
+    }
+}
+
+impl Inner {
+    /// `room` was removed (no subscribers left): its Redis subscription
+    /// goes too. Called with `rooms` locked, as `subscribe` wants a room
+    /// with it locked, so the two cannot cross.
+    fn forget(&self, room: &str) {
+        #[cfg(feature = "redis")]
+        if let Some(link) = &self.link {
+            link.want(room, false);
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = (self, room);
+    }
 }
 
 impl Default for Hub {
@@ -161,6 +232,10 @@ impl Hub {
         } else {
             let (sender, receiver) = broadcast::channel(self.inner.settings.capacity);
             rooms.insert(room.to_owned(), sender);
+            #[cfg(feature = "redis")]
+            if let Some(link) = &self.inner.link {
+                link.want(room, true);
+            }
             receiver
         };
         Subscription {
@@ -171,18 +246,77 @@ impl Hub {
         }
     }
 
-    /// Hands `message` to every subscriber of `room`, without copying its
-    /// payload and without waiting for any of them; returns how many
-    /// subscribers there were. A room without subscribers is removed.
+    /// Hands `message` to every subscriber of `room`, framed once and
+    /// without copying its payload again for any of them, and without
+    /// waiting for any of them; returns how many subscribers there were. A
+    /// room without subscribers is removed.
+    ///
+    /// With a broker ([`HubBuilder::build_redis`]), text and binary
+    /// messages go to every process through Redis, the local subscribers
+    /// included, and the count is of the local subscribers; a message the
+    /// broker cannot take now is dropped (and 0 returned):
+    /// [`try_publish`](Self::try_publish) says why.
     pub fn publish(&self, room: &str, message: impl Into<Message>) -> usize {
+        let message = message.into();
+        #[cfg(feature = "redis")]
+        if self.inner.link.is_some() && message.is_data() {
+            return self.try_publish(room, message).unwrap_or(0);
+        }
+        self.publish_prepared(room, PreparedMessage::new(message))
+    }
+
+    /// [`publish`](Self::publish), saying why a hub linked to Redis could
+    /// not take the message: [`PublishError::Backlog`] while Redis is slow
+    /// or unreachable and the publish queue is full. On a hub without a
+    /// broker it always succeeds.
+    #[cfg(feature = "redis")]
+    pub fn try_publish(
+        &self,
+        room: &str,
+        message: impl Into<Message>,
+    ) -> Result<usize, PublishError> {
+        let message = message.into();
+        match &self.inner.link {
+            Some(link) if message.is_data() => {
+                link.publish(room, &message)?;
+                Ok(self.subscribers(room))
+            }
+            _ => Ok(self.publish_prepared(room, PreparedMessage::new(message))),
+        }
+    }
+
+    /// Whether this process is subscribed to `room` on Redis now (always
+    /// `false` without a broker): from then on, messages published to the
+    /// room by any process reach its local subscribers. A room is linked
+    /// shortly after its first local subscriber arrives.
+    #[cfg(feature = "redis")]
+    pub fn linked(&self, room: &str) -> bool {
+        self.inner
+            .link
+            .as_ref()
+            .is_some_and(|link| link.linked(room))
+    }
+
+    /// How the link to Redis fares, if the hub has one.
+    #[cfg(feature = "redis")]
+    pub fn broker_stats(&self) -> Option<BrokerStats> {
+        self.inner.link.as_ref().map(|link| link.stats())
+    }
+
+    /// [`publish`](Self::publish) for a message already prepared, for
+    /// instance one that goes to several rooms or hubs: its compressed
+    /// forms are shared by all of them. It goes to this process's
+    /// subscribers only, also on a hub linked to Redis.
+    pub fn publish_prepared(&self, room: &str, message: PreparedMessage) -> usize {
         let mut rooms = lock(&self.inner.rooms);
         let Some(sender) = rooms.get(room) else {
             return 0;
         };
-        if let Ok(subscribers) = sender.send(message.into()) {
+        if let Ok(subscribers) = sender.send(message) {
             subscribers
         } else {
             rooms.remove(room);
+            self.inner.forget(room);
             0
         }
     }
@@ -219,7 +353,7 @@ impl std::error::Error for Lagged {}
 /// [`forward`](Self::forward) them to a connection.
 #[derive(Debug)]
 pub struct Subscription {
-    receiver: broadcast::Receiver<Message>,
+    receiver: broadcast::Receiver<PreparedMessage>,
     /// The room's capacity.
     capacity: usize,
     overflow: Overflow,
@@ -230,6 +364,13 @@ impl Subscription {
     /// The next message published to the room; `Ok(None)` once the hub is
     /// gone. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Option<Message>, Lagged> {
+        Ok(self.recv_prepared().await?.map(|m| m.message().clone()))
+    }
+
+    /// [`recv`](Self::recv), as the room holds it: framed once, for
+    /// [`WriteHalf::send_prepared`] (or `send_prepared` on any connection,
+    /// blocking or sans-IO). Cancel-safe.
+    pub async fn recv_prepared(&mut self) -> Result<Option<PreparedMessage>, Lagged> {
         loop {
             match self.receiver.recv().await {
                 Ok(message) => return Ok(Some(message)),
@@ -249,8 +390,9 @@ impl Subscription {
         self.missed
     }
 
-    /// Sends every message of the room to `tx` until the hub is gone
-    /// (`Ok`) or sending fails. A subscriber that falls a whole room behind
+    /// Sends every message of the room to `tx` (with
+    /// [`WriteHalf::send_prepared`]: framed and compressed once for the
+    /// whole room) until the hub is gone (`Ok`) or sending fails. A subscriber that falls a whole room behind
     /// under [`Overflow::Close`] (even while a send waits on a peer that
     /// stopped reading) gets a close frame with 1008, queued without
     /// waiting (its close timeout then ends a peer that never reads), and
@@ -260,7 +402,7 @@ impl Subscription {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         loop {
-            let message = match self.recv().await {
+            let message = match self.recv_prepared().await {
                 Ok(Some(message)) => message,
                 Ok(None) => return Ok(()),
                 Err(lagged) => return Err(too_slow(tx, lagged)),
@@ -268,7 +410,7 @@ impl Subscription {
             // `None`: the room overran this subscriber while it waited.
             let sent = {
                 let watch = self.overflow == Overflow::Close;
-                let mut send = pin!(tx.send(message));
+                let mut send = pin!(tx.send_prepared(&message));
                 let mut overrun = pin!(overrun(&self.receiver, self.capacity));
                 poll_fn(|cx| match send.as_mut().poll(cx) {
                     Poll::Ready(sent) => Poll::Ready(Some(sent)),
@@ -291,7 +433,7 @@ impl Subscription {
 
 /// Resolves once `receiver` is a whole room behind (checked every
 /// [`OVERRUN_CHECK`]; a room does not signal it).
-async fn overrun(receiver: &broadcast::Receiver<Message>, capacity: usize) {
+async fn overrun(receiver: &broadcast::Receiver<PreparedMessage>, capacity: usize) {
     while receiver.len() <= capacity {
         tokio::time::sleep(OVERRUN_CHECK).await;
     }

@@ -110,7 +110,7 @@ pub use wsock_core::handshake::client::{ClientRequest, IntoClientRequest, Respon
 pub use wsock_core::handshake::server::{Accept, Request};
 pub use wsock_core::{
     CapacityError, CloseCode, CloseFrame, Config, Connection, DataKind, Error as CoreError,
-    Extensions, HandshakeError, Message, ProtocolError, Role, State, Stats,
+    Extensions, HandshakeError, Message, PreparedMessage, ProtocolError, Role, State, Stats,
 };
 
 #[cfg(test)]

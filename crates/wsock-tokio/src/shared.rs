@@ -432,6 +432,17 @@ impl<S> Shared<S> {
         Ok(())
     }
 
+    /// Queues a prepared message; a close frame is reported as sent.
+    pub(crate) fn queue_prepared(
+        &self,
+        message: &wsock_core::PreparedMessage,
+    ) -> Result<(), Error> {
+        if message.kind().is_none() {
+            return self.queue_message(message.message().clone());
+        }
+        self.queue(|c| c.send_prepared(message))
+    }
+
     /// Queues a close frame if the connection is open, and wakes both
     /// halves so whichever is waiting writes it out. For a server shutting
     /// down, from outside the connection's task.

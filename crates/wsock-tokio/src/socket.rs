@@ -314,6 +314,27 @@ macro_rules! send_methods {
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await
         }
 
+        /// Sends a message framed (and compressed) once for many
+        /// connections, and writes it out; waits first while the write
+        /// buffer is full. A large frame is queued as the prepared buffer
+        /// itself, shared by every connection it goes to, and with
+        /// permessage-deflate the message is compressed once per window
+        /// size rather than once per connection: see
+        /// [`PreparedMessage`](crate::PreparedMessage) for how that stays
+        /// correct with context takeover, and what it costs in ratio.
+        /// [`broadcast::Hub`](crate::broadcast::Hub) sends every message
+        /// this way.
+        ///
+        /// Cancel safety: as [`send`](Self::send).
+        pub async fn send_prepared(
+            &mut self,
+            message: &crate::PreparedMessage,
+        ) -> Result<(), Error> {
+            poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::Room)).await?;
+            self.shared.queue_prepared(message)?;
+            poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await
+        }
+
         /// Starts a message whose payload is written through the returned
         /// [`AsyncWrite`] in pieces (each write becomes a frame), without
         /// holding it whole. End it with [`MessageWriter::finish`] (or

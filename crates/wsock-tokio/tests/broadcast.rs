@@ -61,11 +61,41 @@ async fn wait_for_subscribers(hub: &Hub, n: usize) {
     }
 }
 
+/// Short text, short binary, and long text and binary that deflate
+/// compresses (over its 64-byte threshold), each naming `i`.
 fn numbered(i: usize) -> Message {
-    if i.is_multiple_of(2) {
-        Message::text(format!("message {i}"))
-    } else {
-        Message::binary(i.to_be_bytes().to_vec())
+    match i % 4 {
+        0 => Message::text(format!("message {i}")),
+        1 => Message::binary(i.to_be_bytes().to_vec()),
+        2 => Message::text(format!(
+            "{{\"message\":{i},\"body\":\"{}\"}}",
+            "la ".repeat(i % 50 + 30)
+        )),
+        _ => {
+            let mut data = vec![(i % 7) as u8; 200 + i % 300];
+            data[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            Message::binary(data)
+        }
+    }
+}
+
+/// Client settings: deflate with context takeover (the default), no
+/// deflate, deflate with the server's context reset each message, and
+/// deflate with a small server window.
+fn client_kind(url: &str, i: usize) -> ClientBuilder {
+    let builder = ClientBuilder::new(url);
+    let mut deflate = DeflateConfig::default();
+    match i % 4 {
+        0 => builder,
+        1 => builder.deflate(DeflateConfig::disabled()),
+        2 => {
+            deflate.server_no_context_takeover = true;
+            builder.deflate(deflate)
+        }
+        _ => {
+            deflate.server_max_window_bits = 10;
+            builder.deflate(deflate)
+        }
     }
 }
 
@@ -80,15 +110,14 @@ async fn every_subscriber_gets_every_message_in_order() {
         let url = format!("ws://{}/", server.local_addr());
         let mut clients = Vec::new();
         for i in 0..4 {
-            let mut builder = ClientBuilder::new(&url);
-            if i % 2 == 1 {
-                builder = builder.deflate(DeflateConfig::disabled());
-            }
-            clients.push(builder.connect().await.unwrap());
+            clients.push(client_kind(&url, i).connect().await.unwrap());
         }
         wait_for_subscribers(&hub, 4).await;
-        assert!(clients[0].extensions().deflate().is_some());
-        assert!(clients[1].extensions().deflate().is_none());
+        let agreed = |c: &WebSocket<_>| c.extensions().deflate().copied();
+        assert!(agreed(&clients[0]).is_some_and(|p| !p.server_no_context_takeover));
+        assert!(agreed(&clients[1]).is_none());
+        assert!(agreed(&clients[2]).is_some_and(|p| p.server_no_context_takeover));
+        assert!(agreed(&clients[3]).is_some_and(|p| p.server_max_window_bits == 10));
         // Half from a client through the server, half from the hub itself.
         for i in 0..N / 2 {
             clients[0].send(numbered(i)).await.unwrap();
@@ -108,6 +137,16 @@ async fn every_subscriber_gets_every_message_in_order() {
                 assert_eq!(client.recv().await.unwrap(), Some(numbered(i)));
             }
         }
+        // The long messages reached the deflate clients compressed.
+        for (i, client) in clients.iter().enumerate() {
+            let (wire, messages) = (
+                client.stats().bytes_received,
+                client.stats().messages_received,
+            );
+            assert_eq!(messages, N as u64);
+            let compressed = i != 1;
+            assert_eq!(wire < 60_000, compressed, "client {i}: {wire} bytes");
+        }
         for mut client in clients {
             client.close(None).await.unwrap();
         }
@@ -117,7 +156,8 @@ async fn every_subscriber_gets_every_message_in_order() {
     .unwrap();
 }
 
-// A subscriber that stops reading does not slow the others: they get
+// A subscriber that stops reading does not slow the others (with deflate,
+// with and without context takeover): they get
 // every message while it is stuck, and once a whole room passes it by it
 // is closed with 1008 (policy violation) while the room's memory stays
 // bounded by its capacity.
@@ -134,36 +174,56 @@ async fn a_stalled_subscriber_holds_nobody_back_and_is_closed() {
             .connect()
             .await
             .unwrap();
-        let mut live = ClientBuilder::new(&url).connect().await.unwrap();
-        wait_for_subscribers(&hub, 2).await;
-        let payload = vec![7u8; 16 * 1024];
-        let received = Arc::new(AtomicUsize::new(0));
-        let reader = tokio::spawn({
-            let received = Arc::clone(&received);
-            async move {
+        // Two that read: deflate with context takeover, and without.
+        let mut readers = Vec::new();
+        let mut received = Vec::new();
+        let mut lives = Vec::new();
+        for kind in [0, 2] {
+            lives.push(client_kind(&url, kind).connect().await.unwrap());
+        }
+        wait_for_subscribers(&hub, 3).await;
+        let payload: Vec<u8> = (0..16 * 1024u32).map(|k| (k % 251) as u8).collect();
+        for mut live in lives {
+            let count = Arc::new(AtomicUsize::new(0));
+            received.push(Arc::clone(&count));
+            readers.push(tokio::spawn(async move {
                 for i in 0..N {
                     match live.recv().await.unwrap() {
                         Some(Message::Binary(b)) => {
                             assert_eq!(&b[..8], &(i as u64).to_be_bytes(), "message {i}");
+                            assert_eq!(b.len(), 16 * 1024);
                         }
                         other => panic!("message {i}: {other:?}"),
                     }
-                    received.store(i + 1, Ordering::Release);
+                    count.store(i + 1, Ordering::Release);
                 }
                 live
-            }
-        });
+            }));
+        }
+        let slowest = || {
+            received
+                .iter()
+                .map(|r| r.load(Ordering::Acquire))
+                .min()
+                .unwrap_or(0)
+        };
         for i in 0..N {
             let mut message = payload.clone();
             message[..8].copy_from_slice(&(i as u64).to_be_bytes());
             hub.publish(ROOM, message);
-            // Publishing never waits; pace it so the live subscriber, which
-            // reads, is never a whole room behind (the stalled one is).
-            while i + 1 - received.load(Ordering::Acquire) > 32 {
+            // Publishing never waits; pace it so the live subscribers,
+            // which read, are never a whole room behind (the stalled one is).
+            while i + 1 - slowest() > 32 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
-        let mut live = reader.await.unwrap();
+        let mut live = Vec::new();
+        for reader in readers {
+            let client = reader.await.unwrap();
+            // Compressed on the way (the payload repeats every 251 bytes).
+            assert!(client.stats().bytes_received < (N * 4 * 1024) as u64);
+            live.push(client);
+        }
         // The stalled one was closed for falling behind.
         let outcome = done.recv().await.unwrap();
         assert_eq!(outcome.unwrap_err().kind(), ErrorKind::Capacity);
@@ -177,9 +237,11 @@ async fn a_stalled_subscriber_holds_nobody_back_and_is_closed() {
             }
         };
         assert_eq!(close.map(|f| f.code), Some(CloseCode::POLICY_VIOLATION));
-        live.close(Some(CloseFrame::new(1000u16, "")))
-            .await
-            .unwrap();
+        for mut live in live {
+            live.close(Some(CloseFrame::new(1000u16, "")))
+                .await
+                .unwrap();
+        }
         server.shutdown(Duration::from_secs(2)).await;
     })
     .await

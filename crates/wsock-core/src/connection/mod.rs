@@ -131,7 +131,8 @@ const MAX_CLOSING_TIME: Duration = Duration::from_secs(2);
 ///   that arrived elsewhere), [`handle_eof`](Self::handle_eof), and
 ///   [`handle_timeout`](Self::handle_timeout).
 /// - C. Commands from the application: [`send`](Self::send) (any
-///   [`Message`]), [`send_fragment`](Self::send_fragment),
+///   [`Message`]), [`send_prepared`](Self::send_prepared),
+///   [`send_fragment`](Self::send_fragment),
 ///   [`ping`](Self::ping), [`close`](Self::close),
 ///   [`set_receive_mode`](Self::set_receive_mode),
 ///   [`skip_message`](Self::skip_message),
@@ -585,6 +586,29 @@ impl Connection {
             Message::Close(None) => self.close(CloseCode::NORMAL, ""),
             Message::Close(Some(frame)) => self.close(frame.code, &frame.reason),
         }
+    }
+
+    /// Queues a message framed (and compressed) once for many connections:
+    /// see [`PreparedMessage`](crate::PreparedMessage).
+    ///
+    /// A server queues the prepared frame's own buffer (2 KiB or more) or
+    /// copies it beside the other small frames; nothing is encoded again.
+    /// With permessage-deflate, a message of at least the
+    /// [`threshold`](crate::DeflateConfig::threshold) is sent in the form
+    /// compressed without history for this connection's window size and
+    /// level (made by the first connection that needs it), and this
+    /// connection's compression window records its plaintext so its own
+    /// later messages stay in step with the peer's (see the module's
+    /// trade-off). A client (whose frames are masked per connection) and a
+    /// connection with a [`fragment_size`](Config::fragment_size) smaller
+    /// than the payload encode the frames from the prepared payload, still
+    /// without compressing again. Control messages are sent as by
+    /// [`send`](Self::send).
+    pub fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        if message.kind().is_none() {
+            return self.send(message.message().clone());
+        }
+        self.core.send_prepared(message)
     }
 
     /// Queues the next piece of a message sent in fragments, copied from

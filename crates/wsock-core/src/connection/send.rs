@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::event::DataKind;
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
 use crate::mask::{apply_mask, mask_into};
+use crate::prepared::{Frame, PreparedMessage};
 
 /// The smallest payload [`send`](super::Connection::send) queues in its own
 /// buffer: below it, copying beside the header is
@@ -150,6 +151,51 @@ impl Core {
         self.out.hold(data);
         self.stats.messages_sent += 1;
         Ok(())
+    }
+
+    /// See [`Connection::send_prepared`](super::Connection::send_prepared);
+    /// `message` is a data message.
+    pub(super) fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), Error> {
+        self.check_open()?;
+        if self.sending.is_some() {
+            return Err(Error::InvalidState("a fragmented message is being sent"));
+        }
+        let Some(plain) = message.plain() else {
+            return Err(Error::InvalidState("a control message is not prepared"));
+        };
+        #[cfg(feature = "deflate")]
+        if let Some(codec) = self.codec.as_mut()
+            && message.len() >= codec.threshold
+            && let Some(deflater) = codec.deflater.as_mut()
+        {
+            let (bits, level) = deflater.settings();
+            let frame = message.compressed(bits, level)?;
+            deflater.take_over(plain.payload());
+            self.queue_prepared(message, &frame, true);
+            return Ok(());
+        }
+        self.queue_prepared(message, plain, false);
+        Ok(())
+    }
+
+    /// Queues a prepared frame as it is where the frame can be shared (a
+    /// server, unfragmented); otherwise frames its payload here.
+    fn queue_prepared(&mut self, message: &PreparedMessage, frame: &Frame, compressed: bool) {
+        let kind = message.kind().unwrap_or(DataKind::Binary);
+        let fragmented = self
+            .config
+            .fragment_size
+            .is_some_and(|n| n > 0 && n < frame.payload().len());
+        if self.role == Role::Client || fragmented {
+            self.write_data(kind, frame.payload(), true, true, compressed);
+        } else if frame.bytes.len() < HOLD_MIN {
+            self.out.append().extend_from_slice(&frame.bytes);
+            self.stats.frames_sent += 1;
+        } else {
+            self.out.hold(frame.bytes.clone());
+            self.stats.frames_sent += 1;
+        }
+        self.stats.messages_sent += 1;
     }
 
     /// Keeps the compression buffer for the next message unless it grew

@@ -143,6 +143,7 @@ mod fragmentation_5_4;
 mod framing_5_2;
 mod limits_10_4;
 mod owned;
+mod prepared;
 mod receive_modes;
 mod timers;
 mod utf8_8_1;

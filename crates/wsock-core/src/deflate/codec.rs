@@ -95,6 +95,18 @@ fn deflate_state(bits: u8) -> usize {
     (1usize << (bits + 2)) + 128 * 1024 + 112 * 1024 + 6 * 1024
 }
 
+/// `data` compressed as a message of its own, from a fresh stream with
+/// `bits` of window: sync-flushed, without the trailing `00 00 ff ff`.
+/// It refers to nothing before it, so any receiver whose window is at
+/// least 2^`bits` inflates it whatever it received before.
+pub(crate) fn compress_alone(data: &[u8], bits: u8, level: u32) -> Result<Vec<u8>, Error> {
+    let mut deflater = Deflater::new(bits, level, true, true);
+    let mut out = Vec::new();
+    let result = deflater.compress(data, &mut out, true);
+    deflater.end_message();
+    result.map(|()| out)
+}
+
 /// The receiving half.
 pub(crate) struct Inflater {
     z: Option<Decompress>,
@@ -294,6 +306,27 @@ impl Deflater {
             out.push(0x00);
         }
         Ok(())
+    }
+
+    /// The window bits and level this compressor uses.
+    pub(crate) fn settings(&self) -> (u8, u32) {
+        (self.bits, self.level)
+    }
+
+    /// A message compressed elsewhere without history (a prepared one) was
+    /// sent instead of one compressed here: record its plaintext in the
+    /// window, as the receiver does, and drop the live stream, whose window
+    /// no longer matches; the next message's stream starts from the
+    /// recorded window (a preset dictionary). Without context takeover
+    /// there is nothing to keep.
+    pub(crate) fn take_over(&mut self, plaintext: &[u8]) {
+        if let Some(history) = self.history.as_mut() {
+            history.push(plaintext);
+        }
+        // Not `release`: the window is put in order when a stream needs it.
+        if let Some(z) = self.z.take() {
+            pool::give_back(self.bits, self.level, z);
+        }
     }
 
     /// The message ended: with no context takeover, drop the state (it is
