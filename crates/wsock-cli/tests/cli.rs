@@ -9,7 +9,11 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod pki;
+#[path = "../../wsock-tokio/tests/redis_server/mod.rs"]
 mod redis_server;
+
+use pki::pki;
 
 const WSOCK: &str = env!("CARGO_BIN_EXE_wsock");
 
@@ -875,61 +879,6 @@ fn through_a_connect_proxy() {
 }
 
 // ------------------------------------------------------------------ TLS
-
-/// A CA, a server certificate it signed for localhost / 127.0.0.1, and
-/// a self-signed certificate nobody trusts; all as PEM files.
-struct Pki {
-    ca: String,
-    cert: String,
-    key: String,
-    wrong_host_cert: String,
-    wrong_host_key: String,
-}
-
-fn pki() -> &'static Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-        KeyUsagePurpose,
-    };
-    static PKI: std::sync::OnceLock<Pki> = std::sync::OnceLock::new();
-    PKI.get_or_init(|| {
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("wsock-cli-pki-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let write = |name: &str, pem: &str| {
-            let path = dir.join(name);
-            std::fs::write(&path, pem).unwrap();
-            path.to_string_lossy().into_owned()
-        };
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "wsock-cli test CA");
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        let leaf = |names: &[&str]| {
-            let params =
-                CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-                    .unwrap();
-            let key = KeyPair::generate().unwrap();
-            let cert = params.signed_by(&key, &ca).unwrap();
-            (cert.pem(), key.serialize_pem())
-        };
-        let (cert, key) = leaf(&["localhost", "127.0.0.1"]);
-        let (wrong_cert, wrong_key) = leaf(&["example.com"]);
-        Pki {
-            ca: write("ca.pem", &ca.pem()),
-            cert: write("cert.pem", &cert),
-            key: write("key.pem", &key),
-            wrong_host_cert: write("wrong-host-cert.pem", &wrong_cert),
-            wrong_host_key: write("wrong-host-key.pem", &wrong_key),
-        }
-    })
-}
 
 #[test]
 fn tls_server_and_client() {

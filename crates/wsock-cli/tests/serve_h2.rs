@@ -5,7 +5,6 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
@@ -23,6 +22,10 @@ use wsock_core::http;
 use wsock_tokio::tls::{ClientTlsConfig, Pem};
 use wsock_tokio::{CloseCode, Config, Message, Role, WebSocket};
 
+mod pki;
+
+use pki::pki;
+
 const WSOCK: &str = env!("CARGO_BIN_EXE_wsock");
 
 /// Longest any step may take before the test fails.
@@ -32,49 +35,13 @@ const PAGE: &str = "<!doctype html><title>wsock</title><p>hello from the page</p
 
 // ------------------------------------------------------------------ harness
 
-struct Pki {
-    ca: String,
-    cert: String,
-    key: String,
-    page: String,
-}
-
-/// A CA, a certificate it signed for localhost and 127.0.0.1, and the page.
-fn pki() -> &'static Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-        KeyUsagePurpose,
-    };
-    static PKI: OnceLock<Pki> = OnceLock::new();
-    PKI.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("wsock-cli-h2-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let write = |name: &str, text: &str| {
-            let path = dir.join(name);
-            std::fs::write(&path, text).unwrap();
-            path.to_string_lossy().into_owned()
-        };
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "wsock-cli h2 test CA");
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        let params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &ca).unwrap();
-        Pki {
-            ca: write("ca.pem", &ca.pem()),
-            cert: write("cert.pem", &cert.pem()),
-            key: write("key.pem", &key.serialize_pem()),
-            page: write("page.html", PAGE),
-        }
+/// The page `--page` serves, written once next to the test certificates.
+fn page() -> &'static str {
+    static PAGE_FILE: OnceLock<String> = OnceLock::new();
+    PAGE_FILE.get_or_init(|| {
+        let path = pki().dir.join("page.html");
+        std::fs::write(&path, PAGE).unwrap();
+        path.to_string_lossy().into_owned()
     })
 }
 
@@ -353,8 +320,7 @@ where
 
 #[tokio::test]
 async fn h2_page_and_websockets_share_one_connection() {
-    let pki = pki();
-    let mut server = Server::tls(&["--page", &pki.page, "--subprotocol", "chat"]);
+    let mut server = Server::tls(&["--page", page(), "--subprotocol", "chat"]);
     timeout(DEADLINE, async {
         let mut h2 = h2_connection(server.addr).await;
         assert_eq!(
@@ -496,8 +462,7 @@ async fn broadcast_room_joins_http2_and_http11_clients() {
 
 #[tokio::test]
 async fn h2_connection_without_websockets_closes_when_idle() {
-    let pki = pki();
-    let server = Server::tls(&["-v", "--page", &pki.page, "--idle-timeout", "1"]);
+    let server = Server::tls(&["-v", "--page", page(), "--idle-timeout", "1"]);
     timeout(DEADLINE, async {
         let (stream, _) = tls(server.addr, &[b"h2"]).await;
         let (mut h2, connection) = h2::client::handshake(stream).await.unwrap();
@@ -527,8 +492,7 @@ where
 
 #[tokio::test]
 async fn no_http2_serves_page_and_websocket_over_http11() {
-    let pki = pki();
-    let mut server = Server::tls(&["--no-http2", "--page", &pki.page]);
+    let mut server = Server::tls(&["--no-http2", "--page", page()]);
     timeout(DEADLINE, async {
         let (stream, picked) = tls(server.addr, &[b"h2", b"http/1.1"]).await;
         assert_eq!(picked.as_deref(), Some(&b"http/1.1"[..]));
@@ -560,8 +524,7 @@ async fn no_http2_serves_page_and_websocket_over_http11() {
 
 #[tokio::test]
 async fn page_over_plain_tcp_and_upgrades_still_work() {
-    let pki = pki();
-    let server = Server::start(&["--page", &pki.page]);
+    let server = Server::start(&["--page", page()]);
     timeout(DEADLINE, async {
         let tcp = TcpStream::connect(server.addr).await.unwrap();
         let answer = http11(tcp, "HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
