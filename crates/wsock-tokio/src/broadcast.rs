@@ -3,11 +3,13 @@
 //! A [`Hub`] holds rooms by name. [`Hub::publish`] frames a message once
 //! (a [`PreparedMessage`]) and hands it to every [`Subscription`] of a
 //! room, and never waits for a subscriber. [`Subscription::forward`]
-//! sends it with [`WriteHalf::send_prepared`]: every connection writes the
-//! same frame buffer, and with permessage-deflate the message is
+//! sends it as [`WriteHalf::send_prepared`] does: every connection writes
+//! the same frame buffer, and with permessage-deflate the message is
 //! compressed once per window size and level rather than once per
 //! connection (the trade-off, a little ratio for a lot of CPU, is in
-//! [`PreparedMessage`]'s documentation). Each room is a bounded ring
+//! [`PreparedMessage`]'s documentation). It writes the messages a
+//! subscriber has waiting as one batch, with one flush, since the write
+//! system call is most of fan-out's cost. Each room is a bounded ring
 //! ([`HubBuilder::capacity`] messages), so memory stays bounded however
 //! many subscribers stop reading. A subscriber that falls a whole ring
 //! behind has missed messages; what happens then is the [`Overflow`]
