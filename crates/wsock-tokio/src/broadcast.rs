@@ -473,13 +473,10 @@ impl Subscription {
             })
             .await
         };
-        match flushed {
-            Some(flushed) => flushed,
-            None => {
-                let missed = self.receiver.len().saturating_sub(self.capacity) as u64;
-                Err(too_slow(tx, Lagged { missed }))
-            }
-        }
+        flushed.unwrap_or_else(|| {
+            let missed = self.receiver.len().saturating_sub(self.capacity) as u64;
+            Err(too_slow(tx, Lagged { missed }))
+        })
     }
 }
 
