@@ -421,9 +421,9 @@ impl Subscription {
     /// [`Overflow::Skip`] it carries on from the oldest message the room
     /// keeps, counting the rest in [`missed`](Self::missed).
     ///
-    /// Cancel safety: not cancel-safe as to the room, as before batching.
-    /// Cancelling it while it waits for write-buffer room drops the one
-    /// message it took from the room and had not queued yet; messages
+    /// Cancel safety: cancelling it while it waits for write-buffer room
+    /// drops the one message it took from the room and had not queued yet
+    /// (as it did before it wrote in batches); messages
     /// already queued stay queued on the connection (they go out with its
     /// next send or flush), and no frame is ever cut.
     pub async fn forward<S>(&mut self, tx: &mut WriteHalf<S>) -> Result<(), Error>
