@@ -3,11 +3,13 @@
 //! A [`Hub`] holds rooms by name. [`Hub::publish`] frames a message once
 //! (a [`PreparedMessage`]) and hands it to every [`Subscription`] of a
 //! room, and never waits for a subscriber. [`Subscription::forward`]
-//! sends it with [`WriteHalf::send_prepared`]: every connection writes the
-//! same frame buffer, and with permessage-deflate the message is
+//! sends it as [`WriteHalf::send_prepared`] does: every connection writes
+//! the same frame buffer, and with permessage-deflate the message is
 //! compressed once per window size and level rather than once per
 //! connection (the trade-off, a little ratio for a lot of CPU, is in
-//! [`PreparedMessage`]'s documentation). Each room is a bounded ring
+//! [`PreparedMessage`]'s documentation). It writes the messages a
+//! subscriber has waiting as one batch, with one flush, since the write
+//! system call is most of fan-out's cost. Each room is a bounded ring
 //! ([`HubBuilder::capacity`] messages), so memory stays bounded however
 //! many subscribers stop reading. A subscriber that falls a whole ring
 //! behind has missed messages; what happens then is the [`Overflow`]
@@ -65,9 +67,10 @@ use std::task::Poll;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::TryRecvError;
 use wsock_core::{CloseCode, Message, PreparedMessage};
 
-use crate::shared::lock;
+use crate::shared::{Flush, lock};
 use crate::{Error, WriteHalf};
 
 #[cfg(feature = "redis")]
@@ -391,12 +394,38 @@ impl Subscription {
     }
 
     /// Sends every message of the room to `tx` (with
-    /// [`WriteHalf::send_prepared`]: framed and compressed once for the
-    /// whole room) until the hub is gone (`Ok`) or sending fails. A subscriber that falls a whole room behind
-    /// under [`Overflow::Close`] (even while a send waits on a peer that
-    /// stopped reading) gets a close frame with 1008, queued without
-    /// waiting (its close timeout then ends a peer that never reads), and
-    /// this returns [`ErrorKind::Capacity`](crate::ErrorKind::Capacity).
+    /// [`WriteHalf::send_prepared`]'s framing: framed and compressed once
+    /// for the whole room) until the hub is gone (`Ok`) or sending fails.
+    ///
+    /// Messages go out in batches: when one arrives, it is queued together
+    /// with every message already waiting in this subscription (taken
+    /// without waiting), and the batch is written with one flush. A room
+    /// publishing faster than one write per message per subscriber thus
+    /// costs one write (one system call) per batch rather than per message,
+    /// which is most of fan-out's CPU; a subscriber that keeps up still
+    /// gets each message as soon as it is published (a batch of one).
+    /// Memory stays bounded: a batch only takes messages the room already
+    /// holds, and stops taking them once the connection's write buffer is
+    /// full ([`Config::write_buffer_size`](crate::Config::write_buffer_size)
+    /// plus one message); the rest wait in the room for the next batch.
+    /// Order is the room's, and with permessage-deflate each message is
+    /// compressed for this connection's context in that order, as
+    /// `send_prepared` does.
+    ///
+    /// A subscriber that falls a whole room behind under
+    /// [`Overflow::Close`] (while a batch is taken, or while a flush waits
+    /// on a peer that stopped reading) gets a close frame with 1008, queued
+    /// without waiting (its close timeout then ends a peer that never
+    /// reads), and this returns
+    /// [`ErrorKind::Capacity`](crate::ErrorKind::Capacity). Under
+    /// [`Overflow::Skip`] it carries on from the oldest message the room
+    /// keeps, counting the rest in [`missed`](Self::missed).
+    ///
+    /// Cancel safety: cancelling it while it waits for write-buffer room
+    /// drops the one message it took from the room and had not queued yet
+    /// (as it did before it wrote in batches); messages
+    /// already queued stay queued on the connection (they go out with its
+    /// next send or flush), and no frame is ever cut.
     pub async fn forward<S>(&mut self, tx: &mut WriteHalf<S>) -> Result<(), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -407,27 +436,49 @@ impl Subscription {
                 Ok(None) => return Ok(()),
                 Err(lagged) => return Err(too_slow(tx, lagged)),
             };
-            // `None`: the room overran this subscriber while it waited.
-            let sent = {
-                let watch = self.overflow == Overflow::Close;
-                let mut send = pin!(tx.send_prepared(&message));
-                let mut overrun = pin!(overrun(&self.receiver, self.capacity));
-                poll_fn(|cx| match send.as_mut().poll(cx) {
-                    Poll::Ready(sent) => Poll::Ready(Some(sent)),
-                    Poll::Pending if watch && overrun.as_mut().poll(cx).is_ready() => {
-                        Poll::Ready(None)
+            self.flush_watched(tx, Flush::Room).await?;
+            tx.queue_prepared(&message)?;
+            drop(message);
+            // The rest of the batch: what is already waiting, while the
+            // write buffer has room.
+            while tx.has_room() {
+                match self.receiver.try_recv() {
+                    Ok(message) => tx.queue_prepared(&message)?,
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                    Err(TryRecvError::Lagged(n)) => {
+                        self.missed += n;
+                        if self.overflow == Overflow::Close {
+                            return Err(too_slow(tx, Lagged { missed: n }));
+                        }
                     }
-                    Poll::Pending => Poll::Pending,
-                })
-                .await
-            };
-            if let Some(sent) = sent {
-                sent?;
-            } else {
-                let missed = self.receiver.len().saturating_sub(self.capacity) as u64;
-                return Err(too_slow(tx, Lagged { missed }));
+                }
             }
+            self.flush_watched(tx, Flush::All).await?;
         }
+    }
+
+    /// Flushes `tx` to `target`; under [`Overflow::Close`], gives up and
+    /// closes the connection if the room overruns this subscriber while
+    /// the flush waits.
+    async fn flush_watched<S>(&self, tx: &mut WriteHalf<S>, target: Flush) -> Result<(), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let watch = self.overflow == Overflow::Close;
+        // `None`: the room overran this subscriber while it waited.
+        let flushed = {
+            let mut overrun = pin!(overrun(&self.receiver, self.capacity));
+            poll_fn(|cx| match tx.poll_flush_to(cx, target) {
+                Poll::Ready(flushed) => Poll::Ready(Some(flushed)),
+                Poll::Pending if watch && overrun.as_mut().poll(cx).is_ready() => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            })
+            .await
+        };
+        flushed.unwrap_or_else(|| {
+            let missed = self.receiver.len().saturating_sub(self.capacity) as u64;
+            Err(too_slow(tx, Lagged { missed }))
+        })
     }
 }
 

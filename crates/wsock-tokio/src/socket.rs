@@ -550,6 +550,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
             other => other,
         }
     }
+
+    /// Writes queued output out: all of it, or until it is under the write
+    /// buffer bound (for a sender that queues several messages and writes
+    /// them with one flush, as [`Subscription::forward`] does).
+    ///
+    /// [`Subscription::forward`]: crate::broadcast::Subscription::forward
+    pub(crate) fn poll_flush_to(
+        &mut self,
+        cx: &mut Context<'_>,
+        target: Flush,
+    ) -> Poll<Result<(), Error>> {
+        self.shared.poll_flush(&mut self.send, cx, target)
+    }
+
+    /// Whether the write buffer is under its bound, so a message may be
+    /// queued without waiting.
+    pub(crate) fn has_room(&self) -> bool {
+        self.shared.buffered_output() < self.shared.write_buffer_size()
+    }
+
+    /// Queues a prepared message without writing it.
+    pub(crate) fn queue_prepared(&self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        self.shared.queue_prepared(message)
+    }
 }
 
 /// Queues a close frame unless the closing handshake already started.

@@ -274,3 +274,154 @@ async fn skip_carries_on_and_counts_what_was_missed() {
     assert_eq!(hub.publish(ROOM, "anyone?"), 0);
     assert_eq!(hub.subscribers(ROOM), 0);
 }
+
+/// A TCP stream that counts its writes and can stop taking bytes, as a
+/// peer that stopped reading does, without the test guessing when the
+/// kernel's buffers are full.
+struct Gate {
+    tcp: TcpStream,
+    state: Arc<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// Write calls that took bytes.
+    writes: AtomicUsize,
+    closed: std::sync::atomic::AtomicBool,
+    /// The writer parked on the closed gate.
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+    /// Told each time a write finds the gate closed.
+    blocked: tokio::sync::Notify,
+}
+
+impl GateState {
+    fn open(&self) {
+        self.closed.store(false, Ordering::SeqCst);
+        if let Some(waker) = self.waker.lock().unwrap().take() {
+            waker.wake();
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Gate {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Gate {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.state.closed.load(Ordering::SeqCst) {
+            *self.state.waker.lock().unwrap() = Some(cx.waker().clone());
+            // Opened meanwhile: go on rather than sleep.
+            if self.state.closed.load(Ordering::SeqCst) {
+                self.state.blocked.notify_one();
+                return std::task::Poll::Pending;
+            }
+        }
+        let written = std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf);
+        if matches!(written, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.state.writes.fetch_add(1, Ordering::SeqCst);
+        }
+        written
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+// `forward` writes the messages waiting for a subscriber as one batch:
+// all of them, in order, over deflate with context takeover, in a few
+// writes rather than one each. And the overrun watch still holds: a
+// subscriber whose write waits while the room passes it by is closed with
+// 1008, after what it was already sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_goes_out_whole_in_order_and_overrun_still_closes() {
+    timeout(LIMIT, async {
+        const CAPACITY: usize = 64;
+        const N: usize = 60;
+        let (listener, url) = common::listener().await;
+        let state = Arc::new(GateState::default());
+        let accept = tokio::spawn({
+            let state = Arc::clone(&state);
+            async move {
+                let (tcp, _) = listener.accept().await.unwrap();
+                wsock_tokio::accept(Gate { tcp, state }).await.unwrap()
+            }
+        });
+        let mut client = ClientBuilder::new(format!("{url}/"))
+            .connect()
+            .await
+            .unwrap();
+        let server = accept.await.unwrap();
+        assert!(
+            client
+                .extensions()
+                .deflate()
+                .is_some_and(|p| !p.server_no_context_takeover)
+        );
+        let handshake_writes = state.writes.load(Ordering::SeqCst);
+
+        // N messages are waiting before the subscriber forwards any.
+        let hub = Hub::builder().capacity(CAPACITY).build();
+        let mut subscription = hub.subscribe(ROOM);
+        for i in 0..N {
+            assert_eq!(hub.publish(ROOM, numbered(i)), 1);
+        }
+        let (mut rx, mut tx) = server.split();
+        let reader = tokio::spawn(async move { while let Ok(Some(_)) = rx.recv().await {} });
+        let forward = tokio::spawn(async move { subscription.forward(&mut tx).await });
+        for i in 0..N {
+            assert_eq!(
+                client.recv().await.unwrap(),
+                Some(numbered(i)),
+                "message {i}"
+            );
+        }
+        let writes = state.writes.load(Ordering::SeqCst) - handshake_writes;
+        assert!(writes < N / 10, "{N} messages took {writes} writes");
+
+        // The peer stops taking bytes; one message waits on it, and the
+        // room passes it by.
+        state.closed.store(true, Ordering::SeqCst);
+        hub.publish(ROOM, numbered(N));
+        state.blocked.notified().await;
+        for i in N + 1..N + 2 + CAPACITY {
+            hub.publish(ROOM, numbered(i));
+        }
+        let outcome = forward.await.unwrap();
+        assert_eq!(outcome.unwrap_err().kind(), ErrorKind::Capacity);
+        // The peer reads again: the message it was sent, then the 1008.
+        state.open();
+        assert_eq!(client.recv().await.unwrap(), Some(numbered(N)));
+        match client.recv().await.unwrap() {
+            Some(Message::Close(frame)) => {
+                assert_eq!(frame.map(|f| f.code), Some(CloseCode::POLICY_VIOLATION));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(client.recv().await.unwrap(), None);
+        reader.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
