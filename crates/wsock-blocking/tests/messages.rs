@@ -474,6 +474,7 @@ fn oversized_message_is_refused_with_1009() {
 
 /// Incompressible bytes (a seeded xorshift generator): deflate makes them
 /// a little larger on the wire.
+#[cfg(feature = "deflate")]
 fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut out = Vec::with_capacity(len + 8);
@@ -492,6 +493,7 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 // although its compressed frame is larger, and one byte more fails with
 // 1009, whichever side receives it.
 #[test]
+#[cfg(feature = "deflate")]
 fn compressed_messages_at_the_limits_arrive_and_one_byte_over_fails_with_1009() {
     const LIMIT: usize = 1 << 20;
     bounded(60, || {
@@ -923,8 +925,10 @@ fn fragment_size_splits_outgoing_messages() {
         // Uncompressed, so the frames carry the 10,000 bytes themselves.
         let (mut client, mut server) = pair_with(
             |b| {
-                b.fragment_size(Some(1000))
-                    .deflate(wsock_blocking::DeflateConfig::disabled())
+                let b = b.fragment_size(Some(1000));
+                #[cfg(feature = "deflate")]
+                let b = b.deflate(wsock_blocking::DeflateConfig::disabled());
+                b
             },
             Acceptor::new(),
         );
@@ -943,6 +947,7 @@ fn fragment_size_splits_outgoing_messages() {
 // sends, and arrives intact everywhere; the deflate ones get it
 // compressed.
 #[test]
+#[cfg(feature = "deflate")]
 fn prepared_messages_reach_every_kind_of_connection() {
     use wsock_blocking::{DeflateConfig, PreparedMessage};
     bounded(20, || {

@@ -20,8 +20,10 @@ fn a_message_larger_than_the_buffers_streams_in_pieces() {
         // instead (tested in the core).
         let (mut client, mut server) = pair_with(
             |b| {
-                b.read_buffer_size(1024)
-                    .deflate(wsock_blocking::DeflateConfig::disabled())
+                let b = b.read_buffer_size(1024);
+                #[cfg(feature = "deflate")]
+                let b = b.deflate(wsock_blocking::DeflateConfig::disabled());
+                b
             },
             Acceptor::new(),
         );
