@@ -109,8 +109,10 @@ pub(crate) fn compress_alone(data: &[u8], bits: u8, level: u32) -> Result<Vec<u8
 
 /// The receiving half.
 pub(crate) struct Inflater {
+    /// From the pool of spares (`pool::take_inflater`), with zlib's
+    /// largest window: a larger window than the sender's always decodes
+    /// its stream.
     z: Option<Decompress>,
-    bits: u8,
     reset_each_message: bool,
     /// The stream's final block (BFINAL) arrived in this message; what
     /// follows it in the message is ignored.
@@ -124,11 +126,11 @@ pub(crate) struct Inflater {
 
 impl Inflater {
     fn new(bits: u8, reset_each_message: bool, release_after_message: bool) -> Self {
-        // A larger window than the sender's always decodes its stream.
+        // What the peer refers to is at most its window back, and no
+        // less than zlib's smallest.
         let bits = bits.max(ZLIB_MIN_BITS);
         Self {
             z: None,
-            bits,
             reset_each_message,
             ended: false,
             history: (!reset_each_message).then(|| History::new(bits)),
@@ -140,7 +142,7 @@ impl Inflater {
     /// message as its preset dictionary.
     fn stream(&mut self) -> Result<&mut Decompress, Error> {
         if self.z.is_none() {
-            let mut z = Decompress::new_with_window_bits(false, self.bits);
+            let mut z = pool::take_inflater();
             if let Some(history) = self.history.as_mut().filter(|h| !h.is_empty()) {
                 z.set_dictionary(history.window())
                     .map_err(|_| Error::InvalidState("restoring the inflate window failed"))?;
@@ -212,18 +214,27 @@ impl Inflater {
             if let Some(history) = self.history.as_mut() {
                 history.clear();
             }
-            self.z = None;
+            self.give_back();
         } else if self.reset_each_message || self.release_after_message {
             self.release();
         }
         self.ended = false;
     }
 
-    /// Frees the stream between messages; its window stays in `history`.
+    /// Frees the stream between messages (to the pool of spares); its
+    /// window stays in `history`.
     pub(crate) fn release(&mut self) {
-        self.z = None;
+        self.give_back();
         if let Some(history) = self.history.as_mut() {
             history.window();
+        }
+    }
+}
+
+impl Inflater {
+    fn give_back(&mut self) {
+        if let Some(z) = self.z.take() {
+            pool::give_back_inflater(z);
         }
     }
 }
