@@ -24,6 +24,9 @@ pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// between limit checks.
 const STEP: usize = 16 * 1024;
 
+/// Least output room an inflate step starts with.
+const MIN_STEP: usize = 1024;
+
 /// zlib's smallest raw-deflate window; a limit of 8 means "do not compress".
 const ZLIB_MIN_BITS: u8 = 9;
 
@@ -165,8 +168,13 @@ impl Inflater {
             return Ok((input.len(), false));
         }
         let (mut used, mut written) = (0, 0);
+        // Output room per step: from what this input likely inflates to
+        // (JSON inflates 5–8×), doubling while it fills, up to STEP. A
+        // full STEP for a 100-byte message would allocate 16 KiB for every
+        // message, held as long as the message (and fragmenting the heap).
+        let mut step = input.len().saturating_mul(8).clamp(MIN_STEP, STEP);
         loop {
-            let space = (room - written).min(STEP);
+            let space = (room - written).min(step);
             if space == 0 {
                 return Ok((used, true));
             }
@@ -183,6 +191,9 @@ impl Inflater {
             }
             used += consumed;
             written += produced;
+            if produced == space {
+                step = (step * 2).min(STEP);
+            }
             match status {
                 Ok(Status::StreamEnd) => {
                     self.ended = true;
