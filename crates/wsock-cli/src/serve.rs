@@ -273,24 +273,18 @@ async fn serve_tokio(
         let slots = Arc::clone(&slots);
         debug!("#{id} {peer} connected");
         // A panic ends this task only; tokio reports it and moves on.
+        // tokio allocates a task the size of its future's largest state,
+        // and keeps it while the connection lives: the TLS and HTTP/2
+        // states are boxed (`serve_tls`), so a plain connection's task is
+        // the size of what it needs while it waits.
         let task = tokio::spawn(async move {
             let _permit = permit;
-            let Some(acceptor) = tls else {
-                return serve_http11(tcp, &settings, id, peer, handshake).await;
-            };
-            match acceptor.accept_async(tcp).await {
-                Ok(stream) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
-                    let connection = crate::serve_h2::Connection {
-                        id,
-                        peer,
-                        handshake,
-                        settings,
-                        slots,
-                    };
-                    connection.serve(stream).await;
+            match tls {
+                None => serve_http11(tcp, &settings, id, peer, handshake).await,
+                Some(acceptor) => {
+                    let tls = serve_tls(acceptor, tcp, settings, id, peer, handshake, slots);
+                    Box::pin(tls).await;
                 }
-                Ok(stream) => serve_http11(stream, &settings, id, peer, handshake).await,
-                Err(e) => info!("#{id} {peer} TLS handshake failed: {e}"),
             }
         });
         handshakes.spawned(key, task.abort_handle());
@@ -314,11 +308,38 @@ async fn serve_tokio(
     Ok(())
 }
 
+/// A `wss://` connection: the TLS handshake, then HTTP/2 (with `h2`
+/// negotiated by ALPN) or HTTP/1.1.
+async fn serve_tls(
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    settings: EchoSettings,
+    id: u64,
+    peer: SocketAddr,
+    handshake: Handshake,
+    slots: Arc<Semaphore>,
+) {
+    match acceptor.accept_async(tcp).await {
+        Ok(stream) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+            let connection = crate::serve_h2::Connection {
+                id,
+                peer,
+                handshake,
+                settings,
+                slots,
+            };
+            connection.serve(stream).await;
+        }
+        Ok(stream) => serve_http11(stream, &settings, id, peer, handshake).await,
+        Err(e) => info!("#{id} {peer} TLS handshake failed: {e}"),
+    }
+}
+
 /// One HTTP/1.1 connection (plain TCP, or TLS without `h2`): a WebSocket
 /// handshake read by the engine; with `--page`, a plain `GET` is answered
 /// instead, and the connection closed.
 async fn serve_http11<S>(
-    mut io: S,
+    io: S,
     settings: &EchoSettings,
     id: u64,
     peer: SocketAddr,
@@ -333,6 +354,21 @@ async fn serve_http11<S>(
             peer,
         );
     };
+    // Boxed: the page's states stay out of every plain connection's task.
+    Box::pin(serve_page(io, page, settings, id, peer, handshake)).await;
+}
+
+/// With `--page`: a WebSocket handshake, or a plain `GET` answered.
+async fn serve_page<S>(
+    mut io: S,
+    page: &Page,
+    settings: &EchoSettings,
+    id: u64,
+    peer: SocketAddr,
+    handshake: Handshake,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let limits = wsock_core::HandshakeLimits::default();
     let head = crate::page::read_head(&mut io, &limits, page);
     let head = match settings.handshake_timeout {
@@ -602,14 +638,15 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut summary = Summary::default();
-    let ws = settings
-        .tokio_builder()
-        .accept_with(io, |request: &Request| {
-            handshake.request_complete();
-            summary.path = Some(request.target().to_owned());
-            Ok::<_, wsock_tokio::Rejection>(settings.accept(request))
-        })
-        .await?;
+    // Boxed: the handshake's state is freed once it is done, instead of
+    // sizing the connection's task for as long as it lives.
+    let acceptor = settings.tokio_builder();
+    let ws = Box::pin(acceptor.accept_with(io, |request: &Request| {
+        handshake.request_complete();
+        summary.path = Some(request.target().to_owned());
+        Ok::<_, wsock_tokio::Rejection>(settings.accept(request))
+    }))
+    .await?;
     handshake.done();
     summary.protocol = ws.protocol().map(str::to_owned);
     if let Some((id, peer)) = log {

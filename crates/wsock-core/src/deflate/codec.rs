@@ -24,6 +24,9 @@ pub(crate) const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// between limit checks.
 const STEP: usize = 16 * 1024;
 
+/// Least output room an inflate step starts with.
+const MIN_STEP: usize = 1024;
+
 /// zlib's smallest raw-deflate window; a limit of 8 means "do not compress".
 const ZLIB_MIN_BITS: u8 = 9;
 
@@ -109,8 +112,10 @@ pub(crate) fn compress_alone(data: &[u8], bits: u8, level: u32) -> Result<Vec<u8
 
 /// The receiving half.
 pub(crate) struct Inflater {
+    /// From the pool of spares (`pool::take_inflater`), with zlib's
+    /// largest window: a larger window than the sender's always decodes
+    /// its stream.
     z: Option<Decompress>,
-    bits: u8,
     reset_each_message: bool,
     /// The stream's final block (BFINAL) arrived in this message; what
     /// follows it in the message is ignored.
@@ -124,11 +129,11 @@ pub(crate) struct Inflater {
 
 impl Inflater {
     fn new(bits: u8, reset_each_message: bool, release_after_message: bool) -> Self {
-        // A larger window than the sender's always decodes its stream.
+        // What the peer refers to is at most its window back, and no
+        // less than zlib's smallest.
         let bits = bits.max(ZLIB_MIN_BITS);
         Self {
             z: None,
-            bits,
             reset_each_message,
             ended: false,
             history: (!reset_each_message).then(|| History::new(bits)),
@@ -140,7 +145,7 @@ impl Inflater {
     /// message as its preset dictionary.
     fn stream(&mut self) -> Result<&mut Decompress, Error> {
         if self.z.is_none() {
-            let mut z = Decompress::new_with_window_bits(false, self.bits);
+            let mut z = pool::take_inflater();
             if let Some(history) = self.history.as_mut().filter(|h| !h.is_empty()) {
                 z.set_dictionary(history.window())
                     .map_err(|_| Error::InvalidState("restoring the inflate window failed"))?;
@@ -163,8 +168,13 @@ impl Inflater {
             return Ok((input.len(), false));
         }
         let (mut used, mut written) = (0, 0);
+        // Output room per step: from what this input likely inflates to
+        // (JSON inflates 5–8×), doubling while it fills, up to STEP. A
+        // full STEP for a 100-byte message would allocate 16 KiB for every
+        // message, held as long as the message (and fragmenting the heap).
+        let mut step = input.len().saturating_mul(8).clamp(MIN_STEP, STEP);
         loop {
-            let space = (room - written).min(STEP);
+            let space = (room - written).min(step);
             if space == 0 {
                 return Ok((used, true));
             }
@@ -181,6 +191,9 @@ impl Inflater {
             }
             used += consumed;
             written += produced;
+            if produced == space {
+                step = (step * 2).min(STEP);
+            }
             match status {
                 Ok(Status::StreamEnd) => {
                     self.ended = true;
@@ -212,18 +225,27 @@ impl Inflater {
             if let Some(history) = self.history.as_mut() {
                 history.clear();
             }
-            self.z = None;
+            self.give_back();
         } else if self.reset_each_message || self.release_after_message {
             self.release();
         }
         self.ended = false;
     }
 
-    /// Frees the stream between messages; its window stays in `history`.
+    /// Frees the stream between messages (to the pool of spares); its
+    /// window stays in `history`.
     pub(crate) fn release(&mut self) {
-        self.z = None;
+        self.give_back();
         if let Some(history) = self.history.as_mut() {
             history.window();
+        }
+    }
+}
+
+impl Inflater {
+    fn give_back(&mut self) {
+        if let Some(z) = self.z.take() {
+            pool::give_back_inflater(z);
         }
     }
 }

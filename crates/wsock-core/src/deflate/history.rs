@@ -13,8 +13,9 @@
 use alloc::vec::Vec;
 
 /// The last `size` bytes of a direction's uncompressed data, in a ring
-/// that is allocated once (at most `size` bytes) and never reallocated
-/// as messages pass, so recording costs a copy and nothing else.
+/// that grows to at most `size` bytes as it fills and is then never
+/// reallocated as messages pass, so recording costs a copy and nothing
+/// else.
 pub(crate) struct History {
     /// Oldest byte at `start` once full; in order from 0 until then.
     buf: Vec<u8>,
@@ -73,14 +74,14 @@ impl History {
         self.buf.capacity()
     }
 
-    /// Room for `extra` more bytes while filling up: doubling, but never
-    /// past `size`.
+    /// Room for exactly `extra` more bytes while filling up (never past
+    /// `size`). Not doubling: the window is put back to its exact size
+    /// between messages ([`window`](Self::window)), so slack would be
+    /// allocated for every message and shrunk away again, two
+    /// reallocations where one does, and freed blocks of every size left
+    /// in the heap (resident memory an idle connection pays for).
     fn grow(&mut self, extra: usize) {
-        let needed = self.buf.len() + extra;
-        if needed > self.buf.capacity() {
-            let target = needed.max(2 * self.buf.capacity()).min(self.size);
-            self.buf.reserve_exact(target - self.buf.len());
-        }
+        self.buf.reserve_exact(extra);
     }
 }
 
