@@ -18,6 +18,7 @@
 
 use std::io::IoSlice;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -147,6 +148,8 @@ pub(crate) struct Shared<S> {
     /// What dropping the last handle does (a function, so that `Drop`,
     /// which cannot require `S: AsyncWrite`, can write).
     on_drop: fn(&Self),
+    /// Write coalescing is on (read without the lock by every `send`).
+    coalescing: AtomicBool,
 }
 
 /// The request a server accepted, or the response a client got.
@@ -349,6 +352,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             handshake: Handshake::None,
             addrs: None,
             on_drop: Self::close_unwaited,
+            coalescing: AtomicBool::new(false),
             protocol: conn.protocol().map(Into::into),
             extensions: conn.extensions(),
             write_buffer_size,
@@ -513,6 +517,7 @@ impl<S> Shared<S> {
     /// Turns write coalescing on (with the function that starts the
     /// flusher task) or off.
     pub(crate) fn set_spawner(&self, spawner: Option<fn(Weak<Self>) -> bool>) {
+        self.coalescing.store(spawner.is_some(), Ordering::Relaxed);
         lock(&self.inner).spawner = spawner;
     }
 
@@ -522,6 +527,9 @@ impl<S> Shared<S> {
     /// does wait, `recv` writes first), within the caps, and a flusher
     /// task writes it should the caller do something else instead.
     pub(crate) fn defer(self: &Arc<Self>) -> bool {
+        if !self.coalescing.load(Ordering::Relaxed) {
+            return false;
+        }
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
         let Some(spawner) = inner.spawner else {
@@ -533,7 +541,7 @@ impl<S> Shared<S> {
             || inner.shutdown
             || inner.conn.state() != State::Open
             || inner.conn.buffered_input() == 0
-            || inner.deferred + 1 >= MAX_DEFERRED_MESSAGES
+            || inner.deferred >= MAX_DEFERRED_MESSAGES
             || inner.conn.buffered_output() >= cap
         {
             return false;

@@ -325,9 +325,10 @@ macro_rules! send_methods {
         /// Cancel safety: see [`WebSocket`]; never a partial frame.
         pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
             let message = message.into();
+            let data = message.is_data();
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::Room)).await?;
             self.shared.queue_message(message)?;
-            if self.may_defer() && self.shared.defer() {
+            if data && self.may_defer() && self.shared.defer() {
                 return Ok(());
             }
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await
