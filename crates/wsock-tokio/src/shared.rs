@@ -178,7 +178,7 @@ struct Inner<S> {
     span: crate::diag::Span,
     /// Starts the task that writes what `send` deferred; `None` when
     /// write coalescing is off (the default).
-    spawner: Option<fn(Weak<Shared<S>>) -> bool>,
+    spawner: Option<Spawner<S>>,
     /// Messages `send` left unwritten since the output was last empty.
     deferred: usize,
     /// A flusher task is running.
@@ -381,6 +381,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     }
 }
 
+/// Starts a flusher task for a connection (`spawn_flusher`, for a
+/// transport that can move to one).
+pub(crate) type Spawner<S> = fn(Weak<Shared<S>>) -> bool;
+
 /// Starts the task that writes what `send` deferred, on the current
 /// runtime; `false` outside one (then `send` writes at once). It holds the
 /// connection weakly, so it never keeps a dropped connection alive.
@@ -516,7 +520,7 @@ impl<S> Shared<S> {
 
     /// Turns write coalescing on (with the function that starts the
     /// flusher task) or off.
-    pub(crate) fn set_spawner(&self, spawner: Option<fn(Weak<Self>) -> bool>) {
+    pub(crate) fn set_spawner(&self, spawner: Option<Spawner<S>>) {
         self.coalescing.store(spawner.is_some(), Ordering::Relaxed);
         lock(&self.inner).spawner = spawner;
     }

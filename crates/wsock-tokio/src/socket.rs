@@ -328,7 +328,7 @@ macro_rules! send_methods {
             let data = message.is_data();
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::Room)).await?;
             self.shared.queue_message(message)?;
-            if data && self.may_defer() && self.shared.defer() {
+            if data && Self::MAY_DEFER && self.shared.defer() {
                 return Ok(());
             }
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await
@@ -495,9 +495,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Only the unsplit connection coalesces writes (see
     /// [`set_write_coalescing`](Self::set_write_coalescing)).
-    fn may_defer(&self) -> bool {
-        true
-    }
+    const MAY_DEFER: bool = true;
 
     /// Splits the connection into halves usable from two tasks at once.
     pub fn split(mut self) -> (ReadHalf<S>, WriteHalf<S>) {
@@ -543,7 +541,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
     /// back to `recv`); outside one, `send` writes at once. Only the
     /// unsplit connection coalesces: halves' sends always write.
     pub fn set_write_coalescing(&mut self, on: bool) {
-        let spawner: fn(std::sync::Weak<Shared<S>>) -> bool = crate::shared::spawn_flusher::<S>;
+        let spawner: crate::shared::Spawner<S> = crate::shared::spawn_flusher::<S>;
         self.shared.set_spawner(on.then_some(spawner));
     }
 }
@@ -580,9 +578,7 @@ impl<S> WriteHalf<S> {
 
     /// A half never defers a write: its other half's buffered input says
     /// nothing about what this task does next.
-    fn may_defer(&self) -> bool {
-        false
-    }
+    const MAY_DEFER: bool = false;
 
     /// The state shared with the read half.
     pub(crate) fn shared(&self) -> &Arc<Shared<S>> {
