@@ -220,6 +220,10 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn echo_wsock(tcp: TcpStream) -> Result<(), BoxError> {
     let mut ws = wsock_tokio::accept(tcp).await?;
+    // One line more than the plainest loop: a batch of pipelined input is
+    // answered in one write. `WSOCK_BENCH_NO_COALESCE` set: one write per
+    // message, for before/after comparisons in one run.
+    ws.set_write_coalescing(std::env::var_os("WSOCK_BENCH_NO_COALESCE").is_none());
     while let Some(message) = ws.recv().await? {
         if message.is_data() {
             ws.send(message).await?;

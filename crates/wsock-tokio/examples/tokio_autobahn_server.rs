@@ -2,17 +2,23 @@
 //!
 //! `tokio_autobahn_server --port P`: listens on 127.0.0.1:P and echoes
 //! every text and binary message. With `--tls-cert F --tls-key F` (PEM
-//! certificate chain and private key) it serves `wss://` instead.
+//! certificate chain and private key) it serves `wss://` instead. With
+//! `--coalesce` the echo loop turns write coalescing on
+//! (`WebSocket::set_write_coalescing`), to run the suite against it too.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::{TcpListener, TcpStream};
 use wsock_tokio::Acceptor;
 use wsock_tokio::tls::{Pem, ServerTlsConfig, TlsAcceptor};
 
+/// `--coalesce` was given.
+static COALESCE: AtomicBool = AtomicBool::new(false);
+
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
-        "tokio_autobahn_server: {problem}\nusage: tokio_autobahn_server --port PORT [--tls-cert FILE --tls-key FILE]"
+        "tokio_autobahn_server: {problem}\nusage: tokio_autobahn_server --port PORT [--coalesce] [--tls-cert FILE --tls-key FILE]"
     );
     ExitCode::from(2)
 }
@@ -24,6 +30,7 @@ fn main() -> ExitCode {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().and_then(|p| p.parse::<u16>().ok()),
+            "--coalesce" => COALESCE.store(true, Ordering::Relaxed),
             "--tls-cert" | "--tls-key" => {
                 let Some(file) = args.next() else {
                     return usage(&format!("{arg} needs a file"));
@@ -91,8 +98,9 @@ async fn echo(tcp: TcpStream, tls: Option<TlsAcceptor>) -> Result<(), wsock_toki
 
 async fn echo_on<S>(mut ws: wsock_tokio::WebSocket<S>) -> Result<(), wsock_tokio::Error>
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    ws.set_write_coalescing(COALESCE.load(Ordering::Relaxed));
     while let Some(message) = ws.recv().await? {
         if message.is_data() {
             ws.send(message).await?;

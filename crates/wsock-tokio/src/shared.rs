@@ -18,7 +18,8 @@
 
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 use std::{future::Future, io};
@@ -36,6 +37,16 @@ use crate::{Error, Timeout};
 pub(crate) const READER: usize = 0;
 /// Waker slot of the sending side.
 pub(crate) const WRITER: usize = 1;
+/// Waker slot of the task that writes what `send` deferred.
+const FLUSHER: usize = 2;
+
+/// At most this many messages are left unwritten by `send` at a time
+/// (write coalescing); the next one is written with them.
+const MAX_DEFERRED_MESSAGES: usize = 16;
+
+/// At most this many bytes are left unwritten by `send` at a time (or the
+/// write-buffer bound, if smaller).
+const MAX_DEFERRED_BYTES: usize = 16 * 1024;
 
 /// Reads per `poll` before yielding to the runtime, so a fast peer cannot
 /// monopolise a worker even on transports without cooperative budgeting.
@@ -59,7 +70,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// polled with a waker made from this, which wakes them all.
 #[derive(Default)]
 struct WakerSlots {
-    slots: Mutex<[Option<Waker>; 2]>,
+    slots: Mutex<[Option<Waker>; 3]>,
 }
 
 impl WakerSlots {
@@ -80,7 +91,7 @@ impl Wake for WakerSlots {
     fn wake_by_ref(self: &Arc<Self>) {
         let taken = {
             let mut slots = lock(&self.slots);
-            [slots[0].take(), slots[1].take()]
+            [slots[0].take(), slots[1].take(), slots[2].take()]
         };
         for waker in taken.into_iter().flatten() {
             waker.wake();
@@ -137,6 +148,8 @@ pub(crate) struct Shared<S> {
     /// What dropping the last handle does (a function, so that `Drop`,
     /// which cannot require `S: AsyncWrite`, can write).
     on_drop: fn(&Self),
+    /// Write coalescing is on (read without the lock by every `send`).
+    coalescing: AtomicBool,
 }
 
 /// The request a server accepted, or the response a client got.
@@ -163,6 +176,13 @@ struct Inner<S> {
     writer_reported: bool,
     /// The connection's diagnostics span.
     span: crate::diag::Span,
+    /// Starts the task that writes what `send` deferred; `None` when
+    /// write coalescing is off (the default).
+    spawner: Option<Spawner<S>>,
+    /// Messages `send` left unwritten since the output was last empty.
+    deferred: usize,
+    /// A flusher task is running.
+    flusher: bool,
 }
 
 impl<S> Inner<S> {
@@ -332,6 +352,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             handshake: Handshake::None,
             addrs: None,
             on_drop: Self::close_unwaited,
+            coalescing: AtomicBool::new(false),
             protocol: conn.protocol().map(Into::into),
             extensions: conn.extensions(),
             write_buffer_size,
@@ -352,9 +373,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 reader_reported: false,
                 writer_reported: false,
                 span,
+                spawner: None,
+                deferred: 0,
+                flusher: false,
             }),
         }
     }
+}
+
+/// Starts a flusher task for a connection (`spawn_flusher`, for a
+/// transport that can move to one).
+pub(crate) type Spawner<S> = fn(Weak<Shared<S>>) -> bool;
+
+/// Starts the task that writes what `send` deferred, on the current
+/// runtime; `false` outside one (then `send` writes at once). It holds the
+/// connection weakly, so it never keeps a dropped connection alive.
+pub(crate) fn spawn_flusher<S>(shared: Weak<Shared<S>>) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return false;
+    };
+    handle.spawn(std::future::poll_fn(move |cx| {
+        let Some(shared) = shared.upgrade() else {
+            return Poll::Ready(());
+        };
+        let done = shared.poll_flush_deferred(cx);
+        // The last handle may have gone meanwhile: do what its drop would.
+        if let Some(shared) = Arc::into_inner(shared) {
+            shared.close_on_drop();
+        }
+        done
+    }));
+    true
 }
 
 impl<S> Shared<S> {
@@ -466,6 +518,48 @@ impl<S> Shared<S> {
         self.write_buffer_size
     }
 
+    /// Turns write coalescing on (with the function that starts the
+    /// flusher task) or off.
+    pub(crate) fn set_spawner(&self, spawner: Option<Spawner<S>>) {
+        self.coalescing.store(spawner.is_some(), Ordering::Relaxed);
+        lock(&self.inner).spawner = spawner;
+    }
+
+    /// Whether `send` may leave the message it just queued unwritten: the
+    /// caller is draining a batch (the peer's next bytes are already
+    /// received, so its next `recv` will most likely not wait, and if it
+    /// does wait, `recv` writes first), within the caps, and a flusher
+    /// task writes it should the caller do something else instead.
+    pub(crate) fn defer(self: &Arc<Self>) -> bool {
+        if !self.coalescing.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        let Some(spawner) = inner.spawner else {
+            return false;
+        };
+        let cap = MAX_DEFERRED_BYTES.min(self.write_buffer_size);
+        if inner.terminal.is_some()
+            || inner.done
+            || inner.shutdown
+            || inner.conn.state() != State::Open
+            || inner.conn.buffered_input() == 0
+            || inner.deferred >= MAX_DEFERRED_MESSAGES
+            || inner.conn.buffered_output() >= cap
+        {
+            return false;
+        }
+        if !inner.flusher {
+            if !spawner(Arc::downgrade(self)) {
+                return false;
+            }
+            inner.flusher = true;
+        }
+        inner.deferred += 1;
+        true
+    }
+
     fn now(&self) -> Duration {
         self.origin.elapsed()
     }
@@ -493,6 +587,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             let _ = Pin::new(&mut inner.io).poll_shutdown(&mut cx);
         }
         inner.end();
+    }
+
+    /// The flusher task's work: writes out what is queued (what `send`
+    /// deferred, and anything queued after it), then ends.
+    pub(crate) fn poll_flush_deferred(&self, cx: &Context<'_>) -> Poll<()> {
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        if inner.terminal.is_none() && !inner.done && !inner.shutdown && inner.conn.wants_write() {
+            match self.poll_write_out(inner, FLUSHER, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => {
+                    // Whichever handle polls next reports it.
+                    inner.fail_io(e);
+                    self.read.wake();
+                    self.write.wake();
+                }
+            }
+        }
+        inner.flusher = false;
+        Poll::Ready(())
     }
 
     /// Writes the core's output until it is empty, then flushes the
@@ -526,6 +641,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 Poll::Pending => return Poll::Pending,
             }
         }
+        inner.deferred = 0;
         Pin::new(&mut inner.io).poll_flush(&mut wcx)
     }
 

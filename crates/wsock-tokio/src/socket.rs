@@ -306,11 +306,31 @@ macro_rules! send_methods {
         /// Sends a message (text, binary, ping, pong, or close) and writes
         /// it out. Waits first while the write buffer is full.
         ///
+        /// When it returns, the message is written to the transport, with
+        /// one exception, only on a [`WebSocket`] (never a half) with
+        /// [`WebSocket::set_write_coalescing`] on: while the peer's next
+        /// bytes are already received (the caller is draining a pipelined
+        /// batch), a data message may be left queued, at most 16 messages
+        /// or 16 KiB (or the write-buffer bound) at a time, so the batch's
+        /// replies go out in one write. They are written, in order, by
+        /// whatever comes first: the next `recv` that has to wait for input,
+        /// the next `send` past the cap or without input buffered,
+        /// `flush`, `close`, dropping the connection, or, when the caller
+        /// does something else instead (awaits a timer, a channel), a task
+        /// on the runtime that runs as soon as the caller's task yields.
+        /// So the message reaches the peer without further calls either
+        /// way; what coalescing gives up is that a write error shows at the
+        /// next call instead of this one.
+        ///
         /// Cancel safety: see [`WebSocket`]; never a partial frame.
         pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
             let message = message.into();
+            let data = message.is_data();
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::Room)).await?;
             self.shared.queue_message(message)?;
+            if data && Self::MAY_DEFER && self.shared.defer() {
+                return Ok(());
+            }
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await
         }
 
@@ -473,6 +493,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         Ok(())
     }
 
+    /// Only the unsplit connection coalesces writes (see
+    /// [`set_write_coalescing`](Self::set_write_coalescing)).
+    const MAY_DEFER: bool = true;
+
     /// Splits the connection into halves usable from two tasks at once.
     pub fn split(mut self) -> (ReadHalf<S>, WriteHalf<S>) {
         let read = ReadHalf {
@@ -489,12 +513,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// The transport back, discarding anything queued (no close frame is
     /// sent).
     pub fn into_inner(self) -> S {
-        let shared = self.shared.clone();
+        let mut shared = self.shared.clone();
         drop(self);
-        match Arc::try_unwrap(shared) {
-            Ok(shared) => shared.into_io(),
-            Err(_) => unreachable!("an unsplit WebSocket owns its state"),
+        // Only a flusher task (write coalescing) can hold it besides us,
+        // for the length of one poll.
+        loop {
+            match Arc::try_unwrap(shared) {
+                Ok(shared) => return shared.into_io(),
+                Err(again) => {
+                    shared = again;
+                    std::thread::yield_now();
+                }
+            }
         }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
+    /// Write coalescing (off by default): lets [`send`](Self::send) leave
+    /// a message unwritten while the peer's next bytes are already
+    /// received, so that an echo or request-reply loop over pipelined
+    /// input answers a batch in one write instead of one per message.
+    ///
+    /// What `send` still promises, and when the deferred bytes are
+    /// written, is in [`send`](Self::send). It needs a Tokio runtime (the
+    /// writing falls to a task spawned on it when the caller does not come
+    /// back to `recv`); outside one, `send` writes at once. Only the
+    /// unsplit connection coalesces: halves' sends always write.
+    pub fn set_write_coalescing(&mut self, on: bool) {
+        let spawner: crate::shared::Spawner<S> = crate::shared::spawn_flusher::<S>;
+        self.shared.set_spawner(on.then_some(spawner));
     }
 }
 
@@ -527,6 +575,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadHalf<S> {
 
 impl<S> WriteHalf<S> {
     common_accessors!();
+
+    /// A half never defers a write: its other half's buffered input says
+    /// nothing about what this task does next.
+    const MAY_DEFER: bool = false;
 
     /// The state shared with the read half.
     pub(crate) fn shared(&self) -> &Arc<Shared<S>> {

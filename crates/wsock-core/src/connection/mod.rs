@@ -467,6 +467,14 @@ impl Connection {
         self.core.out.len()
     }
 
+    /// Received bytes not yet turned into events (part of a frame, or
+    /// frames the peer sent ahead): an adapter can tell from it that the
+    /// peer is pipelining and its next [`poll_event`](Self::poll_event) may
+    /// not need the transport.
+    pub fn buffered_input(&self) -> usize {
+        self.input.available()
+    }
+
     /// Whether the adapter should close the transport now: the closing
     /// handshake is over (or failed, or timed out) and the output is
     /// written. A server closes first; a client waits for the server's

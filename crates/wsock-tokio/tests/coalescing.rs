@@ -1,0 +1,209 @@
+//! Write coalescing (`WebSocket::set_write_coalescing`): an echo loop over
+//! pipelined input answers in fewer writes than messages, and every deferred
+//! reply still reaches the peer, in order, whatever the handler does next
+//! (receives, awaits something else, closes, splits).
+
+mod common;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use common::{LIMIT, frame, listener, raw_client};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+use wsock_tokio::{Config, Message, Role, WebSocket};
+
+/// A TCP stream that counts the write calls that took bytes.
+struct Counting {
+    tcp: TcpStream,
+    writes: Arc<AtomicUsize>,
+}
+
+impl AsyncRead for Counting {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counting {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let written = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+        }
+        written
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+fn text(i: usize) -> Message {
+    Message::text(format!("message {i}"))
+}
+
+/// A server connection with coalescing on, over a counting transport
+/// (its count taken after the handshake), and a raw client that has sent
+/// `n` text messages in one write before the server reads any.
+async fn pipelined(n: usize) -> (WebSocket<Counting>, Arc<AtomicUsize>, WebSocket<TcpStream>) {
+    let (listener, url): (TcpListener, String) = listener().await;
+    let writes = Arc::new(AtomicUsize::new(0));
+    let accept = tokio::spawn({
+        let writes = Arc::clone(&writes);
+        async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            wsock_tokio::accept(Counting { tcp, writes }).await.unwrap()
+        }
+    });
+    let mut tcp = raw_client(&url).await;
+    let mut server = accept.await.unwrap();
+    server.set_write_coalescing(true);
+    writes.store(0, Ordering::SeqCst);
+    let mut batch = Vec::new();
+    for i in 0..n {
+        batch.extend(frame(0x81, format!("message {i}").as_bytes(), true));
+    }
+    tcp.write_all(&batch).await.unwrap();
+    let client = WebSocket::from_raw(tcp, Role::Client, Config::default());
+    (server, writes, client)
+}
+
+// The plain echo loop: fewer writes than messages, every echo in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echo_loop_answers_a_batch_in_fewer_writes() {
+    timeout(LIMIT, async {
+        const N: usize = 100;
+        let (mut server, writes, mut client) = pipelined(N).await;
+        let echo = tokio::spawn(async move {
+            while let Some(message) = server.recv().await.unwrap() {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+                server.send(message).await.unwrap();
+            }
+        });
+        for i in 0..N {
+            assert_eq!(client.recv().await.unwrap(), Some(text(i)), "echo {i}");
+        }
+        let writes = writes.load(Ordering::SeqCst);
+        assert!(writes < N, "{N} echoes took {writes} writes");
+        client.close(None).await.unwrap();
+        echo.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+// A reply deferred while more input is buffered still goes out when the
+// handler, instead of receiving again, waits for something the peer's
+// receipt of that reply triggers.
+#[tokio::test(flavor = "current_thread")]
+async fn a_deferred_reply_goes_out_while_the_handler_waits_elsewhere() {
+    timeout(LIMIT, async {
+        let (mut server, _writes, mut client) = pipelined(2).await;
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let handler = tokio::spawn(async move {
+            assert_eq!(server.recv().await.unwrap(), Some(text(0)));
+            server.send(text(0)).await.unwrap();
+            // The second message was buffered: the reply was deferred.
+            assert!(server.buffered_output() > 0);
+            wait.await.unwrap();
+            assert_eq!(server.recv().await.unwrap(), Some(text(1)));
+            server.close(None).await.unwrap();
+        });
+        assert_eq!(client.recv().await.unwrap(), Some(text(0)));
+        go.send(()).unwrap();
+        assert!(matches!(
+            client.recv().await.unwrap(),
+            Some(Message::Close(_))
+        ));
+        assert_eq!(client.recv().await.unwrap(), None);
+        handler.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+// Closing after deferred replies writes them all before the close frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_after_deferred_replies_delivers_them_first() {
+    timeout(LIMIT, async {
+        const N: usize = 10;
+        let (mut server, _writes, mut client) = pipelined(N).await;
+        let handler = tokio::spawn(async move {
+            for i in 0..N / 2 {
+                assert_eq!(server.recv().await.unwrap(), Some(text(i)));
+                server.send(text(i)).await.unwrap();
+            }
+            server.close(None).await.unwrap();
+        });
+        for i in 0..N / 2 {
+            assert_eq!(client.recv().await.unwrap(), Some(text(i)), "echo {i}");
+        }
+        assert!(matches!(
+            client.recv().await.unwrap(),
+            Some(Message::Close(_))
+        ));
+        assert_eq!(client.recv().await.unwrap(), None);
+        handler.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+// A reply deferred just before `split` still goes out with nothing more
+// called on either half; halves then echo the rest, one write per send.
+#[tokio::test(flavor = "current_thread")]
+async fn split_after_a_deferred_reply_still_delivers_everything() {
+    timeout(LIMIT, async {
+        const N: usize = 20;
+        let (mut server, _writes, mut client) = pipelined(N).await;
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let handler = tokio::spawn(async move {
+            assert_eq!(server.recv().await.unwrap(), Some(text(0)));
+            server.send(text(0)).await.unwrap();
+            assert!(server.buffered_output() > 0);
+            let (mut rx, mut tx) = server.split();
+            wait.await.unwrap();
+            let (to_tx, mut from_rx) = tokio::sync::mpsc::unbounded_channel();
+            let reader = tokio::spawn(async move {
+                while let Some(message) = rx.recv().await.unwrap() {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                    to_tx.send(message).unwrap();
+                }
+            });
+            while let Some(message) = from_rx.recv().await {
+                tx.send(message).await.unwrap();
+                assert_eq!(tx.buffered_output(), 0);
+            }
+            reader.await.unwrap();
+        });
+        assert_eq!(client.recv().await.unwrap(), Some(text(0)));
+        go.send(()).unwrap();
+        for i in 1..N {
+            assert_eq!(client.recv().await.unwrap(), Some(text(i)), "echo {i}");
+        }
+        client.close(None).await.unwrap();
+        handler.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
