@@ -65,7 +65,9 @@ pub struct Deflater {
 
 impl std::fmt::Debug for Deflater {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deflater").field("reset", &self.reset).finish()
+        f.debug_struct("Deflater")
+            .field("reset", &self.reset)
+            .finish()
     }
 }
 
@@ -117,7 +119,9 @@ pub struct Inflater {
 
 impl std::fmt::Debug for Inflater {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inflater").field("limit", &self.limit).finish()
+        f.debug_struct("Inflater")
+            .field("limit", &self.limit)
+            .finish()
     }
 }
 

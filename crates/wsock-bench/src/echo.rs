@@ -459,7 +459,12 @@ async fn drive_deflate(load: &Load, tally: &Tally) -> io::Result<()> {
                     &mut wire,
                 );
             } else {
-                crate::frame(wsock_core::__internals::OpCode::Text, &message, true, &mut wire);
+                crate::frame(
+                    wsock_core::__internals::OpCode::Text,
+                    &message,
+                    true,
+                    &mut wire,
+                );
             }
         }
         tcp.write_all(&wire).await
