@@ -58,17 +58,10 @@ impl Agreed {
 
 /// Compresses one message after another, as a client that agreed to
 /// `agreed` must.
+#[derive(Debug)]
 pub struct Deflater {
     compress: flate2::Compress,
     reset: bool,
-}
-
-impl std::fmt::Debug for Deflater {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deflater")
-            .field("reset", &self.reset)
-            .finish()
-    }
 }
 
 impl Deflater {
@@ -111,18 +104,11 @@ impl Deflater {
 }
 
 /// Inflates one message after another, at most `limit` bytes each.
+#[derive(Debug)]
 pub struct Inflater {
     decompress: flate2::Decompress,
     reset: bool,
     limit: usize,
-}
-
-impl std::fmt::Debug for Inflater {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inflater")
-            .field("limit", &self.limit)
-            .finish()
-    }
 }
 
 impl Inflater {
@@ -192,7 +178,7 @@ pub fn json_message(seq: u64, len: usize) -> Vec<u8> {
             1_180_000_000_000_000_000u64.wrapping_add(x % 1_000_000_000_000),
             x % 7,
             NAMES[(x % 5) as usize],
-            x % 3 == 0,
+            x.is_multiple_of(3),
             WORDS[(x % 8) as usize],
             WORDS[((x >> 8) % 8) as usize],
             x % 100_000,
