@@ -5,7 +5,10 @@ offered as `permessage-deflate; client_max_window_bits`, like Chromium)
 against URL; each sends one JSON-like text message (or --messages of
 them, ~600 bytes each), reads its echo, then idles. After a warm-up (50 such clients, closed again), reads the server's
 VmRSS (from /proc/PID/status) before and after, and prints the growth per
-connection. The server must be started first,
+connection. With --active SECONDS, every client then keeps exchanging
+echoes (send one message, await its echo, repeat) for that long while the
+server's VmRSS is sampled every 20 ms; the peak and median growth per
+connection while active are printed too. The server must be started first,
 e.g. `wsock serve --port 9001` (release build), with PID its process id.
 
     python idle_memory.py --url ws://127.0.0.1:9001 --pid PID -n 250
@@ -68,7 +71,41 @@ async def main(args):
     print(f"negotiated: {sorted(a or '-' for a in answers)}")
     print(f"connections: {len(opened)}, server VmRSS {before} -> {after} KiB, "
           f"per connection {(after - before) / len(opened):.1f} KiB")
+    if args.active > 0:
+        await active(args, opened, before)
     await asyncio.gather(*(ws.close() for ws in opened))
+
+
+async def busy(ws, i, until, counts):
+    loop = asyncio.get_running_loop()
+    k = 0
+    while loop.time() < until:
+        text = message(i * 1000000 + k)
+        await ws.send(text)
+        assert await ws.recv() == text
+        k += 1
+    counts.append(k)
+
+
+async def active(args, opened, before):
+    """Every client echoes in a loop for args.active seconds; the server's
+    VmRSS is sampled meanwhile."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + args.active
+    counts = []
+    samples = []
+    tasks = [asyncio.create_task(busy(ws, i, until, counts))
+             for i, ws in enumerate(opened)]
+    while loop.time() < until:
+        await asyncio.sleep(0.02)
+        samples.append(rss_kib(args.pid))
+    await asyncio.gather(*tasks)
+    samples.sort()
+    peak, median = samples[-1], samples[len(samples) // 2]
+    n = len(opened)
+    print(f"active {args.active} s: {sum(counts)} echoes, {len(samples)} samples, "
+          f"server VmRSS median {median} peak {peak} KiB; per connection "
+          f"median {(median - before) / n:.1f} peak {(peak - before) / n:.1f} KiB")
 
 
 if __name__ == "__main__":
@@ -80,4 +117,7 @@ if __name__ == "__main__":
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--messages", type=int, default=1,
                    help="echoes per client (40 fill the default windows)")
+    p.add_argument("--active", type=float, default=0,
+                   help="then echo in a loop on every client for this many "
+                        "seconds, sampling the server's memory")
     asyncio.run(main(p.parse_args()))

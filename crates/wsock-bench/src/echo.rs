@@ -220,10 +220,12 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn echo_wsock(tcp: TcpStream) -> Result<(), BoxError> {
     let mut ws = wsock_tokio::accept(tcp).await?;
-    // One line more than the plainest loop: a batch of pipelined input is
-    // answered in one write. `WSOCK_BENCH_NO_COALESCE` set: one write per
-    // message, for before/after comparisons in one run.
-    ws.set_write_coalescing(std::env::var_os("WSOCK_BENCH_NO_COALESCE").is_none());
+    // The plainest loop, as users write it. `WSOCK_BENCH_COALESCE` set:
+    // the one line more that answers a batch of pipelined input in one
+    // write (`set_write_coalescing`), for before/after in one run.
+    if std::env::var_os("WSOCK_BENCH_COALESCE").is_some() {
+        ws.set_write_coalescing(true);
+    }
     while let Some(message) = ws.recv().await? {
         if message.is_data() {
             ws.send(message).await?;
@@ -316,6 +318,10 @@ pub struct Load {
     pub size: usize,
     /// Messages in flight per connection.
     pub window: usize,
+    /// Offer permessage-deflate as a browser does and send JSON-like text
+    /// messages, each different ([`crate::deflate::json_message`]),
+    /// compressed when the server agrees (`kind` is then unused).
+    pub deflate: bool,
 }
 
 /// Shared state of the connections of one run.
@@ -327,6 +333,8 @@ pub struct Tally {
     pub ready: AtomicU64,
     /// Tells the connections to stop.
     pub stop: AtomicBool,
+    /// Connections whose server agreed to permessage-deflate.
+    pub deflated: AtomicU64,
 }
 
 /// The frames one connection sends: `window` copies of one masked frame
@@ -366,20 +374,10 @@ impl Frames {
 /// Drives one connection until `tally.stop`: handshake, keep `window`
 /// messages in flight, verify each echo.
 pub async fn drive(load: &Load, frames: &Frames, tally: &Tally) -> io::Result<()> {
-    let mut tcp = TcpStream::connect(load.addr).await?;
-    tcp.set_nodelay(true)?;
-    tcp.write_all(
-        format!(
-            "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-            load.addr
-        )
-        .as_bytes(),
-    )
-    .await?;
-    let head = read_head(&mut tcp).await?;
-    if !head.starts_with("HTTP/1.1 101") {
-        return Err(io::Error::other(format!("handshake refused: {head}")));
+    if load.deflate {
+        return drive_deflate(load, tally).await;
     }
+    let (mut tcp, _) = upgrade(load.addr, "").await?;
     tally.ready.fetch_add(1, Ordering::Relaxed);
 
     let window = frames.wire.len() / frames.frame_len;
@@ -413,6 +411,118 @@ pub async fn drive(load: &Load, frames: &Frames, tally: &Tally) -> io::Result<()
             }
             tcp.write_all(&frames.wire[..echoed * frames.frame_len])
                 .await?;
+        }
+    }
+}
+
+/// Connects and upgrades with `extra` header lines; returns the socket and
+/// the server's response head.
+async fn upgrade(addr: SocketAddr, extra: &str) -> io::Result<(TcpStream, String)> {
+    let mut tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    tcp.write_all(
+        format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+        )
+        .as_bytes(),
+    )
+    .await?;
+    let head = read_head(&mut tcp).await?;
+    if !head.starts_with("HTTP/1.1 101") {
+        return Err(io::Error::other(format!("handshake refused: {head}")));
+    }
+    Ok((tcp, head))
+}
+
+/// [`drive`] with permessage-deflate offered: message `n` of a connection
+/// is [`json_message(n)`](crate::deflate::json_message), compressed with
+/// context takeover when the server agreed, and echo `n` must inflate (or
+/// be, when the server declined) to exactly that.
+async fn drive_deflate(load: &Load, tally: &Tally) -> io::Result<()> {
+    let (mut tcp, head) = upgrade(load.addr, crate::deflate::OFFER).await?;
+    let agreed = crate::deflate::Agreed::parse(header(&head, "sec-websocket-extensions"));
+    if agreed.is_some() {
+        tally.deflated.fetch_add(1, Ordering::Relaxed);
+    }
+    tally.ready.fetch_add(1, Ordering::Relaxed);
+    let mut deflater = agreed.map(crate::deflate::Deflater::new);
+    let mut inflater = crate::deflate::Inflater::new(agreed, load.size + 1024);
+    let (mut sent, mut checked) = (0u64, 0u64);
+    let (mut wire, mut compressed, mut inflated) = (Vec::new(), Vec::new(), Vec::new());
+    let mut send = async |tcp: &mut TcpStream, count: usize, sent: &mut u64| -> io::Result<()> {
+        wire.clear();
+        for _ in 0..count {
+            let message = crate::deflate::json_message(*sent, load.size);
+            *sent += 1;
+            if let Some(deflater) = deflater.as_mut() {
+                compressed.clear();
+                deflater.deflate(&message, &mut compressed)?;
+                crate::frame_rsv(
+                    wsock_core::__internals::OpCode::Text,
+                    wsock_core::__internals::RSV1,
+                    &compressed,
+                    true,
+                    &mut wire,
+                );
+            } else {
+                crate::frame(
+                    wsock_core::__internals::OpCode::Text,
+                    &message,
+                    true,
+                    &mut wire,
+                );
+            }
+        }
+        tcp.write_all(&wire).await
+    };
+    send(&mut tcp, load.window.max(1), &mut sent).await?;
+    let mut buf = vec![0; 64 * 1024];
+    let mut have = 0;
+    loop {
+        if have == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = tcp.read(&mut buf[have..]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        have += n;
+        let mut at = 0;
+        let mut echoed = 0;
+        loop {
+            let rest = &buf[at..have];
+            // A compressed echo has RSV1 set (0xc1), only if agreed.
+            let first = match rest.first() {
+                Some(0xc1) if agreed.is_some() => 0xc1,
+                _ => 0x81,
+            };
+            let Some((start, len)) = parse_server_frame(rest, first)? else {
+                break;
+            };
+            let payload = &rest[start..start + len];
+            let message = if first == 0xc1 {
+                inflater.inflate(payload, &mut inflated)?;
+                &inflated[..]
+            } else {
+                payload
+            };
+            if message != crate::deflate::json_message(checked, load.size) {
+                return Err(io::Error::other(format!(
+                    "echo {checked} differs from what was sent"
+                )));
+            }
+            checked += 1;
+            at += start + len;
+            echoed += 1;
+        }
+        buf.copy_within(at..have, 0);
+        have -= at;
+        if echoed > 0 {
+            tally.echoed.fetch_add(echoed as u64, Ordering::Relaxed);
+            if tally.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            send(&mut tcp, echoed, &mut sent).await?;
         }
     }
 }

@@ -495,7 +495,7 @@ async fn open(
     let mut tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let offer = if offer_deflate {
-        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        crate::deflate::OFFER
     } else {
         ""
     };
@@ -541,7 +541,7 @@ async fn subscriber(
         deflate,
         ..Tally::default()
     };
-    let mut inflater = flate2::Decompress::new(false);
+    let mut inflater = crate::deflate::Inflater::new(None, 2 * MESSAGE_SIZE);
     let mut inflated = Vec::with_capacity(2 * MESSAGE_SIZE);
     let mut joined = false;
     let mut at = 0;
@@ -556,7 +556,7 @@ async fn subscriber(
                     return Err(io::Error::other("compressed frame without deflate"));
                 }
                 tally.compressed += 1;
-                inflate(&mut inflater, payload, &mut inflated)?;
+                inflater.inflate(payload, &mut inflated)?;
                 &inflated[..]
             } else {
                 payload
@@ -599,27 +599,6 @@ async fn subscriber(
             )));
         }
     }
-}
-
-/// Inflates one compressed message (RFC 7692 §7.2.2: the payload and the
-/// four bytes the sender left out), at most twice a message's size.
-fn inflate(inflater: &mut flate2::Decompress, payload: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-    out.clear();
-    for input in [payload, &[0, 0, 0xff, 0xff][..]] {
-        let mut input = input;
-        while !input.is_empty() {
-            if out.len() == out.capacity() {
-                return Err(io::Error::other("inflated message too large"));
-            }
-            let before = inflater.total_in();
-            inflater
-                .decompress_vec(input, out, flate2::FlushDecompress::Sync)
-                .map_err(io::Error::other)?;
-            let used = (inflater.total_in() - before) as usize;
-            input = &input[used..];
-        }
-    }
-    Ok(())
 }
 
 /// A final unmasked text frame at the start of `buf`: (first header byte,

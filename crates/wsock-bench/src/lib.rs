@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wsock_core::__internals::{FrameHeader, OpCode, apply_mask};
 use wsock_core::{Config, Connection, DataKind, Event, Message, Role};
 
+pub mod deflate;
 pub mod echo;
 pub mod fanout;
 
@@ -99,9 +100,14 @@ impl Kind {
 /// Appends one final frame carrying `payload`, masked with [`KEY`] when
 /// `masked` (as a client sends it), to `out`.
 pub fn frame(opcode: OpCode, payload: &[u8], masked: bool, out: &mut Vec<u8>) {
+    frame_rsv(opcode, 0, payload, masked, out);
+}
+
+/// [`frame`] with the RSV bits `rsv` set (RSV1 marks a compressed message).
+pub fn frame_rsv(opcode: OpCode, rsv: u8, payload: &[u8], masked: bool, out: &mut Vec<u8>) {
     let header = FrameHeader {
         fin: true,
-        rsv: 0,
+        rsv,
         opcode,
         mask: masked.then_some(KEY),
         payload_len: payload.len() as u64,

@@ -6,7 +6,7 @@
 //!                  [--flavours current,multi] [--rounds 3] [--secs 1]
 //!                  [--window 16] [--servers wsock,tokio-tungstenite,...]
 //!                  [--style loop|forward]
-//!                  [--kind binary|text-ascii|text-multilingual]
+//!                  [--kind binary|text-ascii|text-multilingual] [--deflate off|on]
 //! wsock-bench serve <server> <current|multi> <loop|forward> [--port P]
 //!                  (binds 127.0.0.1:P, any free port by default; prints "port N")
 //! wsock-bench fanout [--subscribers 10000] [--messages 100] [--rounds 3]
@@ -24,6 +24,10 @@
 //! flavour and the style. `--kind` picks binary messages or text ones
 //! (text opcode, ASCII or mostly multi-byte UTF-8); every server echoes
 //! text as text, and the load generator checks the opcode and every byte.
+//! `--deflate on` offers permessage-deflate as a browser does and sends
+//! JSON-like text messages, each one different, compressed with context
+//! takeover when the server agrees; the servers that cannot negotiate it
+//! decline and run uncompressed, which the table says.
 //!
 //! `fanout` runs one publisher and `--subscribers` subscribers against a
 //! fan-out server of each library in a child process (`fanout-serve`),
@@ -48,7 +52,7 @@ use wsock_core::Role;
 const USAGE: &str = "usage:
   wsock-bench echo [--conns 1,16,100,500] [--sizes 16,1024,65536] [--flavours current,multi]
                    [--rounds 3] [--secs 1] [--window 16] [--style loop|forward]
-                   [--kind binary|text-ascii|text-multilingual]
+                   [--kind binary|text-ascii|text-multilingual] [--deflate off|on]
                    [--servers wsock,tokio-tungstenite,fastwebsockets,tokio-websockets]
                    (also wsock-blocking and tungstenite: a thread per connection, only when named)
   wsock-bench serve <server> <current|multi> <loop|forward> [--port P]
@@ -187,13 +191,14 @@ fn spawn_server(server: Server, flavour: &str, style: Style) -> Result<Running, 
     })
 }
 
-/// msgs/s and server CPU seconds per message of one run.
+/// msgs/s and server CPU seconds per message of one run, and whether the
+/// server agreed to permessage-deflate on every connection.
 fn run_once(
     rt: &tokio::runtime::Runtime,
     server: &Running,
     load: Load,
     secs: f64,
-) -> Result<(f64, f64), String> {
+) -> Result<(f64, f64, bool), String> {
     rt.block_on(async {
         let load = Arc::new(load);
         let frames = Arc::new(Frames::new(load.kind, load.size, load.window));
@@ -242,7 +247,12 @@ fn run_once(
             }
         }
         let msgs = (e1 - e0) as f64;
-        Ok((msgs / (t1 - t0).as_secs_f64(), (c1 - c0) / msgs.max(1.0)))
+        let agreed = tally.deflated.load(Ordering::Relaxed) == load.connections as u64;
+        Ok((
+            msgs / (t1 - t0).as_secs_f64(),
+            (c1 - c0) / msgs.max(1.0),
+            agreed,
+        ))
     })
 }
 
@@ -266,6 +276,7 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
     let mut window = 16;
     let mut style = Style::Loop;
     let mut kind = Kind::Binary;
+    let mut deflate = false;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -279,6 +290,13 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
             "--window" => window = value.parse().map_err(|_| "bad --window")?,
             "--style" => style = Style::from_name(value).ok_or("bad --style")?,
             "--kind" => kind = Kind::from_name(value).ok_or("bad --kind")?,
+            "--deflate" => {
+                deflate = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err("bad --deflate (off or on)".into()),
+                }
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -309,8 +327,13 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
         println!(
             "\n### {flavour}-thread runtime, {} servers, {} messages: msgs/s (median of {rounds} x {secs} s), server CPU µs/msg\n",
             style.name(),
-            kind.name()
+            if deflate {
+                "JSON-like text, permessage-deflate offered,"
+            } else {
+                kind.name()
+            }
         );
+        let mut compressed = vec![false; running.len()];
         let threaded: Vec<&str> = (servers.iter())
             .filter(|s| s.is_threaded())
             .map(|s| s.name())
@@ -347,8 +370,10 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
                             kind,
                             size,
                             window,
+                            deflate,
                         };
-                        let (rate, cpu) = run_once(&rt, &running[i], load, secs)?;
+                        let (rate, cpu, agreed) = run_once(&rt, &running[i], load, secs)?;
+                        compressed[i] |= agreed;
                         rates[i].push(rate);
                         cpus[i].push(cpu);
                         std::thread::sleep(Duration::from_millis(50));
@@ -368,6 +393,24 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
                 }
                 println!("{row}");
             }
+        }
+        if deflate {
+            let names = |agreed: bool| {
+                let names: Vec<&str> = (0..running.len())
+                    .filter(|&i| compressed[i] == agreed)
+                    .map(|i| servers[i].name())
+                    .collect();
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            };
+            println!(
+                "\ncompressed: {}; declined permessage-deflate, ran uncompressed: {}",
+                names(true),
+                names(false)
+            );
         }
     }
     if !compare.is_empty() {
