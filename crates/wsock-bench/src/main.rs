@@ -169,9 +169,23 @@ impl Drop for Running {
 }
 
 fn spawn_server(server: Server, flavour: &str, style: Style) -> Result<Running, String> {
+    let (child, addr) = spawn_child(
+        &["serve", server.name(), flavour, style.name()],
+        server.name(),
+    )?;
+    Ok(Running {
+        server,
+        child,
+        addr,
+    })
+}
+
+/// This executable again with `args`, a server that prints `port N` on its
+/// first line of output: the child and the address it listens on.
+fn spawn_child(args: &[&str], name: &str) -> Result<(Child, SocketAddr), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(exe)
-        .args(["serve", server.name(), flavour, style.name()])
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
@@ -183,12 +197,8 @@ fn spawn_server(server: Server, flavour: &str, style: Style) -> Result<Running, 
         .trim()
         .strip_prefix("port ")
         .and_then(|p| p.parse().ok())
-        .ok_or(format!("{}: no port in {line:?}", server.name()))?;
-    Ok(Running {
-        server,
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    })
+        .ok_or(format!("{name}: no port in {line:?}"))?;
+    Ok((child, SocketAddr::from(([127, 0, 0, 1], port))))
 }
 
 /// msgs/s and server CPU seconds per message of one run, and whether the
@@ -582,25 +592,8 @@ impl Drop for FanRunning {
 }
 
 fn spawn_fanout(server: FanServer, flavour: &str) -> Result<FanRunning, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
-        .args(["fanout-serve", server.name(), flavour])
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let port: u16 = line
-        .trim()
-        .strip_prefix("port ")
-        .and_then(|p| p.parse().ok())
-        .ok_or(format!("{}: no port in {line:?}", server.name()))?;
-    Ok(FanRunning {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    })
+    let (child, addr) = spawn_child(&["fanout-serve", server.name(), flavour], server.name())?;
+    Ok(FanRunning { child, addr })
 }
 
 /// One measured round: server CPU seconds, deliveries, seconds, and
