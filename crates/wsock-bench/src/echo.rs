@@ -245,10 +245,13 @@ async fn echo_tungstenite(tcp: TcpStream) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn echo_fastwebsockets(mut tcp: TcpStream) -> Result<(), BoxError> {
-    // fastwebsockets does the upgrade through hyper (its `upgrade`
-    // feature); the same answer written by hand keeps hyper out of the
-    // measurement and of this crate.
+/// A fastwebsockets server connection after the opening handshake, with
+/// automatic close and pong. fastwebsockets does the upgrade through hyper
+/// (its `upgrade` feature); the same answer written by hand keeps hyper out
+/// of the measurement and of this crate.
+pub(crate) async fn fastwebsockets_accept(
+    mut tcp: TcpStream,
+) -> Result<fastwebsockets::WebSocket<TcpStream>, BoxError> {
     let request = read_head(&mut tcp).await?;
     let key = header(&request, "sec-websocket-key").ok_or("no key")?;
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
@@ -259,6 +262,11 @@ async fn echo_fastwebsockets(mut tcp: TcpStream) -> Result<(), BoxError> {
     let mut ws = fastwebsockets::WebSocket::after_handshake(tcp, fastwebsockets::Role::Server);
     ws.set_auto_close(true);
     ws.set_auto_pong(true);
+    Ok(ws)
+}
+
+async fn echo_fastwebsockets(tcp: TcpStream) -> Result<(), BoxError> {
+    let mut ws = fastwebsockets_accept(tcp).await?;
     loop {
         let frame = ws.read_frame().await?;
         match frame.opcode {

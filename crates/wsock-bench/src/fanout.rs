@@ -53,7 +53,7 @@ use tokio::sync::{Notify, Semaphore, broadcast};
 use wsock_core::__internals::OpCode;
 use wsock_tokio::broadcast::Hub;
 
-use crate::echo::{BoxError, header, read_head};
+use crate::echo::{BoxError, header};
 
 /// Messages a room keeps for subscribers that are behind, in every server.
 pub const ROOM_CAPACITY: usize = 1024;
@@ -210,22 +210,13 @@ async fn tungstenite_connection(
 }
 
 async fn fastwebsockets_connection(
-    mut tcp: TcpStream,
+    tcp: TcpStream,
     publisher: bool,
     channel: &broadcast::Sender<Bytes>,
 ) -> Result<(), BoxError> {
     // As in the echo benchmark, the upgrade answer is written by hand, not
     // through hyper.
-    let request = read_head(&mut tcp).await?;
-    let key = header(&request, "sec-websocket-key").ok_or("no key")?;
-    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    );
-    tcp.write_all(response.as_bytes()).await?;
-    let mut ws = fastwebsockets::WebSocket::after_handshake(tcp, fastwebsockets::Role::Server);
-    ws.set_auto_close(true);
-    ws.set_auto_pong(true);
+    let mut ws = crate::echo::fastwebsockets_accept(tcp).await?;
     if publisher {
         loop {
             let frame = ws.read_frame().await?;
