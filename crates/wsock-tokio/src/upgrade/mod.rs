@@ -176,18 +176,9 @@ where
         let error = Error::handshake(rejected.error.clone());
         (rejected, error)
     })?;
-    match callback(&request) {
-        Ok(accept) => request.accept(accept).map_err(|rejected| {
-            // The application's mistake: 500, and an error of its own kind.
-            let error = Error::invalid_request(rejected.error.clone());
-            (rejected, error)
-        }),
-        Err(rejection) => {
-            let rejected = request.reject(rejection);
-            let error = Error::handshake(rejected.error.clone());
-            Err((rejected, error))
-        }
-    }
+    // The callback's rejection, or its invalid answer (the application's
+    // mistake: 500), as every server of this crate decides them.
+    wsock_io::accept::answer(request, callback)
 }
 
 /// The accepted WebSocket, once hyper has sent the response and handed
