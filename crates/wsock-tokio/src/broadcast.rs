@@ -254,11 +254,11 @@ impl Hub {
     /// waiting for any of them; returns how many subscribers there were. A
     /// room without subscribers is removed.
     ///
-    /// With a broker ([`HubBuilder::build_redis`]), text and binary
+    /// With a broker (`HubBuilder::build_redis`, feature `redis`), text and binary
     /// messages go to every process through Redis, the local subscribers
     /// included, and the count is of the local subscribers; a message the
     /// broker cannot take now is dropped (and 0 returned):
-    /// [`try_publish`](Self::try_publish) says why.
+    /// `try_publish` says why.
     pub fn publish(&self, room: &str, message: impl Into<Message>) -> usize {
         let message = message.into();
         #[cfg(feature = "redis")]

@@ -149,9 +149,9 @@ impl ClientBuilder {
     /// (`Error::certificate_error` says why); without the `tls`
     /// feature, `wss://` always is.
     ///
-    /// With the `http2` feature, [`http2`](Self::http2) may have the
+    /// With the `http2` feature, `ClientBuilder::http2` may have the
     /// WebSocket opened over HTTP/2 (RFC 8441) instead; its transport is
-    /// then [`MaybeTlsStream::Http2`].
+    /// then `MaybeTlsStream::Http2`.
     pub async fn connect(&self) -> Result<WebSocket<MaybeTlsStream>, Error> {
         let request = self.options.request()?;
         #[cfg(feature = "http2")]

@@ -11,8 +11,7 @@ use tokio::net::TcpStream;
 /// [`ClientBuilder::connect`](crate::ClientBuilder::connect) return: plain
 /// TCP for `ws://`, TLS over TCP for `wss://` (with the `tls` feature, on by
 /// default), or a stream of an HTTP/2 connection (with the `http2` feature,
-/// when [`ClientBuilder::http2`](crate::ClientBuilder::http2) asks for
-/// it). More variants may be added: match with a wildcard arm.
+/// when `ClientBuilder::http2` asks for it). More variants may be added: match with a wildcard arm.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum MaybeTlsStream {
