@@ -3,6 +3,9 @@
 //! subscriber that stops reading holds nobody back and is closed with 1008
 //! (or skips, under `Overflow::Skip`).
 
+// Every test here mixes compressed and uncompressed subscribers.
+#![cfg(feature = "deflate")]
+
 mod common;
 
 use std::sync::Arc;

@@ -15,7 +15,7 @@ use redis_server::RedisServer;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use wsock_tokio::broadcast::{BrokerError, Hub, RedisBroker};
-use wsock_tokio::{ClientBuilder, DeflateConfig, Message, Server, WebSocket};
+use wsock_tokio::{ClientBuilder, Message, Server, WebSocket};
 
 const ROOM: &str = "lobby";
 
@@ -126,8 +126,7 @@ async fn clients_of_two_servers_share_a_room() {
         let mut sender = ClientBuilder::new(&url_a).connect().await.unwrap();
         let mut readers = [
             ClientBuilder::new(&url_b).connect().await.unwrap(),
-            ClientBuilder::new(&url_b)
-                .deflate(DeflateConfig::disabled())
+            common::uncompressed(ClientBuilder::new(&url_b))
                 .connect()
                 .await
                 .unwrap(),

@@ -194,7 +194,7 @@ async fn slow_reader_makes_sender_wait() {
         const N: usize = 1000; // 16 MB in all, far more than socket buffers hold
         // Uncompressed, so the repeated bytes fill the socket buffers.
         let (mut client, server) = pair_with(
-            |b| b.deflate(wsock_tokio::DeflateConfig::disabled()),
+            common::uncompressed,
             Acceptor::new().write_buffer_size(BOUND),
         )
         .await;
@@ -298,8 +298,12 @@ async fn keepalive_unblocks_a_stuck_sender() {
 async fn write_timeout_against_a_peer_that_does_not_read() {
     use tokio::io::AsyncReadExt;
     let (ours, mut theirs) = tokio::io::duplex(4096);
+    #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
     let mut config = Config::default();
-    config.deflate = wsock_tokio::DeflateConfig::disabled();
+    #[cfg(feature = "deflate")]
+    {
+        config.deflate = wsock_tokio::DeflateConfig::disabled();
+    }
     let mut ws = WebSocket::from_raw(ours, Role::Client, config);
     ws.set_write_timeout(Some(Duration::from_secs(5)));
     let started = tokio::time::Instant::now();
@@ -439,11 +443,7 @@ async fn keepalive_over_tcp() {
 async fn reader_progresses_while_writer_is_stuck() {
     timeout(LIMIT, async {
         // Uncompressed, so the repeated bytes fill the socket buffers.
-        let (ours, peer) = pair_with(
-            |b| b.deflate(wsock_tokio::DeflateConfig::disabled()),
-            Acceptor::new(),
-        )
-        .await;
+        let (ours, peer) = pair_with(common::uncompressed, Acceptor::new()).await;
         let (mut our_rx, mut our_tx) = ours.split();
         let (mut peer_rx, mut peer_tx) = peer.split();
         let sent = Arc::new(AtomicUsize::new(0));

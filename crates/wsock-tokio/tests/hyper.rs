@@ -114,7 +114,9 @@ async fn http11_messages_subprotocol_deflate_and_close() {
             (client.protocol(), server.protocol()),
             (Some("chat.v2"), Some("chat.v2"))
         );
+        #[cfg(feature = "deflate")]
         assert!(client.extensions().deflate().is_some());
+        #[cfg(feature = "deflate")]
         assert!(server.extensions().deflate().is_some());
         assert_eq!(server.request().unwrap().path(), "/chat");
         assert_eq!(client.response().unwrap().status(), 101);
@@ -141,6 +143,7 @@ async fn http11_messages_subprotocol_deflate_and_close() {
             Some(Message::text("x".repeat(10_000)))
         );
         // Compressed on the wire: the 10 kB of 'x' took a few bytes.
+        #[cfg(feature = "deflate")]
         assert!(server.stats().bytes_sent < 1_000, "{:?}", server.stats());
 
         let closing = tokio::spawn(async move {
@@ -292,10 +295,9 @@ async fn h2_two_websockets_share_a_connection_and_each_side_closes() {
             .unwrap();
         let mut server_a = next(&mut accepted).await;
         let mut b = h2
-            .websocket_with(
-                &ClientBuilder::new(format!("ws://{addr}/b"))
-                    .deflate(wsock_tokio::DeflateConfig::disabled()),
-            )
+            .websocket_with(&common::uncompressed(ClientBuilder::new(format!(
+                "ws://{addr}/b"
+            ))))
             .await
             .unwrap();
         let mut server_b = next(&mut accepted).await;
@@ -308,6 +310,7 @@ async fn h2_two_websockets_share_a_connection_and_each_side_closes() {
         assert_eq!(server_a.protocol(), Some("chat.v2"));
         assert_eq!(server_a.request().unwrap().path(), "/a");
         assert_eq!(server_b.request().unwrap().path(), "/b");
+        #[cfg(feature = "deflate")]
         assert!(server_b.extensions().deflate().is_none(), "not offered");
 
         // Interleaved on the one connection.
@@ -367,6 +370,7 @@ async fn h2_two_websockets_share_a_connection_and_each_side_closes() {
     .unwrap();
 }
 
+#[cfg(feature = "deflate")]
 #[tokio::test]
 async fn h2_deflate_is_negotiated_in_the_200() {
     timeout(LIMIT, async {
@@ -457,9 +461,7 @@ async fn h2_flow_control_stalls_a_sender_whose_peer_stops_reading() {
         const BOUND: usize = 64 * 1024;
         const SIZE: usize = 16 * 1024;
         const N: usize = 200; // 3.2 MB, far over the stream's 64 KiB window
-        let acceptor = Acceptor::new()
-            .write_buffer_size(BOUND)
-            .deflate(wsock_tokio::DeflateConfig::disabled());
+        let acceptor = common::uncompressed_acceptor(Acceptor::new().write_buffer_size(BOUND));
         let (addr, mut accepted) = server(acceptor).await;
         let h2 = h2_connection(addr).await;
         let mut client = h2.websocket(format!("ws://{addr}/")).await.unwrap();

@@ -303,10 +303,7 @@ async fn fragmented_sending_is_received_whole() {
     timeout(LIMIT, async {
         // Uncompressed, so the frames carry the text itself.
         let (mut client, mut server) = pair_with(
-            |b| {
-                b.fragment_size(Some(1000))
-                    .deflate(wsock_tokio::DeflateConfig::disabled())
-            },
+            |b| common::uncompressed(b.fragment_size(Some(1000))),
             Acceptor::new(),
         )
         .await;
@@ -348,6 +345,7 @@ async fn message_size_limit() {
 
 /// Incompressible bytes (a seeded xorshift generator): deflate makes them
 /// a little larger on the wire.
+#[cfg(feature = "deflate")]
 fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut out = Vec::with_capacity(len + 8);
@@ -365,6 +363,7 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 // exactly at `max_frame_size == max_message_size` arrives both ways
 // although its compressed frame is larger, and one byte more fails with
 // 1009, whichever side receives it.
+#[cfg(feature = "deflate")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_messages_at_the_limits_arrive_and_one_byte_over_fails_with_1009() {
     const LIMIT: usize = 1 << 20;

@@ -34,6 +34,21 @@ pub async fn pair_with(
     (client, accept.await.unwrap())
 }
 
+/// `builder` without permessage-deflate, so that payloads cross the wire
+/// as sent (they are never compressed without the feature).
+pub fn uncompressed(builder: ClientBuilder) -> ClientBuilder {
+    #[cfg(feature = "deflate")]
+    let builder = builder.deflate(wsock_tokio::DeflateConfig::disabled());
+    builder
+}
+
+/// The acceptor without permessage-deflate (see [`uncompressed`]).
+pub fn uncompressed_acceptor(acceptor: Acceptor) -> Acceptor {
+    #[cfg(feature = "deflate")]
+    let acceptor = acceptor.deflate(wsock_tokio::DeflateConfig::disabled());
+    acceptor
+}
+
 pub async fn pair() -> (WebSocket<MaybeTlsStream>, WebSocket<TcpStream>) {
     pair_with(|b| b, Acceptor::new()).await
 }
