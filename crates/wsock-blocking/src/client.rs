@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wsock_core::HandshakeError;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
@@ -11,13 +11,9 @@ use crate::engine::{Handshake, Shared, read_by, write_all_by};
 use crate::transport::{MaybeTlsStream, Transport};
 use crate::websocket::WebSocket;
 use crate::{ConnectAttempt, Error, ErrorKind};
+use wsock_io::connect::{attempt_timeout, interleave, target};
 use wsock_io::options::ClientOptions;
 use wsock_io::options::Settings;
-
-/// The least time an address gets when the connect timeout is shared among
-/// several (as Go's dialer does), so one slow address does not starve the
-/// others of all but a sliver.
-const MIN_ATTEMPT: Duration = Duration::from_secs(2);
 
 /// Everything set before a client connects.
 ///
@@ -121,16 +117,11 @@ impl ClientBuilder {
         }
         let deadline = self.options.connect_timeout.map(|t| Instant::now() + t);
         let (host, port) = (request.host(), request.port());
-        let target = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
         let addrs = match &self.options.addresses {
             Some(addrs) => addrs.clone(),
             None => resolve(host, port, deadline)?,
         };
-        let stream = connect_any(&target, &addrs, deadline)?;
+        let stream = connect_any(&target(host, port), &interleave(addrs), deadline)?;
         stream
             .set_nodelay(self.options.nodelay)
             .map_err(Error::io)?;
@@ -212,12 +203,7 @@ fn connect_any(
                 if remaining.is_zero() {
                     return Err(Error::connect(target, attempts, left));
                 }
-                let share = remaining / u32::try_from(left).unwrap_or(u32::MAX);
-                Some(if share < MIN_ATTEMPT {
-                    remaining.min(MIN_ATTEMPT)
-                } else {
-                    share
-                })
+                Some(attempt_timeout(remaining, left))
             }
         };
         let result = match timeout {
@@ -293,6 +279,7 @@ fn opening_handshake<S: Transport>(
 mod tests {
     use super::*;
     use std::net::TcpListener;
+    use std::time::Duration;
 
     #[test]
     fn every_address_is_tried_and_listed() {
