@@ -406,7 +406,9 @@ impl Server {
                 // Only the connection's thread can write to its TLS session
                 // (or to a socket we hold no second handle to): the close
                 // frame goes out when it next reads or writes.
-                _ => shared.queue_close(CloseCode::GOING_AWAY, SHUTDOWN_REASON),
+                _ => {
+                    shared.queue_close(CloseCode::GOING_AWAY, SHUTDOWN_REASON);
+                }
             }
             report.close_sent += 1;
         }
