@@ -851,15 +851,6 @@ impl ReadState {
     }
 }
 
-/// Sets a read or write timeout for `deadline`, ignoring transports that
-/// have none.
-fn apply_timeout(result: io::Result<()>) -> Result<(), Error> {
-    match result {
-        Err(e) if e.kind() != io::ErrorKind::Unsupported => Err(Error::io(e)),
-        _ => Ok(()),
-    }
-}
-
 /// One read bounded by `deadline` (for the opening handshake).
 pub(crate) fn read_by<T: Transport>(
     io: &mut T,
@@ -871,7 +862,7 @@ pub(crate) fn read_by<T: Transport>(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Error::timeout(Timeout::Handshake, what));
         }
-        apply_timeout(io.set_read_timeout(timeout_until(deadline)))?;
+        (TimeoutCache::default().set(deadline, |t| io.set_read_timeout(t))).map_err(Error::io)?;
         match io.read(buf) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
@@ -891,7 +882,7 @@ pub(crate) fn write_all_by<T: Transport>(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Error::timeout(Timeout::Handshake, what));
         }
-        apply_timeout(io.set_write_timeout(timeout_until(deadline)))?;
+        (TimeoutCache::default().set(deadline, |t| io.set_write_timeout(t))).map_err(Error::io)?;
         match io.write(data) {
             Ok(0) => return Err(Error::io_write(io::ErrorKind::WriteZero.into())),
             Ok(n) => data = &data[n..],
