@@ -88,10 +88,7 @@ impl ClientBuilder {
                 .connect_blocking_timeout(request.host(), tcp)
                 .map_err(Error::tls)
                 .inspect_err(|e| {
-                    let span = crate::diag::connection_span(wsock_core::Role::Client);
-                    if let Some(peer) = peer {
-                        crate::diag::record_peer(&span, peer);
-                    }
+                    let span = crate::diag::peer_span(wsock_core::Role::Client, peer);
                     crate::diag::handshake_failed(&span, e);
                 })?;
             return self.handshake(MaybeTlsStream::Tls(Box::new(tls)));
@@ -224,10 +221,7 @@ pub(crate) fn client_handshake<S: Transport>(
     request: &ClientRequest,
     settings: &Settings,
 ) -> Result<WebSocket<S>, Error> {
-    let span = crate::diag::connection_span(wsock_core::Role::Client);
-    if let Ok(peer) = io.peer_addr() {
-        crate::diag::record_peer(&span, peer);
-    }
+    let span = crate::diag::peer_span(wsock_core::Role::Client, io.peer_addr().ok());
     let result = opening_handshake(io, request, settings, &span);
     if let Err(e) = &result {
         crate::diag::handshake_failed(&span, e);

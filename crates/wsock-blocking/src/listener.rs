@@ -62,10 +62,7 @@ impl Served for ServerTlsStream {
                     .accept_blocking_timeout(tcp)
                     .map_err(Error::tls)
                     .inspect_err(|e| {
-                        let span = crate::diag::connection_span(wsock_core::Role::Server);
-                        if let Some(peer) = peer {
-                            crate::diag::record_peer(&span, peer);
-                        }
+                        let span = crate::diag::peer_span(wsock_core::Role::Server, peer);
                         crate::diag::handshake_failed(&span, e);
                     })
             }

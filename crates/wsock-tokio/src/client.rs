@@ -176,11 +176,8 @@ impl ClientBuilder {
             ));
         }
         let tcp = self.connect_tcp_to(request).await?;
-        let span = crate::diag::connection_span(wsock_core::Role::Client);
         let addrs = tcp.local_addr().ok().zip(tcp.peer_addr().ok());
-        if let Some((_, peer)) = addrs {
-            crate::diag::record_peer(&span, peer);
-        }
+        let span = crate::diag::peer_span(wsock_core::Role::Client, addrs.map(|(_, peer)| peer));
         #[cfg(feature = "tls")]
         if request.is_tls() {
             let connector = self.options.tls_connector();
