@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wsock_core::HandshakeError;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
@@ -11,13 +11,9 @@ use crate::engine::{Handshake, Shared, read_by, write_all_by};
 use crate::transport::{MaybeTlsStream, Transport};
 use crate::websocket::WebSocket;
 use crate::{ConnectAttempt, Error, ErrorKind};
+use wsock_io::connect::{attempt_timeout, interleave, target};
 use wsock_io::options::ClientOptions;
 use wsock_io::options::Settings;
-
-/// The least time an address gets when the connect timeout is shared among
-/// several (as Go's dialer does), so one slow address does not starve the
-/// others of all but a sliver.
-const MIN_ATTEMPT: Duration = Duration::from_secs(2);
 
 /// Everything set before a client connects.
 ///
@@ -92,10 +88,7 @@ impl ClientBuilder {
                 .connect_blocking_timeout(request.host(), tcp)
                 .map_err(Error::tls)
                 .inspect_err(|e| {
-                    let span = crate::diag::connection_span(wsock_core::Role::Client);
-                    if let Some(peer) = peer {
-                        crate::diag::record_peer(&span, peer);
-                    }
+                    let span = crate::diag::peer_span(wsock_core::Role::Client, peer);
                     crate::diag::handshake_failed(&span, e);
                 })?;
             return self.handshake(MaybeTlsStream::Tls(Box::new(tls)));
@@ -121,16 +114,11 @@ impl ClientBuilder {
         }
         let deadline = self.options.connect_timeout.map(|t| Instant::now() + t);
         let (host, port) = (request.host(), request.port());
-        let target = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
         let addrs = match &self.options.addresses {
             Some(addrs) => addrs.clone(),
             None => resolve(host, port, deadline)?,
         };
-        let stream = connect_any(&target, &addrs, deadline)?;
+        let stream = connect_any(&target(host, port), &interleave(addrs), deadline)?;
         stream
             .set_nodelay(self.options.nodelay)
             .map_err(Error::io)?;
@@ -212,12 +200,7 @@ fn connect_any(
                 if remaining.is_zero() {
                     return Err(Error::connect(target, attempts, left));
                 }
-                let share = remaining / u32::try_from(left).unwrap_or(u32::MAX);
-                Some(if share < MIN_ATTEMPT {
-                    remaining.min(MIN_ATTEMPT)
-                } else {
-                    share
-                })
+                Some(attempt_timeout(remaining, left))
             }
         };
         let result = match timeout {
@@ -238,10 +221,7 @@ pub(crate) fn client_handshake<S: Transport>(
     request: &ClientRequest,
     settings: &Settings,
 ) -> Result<WebSocket<S>, Error> {
-    let span = crate::diag::connection_span(wsock_core::Role::Client);
-    if let Ok(peer) = io.peer_addr() {
-        crate::diag::record_peer(&span, peer);
-    }
+    let span = crate::diag::peer_span(wsock_core::Role::Client, io.peer_addr().ok());
     let result = opening_handshake(io, request, settings, &span);
     if let Err(e) = &result {
         crate::diag::handshake_failed(&span, e);
@@ -293,6 +273,7 @@ fn opening_handshake<S: Transport>(
 mod tests {
     use super::*;
     use std::net::TcpListener;
+    use std::time::Duration;
 
     #[test]
     fn every_address_is_tried_and_listed() {

@@ -1,14 +1,17 @@
 //! Moves bytes between a [`Transport`] and the sans-IO [`Connection`].
 //!
-//! The connection sits behind a mutex that is never held during blocking
-//! I/O: the reader reads into its own buffer and feeds the connection; the
-//! writer copies a chunk of the connection's output into its own buffer and
-//! writes it while holding the writer lock, so frames never interleave.
-//! Whoever releases the writer lock re-checks for output queued meanwhile
-//! (a pong, a close reply), so nothing is left behind when another thread
-//! found the lock busy.
+//! The reader reads into its own buffer and feeds the connection, never
+//! holding the connection's mutex while it blocks. The writer holds the
+//! writer lock, so frames never interleave, and writes the connection's
+//! output in place (one vectored write of its slices, then consumes what
+//! went out), holding the connection meanwhile. A split connection's
+//! reader must reach the connection while a write blocks, so there the
+//! writer copies a chunk out and writes it unlocked. Whoever releases the
+//! writer lock re-checks for output queued meanwhile (a pong, a close
+//! reply), so nothing is left behind when another thread found the lock
+//! busy.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
@@ -28,8 +31,10 @@ use wsock_io::options::Settings;
 /// some, and is an error to std).
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
-/// Most bytes moved from the connection's output per write.
+/// Most bytes a split connection's writer copies out per write.
 const WRITE_CHUNK: usize = 64 * 1024;
+/// Most slices of the connection's output per vectored write.
+const MAX_SLICES: usize = 16;
 /// The largest read while reads keep filling the buffer.
 const MAX_READ: usize = 64 * 1024;
 
@@ -82,6 +87,35 @@ fn timeout_until(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()).max(MIN_TIMEOUT))
 }
 
+/// What is known of a transport's read or write timeout, to skip setting
+/// it again: only "forever" is worth remembering (a bounded one changes
+/// with every call), and a transport without timeouts is asked once.
+#[derive(Debug, Default)]
+struct TimeoutCache {
+    forever: bool,
+    unsupported: bool,
+}
+
+impl TimeoutCache {
+    /// Bounds the next read or write by `deadline` through `set`.
+    fn set(
+        &mut self,
+        deadline: Option<Instant>,
+        set: impl FnOnce(Option<Duration>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let timeout = timeout_until(deadline);
+        if self.unsupported || (self.forever && timeout.is_none()) {
+            return Ok(());
+        }
+        match set(timeout) {
+            Ok(()) => self.forever = timeout.is_none(),
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => self.unsupported = true,
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+}
+
 /// What the handshake left behind, for [`WebSocket::request`](crate::WebSocket::request)
 /// and [`WebSocket::response`](crate::WebSocket::response).
 #[derive(Debug)]
@@ -109,9 +143,13 @@ pub(crate) struct Shared {
     pub(crate) split: AtomicBool,
     /// Our side of the transport is shut down: nothing more is written.
     write_shut: AtomicBool,
-    /// The writer holds bytes it took from the connection but could not
-    /// write yet (a write timed out).
+    /// A split connection's writer holds bytes it took from the
+    /// connection but could not write yet (a write timed out).
     unsent: AtomicBool,
+    /// Another thread asked for a close while this connection's thread
+    /// held the connection (writing): queued at its next use of it.
+    requested_close: Mutex<Option<CloseFrame>>,
+    close_requested: AtomicBool,
     /// The transport is closed for good.
     closed: AtomicBool,
     /// The connection's diagnostics span.
@@ -121,16 +159,13 @@ pub(crate) struct Shared {
 }
 
 struct WriteState {
-    /// Bytes taken from the connection and not yet written.
+    /// A split connection's bytes taken from the connection and not yet
+    /// written.
     pending: Vec<u8>,
     pos: usize,
     /// The configured write timeout.
     timeout: Option<Duration>,
-    /// The transport's write timeout is known to be "forever" (a bounded
-    /// one changes with every write, so it is always set).
-    forever: bool,
-    /// The transport has no write timeouts.
-    no_timeouts: bool,
+    timer: TimeoutCache,
     /// Set once writing is impossible: the transport failed or was closed.
     dead: Option<ErrorKind>,
 }
@@ -164,8 +199,7 @@ impl Shared {
                 pending: Vec::new(),
                 pos: 0,
                 timeout: settings.write_timeout,
-                forever: false,
-                no_timeouts: false,
+                timer: TimeoutCache::default(),
                 dead: None,
             }),
             origin: Instant::now(),
@@ -177,6 +211,8 @@ impl Shared {
             split: AtomicBool::new(false),
             write_shut: AtomicBool::new(false),
             unsent: AtomicBool::new(false),
+            requested_close: Mutex::new(None),
+            close_requested: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             span,
             failed: AtomicBool::new(false),
@@ -185,8 +221,20 @@ impl Shared {
 
     /// The connection, its timers brought up to date.
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
-        let mut conn = lock(&self.conn);
+        let mut conn = self.conn_as_is();
         conn.handle_timeout(self.origin.elapsed());
+        conn
+    }
+
+    /// The connection, timers untouched, with a close another thread asked
+    /// for queued.
+    fn conn_as_is(&self) -> MutexGuard<'_, Connection> {
+        let mut conn = lock(&self.conn);
+        if self.close_requested.swap(false, Ordering::AcqRel)
+            && let Some(frame) = lock(&self.requested_close).take()
+        {
+            let _ = self.close_conn(&mut conn, frame.code, &frame.reason);
+        }
         conn
     }
 
@@ -288,7 +336,7 @@ impl Shared {
             drop(w);
             result?;
             // Output queued by a thread that found the lock busy is ours.
-            if !lock(&self.conn).wants_write() {
+            if !self.conn_as_is().wants_write() {
                 return Ok(());
             }
             guard = try_lock(&self.writer);
@@ -322,39 +370,60 @@ impl Shared {
                 _ => Error::message(kind, "the transport failed earlier"),
             });
         }
-        let mut wrote = false;
-        loop {
-            if w.pos == w.pending.len() {
-                w.pending.clear();
-                w.pos = 0;
-                let mut conn = lock(&self.conn);
-                let n = {
+        let (mut wrote, mut empty) = (false, false);
+        while !empty {
+            // A split connection's reader must reach the connection while a
+            // write blocks: its writer copies a chunk out and writes it
+            // unlocked. (Bytes copied out before a reunion go first.)
+            let copy = w.pos < w.pending.len() || self.split.load(Ordering::Acquire);
+            let result = if copy {
+                if w.pos == w.pending.len() {
+                    w.pending.clear();
+                    w.pos = 0;
+                    let mut conn = lock(&self.conn);
                     let mut slices = [&[][..]; 1];
                     if conn.poll_transmit(&mut slices) == 0 {
                         break;
                     }
                     let n = slices[0].len().min(WRITE_CHUNK);
                     w.pending.extend_from_slice(&slices[0][..n]);
-                    n
-                };
-                conn.consume_output(n);
-            }
-            let timeout = timeout_until(deadline);
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Error::timeout(Timeout::Write, "unsent bytes stay queued"));
-            }
-            let known = w.forever && timeout.is_none();
-            if !w.no_timeouts && !known {
-                match io.set_write_timeout(timeout) {
-                    Ok(()) => w.forever = timeout.is_none(),
-                    Err(e) if e.kind() == io::ErrorKind::Unsupported => w.no_timeouts = true,
-                    Err(e) => return Err(self.write_failed(w, e)),
+                    conn.consume_output(n);
                 }
-            }
-            match io.write(&w.pending[w.pos..]) {
-                Ok(0) => return Err(self.write_failed(w, io::ErrorKind::WriteZero.into())),
-                Ok(n) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(Error::timeout(Timeout::Write, "unsent bytes stay queued"));
+                }
+                let r = w.timer.set(deadline, |t| io.set_write_timeout(t));
+                let r = r.and_then(|()| io.write(&w.pending[w.pos..]));
+                if let Ok(n) = r {
                     w.pos += n;
+                }
+                r
+            } else {
+                // Straight from the connection's output: no copy.
+                let mut conn = lock(&self.conn);
+                let mut slices = [&[][..]; MAX_SLICES];
+                let k = conn.poll_transmit(&mut slices);
+                if k == 0 {
+                    break;
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(Error::timeout(Timeout::Write, "unsent bytes stay queued"));
+                }
+                let r = w.timer.set(deadline, |t| io.set_write_timeout(t));
+                let r = r.and_then(|()| match k {
+                    1 => io.write(slices[0]),
+                    _ => io.write_vectored(&slices.map(IoSlice::new)[..k]),
+                });
+                if let Ok(n) = r {
+                    conn.consume_output(n);
+                    // All out: no need to look again.
+                    empty = !conn.wants_write();
+                }
+                r
+            };
+            match result {
+                Ok(0) => return Err(self.write_failed(w, io::ErrorKind::WriteZero.into())),
+                Ok(_) => {
                     wrote = true;
                     if renew {
                         deadline = stall_deadline(w);
@@ -440,35 +509,6 @@ impl Shared {
         crate::diag::failed(&self.span, error);
     }
 
-    /// Closes the transport without a reader: for the last handle to go
-    /// when it cannot read (a write half), and for forced shutdowns. Sends
-    /// a close frame (1001) if none was, writes what is queued, shuts down
-    /// and discards input until end of stream, all within the linger time.
-    pub(crate) fn close_without_reader<T: Transport>(
-        &self,
-        io: &mut T,
-        code: CloseCode,
-        reason: &str,
-    ) {
-        if self.is_closed() {
-            return;
-        }
-        if std::thread::panicking() {
-            self.finish_close(io);
-            return;
-        }
-        let deadline = Instant::now() + self.linger;
-        {
-            let mut conn = self.conn();
-            if conn.state() == State::Open {
-                let _ = self.close_conn(&mut conn, code, reason);
-            }
-        }
-        self.shut_write(io, deadline);
-        discard_input(io, deadline);
-        self.finish_close(io);
-    }
-
     /// Records what TLS negotiated on `io`, if it is a TLS transport.
     pub(crate) fn with_tls_info_of<T: Transport>(self, io: &T) -> Self {
         #[cfg(feature = "tls")]
@@ -484,24 +524,30 @@ impl Shared {
         }
     }
 
-    /// Queues a close frame if the connection is open, for the connection's
-    /// own thread to write (a server shutting down a TLS connection, whose
-    /// session another thread cannot write to).
-    pub(crate) fn queue_close(&self, code: CloseCode, reason: &str) {
-        let mut conn = self.conn();
-        if conn.state() == State::Open {
-            let _ = self.close_conn(&mut conn, code, reason);
+    /// Queues a close frame if the connection is open; returns whether it
+    /// did. For a server shutting down, on a thread of its own: if the
+    /// connection's thread holds the connection (a write blocks), the
+    /// close is queued when that thread next uses it, and goes out with
+    /// its next write (a TLS session only its own thread writes to, too).
+    pub(crate) fn queue_close(&self, code: CloseCode, reason: &str) -> bool {
+        let until = Instant::now() + READER_WRITE_BUDGET;
+        loop {
+            if let Some(mut conn) = try_lock(&self.conn) {
+                return self.close_conn(&mut conn, code, reason).is_ok();
+            }
+            if Instant::now() >= until {
+                *lock(&self.requested_close) = Some(CloseFrame::new(code, reason));
+                self.close_requested.store(true, Ordering::Release);
+                return false;
+            }
+            std::thread::sleep(LOCK_POLL);
         }
     }
 
     /// Sends a close frame if the connection is open, writing it only if no
-    /// other thread is writing (that one will). For a server shutting down.
+    /// other thread is writing (that one will).
     pub(crate) fn start_close<T: Transport>(&self, io: &mut T, code: CloseCode, reason: &str) {
-        let open = {
-            let mut conn = self.conn();
-            conn.state() == State::Open && self.close_conn(&mut conn, code, reason).is_ok()
-        };
-        if open {
+        if self.queue_close(code, reason) {
             let deadline = Instant::now() + self.linger;
             let _ = self.flush(io, Wait::IfIdle, Some(deadline));
         }
@@ -542,10 +588,7 @@ pub(crate) struct ReadState {
     /// dropped early): the core is told at the next read.
     pub(crate) skip_message: bool,
     pub(crate) timeout: Option<Duration>,
-    /// The transport's read timeout is known to be "forever".
-    forever: bool,
-    /// The transport cannot time reads out.
-    no_timeouts: bool,
+    timer: TimeoutCache,
     /// Overrides the write timeout of flushes made while reading.
     write_deadline: Option<Instant>,
     eof: bool,
@@ -558,17 +601,17 @@ pub(crate) struct ReadState {
 }
 
 impl ReadState {
-    pub(crate) fn new(shared: std::sync::Arc<Shared>, settings: &Settings) -> Self {
-        let size = settings.config.read_buffer_size.max(1);
+    /// The reading side of `shared`'s connection, with a read timeout.
+    pub(crate) fn new(shared: std::sync::Arc<Shared>, timeout: Option<Duration>) -> Self {
+        let size = lock(&shared.conn).config().read_buffer_size.max(1);
         Self {
             shared,
             buf: vec![0; size],
             read_size: size,
             chunk: Bytes::new(),
             skip_message: false,
-            timeout: settings.read_timeout,
-            forever: false,
-            no_timeouts: false,
+            timeout,
+            timer: TimeoutCache::default(),
             write_deadline: None,
             eof: false,
             io_error: None,
@@ -717,17 +760,9 @@ impl ReadState {
         if self.shared.split.load(Ordering::Relaxed) {
             until = min_deadline(until, Some(now + SPLIT_TIMER_POLL));
         }
-        let timeout = timeout_until(until);
-        let known = self.forever && timeout.is_none();
-        if !self.no_timeouts && !known {
-            match io.set_read_timeout(timeout) {
-                // A bounded timeout changes with every read; only "forever"
-                // is worth remembering.
-                Ok(()) => self.forever = timeout.is_none(),
-                Err(e) if e.kind() == io::ErrorKind::Unsupported => self.no_timeouts = true,
-                Err(e) => return Err(Error::io(e)),
-            }
-        }
+        self.timer
+            .set(until, |t| io.set_read_timeout(t))
+            .map_err(Error::io)?;
         match io.read(&mut self.buf) {
             Ok(0) => {
                 self.eof = true;
@@ -777,16 +812,18 @@ impl ReadState {
         let deadline = Instant::now() + self.shared.linger;
         self.shared.shut_write(io, self.closing_deadline());
         let linger = self.shared.conn().should_linger();
-        if linger && !self.eof && !self.no_timeouts {
+        if linger && !self.eof && !self.timer.unsupported {
             discard_input(io, deadline);
         }
         self.shared.finish_close(io);
-        self.forever = false;
+        self.timer.forever = false;
     }
 
     /// Ends the connection when its last handle goes: a close frame (1001)
     /// if none was sent, then the closing handshake and the lingering
-    /// close, all within the linger time.
+    /// close, all within the linger time. A write half that goes last runs
+    /// it on a reading side of its own, so dropping the halves in either
+    /// order ends the connection as dropping a whole one does.
     pub(crate) fn close_on_drop<T: Transport>(&mut self, io: &mut T) {
         if self.shared.is_closed() {
             return;
@@ -797,33 +834,20 @@ impl ReadState {
         }
         let deadline = Instant::now() + self.shared.linger;
         self.write_deadline = Some(deadline);
-        {
-            let mut conn = self.shared.conn();
-            if conn.state() == State::Open {
-                let _ = self.shared.close_conn(&mut conn, CloseCode::GOING_AWAY, "");
-            }
-        }
+        // Nothing is queued if a close frame was sent already.
+        let _ = (self.shared).close_conn(&mut self.shared.conn(), CloseCode::GOING_AWAY, "");
         // Probe for read timeouts: without them, waiting for the peer
         // could block forever.
         if io.set_read_timeout(Some(self.shared.linger)).is_err() {
-            self.no_timeouts = true;
+            self.timer.unsupported = true;
         }
-        self.forever = false;
-        if !self.no_timeouts {
+        self.timer.forever = false;
+        if !self.timer.unsupported {
             // Run the closing handshake, dropping whatever still arrives,
             // until the connection ends or time runs out.
             let _ = self.next(io, ReceiveMode::Stream, Some(deadline), |_| None::<()>);
         }
         self.close_transport(io);
-    }
-}
-
-/// Sets a read or write timeout for `deadline`, ignoring transports that
-/// have none.
-fn apply_timeout(result: io::Result<()>) -> Result<(), Error> {
-    match result {
-        Err(e) if e.kind() != io::ErrorKind::Unsupported => Err(Error::io(e)),
-        _ => Ok(()),
     }
 }
 
@@ -838,7 +862,7 @@ pub(crate) fn read_by<T: Transport>(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Error::timeout(Timeout::Handshake, what));
         }
-        apply_timeout(io.set_read_timeout(timeout_until(deadline)))?;
+        (TimeoutCache::default().set(deadline, |t| io.set_read_timeout(t))).map_err(Error::io)?;
         match io.read(buf) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
@@ -858,7 +882,7 @@ pub(crate) fn write_all_by<T: Transport>(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Error::timeout(Timeout::Handshake, what));
         }
-        apply_timeout(io.set_write_timeout(timeout_until(deadline)))?;
+        (TimeoutCache::default().set(deadline, |t| io.set_write_timeout(t))).map_err(Error::io)?;
         match io.write(data) {
             Ok(0) => return Err(Error::io_write(io::ErrorKind::WriteZero.into())),
             Ok(n) => data = &data[n..],

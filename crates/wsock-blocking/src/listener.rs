@@ -62,10 +62,7 @@ impl Served for ServerTlsStream {
                     .accept_blocking_timeout(tcp)
                     .map_err(Error::tls)
                     .inspect_err(|e| {
-                        let span = crate::diag::connection_span(wsock_core::Role::Server);
-                        if let Some(peer) = peer {
-                            crate::diag::record_peer(&span, peer);
-                        }
+                        let span = crate::diag::peer_span(wsock_core::Role::Server, peer);
                         crate::diag::handshake_failed(&span, e);
                     })
             }
@@ -406,7 +403,9 @@ impl Server {
                 // Only the connection's thread can write to its TLS session
                 // (or to a socket we hold no second handle to): the close
                 // frame goes out when it next reads or writes.
-                _ => shared.queue_close(CloseCode::GOING_AWAY, SHUTDOWN_REASON),
+                _ => {
+                    shared.queue_close(CloseCode::GOING_AWAY, SHUTDOWN_REASON);
+                }
             }
             report.close_sent += 1;
         }

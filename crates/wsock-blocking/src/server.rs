@@ -84,10 +84,7 @@ where
     S: Transport,
     F: FnOnce(&Request) -> Result<Accept, Rejection>,
 {
-    let span = crate::diag::connection_span(wsock_core::Role::Server);
-    if let Ok(peer) = io.peer_addr() {
-        crate::diag::record_peer(&span, peer);
-    }
+    let span = crate::diag::peer_span(wsock_core::Role::Server, io.peer_addr().ok());
     let result = opening_handshake(io, settings, callback, &span);
     if let Err(e) = &result {
         crate::diag::handshake_failed(&span, e);

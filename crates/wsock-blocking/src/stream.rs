@@ -2,7 +2,7 @@
 
 use std::io;
 
-use wsock_core::{Bytes, CloseCode, DataKind, Event, Message, ReceiveMode, State};
+use wsock_core::{Bytes, CloseCode, DataKind, Event, Fragmenter, Message, ReceiveMode, State};
 
 use crate::engine::{ReadState, Shared, Wait};
 use crate::transport::Transport;
@@ -159,65 +159,36 @@ impl<S: Transport> Drop for MessageReader<'_, S> {
 pub struct MessageWriter<'a, S: Transport> {
     shared: &'a Shared,
     io: &'a mut S,
-    kind: DataKind,
-    buf: Vec<u8>,
-    size: usize,
-    finished: bool,
+    /// The fragment size and what is gathered: the core's decision.
+    message: Fragmenter,
 }
 
 impl<S: Transport> std::fmt::Debug for MessageWriter<'_, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MessageWriter")
-            .field("kind", &self.kind)
+            .field("kind", &self.kind())
             .finish_non_exhaustive()
     }
 }
 
 impl<'a, S: Transport> MessageWriter<'a, S> {
     pub(crate) fn start(shared: &'a Shared, io: &'a mut S, kind: DataKind) -> Result<Self, Error> {
-        let size = {
-            let conn = shared.conn();
-            if conn.state() != State::Open {
-                return Err(Error::already_closed());
-            }
-            let config = conn.config();
-            config
-                .fragment_size
-                .filter(|&n| n > 0)
-                .unwrap_or(config.write_buffer_size)
-                .max(1)
-        };
+        let conn = shared.conn();
+        if conn.state() != State::Open {
+            return Err(Error::already_closed());
+        }
+        let message = Fragmenter::new(&conn, kind);
+        drop(conn);
         Ok(Self {
             shared,
             io,
-            kind,
-            buf: Vec::new(),
-            size,
-            finished: false,
+            message,
         })
     }
 
     /// Whether this is a text or binary message.
     pub fn kind(&self) -> DataKind {
-        self.kind
-    }
-
-    fn emit(&mut self, piece: &[u8], last: bool) -> Result<(), Error> {
-        let kind = self.kind;
-        self.shared
-            .queue(self.io, last, |c| c.send_fragment(kind, piece, last))
-    }
-
-    /// Sends the gathered fragment (if any) as a non-final frame.
-    fn emit_buffered(&mut self) -> Result<(), Error> {
-        if !self.buf.is_empty() {
-            let buf = std::mem::take(&mut self.buf);
-            let result = self.emit(&buf, false);
-            self.buf = buf;
-            result?;
-            self.buf.clear();
-        }
-        Ok(())
+        self.message.kind()
     }
 
     /// Ends the message: sends the last fragment and writes everything out.
@@ -226,16 +197,19 @@ impl<'a, S: Transport> MessageWriter<'a, S> {
     }
 
     fn end(&mut self) -> Result<(), Error> {
-        self.finished = true;
-        let buf = std::mem::take(&mut self.buf);
-        let result = self.emit(&buf, true);
+        let Self {
+            shared,
+            io,
+            message,
+        } = self;
+        let result = shared.queue(*io, true, |c| message.finish(c));
         if let Err(e) = &result
             && e.kind() == ErrorKind::InvalidInput
         {
             // The message cannot end validly (text ending inside a code
             // point), and no other message can follow an unfinished one.
-            self.shared.start_close(
-                self.io,
+            shared.start_close(
+                *io,
                 CloseCode::INTERNAL_ERROR,
                 "message could not be completed",
             );
@@ -246,44 +220,46 @@ impl<'a, S: Transport> MessageWriter<'a, S> {
 
 impl<S: Transport> io::Write for MessageWriter<'_, S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.finished {
+        let Self {
+            shared,
+            io,
+            message,
+        } = self;
+        if message.is_finished() {
             return Err(Error::already_closed().into());
         }
         if data.is_empty() {
             return Ok(0);
         }
-        if self.buf.len() >= self.size {
-            self.emit_buffered()?;
-        }
-        if self.buf.is_empty() && data.len() > self.size {
-            // A whole fragment with more behind it: send it without
-            // copying. (An exact last piece is kept, so that `finish` sends
-            // it as the final frame rather than adding an empty one.)
-            self.emit(&data[..self.size], false)?;
-            return Ok(self.size);
-        }
-        let n = (self.size - self.buf.len()).min(data.len());
-        self.buf.extend_from_slice(&data[..n]);
-        Ok(n)
+        let mut taken = 0;
+        shared.queue(*io, false, |c| {
+            taken = message.write(c, data)?;
+            Ok(())
+        })?;
+        Ok(taken)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if self.finished {
+        let Self {
+            shared,
+            io,
+            message,
+        } = self;
+        if message.is_finished() {
             return Ok(());
         }
-        self.emit_buffered()?;
-        self.shared.flush(self.io, Wait::Yes, None)?;
+        shared.queue(*io, false, |c| message.flush(c))?;
+        shared.flush(*io, Wait::Yes, None)?;
         Ok(())
     }
 }
 
 impl<S: Transport> Drop for MessageWriter<'_, S> {
     fn drop(&mut self) {
-        if self.finished {
+        if self.message.is_finished() {
             return;
         }
         if std::thread::panicking() {
-            self.finished = true;
             self.shared
                 .start_close(self.io, CloseCode::INTERNAL_ERROR, "message aborted");
         } else {

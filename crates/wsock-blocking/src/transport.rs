@@ -92,104 +92,70 @@ fn unsupported(what: &str) -> io::Error {
     )
 }
 
-impl Transport for TcpStream {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_read_timeout(self, timeout)
-    }
+/// A socket type whose own methods are the hooks, as `TcpStream`'s are.
+macro_rules! socket_transport {
+    ($sock:ty $(, $addr:ident)*) => {
+        impl Transport for $sock {
+            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                <$sock>::set_read_timeout(self, timeout)
+            }
 
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_write_timeout(self, timeout)
-    }
+            fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                <$sock>::set_write_timeout(self, timeout)
+            }
 
-    fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
-        TcpStream::shutdown(self, how)
-    }
+            fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
+                <$sock>::shutdown(self, how)
+            }
 
-    fn try_clone(&self) -> io::Result<Self> {
-        TcpStream::try_clone(self)
-    }
+            fn try_clone(&self) -> io::Result<Self> {
+                <$sock>::try_clone(self)
+            }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        TcpStream::local_addr(self)
-    }
-
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        TcpStream::peer_addr(self)
-    }
+            $(fn $addr(&self) -> io::Result<SocketAddr> {
+                <$sock>::$addr(self)
+            })*
+        }
+    };
 }
 
+socket_transport!(TcpStream, local_addr, peer_addr);
 #[cfg(unix)]
-impl Transport for std::os::unix::net::UnixStream {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
-    }
+socket_transport!(std::os::unix::net::UnixStream);
 
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
-    }
+/// A pointer to a transport forwards every hook but cloning.
+macro_rules! forward_transport {
+    ($($ptr:ty),*) => {$(
+        impl<T: Transport + ?Sized> Transport for $ptr {
+            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                (**self).set_read_timeout(timeout)
+            }
 
-    fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
-        std::os::unix::net::UnixStream::shutdown(self, how)
-    }
+            fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                (**self).set_write_timeout(timeout)
+            }
 
-    fn try_clone(&self) -> io::Result<Self> {
-        std::os::unix::net::UnixStream::try_clone(self)
-    }
+            fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
+                (**self).shutdown(how)
+            }
+
+            fn local_addr(&self) -> io::Result<SocketAddr> {
+                (**self).local_addr()
+            }
+
+            fn peer_addr(&self) -> io::Result<SocketAddr> {
+                (**self).peer_addr()
+            }
+
+            #[cfg(feature = "tls")]
+            fn tls_info(&self) -> Option<wsock_tls::TlsInfo> {
+                (**self).tls_info()
+            }
+        }
+    )*};
 }
 
-impl<T: Transport + ?Sized> Transport for Box<T> {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        (**self).set_read_timeout(timeout)
-    }
-
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        (**self).set_write_timeout(timeout)
-    }
-
-    fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
-        (**self).shutdown(how)
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        (**self).local_addr()
-    }
-
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        (**self).peer_addr()
-    }
-
-    #[cfg(feature = "tls")]
-    fn tls_info(&self) -> Option<wsock_tls::TlsInfo> {
-        (**self).tls_info()
-    }
-}
-
-impl<T: Transport + ?Sized> Transport for &mut T {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        (**self).set_read_timeout(timeout)
-    }
-
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        (**self).set_write_timeout(timeout)
-    }
-
-    fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
-        (**self).shutdown(how)
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        (**self).local_addr()
-    }
-
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        (**self).peer_addr()
-    }
-
-    #[cfg(feature = "tls")]
-    fn tls_info(&self) -> Option<wsock_tls::TlsInfo> {
-        (**self).tls_info()
-    }
-}
+forward_transport!(Box<T>, &mut T);
 
 /// Adapts any [`Read`] + [`Write`] stream (an in-memory pipe, a stream
 /// type from another crate) to [`Transport`] with the default hooks: no

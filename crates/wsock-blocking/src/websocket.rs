@@ -81,7 +81,7 @@ impl<S: Transport> std::fmt::Debug for WebSocket<S> {
 
 impl<S: Transport> WebSocket<S> {
     pub(crate) fn new(shared: Shared, io: S, settings: &Settings) -> Self {
-        let read = ReadState::new(Arc::new(shared), settings);
+        let read = ReadState::new(Arc::new(shared), settings.read_timeout);
         Self {
             inner: Some(Box::new(Inner { read, io })),
         }
@@ -551,8 +551,7 @@ impl<S: Transport> Drop for WriteHalf<S> {
         if let Some(io) = self.io.as_mut()
             && self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1
         {
-            self.shared
-                .close_without_reader(io, CloseCode::GOING_AWAY, "");
+            ReadState::new(Arc::clone(&self.shared), None).close_on_drop(io);
         }
     }
 }

@@ -65,6 +65,43 @@ fn serves_connections_and_shuts_down_gracefully() {
     });
 }
 
+// A connection whose thread is blocked writing (its writer holds the
+// connection while it writes in place) gets the shutdown's close frame
+// after the message in flight, whole, and closes cleanly.
+#[test]
+fn a_connection_busy_writing_gets_its_close_after_the_write() {
+    bounded(30, || {
+        let server = Server::bind("127.0.0.1:0", |mut ws| {
+            // Far more than the socket buffers hold: blocks until read.
+            let big = Message::binary(vec![7u8; 16 << 20]);
+            ws.send("start").unwrap();
+            // (Fails if the shutdown's close got in first.)
+            let _ = ws.send(big);
+            while let Ok(Some(_)) = ws.recv() {}
+        })
+        .unwrap();
+        let mut ws = ClientBuilder::new(format!("ws://{}/", server.local_addr()))
+            .max_message_size(32 << 20)
+            .connect()
+            .unwrap();
+        assert_eq!(ws.recv().unwrap(), Some(Message::text("start")));
+        // The handler is on to the big send, which blocks: we do not read.
+        let shutdown = std::thread::spawn(move || server.shutdown(Duration::from_secs(10)));
+        let mut next = ws.recv().unwrap().expect("a message");
+        if let Message::Binary(data) = &next {
+            // The message in flight arrives whole, before the close.
+            assert!(data.len() == 16 << 20 && data.iter().all(|&b| b == 7));
+            next = ws.recv().unwrap().expect("a message");
+        }
+        assert_eq!(
+            next,
+            Message::Close(Some(CloseFrame::new(1001, "server shutting down")))
+        );
+        assert_eq!(ws.recv().map_err(|e| e.kind()), Ok(None));
+        assert_eq!(shutdown.join().unwrap().forced, 0);
+    });
+}
+
 #[test]
 fn connections_that_do_not_close_are_shut_down_at_the_deadline() {
     bounded(30, || {

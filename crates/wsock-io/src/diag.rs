@@ -39,6 +39,15 @@ pub fn connection_span(role: Role) -> Span {
     }
 }
 
+/// A new connection's span, with the peer's address if it is known.
+pub fn peer_span(role: Role, peer: Option<std::net::SocketAddr>) -> Span {
+    let span = connection_span(role);
+    if let Some(peer) = peer {
+        record_peer(&span, peer);
+    }
+    span
+}
+
 /// Records the peer's address in `span`.
 pub fn record_peer(span: &Span, peer: std::net::SocketAddr) {
     #[cfg(feature = "tracing")]

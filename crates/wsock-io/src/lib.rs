@@ -1,8 +1,9 @@
 //! What wsock's I/O adapters share, whatever their I/O: the error model
 //! ([`Error`], [`ErrorKind`], [`Timeout`], [`ConnectAttempt`]), the
 //! server's [`ShutdownReport`] and, hidden, the diagnostics each connection
-//! reports, the builders' options and setters, the server handshake's
-//! answers, and the registry of a `Server`'s connections.
+//! reports, the builders' options and setters, the client's connection
+//! plan, the server handshake's answers, and the registry of a `Server`'s
+//! connections.
 //!
 //! `wsock-blocking` and `wsock-tokio` re-export these types, so an error
 //! means the same in both and code that handles errors works with either.
@@ -14,6 +15,8 @@ mod shutdown;
 
 #[doc(hidden)]
 pub mod accept;
+#[doc(hidden)]
+pub mod connect;
 #[doc(hidden)]
 pub mod diag;
 #[doc(hidden)]

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use wsock_core::HandshakeError;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
+use wsock_io::connect::{interleave, target};
 use wsock_io::options::ClientOptions;
 
 use crate::shared::Handshake;
@@ -175,11 +176,8 @@ impl ClientBuilder {
             ));
         }
         let tcp = self.connect_tcp_to(request).await?;
-        let span = crate::diag::connection_span(wsock_core::Role::Client);
         let addrs = tcp.local_addr().ok().zip(tcp.peer_addr().ok());
-        if let Some((_, peer)) = addrs {
-            crate::diag::record_peer(&span, peer);
-        }
+        let span = crate::diag::peer_span(wsock_core::Role::Client, addrs.map(|(_, peer)| peer));
         #[cfg(feature = "tls")]
         if request.is_tls() {
             let connector = self.options.tls_connector();
@@ -232,12 +230,13 @@ impl ClientBuilder {
                 Some(addrs) => addrs.clone(),
                 None => resolve(host, port).await?,
             };
+            let target = target(host, port);
             if addrs.is_empty() {
-                return Err(Error::connect(&format!("{host}:{port}"), Vec::new(), 0));
+                return Err(Error::connect(&target, Vec::new(), 0));
             }
             let tcp = race(&interleave(addrs))
                 .await
-                .map_err(|tried| Error::connect(&format!("{host}:{port}"), tried, 0))?;
+                .map_err(|tried| Error::connect(&target, tried, 0))?;
             tcp.set_nodelay(self.options.nodelay)?;
             Ok(tcp)
         };
@@ -333,34 +332,6 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
     Ok(addrs.collect())
 }
 
-/// RFC 8305 §4: alternate address families, starting with the family of
-/// the first address (the resolver's preference); duplicates dropped.
-fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
-    let mut unique: Vec<SocketAddr> = Vec::with_capacity(addrs.len());
-    for addr in addrs {
-        if !unique.contains(&addr) {
-            unique.push(addr);
-        }
-    }
-    let Some(first) = unique.first() else {
-        return unique;
-    };
-    let first_v6 = first.is_ipv6();
-    let (mut preferred, mut other): (Vec<_>, Vec<_>) = unique
-        .iter()
-        .copied()
-        .partition(|a| a.is_ipv6() == first_v6);
-    preferred.reverse();
-    other.reverse();
-    let mut out = Vec::with_capacity(unique.len());
-    loop {
-        match (preferred.pop(), other.pop()) {
-            (None, None) => return out,
-            (a, b) => out.extend(a.into_iter().chain(b)),
-        }
-    }
-}
-
 type Attempt = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
 /// Happy Eyeballs (RFC 8305 §5): start the next attempt when the previous
@@ -418,26 +389,6 @@ async fn race(addrs: &[SocketAddr]) -> Result<TcpStream, Vec<ConnectAttempt>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn addr(s: &str) -> SocketAddr {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn interleaves_families_from_the_first() {
-        let v6a = addr("[::1]:80");
-        let v6b = addr("[::2]:80");
-        let v4a = addr("127.0.0.1:80");
-        let v4b = addr("127.0.0.2:80");
-        let v4c = addr("127.0.0.3:80");
-        assert_eq!(
-            interleave(vec![v6a, v6b, v4a, v4b, v4c]),
-            vec![v6a, v4a, v6b, v4b, v4c]
-        );
-        assert_eq!(interleave(vec![v4a, v4b, v6a]), vec![v4a, v6a, v4b]);
-        assert_eq!(interleave(vec![v4a, v4a, v4b]), vec![v4a, v4b]);
-        assert!(interleave(vec![]).is_empty());
-    }
 
     #[tokio::test]
     async fn every_failure_is_listed_in_order() {
