@@ -124,6 +124,9 @@ fn serve(args: &[String]) -> Result<(), String> {
     let server = Server::from_name(server).ok_or(format!("unknown server {server:?}"))?;
     let style = Style::from_name(style).ok_or(format!("unknown style {style:?}"))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // A server (500 connections in the cells) takes the
+    // descriptors it can get; the load generator checks its own need.
+    let _ = raise_nofile(0);
     if server.is_threaded() {
         // A thread per connection: the runtime flavour (checked, so that
         // the same command line works for every server) and the style do
@@ -138,9 +141,6 @@ fn serve(args: &[String]) -> Result<(), String> {
         );
         return echo::serve_threaded(server, &listener).map_err(|e| e.to_string());
     }
-    // A server run alone (500 connections in the cells) takes the
-    // descriptors it can get; the load generator checks its own.
-    let _ = raise_nofile(0);
     if server == Server::SockudoWs {
         // Its README: calibrate its clock before the runtime starts, so
         // the first connection does not pay for it.
