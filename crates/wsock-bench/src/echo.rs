@@ -2,7 +2,7 @@
 //! and a load generator that drives them over loopback.
 //!
 //! The servers run on tokio ([`serve`]: wsock-tokio, tokio-tungstenite,
-//! fastwebsockets, tokio-websockets) or on std's blocking sockets with a
+//! fastwebsockets, tokio-websockets, sockudo-ws) or on std's blocking sockets with a
 //! thread per connection ([`serve_threaded`]: wsock-blocking, tungstenite).
 //! Each echoes text as text and binary as binary.
 //!
@@ -34,6 +34,10 @@ pub enum Server {
     Fastwebsockets,
     /// tokio-websockets: `StreamExt::next` then `SinkExt::send`.
     TokioWebsockets,
+    /// sockudo-ws: `StreamExt::next` then `SinkExt::feed`, the echo loop
+    /// its README recommends (replies are queued while parsed input
+    /// remains and written out before the next read).
+    SockudoWs,
     /// wsock-blocking, a thread per connection: `recv` then `send`.
     WsockBlocking,
     /// tungstenite (sync), a thread per connection: `read` then `send`.
@@ -42,11 +46,12 @@ pub enum Server {
 
 impl Server {
     /// The tokio servers, ours first: the default matrix.
-    pub const ALL: [Server; 4] = [
+    pub const ALL: [Server; 5] = [
         Server::Wsock,
         Server::TokioTungstenite,
         Server::Fastwebsockets,
         Server::TokioWebsockets,
+        Server::SockudoWs,
     ];
 
     /// The blocking servers, a thread per connection, ours first: chosen
@@ -60,6 +65,7 @@ impl Server {
             Self::TokioTungstenite => "tokio-tungstenite",
             Self::Fastwebsockets => "fastwebsockets",
             Self::TokioWebsockets => "tokio-websockets",
+            Self::SockudoWs => "sockudo-ws",
             Self::WsockBlocking => "wsock-blocking",
             Self::Tungstenite => "tungstenite",
         }
@@ -138,6 +144,8 @@ pub async fn serve(server: Server, style: Style, listener: TcpListener) -> io::R
                 (Server::Fastwebsockets, _) => echo_fastwebsockets(tcp).await,
                 (Server::TokioWebsockets, Style::Loop) => echo_tokio_websockets(tcp).await,
                 (Server::TokioWebsockets, Style::Forward) => forward_tokio_websockets(tcp).await,
+                (Server::SockudoWs, Style::Loop) => echo_sockudo(tcp).await,
+                (Server::SockudoWs, Style::Forward) => forward_sockudo(tcp).await,
                 (Server::WsockBlocking | Server::Tungstenite, _) => unreachable!("threaded"),
             };
         });
@@ -213,6 +221,55 @@ async fn forward_tokio_websockets(tcp: TcpStream) -> Result<(), BoxError> {
     read.try_filter(|m| ready(m.is_text() || m.is_binary()))
         .forward(write)
         .await?;
+    Ok(())
+}
+
+/// A sockudo-ws server connection: its HTTP/1.1 upgrade
+/// (`WebSocketServer::accept_raw`, which keeps any frame bytes read with
+/// the request and the concrete stream type) with `Config::default()`.
+/// Its `Config::uws_defaults()` caps messages at 16 KiB, too small for the
+/// large cells; the default validates text as UTF-8, as every server here
+/// does.
+async fn sockudo_accept(
+    tcp: TcpStream,
+) -> Result<sockudo_ws::WebSocketStream<TcpStream>, BoxError> {
+    let server = sockudo_ws::server::WebSocketServer::<sockudo_ws::Http1>::new(
+        sockudo_ws::Config::default(),
+    );
+    let (ws, _handshake) = server.accept_raw(tcp).await?;
+    Ok(ws)
+}
+
+async fn echo_sockudo(tcp: TcpStream) -> Result<(), BoxError> {
+    let mut ws = sockudo_accept(tcp).await?;
+    // Its README's echo loop: `feed` queues the reply; `next` writes what
+    // is queued out once the parsed input runs dry, before reading more.
+    while let Some(message) = ws.next().await {
+        match message? {
+            message @ (sockudo_ws::Message::Text(_) | sockudo_ws::Message::Binary(_)) => {
+                ws.feed(message).await?;
+            }
+            sockudo_ws::Message::Close(_) => return Ok(()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn forward_sockudo(tcp: TcpStream) -> Result<(), BoxError> {
+    let ws = sockudo_accept(tcp).await?;
+    // `StreamExt::split`, not sockudo's own `split` (a shared transport
+    // behind a mutex, for reader and writer in different tasks): its README
+    // names this way of polling the Stream and Sink of one stream apart.
+    let (write, read) = StreamExt::split(ws);
+    read.try_filter(|m| {
+        ready(matches!(
+            m,
+            sockudo_ws::Message::Text(_) | sockudo_ws::Message::Binary(_)
+        ))
+    })
+    .forward(write)
+    .await?;
     Ok(())
 }
 

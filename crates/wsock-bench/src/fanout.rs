@@ -19,6 +19,11 @@
 //!   writes its clone with `write_frame`. fastwebsockets' reads are not
 //!   cancel-safe and its split half is behind an unstable feature, so the
 //!   subscriber only writes: a little less work than the others do.
+//! * sockudo-ws: its own `PubSub` (uWebSockets-style topics), as its
+//!   `pubsub_echo` example uses it: the publisher `publish`es to the
+//!   topic, each subscriber's messages arrive on an unbounded channel and
+//!   a task `send`s them on the connection's split writer while the split
+//!   reader is read in the connection's task.
 //!
 //! Rooms keep [`ROOM_CAPACITY`] messages in every server. Once subscribed,
 //! every server sends the subscriber a text message `ready`, so the load
@@ -77,14 +82,17 @@ pub enum FanServer {
     TokioTungstenite,
     /// fastwebsockets with a `tokio::sync::broadcast` channel.
     Fastwebsockets,
+    /// sockudo-ws with its `PubSub`.
+    SockudoWs,
 }
 
 impl FanServer {
     /// Every server, ours first.
-    pub const ALL: [FanServer; 3] = [
+    pub const ALL: [FanServer; 4] = [
         FanServer::Wsock,
         FanServer::TokioTungstenite,
         FanServer::Fastwebsockets,
+        FanServer::SockudoWs,
     ];
 
     /// The name used on the command line and in tables.
@@ -93,6 +101,7 @@ impl FanServer {
             Self::Wsock => "wsock",
             Self::TokioTungstenite => "tokio-tungstenite",
             Self::Fastwebsockets => "fastwebsockets",
+            Self::SockudoWs => "sockudo-ws",
         }
     }
 
@@ -102,8 +111,9 @@ impl FanServer {
     }
 
     /// Whether the library can negotiate permessage-deflate at all. None
-    /// of the peers' released versions can: tungstenite 0.30 and
-    /// fastwebsockets 0.10 answer an offer without the extension.
+    /// of the peers here does: tungstenite 0.30 and fastwebsockets 0.10
+    /// answer an offer without the extension, and sockudo-ws 3.1 does too
+    /// as configured here (its deflate is a feature this crate leaves off).
     pub fn has_deflate(self) -> bool {
         self == Self::Wsock
     }
@@ -115,6 +125,7 @@ pub async fn serve(server: FanServer, listener: TcpListener) -> io::Result<()> {
     let hub = Hub::builder().capacity(ROOM_CAPACITY).build();
     let (channel, _) = broadcast::channel::<tungstenite::Message>(ROOM_CAPACITY);
     let (raw, _) = broadcast::channel::<Bytes>(ROOM_CAPACITY);
+    let pubsub = Arc::new(sockudo_ws::PubSub::new());
     // A broadcast server compresses with no context takeover, which RFC
     // 7692 lets a server impose (§7.1.1.1): a message then compresses the
     // same for every subscriber, so it can be compressed once.
@@ -124,8 +135,13 @@ pub async fn serve(server: FanServer, listener: TcpListener) -> io::Result<()> {
     loop {
         let (tcp, _) = listener.accept().await?;
         tcp.set_nodelay(true)?;
-        let (hub, channel, raw, acceptor) =
-            (hub.clone(), channel.clone(), raw.clone(), acceptor.clone());
+        let (hub, channel, raw, acceptor, pubsub) = (
+            hub.clone(),
+            channel.clone(),
+            raw.clone(),
+            acceptor.clone(),
+            pubsub.clone(),
+        );
         tokio::spawn(async move {
             let publisher = is_publisher(&tcp).await;
             // A subscriber that goes away is the normal end of a round.
@@ -135,6 +151,7 @@ pub async fn serve(server: FanServer, listener: TcpListener) -> io::Result<()> {
                     tungstenite_connection(tcp, publisher, &channel).await
                 }
                 FanServer::Fastwebsockets => fastwebsockets_connection(tcp, publisher, &raw).await,
+                FanServer::SockudoWs => sockudo_connection(tcp, publisher, &pubsub).await,
             };
         });
     }
@@ -246,6 +263,45 @@ async fn fastwebsockets_connection(
             Err(broadcast::error::RecvError::Closed) => return Ok(()),
         }
     }
+}
+
+async fn sockudo_connection(
+    tcp: TcpStream,
+    publisher: bool,
+    pubsub: &sockudo_ws::PubSub,
+) -> Result<(), BoxError> {
+    use sockudo_ws::Message;
+    let server = sockudo_ws::server::WebSocketServer::<sockudo_ws::Http1>::new(
+        sockudo_ws::Config::default(),
+    );
+    let (mut ws, _) = server.accept_raw(tcp).await?;
+    if publisher {
+        while let Some(message) = ws.next().await {
+            match message? {
+                message @ (Message::Text(_) | Message::Binary(_)) => {
+                    pubsub.publish(ROOM, message);
+                }
+                Message::Close(_) => return Ok(()),
+                _ => {}
+            }
+        }
+        return Ok(());
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let id = pubsub.create_subscriber(tx);
+    pubsub.subscribe(id, ROOM);
+    let (mut reader, mut writer) = ws.split();
+    writer.send(Message::text("ready")).await?;
+    let forward = tokio::spawn(async move {
+        while let Some(message) = rx.recv().await {
+            writer.send(message).await?;
+        }
+        Ok::<_, sockudo_ws::Error>(())
+    });
+    while let Some(Ok(_)) = reader.next().await {}
+    forward.abort();
+    pubsub.remove_subscriber(id);
+    Ok(())
 }
 
 /// The `seq`-th message (from 1): 1 KiB of JSON quotes that differ from

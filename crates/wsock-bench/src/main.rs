@@ -7,18 +7,19 @@
 //!                  [--window 16] [--servers wsock,tokio-tungstenite,...]
 //!                  [--style loop|forward]
 //!                  [--kind binary|text-ascii|text-multilingual] [--deflate off|on]
+//!                  [--cells issue]
 //! wsock-bench serve <server> <current|multi> <loop|forward> [--port P]
 //!                  (binds 127.0.0.1:P, any free port by default; prints "port N")
 //! wsock-bench fanout [--subscribers 10000] [--messages 100] [--rounds 3]
 //!                  [--window 64] [--deflate off,on] [--flavour multi|current]
-//!                  [--servers wsock,tokio-tungstenite,fastwebsockets]
+//!                  [--servers wsock,tokio-tungstenite,fastwebsockets,sockudo-ws]
 //! wsock-bench fanout-serve <server> <current|multi> [--port P]
 //! wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
 //! wsock-bench callgrind [--sizes 16] [--libs ...]  (needs valgrind)
 //! ```
 //!
-//! Servers: `wsock`, `tokio-tungstenite`, `fastwebsockets` and
-//! `tokio-websockets` on tokio (the default `--servers`), and
+//! Servers: `wsock`, `tokio-tungstenite`, `fastwebsockets`,
+//! `tokio-websockets` and `sockudo-ws` on tokio (the default `--servers`), and
 //! `wsock-blocking` and `tungstenite` (sync) with a thread per connection,
 //! which run only when named. The threaded servers ignore the runtime
 //! flavour and the style. `--kind` picks binary messages or text ones
@@ -28,6 +29,14 @@
 //! JSON-like text messages, each one different, compressed with context
 //! takeover when the server agrees; the servers that cannot negotiate it
 //! decline and run uncompressed, which the table says.
+//!
+//! `--cells issue` replaces conns × sizes with the eight cells of the
+//! performance issue's harness, each with its own connections, size, kind
+//! and window (`--conns`, `--sizes`, `--kind` and `--window` are then
+//! unused), in rounds of 2 s unless `--secs` says otherwise. Every table
+//! gives each of our servers' msgs/s over the best peer's and its CPU per
+//! message over the lowest peer's, cell by cell, and lists the cells below
+//! 1.0×.
 //!
 //! `fanout` runs one publisher and `--subscribers` subscribers against a
 //! fan-out server of each library in a child process (`fanout-serve`),
@@ -53,18 +62,20 @@ const USAGE: &str = "usage:
   wsock-bench echo [--conns 1,16,100,500] [--sizes 16,1024,65536] [--flavours current,multi]
                    [--rounds 3] [--secs 1] [--window 16] [--style loop|forward]
                    [--kind binary|text-ascii|text-multilingual] [--deflate off|on]
-                   [--servers wsock,tokio-tungstenite,fastwebsockets,tokio-websockets]
+                   [--cells issue]  (the issue's 8 cells instead of conns x sizes; 2 s rounds)
+                   [--servers wsock,tokio-tungstenite,fastwebsockets,tokio-websockets,sockudo-ws]
                    (also wsock-blocking and tungstenite: a thread per connection, only when named)
   wsock-bench serve <server> <current|multi> <loop|forward> [--port P]
   wsock-bench fanout [--subscribers 10000] [--messages 100] [--rounds 3] [--window 64]
                      [--deflate off,on] [--flavour multi|current]
-                     [--servers wsock,tokio-tungstenite,fastwebsockets]
+                     [--servers wsock,tokio-tungstenite,fastwebsockets,sockudo-ws]
   wsock-bench fanout-serve <server> <current|multi> [--port P]
   wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
   wsock-bench callgrind [--sizes 16] [--libs wsock-core,...]";
 
-/// Bytes in flight per connection at most: keeps 500 connections of 64 KiB
-/// messages within loopback buffers and memory.
+/// Bytes in flight per connection at most in a conns × sizes matrix: keeps
+/// 500 connections of 64 KiB messages within loopback buffers and memory.
+/// The `--cells` presets set each cell's window themselves.
 const MAX_IN_FLIGHT: usize = 128 * 1024;
 
 fn main() -> ExitCode {
@@ -113,6 +124,9 @@ fn serve(args: &[String]) -> Result<(), String> {
     let server = Server::from_name(server).ok_or(format!("unknown server {server:?}"))?;
     let style = Style::from_name(style).ok_or(format!("unknown style {style:?}"))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // A server (500 connections in the issue's cells) takes the
+    // descriptors it can get; the load generator checks its own need.
+    let _ = raise_nofile(0);
     if server.is_threaded() {
         // A thread per connection: the runtime flavour (checked, so that
         // the same command line works for every server) and the style do
@@ -126,6 +140,11 @@ fn serve(args: &[String]) -> Result<(), String> {
             listener.local_addr().map_err(|e| e.to_string())?.port()
         );
         return echo::serve_threaded(server, &listener).map_err(|e| e.to_string());
+    }
+    if server == Server::SockudoWs {
+        // Its README: calibrate its clock before the runtime starts, so
+        // the first connection does not pay for it.
+        sockudo_ws::init_clock();
     }
     runtime(flavour)?.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -276,17 +295,99 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
+/// One cell of an echo table: how many connections, what messages, how
+/// many in flight per connection.
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    conns: usize,
+    size: usize,
+    kind: Kind,
+    window: usize,
+}
+
+/// The cells of the performance issue's independent harness (`--cells
+/// issue`), each with its own connections, size, kind and window. Where
+/// the issue names no window, the one chosen here: 1 for the single
+/// connection of 16 B (a round trip at a time) and for 500 connections
+/// (each a request and its reply), 2 for the large messages without one.
+/// Its "UTF-8 text" of 1 KiB is ASCII, its 64 KiB text multilingual.
+const ISSUE_CELLS: [Cell; 8] = [
+    Cell {
+        conns: 1,
+        size: 16,
+        kind: Kind::Binary,
+        window: 1,
+    },
+    Cell {
+        conns: 16,
+        size: 16,
+        kind: Kind::Binary,
+        window: 16,
+    },
+    Cell {
+        conns: 16,
+        size: 1024,
+        kind: Kind::Ascii,
+        window: 16,
+    },
+    Cell {
+        conns: 100,
+        size: 1024,
+        kind: Kind::Binary,
+        window: 4,
+    },
+    Cell {
+        conns: 500,
+        size: 1024,
+        kind: Kind::Binary,
+        window: 1,
+    },
+    Cell {
+        conns: 16,
+        size: 64 << 10,
+        kind: Kind::Binary,
+        window: 4,
+    },
+    Cell {
+        conns: 16,
+        size: 64 << 10,
+        kind: Kind::Multilingual,
+        window: 2,
+    },
+    Cell {
+        conns: 4,
+        size: 1 << 20,
+        kind: Kind::Binary,
+        window: 2,
+    },
+];
+
+/// One of our servers against the best peer of the same model (tokio or
+/// a thread per connection), with its ratios cell by cell.
+struct Compare {
+    ours: usize,
+    peers: Vec<usize>,
+    /// Our msgs/s over the best peer's, per cell.
+    rate: Vec<f64>,
+    /// Our CPU µs/msg over the lowest peer's, per cell.
+    cpu: Vec<f64>,
+    /// The cells, as printed, for the ones below 1.0×.
+    cells: Vec<String>,
+}
+
+#[allow(clippy::too_many_lines)] // One table: flags, runs, rows, summary.
 fn echo_matrix(args: &[String]) -> Result<(), String> {
     let mut conns = vec![1, 16, 100, 500];
     let mut sizes = vec![16, 1024, 64 * 1024];
     let mut flavours = vec!["current".to_string(), "multi".to_string()];
     let mut servers = Server::ALL.to_vec();
     let mut rounds = 3;
-    let mut secs = 1.0;
+    let mut secs = None;
     let mut window = 16;
     let mut style = Style::Loop;
     let mut kind = Kind::Binary;
     let mut deflate = false;
+    let mut preset: Option<&[Cell]> = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -296,10 +397,16 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
             "--flavours" => flavours = list(value, |v| Some(v.to_string()))?,
             "--servers" => servers = list(value, Server::from_name)?,
             "--rounds" => rounds = value.parse().map_err(|_| "bad --rounds")?,
-            "--secs" => secs = value.parse().map_err(|_| "bad --secs")?,
+            "--secs" => secs = Some(value.parse().map_err(|_| "bad --secs")?),
             "--window" => window = value.parse().map_err(|_| "bad --window")?,
             "--style" => style = Style::from_name(value).ok_or("bad --style")?,
             "--kind" => kind = Kind::from_name(value).ok_or("bad --kind")?,
+            "--cells" => {
+                preset = match value.as_str() {
+                    "issue" => Some(&ISSUE_CELLS),
+                    _ => return Err("bad --cells (issue)".into()),
+                }
+            }
             "--deflate" => {
                 deflate = match value.as_str() {
                     "on" => true,
@@ -310,14 +417,42 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
             other => return Err(format!("unknown flag {other}")),
         }
     }
+    if rounds == 0 || servers.is_empty() {
+        return Err("--rounds and --servers need at least one".into());
+    }
+    // A preset runs its own cells (the issue's harness: rounds of 2 s);
+    // otherwise conns × sizes of one kind, the window capped so that
+    // large messages stay within loopback buffers.
+    let secs = secs.unwrap_or(if preset.is_some() { 2.0 } else { 1.0 });
+    let cells: Vec<Cell> = match preset {
+        Some(cells) => {
+            if deflate {
+                return Err("--cells and --deflate on do not go together".into());
+            }
+            cells.to_vec()
+        }
+        None => conns
+            .iter()
+            .flat_map(|&conns| {
+                sizes.iter().map(move |&size| Cell {
+                    conns,
+                    size,
+                    kind,
+                    window: window.clamp(1, (MAX_IN_FLIGHT / size.max(1)).max(1)),
+                })
+            })
+            .collect(),
+    };
+    // The load generator holds a descriptor per connection; each server
+    // child raises its own limit.
+    let most = cells.iter().map(|c| c.conns).max().unwrap_or(0);
+    raise_nofile(most as u64 + 64)?;
     // The load generator: one thread, so the servers get the other cores.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    // Each of our servers against the best peer of the same model (tokio
-    // or a thread per connection): (ours, peers, ratios of the cells).
-    let mut compare: Vec<(usize, Vec<usize>, Vec<f64>)> = (0..servers.len())
+    let mut compare: Vec<Compare> = (0..servers.len())
         .filter(|&i| servers[i].is_ours())
         .map(|i| {
             let peers: Vec<usize> = (0..servers.len())
@@ -325,9 +460,15 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
                     !servers[j].is_ours() && servers[j].is_threaded() == servers[i].is_threaded()
                 })
                 .collect();
-            (i, peers, Vec::new())
+            Compare {
+                ours: i,
+                peers,
+                rate: Vec::new(),
+                cpu: Vec::new(),
+                cells: Vec::new(),
+            }
         })
-        .filter(|(_, peers, _)| !peers.is_empty())
+        .filter(|c| !c.peers.is_empty())
         .collect();
     for flavour in &flavours {
         let running = servers
@@ -335,12 +476,12 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
             .map(|&s| spawn_server(s, flavour, style))
             .collect::<Result<Vec<_>, _>>()?;
         println!(
-            "\n### {flavour}-thread runtime, {} servers, {} messages: msgs/s (median of {rounds} x {secs} s), server CPU µs/msg\n",
+            "\n### {flavour}-thread runtime, {} servers, {}: msgs/s (median of {rounds} x {secs} s), server CPU µs/msg\n",
             style.name(),
-            if deflate {
-                "JSON-like text, permessage-deflate offered,"
-            } else {
-                kind.name()
+            match (deflate, preset) {
+                (true, _) => "JSON-like text messages, permessage-deflate offered,".to_string(),
+                (false, Some(_)) => "the issue's cells".to_string(),
+                (false, None) => format!("{} messages", kind.name()),
             }
         );
         let mut compressed = vec![false; running.len()];
@@ -354,55 +495,68 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
                 threaded.join(", ")
             );
         }
-        let mut head = String::from("| conns | size | window |");
-        let mut rule = String::from("|---:|---:|---:|");
+        let mut head = String::from("| conns | size | kind | window |");
+        let mut rule = String::from("|---:|---:|---|---:|");
         for s in &servers {
             head += &format!(" {} |", s.name());
             rule += "---:|";
         }
-        for (ours, _, _) in &compare {
-            head += &format!(" {} / best peer |", servers[*ours].name());
-            rule += "---:|";
+        for c in &compare {
+            let ours = servers[c.ours].name();
+            head += &format!(" {ours} / best peer msgs/s | {ours} / lowest peer CPU |");
+            rule += "---:|---:|";
         }
         println!("{head}\n{rule}");
-        for &n in &conns {
-            for &size in &sizes {
-                let window = window.clamp(1, (MAX_IN_FLIGHT / size).max(1));
-                let mut rates = vec![Vec::new(); running.len()];
-                let mut cpus = vec![Vec::new(); running.len()];
-                for round in 0..rounds {
-                    // Interleave: each round starts with a different server.
-                    for k in 0..running.len() {
-                        let i = (k + round) % running.len();
-                        let load = Load {
-                            addr: running[i].addr,
-                            connections: n,
-                            kind,
-                            size,
-                            window,
-                            deflate,
-                        };
-                        let (rate, cpu, agreed) = run_once(&rt, &running[i], load, secs)?;
-                        compressed[i] |= agreed;
-                        rates[i].push(rate);
-                        cpus[i].push(cpu);
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
+        for cell in &cells {
+            let mut rates = vec![Vec::new(); running.len()];
+            let mut cpus = vec![Vec::new(); running.len()];
+            for round in 0..rounds {
+                // Interleave: each round starts with a different server.
+                for k in 0..running.len() {
+                    let i = (k + round) % running.len();
+                    let load = Load {
+                        addr: running[i].addr,
+                        connections: cell.conns,
+                        kind: cell.kind,
+                        size: cell.size,
+                        window: cell.window,
+                        deflate,
+                    };
+                    let (rate, cpu, agreed) = run_once(&rt, &running[i], load, secs)?;
+                    compressed[i] |= agreed;
+                    rates[i].push(rate);
+                    cpus[i].push(cpu);
+                    std::thread::sleep(Duration::from_millis(50));
                 }
-                let rate: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
-                let cpu: Vec<f64> = cpus.iter_mut().map(|c| median(c)).collect();
-                let mut row = format!("| {n} | {} | {window} |", size_name(size));
-                for (r, c) in rate.iter().zip(&cpu) {
-                    row += &format!(" {r:.0} ({:.2} µs) |", c * 1e6);
-                }
-                for (ours, peers, ratios) in &mut compare {
-                    let best = peers.iter().map(|&j| rate[j]).fold(0.0, f64::max);
-                    let ratio = rate[*ours] / best;
-                    ratios.push(ratio);
-                    row += &format!(" {ratio:.2}× |");
-                }
-                println!("{row}");
             }
+            let rate: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
+            let cpu: Vec<f64> = cpus.iter_mut().map(|c| median(c)).collect();
+            let name = format!(
+                "{} | {} | {} | {}",
+                cell.conns,
+                size_name(cell.size),
+                if deflate { "json" } else { cell.kind.name() },
+                cell.window
+            );
+            let mut row = format!("| {name} |");
+            for (r, c) in rate.iter().zip(&cpu) {
+                row += &format!(" {r:.0} ({:.2} µs) |", c * 1e6);
+            }
+            for c in &mut compare {
+                let best = c.peers.iter().map(|&j| rate[j]).fold(0.0, f64::max);
+                let lowest = c
+                    .peers
+                    .iter()
+                    .map(|&j| cpu[j])
+                    .fold(f64::INFINITY, f64::min);
+                let (r, u) = (rate[c.ours] / best, cpu[c.ours] / lowest);
+                c.rate.push(r);
+                c.cpu.push(u);
+                c.cells
+                    .push(format!("{flavour}: {name}").replace(" | ", " "));
+                row += &format!(" {r:.2}× | {u:.2}× |");
+            }
+            println!("{row}");
         }
         if deflate {
             let names = |agreed: bool| {
@@ -426,16 +580,26 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
     if !compare.is_empty() {
         println!();
     }
-    for (ours, peers, ratios) in &compare {
-        let geo = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
-        let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-        let peers: Vec<&str> = peers.iter().map(|&j| servers[j].name()).collect();
+    let geo = |v: &[f64]| (v.iter().map(|r| r.ln()).sum::<f64>() / v.len() as f64).exp();
+    for c in &compare {
+        let peers: Vec<&str> = c.peers.iter().map(|&j| servers[j].name()).collect();
+        let min = c.rate.iter().copied().fold(f64::INFINITY, f64::min);
+        let below: Vec<String> = (c.rate.iter().zip(&c.cells))
+            .filter(|(r, _)| **r < 1.0)
+            .map(|(r, cell)| format!("{cell} ({r:.2}×)"))
+            .collect();
         println!(
-            "{} / best peer ({}): geometric mean {geo:.2}×, lowest cell {min:.2}× ({} cells)",
-            servers[*ours].name(),
+            "{} / best peer ({}): msgs/s geometric mean {:.2}×, lowest cell {min:.2}×; \
+             CPU/msg geometric mean {:.2}× the lowest peer's ({} cells)",
+            servers[c.ours].name(),
             peers.join(", "),
-            ratios.len()
+            geo(&c.rate),
+            geo(&c.cpu),
+            c.rate.len()
         );
+        if !below.is_empty() {
+            println!("  below 1.0×: {}", below.join("; "));
+        }
     }
     Ok(())
 }
