@@ -73,6 +73,25 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The write-coalescing setter, on a builder whose field `$($field).+` is
+/// a `wsock_io::options::Settings` (the adapter's own option: the blocking
+/// adapter always writes before `send` returns).
+macro_rules! write_coalescing_setter {
+    ($($field:ident).+) => {
+        /// Write coalescing (default on): `send` may leave a data message
+        /// queued while the peer's next message is already received, so a
+        /// receive-then-send loop answers a pipelined batch in one write;
+        /// it reaches the peer without further calls, and a write error
+        /// shows at the next call. `false`: every `send` writes before it
+        /// returns. See [`WebSocket::send`](crate::WebSocket::send) and
+        /// [`WebSocket::set_write_coalescing`](crate::WebSocket::set_write_coalescing).
+        pub fn write_coalescing(mut self, on: bool) -> Self {
+            self.$($field).+.write_coalescing = on;
+            self
+        }
+    };
+}
+
 pub mod broadcast;
 mod client;
 use wsock_io::diag;

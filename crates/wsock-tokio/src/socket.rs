@@ -465,13 +465,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self
     }
 
-    /// Applies the builder's read and write timeouts.
-    pub(crate) fn with_timeouts(mut self, settings: &wsock_io::options::Settings) -> Self {
-        self.recv.read_timeout = settings.read_timeout;
-        self.send.write_timeout = settings.write_timeout;
-        self
-    }
-
     recv_methods!();
     send_methods!();
 
@@ -530,10 +523,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
-    /// Write coalescing (off by default): lets [`send`](Self::send) leave
-    /// a message unwritten while the peer's next bytes are already
-    /// received, so that an echo or request-reply loop over pipelined
-    /// input answers a batch in one write instead of one per message.
+    /// Applies the builder's settings that live outside the core: the read
+    /// and write timeouts, and write coalescing.
+    pub(crate) fn with_settings(mut self, settings: &wsock_io::options::Settings) -> Self {
+        self.recv.read_timeout = settings.read_timeout;
+        self.send.write_timeout = settings.write_timeout;
+        self.set_write_coalescing(settings.write_coalescing);
+        self
+    }
+
+    /// Turns write coalescing on or off: whether [`send`](Self::send) may
+    /// leave a data message unwritten while the peer's next bytes are
+    /// already received, so that an echo or request-reply loop over
+    /// pipelined input answers a batch in one write instead of one per
+    /// message (as a `Sink`-based loop does).
+    ///
+    /// On by default for every connection this crate's entry points make
+    /// ([`connect`](crate::connect), [`ClientBuilder`](crate::ClientBuilder),
+    /// [`accept`](crate::accept) and [`Acceptor`](crate::Acceptor), the
+    /// [`Server`](crate::Server), hyper upgrades, HTTP/2 streams), whose
+    /// `write_coalescing(false)` turns it off; off for
+    /// [`from_raw`](Self::from_raw) and
+    /// [`from_connection`](Self::from_connection), whose transport need
+    /// not be `Send + 'static`. Turn it off when every `send` must have
+    /// written its message (or met the write error) before it returns.
     ///
     /// What `send` still promises, and when the deferred bytes are
     /// written, is in [`send`](Self::send). It needs a Tokio runtime (the
