@@ -5,7 +5,10 @@
 //! UTF-8 validation, the closing handshake, keepalive) lives in the core.
 //! It works over any `AsyncRead + AsyncWrite + Unpin` transport, on the
 //! multi-thread and the current-thread runtime (with the time driver
-//! enabled).
+//! enabled). The handshakes ([`accept`], [`client`] and their builders)
+//! take one that is also `Send + 'static`, so that write coalescing (see
+//! [`WebSocket::send`]) can be on by default; other transports go through
+//! [`WebSocket::from_connection`].
 //!
 //! * Clients: [`connect`] or [`ClientBuilder`] (Happy Eyeballs connection
 //!   racing, timeouts, subprotocols, headers, limits, keepalive); over
