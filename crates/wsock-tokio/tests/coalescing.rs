@@ -259,7 +259,7 @@ async fn a_deferred_reply_goes_out_while_the_handler_sleeps() {
             assert_eq!(server.recv().await.unwrap(), Some(text(0)));
             server.send(text(0)).await.unwrap();
             tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {
+                () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {
                     panic!("the reply never reached the client")
                 }
                 _ = &mut wait => {}
