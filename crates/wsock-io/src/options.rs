@@ -20,8 +20,9 @@ use wsock_core::handshake::server::{Accept, Rejection, Request};
 use crate::Error;
 
 /// Everything chosen for one connection besides the request: the core's
-/// [`Config`] and the adapters' own timeouts.
+/// [`Config`], the adapters' own timeouts, and write coalescing.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Settings {
     /// The protocol settings (limits, buffers, keepalive, close timeout).
     pub config: Config,
