@@ -277,11 +277,11 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn echo_wsock(tcp: TcpStream) -> Result<(), BoxError> {
     let mut ws = wsock_tokio::accept(tcp).await?;
-    // The plainest loop, as users write it. `WSOCK_BENCH_COALESCE` set:
-    // the one line more that answers a batch of pipelined input in one
-    // write (`set_write_coalescing`), for before/after in one run.
-    if std::env::var_os("WSOCK_BENCH_COALESCE").is_some() {
-        ws.set_write_coalescing(true);
+    // The plainest loop, as users write it, with the defaults (write
+    // coalescing on). `WSOCK_BENCH_COALESCE=0`: coalescing off, every
+    // `send` writes at once, for before/after in one run.
+    if std::env::var_os("WSOCK_BENCH_COALESCE").is_some_and(|v| v == "0") {
+        ws.set_write_coalescing(false);
     }
     while let Some(message) = ws.recv().await? {
         if message.is_data() {

@@ -20,8 +20,9 @@ use wsock_core::handshake::server::{Accept, Rejection, Request};
 use crate::Error;
 
 /// Everything chosen for one connection besides the request: the core's
-/// [`Config`] and the adapters' own timeouts.
-#[derive(Debug, Clone, Default)]
+/// [`Config`], the adapters' own timeouts, and write coalescing.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Settings {
     /// The protocol settings (limits, buffers, keepalive, close timeout).
     pub config: Config,
@@ -29,6 +30,22 @@ pub struct Settings {
     pub read_timeout: Option<Duration>,
     /// How long a send or flush may wait for the transport to take bytes.
     pub write_timeout: Option<Duration>,
+    /// Whether `send` may leave a reply queued while the peer's next
+    /// message is already received, so a receive-then-send loop answers a
+    /// pipelined batch in one write (wsock-tokio's write coalescing; the
+    /// blocking adapter always writes before `send` returns). Default on.
+    pub write_coalescing: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            config: Config::default(),
+            read_timeout: None,
+            write_timeout: None,
+            write_coalescing: true,
+        }
+    }
 }
 
 /// A client's options: the request and how to reach the server.

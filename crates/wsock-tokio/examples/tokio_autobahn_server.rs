@@ -2,9 +2,10 @@
 //!
 //! `tokio_autobahn_server --port P`: listens on 127.0.0.1:P and echoes
 //! every text and binary message. With `--tls-cert F --tls-key F` (PEM
-//! certificate chain and private key) it serves `wss://` instead. With
-//! `--coalesce` the echo loop turns write coalescing on
-//! (`WebSocket::set_write_coalescing`), to run the suite against it too.
+//! certificate chain and private key) it serves `wss://` instead. The echo
+//! loop is the plain one, with write coalescing on as by default;
+//! `--no-coalesce` turns it off (`Acceptor::write_coalescing(false)`), to
+//! run the suite against the path where every `send` writes at once too.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,12 +14,12 @@ use tokio::net::{TcpListener, TcpStream};
 use wsock_tokio::Acceptor;
 use wsock_tokio::tls::{Pem, ServerTlsConfig, TlsAcceptor};
 
-/// `--coalesce` was given.
-static COALESCE: AtomicBool = AtomicBool::new(false);
+/// `--no-coalesce` was not given.
+static COALESCE: AtomicBool = AtomicBool::new(true);
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
-        "tokio_autobahn_server: {problem}\nusage: tokio_autobahn_server --port PORT [--coalesce] [--tls-cert FILE --tls-key FILE]"
+        "tokio_autobahn_server: {problem}\nusage: tokio_autobahn_server --port PORT [--no-coalesce] [--tls-cert FILE --tls-key FILE]"
     );
     ExitCode::from(2)
 }
@@ -30,7 +31,7 @@ fn main() -> ExitCode {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().and_then(|p| p.parse::<u16>().ok()),
-            "--coalesce" => COALESCE.store(true, Ordering::Relaxed),
+            "--no-coalesce" => COALESCE.store(false, Ordering::Relaxed),
             "--tls-cert" | "--tls-key" => {
                 let Some(file) = args.next() else {
                     return usage(&format!("{arg} needs a file"));
@@ -89,7 +90,8 @@ async fn echo(tcp: TcpStream, tls: Option<TlsAcceptor>) -> Result<(), wsock_toki
     tcp.set_nodelay(true)?;
     let server = Acceptor::new()
         .max_frame_size(64 << 20)
-        .max_message_size(64 << 20);
+        .max_message_size(64 << 20)
+        .write_coalescing(COALESCE.load(Ordering::Relaxed));
     match tls {
         Some(acceptor) => echo_on(server.accept_tls(&acceptor, tcp).await?).await,
         None => echo_on(server.accept(tcp).await?).await,
@@ -100,7 +102,6 @@ async fn echo_on<S>(mut ws: wsock_tokio::WebSocket<S>) -> Result<(), wsock_tokio
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    ws.set_write_coalescing(COALESCE.load(Ordering::Relaxed));
     while let Some(message) = ws.recv().await? {
         if message.is_data() {
             ws.send(message).await?;

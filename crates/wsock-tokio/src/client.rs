@@ -77,7 +77,7 @@ pub async fn connect(request: impl IntoClientRequest) -> Result<WebSocket<MaybeT
 /// [`ClientBuilder::handshake`] to change the settings.
 pub async fn client<S>(io: S, request: impl IntoClientRequest) -> Result<WebSocket<S>, Error>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     ClientBuilder::new(request).handshake(io).await
 }
@@ -139,6 +139,7 @@ impl ClientBuilder {
     }
 
     wsock_io::client_setters!();
+    write_coalescing_setter!(options.settings);
 
     /// Resolves the host, connects (Happy Eyeballs, or through the proxy)
     /// within the connect timeout, runs the TLS handshake for `wss://`
@@ -252,7 +253,7 @@ impl ClientBuilder {
     /// or a TLS stream for `wss://`), within the handshake timeout.
     pub async fn handshake<S>(&self, io: S) -> Result<WebSocket<S>, Error>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let request = self.options.request()?;
         let span = crate::diag::connection_span(wsock_core::Role::Client);
@@ -267,7 +268,7 @@ impl ClientBuilder {
         span: crate::diag::Span,
     ) -> Result<WebSocket<S>, Error>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         match self.opening_handshake(io, request).await {
             Ok((io, connected)) => {
@@ -276,7 +277,7 @@ impl ClientBuilder {
                 // Subprotocol, extensions and the frames that came with the
                 // response are already in the connection.
                 Ok(WebSocket::from_handshake(io, conn, span)
-                    .with_timeouts(&self.options.settings)
+                    .with_settings(&self.options.settings)
                     .with_handshake(Handshake::Client(Box::new(connected.response))))
             }
             Err(e) => {

@@ -5,7 +5,10 @@
 //! UTF-8 validation, the closing handshake, keepalive) lives in the core.
 //! It works over any `AsyncRead + AsyncWrite + Unpin` transport, on the
 //! multi-thread and the current-thread runtime (with the time driver
-//! enabled).
+//! enabled). The handshakes ([`accept`], [`client`] and their builders)
+//! take one that is also `Send + 'static`, so that write coalescing (see
+//! [`WebSocket::send`]) can be on by default; other transports go through
+//! [`WebSocket::from_connection`].
 //!
 //! * Clients: [`connect`] or [`ClientBuilder`] (Happy Eyeballs connection
 //!   racing, timeouts, subprotocols, headers, limits, keepalive); over
@@ -72,6 +75,25 @@
 //! [tokio]: https://docs.rs/tokio
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The write-coalescing setter, on a builder whose field `$($field).+` is
+/// a `wsock_io::options::Settings` (the adapter's own option: the blocking
+/// adapter always writes before `send` returns).
+macro_rules! write_coalescing_setter {
+    ($($field:ident).+) => {
+        /// Write coalescing (default on): `send` may leave a data message
+        /// queued while the peer's next message is already received, so a
+        /// receive-then-send loop answers a pipelined batch in one write;
+        /// it reaches the peer without further calls, and a write error
+        /// shows at the next call. `false`: every `send` writes before it
+        /// returns. See [`WebSocket::send`](crate::WebSocket::send) and
+        /// [`WebSocket::set_write_coalescing`](crate::WebSocket::set_write_coalescing).
+        pub fn write_coalescing(mut self, on: bool) -> Self {
+            self.$($field).+.write_coalescing = on;
+            self
+        }
+    };
+}
 
 pub mod broadcast;
 mod client;

@@ -36,7 +36,7 @@ use crate::{Error, Timeout, WebSocket};
 /// ```
 pub async fn accept<S>(io: S) -> Result<WebSocket<S>, Error>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     Acceptor::new().accept(io).await
 }
@@ -65,7 +65,7 @@ where
 /// ```
 pub async fn accept_with<S, F>(io: S, callback: F) -> Result<WebSocket<S>, Error>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: FnOnce(&Request) -> Result<Accept, Rejection>,
 {
     Acceptor::new().accept_with(io, callback).await
@@ -85,7 +85,7 @@ pub async fn accept_tls<S>(
     io: S,
 ) -> Result<WebSocket<ServerTlsStream<S>>, Error>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     Acceptor::new().accept_tls(acceptor, io).await
 }
@@ -118,11 +118,12 @@ impl Acceptor {
     }
 
     wsock_io::settings_setters!(settings);
+    write_coalescing_setter!(settings);
 
     /// [`accept`](crate::accept) with these settings.
     pub async fn accept<S>(&self, io: S) -> Result<WebSocket<S>, Error>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         self.accept_with(io, |_| Ok(Accept::new())).await
     }
@@ -130,7 +131,7 @@ impl Acceptor {
     /// [`accept_with`](crate::accept_with) with these settings.
     pub async fn accept_with<S, F>(&self, io: S, callback: F) -> Result<WebSocket<S>, Error>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
         let span = crate::diag::connection_span(wsock_core::Role::Server);
@@ -145,14 +146,14 @@ impl Acceptor {
         span: crate::diag::Span,
     ) -> Result<WebSocket<S>, Error>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
         match self.handshake_in(io, callback).await {
             Ok((io, conn, request)) => {
                 crate::diag::handshake_done(&span, conn.protocol(), conn.extensions());
                 Ok(WebSocket::from_handshake(io, conn, span)
-                    .with_timeouts(&self.settings)
+                    .with_settings(&self.settings)
                     .with_handshake(Handshake::Server(Box::new(request))))
             }
             Err(e) => {
@@ -236,7 +237,7 @@ impl Acceptor {
         io: S,
     ) -> Result<WebSocket<ServerTlsStream<S>>, Error>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         self.accept_tls_with(acceptor, io, |_| Ok(Accept::new()))
             .await
@@ -251,7 +252,7 @@ impl Acceptor {
         callback: F,
     ) -> Result<WebSocket<ServerTlsStream<S>>, Error>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
         let span = crate::diag::connection_span(wsock_core::Role::Server);
@@ -267,7 +268,7 @@ impl Acceptor {
         span: crate::diag::Span,
     ) -> Result<WebSocket<ServerTlsStream<S>>, Error>
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
         let tls = match acceptor.accept_async(io).await {

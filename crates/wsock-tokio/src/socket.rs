@@ -307,20 +307,24 @@ macro_rules! send_methods {
         /// it out. Waits first while the write buffer is full.
         ///
         /// When it returns, the message is written to the transport, with
-        /// one exception, only on a [`WebSocket`] (never a half) with
-        /// [`WebSocket::set_write_coalescing`] on: while the peer's next
+        /// one exception, write coalescing, which is on by default on a
+        /// [`WebSocket`] this crate's handshakes made (never on a half; see
+        /// [`WebSocket::set_write_coalescing`]): while the peer's next
         /// bytes are already received (the caller is draining a pipelined
         /// batch), a data message may be left queued, at most 16 messages
         /// or 16 KiB (or the write-buffer bound) at a time, so the batch's
-        /// replies go out in one write. They are written, in order, by
-        /// whatever comes first: the next `recv` that has to wait for input,
-        /// the next `send` past the cap or without input buffered,
-        /// `flush`, `close`, dropping the connection, or, when the caller
-        /// does something else instead (awaits a timer, a channel), a task
-        /// on the runtime that runs as soon as the caller's task yields.
-        /// So the message reaches the peer without further calls either
-        /// way; what coalescing gives up is that a write error shows at the
-        /// next call instead of this one.
+        /// replies go out in one write. They are written, in order and
+        /// before anything queued after them (a pong, a close frame), by
+        /// whatever comes first: the next `recv` that has to wait for
+        /// input, the next `send` past the cap, without input buffered, or
+        /// of a ping, pong or close (never left queued), `flush`, `close`,
+        /// dropping the connection, or, when the caller does something
+        /// else instead (awaits a timer, a channel), a task on the runtime
+        /// that runs as soon as the caller's task yields. So the message
+        /// reaches the peer without further calls either way; what
+        /// coalescing gives up is that a write error shows at the next
+        /// call instead of this one. Outside a Tokio runtime, `send`
+        /// always writes before it returns.
         ///
         /// Cancel safety: see [`WebSocket`]; never a partial frame.
         pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
@@ -405,6 +409,10 @@ close_on_last_drop!(WebSocket, ReadHalf, WriteHalf);
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// A connection over a transport whose opening handshake is already
     /// done (for example by hyper, see the `hyper_upgrade` example).
+    ///
+    /// Write coalescing is off here, since the transport need not be
+    /// `Send + 'static`; [`set_write_coalescing`](Self::set_write_coalescing)
+    /// turns it on for one that is.
     pub fn from_raw(io: S, role: Role, config: Config) -> Self {
         Self::from_connection(io, Connection::new(role, config))
     }
@@ -412,7 +420,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// A connection over a transport, driving a core [`Connection`] you
     /// set up (for example with a subprotocol via
     /// [`Connection::with_protocol`], or with bytes read past the
-    /// handshake already fed to it).
+    /// handshake already fed to it). Write coalescing is off, as for
+    /// [`from_raw`](Self::from_raw).
     pub fn from_connection(io: S, conn: Connection) -> Self {
         Self {
             shared: Arc::new(Shared::new(io, conn)),
@@ -465,13 +474,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self
     }
 
-    /// Applies the builder's read and write timeouts.
-    pub(crate) fn with_timeouts(mut self, settings: &wsock_io::options::Settings) -> Self {
-        self.recv.read_timeout = settings.read_timeout;
-        self.send.write_timeout = settings.write_timeout;
-        self
-    }
-
     recv_methods!();
     send_methods!();
 
@@ -511,7 +513,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     }
 
     /// The transport back, discarding anything queued (no close frame is
-    /// sent).
+    /// sent). With write coalescing on, that includes replies a `send`
+    /// left queued (see [`send`](Self::send)): call
+    /// [`flush`](Self::flush) first to have them written.
     pub fn into_inner(self) -> S {
         let mut shared = self.shared.clone();
         drop(self);
@@ -530,10 +534,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
-    /// Write coalescing (off by default): lets [`send`](Self::send) leave
-    /// a message unwritten while the peer's next bytes are already
-    /// received, so that an echo or request-reply loop over pipelined
-    /// input answers a batch in one write instead of one per message.
+    /// Applies the builder's settings that live outside the core: the read
+    /// and write timeouts, and write coalescing.
+    pub(crate) fn with_settings(mut self, settings: &wsock_io::options::Settings) -> Self {
+        self.recv.read_timeout = settings.read_timeout;
+        self.send.write_timeout = settings.write_timeout;
+        self.set_write_coalescing(settings.write_coalescing);
+        self
+    }
+
+    /// Turns write coalescing on or off: whether [`send`](Self::send) may
+    /// leave a data message unwritten while the peer's next bytes are
+    /// already received, so that an echo or request-reply loop over
+    /// pipelined input answers a batch in one write instead of one per
+    /// message (as a `Sink`-based loop does).
+    ///
+    /// On by default for every connection this crate's entry points make
+    /// ([`connect`](crate::connect), [`ClientBuilder`](crate::ClientBuilder),
+    /// [`accept`](crate::accept) and [`Acceptor`](crate::Acceptor), the
+    /// [`Server`](crate::Server), hyper upgrades, HTTP/2 streams), whose
+    /// `write_coalescing(false)` turns it off; off for
+    /// [`from_raw`](Self::from_raw) and
+    /// [`from_connection`](Self::from_connection), whose transport need
+    /// not be `Send + 'static`. Turn it off when every `send` must have
+    /// written its message (or met the write error) before it returns.
     ///
     /// What `send` still promises, and when the deferred bytes are
     /// written, is in [`send`](Self::send). It needs a Tokio runtime (the

@@ -1,7 +1,9 @@
-//! Write coalescing (`WebSocket::set_write_coalescing`): an echo loop over
-//! pipelined input answers in fewer writes than messages, and every deferred
-//! reply still reaches the peer, in order, whatever the handler does next
-//! (receives, awaits something else, closes, splits).
+//! Write coalescing, on by default for the connections this crate's
+//! handshakes make: an echo loop over pipelined input answers in fewer
+//! writes than messages, and every deferred reply still reaches the peer,
+//! in order, whatever the handler does next (receives, awaits something
+//! else, pings, closes, splits); `write_coalescing(false)` makes every
+//! `send` write at once.
 
 mod common;
 
@@ -14,7 +16,7 @@ use common::{LIMIT, frame, listener, raw_client};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
-use wsock_tokio::{Config, Message, Role, WebSocket};
+use wsock_tokio::{Acceptor, Config, Message, Role, WebSocket};
 
 /// A TCP stream that counts the write calls that took bytes.
 struct Counting {
@@ -58,22 +60,30 @@ fn text(i: usize) -> Message {
     Message::text(format!("message {i}"))
 }
 
-/// A server connection with coalescing on, over a counting transport
-/// (its count taken after the handshake), and a raw client that has sent
-/// `n` text messages in one write before the server reads any.
+/// A server connection accepted with the default settings, over a
+/// counting transport (its count taken after the handshake), and a raw
+/// client that has sent `n` text messages in one write before the server
+/// reads any.
 async fn pipelined(n: usize) -> (WebSocket<Counting>, Arc<AtomicUsize>, WebSocket<TcpStream>) {
+    pipelined_with(Acceptor::new(), n).await
+}
+
+/// [`pipelined`], accepted with `acceptor`.
+async fn pipelined_with(
+    acceptor: Acceptor,
+    n: usize,
+) -> (WebSocket<Counting>, Arc<AtomicUsize>, WebSocket<TcpStream>) {
     let (listener, url): (TcpListener, String) = listener().await;
     let writes = Arc::new(AtomicUsize::new(0));
     let accept = tokio::spawn({
         let writes = Arc::clone(&writes);
         async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            wsock_tokio::accept(Counting { tcp, writes }).await.unwrap()
+            acceptor.accept(Counting { tcp, writes }).await.unwrap()
         }
     });
     let mut tcp = raw_client(&url).await;
-    let mut server = accept.await.unwrap();
-    server.set_write_coalescing(true);
+    let server = accept.await.unwrap();
     writes.store(0, Ordering::SeqCst);
     let mut batch = Vec::new();
     for i in 0..n {
@@ -84,7 +94,8 @@ async fn pipelined(n: usize) -> (WebSocket<Counting>, Arc<AtomicUsize>, WebSocke
     (server, writes, client)
 }
 
-// The plain echo loop: fewer writes than messages, every echo in order.
+// The plain echo loop, with nothing turned on: fewer writes than
+// messages, every echo in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_echo_loop_answers_a_batch_in_fewer_writes() {
     timeout(LIMIT, async {
@@ -103,6 +114,35 @@ async fn an_echo_loop_answers_a_batch_in_fewer_writes() {
         }
         let writes = writes.load(Ordering::SeqCst);
         assert!(writes < N, "{N} echoes took {writes} writes");
+        client.close(None).await.unwrap();
+        echo.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+// `write_coalescing(false)`: every `send` has written its message when it
+// returns, pipelined input or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turned_off_every_send_writes_at_once() {
+    timeout(LIMIT, async {
+        const N: usize = 20;
+        let (mut server, writes, mut client) =
+            pipelined_with(Acceptor::new().write_coalescing(false), N).await;
+        let echo = tokio::spawn(async move {
+            while let Some(message) = server.recv().await.unwrap() {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+                server.send(message).await.unwrap();
+                assert_eq!(server.buffered_output(), 0);
+            }
+        });
+        for i in 0..N {
+            assert_eq!(client.recv().await.unwrap(), Some(text(i)), "echo {i}");
+        }
+        let writes = writes.load(Ordering::SeqCst);
+        assert!(writes >= N, "{N} echoes took {writes} writes");
         client.close(None).await.unwrap();
         echo.await.unwrap();
     })
@@ -203,6 +243,185 @@ async fn split_after_a_deferred_reply_still_delivers_everything() {
         }
         client.close(None).await.unwrap();
         handler.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+// The same while the handler sleeps (a long timer it never sees expire:
+// the client's receipt of the reply ends the wait).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_reply_goes_out_while_the_handler_sleeps() {
+    timeout(LIMIT, async {
+        let (mut server, _writes, mut client) = pipelined(2).await;
+        let (go, mut wait) = tokio::sync::oneshot::channel::<()>();
+        let handler = tokio::spawn(async move {
+            assert_eq!(server.recv().await.unwrap(), Some(text(0)));
+            server.send(text(0)).await.unwrap();
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {
+                    panic!("the reply never reached the client")
+                }
+                _ = &mut wait => {}
+            }
+            assert_eq!(server.recv().await.unwrap(), Some(text(1)));
+            server.close(None).await.unwrap();
+        });
+        assert_eq!(client.recv().await.unwrap(), Some(text(0)));
+        go.send(()).unwrap();
+        assert!(matches!(
+            client.recv().await.unwrap(),
+            Some(Message::Close(_))
+        ));
+        handler.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+// A ping (or any control frame) is never left queued, and it writes the
+// replies deferred before it first: they arrive before its pong.
+#[tokio::test(flavor = "current_thread")]
+async fn a_ping_after_deferred_replies_writes_them_first() {
+    timeout(LIMIT, async {
+        const N: usize = 4;
+        let (mut server, _writes, mut client) = pipelined(N).await;
+        let handler = tokio::spawn(async move {
+            for i in 0..N - 1 {
+                assert_eq!(server.recv().await.unwrap(), Some(text(i)));
+                server.send(text(i)).await.unwrap();
+            }
+            assert!(server.buffered_output() > 0);
+            server.send(Message::ping(&b"p"[..])).await.unwrap();
+            assert_eq!(server.buffered_output(), 0);
+            while let Some(message) = server.recv().await.unwrap() {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        });
+        for i in 0..N - 1 {
+            assert_eq!(client.recv().await.unwrap(), Some(text(i)), "echo {i}");
+        }
+        assert_eq!(client.recv().await.unwrap(), Some(Message::ping(&b"p"[..])));
+        client.close(None).await.unwrap();
+        handler.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+// A client from `connect` coalesces too: its replies to messages the
+// server sent in one write are left queued while the next one is buffered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_coalesces_by_default() {
+    use futures_util::SinkExt;
+    timeout(LIMIT, async {
+        let (first, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = first.accept().await.unwrap();
+            let mut ws = wsock_tokio::accept(tcp).await.unwrap();
+            // Both queued, then one flush: one write.
+            ws.feed(text(0)).await.unwrap();
+            ws.feed(text(1)).await.unwrap();
+            ws.flush().await.unwrap();
+            assert_eq!(ws.recv().await.unwrap(), Some(text(0)));
+            assert_eq!(ws.recv().await.unwrap(), Some(text(1)));
+            ws.close(None).await.unwrap();
+        });
+        let mut client = wsock_tokio::connect(&url).await.unwrap();
+        assert_eq!(client.recv().await.unwrap(), Some(text(0)));
+        client.send(text(0)).await.unwrap();
+        assert!(
+            client.buffered_output() > 0,
+            "the reply was written at once"
+        );
+        assert_eq!(client.recv().await.unwrap(), Some(text(1)));
+        client.send(text(1)).await.unwrap();
+        assert!(matches!(
+            client.recv().await.unwrap(),
+            Some(Message::Close(_))
+        ));
+        assert_eq!(client.recv().await.unwrap(), None);
+        server.await.unwrap();
+
+        // Turned off on the builder, every send writes at once.
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = wsock_tokio::accept(tcp).await.unwrap();
+            ws.feed(text(0)).await.unwrap();
+            ws.feed(text(1)).await.unwrap();
+            ws.flush().await.unwrap();
+            assert_eq!(ws.recv().await.unwrap(), Some(text(0)));
+            ws.close(None).await.unwrap();
+        });
+        let mut client = wsock_tokio::ClientBuilder::new(url)
+            .write_coalescing(false)
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(client.recv().await.unwrap(), Some(text(0)));
+        client.send(text(0)).await.unwrap();
+        assert_eq!(client.buffered_output(), 0);
+        while client.recv().await.unwrap().is_some() {}
+        server.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+// The `Server`'s connections coalesce by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_connections_coalesce_by_default() {
+    timeout(LIMIT, async {
+        const N: usize = 8;
+        let (sent, ready) = tokio::sync::oneshot::channel::<()>();
+        let ready = Arc::new(tokio::sync::Mutex::new(Some(ready)));
+        let (deferred_tx, deferred_rx) = tokio::sync::oneshot::channel::<bool>();
+        let deferred_tx = Arc::new(std::sync::Mutex::new(Some(deferred_tx)));
+        let server = wsock_tokio::Server::builder()
+            .bind("127.0.0.1:0", move |mut ws| {
+                let (ready, deferred_tx) = (Arc::clone(&ready), Arc::clone(&deferred_tx));
+                async move {
+                    // Wait until the whole batch was written, so the first
+                    // read takes it all.
+                    let ready = ready.lock().await.take().unwrap();
+                    ready.await.unwrap();
+                    let mut first = true;
+                    while let Some(message) = ws.recv().await.unwrap() {
+                        if matches!(message, Message::Close(_)) {
+                            break;
+                        }
+                        ws.send(message).await.unwrap();
+                        if first {
+                            first = false;
+                            let tx = deferred_tx.lock().unwrap().take().unwrap();
+                            tx.send(ws.buffered_output() > 0).unwrap();
+                        }
+                    }
+                }
+            })
+            .await
+            .unwrap();
+        let url = format!("ws://{}", server.local_addr());
+        let mut tcp = raw_client(&url).await;
+        let mut batch = Vec::new();
+        for i in 0..N {
+            batch.extend(frame(0x81, format!("message {i}").as_bytes(), true));
+        }
+        tcp.write_all(&batch).await.unwrap();
+        sent.send(()).unwrap();
+        let mut client = WebSocket::from_raw(tcp, Role::Client, Config::default());
+        for i in 0..N {
+            assert_eq!(client.recv().await.unwrap(), Some(text(i)), "echo {i}");
+        }
+        assert!(
+            deferred_rx.await.unwrap(),
+            "the first reply was written at once"
+        );
+        client.close(None).await.unwrap();
+        server.shutdown(std::time::Duration::from_secs(5)).await;
     })
     .await
     .unwrap();

@@ -539,3 +539,55 @@ fn is_upgrade_request_reads_hypers_protocol_extension() {
         .unwrap();
     assert!(is_upgrade_request(&get));
 }
+
+// ---------------------------------------------------------------- coalescing
+
+/// Two messages from `client` in one write; `server` echoes the first and
+/// must have left its reply queued (the second is already received), then
+/// every echo arrives. Returns whether the first reply was deferred.
+async fn first_reply_deferred<S, C>(mut server: WebSocket<S>, client: &mut WebSocket<C>) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    client.feed(Message::text("one")).await.unwrap();
+    client.feed(Message::text("two")).await.unwrap();
+    SinkExt::<Message>::flush(client).await.unwrap();
+    let echo = tokio::spawn(async move {
+        let mut deferred = None;
+        while let Some(message) = server.recv().await.unwrap() {
+            if !message.is_data() {
+                continue;
+            }
+            server.send(message).await.unwrap();
+            deferred.get_or_insert(server.buffered_output() > 0);
+        }
+        deferred.unwrap()
+    });
+    assert_eq!(client.recv().await.unwrap(), Some(Message::text("one")));
+    assert_eq!(client.recv().await.unwrap(), Some(Message::text("two")));
+    client.close(None).await.unwrap();
+    echo.await.unwrap()
+}
+
+// A WebSocket from `upgrade` coalesces by default, over HTTP/1.1 and over
+// an HTTP/2 stream.
+#[tokio::test(flavor = "current_thread")]
+async fn upgraded_websockets_coalesce_by_default() {
+    timeout(LIMIT, async {
+        let (addr, mut accepted) = server(Acceptor::new()).await;
+        let mut client = ClientBuilder::new(format!("ws://{addr}/"))
+            .connect()
+            .await
+            .unwrap();
+        let server = next(&mut accepted).await;
+        assert!(first_reply_deferred(server, &mut client).await, "HTTP/1.1");
+
+        let h2 = h2_connection(addr).await;
+        let mut client = h2.websocket(format!("ws://{addr}/")).await.unwrap();
+        let server = next(&mut accepted).await;
+        assert!(first_reply_deferred(server, &mut client).await, "HTTP/2");
+    })
+    .await
+    .unwrap();
+}

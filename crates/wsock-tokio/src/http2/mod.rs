@@ -444,7 +444,7 @@ impl Http2Connection {
         wrap: impl FnOnce(H2Stream) -> S,
     ) -> Result<WebSocket<S>, Error>
     where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let inner = &self.inner;
         if request.is_tls() != inner.tls
@@ -506,7 +506,7 @@ impl Http2Connection {
         let conn = connected.connection;
         crate::diag::handshake_done(&span, conn.protocol(), conn.extensions());
         let ws = WebSocket::from_handshake(wrap(io), conn, span)
-            .with_timeouts(settings)
+            .with_settings(settings)
             .with_handshake(Handshake::Client(Box::new(connected.response)))
             .with_addrs(inner.addrs);
         #[cfg(feature = "tls")]

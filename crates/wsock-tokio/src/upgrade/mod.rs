@@ -209,7 +209,7 @@ impl Pending {
         let (conn, request) = *self.accepted;
         crate::diag::handshake_done(&self.span, conn.protocol(), conn.extensions());
         WebSocket::from_handshake(io, conn, self.span)
-            .with_timeouts(&self.settings)
+            .with_settings(&self.settings)
             .with_handshake(Handshake::Server(Box::new(request)))
     }
 }
