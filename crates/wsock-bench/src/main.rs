@@ -64,7 +64,9 @@ const USAGE: &str = "usage:
   wsock-bench callgrind [--sizes 16] [--libs wsock-core,...]";
 
 /// Bytes in flight per connection at most: keeps 500 connections of 64 KiB
-/// messages within loopback buffers and memory.
+/// messages within loopback buffers and memory. Messages larger than half
+/// of it still get 2 in flight (1 MiB cells: 2 MiB per connection), so the
+/// server always has the next one to read while it writes an echo.
 const MAX_IN_FLIGHT: usize = 128 * 1024;
 
 fn main() -> ExitCode {
@@ -367,7 +369,7 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
         println!("{head}\n{rule}");
         for &n in &conns {
             for &size in &sizes {
-                let window = window.clamp(1, (MAX_IN_FLIGHT / size).max(1));
+                let window = window.clamp(1, (MAX_IN_FLIGHT / size).max(2));
                 let mut rates = vec![Vec::new(); running.len()];
                 let mut cpus = vec![Vec::new(); running.len()];
                 for round in 0..rounds {
