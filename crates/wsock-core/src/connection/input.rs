@@ -167,6 +167,7 @@ impl Input {
     /// Moves the `n` bytes at the front into the message being gathered,
     /// for a frame with `rest` bytes still to come.
     pub(super) fn gather(&mut self, n: usize, rest: u64, keep: usize) {
+        self.reclaim_message();
         // `BytesMut` has no exact reservation: it may round up to double
         // its capacity, still within twice what arrived.
         match growth(self.message.len(), self.message.capacity(), n, rest) {
@@ -188,6 +189,7 @@ impl Input {
     /// buffer a previous message left behind is reclaimed whole once that
     /// message was dropped.
     pub(super) fn offer_message(&mut self, rest: u64, read_buffer_size: usize) -> usize {
+        self.reclaim_message();
         let rest = usize::try_from(rest).unwrap_or(usize::MAX);
         let chunk = self.read_chunk(read_buffer_size);
         let want = rest.min(self.message.len().max(chunk));
@@ -228,6 +230,7 @@ impl Input {
     /// is written (inflating into it).
     #[cfg(feature = "deflate")]
     pub(super) fn front_and_message(&mut self, n: usize) -> (&[u8], &mut BytesMut) {
+        self.reclaim_message();
         (&self.buf[..n], &mut self.message)
     }
 
@@ -246,6 +249,22 @@ impl Input {
         match kind {
             DataKind::Text => Message::Text(core::mem::take(&mut self.text).into()),
             DataKind::Binary => Message::Binary(self.take_message()),
+        }
+    }
+
+    /// Takes back the whole allocation of the message buffer before a
+    /// message starts in it, when the message handed out of it last was
+    /// dropped: the new message then starts at its front (nothing to copy,
+    /// the buffer is empty) instead of in the room behind the old one,
+    /// where it would run out of room and be moved to the front later.
+    /// Does nothing while the old message is still held, or mid-message.
+    fn reclaim_message(&mut self) {
+        if self.message.is_empty() {
+            // Asking for more than the room behind the old message makes
+            // the buffer take the whole allocation back if it is the only
+            // owner; `try_reclaim` never allocates.
+            let room = self.message.capacity();
+            let _reclaimed = self.message.try_reclaim(room.saturating_add(1));
         }
     }
 
