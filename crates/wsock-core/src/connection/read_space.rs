@@ -2,7 +2,9 @@
 //! [`BufMut`], so a transport that fills uninitialized memory (tokio's
 //! `poll_read_buf`, `AsyncReadExt::read_buf`) reads straight into it, and
 //! the room is not zeroed first. [`Connection::read_buffer`] zeroes its
-//! room, which costs a pass over every received byte.
+//! room, which costs a pass over every received byte. While a large
+//! binary frame arrives, the room is the message buffer's instead, so its
+//! payload lands where the message is gathered.
 
 use bytes::BufMut;
 use bytes::buf::UninitSlice;
@@ -13,7 +15,10 @@ use super::Connection;
 /// [`Connection::read_space`]. Fill it through [`BufMut`] (for example
 /// with `tokio_util::io::poll_read_buf`); what was put in counts as
 /// received when it is dropped. It offers what
-/// [`read_buffer`](Connection::read_buffer) would, without zeroing it.
+/// [`read_buffer`](Connection::read_buffer) would, without zeroing it,
+/// except while a large binary frame arrives with nothing else buffered:
+/// then it is the room behind the message being gathered, up to the
+/// frame's end (see [`Connection::read_space`]).
 pub struct ReadSpace<'a> {
     conn: &'a mut Connection,
     /// What may still be put in.
