@@ -173,10 +173,11 @@ mod tests {
         );
     }
 
-    /// A masked binary frame from a client, of any length.
+    /// A masked binary frame from a client, with a 16-bit length.
     fn long_frame(payload: &[u8]) -> Vec<u8> {
         let len = u16::try_from(payload.len()).unwrap().to_be_bytes();
-        let mut out = vec![0x82, 0x80 | 126, len[0], len[1], 1, 2, 3, 4];
+        // 0x7e: a 16-bit length follows.
+        let mut out = vec![0x82, 0x80 | 0x7e, len[0], len[1], 1, 2, 3, 4];
         out.extend(
             payload
                 .iter()
