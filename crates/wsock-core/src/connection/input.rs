@@ -169,7 +169,7 @@ impl Input {
     pub(super) fn gather(&mut self, n: usize, rest: u64, keep: usize) {
         self.reclaim_message();
         // `BytesMut` has no exact reservation: it may round up to double
-        // its capacity, still within twice what arrived.
+        // its capacity, so a few times what arrived at most.
         match growth(self.message.len(), self.message.capacity(), n, rest) {
             Growth::None => {}
             Growth::Double => self.message.reserve(n),
@@ -184,16 +184,22 @@ impl Input {
     /// nothing buffered in front of them; returns how many bytes the read
     /// may put there (its spare capacity, up to `rest`, so the read never
     /// takes the next frame's bytes). Growth follows what arrived, as for
-    /// the read buffer: the room grows to at most double the message so
-    /// far (at least a read chunk), never to a header's promise alone; a
+    /// the read buffer: once less than a read chunk is left, it asks for
+    /// room for as much again as the message so far (at least a read
+    /// chunk), so the buffer stays within about twice what arrived, never
+    /// a header's promise alone; a
     /// buffer a previous message left behind is reclaimed whole once that
     /// message was dropped.
     pub(super) fn offer_message(&mut self, rest: u64, read_buffer_size: usize) -> usize {
         self.reclaim_message();
         let rest = usize::try_from(rest).unwrap_or(usize::MAX);
         let chunk = self.read_chunk(read_buffer_size);
-        let want = rest.min(self.message.len().max(chunk));
-        self.message.reserve(want);
+        // Grown only once less than a read's worth is left, so the buffer
+        // doubles from full: within about twice what arrived.
+        if self.message.capacity() - self.message.len() < rest.min(chunk) {
+            let want = rest.min(self.message.len().max(chunk));
+            self.message.reserve(want);
+        }
         rest.min(self.message.capacity() - self.message.len())
     }
 

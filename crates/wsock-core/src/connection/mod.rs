@@ -535,9 +535,9 @@ impl Connection {
     /// 64 KiB, or a fragment) arrives with nothing else buffered, the room
     /// is the end of the buffer the message is gathered in, up to the
     /// frame's end and no further, so its payload is neither copied out
-    /// of the read buffer nor unmasked in two places. That room grows with
-    /// what arrived (at most double the message so far, at least a read),
-    /// never with the frame header's promise alone.
+    /// of the read buffer nor unmasked in two places. That room grows in
+    /// proportion to what arrived (as much again as the message so far, at
+    /// least a read), never with the frame header's promise alone.
     pub fn read_space(&mut self) -> ReadSpace<'_> {
         ReadSpace::new(self)
     }
