@@ -12,6 +12,7 @@
 //! it, and decodes cleanly in a peer.
 #![no_main]
 
+use bytes::BufMut;
 use libfuzzer_sys::fuzz_target;
 use wsock_core::__internals::OpCode;
 use wsock_core::{CloseFrame, Config, Connection, Error, ReceiveMode, Role, State};
@@ -59,8 +60,19 @@ fn run(role: Role, flags: u8, pieces: &[&[u8]]) -> Run {
     let mut events = Vec::new();
     let mut error = None;
     let mut wire = Vec::new();
-    for piece in pieces {
-        if flags & INPUT_BUFFER != 0 {
+    for (i, piece) in pieces.iter().enumerate() {
+        if flags & INPUT_BUFFER != 0 && i % 2 == 1 {
+            // Every other piece through `read_space`, which reads a
+            // gathered binary frame's payload into the message buffer.
+            let mut rest = *piece;
+            while !rest.is_empty() {
+                let mut space = conn.read_space();
+                let n = space.remaining_mut().min(rest.len());
+                assert!(n > 0, "read_space offers no room");
+                space.put_slice(&rest[..n]);
+                rest = &rest[n..];
+            }
+        } else if flags & INPUT_BUFFER != 0 {
             let mut rest = *piece;
             loop {
                 let buf = conn.read_buffer();

@@ -2,13 +2,15 @@
 //! arbitrary chunkings come out identical: whole, fragmented by the
 //! application (text split anywhere, even inside a code point), fragmented
 //! by `fragment_size`, with pings and pongs between them, ending with a
-//! close; in message and stream receive modes, through `feed` and through
-//! `read_buffer`/`commit_read`.
+//! close; in message and stream receive modes, through `feed`, through
+//! `read_buffer`/`commit_read` and through `read_space` (which reads a
+//! gathered binary frame's payload straight into the message buffer).
 //!
 //! Input: `[flags][fragment size][n][n chunk lengths][messages…]`.
 #![no_main]
 
 use arbitrary::Unstructured;
+use bytes::BufMut;
 use libfuzzer_sys::fuzz_target;
 use wsock_core::__internals::OpCode;
 use wsock_core::{
@@ -22,6 +24,7 @@ const FRAGMENT_SIZE: u8 = 1 << 2;
 const INPUT_BUFFER: u8 = 1 << 3;
 const BIG_CHUNKS: u8 = 1 << 4;
 const NO_CLOSE: u8 = 1 << 5;
+const READ_SPACE: u8 = 1 << 6;
 
 fn bytes(u: &mut Unstructured<'_>) -> Vec<u8> {
     let len: u8 = u.arbitrary().unwrap_or(0);
@@ -160,7 +163,16 @@ fuzz_target!(|data: &[u8]| {
     let mut checker = EventChecker::default();
     let mut got = Vec::new();
     for piece in chunks(&wire, lens, scale) {
-        if flags & INPUT_BUFFER != 0 {
+        if flags & READ_SPACE != 0 {
+            let mut rest = piece;
+            while !rest.is_empty() {
+                let mut space = receiver.read_space();
+                let n = space.remaining_mut().min(rest.len());
+                assert!(n > 0, "a read space offers room");
+                space.put_slice(&rest[..n]);
+                rest = &rest[n..];
+            }
+        } else if flags & INPUT_BUFFER != 0 {
             let mut rest = piece;
             while !rest.is_empty() {
                 let buf = receiver.read_buffer();

@@ -75,7 +75,10 @@ const USAGE: &str = "usage:
 
 /// Bytes in flight per connection at most in a conns × sizes matrix: keeps
 /// 500 connections of 64 KiB messages within loopback buffers and memory.
-/// The `--cells` presets set each cell's window themselves.
+/// Messages larger than half of it still get 2 in flight (1 MiB cells:
+/// 2 MiB per connection), so the server always has the next one to read
+/// while it writes an echo. The `--cells` presets set each cell's window
+/// themselves.
 const MAX_IN_FLIGHT: usize = 128 * 1024;
 
 fn main() -> ExitCode {
@@ -438,7 +441,7 @@ fn echo_matrix(args: &[String]) -> Result<(), String> {
                     conns,
                     size,
                     kind,
-                    window: window.clamp(1, (MAX_IN_FLIGHT / size.max(1)).max(1)),
+                    window: window.clamp(1, (MAX_IN_FLIGHT / size.max(1)).max(2)),
                 })
             })
             .collect(),

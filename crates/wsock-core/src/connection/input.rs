@@ -2,7 +2,6 @@
 //! and how much room a read is offered.
 
 use alloc::string::String;
-use alloc::vec::Vec;
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -31,8 +30,13 @@ pub(super) struct Input {
     /// The binary message gathered from several frames or reads (or
     /// inflated), unmasked; also the inflater's output, before it is
     /// checked into `text` or handed out as a stream-mode chunk. Empty when
-    /// no message is being gathered or it was moved out.
-    pub(super) message: Vec<u8>,
+    /// no message is being gathered or it was handed out. A message leaves
+    /// it split off as a [`Bytes`] sharing the allocation, so the next
+    /// large message reuses that allocation once the application dropped
+    /// the last one, instead of allocating (and faulting in) a new one.
+    /// While a large frame arrives with nothing else buffered, reads go
+    /// straight into its spare room ([`offer_message`](Self::offer_message)).
+    pub(super) message: BytesMut,
     /// The text message gathered from several frames or reads (or
     /// inflated), built from pieces as they are validated, so it is never
     /// validated again. Empty when no text is being gathered or it was
@@ -163,13 +167,40 @@ impl Input {
     /// Moves the `n` bytes at the front into the message being gathered,
     /// for a frame with `rest` bytes still to come.
     pub(super) fn gather(&mut self, n: usize, rest: u64, keep: usize) {
+        self.reclaim_message();
+        // `BytesMut` has no exact reservation: it may round up to double
+        // its capacity, so a few times what arrived at most.
         match growth(self.message.len(), self.message.capacity(), n, rest) {
             Growth::None => {}
             Growth::Double => self.message.reserve(n),
-            Growth::Exact(extra) => self.message.reserve_exact(extra),
+            Growth::Exact(extra) => self.message.reserve(extra),
         }
         self.message.extend_from_slice(&self.buf[..n]);
         self.consume(n, keep);
+    }
+
+    /// Room at the end of the message buffer for a read straight into it,
+    /// for a gathered frame with `rest` payload bytes still to come and
+    /// nothing buffered in front of them; returns how many bytes the read
+    /// may put there (its spare capacity, up to `rest`, so the read never
+    /// takes the next frame's bytes). Growth follows what arrived, as for
+    /// the read buffer: once less than a read chunk is left, it asks for
+    /// room for as much again as the message so far (at least a read
+    /// chunk), so the buffer stays within about twice what arrived, never
+    /// a header's promise alone; a
+    /// buffer a previous message left behind is reclaimed whole once that
+    /// message was dropped.
+    pub(super) fn offer_message(&mut self, rest: u64, read_buffer_size: usize) -> usize {
+        self.reclaim_message();
+        let rest = usize::try_from(rest).unwrap_or(usize::MAX);
+        let chunk = self.read_chunk(read_buffer_size);
+        // Grown only once less than a read's worth is left, so the buffer
+        // doubles from full: within about twice what arrived.
+        if self.message.capacity() - self.message.len() < rest.min(chunk) {
+            let want = rest.min(self.message.len().max(chunk));
+            self.message.reserve(want);
+        }
+        rest.min(self.message.capacity() - self.message.len())
     }
 
     /// Validates the `n` bytes at the front as the next piece of a text
@@ -204,7 +235,8 @@ impl Input {
     /// The `n` bytes at the front, to read from while the message buffer
     /// is written (inflating into it).
     #[cfg(feature = "deflate")]
-    pub(super) fn front_and_message(&mut self, n: usize) -> (&[u8], &mut Vec<u8>) {
+    pub(super) fn front_and_message(&mut self, n: usize) -> (&[u8], &mut BytesMut) {
+        self.reclaim_message();
         (&self.buf[..n], &mut self.message)
     }
 
@@ -213,7 +245,8 @@ impl Input {
     pub(super) fn text_into_message(&mut self) {
         if !self.text.is_empty() {
             debug_assert!(self.message.is_empty());
-            self.message = core::mem::take(&mut self.text).into_bytes();
+            let text = core::mem::take(&mut self.text).into_bytes();
+            self.message = Bytes::from(text).into();
         }
     }
 
@@ -221,8 +254,31 @@ impl Input {
     pub(super) fn take_gathered(&mut self, kind: DataKind) -> Message {
         match kind {
             DataKind::Text => Message::Text(core::mem::take(&mut self.text).into()),
-            DataKind::Binary => Message::Binary(core::mem::take(&mut self.message).into()),
+            DataKind::Binary => Message::Binary(self.take_message()),
         }
+    }
+
+    /// Takes back the whole allocation of the message buffer before a
+    /// message starts in it, when the message handed out of it last was
+    /// dropped: the new message then starts at its front (nothing to copy,
+    /// the buffer is empty) instead of in the room behind the old one,
+    /// where it would run out of room and be moved to the front later.
+    /// Does nothing while the old message is still held, or mid-message.
+    fn reclaim_message(&mut self) {
+        if self.message.is_empty() {
+            // Asking for more than the room behind the old message makes
+            // the buffer take the whole allocation back if it is the only
+            // owner; `try_reclaim` never allocates.
+            let room = self.message.capacity();
+            let _reclaimed = self.message.try_reclaim(room.saturating_add(1));
+        }
+    }
+
+    /// The bytes of the message buffer, handed out without a copy; the
+    /// buffer keeps the rest of the allocation, to reclaim it whole for the
+    /// next message once these bytes are dropped.
+    pub(super) fn take_message(&mut self) -> Bytes {
+        self.message.split().freeze()
     }
 
     /// Frees both buffers where they hold nothing; the read buffer only
@@ -233,7 +289,7 @@ impl Input {
             self.end = 0;
         }
         if self.message.is_empty() {
-            self.message = Vec::new();
+            self.message = BytesMut::new();
         }
         if self.text.is_empty() {
             self.text = String::new();

@@ -530,6 +530,14 @@ impl Connection {
     /// that read into uninitialized memory (tokio's `poll_read_buf`), which
     /// saves zeroing the room first. What is put in counts as received
     /// when the [`ReadSpace`] is dropped; no `commit_read` follows.
+    ///
+    /// While a binary frame too large to be handed out in place (over
+    /// 64 KiB, or a fragment) arrives with nothing else buffered, the room
+    /// is the end of the buffer the message is gathered in, up to the
+    /// frame's end and no further, so its payload is neither copied out
+    /// of the read buffer nor unmasked in two places. That room grows in
+    /// proportion to what arrived (as much again as the message so far, at
+    /// least a read), never with the frame header's promise alone.
     pub fn read_space(&mut self) -> ReadSpace<'_> {
         ReadSpace::new(self)
     }

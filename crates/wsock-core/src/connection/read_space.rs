@@ -2,7 +2,9 @@
 //! [`BufMut`], so a transport that fills uninitialized memory (tokio's
 //! `poll_read_buf`, `AsyncReadExt::read_buf`) reads straight into it, and
 //! the room is not zeroed first. [`Connection::read_buffer`] zeroes its
-//! room, which costs a pass over every received byte.
+//! room, which costs a pass over every received byte. While a large
+//! binary frame arrives, the room is the message buffer's instead, so its
+//! payload lands where the message is gathered.
 
 use bytes::BufMut;
 use bytes::buf::UninitSlice;
@@ -13,42 +15,73 @@ use super::Connection;
 /// [`Connection::read_space`]. Fill it through [`BufMut`] (for example
 /// with `tokio_util::io::poll_read_buf`); what was put in counts as
 /// received when it is dropped. It offers what
-/// [`read_buffer`](Connection::read_buffer) would, without zeroing it.
+/// [`read_buffer`](Connection::read_buffer) would, without zeroing it,
+/// except while a large binary frame arrives with nothing else buffered:
+/// then it is the room behind the message being gathered, up to the
+/// frame's end (see [`Connection::read_space`]).
 pub struct ReadSpace<'a> {
     conn: &'a mut Connection,
     /// What may still be put in.
     left: usize,
+    /// The room is the message buffer's, not the read buffer's: a large
+    /// binary frame's payload is arriving with nothing buffered in front
+    /// of it, so it is read where the message is gathered (see
+    /// `Connection::direct_rest`), and the copy out of the read buffer is
+    /// saved. `left` never goes past the frame's end.
+    into_message: bool,
+    /// What was put in so far.
+    filled: usize,
 }
 
 impl core::fmt::Debug for ReadSpace<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ReadSpace")
             .field("left", &self.left)
+            .field("into_message", &self.into_message)
             .finish_non_exhaustive()
     }
 }
 
 impl<'a> ReadSpace<'a> {
     pub(super) fn new(conn: &'a mut Connection) -> Self {
-        let wanted = conn.bytes_wanted();
         let size = conn.core.config.read_buffer_size;
+        if let Some(rest) = conn.direct_rest() {
+            let left = conn.input.offer_message(rest, size);
+            return Self {
+                conn,
+                left,
+                into_message: true,
+                filled: 0,
+            };
+        }
+        let wanted = conn.bytes_wanted();
         let left = conn.input.offer_uninit(wanted, size);
-        Self { conn, left }
+        Self {
+            conn,
+            left,
+            into_message: false,
+            filled: 0,
+        }
     }
 }
 
 impl Drop for ReadSpace<'_> {
     fn drop(&mut self) {
+        if self.into_message {
+            self.conn.commit_direct(self.filled);
+            return;
+        }
         let size = self.conn.core.config.read_buffer_size;
         let n = self.conn.input.commit_appended(size);
         self.conn.note_received(n);
     }
 }
 
-// SAFETY: every method forwards to the read buffer's own `BufMut` (a
-// `BytesMut`, whose implementation upholds the trait's contract), limited
-// to `left` bytes: `chunk_mut` hands out a prefix of the buffer's spare
-// capacity (which `new` reserved, so it is at least `left` long), and
+// SAFETY: every method forwards to the read buffer's or the message
+// buffer's own `BufMut` (a `BytesMut`, whose implementation upholds the
+// trait's contract; `into_message` picks which, the same one throughout),
+// limited to `left` bytes: `chunk_mut` hands out a prefix of that buffer's
+// spare capacity (which `new` reserved, so it is at least `left` long), and
 // `advance_mut` passes on the caller's promise that the first `cnt` bytes
 // of that chunk were initialized, after checking that `cnt` is within it.
 #[allow(unsafe_code)]
@@ -60,14 +93,23 @@ unsafe impl BufMut for ReadSpace<'_> {
     unsafe fn advance_mut(&mut self, cnt: usize) {
         assert!(cnt <= self.left, "advance_mut past the read space");
         // SAFETY: the caller initialized `cnt` bytes of `chunk_mut`, which
-        // is the start of the buffer's spare capacity; `cnt` is within it.
-        unsafe { self.conn.input.buf.advance_mut(cnt) };
+        // is the start of that buffer's spare capacity; `cnt` is within it.
+        if self.into_message {
+            unsafe { self.conn.input.message.advance_mut(cnt) };
+        } else {
+            unsafe { self.conn.input.buf.advance_mut(cnt) };
+        }
         self.left -= cnt;
+        self.filled += cnt;
     }
 
     fn chunk_mut(&mut self) -> &mut UninitSlice {
         let left = self.left;
-        let chunk = self.conn.input.buf.spare_capacity_mut();
+        let chunk = if self.into_message {
+            self.conn.input.message.spare_capacity_mut()
+        } else {
+            self.conn.input.buf.spare_capacity_mut()
+        };
         let len = left.min(chunk.len());
         UninitSlice::uninit(&mut chunk[..len])
     }
@@ -129,6 +171,84 @@ mod tests {
             conn.poll_event().unwrap(),
             Some(Event::Message(Message::binary(&b"mixed"[..])))
         );
+    }
+
+    /// A masked binary frame from a client, with a 16-bit length.
+    fn long_frame(payload: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(payload.len()).unwrap().to_be_bytes();
+        // 0x7e: a 16-bit length follows.
+        let mut out = vec![0x82, 0x80 | 0x7e, len[0], len[1], 1, 2, 3, 4];
+        out.extend(
+            payload
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ [1, 2, 3, 4][i % 4]),
+        );
+        out
+    }
+
+    #[test]
+    fn a_large_frame_is_read_into_the_message_buffer() {
+        // Over the in-place size (100 bytes in unit tests): gathered.
+        let payload: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+        let wire = [long_frame(&payload), frame(b"next")].concat();
+        let mut conn = server();
+        // The header and 5 payload bytes land in the read buffer.
+        conn.read_space().put_slice(&wire[..13]);
+        assert_eq!(conn.poll_event().unwrap(), None);
+        assert_eq!(conn.buffered_input(), 0);
+        let mut at = 13;
+        let mut first = None;
+        while at < 8 + 1000 {
+            let mut space = conn.read_space();
+            assert!(space.into_message, "the payload goes to the message");
+            // Never past the frame: the next header stays for the read
+            // buffer.
+            assert!(space.remaining_mut() <= 8 + 1000 - at);
+            let n = space.remaining_mut().min(7);
+            space.put_slice(&wire[at..at + n]);
+            drop(space);
+            at += n;
+            if let Some(event) = conn.poll_event().unwrap() {
+                first = Some(event);
+            }
+        }
+        let Some(Event::Message(Message::Binary(data))) = first else {
+            panic!("no message: {first:?}");
+        };
+        assert_eq!(data, payload);
+        assert_eq!(conn.stats().bytes_received, at as u64);
+        // The rest goes through the read buffer.
+        let mut space = conn.read_space();
+        assert!(!space.into_message);
+        space.put_slice(&wire[at..]);
+        drop(space);
+        assert_eq!(
+            conn.poll_event().unwrap(),
+            Some(Event::Message(Message::binary(&b"next"[..])))
+        );
+        assert_eq!(conn.stats().bytes_received, wire.len() as u64);
+
+        // Once the application dropped it, the next large message reuses
+        // its allocation.
+        let address = data.as_ptr();
+        drop(data);
+        let wire = long_frame(&payload);
+        let mut at = 0;
+        let mut second = None;
+        while at < wire.len() {
+            let mut space = conn.read_space();
+            let n = space.remaining_mut().min(wire.len() - at);
+            space.put_slice(&wire[at..at + n]);
+            drop(space);
+            at += n;
+            second = conn.poll_event().unwrap().or(second);
+        }
+        let Some(Event::Message(Message::Binary(again))) = second else {
+            panic!("no message: {second:?}");
+        };
+        assert_eq!(again, payload);
+        assert_eq!(again.as_ptr(), address);
     }
 
     #[test]

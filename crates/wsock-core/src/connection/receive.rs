@@ -129,6 +129,54 @@ impl Connection {
         }
     }
 
+    /// The payload bytes still to come of a frame whose next bytes may be
+    /// read straight into the message buffer: a binary frame gathered in
+    /// message mode (larger than [`IN_PLACE_MAX`], or a fragment),
+    /// uncompressed, with nothing buffered in front of it. Such bytes skip
+    /// the read buffer and the copy out of it; see [`ReadSpace`]. Text
+    /// still takes the read buffer (it is validated as it is copied into
+    /// the text being gathered), and so does everything else.
+    ///
+    /// [`ReadSpace`]: super::ReadSpace
+    pub(super) fn direct_rest(&self) -> Option<u64> {
+        if self.input.available() != 0
+            || self.core.mode != ReceiveMode::Message
+            || self.core.failed
+            || self.core.close_received
+        {
+            return None;
+        }
+        let (frame, message) = (self.core.frame?, self.core.message?);
+        let gathered = !frame.in_place
+            && !frame.header.opcode.is_control()
+            && message.kind == DataKind::Binary
+            && !message.streaming
+            && !message.compressed;
+        let rest = frame.header.payload_len - frame.done;
+        (gathered && rest > 0).then_some(rest)
+    }
+
+    /// Counts the last `n` bytes of the message buffer, read straight into
+    /// it (see [`direct_rest`](Self::direct_rest)), as received: unmasks
+    /// them there, in the one pass they get, and moves the frame on. The
+    /// next [`step`](Self::step) finds the frame (or message) complete, or
+    /// waits for more.
+    pub(super) fn commit_direct(&mut self, n: usize) {
+        let Some(mut frame) = self.core.frame else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        let start = self.input.message.len() - n;
+        if let Some(key) = frame.header.mask {
+            apply_mask(&mut self.input.message[start..], key, frame.done as usize);
+        }
+        frame.done += n as u64;
+        self.core.frame = Some(frame);
+        self.note_received(n);
+    }
+
     /// Decodes as far as the buffered bytes allow, up to one event.
     fn step(&mut self) -> Result<Step, Error> {
         let frame = match self.core.frame {
@@ -310,7 +358,7 @@ impl Connection {
         if !pending.is_empty() {
             self.input.message.extend_from_slice(pending);
         }
-        Bytes::from(core::mem::take(&mut self.input.message))
+        self.input.take_message()
     }
 
     /// See [`Connection::skip_message`].

@@ -161,7 +161,7 @@ impl Inflater {
     pub(crate) fn inflate(
         &mut self,
         input: &[u8],
-        out: &mut Vec<u8>,
+        out: &mut bytes::BytesMut,
         room: usize,
     ) -> Result<(usize, bool), Error> {
         if self.ended {

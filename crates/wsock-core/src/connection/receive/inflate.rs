@@ -177,7 +177,7 @@ impl Connection {
             }
             // Only this step's output is in the buffer: each is handed out.
             debug_assert_eq!(before, 0);
-            let data = core::mem::take(&mut self.input.message).into();
+            let data = self.input.take_message();
             return Ok(Step::Emit(Event::Chunk {
                 kind: message.kind,
                 data,

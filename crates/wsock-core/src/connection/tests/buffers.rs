@@ -88,8 +88,10 @@ fn buffer_grows_with_data_not_promises() {
     }
 }
 
-// A large message gathered from many reads is moved out whole; the next
-// one starts in a fresh buffer.
+// A large message gathered from many reads is moved out whole; the
+// buffer keeps only its handle on the rest of the allocation (no memory
+// of its own), to reclaim it for the next message once this one is
+// dropped.
 #[test]
 fn large_messages_are_taken_without_a_copy() {
     let payload: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
@@ -108,6 +110,32 @@ fn large_messages_are_taken_without_a_copy() {
             assert!(data.capacity() < 2 * payload.len());
         }
     }
-    assert_eq!(s.input.message.capacity(), 0);
+    assert!(s.input.message.is_empty());
+    assert!(s.input.message.capacity() < payload.len());
     assert_eq!(s.stats().messages_received, 1);
+}
+
+// A large frame read straight into the message buffer (`read_space`) grows
+// that buffer with the bytes that arrived, never with the header's promise.
+#[test]
+fn message_buffer_grows_with_data_not_promises() {
+    use bytes::BufMut;
+    let mut s = server();
+    // A 1 MiB binary frame: a 64-bit length, then the mask key.
+    s.feed(&[0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4]);
+    assert_eq!(drain(&mut s), vec![]);
+    let chunk = s.config().read_buffer_size;
+    let mut arrived = 0;
+    while arrived < 1 << 20 {
+        let mut space = s.read_space();
+        let n = space.remaining_mut().min(chunk);
+        space.put_bytes(0, n);
+        drop(space);
+        arrived += n;
+        let held = s.input.message.capacity();
+        assert!(held <= 2 * arrived + 2 * chunk, "{held} for {arrived}");
+        let events = drain(&mut s);
+        assert_eq!(events.is_empty(), arrived < 1 << 20);
+    }
+    assert_eq!(s.stats().bytes_received, 14 + (1 << 20));
 }

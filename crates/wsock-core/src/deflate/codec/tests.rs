@@ -133,7 +133,7 @@ fn inflate_all(
     wire.iter()
         .map(|c| {
             let input: Vec<u8> = [c.as_slice(), &TAIL].concat();
-            let mut out = Vec::new();
+            let mut out = bytes::BytesMut::new();
             let mut at = 0;
             loop {
                 let end = (at + step).min(input.len());
@@ -144,7 +144,7 @@ fn inflate_all(
                 }
             }
             inflater.end_message();
-            out
+            out.to_vec()
         })
         .collect()
 }
