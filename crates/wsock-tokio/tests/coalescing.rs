@@ -7,54 +7,14 @@
 
 mod common;
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 
-use common::{LIMIT, frame, listener, raw_client};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use common::{Counted, LIMIT, frame, listener, raw_client};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use wsock_tokio::{Acceptor, Config, Message, Role, WebSocket};
-
-/// A TCP stream that counts the write calls that took bytes.
-struct Counting {
-    tcp: TcpStream,
-    writes: Arc<AtomicUsize>,
-}
-
-impl AsyncRead for Counting {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Counting {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let written = Pin::new(&mut self.tcp).poll_write(cx, buf);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            self.writes.fetch_add(1, Ordering::SeqCst);
-        }
-        written
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_shutdown(cx)
-    }
-}
 
 fn text(i: usize) -> Message {
     Message::text(format!("message {i}"))
@@ -64,7 +24,13 @@ fn text(i: usize) -> Message {
 /// counting transport (its count taken after the handshake), and a raw
 /// client that has sent `n` text messages in one write before the server
 /// reads any.
-async fn pipelined(n: usize) -> (WebSocket<Counting>, Arc<AtomicUsize>, WebSocket<TcpStream>) {
+async fn pipelined(
+    n: usize,
+) -> (
+    WebSocket<Counted<TcpStream>>,
+    Arc<AtomicUsize>,
+    WebSocket<TcpStream>,
+) {
     pipelined_with(Acceptor::new(), n).await
 }
 
@@ -72,14 +38,22 @@ async fn pipelined(n: usize) -> (WebSocket<Counting>, Arc<AtomicUsize>, WebSocke
 async fn pipelined_with(
     acceptor: Acceptor,
     n: usize,
-) -> (WebSocket<Counting>, Arc<AtomicUsize>, WebSocket<TcpStream>) {
+) -> (
+    WebSocket<Counted<TcpStream>>,
+    Arc<AtomicUsize>,
+    WebSocket<TcpStream>,
+) {
     let (listener, url): (TcpListener, String) = listener().await;
     let writes = Arc::new(AtomicUsize::new(0));
     let accept = tokio::spawn({
         let writes = Arc::clone(&writes);
         async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            acceptor.accept(Counting { tcp, writes }).await.unwrap()
+            let counted = Counted {
+                writes,
+                ..Counted::new(tcp)
+            };
+            acceptor.accept(counted).await.unwrap()
         }
     });
     let mut tcp = raw_client(&url).await;

@@ -1,48 +1,14 @@
 //! An idle connection sleeps: once its buffers are freed, nothing wakes
 //! it until the peer sends something (no timer per connection).
 
-use std::pin::Pin;
+mod common;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
-
-/// A transport that counts the reads attempted on it.
-struct CountingIo {
-    io: DuplexStream,
-    reads: Arc<AtomicUsize>,
-}
-
-impl AsyncRead for CountingIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for CountingIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-}
+use common::Counted;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
@@ -51,11 +17,8 @@ const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websock
 #[tokio::test(start_paused = true)]
 async fn an_idle_connection_is_not_polled_by_timers() {
     let (mut client, server) = tokio::io::duplex(64 * 1024);
-    let reads = Arc::new(AtomicUsize::new(0));
-    let io = CountingIo {
-        io: server,
-        reads: reads.clone(),
-    };
+    let io = Counted::new(server);
+    let reads = Arc::clone(&io.reads);
     client.write_all(REQUEST).await.unwrap();
     let server = tokio::spawn(async move {
         let mut ws = wsock_tokio::accept(io).await.unwrap();

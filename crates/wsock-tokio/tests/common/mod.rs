@@ -1,9 +1,13 @@
 //! Helpers shared by the integration tests: loopback pairs and raw frames.
 #![allow(dead_code, unreachable_pub)]
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use wsock_tokio::{Acceptor, ClientBuilder, MaybeTlsStream, WebSocket};
 
@@ -132,4 +136,55 @@ pub fn close_code_in(bytes: &[u8]) -> Option<u16> {
         rest = &rest[2 + len..];
     }
     None
+}
+
+/// A transport that counts the reads attempted on it and the writes that
+/// took bytes, for tests about how often a connection touches its I/O.
+pub struct Counted<T> {
+    pub io: T,
+    pub reads: Arc<AtomicUsize>,
+    pub writes: Arc<AtomicUsize>,
+}
+
+impl<T> Counted<T> {
+    pub fn new(io: T) -> Self {
+        Self {
+            io,
+            reads: Arc::default(),
+            writes: Arc::default(),
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+        }
+        written
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
