@@ -49,6 +49,10 @@ pub(super) struct Input {
     /// reads): at most [`MAX_BURST`] or `read_buffer_size`, whichever is
     /// larger; halved by short reads; 0 until a read first fills an offer.
     burst: usize,
+    /// The last read filled its offer: the next one most likely takes the
+    /// rest of the same batch, so a short read then says nothing about
+    /// the load and leaves the offer as it is.
+    after_full: bool,
 }
 
 impl Input {
@@ -154,14 +158,27 @@ impl Input {
         n
     }
 
-    /// The burst rule after a read of `n` bytes into the last offer.
+    /// The burst rule after a read of `n` bytes into the last offer. A
+    /// short read right after a full one is the tail of the batch the
+    /// full read cut, not a sign of less load: halving then would cut
+    /// every batch of that size in two again (two reads, and replies
+    /// written in two pieces), so only a short read that starts a batch
+    /// halves the offer.
+    ///
+    /// A read that brought nothing (the transport had nothing yet, and the
+    /// room was given back unused) is no read at all and changes nothing.
     fn size_burst(&mut self, n: usize, read_buffer_size: usize) {
+        if n == 0 {
+            return;
+        }
         let chunk = self.read_chunk(read_buffer_size);
-        if n == self.offered && n >= chunk {
+        let full = n == self.offered && n >= chunk;
+        if full {
             self.burst = (chunk * 2).min(MAX_BURST.max(chunk));
-        } else if n < self.offered / 2 {
+        } else if n < self.offered / 2 && !self.after_full {
             self.burst = chunk / 2;
         }
+        self.after_full = full;
     }
 
     /// Moves the `n` bytes at the front into the message being gathered,

@@ -25,7 +25,8 @@ fn read_buffer_reads() {
 }
 
 // Reads that fill the offered buffer make the next offer larger (up to
-// 64 KiB); short reads bring it back; idle shrinking frees the memory.
+// 64 KiB); short reads bring it back (except the tail of a batch a full read
+// cut); idle shrinking frees the memory.
 #[test]
 fn read_offer_follows_the_load() {
     let mut s = server();
@@ -138,4 +139,62 @@ fn message_buffer_grows_with_data_not_promises() {
         assert_eq!(events.is_empty(), arrived < 1 << 20);
     }
     assert_eq!(s.stats().bytes_received, 14 + (1 << 20));
+}
+
+// A batch a little larger than the offer: the first read fills the offer,
+// the second takes the tail. The tail does not shrink the offer again, so
+// from then on each batch arrives in one read.
+#[test]
+fn a_batch_cut_by_a_full_read_fits_the_next_offer() {
+    let mut s = server();
+    let base = s.config().read_buffer_size;
+    let frame = raw(0x82, &[7; 1024]);
+    let batch: Vec<u8> = frame.repeat(base / frame.len() + 1);
+    assert!(batch.len() > base && batch.len() < 2 * base);
+    let mut reads_per_batch = Vec::new();
+    for _ in 0..4 {
+        let mut fed = 0;
+        let mut reads = 0;
+        while fed < batch.len() {
+            let buf = s.read_buffer();
+            let n = buf.len().min(batch.len() - fed);
+            buf[..n].copy_from_slice(&batch[fed..fed + n]);
+            s.commit_read(n);
+            fed += n;
+            reads += 1;
+        }
+        assert_eq!(drain(&mut s).len(), batch.len() / frame.len());
+        reads_per_batch.push(reads);
+    }
+    assert_eq!(reads_per_batch, [2, 1, 1, 1]);
+}
+
+// Through `read_space`, as tokio reads: a read that found nothing (the
+// transport said "not yet", so the space is dropped unfilled) between
+// batches leaves the offer alone, so the batch still arrives in one read.
+#[test]
+fn an_empty_read_space_leaves_the_offer_alone() {
+    use bytes::BufMut;
+    let mut s = server();
+    let base = s.config().read_buffer_size;
+    let frame = raw(0x82, &[7; 1024]);
+    let batch: Vec<u8> = frame.repeat(base / frame.len() + 1);
+    let mut reads_per_batch = Vec::new();
+    for _ in 0..4 {
+        let mut fed = 0;
+        let mut reads = 0;
+        while fed < batch.len() {
+            let mut space = s.read_space();
+            let n = space.remaining_mut().min(batch.len() - fed);
+            space.put_slice(&batch[fed..fed + n]);
+            drop(space);
+            fed += n;
+            reads += 1;
+        }
+        assert_eq!(drain(&mut s).len(), batch.len() / frame.len());
+        // The wait for the next batch: a read that found nothing.
+        drop(s.read_space());
+        reads_per_batch.push(reads);
+    }
+    assert_eq!(reads_per_batch, [2, 1, 1, 1]);
 }
