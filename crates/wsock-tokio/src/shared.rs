@@ -658,6 +658,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         mut handle: impl FnMut(Event, &mut RecvState) -> Option<T>,
     ) -> Poll<Result<Option<T>, Error>> {
         let mut spins = 0;
+        // Whether this call already read once while holding deferred
+        // output back (see step 2).
+        let mut read_ahead = false;
         loop {
             spins += 1;
             if spins > MAX_SPINS {
@@ -720,8 +723,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 }
             }
 
-            // 2. Output the core owes (or anyone's: progress is progress).
-            if inner.conn.wants_write()
+            // 2. Output the core owes (or anyone's: progress is progress),
+            //    except replies `send` deferred while the rest of a frame
+            //    is still on its way: the read below most likely completes
+            //    it without waiting, and the reply to that frame then goes
+            //    out in the same write (a batch our read cut in two stays
+            //    one write). Once per call; a read that would wait writes
+            //    them first (step 4).
+            let hold_back = !read_ahead
+                && inner.deferred > 0
+                && inner.terminal.is_none()
+                && inner.conn.state() == State::Open
+                && inner.conn.buffered_input() > 0
+                && inner.conn.wants_read()
+                && !inner.eof;
+            if hold_back {
+                read_ahead = true;
+            } else if inner.conn.wants_write()
                 && !inner.shutdown
                 && let Poll::Ready(Err(e)) = self.poll_write_out(inner, READER, cx)
             {
@@ -801,6 +819,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                             continue;
                         }
                         Poll::Pending => {
+                            // Nothing more to read now: what step 2 held
+                            // back goes out before the wait.
+                            if hold_back
+                                && let Poll::Ready(Err(e)) = self.poll_write_out(inner, READER, cx)
+                            {
+                                inner.fail_io(e);
+                                self.write.wake();
+                                continue;
+                            }
                             if st.quiet {
                                 inner.conn.shrink_buffers();
                             } else if st.shrink_at.is_none() {
