@@ -43,6 +43,22 @@ async fn pipelined_with(
     Arc<AtomicUsize>,
     WebSocket<TcpStream>,
 ) {
+    let mut batch = Vec::new();
+    for i in 0..n {
+        batch.extend(frame(0x81, format!("message {i}").as_bytes(), true));
+    }
+    pipelined_batch(acceptor, batch).await
+}
+
+/// [`pipelined`] with the client's first write `batch` (masked frames).
+async fn pipelined_batch(
+    acceptor: Acceptor,
+    batch: Vec<u8>,
+) -> (
+    WebSocket<Counted<TcpStream>>,
+    Arc<AtomicUsize>,
+    WebSocket<TcpStream>,
+) {
     let (listener, url): (TcpListener, String) = listener().await;
     let writes = Arc::new(AtomicUsize::new(0));
     let accept = tokio::spawn({
@@ -59,10 +75,6 @@ async fn pipelined_with(
     let mut tcp = raw_client(&url).await;
     let server = accept.await.unwrap();
     writes.store(0, Ordering::SeqCst);
-    let mut batch = Vec::new();
-    for i in 0..n {
-        batch.extend(frame(0x81, format!("message {i}").as_bytes(), true));
-    }
     tcp.write_all(&batch).await.unwrap();
     let client = WebSocket::from_raw(tcp, Role::Client, Config::default());
     (server, writes, client)
@@ -88,6 +100,43 @@ async fn an_echo_loop_answers_a_batch_in_fewer_writes() {
         }
         let writes = writes.load(Ordering::SeqCst);
         assert!(writes < N, "{N} echoes took {writes} writes");
+        client.close(None).await.unwrap();
+        echo.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+// A batch the server's first read cuts: 4 x 1 KiB is 4,128 bytes on the
+// wire and a read takes at most `read_buffer_size` (4 KiB). The replies
+// to the first three are held back for the read that completes the
+// fourth, so the whole batch is still answered in one write.
+#[tokio::test(flavor = "current_thread")]
+async fn a_batch_a_read_cuts_in_two_is_answered_in_one_write() {
+    timeout(LIMIT, async {
+        let payload = |i: u8| vec![i; 1024];
+        let mut batch = Vec::new();
+        for i in 0..4 {
+            batch.extend(frame(0x82, &payload(i), true));
+        }
+        assert!(batch.len() > Config::default().read_buffer_size);
+        let (mut server, writes, mut client) = pipelined_batch(Acceptor::new(), batch).await;
+        let echo = tokio::spawn(async move {
+            while let Some(message) = server.recv().await.unwrap() {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+                server.send(message).await.unwrap();
+            }
+        });
+        for i in 0..4 {
+            assert_eq!(
+                client.recv().await.unwrap(),
+                Some(Message::binary(payload(i))),
+                "echo {i}"
+            );
+        }
+        assert_eq!(writes.load(Ordering::SeqCst), 1, "4 echoes, one write");
         client.close(None).await.unwrap();
         echo.await.unwrap();
     })
