@@ -4,7 +4,6 @@
 
 use bytes::Bytes;
 
-use crate::close::CloseFrame;
 use crate::connection::{Connection, ReceiveMode};
 use crate::event::{DataKind, Event};
 use crate::message::Message;
@@ -55,7 +54,7 @@ pub struct StreamReader {
     phase: Phase,
     /// The peer's close frame, met while streaming, for the next
     /// whole-message receive.
-    close: Option<Option<CloseFrame>>,
+    close: Option<Message>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +131,7 @@ impl StreamReader {
                 kind, data, last, ..
             } => (kind, data, last),
             Event::Message(Message::Close(frame)) => {
-                self.close = Some(frame);
+                self.close = Some(Message::Close(frame));
                 if let Phase::Open { ended, .. } = &mut self.phase {
                     *ended = true;
                 }
@@ -146,18 +145,15 @@ impl StreamReader {
             Event::Message(Message::Binary(data)) => (DataKind::Binary, data, true),
             _ => return None,
         };
-        match self.phase {
-            Phase::Open { ended: false, .. } => {
-                self.chunk = data;
-                self.phase = Phase::Open { kind, ended: last };
-                (!self.chunk.is_empty() || last).then_some(StreamStep::Data)
-            }
-            // Nothing in hand (a skip owed was applied before the poll).
-            _ => {
-                self.chunk = data;
-                self.phase = Phase::Open { kind, ended: last };
-                Some(StreamStep::Started(kind))
-            }
+        // Otherwise nothing is in hand (a skip owed was applied before
+        // the poll), and this piece starts a message.
+        let continues = matches!(self.phase, Phase::Open { ended: false, .. });
+        self.chunk = data;
+        self.phase = Phase::Open { kind, ended: last };
+        if continues {
+            (!self.chunk.is_empty() || last).then_some(StreamStep::Data)
+        } else {
+            Some(StreamStep::Started(kind))
         }
     }
 
@@ -167,17 +163,22 @@ impl StreamReader {
     /// `io::Read` does); `None` when nothing is left and more is to come:
     /// poll the connection and [`handle`](Self::handle) its events.
     pub fn read(&mut self, buf: &mut [u8]) -> Option<usize> {
-        if buf.is_empty() {
-            return Some(0);
-        }
-        if !self.chunk.is_empty() {
-            let n = self.chunk.len().min(buf.len());
-            buf[..n].copy_from_slice(&self.chunk.split_to(n));
-            return Some(n);
+        let piece = self.read_bytes(buf.len())?;
+        buf[..piece.len()].copy_from_slice(&piece);
+        Some(piece.len())
+    }
+
+    /// [`read`](Self::read) without the copy: up to `max` bytes of what
+    /// was received, split off as they are (for a caller whose buffer is
+    /// not a plain `&mut [u8]`, such as tokio's `ReadBuf`). Empty at the
+    /// end, `None` when more is to come.
+    pub fn read_bytes(&mut self, max: usize) -> Option<Bytes> {
+        if max == 0 || !self.chunk.is_empty() {
+            return Some(self.chunk.split_to(max.min(self.chunk.len())));
         }
         match self.phase {
             Phase::Open { ended: false, .. } => None,
-            _ => Some(0),
+            _ => Some(Bytes::new()),
         }
     }
 
@@ -204,7 +205,7 @@ impl StreamReader {
     /// The peer's close frame met while streaming, once, as the message a
     /// whole-message receive returns.
     pub fn take_close(&mut self) -> Option<Message> {
-        self.close.take().map(Message::Close)
+        self.close.take()
     }
 }
 
@@ -216,6 +217,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::close::CloseFrame;
     use crate::connection::transmit_all;
     use crate::{Config, Fragmenter, Role};
 
@@ -306,8 +308,9 @@ mod tests {
         assert_eq!(stream.read(&mut buf), Some(4));
         assert_eq!(&buf, b"abcd");
         assert_eq!(stream.read(&mut []), Some(0));
-        assert_eq!(stream.read(&mut buf), Some(2));
-        assert_eq!(&buf[..2], b"ef");
+        assert_eq!(stream.read_bytes(1), Some(Bytes::from_static(b"e")));
+        assert_eq!(stream.read(&mut buf), Some(1));
+        assert_eq!(&buf[..1], b"f");
         assert_eq!(stream.read(&mut buf), None); // more to come
         assert!(!stream.is_complete());
         assert_eq!(
