@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use wsock_core::handshake::client::Response;
 use wsock_core::handshake::server::Request;
 use wsock_core::{
-    Bytes, CloseCode, CloseFrame, Connection, Event, Message, ReceiveMode, Role, State,
+    CloseCode, CloseFrame, Connection, Event, Message, ReceiveMode, Role, State, StreamReader,
 };
 
 use crate::transport::Transport;
@@ -573,8 +573,8 @@ pub(crate) fn discard_input<T: Transport>(io: &mut T, deadline: Instant) {
     }
 }
 
-/// The reading side of a connection: the read buffer, leftovers of a
-/// streamed piece, and what the reads learned.
+/// The reading side of a connection: the read buffer, the streamed-read
+/// state, and what the reads learned.
 pub(crate) struct ReadState {
     pub(crate) shared: std::sync::Arc<Shared>,
     /// What the transport is read into; its length is the size of the
@@ -582,11 +582,9 @@ pub(crate) struct ReadState {
     buf: Vec<u8>,
     /// `read_buffer_size`: the smallest read.
     read_size: usize,
-    /// What is left of a streamed piece not yet handed out.
-    pub(crate) chunk: Bytes,
-    /// The rest of a streamed message is to be discarded (its reader was
-    /// dropped early): the core is told at the next read.
-    pub(crate) skip_message: bool,
+    /// A message read as a stream: the rest of a piece, a skip owed by a
+    /// reader dropped early, a close met meanwhile (the core's).
+    pub(crate) stream: StreamReader,
     pub(crate) timeout: Option<Duration>,
     timer: TimeoutCache,
     /// Overrides the write timeout of flushes made while reading.
@@ -595,9 +593,6 @@ pub(crate) struct ReadState {
     io_error: Option<io::Error>,
     peer_close: Option<CloseFrame>,
     closed_reported: bool,
-    /// The peer's close frame, met by a streaming receive, for the next
-    /// `recv`.
-    pub(crate) pending_close: Option<Message>,
 }
 
 impl ReadState {
@@ -608,8 +603,7 @@ impl ReadState {
             shared,
             buf: vec![0; size],
             read_size: size,
-            chunk: Bytes::new(),
-            skip_message: false,
+            stream: StreamReader::new(),
             timeout,
             timer: TimeoutCache::default(),
             write_deadline: None,
@@ -617,7 +611,6 @@ impl ReadState {
             io_error: None,
             peer_close: None,
             closed_reported: false,
-            pending_close: None,
         }
     }
 
@@ -642,7 +635,7 @@ impl ReadState {
         io: &mut T,
         mode: ReceiveMode,
         deadline: Option<Instant>,
-        mut on_event: impl FnMut(Event) -> Option<R>,
+        mut on_event: impl FnMut(Event, &mut StreamReader) -> Option<R>,
     ) -> Result<R, Error> {
         if self.shared.is_closed() {
             return Err(self.after_close());
@@ -656,10 +649,7 @@ impl ReadState {
         let deadline = deadline.or_else(|| self.timeout.map(|t| Instant::now() + t));
         loop {
             let mut conn = self.shared.conn();
-            conn.set_receive_mode(mode);
-            if std::mem::take(&mut self.skip_message) {
-                conn.skip_message();
-            }
+            self.stream.prepare(&mut conn, mode);
             let (taken, close) = match conn.poll_event() {
                 Ok(Some(event)) => {
                     let close = match &event {
@@ -670,7 +660,7 @@ impl ReadState {
                         }
                         _ => false,
                     };
-                    (Some(on_event(event)), close)
+                    (Some(on_event(event, &mut self.stream)), close)
                 }
                 Ok(None) => (None, false),
                 Err(e) => {
@@ -845,7 +835,7 @@ impl ReadState {
         if !self.timer.unsupported {
             // Run the closing handshake, dropping whatever still arrives,
             // until the connection ends or time runs out.
-            let _ = self.next(io, ReceiveMode::Stream, Some(deadline), |_| None::<()>);
+            let _ = self.next(io, ReceiveMode::Stream, Some(deadline), |_, _| None::<()>);
         }
         self.close_transport(io);
     }

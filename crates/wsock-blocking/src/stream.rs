@@ -2,7 +2,7 @@
 
 use std::io;
 
-use wsock_core::{Bytes, CloseCode, DataKind, Event, Fragmenter, Message, ReceiveMode, State};
+use wsock_core::{CloseCode, DataKind, Fragmenter, Message, ReceiveMode, State, StreamStep};
 
 use crate::engine::{ReadState, Shared, Wait};
 use crate::transport::Transport;
@@ -24,14 +24,13 @@ pub struct MessageReader<'a, S: Transport> {
     read: &'a mut ReadState,
     io: &'a mut S,
     kind: DataKind,
-    done: bool,
 }
 
 impl<S: Transport> std::fmt::Debug for MessageReader<'_, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MessageReader")
             .field("kind", &self.kind)
-            .field("done", &self.done)
+            .field("done", &self.is_complete())
             .finish_non_exhaustive()
     }
 }
@@ -39,37 +38,18 @@ impl<S: Transport> std::fmt::Debug for MessageReader<'_, S> {
 impl<'a, S: Transport> MessageReader<'a, S> {
     /// Waits for the first piece of the next data message.
     pub(crate) fn start(read: &'a mut ReadState, io: &'a mut S) -> Result<Self, Error> {
-        read.chunk = Bytes::new();
-        let result = read.next(io, ReceiveMode::Stream, None, |event| match event {
-            Event::Chunk {
-                kind, data, last, ..
-            } => Some(Ok((kind, data, last))),
-            // A whole message: the core streams every message that starts
-            // in stream mode, and the rest of one that started gathered.
-            Event::Message(Message::Text(text)) => {
-                Some(Ok((DataKind::Text, text.into_bytes(), true)))
-            }
-            Event::Message(Message::Binary(data)) => Some(Ok((DataKind::Binary, data, true))),
-            Event::Message(close @ Message::Close(_)) => Some(Err(close)),
-            // Pings (answered by the connection) and pongs.
-            _ => None,
-        });
-        match result? {
-            Ok((kind, data, last)) => Ok(Self {
-                read: {
-                    read.chunk = data;
-                    read
-                },
-                io,
-                kind,
-                done: last,
-            }),
-            Err(close) => {
-                // The peer closed first: no message (`None`); the next
-                // `recv` returns the close, as in wsock-tokio.
-                read.pending_close = Some(close);
-                Err(Error::closed(None))
-            }
+        read.stream.abandon();
+        if read.stream.has_close() {
+            // The peer closed first: no message (`None`); the next `recv`
+            // returns the close, as in wsock-tokio.
+            return Err(Error::closed(None));
+        }
+        let step = read.next(io, ReceiveMode::Stream, None, |event, stream| {
+            stream.handle(event)
+        })?;
+        match step {
+            StreamStep::Started(kind) => Ok(Self { read, io, kind }),
+            _ => Err(Error::closed(None)),
         }
     }
 
@@ -81,54 +61,32 @@ impl<'a, S: Transport> MessageReader<'a, S> {
     /// Whether the whole message has been received (what is left to read
     /// is already buffered).
     pub fn is_complete(&self) -> bool {
-        self.done
+        self.read.stream.is_complete()
     }
 }
 
 impl<S: Transport> io::Read for MessageReader<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
         loop {
-            let read = &mut *self.read;
-            if !read.chunk.is_empty() {
-                let n = read.chunk.len().min(buf.len());
-                buf[..n].copy_from_slice(&read.chunk.split_to(n));
+            if let Some(n) = self.read.stream.read(buf) {
                 return Ok(n);
             }
-            if self.done {
-                return Ok(0);
-            }
-            let mut spill = Bytes::new();
-            let result = read.next(self.io, ReceiveMode::Stream, None, |event| match event {
-                Event::Chunk { mut data, last, .. } => {
-                    // Straight into the caller's buffer; keep what does not fit.
-                    let n = data.len().min(buf.len());
-                    buf[..n].copy_from_slice(&data.split_to(n));
-                    spill = data;
-                    Some(Ok((n, last)))
-                }
-                Event::Message(Message::Close(frame)) => Some(Err(frame)),
-                _ => None,
-            });
-            read.chunk = spill;
-            match result {
-                Ok(Ok((n, last))) => {
-                    self.done = last;
-                    if n > 0 {
-                        return Ok(n);
-                    }
-                }
-                Ok(Err(frame)) => {
-                    // The peer closed in the middle of the message.
-                    self.done = true;
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        Error::closed(frame),
-                    ));
-                }
-                Err(e) => return Err(e.into()),
+            let step = self
+                .read
+                .next(self.io, ReceiveMode::Stream, None, |event, stream| {
+                    stream.handle(event)
+                })?;
+            if step == StreamStep::Closed {
+                // The peer closed in the middle of the message: the error
+                // carries its close frame (so `recv` has none to return).
+                let frame = match self.read.stream.take_close() {
+                    Some(Message::Close(frame)) => frame,
+                    _ => None,
+                };
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    Error::closed(frame),
+                ));
             }
         }
     }
@@ -136,10 +94,7 @@ impl<S: Transport> io::Read for MessageReader<'_, S> {
 
 impl<S: Transport> Drop for MessageReader<'_, S> {
     fn drop(&mut self) {
-        self.read.chunk = Bytes::new();
-        if !self.done {
-            self.read.skip_message = true;
-        }
+        self.read.stream.abandon();
     }
 }
 
@@ -149,7 +104,10 @@ impl<S: Transport> Drop for MessageReader<'_, S> {
 /// Bytes are gathered into fragments of the configured fragment size
 /// (default: the write buffer size); each full fragment is sent as a frame.
 /// [`flush`](io::Write::flush) sends what is gathered as a fragment and
-/// writes everything out. [`finish`](Self::finish) ends the message.
+/// writes everything out. [`finish`](Self::finish) ends the message. Text
+/// is checked as it is written: a write whose bytes cannot continue valid
+/// UTF-8 fails with `InvalidInput` and takes none of them (a code point
+/// may still be split between writes).
 ///
 /// **Drop rule:** dropping the writer without `finish` ends the message the
 /// same way, ignoring errors — except during a panic, when the message is

@@ -324,10 +324,11 @@ pub(crate) fn read_message<S: Transport>(
     read: &mut ReadState,
     io: &mut S,
 ) -> Result<Message, Error> {
-    if let Some(close) = read.pending_close.take() {
+    read.stream.abandon();
+    if let Some(close) = read.stream.take_close() {
         return Ok(close);
     }
-    read.next(io, ReceiveMode::Message, None, |event| match event {
+    read.next(io, ReceiveMode::Message, None, |event, _| match event {
         // Moved out of the core: no copy, validated once as it arrived.
         Event::Message(message) => Some(message),
         // In message mode the core hands out chunks only of a message a

@@ -164,19 +164,17 @@ fn invalid_text_is_refused() {
         let (mut client, mut server) = pair();
         let mut w = client.send_stream(DataKind::Text).unwrap();
         w.write_all("é".as_bytes()).unwrap();
-        w.flush().unwrap();
-        // Not UTF-8: refused when it would go out, and nothing is sent.
-        w.write_all(&[0xff]).unwrap();
-        let err = w.flush().unwrap_err();
+        // Not UTF-8: refused by the write that brings it, though it would
+        // only be gathered, and nothing of it is taken.
+        let err = w.write(&[b'x', 0xff]).unwrap_err();
         assert_eq!(err.kind(), IoKind::InvalidInput, "{err}");
-        // The message cannot be ended validly: the connection is closed
-        // with 1011 rather than left with an unfinished message.
-        let err = w.finish().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
-        match server.recv().unwrap().expect("a message") {
-            Message::Close(Some(frame)) => assert_eq!(frame.code.as_u16(), 1011),
-            other => panic!("{other:?}"),
-        }
+        // The message goes on without it and ends validly.
+        w.write_all(b"!").unwrap();
+        w.finish().unwrap();
+        assert_eq!(
+            server.recv().unwrap().expect("a message"),
+            Message::text("é!")
+        );
         end(client, server);
     });
 }

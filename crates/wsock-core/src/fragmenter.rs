@@ -4,6 +4,7 @@
 
 use alloc::vec::Vec;
 
+use crate::utf8::Utf8Validator;
 use crate::{Connection, DataKind, Error};
 
 /// Gathers the bytes of one data message into fragments and queues each
@@ -17,7 +18,10 @@ use crate::{Connection, DataKind, Error};
 /// caller's buffer, not gathered first; an exact last piece is kept, so
 /// that [`finish`](Self::finish) sends it as the final frame rather than
 /// adding an empty one. Text pieces may split code points; the message
-/// must be valid UTF-8 as a whole, checked as it goes.
+/// must be valid UTF-8 as a whole, checked as it is taken: a
+/// [`write`](Self::write) whose bytes cannot continue valid text fails
+/// at once and takes nothing, even if they would only be gathered, so a
+/// writer learns of bad input at the write that brought it.
 ///
 /// ```
 /// use wsock_core::{Config, Connection, DataKind, Fragmenter, Role};
@@ -40,6 +44,9 @@ pub struct Fragmenter {
     buf: Vec<u8>,
     size: usize,
     finished: bool,
+    /// Text taken so far, checked before it is gathered (the connection
+    /// checks it again as it frames it).
+    utf8: Utf8Validator,
 }
 
 impl Fragmenter {
@@ -57,6 +64,7 @@ impl Fragmenter {
             buf: Vec::new(),
             size,
             finished: false,
+            utf8: Utf8Validator::new(),
         }
     }
 
@@ -82,12 +90,26 @@ impl Fragmenter {
             self.flush(conn)?;
         }
         if self.buf.is_empty() && data.len() > self.size {
-            conn.send_fragment(self.kind, &data[..self.size], false)?;
+            let piece = &data[..self.size];
+            let utf8 = self.check(piece)?;
+            conn.send_fragment(self.kind, piece, false)?;
+            self.utf8 = utf8;
             return Ok(self.size);
         }
         let n = (self.size - self.buf.len()).min(data.len());
+        self.utf8 = self.check(&data[..n])?;
         self.buf.extend_from_slice(&data[..n]);
         Ok(n)
+    }
+
+    /// The text check after `piece`, if it may follow what was taken.
+    fn check(&self, piece: &[u8]) -> Result<Utf8Validator, Error> {
+        let mut utf8 = self.utf8;
+        if self.kind == DataKind::Text {
+            utf8.feed(piece)
+                .map_err(|_| Error::InvalidState("text is not valid UTF-8"))?;
+        }
+        Ok(utf8)
     }
 
     /// Queues what is gathered, if anything, as a fragment that is not the
@@ -177,6 +199,27 @@ mod tests {
         message.write(&mut conn, b"ab\xc3").unwrap();
         assert!(message.finish(&mut conn).is_err());
         assert!(message.is_finished());
+    }
+
+    #[test]
+    fn invalid_text_fails_the_write_that_brings_it() {
+        let mut config = Config::default();
+        config.fragment_size = Some(4);
+        let mut conn = Connection::new(Role::Server, config);
+        let mut message = Fragmenter::new(&conn, DataKind::Text);
+        assert_eq!(message.write(&mut conn, b"a\xc3").unwrap(), 2);
+        // Gathered, not sent, yet refused; nothing of it is taken.
+        assert!(message.write(&mut conn, b"\xff").is_err());
+        // A fragment straight from the caller's bytes likewise.
+        let mut direct = Fragmenter::new(&conn, DataKind::Text);
+        assert!(direct.write(&mut conn, b"ab\xffcdefgh").is_err());
+        assert_eq!(conn.stats().frames_sent, 0);
+        // The message goes on from where it was.
+        assert_eq!(message.write(&mut conn, b"\xa9").unwrap(), 1);
+        message.finish(&mut conn).unwrap();
+        let mut out = Vec::new();
+        transmit_all(&mut conn, &mut out);
+        assert_eq!(&out[2..], "aé".as_bytes());
     }
 
     #[test]

@@ -152,6 +152,7 @@ pub mod handshake;
 pub(crate) mod mask;
 mod message;
 mod prepared;
+mod stream_reader;
 pub(crate) mod utf8;
 mod utf8_bytes;
 
@@ -186,5 +187,6 @@ pub use extension::Extensions;
 pub use fragmenter::Fragmenter;
 pub use message::Message;
 pub use prepared::PreparedMessage;
+pub use stream_reader::{StreamReader, StreamStep};
 pub use utf8::InvalidUtf8;
 pub use utf8_bytes::Utf8Bytes;

@@ -28,7 +28,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 use wsock_core::{
-    Bytes, CloseCode, CloseFrame, Connection, Event, Message, ReceiveMode, Role, State, Stats,
+    CloseCode, CloseFrame, Connection, Event, Message, ReceiveMode, Role, State, Stats,
+    StreamReader,
 };
 
 use crate::{Error, Timeout};
@@ -280,10 +281,9 @@ pub(crate) struct RecvState {
     pub(crate) read_timeout: Option<Duration>,
     /// When the current wait for input began (for `read_timeout`).
     idle_since: Option<Instant>,
-    /// A message received in pieces, see [`Partial`].
-    pub(crate) partial: Partial,
-    /// A close frame that a streaming reader ran into, for `recv`.
-    pub(crate) pending_close: Option<Message>,
+    /// A message read as a stream: the rest of a piece, a skip owed by a
+    /// reader dropped early, a close met meanwhile (the core's).
+    pub(crate) stream: StreamReader,
     /// When to free the buffers if no input arrives until then (armed at a
     /// wait for input), and whether input arrived since it was armed.
     shrink_at: Option<Instant>,
@@ -292,30 +292,6 @@ pub(crate) struct RecvState {
     /// each later wait frees what its read attempt allocated, with no
     /// timer, until input arrives.
     quiet: bool,
-}
-
-/// A data message that arrives in pieces (stream mode).
-#[derive(Default)]
-pub(crate) enum Partial {
-    /// None in progress.
-    #[default]
-    None,
-    /// A [`MessageReader`](crate::MessageReader) is reading it; `pending`
-    /// is received but not yet read.
-    Stream { pending: Bytes, last: bool },
-    /// Its reader was dropped unfinished: the core is told to skip the
-    /// rest at the next receive.
-    Skip,
-}
-
-impl Partial {
-    /// Before a new receive: an unfinished streamed message whose reader
-    /// is gone is skipped.
-    pub(crate) fn abandon_stream(&mut self) {
-        if let Partial::Stream { last, .. } = self {
-            *self = if *last { Partial::None } else { Partial::Skip };
-        }
-    }
 }
 
 /// What the sending side keeps between calls.
@@ -675,11 +651,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
 
             // 1. Events already received.
             if inner.terminal.is_none() {
-                inner.conn.set_receive_mode(mode);
-                if matches!(st.partial, Partial::Skip) {
-                    inner.conn.skip_message();
-                    st.partial = Partial::None;
-                }
+                st.stream.prepare(&mut inner.conn, mode);
                 match inner.conn.poll_event() {
                     Ok(Some(event)) => {
                         st.idle_since = None;

@@ -12,11 +12,11 @@ use futures_core::Stream;
 use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wsock_core::{
-    CloseCode, CloseFrame, Config, Connection, DataKind, Event, Message, ReceiveMode, Role, State,
-    Stats,
+    CloseCode, CloseFrame, Config, Connection, DataKind, Event, Fragmenter, Message, ReceiveMode,
+    Role, State, Stats, StreamStep,
 };
 
-use crate::shared::{Flush, Handshake, Partial, RecvState, SendState, Shared};
+use crate::shared::{Flush, Handshake, RecvState, SendState, Shared};
 use crate::{Error, ErrorKind};
 
 /// A WebSocket connection over any `AsyncRead + AsyncWrite + Unpin`
@@ -42,7 +42,7 @@ use crate::{Error, ErrorKind};
 /// | [`close`](Self::close) | the close frame stays queued; call `close` or `recv` again to finish |
 /// | [`Sink::poll_ready`], `SinkExt::feed` | as `send`: whole or not at all |
 /// | a read of a [`MessageReader`] | nothing is lost (bytes are only taken when returned); dropping the reader itself discards the rest of its message |
-/// | a write of a [`MessageWriter`] | a write either queued its bytes as a frame (and reported them) or did nothing; dropping the writer after a write and before `finish` closes the connection with 1011, since a partial message cannot be taken back |
+/// | a write of a [`MessageWriter`] | a write either took its bytes (gathered, or queued as a frame, and reported them) or did nothing; dropping the writer after a write and before `finish` closes the connection with 1011, since a partial message cannot be taken back |
 /// | [`connect`](crate::connect), [`accept`](crate::accept) and the builders | the transport is dropped; nothing to resume |
 ///
 /// Frames never interleave and are never cut: all output leaves through
@@ -360,20 +360,21 @@ macro_rules! send_methods {
         }
 
         /// Starts a message whose payload is written through the returned
-        /// [`AsyncWrite`] in pieces (each write becomes a frame), without
-        /// holding it whole. End it with [`MessageWriter::finish`] (or
-        /// `shutdown`). Fails with [`ErrorKind::AlreadyClosed`] once the
-        /// closing handshake has started.
+        /// [`AsyncWrite`] in pieces, sent in fragments of the configured
+        /// fragment size, without holding it whole. End it with
+        /// [`MessageWriter::finish`] (or `shutdown`). Fails with
+        /// [`ErrorKind::AlreadyClosed`] once the closing handshake has
+        /// started.
         pub fn send_stream(&mut self, kind: DataKind) -> Result<MessageWriter<'_, S>, Error> {
             if self.shared.state() != State::Open {
                 return Err(Error::already_closed());
             }
+            let message = self.shared.queue(|c| Ok(Fragmenter::new(c, kind)))?;
             Ok(MessageWriter {
                 shared: &self.shared,
                 st: &mut self.send,
-                kind,
+                message,
                 started: false,
-                finished: false,
             })
         }
 
@@ -674,15 +675,15 @@ fn poll_recv<S: AsyncRead + AsyncWrite + Unpin>(
     st: &mut RecvState,
     cx: &mut Context<'_>,
 ) -> Poll<Result<Option<Message>, Error>> {
-    if let Some(close) = st.pending_close.take() {
+    st.stream.abandon();
+    if let Some(close) = st.stream.take_close() {
         return Poll::Ready(Ok(Some(close)));
     }
-    st.partial.abandon_stream();
     shared.poll_event(st, cx, ReceiveMode::Message, |event, _| match event {
         // Moved out of the core: no copy, validated once as it arrived.
         Event::Message(message) => Some(message),
         // In message mode the core hands out chunks only of a message a
-        // dropped reader left, and it skips those (`abandon_stream`).
+        // dropped reader left, and it skips those.
         _ => None,
     })
 }
@@ -692,43 +693,19 @@ fn poll_recv_stream<S: AsyncRead + AsyncWrite + Unpin>(
     st: &mut RecvState,
     cx: &mut Context<'_>,
 ) -> Poll<Result<Option<DataKind>, Error>> {
-    if st.pending_close.is_some() {
+    // A reader of an earlier message is gone (it has no `Drop`, so that
+    // its borrow ends where it is last used): its rest is skipped.
+    st.stream.abandon();
+    if st.stream.has_close() {
+        // Kept for the next `recv`.
         return Poll::Ready(Ok(None));
     }
-    st.partial.abandon_stream();
-    let result = ready!(
-        shared.poll_event(st, cx, ReceiveMode::Stream, |event, st| match event {
-            Event::Chunk {
-                kind, data, last, ..
-            } => {
-                st.partial = Partial::Stream {
-                    pending: data,
-                    last,
-                };
-                Some(Some(kind))
-            }
-            Event::Message(Message::Close(frame)) => {
-                st.pending_close = Some(Message::Close(frame));
-                Some(None)
-            }
-            // A whole message: the core streams every message that starts
-            // in stream mode, and the rest of one that started gathered.
-            Event::Message(message) => {
-                let kind = message.kind()?;
-                let pending = match message {
-                    Message::Text(text) => text.into_bytes(),
-                    Message::Binary(data) => data,
-                    _ => return None,
-                };
-                st.partial = Partial::Stream {
-                    pending,
-                    last: true,
-                };
-                Some(Some(kind))
-            }
-            _ => None,
-        })
-    );
+    let result = ready!(shared.poll_event(st, cx, ReceiveMode::Stream, |event, st| {
+        match st.stream.handle(event)? {
+            StreamStep::Started(kind) => Some(Some(kind)),
+            _ => Some(None),
+        }
+    }));
     Poll::Ready(result.map(Option::flatten))
 }
 
@@ -765,60 +742,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for MessageReader<'_, S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match &mut this.st.partial {
-            Partial::Stream { pending, last } => {
-                if !pending.is_empty() {
-                    let n = pending.len().min(buf.remaining());
-                    buf.put_slice(&pending.split_to(n));
-                    return Poll::Ready(Ok(()));
-                }
-                if *last || buf.remaining() == 0 {
-                    return Poll::Ready(Ok(()));
-                }
+        loop {
+            if let Some(piece) = this.st.stream.read_bytes(buf.remaining()) {
+                buf.put_slice(&piece);
+                return Poll::Ready(Ok(()));
             }
-            _ => return Poll::Ready(Ok(())),
+            let step = ready!(this.shared.poll_event(
+                this.st,
+                cx,
+                ReceiveMode::Stream,
+                |event, st| st.stream.handle(event)
+            ));
+            match step {
+                Ok(Some(StreamStep::Closed) | None) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the connection closed inside the message",
+                    )));
+                }
+                Ok(Some(_)) => {}
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
         }
-        let got = ready!(
-            this.shared
-                .poll_event(this.st, cx, ReceiveMode::Stream, |event, st| match event {
-                    Event::Chunk { mut data, last, .. } => {
-                        let n = data.len().min(buf.remaining());
-                        buf.put_slice(&data.split_to(n));
-                        if let Partial::Stream {
-                            pending,
-                            last: done,
-                        } = &mut st.partial
-                        {
-                            *pending = data;
-                            *done = last;
-                        }
-                        (n > 0 || last).then_some(true)
-                    }
-                    Event::Message(Message::Close(frame)) => {
-                        st.pending_close = Some(Message::Close(frame));
-                        Some(false)
-                    }
-                    _ => None,
-                })
-        );
-        Poll::Ready(match got {
-            Ok(Some(true)) => Ok(()),
-            Ok(_) => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the connection closed inside the message",
-            )),
-            Err(e) => Err(e.into()),
-        })
     }
 }
 
 /// A message being sent in pieces, as an [`AsyncWrite`]. From
 /// [`WebSocket::send_stream`] or [`WriteHalf::send_stream`].
 ///
-/// Each write becomes a frame (after waiting while the write buffer is
-/// full); [`finish`](Self::finish) or `shutdown` ends the message and
-/// flushes. Text must be valid UTF-8 as a whole; a code point may be split
-/// between writes. Control frames (pongs) still go out between the pieces.
+/// Bytes are gathered into fragments of the configured
+/// [fragment size](crate::ClientBuilder::fragment_size) (default: the
+/// write buffer size), as wsock-blocking's writer does; each full fragment
+/// is queued as a frame, after waiting while the write buffer is full.
+/// `flush` sends what is gathered as a fragment and writes everything out;
+/// [`finish`](Self::finish) or `shutdown` ends the message and flushes.
+/// Text must be valid UTF-8 as a whole; a code point may be split between
+/// writes, and a write whose bytes cannot continue valid text fails with
+/// `InvalidData` and takes none of them. Control frames (pongs) still go
+/// out between the fragments.
 ///
 /// Dropping it after a write and before `finish` cannot take back what was
 /// sent, so it closes the connection with 1011; dropping it before any
@@ -826,9 +787,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for MessageReader<'_, S> {
 pub struct MessageWriter<'a, S> {
     shared: &'a Shared<S>,
     st: &'a mut SendState,
-    kind: DataKind,
+    /// The fragment size and what is gathered: the core's decision.
+    message: Fragmenter,
     started: bool,
-    finished: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> MessageWriter<'_, S> {
@@ -838,20 +799,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MessageWriter<'_, S> {
     }
 
     fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        if !self.finished {
-            self.shared
-                .queue(|c| c.send_fragment(self.kind, &[], true))?;
-            self.finished = true;
+        if !self.message.is_finished() {
+            let result = self.shared.queue(|c| self.message.finish(c));
+            if let Err(e) = result {
+                if e.kind() == ErrorKind::InvalidInput {
+                    // The message cannot end validly (text ending inside a
+                    // code point), and no other message can follow an
+                    // unfinished one.
+                    self.abort("message could not be completed");
+                }
+                return Poll::Ready(Err(e));
+            }
         }
         self.shared.poll_flush(self.st, cx, Flush::All)
+    }
+
+    /// Closes the connection with 1011: a message begun cannot be ended.
+    fn abort(&self, reason: &str) {
+        let _ = self.shared.queue(|c| match c.state() {
+            State::Open => c.close(CloseCode::INTERNAL_ERROR, reason),
+            _ => Ok(()),
+        });
     }
 }
 
 impl<S> fmt::Debug for MessageWriter<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MessageWriter")
-            .field("kind", &self.kind)
-            .field("finished", &self.finished)
+            .field("kind", &self.message.kind())
+            .field("finished", &self.message.is_finished())
             .finish_non_exhaustive()
     }
 }
@@ -863,7 +839,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MessageWriter<'_, S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.finished {
+        if this.message.is_finished() {
             return Poll::Ready(Err(io::Error::other(
                 "write after the message was finished",
             )));
@@ -872,10 +848,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MessageWriter<'_, S> {
             return Poll::Ready(Ok(0));
         }
         ready!(this.shared.poll_flush(this.st, cx, Flush::Room))?;
-        let n = buf.len().min(this.shared.write_buffer_size());
-        let kind = this.kind;
-        this.shared
-            .queue(|c| c.send_fragment(kind, &buf[..n], false))
+        let n = this
+            .shared
+            .queue(|c| this.message.write(c, buf))
             .map_err(|e| {
                 if e.kind() == ErrorKind::InvalidInput {
                     io::Error::new(io::ErrorKind::InvalidData, e)
@@ -889,6 +864,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MessageWriter<'_, S> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.message.is_finished() {
+            this.shared.queue(|c| this.message.flush(c))?;
+        }
         this.shared
             .poll_flush(this.st, cx, Flush::All)
             .map_err(Into::into)
@@ -901,7 +879,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MessageWriter<'_, S> {
 
 impl<S> Drop for MessageWriter<'_, S> {
     fn drop(&mut self) {
-        if self.started && !self.finished {
+        if self.started && !self.message.is_finished() {
             let _ = self
                 .shared
                 .queue(|c| c.close(CloseCode::INTERNAL_ERROR, "message aborted"));

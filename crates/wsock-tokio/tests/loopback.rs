@@ -594,13 +594,108 @@ async fn streaming_messages() {
         // Whole-message receive works after streaming.
         assert_eq!(server.recv().await.unwrap(), Some(Message::text("whole")));
         let mut client = sender.await.unwrap();
-        assert!(client.stats().frames_sent > 100);
+        // In fragments of the write buffer size (64 KiB, no fragment size
+        // set), then one frame each for the text and "whole".
+        assert_eq!(
+            client.stats().frames_sent,
+            payload.len().div_ceil(64 * 1024) as u64 + 2
+        );
         // Invalid UTF-8 through a text writer is refused.
         let mut bad = client.send_stream(DataKind::Text).unwrap();
         assert_eq!(
             bad.write_all(b"\xff").await.unwrap_err().kind(),
             std::io::ErrorKind::InvalidData
         );
+    })
+    .await
+    .unwrap();
+}
+
+// A streamed message goes out in frames of the fragment size, however it
+// is written (as wsock-blocking's writer does): a raw peer reads the
+// frames off the socket.
+#[tokio::test]
+async fn send_stream_sends_frames_of_the_fragment_size() {
+    timeout(LIMIT, async {
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = Acceptor::new()
+                .fragment_size(Some(1000))
+                .accept(tcp)
+                .await
+                .unwrap();
+            let payload: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+            let mut writer = ws.send_stream(DataKind::Binary).unwrap();
+            for piece in payload.chunks(777) {
+                writer.write_all(piece).await.unwrap();
+            }
+            writer.finish().await.unwrap();
+            // One write larger than a fragment, then a flush mid-message.
+            let mut writer = ws.send_stream(DataKind::Text).unwrap();
+            writer.write_all(&[b'a'; 2500]).await.unwrap();
+            writer.flush().await.unwrap();
+            writer.write_all(b"end").await.unwrap();
+            writer.finish().await.unwrap();
+            ws
+        });
+        let mut tcp = raw_client(&url).await;
+        let mut frames = Vec::new(); // (first byte, payload length)
+        while frames.len() < 14 {
+            let mut head = [0u8; 2];
+            tcp.read_exact(&mut head).await.unwrap();
+            assert_eq!(head[1] & 0x80, 0, "a server's frames are not masked");
+            let len = match head[1] & 0x7f {
+                126 => usize::from(tcp.read_u16().await.unwrap()),
+                127 => usize::try_from(tcp.read_u64().await.unwrap()).unwrap(),
+                n => usize::from(n),
+            };
+            let mut payload = vec![0u8; len];
+            tcp.read_exact(&mut payload).await.unwrap();
+            frames.push((head[0], len));
+        }
+        let mut expected = vec![(0x02, 1000)];
+        expected.extend([(0x00, 1000); 8]);
+        expected.push((0x80, 1000));
+        // 2500 bytes: two whole fragments, the gathered rest at the flush,
+        // and the last piece at the finish.
+        expected.extend([(0x01, 1000), (0x00, 1000), (0x00, 500), (0x80, 3)]);
+        assert_eq!(frames, expected);
+        let ws = server.await.unwrap();
+        assert_eq!(ws.stats().frames_sent, 14);
+    })
+    .await
+    .unwrap();
+}
+
+// The peer's close in the middle of a streamed message: the reader fails
+// (UnexpectedEof) after what arrived before it, and the next `recv`
+// returns the close.
+#[tokio::test]
+async fn a_close_in_the_middle_of_a_streamed_message() {
+    timeout(LIMIT, async {
+        let (listener, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = wsock_tokio::accept(tcp).await.unwrap();
+            let mut reader = ws.recv_stream().await.unwrap().unwrap();
+            let mut got = Vec::new();
+            let err = reader.read_to_end(&mut got).await.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+            assert_eq!(got, b"partial");
+            assert_eq!(
+                ws.recv().await.unwrap(),
+                Some(Message::Close(Some(CloseFrame::new(1001, ""))))
+            );
+            assert_eq!(ws.recv().await.unwrap(), None);
+        });
+        let mut tcp = raw_client(&url).await;
+        tcp.write_all(&frame(0x02, b"partial", true)).await.unwrap();
+        tcp.write_all(&frame(0x88, &[0x03, 0xe9], true))
+            .await
+            .unwrap();
+        assert_eq!(close_code_in(&read_to_end(&mut tcp).await), Some(1001));
+        server.await.unwrap();
     })
     .await
     .unwrap();
