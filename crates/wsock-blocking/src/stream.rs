@@ -2,7 +2,7 @@
 
 use std::io;
 
-use wsock_core::{CloseCode, DataKind, Fragmenter, Message, ReceiveMode, State, StreamStep};
+use wsock_core::{CloseCode, DataKind, Fragmenter, ReceiveMode, State, StreamStep};
 
 use crate::engine::{ReadState, Shared, Wait};
 use crate::transport::Transport;
@@ -77,15 +77,11 @@ impl<S: Transport> io::Read for MessageReader<'_, S> {
                     stream.handle(event)
                 })?;
             if step == StreamStep::Closed {
-                // The peer closed in the middle of the message: the error
-                // carries its close frame (so `recv` has none to return).
-                let frame = match self.read.stream.take_close() {
-                    Some(Message::Close(frame)) => frame,
-                    _ => None,
-                };
+                // The peer closed in the middle of the message; the next
+                // `recv` returns its close, as in wsock-tokio.
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    Error::closed(frame),
+                    "the connection closed inside the message",
                 ));
             }
         }
