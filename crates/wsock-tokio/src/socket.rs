@@ -778,7 +778,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for MessageReader<'_, S> {
 /// [`finish`](Self::finish) or `shutdown` ends the message and flushes.
 /// Text must be valid UTF-8 as a whole; a code point may be split between
 /// writes, and a write whose bytes cannot continue valid text fails with
-/// `InvalidData` and takes none of them. Control frames (pongs) still go
+/// `InvalidInput` (as in wsock-blocking) and takes none of them. Control frames (pongs) still go
 /// out between the fragments.
 ///
 /// Dropping it after a write and before `finish` cannot take back what was
@@ -851,13 +851,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MessageWriter<'_, S> {
         let n = this
             .shared
             .queue(|c| this.message.write(c, buf))
-            .map_err(|e| {
-                if e.kind() == ErrorKind::InvalidInput {
-                    io::Error::new(io::ErrorKind::InvalidData, e)
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(io::Error::from)?;
         this.started = true;
         Poll::Ready(Ok(n))
     }

@@ -604,7 +604,7 @@ async fn streaming_messages() {
         let mut bad = client.send_stream(DataKind::Text).unwrap();
         assert_eq!(
             bad.write_all(b"\xff").await.unwrap_err().kind(),
-            std::io::ErrorKind::InvalidData
+            std::io::ErrorKind::InvalidInput
         );
     })
     .await
