@@ -105,16 +105,18 @@ impl<S: Transport> Drop for MessageReader<'_, S> {
 /// UTF-8 fails with `InvalidInput` and takes none of them (a code point
 /// may still be split between writes).
 ///
-/// **Drop rule:** dropping the writer without `finish` ends the message the
-/// same way, ignoring errors — except during a panic, when the message is
-/// probably incomplete: then the connection is closed with 1011 (internal
-/// error) instead, so the peer never takes a truncated message for a whole
-/// one.
+/// **Drop rule** (as in wsock-tokio): dropping the writer after a write
+/// (or a flush) and before `finish` closes the connection with 1011
+/// (internal error): what was sent cannot be taken back, and the peer must
+/// never take a truncated message (an early return with `?`, a panic) for
+/// a whole one. Dropping it before any write sends nothing.
 pub struct MessageWriter<'a, S: Transport> {
     shared: &'a Shared,
     io: &'a mut S,
     /// The fragment size and what is gathered: the core's decision.
     message: Fragmenter,
+    /// A write took bytes or a flush ran: the message has begun.
+    started: bool,
 }
 
 impl<S: Transport> std::fmt::Debug for MessageWriter<'_, S> {
@@ -137,6 +139,7 @@ impl<'a, S: Transport> MessageWriter<'a, S> {
             shared,
             io,
             message,
+            started: false,
         })
     }
 
@@ -155,6 +158,7 @@ impl<'a, S: Transport> MessageWriter<'a, S> {
             shared,
             io,
             message,
+            ..
         } = self;
         let result = shared.queue(*io, true, |c| message.finish(c));
         if let Err(e) = &result
@@ -178,6 +182,7 @@ impl<S: Transport> io::Write for MessageWriter<'_, S> {
             shared,
             io,
             message,
+            started,
         } = self;
         if message.is_finished() {
             return Err(Error::already_closed().into());
@@ -190,6 +195,7 @@ impl<S: Transport> io::Write for MessageWriter<'_, S> {
             taken = message.write(c, data)?;
             Ok(())
         })?;
+        *started |= taken > 0;
         Ok(taken)
     }
 
@@ -198,10 +204,12 @@ impl<S: Transport> io::Write for MessageWriter<'_, S> {
             shared,
             io,
             message,
+            started,
         } = self;
         if message.is_finished() {
             return Ok(());
         }
+        *started = true;
         shared.queue(*io, false, |c| message.flush(c))?;
         shared.flush(*io, Wait::Yes, None)?;
         Ok(())
@@ -210,14 +218,10 @@ impl<S: Transport> io::Write for MessageWriter<'_, S> {
 
 impl<S: Transport> Drop for MessageWriter<'_, S> {
     fn drop(&mut self) {
-        if self.message.is_finished() {
+        if self.message.is_finished() || !self.started {
             return;
         }
-        if std::thread::panicking() {
-            self.shared
-                .start_close(self.io, CloseCode::INTERNAL_ERROR, "message aborted");
-        } else {
-            let _ = self.end();
-        }
+        self.shared
+            .start_close(self.io, CloseCode::INTERNAL_ERROR, "message aborted");
     }
 }
