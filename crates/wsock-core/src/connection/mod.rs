@@ -27,11 +27,14 @@ mod output; // the bytes queued for the transport
 mod read_space; // reading into the read buffer's uninitialized room
 mod receive; // frame decoding, reassembly, UTF-8, inflating
 mod send; // frame encoding, masking, fragmenting, deflating
-mod timer; // keepalive, idle and close timers
+mod shutdown; // ending the transport: the close plan
+mod timer; // keepalive, idle, close and closing timers
 use input::Input;
 use output::Output;
 pub use read_space::ReadSpace;
 use receive::{InFrame, InMessage};
+pub use shutdown::CloseStep;
+use shutdown::Closing;
 use timer::{TimerTable, Traffic};
 
 /// How received data messages are handed out. The mode in force when a
@@ -286,6 +289,8 @@ struct Core {
     /// without waiting for the peer's end: see
     /// [`Connection::with_stream_transport`].
     ends_first: bool,
+    /// Ending the transport: see `shutdown.rs`.
+    closing: Closing,
 }
 
 impl core::fmt::Debug for Connection {
@@ -346,6 +351,7 @@ impl Connection {
             timed_out: false,
             peer_may_send: false,
             ends_first: role == Role::Server,
+            closing: Closing::default(),
         };
         core.start_timers();
         Self {
@@ -496,18 +502,16 @@ impl Connection {
     /// follows the peer's close frame), a timeout (the peer stopped
     /// answering) or the transport's end.
     pub fn should_linger(&self) -> bool {
-        self.core.peer_may_send && !self.core.eof && !self.core.timed_out
+        self.core.lingers()
     }
 
-    /// The longest an adapter spends closing the transport when nobody
-    /// waits for it (after a failure, when a handle is dropped): writing
-    /// what is queued, shutting down, lingering. The close timeout, at
-    /// most 2 s.
+    /// The longest an adapter spends closing the transport (the deadline
+    /// of [`poll_close_step`](Self::poll_close_step)'s plan), and the
+    /// closing handshake of an [abandoned](Self::abandon) connection:
+    /// writing what is queued, shutting down, lingering. The close
+    /// timeout, at most 2 s: nobody waits for this part.
     pub fn closing_time(&self) -> Duration {
-        self.core
-            .config
-            .close_timeout
-            .map_or(MAX_CLOSING_TIME, |t| t.min(MAX_CLOSING_TIME))
+        self.core.closing_time()
     }
 
     // B. Inputs from the transport and the clock: `handle_*`.
