@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use wsock_core::handshake::client::Response;
 use wsock_core::handshake::server::Request;
 use wsock_core::{
-    Bytes, CloseCode, CloseFrame, Connection, Event, Message, ReceiveMode, Role, State,
+    Bytes, CloseCode, CloseFrame, CloseStep, Connection, Event, Message, ReceiveMode, Role, State,
 };
 
 use crate::transport::Transport;
@@ -467,18 +467,18 @@ impl Shared {
         self.write_shut.swap(true, Ordering::AcqRel)
     }
 
-    /// Writes what is queued (the close frame) within `deadline`, then
-    /// shuts down the writing side: the peer sees our end of stream. A
-    /// writer still busy at the deadline is cut off: the shutdown makes its
-    /// blocked write fail.
+    /// Writes what is queued within `deadline` (bytes a split writer
+    /// copied out, too), then shuts down the writing side: the peer sees
+    /// our end of stream. A writer still busy at the deadline is cut off:
+    /// the shutdown makes its blocked write fail.
     fn shut_write<T: Transport>(&self, io: &mut T, deadline: Instant) {
-        if self.is_write_shut() {
-            return;
+        if !self.is_write_shut() {
+            let _ = self.flush(io, Wait::Until(deadline), Some(deadline));
+            if !self.mark_write_shut() {
+                let _ = io.shutdown(Shutdown::Write);
+            }
         }
-        let _ = self.flush(io, Wait::Until(deadline), Some(deadline));
-        if !self.mark_write_shut() {
-            let _ = io.shutdown(Shutdown::Write);
-        }
+        lock(&self.conn).handle_write_shut();
     }
 
     /// Closes the transport for good.
@@ -556,19 +556,20 @@ impl Shared {
 
 /// Reads and drops input until end of stream or `deadline`, so that
 /// closing does not reset the connection (an RST can destroy the last
-/// frames in flight). Skipped for transports without read timeouts.
-pub(crate) fn discard_input<T: Transport>(io: &mut T, deadline: Instant) {
+/// frames in flight); returns whether the input ended (or failed) before
+/// the deadline. Skipped for transports without read timeouts.
+pub(crate) fn discard_input<T: Transport>(io: &mut T, deadline: Instant) -> bool {
     let mut buf = [0u8; 4096];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || io.set_read_timeout(Some(left.max(MIN_TIMEOUT))).is_err() {
-            return;
+            return false;
         }
         match io.read(&mut buf) {
-            Ok(0) => return,
+            Ok(0) => return true,
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
+            Err(_) => return true,
         }
     }
 }
@@ -696,11 +697,11 @@ impl ReadState {
                 if wants_write {
                     self.write_queued(io, closing);
                 }
-                if close && self.shared.conn().should_close_transport() {
-                    // A server ends its side at once (§7.1.1); waiting for
-                    // the client's end of stream is left to the next read
-                    // (or the drop), so the close message is not delayed.
-                    self.shared.shut_write(io, self.closing_deadline());
+                if close {
+                    // A server ends its side at once (§7.1.1); the rest of
+                    // the plan is left to the next read (or the drop), so
+                    // the close message is not delayed.
+                    self.run_close_plan(io, true);
                 }
                 if let Some(r) = taken {
                     return Ok(r);
@@ -802,28 +803,60 @@ impl ReadState {
         }
     }
 
-    /// Closes the transport: write what is queued (the close frame), shut
-    /// down the writing half, read and discard until the peer's end of
-    /// stream if the core says to linger (within the linger time), close.
+    /// Closes the transport by the core's plan: write what is queued (the
+    /// close frame), shut down the writing half, read and discard until
+    /// the peer's end of stream if the core lingers, close.
     pub(crate) fn close_transport<T: Transport>(&mut self, io: &mut T) {
-        if self.shared.is_closed() {
-            return;
-        }
-        let deadline = Instant::now() + self.shared.linger;
-        self.shared.shut_write(io, self.closing_deadline());
-        let linger = self.shared.conn().should_linger();
-        if linger && !self.eof && !self.timer.unsupported {
-            discard_input(io, deadline);
-        }
-        self.shared.finish_close(io);
-        self.timer.forever = false;
+        self.run_close_plan(io, false);
     }
 
-    /// Ends the connection when its last handle goes: a close frame (1001)
-    /// if none was sent, then the closing handshake and the lingering
-    /// close, all within the linger time. A write half that goes last runs
-    /// it on a reading side of its own, so dropping the halves in either
-    /// order ends the connection as dropping a whole one does.
+    /// Carries out the steps of `Connection::poll_close_step`, each bounded
+    /// by the core's closing deadline. With `until_shut`, stops once the
+    /// writing side is shut (or when the plan has not begun): the rest
+    /// waits for the next read or the drop.
+    fn run_close_plan<T: Transport>(&mut self, io: &mut T, until_shut: bool) {
+        while !self.shared.is_closed() {
+            let (step, deadline) = {
+                let mut conn = self.shared.conn();
+                let step = conn.poll_close_step();
+                // Gives the closing deadline its time, on the first step.
+                conn.handle_timeout(self.shared.origin.elapsed());
+                let at = conn.poll_timeout().map(|t| self.shared.origin + t);
+                (step, at.unwrap_or_else(Instant::now))
+            };
+            match step {
+                None if until_shut => return,
+                Some(CloseStep::WriteOutput) => {
+                    let _ = self.shared.flush(io, Wait::Until(deadline), Some(deadline));
+                }
+                Some(CloseStep::ShutdownWrite) => self.shared.shut_write(io, deadline),
+                _ if until_shut => return,
+                // Without read timeouts, waiting for the peer could block
+                // forever: close at once.
+                Some(CloseStep::DiscardInput) if !self.timer.unsupported => {
+                    self.timer.forever = false;
+                    if discard_input(io, deadline) {
+                        self.eof = true;
+                        lock(&self.shared.conn).handle_eof();
+                    } else {
+                        // The deadline passed (or reading failed): close.
+                        self.shared.finish_close(io);
+                    }
+                }
+                _ => {
+                    self.shared.finish_close(io);
+                    self.timer.forever = false;
+                }
+            }
+        }
+    }
+
+    /// Ends the connection when its last handle goes: the core's
+    /// [`abandon`](Connection::abandon) (a close frame, 1001, if none was
+    /// sent), then the closing handshake and the close plan, within the
+    /// core's closing time. A write half that goes last runs it on a
+    /// reading side of its own, so dropping the halves in either order
+    /// ends the connection as dropping a whole one does.
     pub(crate) fn close_on_drop<T: Transport>(&mut self, io: &mut T) {
         if self.shared.is_closed() {
             return;
@@ -832,10 +865,11 @@ impl ReadState {
             self.shared.finish_close(io);
             return;
         }
-        let deadline = Instant::now() + self.shared.linger;
-        self.write_deadline = Some(deadline);
-        // Nothing is queued if a close frame was sent already.
-        let _ = (self.shared).close_conn(&mut self.shared.conn(), CloseCode::GOING_AWAY, "");
+        self.write_deadline = Some(Instant::now() + self.shared.linger);
+        if self.shared.conn().abandon() {
+            let frame = CloseFrame::new(CloseCode::GOING_AWAY, "");
+            crate::diag::close(&self.shared.span, false, Some(&frame));
+        }
         // Probe for read timeouts: without them, waiting for the peer
         // could block forever.
         if io.set_read_timeout(Some(self.shared.linger)).is_err() {
@@ -844,8 +878,10 @@ impl ReadState {
         self.timer.forever = false;
         if !self.timer.unsupported {
             // Run the closing handshake, dropping whatever still arrives,
-            // until the connection ends or time runs out.
-            let _ = self.next(io, ReceiveMode::Stream, Some(deadline), |_| None::<()>);
+            // until the connection ends: the core's closing deadline ends
+            // it, not the read timeout of a handle that is gone.
+            self.timeout = None;
+            let _ = self.next(io, ReceiveMode::Stream, None, |_| None::<()>);
         }
         self.close_transport(io);
     }
