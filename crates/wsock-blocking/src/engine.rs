@@ -141,8 +141,6 @@ pub(crate) struct Shared {
     pub(crate) handles: AtomicUsize,
     /// The connection is split, so another thread may start timers.
     pub(crate) split: AtomicBool,
-    /// Our side of the transport is shut down: nothing more is written.
-    write_shut: AtomicBool,
     /// A split connection's writer holds bytes it took from the
     /// connection but could not write yet (a write timed out).
     unsent: AtomicBool,
@@ -209,7 +207,6 @@ impl Shared {
             linger,
             handles: AtomicUsize::new(1),
             split: AtomicBool::new(false),
-            write_shut: AtomicBool::new(false),
             unsent: AtomicBool::new(false),
             requested_close: Mutex::new(None),
             close_requested: AtomicBool::new(false),
@@ -242,8 +239,9 @@ impl Shared {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Our side of the transport is shut down: nothing more is written.
     fn is_write_shut(&self) -> bool {
-        self.write_shut.load(Ordering::Acquire)
+        lock(&self.conn).is_write_shut()
     }
 
     pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) {
@@ -461,12 +459,6 @@ impl Shared {
         Error::io_write(e)
     }
 
-    /// Stops all writing (the writer sees it before its next write);
-    /// returns whether it already was stopped.
-    fn mark_write_shut(&self) -> bool {
-        self.write_shut.swap(true, Ordering::AcqRel)
-    }
-
     /// Writes what is queued within `deadline` (bytes a split writer
     /// copied out, too), then shuts down the writing side: the peer sees
     /// our end of stream. A writer still busy at the deadline is cut off:
@@ -474,16 +466,15 @@ impl Shared {
     fn shut_write<T: Transport>(&self, io: &mut T, deadline: Instant) {
         if !self.is_write_shut() {
             let _ = self.flush(io, Wait::Until(deadline), Some(deadline));
-            if !self.mark_write_shut() {
-                let _ = io.shutdown(Shutdown::Write);
-            }
+            // Stops all writing: the writer sees it before its next write.
+            lock(&self.conn).handle_write_shut();
+            let _ = io.shutdown(Shutdown::Write);
         }
-        lock(&self.conn).handle_write_shut();
     }
 
     /// Closes the transport for good.
     fn finish_close<T: Transport>(&self, io: &mut T) {
-        self.mark_write_shut();
+        lock(&self.conn).handle_write_shut();
         if !self.closed.swap(true, Ordering::AcqRel) {
             let _ = io.shutdown(Shutdown::Both);
             crate::diag::ended(&self.span, !self.failed.load(Ordering::Relaxed));
@@ -592,7 +583,6 @@ pub(crate) struct ReadState {
     timer: TimeoutCache,
     /// Overrides the write timeout of flushes made while reading.
     write_deadline: Option<Instant>,
-    eof: bool,
     io_error: Option<io::Error>,
     peer_close: Option<CloseFrame>,
     closed_reported: bool,
@@ -614,7 +604,6 @@ impl ReadState {
             timeout,
             timer: TimeoutCache::default(),
             write_deadline: None,
-            eof: false,
             io_error: None,
             peer_close: None,
             closed_reported: false,
@@ -651,7 +640,7 @@ impl ReadState {
         if self.shared.is_write_shut() {
             // Our side was shut when the peer's close arrived: finish the
             // lingering close now.
-            self.close_transport(io);
+            self.close_transport(io, false);
             return Err(self.after_close());
         }
         let deadline = deadline.or_else(|| self.timeout.map(|t| Instant::now() + t));
@@ -678,7 +667,7 @@ impl ReadState {
                     drop(conn);
                     let error = Error::core_with_io(e, self.io_error.take());
                     self.shared.note_failure(&error);
-                    self.close_transport(io);
+                    self.close_transport(io, false);
                     self.closed_reported = true;
                     return Err(error);
                 }
@@ -686,9 +675,8 @@ impl ReadState {
             conn.handle_timeout(self.shared.origin.elapsed());
             // Closing: the close frame must go out, even if that means
             // waiting for another thread's write.
-            let closing = conn.state() != State::Open || self.eof;
+            let closing = conn.state() != State::Open || !conn.wants_read();
             let wants_write = conn.wants_write();
-            let wants_read = conn.wants_read();
             let timer = conn.poll_timeout();
             drop(conn);
             let wants_write = wants_write || self.shared.unsent.load(Ordering::Acquire);
@@ -701,7 +689,7 @@ impl ReadState {
                     // A server ends its side at once (§7.1.1); the rest of
                     // the plan is left to the next read (or the drop), so
                     // the close message is not delayed.
-                    self.run_close_plan(io, true);
+                    self.close_transport(io, true);
                 }
                 if let Some(r) = taken {
                     return Ok(r);
@@ -711,14 +699,11 @@ impl ReadState {
 
             // More input is needed.
             if wants_write {
-                self.write_queued(io, closing || !wants_read);
+                self.write_queued(io, closing);
             }
-            let (should_close, wants_read) = {
-                let conn = self.shared.conn();
-                (conn.should_close_transport(), conn.wants_read())
-            };
-            if should_close || !wants_read || self.eof {
-                self.close_transport(io);
+            // Over (or the input ended): nothing more to read.
+            if !self.shared.conn().wants_read() {
+                self.close_transport(io, false);
                 return Err(self.after_close());
             }
             self.fill(io, deadline, timer)?;
@@ -766,7 +751,6 @@ impl ReadState {
             .map_err(Error::io)?;
         match io.read(&mut self.buf) {
             Ok(0) => {
-                self.eof = true;
                 lock(&self.shared.conn).handle_eof();
             }
             Ok(n) => {
@@ -781,7 +765,6 @@ impl ReadState {
             }
             Err(e) => {
                 // The transport failed: the peer is gone (1006).
-                self.eof = true;
                 self.io_error = Some(e);
                 lock(&self.shared.conn).handle_eof();
             }
@@ -803,18 +786,13 @@ impl ReadState {
         }
     }
 
-    /// Closes the transport by the core's plan: write what is queued (the
-    /// close frame), shut down the writing half, read and discard until
-    /// the peer's end of stream if the core lingers, close.
-    pub(crate) fn close_transport<T: Transport>(&mut self, io: &mut T) {
-        self.run_close_plan(io, false);
-    }
-
-    /// Carries out the steps of `Connection::poll_close_step`, each bounded
-    /// by the core's closing deadline. With `until_shut`, stops once the
-    /// writing side is shut (or when the plan has not begun): the rest
-    /// waits for the next read or the drop.
-    fn run_close_plan<T: Transport>(&mut self, io: &mut T, until_shut: bool) {
+    /// Closes the transport by the core's plan (`Connection::poll_close_step`):
+    /// write what is queued (the close frame), shut down the writing half,
+    /// read and discard until the peer's end of stream if the core
+    /// lingers, close; each step bounded by the core's closing deadline.
+    /// With `until_shut`, stops once the writing side is shut (or when the
+    /// plan has not begun): the rest waits for the next read or the drop.
+    fn close_transport<T: Transport>(&mut self, io: &mut T, until_shut: bool) {
         while !self.shared.is_closed() {
             let (step, deadline) = {
                 let mut conn = self.shared.conn();
@@ -825,23 +803,17 @@ impl ReadState {
                 (step, at.unwrap_or_else(Instant::now))
             };
             match step {
-                None if until_shut => return,
-                Some(CloseStep::WriteOutput) => {
-                    let _ = self.shared.flush(io, Wait::Until(deadline), Some(deadline));
+                // A blocking write waits for all of it, then shuts.
+                Some(CloseStep::WriteOutput | CloseStep::ShutdownWrite) => {
+                    self.shared.shut_write(io, deadline);
                 }
-                Some(CloseStep::ShutdownWrite) => self.shared.shut_write(io, deadline),
                 _ if until_shut => return,
                 // Without read timeouts, waiting for the peer could block
-                // forever: close at once.
-                Some(CloseStep::DiscardInput) if !self.timer.unsupported => {
-                    self.timer.forever = false;
-                    if discard_input(io, deadline) {
-                        self.eof = true;
-                        lock(&self.shared.conn).handle_eof();
-                    } else {
-                        // The deadline passed (or reading failed): close.
-                        self.shared.finish_close(io);
-                    }
+                // forever: close at once, as when the deadline passes.
+                Some(CloseStep::DiscardInput)
+                    if !self.timer.unsupported && discard_input(io, deadline) =>
+                {
+                    lock(&self.shared.conn).handle_eof();
                 }
                 _ => {
                     self.shared.finish_close(io);
@@ -883,7 +855,7 @@ impl ReadState {
             self.timeout = None;
             let _ = self.next(io, ReceiveMode::Stream, None, |_| None::<()>);
         }
-        self.close_transport(io);
+        self.close_transport(io, false);
     }
 }
 
