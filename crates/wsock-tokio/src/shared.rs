@@ -162,8 +162,6 @@ pub(crate) enum Handshake {
 struct Inner<S> {
     conn: Connection,
     io: S,
-    /// The transport's read side ended.
-    eof: bool,
     /// The transport is finished with; nothing more will happen.
     done: bool,
     /// Why the connection failed, for whichever half asks.
@@ -359,7 +357,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             inner: Mutex::new(Inner {
                 conn,
                 io,
-                eof: false,
                 done: false,
                 terminal: None,
                 reader_reported: false,
@@ -748,7 +745,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     continue;
                 }
             }
-            if closing.is_none() && inner.conn.wants_read() && !inner.eof {
+            if closing.is_none() && inner.conn.wants_read() {
                 // 4. Read.
                 let rwaker = self.read.register(READER, cx);
                 if inner.conn.state() == State::Closed {
@@ -767,7 +764,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     match read {
                         Poll::Ready(Ok(n)) => {
                             if n == 0 {
-                                inner.eof = true;
                                 inner.conn.handle_eof();
                             } else {
                                 // Starts the core's idle timer afresh.
@@ -846,7 +842,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             match Pin::new(&mut inner.io).poll_read(&mut rcx, &mut buf) {
                 Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
                 Poll::Ready(_) => {
-                    inner.eof = true;
                     inner.conn.handle_eof();
                     return Poll::Ready(());
                 }
