@@ -724,9 +724,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             //    its deadline (a timer of the core's, see 5).
             let closing = inner.conn.poll_close_step();
             match closing {
-                None => {}
-                // Step 2 could not write it all: wait for the transport.
-                Some(CloseStep::WriteOutput) => {}
                 Some(CloseStep::ShutdownWrite) => {
                     let mut wcx = Context::from_waker(self.write.register(READER, cx));
                     if Pin::new(&mut inner.io).poll_shutdown(&mut wcx).is_ready() {
@@ -734,11 +731,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                         continue;
                     }
                 }
-                Some(CloseStep::DiscardInput) => {
-                    if self.poll_discard(inner, cx).is_ready() {
-                        continue;
-                    }
+                Some(CloseStep::DiscardInput) if self.poll_discard(inner, cx).is_ready() => {
+                    continue;
                 }
+                // Not over; or waiting for input to discard, or for the
+                // transport to take what step 2 could not write.
+                None | Some(CloseStep::DiscardInput | CloseStep::WriteOutput) => {}
                 Some(_) => {
                     inner.end();
                     self.write.wake();
