@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use wsock_core::handshake::client::Response;
 use wsock_core::handshake::server::Request;
 use wsock_core::{
-    CloseCode, CloseFrame, Connection, Event, Message, ReceiveMode, Role, State, StreamReader,
+    CloseCode, CloseFrame, CloseStep, Connection, Event, Message, ReceiveMode, Role, State,
+    StreamReader,
 };
 
 use crate::transport::Transport;
@@ -141,8 +142,6 @@ pub(crate) struct Shared {
     pub(crate) handles: AtomicUsize,
     /// The connection is split, so another thread may start timers.
     pub(crate) split: AtomicBool,
-    /// Our side of the transport is shut down: nothing more is written.
-    write_shut: AtomicBool,
     /// A split connection's writer holds bytes it took from the
     /// connection but could not write yet (a write timed out).
     unsent: AtomicBool,
@@ -209,7 +208,6 @@ impl Shared {
             linger,
             handles: AtomicUsize::new(1),
             split: AtomicBool::new(false),
-            write_shut: AtomicBool::new(false),
             unsent: AtomicBool::new(false),
             requested_close: Mutex::new(None),
             close_requested: AtomicBool::new(false),
@@ -242,8 +240,9 @@ impl Shared {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Our side of the transport is shut down: nothing more is written.
     fn is_write_shut(&self) -> bool {
-        self.write_shut.load(Ordering::Acquire)
+        lock(&self.conn).is_write_shut()
     }
 
     pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) {
@@ -461,29 +460,22 @@ impl Shared {
         Error::io_write(e)
     }
 
-    /// Stops all writing (the writer sees it before its next write);
-    /// returns whether it already was stopped.
-    fn mark_write_shut(&self) -> bool {
-        self.write_shut.swap(true, Ordering::AcqRel)
-    }
-
-    /// Writes what is queued (the close frame) within `deadline`, then
-    /// shuts down the writing side: the peer sees our end of stream. A
-    /// writer still busy at the deadline is cut off: the shutdown makes its
-    /// blocked write fail.
+    /// Writes what is queued within `deadline` (bytes a split writer
+    /// copied out, too), then shuts down the writing side: the peer sees
+    /// our end of stream. A writer still busy at the deadline is cut off:
+    /// the shutdown makes its blocked write fail.
     fn shut_write<T: Transport>(&self, io: &mut T, deadline: Instant) {
-        if self.is_write_shut() {
-            return;
-        }
-        let _ = self.flush(io, Wait::Until(deadline), Some(deadline));
-        if !self.mark_write_shut() {
+        if !self.is_write_shut() {
+            let _ = self.flush(io, Wait::Until(deadline), Some(deadline));
+            // Stops all writing: the writer sees it before its next write.
+            lock(&self.conn).handle_write_shut();
             let _ = io.shutdown(Shutdown::Write);
         }
     }
 
     /// Closes the transport for good.
     fn finish_close<T: Transport>(&self, io: &mut T) {
-        self.mark_write_shut();
+        lock(&self.conn).handle_write_shut();
         if !self.closed.swap(true, Ordering::AcqRel) {
             let _ = io.shutdown(Shutdown::Both);
             crate::diag::ended(&self.span, !self.failed.load(Ordering::Relaxed));
@@ -556,19 +548,20 @@ impl Shared {
 
 /// Reads and drops input until end of stream or `deadline`, so that
 /// closing does not reset the connection (an RST can destroy the last
-/// frames in flight). Skipped for transports without read timeouts.
-pub(crate) fn discard_input<T: Transport>(io: &mut T, deadline: Instant) {
+/// frames in flight); returns whether the input ended (or failed) before
+/// the deadline. Skipped for transports without read timeouts.
+pub(crate) fn discard_input<T: Transport>(io: &mut T, deadline: Instant) -> bool {
     let mut buf = [0u8; 4096];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || io.set_read_timeout(Some(left.max(MIN_TIMEOUT))).is_err() {
-            return;
+            return false;
         }
         match io.read(&mut buf) {
-            Ok(0) => return,
+            Ok(0) => return true,
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
+            Err(_) => return true,
         }
     }
 }
@@ -589,7 +582,6 @@ pub(crate) struct ReadState {
     timer: TimeoutCache,
     /// Overrides the write timeout of flushes made while reading.
     write_deadline: Option<Instant>,
-    eof: bool,
     io_error: Option<io::Error>,
     peer_close: Option<CloseFrame>,
     closed_reported: bool,
@@ -607,7 +599,6 @@ impl ReadState {
             timeout,
             timer: TimeoutCache::default(),
             write_deadline: None,
-            eof: false,
             io_error: None,
             peer_close: None,
             closed_reported: false,
@@ -643,7 +634,7 @@ impl ReadState {
         if self.shared.is_write_shut() {
             // Our side was shut when the peer's close arrived: finish the
             // lingering close now.
-            self.close_transport(io);
+            self.close_transport(io, false);
             return Err(self.after_close());
         }
         let deadline = deadline.or_else(|| self.timeout.map(|t| Instant::now() + t));
@@ -667,7 +658,7 @@ impl ReadState {
                     drop(conn);
                     let error = Error::core_with_io(e, self.io_error.take());
                     self.shared.note_failure(&error);
-                    self.close_transport(io);
+                    self.close_transport(io, false);
                     self.closed_reported = true;
                     return Err(error);
                 }
@@ -675,9 +666,8 @@ impl ReadState {
             conn.handle_timeout(self.shared.origin.elapsed());
             // Closing: the close frame must go out, even if that means
             // waiting for another thread's write.
-            let closing = conn.state() != State::Open || self.eof;
+            let closing = conn.state() != State::Open || !conn.wants_read();
             let wants_write = conn.wants_write();
-            let wants_read = conn.wants_read();
             let timer = conn.poll_timeout();
             drop(conn);
             let wants_write = wants_write || self.shared.unsent.load(Ordering::Acquire);
@@ -686,11 +676,11 @@ impl ReadState {
                 if wants_write {
                     self.write_queued(io, closing);
                 }
-                if close && self.shared.conn().should_close_transport() {
-                    // A server ends its side at once (§7.1.1); waiting for
-                    // the client's end of stream is left to the next read
-                    // (or the drop), so the close message is not delayed.
-                    self.shared.shut_write(io, self.closing_deadline());
+                if close {
+                    // A server ends its side at once (§7.1.1); the rest of
+                    // the plan is left to the next read (or the drop), so
+                    // the close message is not delayed.
+                    self.close_transport(io, true);
                 }
                 if let Some(r) = taken {
                     return Ok(r);
@@ -700,14 +690,11 @@ impl ReadState {
 
             // More input is needed.
             if wants_write {
-                self.write_queued(io, closing || !wants_read);
+                self.write_queued(io, closing);
             }
-            let (should_close, wants_read) = {
-                let conn = self.shared.conn();
-                (conn.should_close_transport(), conn.wants_read())
-            };
-            if should_close || !wants_read || self.eof {
-                self.close_transport(io);
+            // Over (or the input ended): nothing more to read.
+            if !self.shared.conn().wants_read() {
+                self.close_transport(io, false);
                 return Err(self.after_close());
             }
             self.fill(io, deadline, timer)?;
@@ -755,7 +742,6 @@ impl ReadState {
             .map_err(Error::io)?;
         match io.read(&mut self.buf) {
             Ok(0) => {
-                self.eof = true;
                 lock(&self.shared.conn).handle_eof();
             }
             Ok(n) => {
@@ -770,7 +756,6 @@ impl ReadState {
             }
             Err(e) => {
                 // The transport failed: the peer is gone (1006).
-                self.eof = true;
                 self.io_error = Some(e);
                 lock(&self.shared.conn).handle_eof();
             }
@@ -792,28 +777,49 @@ impl ReadState {
         }
     }
 
-    /// Closes the transport: write what is queued (the close frame), shut
-    /// down the writing half, read and discard until the peer's end of
-    /// stream if the core says to linger (within the linger time), close.
-    pub(crate) fn close_transport<T: Transport>(&mut self, io: &mut T) {
-        if self.shared.is_closed() {
-            return;
+    /// Closes the transport by the core's plan (`Connection::poll_close_step`):
+    /// write what is queued (the close frame), shut down the writing half,
+    /// read and discard until the peer's end of stream if the core
+    /// lingers, close; each step bounded by the core's closing deadline.
+    /// With `until_shut`, stops once the writing side is shut (or when the
+    /// plan has not begun): the rest waits for the next read or the drop.
+    fn close_transport<T: Transport>(&mut self, io: &mut T, until_shut: bool) {
+        while !self.shared.is_closed() {
+            let (step, deadline) = {
+                let mut conn = self.shared.conn();
+                let step = conn.poll_close_step();
+                // Gives the closing deadline its time, on the first step.
+                conn.handle_timeout(self.shared.origin.elapsed());
+                let at = conn.poll_timeout().map(|t| self.shared.origin + t);
+                (step, at.unwrap_or_else(Instant::now))
+            };
+            match step {
+                // A blocking write waits for all of it, then shuts.
+                Some(CloseStep::WriteOutput | CloseStep::ShutdownWrite) => {
+                    self.shared.shut_write(io, deadline);
+                }
+                _ if until_shut => return,
+                // Without read timeouts, waiting for the peer could block
+                // forever: close at once, as when the deadline passes.
+                Some(CloseStep::DiscardInput)
+                    if !self.timer.unsupported && discard_input(io, deadline) =>
+                {
+                    lock(&self.shared.conn).handle_eof();
+                }
+                _ => {
+                    self.shared.finish_close(io);
+                    self.timer.forever = false;
+                }
+            }
         }
-        let deadline = Instant::now() + self.shared.linger;
-        self.shared.shut_write(io, self.closing_deadline());
-        let linger = self.shared.conn().should_linger();
-        if linger && !self.eof && !self.timer.unsupported {
-            discard_input(io, deadline);
-        }
-        self.shared.finish_close(io);
-        self.timer.forever = false;
     }
 
-    /// Ends the connection when its last handle goes: a close frame (1001)
-    /// if none was sent, then the closing handshake and the lingering
-    /// close, all within the linger time. A write half that goes last runs
-    /// it on a reading side of its own, so dropping the halves in either
-    /// order ends the connection as dropping a whole one does.
+    /// Ends the connection when its last handle goes: the core's
+    /// [`abandon`](Connection::abandon) (a close frame, 1001, if none was
+    /// sent), then the closing handshake and the close plan, within the
+    /// core's closing time. A write half that goes last runs it on a
+    /// reading side of its own, so dropping the halves in either order
+    /// ends the connection as dropping a whole one does.
     pub(crate) fn close_on_drop<T: Transport>(&mut self, io: &mut T) {
         if self.shared.is_closed() {
             return;
@@ -822,10 +828,11 @@ impl ReadState {
             self.shared.finish_close(io);
             return;
         }
-        let deadline = Instant::now() + self.shared.linger;
-        self.write_deadline = Some(deadline);
-        // Nothing is queued if a close frame was sent already.
-        let _ = (self.shared).close_conn(&mut self.shared.conn(), CloseCode::GOING_AWAY, "");
+        self.write_deadline = Some(Instant::now() + self.shared.linger);
+        if self.shared.conn().abandon() {
+            let frame = CloseFrame::new(CloseCode::GOING_AWAY, "");
+            crate::diag::close(&self.shared.span, false, Some(&frame));
+        }
         // Probe for read timeouts: without them, waiting for the peer
         // could block forever.
         if io.set_read_timeout(Some(self.shared.linger)).is_err() {
@@ -834,10 +841,12 @@ impl ReadState {
         self.timer.forever = false;
         if !self.timer.unsupported {
             // Run the closing handshake, dropping whatever still arrives,
-            // until the connection ends or time runs out.
-            let _ = self.next(io, ReceiveMode::Stream, Some(deadline), |_, _| None::<()>);
+            // until the connection ends: the core's closing deadline ends
+            // it, not the read timeout of a handle that is gone.
+            self.timeout = None;
+            let _ = self.next(io, ReceiveMode::Stream, None, |_, _| None::<()>);
         }
-        self.close_transport(io);
+        self.close_transport(io, false);
     }
 }
 

@@ -1,12 +1,12 @@
 //! The server side of the opening handshake.
 
 use std::net::Shutdown;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wsock_core::handshake::Rejected;
 use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake};
 use wsock_core::{Config, HandshakeError};
-use wsock_io::accept::{REJECT_LINGER, answer, feed};
+use wsock_io::accept::{answer, feed};
 
 use crate::engine::{Handshake, Shared, discard_input, read_by, write_all_by};
 use crate::transport::Transport;
@@ -109,21 +109,14 @@ where
         Ok(request) => request,
         Err((rejected, err)) => {
             match rejected {
-                // A client too slow to send its request gets a shorter
-                // linger, as in the tokio adapter.
-                Some(rejected) if rejected.status == 408 => {
-                    respond_and_close(&mut io, &rejected.response_bytes, REJECT_LINGER);
-                }
-                Some(rejected) => {
-                    respond_and_close(&mut io, &rejected.response_bytes, REJECT_LINGER * 2);
-                }
+                Some(rejected) => respond_and_close(&mut io, &rejected),
                 None => drop(io.shutdown(Shutdown::Both)),
             }
             return Err(err);
         }
     };
     let accepted = answer(request, callback).map_err(|(rejected, err)| {
-        respond_and_close(&mut io, &rejected.response_bytes, REJECT_LINGER * 2);
+        respond_and_close(&mut io, &rejected);
         err
     })?;
     write_all_by(
@@ -170,9 +163,10 @@ fn read_request<S: Transport>(
 
 /// Sends an HTTP error response, then closes without resetting: shut
 /// down writing, discard what the client still sends until it closes (or
-/// the linger time passes).
-fn respond_and_close<S: Transport>(io: &mut S, response: &[u8], linger: Duration) {
-    let deadline = Instant::now() + linger;
+/// the rejection's closing time passes).
+fn respond_and_close<S: Transport>(io: &mut S, rejected: &Rejected) {
+    let deadline = Instant::now() + rejected.closing_time();
+    let response = &rejected.response_bytes;
     if write_all_by(io, response, Some(deadline), "rejection timed out").is_ok() {
         let _ = io.shutdown(Shutdown::Write);
         discard_input(io, deadline);

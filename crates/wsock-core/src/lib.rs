@@ -180,7 +180,7 @@ pub use close::{CloseCode, CloseFrame};
 #[cfg(feature = "deflate")]
 pub use config::DeflateConfig;
 pub use config::{Config, HandshakeLimits, Role};
-pub use connection::{Connection, ReadSpace, ReceiveMode, State, Stats};
+pub use connection::{CloseStep, Connection, ReadSpace, ReceiveMode, State, Stats};
 pub use error::{CapacityError, Error, HandshakeError, Limit, ProtocolError};
 pub use event::{DataKind, Event};
 pub use extension::Extensions;

@@ -2,17 +2,10 @@
 //! what to answer to the bytes and the request, whatever reads and writes
 //! them.
 
-use std::time::Duration;
-
 use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake};
 use wsock_core::handshake::{Accepted, Rejected};
 
 use crate::Error;
-
-/// After writing a rejection, how long to read and discard before closing,
-/// so unread request bytes do not turn the close into a reset that could
-/// destroy the response in flight (a 408 gets this, the rest twice this).
-pub const REJECT_LINGER: Duration = Duration::from_secs(1);
 
 /// A rejection to send, and the error to report once it is sent.
 pub type Refusal = (Rejected, Error);

@@ -5,7 +5,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake};
 use wsock_core::handshake::{Accepted, Rejected};
 use wsock_core::{Config, Connection, HandshakeError};
-use wsock_io::accept::{REJECT_LINGER, Refusal, answer, feed};
+use wsock_io::accept::{Refusal, answer, feed};
 use wsock_io::options::Settings;
 
 use crate::shared::Handshake;
@@ -178,8 +178,7 @@ impl Acceptor {
         let outcome = match config.handshake.timeout {
             Some(limit) => {
                 let Ok(outcome) = tokio::time::timeout(limit, work).await else {
-                    let response = Rejected::timed_out().response_bytes;
-                    let _ = tokio::time::timeout(REJECT_LINGER, reject(&mut io, &response)).await;
+                    reject(&mut io, &Rejected::timed_out()).await;
                     return Err(Error::timeout(Timeout::Handshake, "the opening handshake"));
                 };
                 outcome
@@ -189,8 +188,7 @@ impl Acceptor {
         let accepted = match outcome? {
             Ok(accepted) => accepted,
             Err((rejected, err)) => {
-                let bytes = &rejected.response_bytes;
-                let _ = tokio::time::timeout(REJECT_LINGER * 2, reject(&mut io, bytes)).await;
+                reject(&mut io, &rejected).await;
                 return Err(err);
             }
         };
@@ -319,19 +317,19 @@ where
 }
 
 /// Writes a rejection, ends our side, and reads until the client's end of
-/// stream (bounded by the caller) so the response is not lost to a reset.
-async fn reject<S>(io: &mut S, response: &[u8]) -> std::io::Result<()>
+/// stream so the response is not lost to a reset; all within the
+/// rejection's closing time.
+async fn reject<S>(io: &mut S, rejected: &Rejected)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    io.write_all(response).await?;
-    io.flush().await?;
-    io.shutdown().await?;
-    let mut scratch = [0u8; 1024];
-    let deadline = tokio::time::Instant::now() + REJECT_LINGER;
-    while tokio::time::timeout_at(deadline, io.read(&mut scratch))
-        .await
-        .is_ok_and(|r| r.is_ok_and(|n| n > 0))
-    {}
-    Ok(())
+    let closing = async {
+        io.write_all(&rejected.response_bytes).await?;
+        io.flush().await?;
+        io.shutdown().await?;
+        let mut scratch = [0u8; 1024];
+        while io.read(&mut scratch).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(rejected.closing_time(), closing).await;
 }

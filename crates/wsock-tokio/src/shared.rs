@@ -28,7 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 use wsock_core::{
-    CloseCode, CloseFrame, Connection, Event, Message, ReceiveMode, Role, State, Stats,
+    CloseCode, CloseFrame, CloseStep, Connection, Event, Message, ReceiveMode, Role, State, Stats,
     StreamReader,
 };
 
@@ -136,7 +136,6 @@ pub(crate) struct Shared<S> {
     extensions: wsock_core::Extensions,
     protocol: Option<String>,
     write_buffer_size: usize,
-    linger: Duration,
     /// What TLS negotiated, for connections this crate set up over TLS.
     #[cfg(feature = "tls")]
     pub(crate) tls_info: Option<wsock_tls::TlsInfo>,
@@ -163,12 +162,6 @@ pub(crate) enum Handshake {
 struct Inner<S> {
     conn: Connection,
     io: S,
-    /// The transport's read side ended.
-    eof: bool,
-    /// Our write side was shut down.
-    shutdown: bool,
-    /// When closing gives up waiting for the shutdown and the peer's end.
-    closing_deadline: Option<Instant>,
     /// The transport is finished with; nothing more will happen.
     done: bool,
     /// Why the connection failed, for whichever half asks.
@@ -321,7 +314,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     /// [`new`](Self::new), in a span the handshake already reported in.
     pub(crate) fn with_span(io: S, conn: Connection, span: crate::diag::Span) -> Self {
         let config = conn.config();
-        let linger = conn.closing_time();
         let write_buffer_size = config.write_buffer_size.max(1);
         Self {
             role: conn.role(),
@@ -332,7 +324,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             protocol: conn.protocol().map(Into::into),
             extensions: conn.extensions(),
             write_buffer_size,
-            linger,
             #[cfg(feature = "tls")]
             tls_info: None,
             origin: Instant::now(),
@@ -341,9 +332,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             inner: Mutex::new(Inner {
                 conn,
                 io,
-                eof: false,
-                shutdown: false,
-                closing_deadline: None,
                 done: false,
                 terminal: None,
                 reader_reported: false,
@@ -518,7 +506,7 @@ impl<S> Shared<S> {
         let cap = MAX_DEFERRED_BYTES.min(self.write_buffer_size);
         if inner.terminal.is_some()
             || inner.done
-            || inner.shutdown
+            || inner.conn.is_write_shut()
             || inner.conn.state() != State::Open
             || inner.conn.buffered_input() == 0
             || inner.deferred >= MAX_DEFERRED_MESSAGES
@@ -551,15 +539,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         if inner.done {
             return;
         }
-        if inner.terminal.is_none()
-            && inner.conn.state() == State::Open
-            && inner.conn.close(CloseCode::GOING_AWAY, "").is_ok()
-        {
+        if inner.conn.abandon() {
             let frame = CloseFrame::new(CloseCode::GOING_AWAY, "");
             crate::diag::close(&inner.span, false, Some(&frame));
         }
         let mut cx = Context::from_waker(Waker::noop());
-        if !inner.shutdown && self.poll_write_out(inner, WRITER, &cx).is_ready() {
+        if !inner.conn.is_write_shut() && self.poll_write_out(inner, WRITER, &cx).is_ready() {
             let _ = Pin::new(&mut inner.io).poll_shutdown(&mut cx);
         }
         inner.end();
@@ -570,7 +555,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     pub(crate) fn poll_flush_deferred(&self, cx: &Context<'_>) -> Poll<()> {
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
-        if inner.terminal.is_none() && !inner.done && !inner.shutdown && inner.conn.wants_write() {
+        if inner.terminal.is_none()
+            && !inner.done
+            && !inner.conn.is_write_shut()
+            && inner.conn.wants_write()
+        {
             match self.poll_write_out(inner, FLUSHER, cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(())) => {}
@@ -707,12 +696,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 && inner.terminal.is_none()
                 && inner.conn.state() == State::Open
                 && inner.conn.buffered_input() > 0
-                && inner.conn.wants_read()
-                && !inner.eof;
+                && inner.conn.wants_read();
             if hold_back {
                 read_ahead = true;
             } else if inner.conn.wants_write()
-                && !inner.shutdown
+                && !inner.conn.is_write_shut()
                 && let Poll::Ready(Err(e)) = self.poll_write_out(inner, READER, cx)
             {
                 inner.fail_io(e);
@@ -720,41 +708,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 continue;
             }
 
-            // 3. Closing (the handshake is over, or the connection failed):
-            //    once the output is out, shut our side down, then linger
-            //    until the peer's end of stream; all within a deadline.
-            let should_close = inner.conn.should_close_transport();
-            if inner.terminal.is_some() || should_close {
-                let linger = self.linger;
-                let deadline = *inner
-                    .closing_deadline
-                    .get_or_insert_with(|| Instant::now() + linger);
-                if Instant::now() >= deadline {
+            // 3. Closing: the core's plan for ending the transport, within
+            //    its deadline (a timer of the core's, see 5).
+            let closing = inner.conn.poll_close_step();
+            match closing {
+                Some(CloseStep::ShutdownWrite) => {
+                    let mut wcx = Context::from_waker(self.write.register(READER, cx));
+                    if Pin::new(&mut inner.io).poll_shutdown(&mut wcx).is_ready() {
+                        inner.conn.handle_write_shut();
+                        continue;
+                    }
+                }
+                Some(CloseStep::DiscardInput) if self.poll_discard(inner, cx).is_ready() => {
+                    continue;
+                }
+                // Not over; or waiting for input to discard, or for the
+                // transport to take what step 2 could not write.
+                None | Some(CloseStep::DiscardInput | CloseStep::WriteOutput) => {}
+                Some(_) => {
                     inner.end();
                     self.write.wake();
                     continue;
                 }
             }
-            if should_close {
-                if !inner.shutdown {
-                    let mut wcx = Context::from_waker(self.write.register(READER, cx));
-                    if Pin::new(&mut inner.io).poll_shutdown(&mut wcx).is_ready() {
-                        inner.shutdown = true;
-                    }
-                }
-                if inner.shutdown {
-                    // Read until the peer's end of stream only if the core
-                    // says the peer may still be sending.
-                    if inner.eof || !inner.conn.should_linger() {
-                        inner.end();
-                        self.write.wake();
-                        continue;
-                    }
-                    if self.poll_discard(inner, cx).is_ready() {
-                        continue;
-                    }
-                }
-            } else if inner.conn.wants_read() && !inner.eof {
+            if closing.is_none() && inner.conn.wants_read() {
                 // 4. Read.
                 let rwaker = self.read.register(READER, cx);
                 if inner.conn.state() == State::Closed {
@@ -773,7 +750,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     match read {
                         Poll::Ready(Ok(n)) => {
                             if n == 0 {
-                                inner.eof = true;
                                 inner.conn.handle_eof();
                             } else {
                                 // Starts the core's idle timer afresh.
@@ -811,18 +787,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 }
             }
 
-            // 5. Timers: the core's, the read timeout, the closing deadline.
+            // 5. Timers: the core's (the closing deadline too), the read
+            //    timeout.
             let core_at = inner.conn.poll_timeout().map(|d| self.origin + d);
             let read_at = match st.read_timeout {
-                Some(limit) if inner.terminal.is_none() && !should_close => {
+                Some(limit) if inner.terminal.is_none() && closing.is_none() => {
                     Some(*st.idle_since.get_or_insert_with(Instant::now) + limit)
                 }
                 _ => None,
             };
-            let at = [core_at, read_at, inner.closing_deadline, st.shrink_at]
-                .into_iter()
-                .flatten()
-                .min();
+            let at = [core_at, read_at, st.shrink_at].into_iter().flatten().min();
             if let Some(at) = at
                 && st.timer.poll_until(at, cx)
             {
@@ -863,7 +837,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             match Pin::new(&mut inner.io).poll_read(&mut rcx, &mut buf) {
                 Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
                 Poll::Ready(_) => {
-                    inner.eof = true;
                     inner.conn.handle_eof();
                     return Poll::Ready(());
                 }
@@ -896,7 +869,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             if satisfied && (target == Flush::Room || inner.done) {
                 return Poll::Ready(Ok(()));
             }
-            if inner.shutdown {
+            if inner.conn.is_write_shut() {
                 return Poll::Ready(if satisfied {
                     Ok(())
                 } else {

@@ -93,8 +93,7 @@ impl Core {
         if self.state != State::Closed {
             return false;
         }
-        self.timed_out
-            || (self.buffered_output() == 0 && (self.ends_first || self.failed || self.eof))
+        self.timed_out || (self.buffered_output() == 0 && self.may_end_transport())
     }
 }
 

@@ -27,11 +27,14 @@ mod output; // the bytes queued for the transport
 mod read_space; // reading into the read buffer's uninitialized room
 mod receive; // frame decoding, reassembly, UTF-8, inflating
 mod send; // frame encoding, masking, fragmenting, deflating
-mod timer; // keepalive, idle and close timers
+mod shutdown; // ending the transport: the close plan
+mod timer; // keepalive, idle, close and closing timers
 use input::Input;
 use output::Output;
 pub use read_space::ReadSpace;
 use receive::{InFrame, InMessage};
+pub use shutdown::CloseStep;
+use shutdown::Closing;
 use timer::{TimerTable, Traffic};
 
 /// How received data messages are handed out. The mode in force when a
@@ -128,18 +131,21 @@ const MAX_CLOSING_TIME: Duration = Duration::from_secs(2);
 /// - B. Inputs from the transport and the clock: read into
 ///   [`read_buffer`](Self::read_buffer) then
 ///   [`commit_read`](Self::commit_read) (or [`feed`](Self::feed) bytes
-///   that arrived elsewhere), [`handle_eof`](Self::handle_eof), and
+///   that arrived elsewhere), [`handle_eof`](Self::handle_eof),
+///   [`handle_write_shut`](Self::handle_write_shut), and
 ///   [`handle_timeout`](Self::handle_timeout).
 /// - C. Commands from the application: [`send`](Self::send) (any
 ///   [`Message`]), [`send_prepared`](Self::send_prepared),
 ///   [`send_fragment`](Self::send_fragment),
 ///   [`ping`](Self::ping), [`close`](Self::close),
+///   [`abandon`](Self::abandon) (the application's last handle is gone),
 ///   [`set_receive_mode`](Self::set_receive_mode),
 ///   [`skip_message`](Self::skip_message),
 ///   [`shrink_buffers`](Self::shrink_buffers). They only queue bytes.
 /// - D. Polling for what the caller must hand on or do:
 ///   [`poll_event`](Self::poll_event), [`poll_transmit`](Self::poll_transmit)
-///   (then [`consume_output`](Self::consume_output)), and
+///   (then [`consume_output`](Self::consume_output)),
+///   [`poll_close_step`](Self::poll_close_step), and
 ///   [`poll_timeout`](Self::poll_timeout).
 ///
 /// After any call of kind B or C, call the polling methods in this order:
@@ -153,8 +159,12 @@ const MAX_CLOSING_TIME: Duration = Duration::from_secs(2);
 /// 2. [`poll_transmit`](Self::poll_transmit): write out what is queued and
 ///    [`consume_output`](Self::consume_output) what was written. An error
 ///    from `poll_event` still leaves a close frame to write.
-/// 3. [`should_close_transport`](Self::should_close_transport): once it is
-///    true, close the transport. It waits for the output to be written.
+/// 3. [`poll_close_step`](Self::poll_close_step): once the connection is
+///    over, the steps that end the transport ([`CloseStep`]): write the
+///    rest, shut down the writing side, discard input while the peer may
+///    still be sending, close; each reported back, all within one closing
+///    deadline. The core decides them, so every adapter ends a connection
+///    alike.
 /// 4. [`poll_timeout`](Self::poll_timeout), and call
 ///    [`handle_timeout`](Self::handle_timeout) at that moment (or earlier).
 ///    Its answer depends on 2 and 3, so it comes last.
@@ -168,10 +178,10 @@ const MAX_CLOSING_TIME: Duration = Duration::from_secs(2);
 /// ```no_run
 /// # #[cfg(feature = "std")] {
 /// use std::io::{ErrorKind, IoSlice, Read, Write};
-/// use std::net::TcpStream;
+/// use std::net::{Shutdown, TcpStream};
 /// use std::time::{Duration, Instant};
 ///
-/// use wsock_core::{Config, Connection, Event, Message, Role};
+/// use wsock_core::{CloseStep, Config, Connection, Event, Message, Role};
 ///
 /// /// An echo server for one accepted (and upgraded) TCP stream.
 /// fn echo(mut tcp: TcpStream) -> std::io::Result<()> {
@@ -207,9 +217,23 @@ const MAX_CLOSING_TIME: Duration = Duration::from_secs(2);
 ///             let written = tcp.write_vectored(&io)?;
 ///             conn.consume_output(written);
 ///         }
-///         // D3: the end.
-///         if conn.should_close_transport() || !conn.wants_read() {
-///             return Ok(());
+///         // D3: the end, by the core's plan.
+///         while let Some(step) = conn.poll_close_step() {
+///             match step {
+///                 CloseStep::ShutdownWrite => {
+///                     tcp.shutdown(Shutdown::Write)?;
+///                     conn.handle_write_shut();
+///                 }
+///                 CloseStep::DiscardInput => {
+///                     // Until the peer's end of stream, or the deadline.
+///                     tcp.set_read_timeout(Some(conn.closing_time()))?;
+///                     let mut scratch = [0; 4096];
+///                     while matches!(tcp.read(&mut scratch), Ok(n) if n > 0) {}
+///                     return Ok(());
+///                 }
+///                 // D2 wrote everything, so no `WriteOutput`: close.
+///                 _ => return Ok(()),
+///             }
 ///         }
 ///         // D4: wake up for the next deadline even if nothing arrives.
 ///         let wait = conn
@@ -286,6 +310,8 @@ struct Core {
     /// without waiting for the peer's end: see
     /// [`Connection::with_stream_transport`].
     ends_first: bool,
+    /// Ending the transport: see `shutdown.rs`.
+    closing: Closing,
 }
 
 impl core::fmt::Debug for Connection {
@@ -346,6 +372,7 @@ impl Connection {
             timed_out: false,
             peer_may_send: false,
             ends_first: role == Role::Server,
+            closing: Closing::default(),
         };
         core.start_timers();
         Self {
@@ -478,7 +505,8 @@ impl Connection {
     /// Whether the adapter should close the transport now: the closing
     /// handshake is over (or failed, or timed out) and the output is
     /// written. A server closes first; a client waits for the server's
-    /// end of stream or the close timeout (§7.1.1).
+    /// end of stream or the close timeout (§7.1.1). How to close it is
+    /// [`poll_close_step`](Self::poll_close_step)'s plan.
     pub fn should_close_transport(&self) -> bool {
         self.core.should_close_transport()
     }
@@ -496,18 +524,16 @@ impl Connection {
     /// follows the peer's close frame), a timeout (the peer stopped
     /// answering) or the transport's end.
     pub fn should_linger(&self) -> bool {
-        self.core.peer_may_send && !self.core.eof && !self.core.timed_out
+        self.core.lingers()
     }
 
-    /// The longest an adapter spends closing the transport when nobody
-    /// waits for it (after a failure, when a handle is dropped): writing
-    /// what is queued, shutting down, lingering. The close timeout, at
-    /// most 2 s.
+    /// The longest an adapter spends closing the transport (the deadline
+    /// of [`poll_close_step`](Self::poll_close_step)'s plan), and the
+    /// closing handshake of an [abandoned](Self::abandon) connection:
+    /// writing what is queued, shutting down, lingering. The close
+    /// timeout, at most 2 s: nobody waits for this part.
     pub fn closing_time(&self) -> Duration {
-        self.core
-            .config
-            .close_timeout
-            .map_or(MAX_CLOSING_TIME, |t| t.min(MAX_CLOSING_TIME))
+        self.core.closing_time()
     }
 
     // B. Inputs from the transport and the clock: `handle_*`.

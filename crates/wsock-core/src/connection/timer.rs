@@ -27,15 +27,19 @@ pub(super) enum Timer {
     Idle,
     /// Stop waiting for the closing handshake (`close_timeout`).
     Close,
+    /// Stop ending the transport: the close plan's deadline
+    /// (`Connection::closing_time`), see `shutdown.rs`.
+    Linger,
 }
 
 impl Timer {
     /// Every timer, in table order.
-    const ALL: [Self; 4] = [
+    const ALL: [Self; 5] = [
         Self::Keepalive,
         Self::KeepaliveTimeout,
         Self::Idle,
         Self::Close,
+        Self::Linger,
     ];
 
     /// The timers that run only while the connection is open.
@@ -149,6 +153,10 @@ impl Connection {
             self.core.timers.stop(Timer::Close);
             self.core.close_timed_out();
         }
+        if self.core.timers.expired(Timer::Linger, now) {
+            self.core.timers.stop(Timer::Linger);
+            self.core.closing_timed_out();
+        }
         if self.core.state == State::Open {
             self.core.keepalive(now);
         }
@@ -180,6 +188,10 @@ impl Core {
                 Some(timeout) => self.timers.set(Timer::Close, now + timeout),
                 None => self.timers.stop(Timer::Close),
             }
+        }
+        if self.timers.is_pending(Timer::Linger) {
+            let at = now + self.closing_time();
+            self.timers.set(Timer::Linger, at);
         }
         if self.timers.is_pending(Timer::Keepalive) {
             match self.config.keepalive_interval {

@@ -69,6 +69,17 @@ impl Rejected {
         HandshakeError::Timeout.into()
     }
 
+    /// The longest an adapter spends ending the transport after this
+    /// response: writing it, shutting down its writing side, then reading
+    /// and dropping what the client still sends until its end of stream.
+    /// Closing with unread request bytes would send a reset, which can
+    /// destroy the response in flight. 1 s for a client too slow to send
+    /// its request (408: it is unlikely to be sending much), 2 s otherwise.
+    pub fn closing_time(&self) -> core::time::Duration {
+        let secs = if self.status == 408 { 1 } else { 2 };
+        core::time::Duration::from_secs(secs)
+    }
+
     /// A refusal with a response of the caller's making.
     pub(crate) fn with_response(
         status: u16,
@@ -311,6 +322,23 @@ mod tests {
         );
         let rejected = Rejected::from(HandshakeError::UnexpectedEof);
         assert_eq!(rejected.status, 500);
+    }
+
+    // Ending the transport after a rejection: a client too slow to send
+    // its request gets the shorter linger.
+    #[test]
+    fn a_rejection_closes_within_its_closing_time() {
+        let secs = |r: Rejected| r.closing_time().as_secs();
+        assert_eq!(secs(Rejected::timed_out()), 1);
+        assert_eq!(secs(Rejected::from(HandshakeError::UnexpectedEof)), 2);
+        let request = ServerHandshake::new(&Config::default())
+            .feed(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            secs(request.reject(super::super::server::Rejection::new(403))),
+            2
+        );
     }
 
     /// Both sides from one `Config`: the client's request through the
