@@ -336,7 +336,9 @@ async fn a_ping_after_deferred_replies_writes_them_first() {
 
 // A client from `connect` coalesces too: its replies to messages the
 // server sent in one write are left queued while the next one is buffered.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// One thread: the flusher task cannot run between `send` and the check
+// of what it left queued.
+#[tokio::test(flavor = "current_thread")]
 async fn connect_coalesces_by_default() {
     use futures_util::SinkExt;
     timeout(LIMIT, async {
@@ -395,7 +397,9 @@ async fn connect_coalesces_by_default() {
 }
 
 // The `Server`'s connections coalesce by default.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// One thread: the flusher task cannot run between `send` and the check
+// of what it left queued.
+#[tokio::test(flavor = "current_thread")]
 async fn server_connections_coalesce_by_default() {
     timeout(LIMIT, async {
         const N: usize = 8;
