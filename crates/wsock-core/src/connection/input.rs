@@ -216,17 +216,6 @@ impl Input {
         Ok(())
     }
 
-    /// Validates the inflated bytes in `message` from `from` on as the
-    /// next piece of a text; they stay there, in the text being gathered.
-    #[cfg(feature = "deflate")]
-    pub(super) fn gather_inflated_text(
-        &mut self,
-        from: usize,
-        utf8: &mut Utf8Validator,
-    ) -> Result<(), InvalidUtf8> {
-        utf8.feed(&self.message[from..])
-    }
-
     /// The `n` bytes at the front, to read from while the message buffer
     /// is written (inflating into it).
     #[cfg(feature = "deflate")]

@@ -56,7 +56,11 @@ fn text_frames(text: &[u8], cuts: &[usize]) -> Vec<u8> {
     let mut out = vec![];
     let mut start = 0;
     for (i, &cut) in cuts.iter().enumerate() {
-        let opcode = if i == 0 { 0x1 } else { 0x0 };
+        // Text first, continuations after.
+        let opcode = match i {
+            0 => 0x1,
+            _ => 0x0,
+        };
         let fin = if i + 1 == cuts.len() { 0x80 } else { 0 };
         out.extend(raw(fin | opcode, &text[start..cut.max(start)]));
         start = cut.max(start);
