@@ -14,8 +14,8 @@
 //!                  [--window 64] [--deflate off,on] [--flavour multi|current]
 //!                  [--servers wsock,tokio-tungstenite,fastwebsockets,sockudo-ws]
 //! wsock-bench fanout-serve <server> <current|multi> [--port P]
-//! wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
-//! wsock-bench callgrind [--sizes 16] [--libs ...]  (needs valgrind)
+//! wsock-bench count <lib> <decode|decode-text|encode-server|encode-client> <size> <n>
+//! wsock-bench callgrind [--sizes 16] [--libs ...] [--workloads decode,...]  (needs valgrind)
 //! ```
 //!
 //! Servers: `wsock`, `tokio-tungstenite`, `fastwebsockets`,
@@ -70,8 +70,8 @@ const USAGE: &str = "usage:
                      [--deflate off,on] [--flavour multi|current]
                      [--servers wsock,tokio-tungstenite,fastwebsockets,sockudo-ws]
   wsock-bench fanout-serve <server> <current|multi> [--port P]
-  wsock-bench count <lib> <decode|encode-server|encode-client> <size> <n>
-  wsock-bench callgrind [--sizes 16] [--libs wsock-core,...]";
+  wsock-bench count <lib> <decode|decode-text|encode-server|encode-client> <size> <n>
+  wsock-bench callgrind [--sizes 16] [--libs wsock-core,...] [--workloads decode,decode-text,...]";
 
 /// Bytes in flight per connection at most in a conns × sizes matrix: keeps
 /// 500 connections of 64 KiB messages within loopback buffers and memory.
@@ -618,10 +618,15 @@ fn count(args: &[String]) -> Result<(), String> {
     let rt = runtime("current")?;
     let _guard = rt.enter();
     let seen = match work.as_str() {
-        "decode" => {
-            // A stream of up to 4096 frames, read in a loop.
-            let mut decoder =
-                Decoder::new(lib, client_stream(Kind::Binary, size, n.clamp(1, 4096)));
+        "decode" | "decode-text" => {
+            // A stream of up to 4096 frames, read in a loop: binary, or
+            // mostly multi-byte UTF-8 text.
+            let kind = if work == "decode" {
+                Kind::Binary
+            } else {
+                Kind::Multilingual
+            };
+            let mut decoder = Decoder::new(lib, client_stream(kind, size, n.clamp(1, 4096)));
             decoder.receive(n)
         }
         "encode-server" | "encode-client" => {
@@ -647,12 +652,20 @@ fn count(args: &[String]) -> Result<(), String> {
 fn callgrind(args: &[String]) -> Result<(), String> {
     let mut sizes = vec![16];
     let mut libs = Lib::ALL.to_vec();
+    let mut works = vec!["decode", "encode-server", "encode-client"];
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--sizes" => sizes = list(value, |v| v.parse().ok())?,
             "--libs" => libs = list(value, Lib::from_name)?,
+            "--workloads" => {
+                works = list(value, |w| {
+                    ["decode", "decode-text", "encode-server", "encode-client"]
+                        .into_iter()
+                        .find(|&known| known == w)
+                })?;
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -678,9 +691,9 @@ fn callgrind(args: &[String]) -> Result<(), String> {
     };
     println!("| library | workload | size | instructions per message |\n|---|---|---:|---:|");
     for size in sizes {
-        for work in ["decode", "encode-server", "encode-client"] {
+        for &work in &works {
             for &lib in &libs {
-                if work != "decode" && lib == Lib::WsockTokio {
+                if !work.starts_with("decode") && lib == Lib::WsockTokio {
                     continue;
                 }
                 let (small, large) = (10_000, 60_000);

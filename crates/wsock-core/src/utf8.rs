@@ -7,11 +7,10 @@
 //!
 //! Each piece is split where its last code point is cut off, and the part
 //! before is checked in one SIMD pass (simdutf8): no slower on non-ASCII
-//! text than on ASCII, and the checked part comes out as `&str`, so a
-//! message gathered from pieces is built as a `String` without checking
-//! it again.
-
-use alloc::string::String;
+//! text than on ASCII. The caller keeps the bytes where they are (a
+//! message gathered from pieces is handed out without checking it again);
+//! the validator only keeps the few bytes of a code point cut between
+//! pieces.
 
 /// Validates a byte stream piece by piece.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,35 +42,17 @@ impl Utf8Validator {
 
     /// Checks the next piece. Fails as soon as the bytes so far cannot
     /// begin valid UTF-8, including a code point split across pieces.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), InvalidUtf8> {
-        self.feed_with(bytes, |_| {})
-    }
-
-    /// [`feed`](Self::feed), appending the text checked so far to `out`: a
-    /// code point split across pieces goes in once its last byte arrives.
-    pub(crate) fn feed_into(&mut self, bytes: &[u8], out: &mut String) -> Result<(), InvalidUtf8> {
-        self.feed_with(bytes, |text| out.push_str(text))
-    }
-
-    /// Checks `bytes` after what was carried over, handing each checked
-    /// part to `checked` as text, and carries over an unfinished code
-    /// point at the end.
-    fn feed_with(
-        &mut self,
-        mut bytes: &[u8],
-        mut checked: impl FnMut(&str),
-    ) -> Result<(), InvalidUtf8> {
+    pub fn feed(&mut self, mut bytes: &[u8]) -> Result<(), InvalidUtf8> {
         if self.partial_len > 0 {
-            bytes = self.complete_partial(bytes, &mut checked)?;
+            bytes = self.complete_partial(bytes)?;
             if self.partial_len > 0 {
                 // `bytes` ran out inside the carried code point.
                 return Ok(());
             }
         }
         let (whole, tail) = bytes.split_at(whole_len(bytes));
-        let text = validate(whole)?;
+        validate(whole)?;
         check_unfinished(tail)?;
-        checked(text);
         self.partial[..tail.len()].copy_from_slice(tail);
         self.partial_len = tail.len() as u8;
         Ok(())
@@ -79,19 +60,14 @@ impl Utf8Validator {
 
     /// Finishes the code point carried over from the last piece; returns the
     /// rest of `bytes`.
-    fn complete_partial<'a>(
-        &mut self,
-        bytes: &'a [u8],
-        checked: &mut impl FnMut(&str),
-    ) -> Result<&'a [u8], InvalidUtf8> {
+    fn complete_partial<'a>(&mut self, bytes: &'a [u8]) -> Result<&'a [u8], InvalidUtf8> {
         let have = self.partial_len as usize;
         let need = utf8_len(self.partial[0]).saturating_sub(have);
         let take = need.min(bytes.len());
         self.partial[have..have + take].copy_from_slice(&bytes[..take]);
         let len = have + take;
         match core::str::from_utf8(&self.partial[..len]) {
-            Ok(text) => {
-                checked(text);
+            Ok(_) => {
                 self.partial_len = 0;
                 Ok(&bytes[take..])
             }
@@ -114,12 +90,6 @@ impl Utf8Validator {
     /// Forgets any carried bytes.
     pub fn reset(&mut self) {
         self.partial_len = 0;
-    }
-
-    /// The bytes of the unfinished code point carried over (at most
-    /// three): checked as far as they go, but not yet handed out as text.
-    pub(crate) fn pending(&self) -> &[u8] {
-        &self.partial[..self.partial_len as usize]
     }
 
     /// Whether the text so far ends on a code point boundary.
@@ -245,30 +215,6 @@ mod tests {
             cuts.sort_unstable();
             let expected = core::str::from_utf8(&data).is_ok();
             prop_assert_eq!(chunked(&data, &cuts).is_ok(), expected);
-        }
-
-        // Text handed out piece by piece adds up to the input.
-        #[test]
-        fn feed_into_rebuilds_the_text(data in utf8ish(), cuts in proptest::collection::vec(0usize..80, 0..8)) {
-            let mut cuts = cuts;
-            cuts.sort_unstable();
-            let mut v = Utf8Validator::new();
-            let mut text = alloc::string::String::new();
-            let mut start = 0;
-            let mut ok = true;
-            for cut in cuts.into_iter().chain([data.len()]) {
-                let cut = cut.clamp(start, data.len());
-                ok = ok && v.feed_into(&data[start..cut], &mut text).is_ok();
-                start = cut;
-            }
-            ok = ok && v.finish().is_ok();
-            match core::str::from_utf8(&data) {
-                Ok(expected) => {
-                    prop_assert!(ok);
-                    prop_assert_eq!(text.as_str(), expected);
-                }
-                Err(_) => prop_assert!(!ok),
-            }
         }
 
         #[test]

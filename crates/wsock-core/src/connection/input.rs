@@ -1,13 +1,12 @@
 //! Received bytes: the read buffer, the buffer a message is gathered in,
 //! and how much room a read is offered.
 
-use alloc::string::String;
-
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::event::DataKind;
 use crate::message::Message;
 use crate::utf8::{InvalidUtf8, Utf8Validator};
+use crate::utf8_bytes::Utf8Bytes;
 
 /// The most a read is offered beyond `read_buffer_size` while reads keep
 /// filling it.
@@ -27,9 +26,11 @@ pub(super) struct Input {
     pub(super) buf: BytesMut,
     /// One past the last received byte of `buf`.
     pub(super) end: usize,
-    /// The binary message gathered from several frames or reads (or
-    /// inflated), unmasked; also the inflater's output, before it is
-    /// checked into `text` or handed out as a stream-mode chunk. Empty when
+    /// The message gathered from several frames or reads (or inflated),
+    /// unmasked, text or binary; also the inflater's output before it is
+    /// handed out as a stream-mode chunk. Text is validated piece by piece
+    /// as it lands here (by the caller's [`Utf8Validator`]), so once whole
+    /// it is handed out as [`Utf8Bytes`] without a second check. Empty when
     /// no message is being gathered or it was handed out. A message leaves
     /// it split off as a [`Bytes`] sharing the allocation, so the next
     /// large message reuses that allocation once the application dropped
@@ -37,11 +38,6 @@ pub(super) struct Input {
     /// While a large frame arrives with nothing else buffered, reads go
     /// straight into its spare room ([`offer_message`](Self::offer_message)).
     pub(super) message: BytesMut,
-    /// The text message gathered from several frames or reads (or
-    /// inflated), built from pieces as they are validated, so it is never
-    /// validated again. Empty when no text is being gathered or it was
-    /// moved out.
-    pub(super) text: String,
     /// How much the last [`offer`](Self::offer) handed out, to tell a read
     /// that filled it from a short one; 0 before the first offer.
     offered: usize,
@@ -182,7 +178,8 @@ impl Input {
     }
 
     /// Moves the `n` bytes at the front into the message being gathered,
-    /// for a frame with `rest` bytes still to come.
+    /// for a frame with `rest` bytes still to come (text already
+    /// validated: [`gather_text`](Self::gather_text)).
     pub(super) fn gather(&mut self, n: usize, rest: u64, keep: usize) {
         self.reclaim_message();
         // `BytesMut` has no exact reservation: it may round up to double
@@ -220,9 +217,10 @@ impl Input {
         rest.min(self.message.capacity() - self.message.len())
     }
 
-    /// Validates the `n` bytes at the front as the next piece of a text
-    /// and moves them into the text being gathered, like
-    /// [`gather`](Self::gather).
+    /// Validates the `n` bytes at the front as the next piece of a text,
+    /// then moves them into the message being gathered, like
+    /// [`gather`](Self::gather). Validated before they are moved, so
+    /// invalid text fails before any of it is copied.
     pub(super) fn gather_text(
         &mut self,
         n: usize,
@@ -230,23 +228,9 @@ impl Input {
         keep: usize,
         utf8: &mut Utf8Validator,
     ) -> Result<(), InvalidUtf8> {
-        let piece = &self.buf[..n];
-        append_text(&mut self.text, piece, rest, utf8)?;
-        self.consume(n, keep);
+        utf8.feed(&self.buf[..n])?;
+        self.gather(n, rest, keep);
         Ok(())
-    }
-
-    /// Validates the inflated bytes in `message` from `from` on as the
-    /// next piece of a text, and moves them into the text being gathered.
-    #[cfg(feature = "deflate")]
-    pub(super) fn gather_inflated_text(
-        &mut self,
-        from: usize,
-        utf8: &mut Utf8Validator,
-    ) -> Result<(), InvalidUtf8> {
-        let result = append_text(&mut self.text, &self.message[from..], 0, utf8);
-        self.message.truncate(from);
-        result
     }
 
     /// The `n` bytes at the front, to read from while the message buffer
@@ -257,20 +241,12 @@ impl Input {
         (&self.buf[..n], &mut self.message)
     }
 
-    /// Moves the text gathered so far into the (then empty) message
-    /// buffer, without a copy, for a message that turns to stream mode.
-    pub(super) fn text_into_message(&mut self) {
-        if !self.text.is_empty() {
-            debug_assert!(self.message.is_empty());
-            let text = core::mem::take(&mut self.text).into_bytes();
-            self.message = Bytes::from(text).into();
-        }
-    }
-
     /// Moves the gathered message out, whole.
     pub(super) fn take_gathered(&mut self, kind: DataKind) -> Message {
         match kind {
-            DataKind::Text => Message::Text(core::mem::take(&mut self.text).into()),
+            // Every byte was validated as it landed, and the caller
+            // finished the validator (no code point left unfinished).
+            DataKind::Text => Message::Text(Utf8Bytes::from_validated(self.take_message())),
             DataKind::Binary => Message::Binary(self.take_message()),
         }
     }
@@ -308,26 +284,7 @@ impl Input {
         if self.message.is_empty() {
             self.message = BytesMut::new();
         }
-        if self.text.is_empty() {
-            self.text = String::new();
-        }
     }
-}
-
-/// Validates `piece` and appends it to `text`, growing it as
-/// [`growth`] says.
-fn append_text(
-    text: &mut String,
-    piece: &[u8],
-    rest: u64,
-    utf8: &mut Utf8Validator,
-) -> Result<(), InvalidUtf8> {
-    match growth(text.len(), text.capacity(), piece.len(), rest) {
-        Growth::None => {}
-        Growth::Double => text.reserve(piece.len()),
-        Growth::Exact(extra) => text.reserve_exact(extra),
-    }
-    utf8.feed_into(piece, text)
 }
 
 /// How a message buffer grows.

@@ -280,7 +280,8 @@ struct Core {
     /// Validates received text as it arrives (fail fast, §8.1).
     utf8: Utf8Validator,
     mode: ReceiveMode,
-    /// An error a timer raised, for the next `poll_event`.
+    /// An error a timer raised, or invalid text read straight into the
+    /// message buffer (`commit_direct`), for the next `poll_event`.
     pending_error: Option<Error>,
     /// The peer's close frame arrived: no event follows it.
     close_received: bool,
@@ -473,7 +474,8 @@ impl Connection {
 
     /// The error the next [`poll_event`](Self::poll_event) reports first,
     /// when a timer already failed the connection (keepalive or close
-    /// timeout). Lets an adapter's sending side, which does not take
+    /// timeout), or invalid UTF-8 did as it was read straight into a text
+    /// message (see [`read_space`](Self::read_space)). Lets an adapter's sending side, which does not take
     /// events, learn why the connection ended.
     pub fn pending_error(&self) -> Option<&Error> {
         self.core.pending_error.as_ref()
@@ -557,11 +559,13 @@ impl Connection {
     /// saves zeroing the room first. What is put in counts as received
     /// when the [`ReadSpace`] is dropped; no `commit_read` follows.
     ///
-    /// While a binary frame too large to be handed out in place (over
+    /// While a data frame too large to be handed out in place (over
     /// 64 KiB, or a fragment) arrives with nothing else buffered, the room
     /// is the end of the buffer the message is gathered in, up to the
     /// frame's end and no further, so its payload is neither copied out
-    /// of the read buffer nor unmasked in two places. That room grows in
+    /// of the read buffer nor unmasked in two places. Text is validated
+    /// there as it lands, once; invalid text fails the connection when the
+    /// space is dropped, and the next `poll_event` reports it. That room grows in
     /// proportion to what arrived (as much again as the message so far, at
     /// least a read), never with the frame header's promise alone.
     pub fn read_space(&mut self) -> ReadSpace<'_> {

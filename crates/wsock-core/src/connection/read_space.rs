@@ -3,8 +3,9 @@
 //! `poll_read_buf`, `AsyncReadExt::read_buf`) reads straight into it, and
 //! the room is not zeroed first. [`Connection::read_buffer`] zeroes its
 //! room, which costs a pass over every received byte. While a large
-//! binary frame arrives, the room is the message buffer's instead, so its
-//! payload lands where the message is gathered.
+//! data frame (binary or text) arrives, the room is the message buffer's
+//! instead, so its payload lands where the message is gathered, and is
+//! unmasked (and text validated) there.
 
 use bytes::BufMut;
 use bytes::buf::UninitSlice;
@@ -16,7 +17,7 @@ use super::Connection;
 /// with `tokio_util::io::poll_read_buf`); what was put in counts as
 /// received when it is dropped. It offers what
 /// [`read_buffer`](Connection::read_buffer) would, without zeroing it,
-/// except while a large binary frame arrives with nothing else buffered:
+/// except while a large data frame arrives with nothing else buffered:
 /// then it is the room behind the message being gathered, up to the
 /// frame's end (see [`Connection::read_space`]).
 pub struct ReadSpace<'a> {
@@ -24,7 +25,7 @@ pub struct ReadSpace<'a> {
     /// What may still be put in.
     left: usize,
     /// The room is the message buffer's, not the read buffer's: a large
-    /// binary frame's payload is arriving with nothing buffered in front
+    /// data frame's payload is arriving with nothing buffered in front
     /// of it, so it is read where the message is gathered (see
     /// `Connection::direct_rest`), and the copy out of the read buffer is
     /// saved. `left` never goes past the frame's end.
@@ -127,11 +128,16 @@ mod tests {
     /// A masked binary frame from a client: a 7-bit length, or 0x7e and a
     /// 16-bit one from 126 bytes up.
     fn frame(payload: &[u8]) -> Vec<u8> {
+        frame_with(0x82, payload)
+    }
+
+    /// A masked final frame from a client with the opcode in `b0`.
+    fn frame_with(b0: u8, payload: &[u8]) -> Vec<u8> {
         let mut out = match u8::try_from(payload.len()) {
-            Ok(len) if len < 0x7e => vec![0x82, 0x80 | len],
+            Ok(len) if len < 0x7e => vec![b0, 0x80 | len],
             _ => {
                 let len = u16::try_from(payload.len()).unwrap().to_be_bytes();
-                vec![0x82, 0x80 | 0x7e, len[0], len[1]]
+                vec![b0, 0x80 | 0x7e, len[0], len[1]]
             }
         };
         out.extend([1, 2, 3, 4]);
@@ -243,6 +249,89 @@ mod tests {
         };
         assert_eq!(again, payload);
         assert_eq!(again.as_ptr(), address);
+    }
+
+    /// Reads `wire` through read spaces of at most `step` bytes, polling
+    /// after each; returns the events (errors as `Err`) and how many bytes
+    /// had been read when each arrived.
+    fn read_by(
+        conn: &mut Connection,
+        wire: &[u8],
+        step: usize,
+    ) -> Vec<(usize, Result<Event, crate::Error>)> {
+        let mut at = 0;
+        let mut events = vec![];
+        while at < wire.len() {
+            let mut space = conn.read_space();
+            let n = space.remaining_mut().min(step).min(wire.len() - at);
+            space.put_slice(&wire[at..at + n]);
+            drop(space);
+            at += n;
+            loop {
+                match conn.poll_event() {
+                    Ok(Some(event)) => events.push((at, Ok(event))),
+                    Ok(None) => break,
+                    Err(err) => {
+                        events.push((at, Err(err)));
+                        return events;
+                    }
+                }
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn a_large_text_frame_is_read_into_the_message_buffer_and_validated() {
+        // Multi-byte code points cut by reads of 7 bytes.
+        let text = "κόσμε 世界 🌍 ".repeat(40);
+        let wire = [frame_with(0x81, text.as_bytes()), frame_with(0x81, b"next")].concat();
+        let mut conn = server();
+        conn.read_space().put_slice(&wire[..13]);
+        assert_eq!(conn.poll_event().unwrap(), None);
+        let space = conn.read_space();
+        assert!(space.into_message, "text is read into the message too");
+        drop(space);
+        let events = read_by(&mut conn, &wire[13..], 7);
+        let got: Vec<_> = events.into_iter().map(|(_, e)| e.unwrap()).collect();
+        assert_eq!(
+            got,
+            [
+                Event::Message(Message::text(text.as_str())),
+                Event::Message(Message::text("next")),
+            ]
+        );
+        assert_eq!(conn.stats().bytes_received, wire.len() as u64);
+    }
+
+    #[test]
+    fn invalid_text_read_into_the_message_fails_with_the_read_that_brought_it() {
+        let mut text = "κόσμε ".repeat(60).into_bytes();
+        // A surrogate: ED A0 fails at its second byte.
+        text[500] = 0xed;
+        text[501] = 0xa0;
+        let wire = frame_with(0x81, &text);
+        let mut conn = server();
+        let events = read_by(&mut conn, &wire, 7);
+        let [(at, Err(err))] = &events[..] else {
+            panic!("not one error: {events:?}");
+        };
+        assert_eq!(
+            err,
+            &crate::Error::Protocol(crate::error::ProtocolError::InvalidUtf8)
+        );
+        // The header is 4 bytes: payload byte 501 is wire byte 505, in the
+        // read of bytes 504..511.
+        assert_eq!(*at, 511);
+        assert_eq!(conn.state(), crate::State::Closed);
+        // The close frame (1007) is queued: 0x88, length 2 + reason.
+        let mut out = vec![];
+        crate::connection::transmit_all(&mut conn, &mut out);
+        assert_eq!(out[0], 0x88);
+        assert_eq!(&out[2..4], &1007u16.to_be_bytes());
+        // Nothing more is read into the message, and no event follows.
+        assert!(!conn.read_space().into_message);
+        assert_eq!(conn.poll_event().unwrap(), None);
     }
 
     #[test]

@@ -130,12 +130,11 @@ impl Connection {
     }
 
     /// The payload bytes still to come of a frame whose next bytes may be
-    /// read straight into the message buffer: a binary frame gathered in
-    /// message mode (larger than [`IN_PLACE_MAX`], or a fragment),
-    /// uncompressed, with nothing buffered in front of it. Such bytes skip
-    /// the read buffer and the copy out of it; see [`ReadSpace`]. Text
-    /// still takes the read buffer (it is validated as it is copied into
-    /// the text being gathered), and so does everything else.
+    /// read straight into the message buffer: a data frame gathered in
+    /// message mode (larger than [`IN_PLACE_MAX`], or a fragment), text or
+    /// binary, uncompressed, with nothing buffered in front of it. Such
+    /// bytes skip the read buffer and the copy out of it; see
+    /// [`ReadSpace`]. Everything else takes the read buffer.
     ///
     /// [`ReadSpace`]: super::ReadSpace
     pub(super) fn direct_rest(&self) -> Option<u64> {
@@ -149,7 +148,6 @@ impl Connection {
         let (frame, message) = (self.core.frame?, self.core.message?);
         let gathered = !frame.in_place
             && !frame.header.opcode.is_control()
-            && message.kind == DataKind::Binary
             && !message.streaming
             && !message.compressed;
         let rest = frame.header.payload_len - frame.done;
@@ -158,9 +156,18 @@ impl Connection {
 
     /// Counts the last `n` bytes of the message buffer, read straight into
     /// it (see [`direct_rest`](Self::direct_rest)), as received: unmasks
-    /// them there, in the one pass they get, and moves the frame on. The
-    /// next [`step`](Self::step) finds the frame (or message) complete, or
-    /// waits for more.
+    /// them there and, for text, validates them while they are still in
+    /// cache, in the one check they get (the validator carries a code point
+    /// cut by the read's end over to the next read). The next
+    /// [`step`](Self::step) finds the frame (or message) complete, or waits
+    /// for more.
+    ///
+    /// Invalid text fails the connection here, as soon as its bytes landed
+    /// (§8.1), and the error waits for the next
+    /// [`poll_event`](super::Connection::poll_event): it cannot be
+    /// returned from the read (a `Drop`), and it is the same error, close
+    /// frame and point (the read bringing the offending byte) as on the
+    /// read buffer's path.
     pub(super) fn commit_direct(&mut self, n: usize) {
         let Some(mut frame) = self.core.frame else {
             return;
@@ -169,12 +176,19 @@ impl Connection {
             return;
         }
         let start = self.input.message.len() - n;
+        let landed = &mut self.input.message[start..];
         if let Some(key) = frame.header.mask {
-            apply_mask(&mut self.input.message[start..], key, frame.done as usize);
+            apply_mask(landed, key, frame.done as usize);
         }
+        let text = self.core.message.is_some_and(|m| m.kind == DataKind::Text);
+        let valid = !text || self.core.utf8.feed(landed).is_ok();
         frame.done += n as u64;
         self.core.frame = Some(frame);
         self.note_received(n);
+        if !valid {
+            let err = self.core.fail(ProtocolError::InvalidUtf8.into());
+            self.core.pending_error = Some(err);
+        }
     }
 
     /// Decodes as far as the buffered bytes allow, up to one event.
@@ -350,14 +364,8 @@ impl Connection {
             return self.input.split_front(frame.done as usize);
         }
         // Text gathered so far goes out as bytes, like a binary message's,
-        // with the bytes of a code point cut between pieces: the validator
-        // holds them (they are in neither the text nor the input) and keeps
-        // them to check the rest as it streams.
-        self.input.text_into_message();
-        let pending = self.core.utf8.pending();
-        if !pending.is_empty() {
-            self.input.message.extend_from_slice(pending);
-        }
+        // including the bytes of a code point cut at its end: the validator
+        // remembers them to check the rest as it streams.
         self.input.take_message()
     }
 
@@ -366,7 +374,6 @@ impl Connection {
         let (Some(mut message), Some(mut frame)) = (self.core.message, self.core.frame) else {
             if let Some(message) = self.core.message.as_mut() {
                 // Between two frames of the message.
-                self.input.text.clear();
                 self.input.message.clear();
                 message.streaming = true;
                 message.skipping = true;

@@ -43,8 +43,9 @@ impl Connection {
     ) -> Result<Step, Error> {
         /// Most inflated bytes per [`Event::Chunk`](crate::Event::Chunk) in stream mode.
         const STREAM_CHUNK: u64 = 16 * 1024;
-        /// Most bytes inflated per step for a text gathered whole: they
-        /// wait in the message buffer until validated into the text.
+        /// Most bytes inflated per step for a text gathered whole: each
+        /// step's output is validated where it lands in the message
+        /// buffer before more is inflated, so invalid text fails early.
         const TEXT_STEP: u64 = 64 * 1024;
         let Some(codec) = self.core.codec.as_mut() else {
             return Err(Error::InvalidState("compressed message without deflate"));
@@ -89,15 +90,8 @@ impl Connection {
         let (used, mut full) = match codec.inflater.inflate(input, out, room) {
             Ok(r) => r,
             Err(err) => {
-                let input = &mut self.input;
-                return Err(step_failed(
-                    input,
-                    &mut self.core.utf8,
-                    before,
-                    text,
-                    gathered_text,
-                    err,
-                ));
+                let input = &self.input;
+                return Err(step_failed(input, &mut self.core.utf8, before, text, err));
             }
         };
         frame.done += used as u64;
@@ -109,15 +103,8 @@ impl Connection {
             let (used, tail_full) = match codec.inflater.inflate(tail, out, room) {
                 Ok(r) => r,
                 Err(err) => {
-                    let input = &mut self.input;
-                    return Err(step_failed(
-                        input,
-                        &mut self.core.utf8,
-                        before,
-                        text,
-                        gathered_text,
-                        err,
-                    ));
+                    let input = &self.input;
+                    return Err(step_failed(input, &mut self.core.utf8, before, text, err));
                 }
             };
             frame.tail += used as u8;
@@ -125,7 +112,7 @@ impl Connection {
         }
         let produced = out.len() - before;
         if text {
-            check_inflated_text(&mut self.input, &mut self.core.utf8, before, gathered_text)?;
+            check_inflated_text(&self.input, &mut self.core.utf8, before)?;
         }
         self.input.consume(used, self.core.config.read_buffer_size);
         frame.inflated += produced as u64;
@@ -197,32 +184,21 @@ impl Connection {
 /// The error of an inflate step that failed: invalid UTF-8 in the text it
 /// produced first, if any, so the error does not depend on read sizes.
 fn step_failed(
-    input: &mut Input,
+    input: &Input,
     utf8: &mut Utf8Validator,
     from: usize,
     text: bool,
-    gathered: bool,
     err: Error,
 ) -> Error {
-    if text && let Err(invalid) = check_inflated_text(input, utf8, from, gathered) {
+    if text && let Err(invalid) = check_inflated_text(input, utf8, from) {
         return invalid;
     }
     err
 }
 
-/// Validates the text inflated into the message buffer from `from` on:
-/// moved into the text being gathered, or checked where it is, for a
-/// stream-mode chunk.
-fn check_inflated_text(
-    input: &mut Input,
-    utf8: &mut Utf8Validator,
-    from: usize,
-    gathered: bool,
-) -> Result<(), Error> {
-    let result = if gathered {
-        input.gather_inflated_text(from, utf8)
-    } else {
-        utf8.feed(&input.message[from..])
-    };
-    result.map_err(|_| ProtocolError::InvalidUtf8.into())
+/// Validates the text inflated into the message buffer from `from` on,
+/// where it is: part of the text being gathered, or a stream-mode chunk.
+fn check_inflated_text(input: &Input, utf8: &mut Utf8Validator, from: usize) -> Result<(), Error> {
+    utf8.feed(&input.message[from..])
+        .map_err(|_| ProtocolError::InvalidUtf8.into())
 }

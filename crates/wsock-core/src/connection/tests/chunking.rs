@@ -29,6 +29,45 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Text that is mostly valid UTF-8, some of it multi-byte, and often
+/// not: a string with an arbitrary byte inserted somewhere, or arbitrary
+/// bytes. Long enough to be gathered (and read straight into the message
+/// buffer) rather than held in place.
+fn text_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let multilingual = "[a-zκόσμε世界🌍ßöä ]{0,400}";
+    prop_oneof![
+        multilingual.prop_map(String::into_bytes),
+        (multilingual, any::<u8>(), any::<usize>()).prop_map(|(s, b, at)| {
+            let mut v = s.into_bytes();
+            let at = at % (v.len() + 1);
+            v.insert(at, b);
+            v
+        }),
+        proptest::collection::vec(any::<u8>(), 0..300),
+    ]
+}
+
+/// `text` as masked client frames: one text frame, or fragments cut at
+/// `cuts` (wherever they fall, inside code points too).
+fn text_frames(text: &[u8], cuts: &[usize]) -> Vec<u8> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (text.len() + 1)).collect();
+    cuts.sort_unstable();
+    cuts.push(text.len());
+    let mut out = vec![];
+    let mut start = 0;
+    for (i, &cut) in cuts.iter().enumerate() {
+        // Text first, continuations after.
+        let opcode = match i {
+            0 => 0x1,
+            _ => 0x0,
+        };
+        let fin = if i + 1 == cuts.len() { 0x80 } else { 0 };
+        out.extend(raw(fin | opcode, &text[start..cut.max(start)]));
+        start = cut.max(start);
+    }
+    out
+}
+
 /// Sends `ops` from `from`; returns the bytes and the events a receiver
 /// must see.
 fn encode(from: &mut Connection, ops: &[Op]) -> (Vec<u8>, Vec<Ev>) {
@@ -221,6 +260,73 @@ proptest! {
         let (bytes, expected) = encode(&mut from, &ops);
         let events = read_in_chunks(&mut to, &bytes, &cuts, switch);
         prop_assert_eq!(join_chunks(events), expected);
+    }
+
+    // Text on every path (in place, gathered from the read buffer, read
+    // straight into the message buffer, streamed after a switch at any
+    // point), valid or not, read in any chunking: the same messages, and
+    // invalid UTF-8 fails with 1007 in the read that brought the byte that
+    // fails it fed one byte at a time through the read buffer (§8.1: fail
+    // fast), never later, with the same close frame.
+    #[test]
+    fn text_in_any_chunking_fails_at_the_same_byte(
+        before in text_bytes(),
+        text in text_bytes(),
+        fragments in proptest::collection::vec(any::<usize>(), 0..4),
+        cuts in proptest::collection::vec(any::<usize>(), 0..20),
+        switch in proptest::option::of(0usize..22),
+        read_buffer_size in 1usize..64,
+    ) {
+        // A valid message first (the invalid one's first byte, if any,
+        // replaced), so the failing one may start mid-read.
+        let before = String::from_utf8_lossy(&before).into_owned();
+        let wire = [text_frames(before.as_bytes(), &[]), text_frames(&text, &fragments)].concat();
+        // Where the read buffer's path fails, one byte at a time.
+        let mut reference = server();
+        let mut expected = vec![];
+        let mut fails_at = None;
+        for (i, b) in wire.iter().enumerate() {
+            reference.feed(core::slice::from_ref(b));
+            let events = drain(&mut reference);
+            let failed = matches!(events.last(), Some(Ev::Err(_)));
+            expected.extend(events);
+            if failed {
+                fails_at = Some(i);
+                break;
+            }
+        }
+        prop_assert_eq!(fails_at.is_some(), core::str::from_utf8(&text).is_err());
+        let expected_close = sent_close(&take_output(&mut reference));
+
+        let mut config = Config::default();
+        config.read_buffer_size = read_buffer_size;
+        let mut to = Connection::with_mask_source(Role::Server, config, keys());
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (wire.len() + 1)).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut events = vec![];
+        let mut start = 0;
+        for (i, cut) in cuts.iter().copied().chain([wire.len()]).enumerate() {
+            if switch == Some(i) {
+                to.set_receive_mode(ReceiveMode::Stream);
+            }
+            events.extend(read_in_chunks(&mut to, &wire[start..cut], &[], None));
+            if let Some(Ev::Err(_)) = events.last() {
+                let at = fails_at.expect("failed where the reference did not");
+                prop_assert!(start <= at && at < cut, "failed in {start}..{cut}, not at {at}");
+                break;
+            }
+            if let Some(at) = fails_at {
+                prop_assert!(cut <= at, "not failed in {start}..{cut}, at {at}");
+            }
+            start = cut;
+        }
+        let events = join_chunks(events);
+        prop_assert_eq!(&events, &expected);
+        if let Some(Ev::Err(err)) = events.last() {
+            prop_assert_eq!(err.close_code(), Some(CloseCode::INVALID_PAYLOAD));
+        }
+        prop_assert_eq!(sent_close(&take_output(&mut to)), expected_close);
     }
 
     // Arbitrary bytes never panic, and any error puts a close code on the wire.
