@@ -141,32 +141,46 @@ fn message_buffer_grows_with_data_not_promises() {
     assert_eq!(s.stats().bytes_received, 14 + (1 << 20));
 }
 
+/// Four batches of 1 KiB frames, each a little larger than the read
+/// offer, read with `read` (which puts up to what it is given into the
+/// connection and returns how much); between batches, `wait` (a read
+/// that finds nothing, or none). The number of reads per batch.
+fn reads_per_batch(
+    s: &mut Connection,
+    read: impl Fn(&mut Connection, &[u8]) -> usize,
+    wait: impl Fn(&mut Connection),
+) -> Vec<usize> {
+    let base = s.config().read_buffer_size;
+    let frame = raw(0x82, &[7; 1024]);
+    let batch: Vec<u8> = frame.repeat(base / frame.len() + 1);
+    assert!(batch.len() > base && batch.len() < 2 * base);
+    let mut counts = Vec::new();
+    for _ in 0..4 {
+        let (mut fed, mut reads) = (0, 0);
+        while fed < batch.len() {
+            fed += read(s, &batch[fed..]);
+            reads += 1;
+        }
+        assert_eq!(drain(s).len(), batch.len() / frame.len());
+        wait(s);
+        counts.push(reads);
+    }
+    counts
+}
+
 // A batch a little larger than the offer: the first read fills the offer,
 // the second takes the tail. The tail does not shrink the offer again, so
 // from then on each batch arrives in one read.
 #[test]
 fn a_batch_cut_by_a_full_read_fits_the_next_offer() {
-    let mut s = server();
-    let base = s.config().read_buffer_size;
-    let frame = raw(0x82, &[7; 1024]);
-    let batch: Vec<u8> = frame.repeat(base / frame.len() + 1);
-    assert!(batch.len() > base && batch.len() < 2 * base);
-    let mut reads_per_batch = Vec::new();
-    for _ in 0..4 {
-        let mut fed = 0;
-        let mut reads = 0;
-        while fed < batch.len() {
-            let buf = s.read_buffer();
-            let n = buf.len().min(batch.len() - fed);
-            buf[..n].copy_from_slice(&batch[fed..fed + n]);
-            s.commit_read(n);
-            fed += n;
-            reads += 1;
-        }
-        assert_eq!(drain(&mut s).len(), batch.len() / frame.len());
-        reads_per_batch.push(reads);
-    }
-    assert_eq!(reads_per_batch, [2, 1, 1, 1]);
+    let read = |s: &mut Connection, data: &[u8]| {
+        let buf = s.read_buffer();
+        let n = buf.len().min(data.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        s.commit_read(n);
+        n
+    };
+    assert_eq!(reads_per_batch(&mut server(), read, |_| {}), [2, 1, 1, 1]);
 }
 
 // Through `read_space`, as tokio reads: a read that found nothing (the
@@ -175,26 +189,12 @@ fn a_batch_cut_by_a_full_read_fits_the_next_offer() {
 #[test]
 fn an_empty_read_space_leaves_the_offer_alone() {
     use bytes::BufMut;
-    let mut s = server();
-    let base = s.config().read_buffer_size;
-    let frame = raw(0x82, &[7; 1024]);
-    let batch: Vec<u8> = frame.repeat(base / frame.len() + 1);
-    let mut reads_per_batch = Vec::new();
-    for _ in 0..4 {
-        let mut fed = 0;
-        let mut reads = 0;
-        while fed < batch.len() {
-            let mut space = s.read_space();
-            let n = space.remaining_mut().min(batch.len() - fed);
-            space.put_slice(&batch[fed..fed + n]);
-            drop(space);
-            fed += n;
-            reads += 1;
-        }
-        assert_eq!(drain(&mut s).len(), batch.len() / frame.len());
-        // The wait for the next batch: a read that found nothing.
-        drop(s.read_space());
-        reads_per_batch.push(reads);
-    }
-    assert_eq!(reads_per_batch, [2, 1, 1, 1]);
+    let read = |s: &mut Connection, data: &[u8]| {
+        let mut space = s.read_space();
+        let n = space.remaining_mut().min(data.len());
+        space.put_slice(&data[..n]);
+        n
+    };
+    let wait = |s: &mut Connection| drop(s.read_space());
+    assert_eq!(reads_per_batch(&mut server(), read, wait), [2, 1, 1, 1]);
 }
