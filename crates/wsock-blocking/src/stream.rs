@@ -106,7 +106,7 @@ impl<S: Transport> Drop for MessageReader<'_, S> {
 /// may still be split between writes).
 ///
 /// **Drop rule** (as in wsock-tokio): dropping the writer after a write
-/// (or a flush) and before `finish` closes the connection with 1011
+/// and before `finish` closes the connection with 1011
 /// (internal error): what was sent cannot be taken back, and the peer must
 /// never take a truncated message (an early return with `?`, a panic) for
 /// a whole one. Dropping it before any write sends nothing.
@@ -115,8 +115,6 @@ pub struct MessageWriter<'a, S: Transport> {
     io: &'a mut S,
     /// The fragment size and what is gathered: the core's decision.
     message: Fragmenter,
-    /// A write took bytes or a flush ran: the message has begun.
-    started: bool,
 }
 
 impl<S: Transport> std::fmt::Debug for MessageWriter<'_, S> {
@@ -139,7 +137,6 @@ impl<'a, S: Transport> MessageWriter<'a, S> {
             shared,
             io,
             message,
-            started: false,
         })
     }
 
@@ -158,7 +155,6 @@ impl<'a, S: Transport> MessageWriter<'a, S> {
             shared,
             io,
             message,
-            ..
         } = self;
         let result = shared.queue(*io, true, |c| message.finish(c));
         if let Err(e) = &result
@@ -182,7 +178,6 @@ impl<S: Transport> io::Write for MessageWriter<'_, S> {
             shared,
             io,
             message,
-            started,
         } = self;
         if message.is_finished() {
             return Err(Error::already_closed().into());
@@ -195,7 +190,6 @@ impl<S: Transport> io::Write for MessageWriter<'_, S> {
             taken = message.write(c, data)?;
             Ok(())
         })?;
-        *started |= taken > 0;
         Ok(taken)
     }
 
@@ -204,12 +198,10 @@ impl<S: Transport> io::Write for MessageWriter<'_, S> {
             shared,
             io,
             message,
-            started,
         } = self;
         if message.is_finished() {
             return Ok(());
         }
-        *started = true;
         shared.queue(*io, false, |c| message.flush(c))?;
         shared.flush(*io, Wait::Yes, None)?;
         Ok(())
@@ -218,7 +210,7 @@ impl<S: Transport> io::Write for MessageWriter<'_, S> {
 
 impl<S: Transport> Drop for MessageWriter<'_, S> {
     fn drop(&mut self) {
-        if self.message.is_finished() || !self.started {
+        if self.message.is_finished() || !self.message.is_started() {
             return;
         }
         self.shared

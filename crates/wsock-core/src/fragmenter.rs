@@ -44,6 +44,9 @@ pub struct Fragmenter {
     buf: Vec<u8>,
     size: usize,
     finished: bool,
+    /// A write took bytes: the message has begun, and ending it any way
+    /// but [`finish`](Self::finish) leaves the peer half a message.
+    started: bool,
     /// Text taken so far, checked before it is gathered (the connection
     /// checks it again as it frames it).
     utf8: Utf8Validator,
@@ -64,6 +67,7 @@ impl Fragmenter {
             buf: Vec::new(),
             size,
             finished: false,
+            started: false,
             utf8: Utf8Validator::new(),
         }
     }
@@ -76,6 +80,13 @@ impl Fragmenter {
     /// Whether [`finish`](Self::finish) was called.
     pub fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    /// Whether a write took bytes: from then on the message can only end
+    /// whole through [`finish`](Self::finish), so an adapter whose writer
+    /// is dropped unfinished closes the connection (1011) instead.
+    pub fn is_started(&self) -> bool {
+        self.started
     }
 
     /// Takes the first bytes of `data` (at least one, unless it is empty)
@@ -94,11 +105,13 @@ impl Fragmenter {
             let utf8 = self.check(piece)?;
             conn.send_fragment(self.kind, piece, false)?;
             self.utf8 = utf8;
+            self.started = true;
             return Ok(self.size);
         }
         let n = (self.size - self.buf.len()).min(data.len());
         self.utf8 = self.check(&data[..n])?;
         self.buf.extend_from_slice(&data[..n]);
+        self.started = true;
         Ok(n)
     }
 
@@ -199,6 +212,20 @@ mod tests {
         message.write(&mut conn, b"ab\xc3").unwrap();
         assert!(message.finish(&mut conn).is_err());
         assert!(message.is_finished());
+    }
+
+    // Begun once a write took bytes; not by a flush of nothing, nor by a
+    // refused write.
+    #[test]
+    fn started_once_a_write_takes_bytes() {
+        let mut conn = Connection::new(Role::Server, Config::default());
+        let mut message = Fragmenter::new(&conn, DataKind::Text);
+        message.flush(&mut conn).unwrap();
+        assert!(message.write(&mut conn, b"\xff").is_err());
+        assert_eq!(message.write(&mut conn, b"").unwrap(), 0);
+        assert!(!message.is_started());
+        message.write(&mut conn, b"a").unwrap();
+        assert!(message.is_started());
     }
 
     #[test]

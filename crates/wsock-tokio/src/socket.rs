@@ -374,7 +374,6 @@ macro_rules! send_methods {
                 shared: &self.shared,
                 st: &mut self.send,
                 message,
-                started: false,
             })
         }
 
@@ -789,7 +788,6 @@ pub struct MessageWriter<'a, S> {
     st: &'a mut SendState,
     /// The fragment size and what is gathered: the core's decision.
     message: Fragmenter,
-    started: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> MessageWriter<'_, S> {
@@ -852,7 +850,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MessageWriter<'_, S> {
             .shared
             .queue(|c| this.message.write(c, buf))
             .map_err(io::Error::from)?;
-        this.started = true;
         Poll::Ready(Ok(n))
     }
 
@@ -873,7 +870,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MessageWriter<'_, S> {
 
 impl<S> Drop for MessageWriter<'_, S> {
     fn drop(&mut self) {
-        if self.started && !self.message.is_finished() {
+        if self.message.is_started() && !self.message.is_finished() {
             let _ = self
                 .shared
                 .queue(|c| c.close(CloseCode::INTERNAL_ERROR, "message aborted"));
