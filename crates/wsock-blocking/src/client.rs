@@ -7,7 +7,7 @@ use std::time::Instant;
 use wsock_core::HandshakeError;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
 
-use crate::engine::{Handshake, Shared, read_by, write_all_by};
+use crate::engine::{Handshake, read_by, write_all_by};
 use crate::transport::{MaybeTlsStream, Transport};
 use crate::websocket::WebSocket;
 use crate::{ConnectAttempt, Error, ErrorKind};
@@ -129,7 +129,10 @@ impl ClientBuilder {
     /// TLS, a Unix socket, an in-memory pipe, …), bounded by the handshake
     /// timeout.
     pub fn handshake<S: Transport>(&self, stream: S) -> Result<WebSocket<S>, Error> {
-        client_handshake(stream, &self.options.request()?, &self.options.settings)
+        let request = self.options.request()?;
+        let span = crate::diag::peer_span(wsock_core::Role::Client, stream.peer_addr().ok());
+        opening_handshake(stream, &request, &self.options.settings, &span)
+            .inspect_err(|e| crate::diag::handshake_failed(&span, e))
     }
 }
 
@@ -215,20 +218,6 @@ fn connect_any(
     Err(Error::connect(target, attempts, 0))
 }
 
-/// The client's opening handshake over `io`, reported in a new span.
-pub(crate) fn client_handshake<S: Transport>(
-    io: S,
-    request: &ClientRequest,
-    settings: &Settings,
-) -> Result<WebSocket<S>, Error> {
-    let span = crate::diag::peer_span(wsock_core::Role::Client, io.peer_addr().ok());
-    let result = opening_handshake(io, request, settings, &span);
-    if let Err(e) = &result {
-        crate::diag::handshake_failed(&span, e);
-    }
-    result
-}
-
 /// The client's opening handshake over `io`, within the handshake timeout.
 fn opening_handshake<S: Transport>(
     mut io: S,
@@ -260,11 +249,9 @@ fn opening_handshake<S: Transport>(
         if let Some(connected) = handshake.feed(&buf[..n]).map_err(Error::handshake)? {
             // Subprotocol, extensions and the frames that came with the
             // response are already in the connection.
-            let conn = connected.connection;
-            crate::diag::handshake_done(span, conn.protocol(), conn.extensions());
             let handshake = Handshake::Client(connected.response);
-            let shared = Shared::new(conn, settings, handshake, span.clone()).with_tls_info_of(&io);
-            return Ok(WebSocket::new(shared, io, settings));
+            let conn = connected.connection;
+            return Ok(WebSocket::open(conn, io, settings, handshake, span));
         }
     }
 }

@@ -56,11 +56,6 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The connection, as it is (no timer update).
-pub(crate) fn lock_conn(shared: &Shared) -> MutexGuard<'_, Connection> {
-    lock(&shared.conn)
-}
-
 fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
     match m.try_lock() {
         Ok(g) => Some(g),
@@ -98,6 +93,19 @@ struct TimeoutCache {
 }
 
 impl TimeoutCache {
+    /// As [`set`](Self::set), but a deadline already passed is a timeout
+    /// (`TimedOut`) rather than the shortest one.
+    fn bound(
+        &mut self,
+        deadline: Option<Instant>,
+        set: impl FnOnce(Option<Duration>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.set(deadline, set)
+    }
+
     /// Bounds the next read or write by `deadline` through `set`.
     fn set(
         &mut self,
@@ -169,25 +177,17 @@ struct WriteState {
     dead: Option<ErrorKind>,
 }
 
-/// Whether a flush waits for another thread that is writing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wait {
-    /// Wait for the lock, then write everything queued.
-    Yes,
-    /// Write only if no other thread is writing; that thread writes what
-    /// was queued before it releases the lock.
-    IfIdle,
-    /// Wait for the lock until the instant, no longer.
-    Until(Instant),
-}
-
 impl Shared {
-    pub(crate) fn new(
+    /// The state of `conn`, run over `io` (asked what TLS negotiated).
+    pub(crate) fn new<T: Transport>(
         conn: Connection,
         settings: &Settings,
         handshake: Handshake,
         span: crate::diag::Span,
+        io: &T,
     ) -> Self {
+        #[cfg(not(feature = "tls"))]
+        let _ = io;
         let linger = conn.closing_time();
         Self {
             role: conn.role(),
@@ -204,7 +204,7 @@ impl Shared {
             origin: Instant::now(),
             handshake,
             #[cfg(feature = "tls")]
-            tls_info: None,
+            tls_info: io.tls_info(),
             linger,
             handles: AtomicUsize::new(1),
             split: AtomicBool::new(false),
@@ -222,6 +222,11 @@ impl Shared {
         let mut conn = self.conn_as_is();
         conn.handle_timeout(self.origin.elapsed());
         conn
+    }
+
+    /// The connection, as it is (no timer update), for what it tells.
+    pub(crate) fn peek(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.conn)
     }
 
     /// The connection, timers untouched, with a close another thread asked
@@ -264,14 +269,12 @@ impl Shared {
             conn.buffered_output() > conn.config().write_buffer_size
         };
         if flush_all || over {
-            self.flush(io, Wait::Yes, None)
+            self.flush(io, None, None)
         } else {
             Ok(())
         }
     }
 
-    /// Queues `message` as [`queue`](Self::queue) does; a close frame is
-    /// reported as sent.
     /// Queues a prepared message and writes it out.
     pub(crate) fn queue_prepared<T: Transport>(
         &self,
@@ -284,6 +287,8 @@ impl Shared {
         self.queue(io, true, |c| c.send_prepared(message))
     }
 
+    /// Queues `message` as [`queue`](Self::queue) does; a close frame is
+    /// reported as sent.
     pub(crate) fn queue_message<T: Transport>(
         &self,
         io: &mut T,
@@ -303,18 +308,19 @@ impl Shared {
         })
     }
 
-    /// Writes the connection's output to `io`. `deadline` overrides the
-    /// write timeout.
+    /// Writes the connection's output to `io`. Waits for another thread
+    /// that is writing until `lock_by` (`None`: as long as it takes; an
+    /// instant passed: not at all, and that thread writes what was queued
+    /// before it lets go); `deadline` overrides the write timeout.
     pub(crate) fn flush<T: Transport>(
         &self,
         io: &mut T,
-        wait: Wait,
+        lock_by: Option<Instant>,
         deadline: Option<Instant>,
     ) -> Result<(), Error> {
-        let mut guard = match wait {
-            Wait::Yes => Some(lock(&self.writer)),
-            Wait::IfIdle => try_lock(&self.writer),
-            Wait::Until(until) => loop {
+        let mut guard = match lock_by {
+            None => Some(lock(&self.writer)),
+            Some(until) => loop {
                 if let Some(g) = try_lock(&self.writer) {
                     break Some(g);
                 }
@@ -369,60 +375,18 @@ impl Shared {
                 _ => Error::message(kind, "the transport failed earlier"),
             });
         }
-        let (mut wrote, mut empty) = (false, false);
-        while !empty {
-            // A split connection's reader must reach the connection while a
-            // write blocks: its writer copies a chunk out and writes it
-            // unlocked. (Bytes copied out before a reunion go first.)
-            let copy = w.pos < w.pending.len() || self.split.load(Ordering::Acquire);
-            let result = if copy {
-                if w.pos == w.pending.len() {
-                    w.pending.clear();
-                    w.pos = 0;
-                    let mut conn = lock(&self.conn);
-                    let mut slices = [&[][..]; 1];
-                    if conn.poll_transmit(&mut slices) == 0 {
-                        break;
-                    }
-                    let n = slices[0].len().min(WRITE_CHUNK);
-                    w.pending.extend_from_slice(&slices[0][..n]);
-                    conn.consume_output(n);
-                }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(Error::timeout(Timeout::Write, "unsent bytes stay queued"));
-                }
-                let r = w.timer.set(deadline, |t| io.set_write_timeout(t));
-                let r = r.and_then(|()| io.write(&w.pending[w.pos..]));
-                if let Ok(n) = r {
-                    w.pos += n;
-                }
-                r
-            } else {
-                // Straight from the connection's output: no copy.
-                let mut conn = lock(&self.conn);
-                let mut slices = [&[][..]; MAX_SLICES];
-                let k = conn.poll_transmit(&mut slices);
-                if k == 0 {
-                    break;
-                }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(Error::timeout(Timeout::Write, "unsent bytes stay queued"));
-                }
-                let r = w.timer.set(deadline, |t| io.set_write_timeout(t));
-                let r = r.and_then(|()| match k {
-                    1 => io.write(slices[0]),
-                    _ => io.write_vectored(&slices.map(IoSlice::new)[..k]),
-                });
-                if let Ok(n) = r {
-                    conn.consume_output(n);
-                    // All out: no need to look again.
-                    empty = !conn.wants_write();
-                }
-                r
+        let mut wrote = false;
+        loop {
+            // All out: flush what the transport buffers (once).
+            let result = match self.write_some(w, io, deadline) {
+                Ok(None) if !wrote => return Ok(()),
+                Ok(None) => io.flush().map(|()| None),
+                other => other,
             };
             match result {
-                Ok(0) => return Err(self.write_failed(w, io::ErrorKind::WriteZero.into())),
-                Ok(_) => {
+                Ok(None) => return Ok(()),
+                Ok(Some(0)) => return Err(self.write_failed(w, io::ErrorKind::WriteZero.into())),
+                Ok(Some(_)) => {
                     wrote = true;
                     if renew {
                         deadline = stall_deadline(w);
@@ -435,19 +399,51 @@ impl Shared {
                 Err(e) => return Err(self.write_failed(w, e)),
             }
         }
-        if wrote {
-            loop {
-                match io.flush() {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if is_timeout(&e) => {
-                        return Err(Error::timeout(Timeout::Write, "unsent bytes stay queued"));
-                    }
-                    Err(e) => return Err(self.write_failed(w, e)),
+    }
+
+    /// One write of the queued output, bounded by `deadline`: how much
+    /// went out, or `None` when nothing is left. A split connection's
+    /// reader must reach the connection while a write blocks, so its
+    /// writer copies a chunk out and writes it unlocked (bytes copied out
+    /// before a reunion go first, too); otherwise the connection's output
+    /// is written in place, one vectored write of its slices, no copy.
+    fn write_some<T: Transport>(
+        &self,
+        w: &mut WriteState,
+        io: &mut T,
+        deadline: Option<Instant>,
+    ) -> io::Result<Option<usize>> {
+        if w.pos < w.pending.len() || self.split.load(Ordering::Acquire) {
+            if w.pos == w.pending.len() {
+                w.pending.clear();
+                w.pos = 0;
+                let mut conn = lock(&self.conn);
+                let mut slices = [&[][..]; 1];
+                if conn.poll_transmit(&mut slices) == 0 {
+                    return Ok(None);
                 }
+                let n = slices[0].len().min(WRITE_CHUNK);
+                w.pending.extend_from_slice(&slices[0][..n]);
+                conn.consume_output(n);
             }
+            w.timer.bound(deadline, |t| io.set_write_timeout(t))?;
+            let n = io.write(&w.pending[w.pos..])?;
+            w.pos += n;
+            return Ok(Some(n));
         }
-        Ok(())
+        let mut conn = lock(&self.conn);
+        let mut slices = [&[][..]; MAX_SLICES];
+        let k = conn.poll_transmit(&mut slices);
+        if k == 0 {
+            return Ok(None);
+        }
+        w.timer.bound(deadline, |t| io.set_write_timeout(t))?;
+        let n = match k {
+            1 => io.write(slices[0])?,
+            _ => io.write_vectored(&slices.map(IoSlice::new)[..k])?,
+        };
+        conn.consume_output(n);
+        Ok(Some(n))
     }
 
     /// A write failed: the stream is broken (part of a frame may be out).
@@ -466,7 +462,7 @@ impl Shared {
     /// the shutdown makes its blocked write fail.
     fn shut_write<T: Transport>(&self, io: &mut T, deadline: Instant) {
         if !self.is_write_shut() {
-            let _ = self.flush(io, Wait::Until(deadline), Some(deadline));
+            let _ = self.flush(io, Some(deadline), Some(deadline));
             // Stops all writing: the writer sees it before its next write.
             lock(&self.conn).handle_write_shut();
             let _ = io.shutdown(Shutdown::Write);
@@ -501,21 +497,6 @@ impl Shared {
         crate::diag::failed(&self.span, error);
     }
 
-    /// Records what TLS negotiated on `io`, if it is a TLS transport.
-    pub(crate) fn with_tls_info_of<T: Transport>(self, io: &T) -> Self {
-        #[cfg(feature = "tls")]
-        {
-            let mut this = self;
-            this.tls_info = io.tls_info();
-            this
-        }
-        #[cfg(not(feature = "tls"))]
-        {
-            let _ = io;
-            self
-        }
-    }
-
     /// Queues a close frame if the connection is open; returns whether it
     /// did. For a server shutting down, on a thread of its own: if the
     /// connection's thread holds the connection (a write blocks), the
@@ -541,7 +522,7 @@ impl Shared {
     pub(crate) fn start_close<T: Transport>(&self, io: &mut T, code: CloseCode, reason: &str) {
         if self.queue_close(code, reason) {
             let deadline = Instant::now() + self.linger;
-            let _ = self.flush(io, Wait::IfIdle, Some(deadline));
+            let _ = self.flush(io, Some(Instant::now()), Some(deadline));
         }
     }
 }
@@ -712,14 +693,15 @@ impl ReadState {
     /// the writer or the next read. While closing, the close frame must go
     /// out: wait for a busy writer, within the linger time.
     fn write_queued<T: Transport>(&self, io: &mut T, closing: bool) {
-        let _ = if closing {
+        let (lock_by, deadline) = if closing {
             let deadline = self.closing_deadline();
-            self.shared.flush(io, Wait::Until(deadline), Some(deadline))
+            (deadline, deadline)
         } else {
             let budget = Instant::now() + READER_WRITE_BUDGET;
             let deadline = self.write_deadline.map_or(budget, |d| d.min(budget));
-            self.shared.flush(io, Wait::IfIdle, Some(deadline))
+            (Instant::now(), deadline)
         };
+        let _ = self.shared.flush(io, Some(lock_by), Some(deadline));
     }
 
     /// One read from the transport into the connection.
@@ -748,12 +730,8 @@ impl ReadState {
                 lock(&self.shared.conn).feed(&self.buf[..n]);
                 self.size_buffer(n);
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(Error::timeout(Timeout::Read, "nothing arrived"));
-                }
-            }
+            // The next call reports a read timeout, once its deadline passed.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
             Err(e) => {
                 // The transport failed: the peer is gone (1006).
                 self.io_error = Some(e);

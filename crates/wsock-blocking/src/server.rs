@@ -8,7 +8,7 @@ use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake}
 use wsock_core::{Config, HandshakeError};
 use wsock_io::accept::{answer, feed};
 
-use crate::engine::{Handshake, Shared, discard_input, read_by, write_all_by};
+use crate::engine::{Handshake, discard_input, read_by, write_all_by};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
 use crate::{Error, ErrorKind};
@@ -75,21 +75,10 @@ impl Acceptor {
         S: Transport,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
-        server_handshake(stream, &self.settings, callback)
+        let span = crate::diag::peer_span(wsock_core::Role::Server, stream.peer_addr().ok());
+        opening_handshake(stream, &self.settings, callback, &span)
+            .inspect_err(|e| crate::diag::handshake_failed(&span, e))
     }
-}
-
-fn server_handshake<S, F>(io: S, settings: &Settings, callback: F) -> Result<WebSocket<S>, Error>
-where
-    S: Transport,
-    F: FnOnce(&Request) -> Result<Accept, Rejection>,
-{
-    let span = crate::diag::peer_span(wsock_core::Role::Server, io.peer_addr().ok());
-    let result = opening_handshake(io, settings, callback, &span);
-    if let Err(e) = &result {
-        crate::diag::handshake_failed(&span, e);
-    }
-    result
 }
 
 /// The server's opening handshake over `io`, within the handshake timeout.
@@ -125,11 +114,9 @@ where
         deadline,
         "opening handshake timed out",
     )?;
-    let conn = accepted.connection;
-    crate::diag::handshake_done(span, conn.protocol(), conn.extensions());
     let handshake = Handshake::Server(Box::new(accepted.request));
-    let shared = Shared::new(conn, settings, handshake, span.clone()).with_tls_info_of(&io);
-    Ok(WebSocket::new(shared, io, settings))
+    let conn = accepted.connection;
+    Ok(WebSocket::open(conn, io, settings, handshake, span))
 }
 
 /// Reads a valid request by `deadline`, or says what to answer: the
