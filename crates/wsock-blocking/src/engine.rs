@@ -17,8 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use wsock_core::handshake::client::Response;
-use wsock_core::handshake::server::Request;
 use wsock_core::{
     CloseCode, CloseFrame, CloseStep, Connection, Event, Message, ReceiveMode, Role, State,
     StreamReader,
@@ -26,6 +24,7 @@ use wsock_core::{
 
 use crate::transport::Transport;
 use crate::{Error, ErrorKind, Timeout};
+use wsock_io::handshake::Handshake;
 use wsock_io::options::Settings;
 
 /// The shortest timeout handed to a transport (zero means "forever" to
@@ -123,14 +122,6 @@ impl TimeoutCache {
         }
         Ok(())
     }
-}
-
-/// What the handshake left behind, for [`WebSocket::request`](crate::WebSocket::request)
-/// and [`WebSocket::response`](crate::WebSocket::response).
-#[derive(Debug)]
-pub(crate) enum Handshake {
-    Client(Response),
-    Server(Box<Request>),
 }
 
 /// State shared by a connection's handles.
@@ -653,32 +644,29 @@ impl ReadState {
             drop(conn);
             let wants_write = wants_write || self.shared.unsent.load(Ordering::Acquire);
 
-            if let Some(taken) = taken {
-                if wants_write {
-                    self.write_queued(io, closing);
-                }
-                if close {
-                    // A server ends its side at once (§7.1.1); the rest of
-                    // the plan is left to the next read (or the drop), so
-                    // the close message is not delayed.
-                    self.close_transport(io, true);
-                }
-                if let Some(r) = taken {
-                    return Ok(r);
-                }
-                continue;
-            }
-
-            // More input is needed.
             if wants_write {
                 self.write_queued(io, closing);
             }
-            // Over (or the input ended): nothing more to read.
-            if !self.shared.conn().wants_read() {
-                self.close_transport(io, false);
-                return Err(self.after_close());
+            match taken {
+                Some(taken) => {
+                    if close {
+                        // A server ends its side at once (§7.1.1); the rest
+                        // of the plan is left to the next read (or the
+                        // drop), so the close message is not delayed.
+                        self.close_transport(io, true);
+                    }
+                    if let Some(r) = taken {
+                        return Ok(r);
+                    }
+                }
+                // More input is needed, but the connection is over (or the
+                // input ended): nothing more to read.
+                None if !self.shared.conn().wants_read() => {
+                    self.close_transport(io, false);
+                    return Err(self.after_close());
+                }
+                None => self.fill(io, deadline, timer)?,
             }
-            self.fill(io, deadline, timer)?;
         }
     }
 

@@ -8,10 +8,11 @@ use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake}
 use wsock_core::{Config, HandshakeError};
 use wsock_io::accept::{answer, feed};
 
-use crate::engine::{Handshake, discard_input, read_by, write_all_by};
+use crate::engine::{discard_input, read_by, write_all_by};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
 use crate::{Error, ErrorKind};
+use wsock_io::handshake::Handshake;
 use wsock_io::options::Settings;
 
 /// Everything set before a server accepts a connection.
