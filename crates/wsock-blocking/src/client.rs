@@ -73,12 +73,7 @@ impl ClientBuilder {
         let request = self.options.request()?;
         #[cfg(not(feature = "tls"))]
         if request.is_tls() {
-            return Err(Error::message(
-                ErrorKind::Tls,
-                "TLS support not enabled: wss:// needs the `tls` feature, or a TLS \
-                 transport (connect with `connect_tcp`, wrap the stream in TLS, then call \
-                 `client`)",
-            ));
+            return Err(Error::tls_disabled());
         }
         let tcp = self.tcp(&request)?;
         #[cfg(feature = "tls")]
