@@ -95,20 +95,12 @@ where
 {
     let config = &settings.config;
     let deadline = config.handshake.timeout.map(|t| Instant::now() + t);
-    let request = match read_request(&mut io, config, deadline) {
-        Ok(request) => request,
-        Err((rejected, err)) => {
-            match rejected {
-                Some(rejected) => respond_and_close(&mut io, &rejected),
-                None => drop(io.shutdown(Shutdown::Both)),
-            }
-            return Err(err);
-        }
-    };
-    let accepted = answer(request, callback).map_err(|(rejected, err)| {
-        respond_and_close(&mut io, &rejected);
-        err
-    })?;
+    let accepted = read_request(&mut io, config, deadline)
+        .and_then(|request| answer(request, callback).map_err(|(r, err)| (Some(r), err)))
+        .map_err(|(rejected, err)| {
+            respond_and_close(&mut io, rejected.as_ref());
+            err
+        })?;
     write_all_by(
         &mut io,
         &accepted.response_bytes,
@@ -131,33 +123,32 @@ fn read_request<S: Transport>(
     let mut handshake = ServerHandshake::new(config);
     let mut buf = vec![0; 4096];
     loop {
-        let n = match read_by(io, &mut buf, deadline, "opening handshake timed out") {
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::Timeout(_)) => {
-                return Err((Some(Rejected::timed_out()), e));
-            }
-            Err(e) => return Err((None, e)),
-        };
+        let n = read_by(io, &mut buf, deadline, "opening handshake timed out").map_err(|e| {
+            let timed_out = matches!(e.kind(), ErrorKind::Timeout(_));
+            (timed_out.then(Rejected::timed_out), e)
+        })?;
         if n == 0 {
             return Err((None, Error::handshake(HandshakeError::UnexpectedEof)));
         }
-        match feed(&mut handshake, &buf[..n]) {
-            Ok(None) => {}
-            Ok(Some(request)) => return Ok(request),
-            Err((rejected, e)) => return Err((Some(rejected), e)),
+        let fed = feed(&mut handshake, &buf[..n]).map_err(|(rejected, e)| (Some(rejected), e));
+        if let Some(request) = fed? {
+            return Ok(request);
         }
     }
 }
 
-/// Sends an HTTP error response, then closes without resetting: shut
-/// down writing, discard what the client still sends until it closes (or
-/// the rejection's closing time passes).
-fn respond_and_close<S: Transport>(io: &mut S, rejected: &Rejected) {
-    let deadline = Instant::now() + rejected.closing_time();
-    let response = &rejected.response_bytes;
-    if write_all_by(io, response, Some(deadline), "rejection timed out").is_ok() {
-        let _ = io.shutdown(Shutdown::Write);
-        discard_input(io, deadline);
+/// Sends an HTTP error response, if there is one to send (not to a client
+/// that is gone), then closes without resetting: shut down writing,
+/// discard what the client still sends until it closes (or the
+/// rejection's closing time passes).
+fn respond_and_close<S: Transport>(io: &mut S, rejected: Option<&Rejected>) {
+    if let Some(rejected) = rejected {
+        let deadline = Instant::now() + rejected.closing_time();
+        let response = &rejected.response_bytes;
+        if write_all_by(io, response, Some(deadline), "rejection timed out").is_ok() {
+            let _ = io.shutdown(Shutdown::Write);
+            discard_input(io, deadline);
+        }
     }
     let _ = io.shutdown(Shutdown::Both);
 }
