@@ -17,9 +17,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
+use bytes::{Buf, BytesMut};
+
 use wsock_core::{
-    CloseCode, CloseFrame, CloseStep, Connection, Event, Message, ReceiveMode, Role, State,
-    StreamReader,
+    CloseCode, CloseFrame, CloseStep, Connection, Event, Message, ReceiveMode, State, StreamReader,
 };
 
 use crate::transport::Transport;
@@ -70,11 +71,9 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+/// The earlier of two deadlines, `None` being none.
 fn min_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    a.into_iter().chain(b).min()
 }
 
 /// The time left until `deadline`, as a transport timeout.
@@ -129,9 +128,7 @@ pub(crate) struct Shared {
     conn: Mutex<Connection>,
     writer: Mutex<WriteState>,
     origin: Instant,
-    pub(crate) role: Role,
     pub(crate) protocol: Option<String>,
-    pub(crate) extensions: wsock_core::Extensions,
     pub(crate) handshake: Handshake,
     /// What TLS negotiated, if the transport is a TLS stream.
     #[cfg(feature = "tls")]
@@ -147,7 +144,6 @@ pub(crate) struct Shared {
     /// Another thread asked for a close while this connection's thread
     /// held the connection (writing): queued at its next use of it.
     requested_close: Mutex<Option<CloseFrame>>,
-    close_requested: AtomicBool,
     /// The transport is closed for good.
     closed: AtomicBool,
     /// The connection's diagnostics span.
@@ -159,8 +155,7 @@ pub(crate) struct Shared {
 struct WriteState {
     /// A split connection's bytes taken from the connection and not yet
     /// written.
-    pending: Vec<u8>,
-    pos: usize,
+    pending: BytesMut,
     /// The configured write timeout.
     timeout: Option<Duration>,
     timer: TimeoutCache,
@@ -181,13 +176,10 @@ impl Shared {
         let _ = io;
         let linger = conn.closing_time();
         Self {
-            role: conn.role(),
             protocol: conn.protocol().map(String::from),
-            extensions: conn.extensions(),
             conn: Mutex::new(conn),
             writer: Mutex::new(WriteState {
-                pending: Vec::new(),
-                pos: 0,
+                pending: BytesMut::new(),
                 timeout: settings.write_timeout,
                 timer: TimeoutCache::default(),
                 dead: None,
@@ -201,7 +193,6 @@ impl Shared {
             split: AtomicBool::new(false),
             unsent: AtomicBool::new(false),
             requested_close: Mutex::new(None),
-            close_requested: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             span,
             failed: AtomicBool::new(false),
@@ -224,9 +215,7 @@ impl Shared {
     /// for queued.
     fn conn_as_is(&self) -> MutexGuard<'_, Connection> {
         let mut conn = lock(&self.conn);
-        if self.close_requested.swap(false, Ordering::AcqRel)
-            && let Some(frame) = lock(&self.requested_close).take()
-        {
+        if let Some(frame) = lock(&self.requested_close).take() {
             let _ = self.close_conn(&mut conn, frame.code, &frame.reason);
         }
         conn
@@ -327,8 +316,7 @@ impl Shared {
         loop {
             let Some(mut w) = guard else { return Ok(()) };
             let result = self.drain(&mut w, io, deadline);
-            self.unsent
-                .store(w.pos < w.pending.len(), Ordering::Release);
+            self.unsent.store(!w.pending.is_empty(), Ordering::Release);
             drop(w);
             result?;
             // Output queued by a thread that found the lock busy is ours.
@@ -357,7 +345,6 @@ impl Shared {
         if let Some(kind) = w.dead {
             // Nothing can be written any more; drop what is queued.
             w.pending.clear();
-            w.pos = 0;
             let mut conn = lock(&self.conn);
             let n = conn.buffered_output();
             conn.consume_output(n);
@@ -404,10 +391,8 @@ impl Shared {
         io: &mut T,
         deadline: Option<Instant>,
     ) -> io::Result<Option<usize>> {
-        if w.pos < w.pending.len() || self.split.load(Ordering::Acquire) {
-            if w.pos == w.pending.len() {
-                w.pending.clear();
-                w.pos = 0;
+        if !w.pending.is_empty() || self.split.load(Ordering::Acquire) {
+            if w.pending.is_empty() {
                 let mut conn = lock(&self.conn);
                 let mut slices = [&[][..]; 1];
                 if conn.poll_transmit(&mut slices) == 0 {
@@ -418,8 +403,8 @@ impl Shared {
                 conn.consume_output(n);
             }
             w.timer.bound(deadline, |t| io.set_write_timeout(t))?;
-            let n = io.write(&w.pending[w.pos..])?;
-            w.pos += n;
+            let n = io.write(&w.pending)?;
+            w.pending.advance(n);
             return Ok(Some(n));
         }
         let mut conn = lock(&self.conn);
@@ -442,7 +427,6 @@ impl Shared {
     fn write_failed(&self, w: &mut WriteState, e: io::Error) -> Error {
         w.dead = Some(ErrorKind::AbnormalClose);
         w.pending.clear();
-        w.pos = 0;
         lock(&self.conn).handle_eof();
         Error::io_write(e)
     }
@@ -469,17 +453,20 @@ impl Shared {
         }
     }
 
-    /// Queues a close frame on `conn` (this connection's, locked) and
-    /// reports it.
+    /// Queues a close frame on `conn` (this connection's, locked) unless
+    /// the closing handshake already started, and reports it; returns
+    /// whether it queued one.
     pub(crate) fn close_conn(
         &self,
         conn: &mut Connection,
         code: CloseCode,
         reason: &str,
-    ) -> Result<(), wsock_core::Error> {
-        conn.close(code, reason)?;
-        crate::diag::close(&self.span, false, Some(&CloseFrame::new(code, reason)));
-        Ok(())
+    ) -> Result<bool, wsock_core::Error> {
+        let queued = conn.close_if_open(code, reason)?;
+        if queued {
+            crate::diag::close(&self.span, false, Some(&CloseFrame::new(code, reason)));
+        }
+        Ok(queued)
     }
 
     /// Reports a failure of the connection.
@@ -497,11 +484,10 @@ impl Shared {
         let until = Instant::now() + READER_WRITE_BUDGET;
         loop {
             if let Some(mut conn) = try_lock(&self.conn) {
-                return self.close_conn(&mut conn, code, reason).is_ok();
+                return self.close_conn(&mut conn, code, reason) == Ok(true);
             }
             if Instant::now() >= until {
                 *lock(&self.requested_close) = Some(CloseFrame::new(code, reason));
-                self.close_requested.store(true, Ordering::Release);
                 return false;
             }
             std::thread::sleep(LOCK_POLL);
@@ -613,19 +599,17 @@ impl ReadState {
         loop {
             let mut conn = self.shared.conn();
             self.stream.prepare(&mut conn, mode);
-            let (taken, close) = match conn.poll_event() {
+            let mut close = false;
+            let taken = match conn.poll_event() {
                 Ok(Some(event)) => {
-                    let close = match &event {
-                        Event::Message(Message::Close(frame)) => {
-                            crate::diag::close(&self.shared.span, true, frame.as_ref());
-                            self.peer_close.clone_from(frame);
-                            true
-                        }
-                        _ => false,
-                    };
-                    (Some(on_event(event, &mut self.stream)), close)
+                    if let Event::Message(Message::Close(frame)) = &event {
+                        crate::diag::close(&self.shared.span, true, frame.as_ref());
+                        self.peer_close.clone_from(frame);
+                        close = true;
+                    }
+                    Some(on_event(event, &mut self.stream))
                 }
-                Ok(None) => (None, false),
+                Ok(None) => None,
                 Err(e) => {
                     drop(conn);
                     let error = Error::core_with_io(e, self.io_error.take());
@@ -670,25 +654,21 @@ impl ReadState {
         }
     }
 
-    /// How long a closing reader may spend writing and waiting.
-    fn closing_deadline(&self) -> Instant {
-        let linger = Instant::now() + self.shared.linger;
-        self.write_deadline.map_or(linger, |d| d.min(linger))
-    }
-
     /// Writes what reading queued (pongs, a close reply). While open, only
     /// if no other thread is writing and only briefly: the rest waits for
     /// the writer or the next read. While closing, the close frame must go
-    /// out: wait for a busy writer, within the linger time.
+    /// out: wait for a busy writer, within the linger time. Never past the
+    /// write deadline of a closing handle, if it has one.
     fn write_queued<T: Transport>(&self, io: &mut T, closing: bool) {
-        let (lock_by, deadline) = if closing {
-            let deadline = self.closing_deadline();
-            (deadline, deadline)
-        } else {
-            let budget = Instant::now() + READER_WRITE_BUDGET;
-            let deadline = self.write_deadline.map_or(budget, |d| d.min(budget));
-            (Instant::now(), deadline)
-        };
+        let now = Instant::now();
+        let budget = now
+            + if closing {
+                self.shared.linger
+            } else {
+                READER_WRITE_BUDGET
+            };
+        let deadline = self.write_deadline.map_or(budget, |d| d.min(budget));
+        let lock_by = if closing { deadline } else { now };
         let _ = self.shared.flush(io, Some(lock_by), Some(deadline));
     }
 
@@ -711,18 +691,16 @@ impl ReadState {
             .set(until, |t| io.set_read_timeout(t))
             .map_err(Error::io)?;
         match io.read(&mut self.buf) {
-            Ok(0) => {
-                lock(&self.shared.conn).handle_eof();
-            }
-            Ok(n) => {
+            Ok(n) if n > 0 => {
                 lock(&self.shared.conn).feed(&self.buf[..n]);
                 self.size_buffer(n);
             }
             // The next call reports a read timeout, once its deadline passed.
             Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
-            Err(e) => {
-                // The transport failed: the peer is gone (1006).
-                self.io_error = Some(e);
+            // The end of the input, or the transport failed: the peer is
+            // gone (1006).
+            ended => {
+                self.io_error = ended.err();
                 lock(&self.shared.conn).handle_eof();
             }
         }

@@ -39,10 +39,14 @@ macro_rules! debug_impl {
         impl<S: Transport> std::fmt::Debug for $t<S> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 let shared = self.shared();
+                let (role, state) = {
+                    let conn = shared.peek();
+                    (conn.role(), conn.state())
+                };
                 f.debug_struct(stringify!($t))
-                    .field("role", &shared.role)
+                    .field("role", &role)
                     .field("protocol", &shared.protocol)
-                    .field("state", &self.state())
+                    .field("state", &state)
                     .finish_non_exhaustive()
             }
         }
@@ -301,12 +305,12 @@ impl<S: Transport> WebSocket<S> {
     /// The extensions the handshake negotiated (permessage-deflate and its
     /// parameters, with the `deflate` feature).
     pub fn extensions(&self) -> wsock_core::Extensions {
-        self.shared().extensions
+        self.shared().peek().extensions()
     }
 
     /// Whether this end is the client or the server.
     pub fn role(&self) -> Role {
-        self.shared().role
+        self.shared().peek().role()
     }
 
     /// What TLS negotiated — peer certificate chain, protocol version, cipher
@@ -373,20 +377,17 @@ fn until_closed<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
     }
 }
 
+/// Sends a close frame (`None`: 1000) and writes it out, unless the
+/// closing handshake already started.
 fn close<S: Transport>(
     shared: &Shared,
     io: &mut S,
     frame: Option<CloseFrame>,
 ) -> Result<(), Error> {
-    {
-        let mut conn = shared.conn();
-        if conn.state() != State::Open {
-            return Ok(());
-        }
-        let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
-        shared
-            .close_conn(&mut conn, frame.code, frame.reason.as_str())
-            .map_err(Error::core)?;
+    let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
+    let queued = shared.close_conn(&mut shared.conn(), frame.code, &frame.reason);
+    if !queued.map_err(Error::core)? {
+        return Ok(());
     }
     match shared.flush(io, None, None) {
         Err(e) if e.kind() == crate::ErrorKind::AlreadyClosed => Ok(()),
