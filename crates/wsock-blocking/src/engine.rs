@@ -174,9 +174,9 @@ impl Shared {
     ) -> Self {
         #[cfg(not(feature = "tls"))]
         let _ = io;
-        let linger = conn.closing_time();
         Self {
             protocol: conn.protocol().map(String::from),
+            linger: conn.closing_time(),
             conn: Mutex::new(conn),
             writer: Mutex::new(WriteState {
                 pending: BytesMut::new(),
@@ -188,7 +188,6 @@ impl Shared {
             handshake,
             #[cfg(feature = "tls")]
             tls_info: io.tls_info(),
-            linger,
             handles: AtomicUsize::new(1),
             split: AtomicBool::new(false),
             unsent: AtomicBool::new(false),
