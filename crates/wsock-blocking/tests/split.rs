@@ -281,8 +281,14 @@ fn every_handle_shows_role_protocol_and_state() {
         );
         let (reader, writer) = client.split().unwrap();
         let (read, write) = (format!("{reader:?}"), format!("{writer:?}"));
-        assert!(read.starts_with("ReadHalf") && read.contains("Client"), "{read}");
-        assert!(write.starts_with("WriteHalf") && write.contains("Open"), "{write}");
+        assert!(
+            read.starts_with("ReadHalf") && read.contains("Client"),
+            "{read}"
+        );
+        assert!(
+            write.starts_with("WriteHalf") && write.contains("Open"),
+            "{write}"
+        );
         common::end(reader.reunite(writer).unwrap(), server);
     });
 }
