@@ -7,11 +7,12 @@ use std::time::Instant;
 use wsock_core::HandshakeError;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
 
-use crate::engine::{Handshake, Shared, read_by, write_all_by};
+use crate::engine::{read_by, write_all_by};
 use crate::transport::{MaybeTlsStream, Transport};
 use crate::websocket::WebSocket;
 use crate::{ConnectAttempt, Error, ErrorKind};
 use wsock_io::connect::{attempt_timeout, interleave, target};
+use wsock_io::handshake::Handshake;
 use wsock_io::options::ClientOptions;
 use wsock_io::options::Settings;
 
@@ -72,12 +73,7 @@ impl ClientBuilder {
         let request = self.options.request()?;
         #[cfg(not(feature = "tls"))]
         if request.is_tls() {
-            return Err(Error::message(
-                ErrorKind::Tls,
-                "TLS support not enabled: wss:// needs the `tls` feature, or a TLS \
-                 transport (connect with `connect_tcp`, wrap the stream in TLS, then call \
-                 `client`)",
-            ));
+            return Err(Error::tls_disabled());
         }
         let tcp = self.tcp(&request)?;
         #[cfg(feature = "tls")]
@@ -129,7 +125,10 @@ impl ClientBuilder {
     /// TLS, a Unix socket, an in-memory pipe, …), bounded by the handshake
     /// timeout.
     pub fn handshake<S: Transport>(&self, stream: S) -> Result<WebSocket<S>, Error> {
-        client_handshake(stream, &self.options.request()?, &self.options.settings)
+        let request = self.options.request()?;
+        let span = crate::diag::peer_span(wsock_core::Role::Client, stream.peer_addr().ok());
+        opening_handshake(stream, &request, &self.options.settings, &span)
+            .inspect_err(|e| crate::diag::handshake_failed(&span, e))
     }
 }
 
@@ -152,26 +151,18 @@ fn resolve(host: &str, port: u16, deadline: Option<Instant>) -> Result<Vec<Socke
         None => lookup(),
         Some(deadline) => {
             let (tx, rx) = mpsc::channel();
-            let spawned = std::thread::Builder::new()
+            std::thread::Builder::new()
                 .name("wsock-resolve".into())
-                .spawn(move || {
-                    let _ = tx.send(lookup());
-                });
-            if spawned.is_err() {
-                return Err(Error::message(
-                    ErrorKind::Io,
-                    "could not start a thread for name resolution",
-                ));
-            }
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(result) => result,
-                Err(_) => {
-                    return Err(Error::message(
-                        ErrorKind::Dns,
-                        "name resolution did not finish within the connect timeout",
-                    ));
-                }
-            }
+                .spawn(move || drop(tx.send(lookup())))
+                .map_err(|_| {
+                    let what = "could not start a thread for name resolution";
+                    Error::message(ErrorKind::Io, what)
+                })?;
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .map_err(|_| {
+                    let what = "name resolution did not finish within the connect timeout";
+                    Error::message(ErrorKind::Dns, what)
+                })?
         }
     };
     match result {
@@ -193,19 +184,13 @@ fn connect_any(
     let mut attempts = Vec::with_capacity(addrs.len());
     for (i, addr) in addrs.iter().enumerate() {
         let left = addrs.len() - i;
-        let timeout = match deadline {
-            None => None,
-            Some(deadline) => {
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                if remaining.is_zero() {
-                    return Err(Error::connect(target, attempts, left));
-                }
-                Some(attempt_timeout(remaining, left))
-            }
-        };
-        let result = match timeout {
-            Some(t) => TcpStream::connect_timeout(addr, t),
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let result = match remaining {
             None => TcpStream::connect(addr),
+            Some(remaining) if remaining.is_zero() => {
+                return Err(Error::connect(target, attempts, left));
+            }
+            Some(remaining) => TcpStream::connect_timeout(addr, attempt_timeout(remaining, left)),
         };
         match result {
             Ok(stream) => return Ok(stream),
@@ -213,20 +198,6 @@ fn connect_any(
         }
     }
     Err(Error::connect(target, attempts, 0))
-}
-
-/// The client's opening handshake over `io`, reported in a new span.
-pub(crate) fn client_handshake<S: Transport>(
-    io: S,
-    request: &ClientRequest,
-    settings: &Settings,
-) -> Result<WebSocket<S>, Error> {
-    let span = crate::diag::peer_span(wsock_core::Role::Client, io.peer_addr().ok());
-    let result = opening_handshake(io, request, settings, &span);
-    if let Err(e) = &result {
-        crate::diag::handshake_failed(&span, e);
-    }
-    result
 }
 
 /// The client's opening handshake over `io`, within the handshake timeout.
@@ -260,11 +231,9 @@ fn opening_handshake<S: Transport>(
         if let Some(connected) = handshake.feed(&buf[..n]).map_err(Error::handshake)? {
             // Subprotocol, extensions and the frames that came with the
             // response are already in the connection.
+            let handshake = Handshake::Client(Box::new(connected.response));
             let conn = connected.connection;
-            crate::diag::handshake_done(span, conn.protocol(), conn.extensions());
-            let handshake = Handshake::Client(connected.response);
-            let shared = Shared::new(conn, settings, handshake, span.clone()).with_tls_info_of(&io);
-            return Ok(WebSocket::new(shared, io, settings));
+            return Ok(WebSocket::open(conn, io, settings, handshake, span));
         }
     }
 }

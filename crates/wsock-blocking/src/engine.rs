@@ -17,15 +17,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use wsock_core::handshake::client::Response;
-use wsock_core::handshake::server::Request;
+use bytes::{Buf, BytesMut};
+
 use wsock_core::{
-    CloseCode, CloseFrame, CloseStep, Connection, Event, Message, ReceiveMode, Role, State,
-    StreamReader,
+    CloseCode, CloseFrame, CloseStep, Connection, Event, Message, ReceiveMode, State, StreamReader,
 };
 
 use crate::transport::Transport;
 use crate::{Error, ErrorKind, Timeout};
+use wsock_io::handshake::Handshake;
 use wsock_io::options::Settings;
 
 /// The shortest timeout handed to a transport (zero means "forever" to
@@ -56,11 +56,6 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The connection, as it is (no timer update).
-pub(crate) fn lock_conn(shared: &Shared) -> MutexGuard<'_, Connection> {
-    lock(&shared.conn)
-}
-
 fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
     match m.try_lock() {
         Ok(g) => Some(g),
@@ -76,11 +71,9 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+/// The earlier of two deadlines, `None` being none.
 fn min_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    a.into_iter().chain(b).min()
 }
 
 /// The time left until `deadline`, as a transport timeout.
@@ -98,6 +91,19 @@ struct TimeoutCache {
 }
 
 impl TimeoutCache {
+    /// As [`set`](Self::set), but a deadline already passed is a timeout
+    /// (`TimedOut`) rather than the shortest one.
+    fn bound(
+        &mut self,
+        deadline: Option<Instant>,
+        set: impl FnOnce(Option<Duration>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.set(deadline, set)
+    }
+
     /// Bounds the next read or write by `deadline` through `set`.
     fn set(
         &mut self,
@@ -117,22 +123,12 @@ impl TimeoutCache {
     }
 }
 
-/// What the handshake left behind, for [`WebSocket::request`](crate::WebSocket::request)
-/// and [`WebSocket::response`](crate::WebSocket::response).
-#[derive(Debug)]
-pub(crate) enum Handshake {
-    Client(Response),
-    Server(Box<Request>),
-}
-
 /// State shared by a connection's handles.
 pub(crate) struct Shared {
     conn: Mutex<Connection>,
     writer: Mutex<WriteState>,
     origin: Instant,
-    pub(crate) role: Role,
     pub(crate) protocol: Option<String>,
-    pub(crate) extensions: wsock_core::Extensions,
     pub(crate) handshake: Handshake,
     /// What TLS negotiated, if the transport is a TLS stream.
     #[cfg(feature = "tls")]
@@ -148,7 +144,6 @@ pub(crate) struct Shared {
     /// Another thread asked for a close while this connection's thread
     /// held the connection (writing): queued at its next use of it.
     requested_close: Mutex<Option<CloseFrame>>,
-    close_requested: AtomicBool,
     /// The transport is closed for good.
     closed: AtomicBool,
     /// The connection's diagnostics span.
@@ -160,8 +155,7 @@ pub(crate) struct Shared {
 struct WriteState {
     /// A split connection's bytes taken from the connection and not yet
     /// written.
-    pending: Vec<u8>,
-    pos: usize,
+    pending: BytesMut,
     /// The configured write timeout.
     timeout: Option<Duration>,
     timer: TimeoutCache,
@@ -169,34 +163,23 @@ struct WriteState {
     dead: Option<ErrorKind>,
 }
 
-/// Whether a flush waits for another thread that is writing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wait {
-    /// Wait for the lock, then write everything queued.
-    Yes,
-    /// Write only if no other thread is writing; that thread writes what
-    /// was queued before it releases the lock.
-    IfIdle,
-    /// Wait for the lock until the instant, no longer.
-    Until(Instant),
-}
-
 impl Shared {
-    pub(crate) fn new(
+    /// The state of `conn`, run over `io` (asked what TLS negotiated).
+    pub(crate) fn new<T: Transport>(
         conn: Connection,
         settings: &Settings,
         handshake: Handshake,
         span: crate::diag::Span,
+        io: &T,
     ) -> Self {
-        let linger = conn.closing_time();
+        #[cfg(not(feature = "tls"))]
+        let _ = io;
         Self {
-            role: conn.role(),
             protocol: conn.protocol().map(String::from),
-            extensions: conn.extensions(),
+            linger: conn.closing_time(),
             conn: Mutex::new(conn),
             writer: Mutex::new(WriteState {
-                pending: Vec::new(),
-                pos: 0,
+                pending: BytesMut::new(),
                 timeout: settings.write_timeout,
                 timer: TimeoutCache::default(),
                 dead: None,
@@ -204,13 +187,11 @@ impl Shared {
             origin: Instant::now(),
             handshake,
             #[cfg(feature = "tls")]
-            tls_info: None,
-            linger,
+            tls_info: io.tls_info(),
             handles: AtomicUsize::new(1),
             split: AtomicBool::new(false),
             unsent: AtomicBool::new(false),
             requested_close: Mutex::new(None),
-            close_requested: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             span,
             failed: AtomicBool::new(false),
@@ -224,13 +205,16 @@ impl Shared {
         conn
     }
 
+    /// The connection, as it is (no timer update), for what it tells.
+    pub(crate) fn peek(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.conn)
+    }
+
     /// The connection, timers untouched, with a close another thread asked
     /// for queued.
     fn conn_as_is(&self) -> MutexGuard<'_, Connection> {
         let mut conn = lock(&self.conn);
-        if self.close_requested.swap(false, Ordering::AcqRel)
-            && let Some(frame) = lock(&self.requested_close).take()
-        {
+        if let Some(frame) = lock(&self.requested_close).take() {
             let _ = self.close_conn(&mut conn, frame.code, &frame.reason);
         }
         conn
@@ -264,14 +248,12 @@ impl Shared {
             conn.buffered_output() > conn.config().write_buffer_size
         };
         if flush_all || over {
-            self.flush(io, Wait::Yes, None)
+            self.flush(io, None, None)
         } else {
             Ok(())
         }
     }
 
-    /// Queues `message` as [`queue`](Self::queue) does; a close frame is
-    /// reported as sent.
     /// Queues a prepared message and writes it out.
     pub(crate) fn queue_prepared<T: Transport>(
         &self,
@@ -284,6 +266,8 @@ impl Shared {
         self.queue(io, true, |c| c.send_prepared(message))
     }
 
+    /// Queues `message` as [`queue`](Self::queue) does; a close frame is
+    /// reported as sent.
     pub(crate) fn queue_message<T: Transport>(
         &self,
         io: &mut T,
@@ -303,18 +287,19 @@ impl Shared {
         })
     }
 
-    /// Writes the connection's output to `io`. `deadline` overrides the
-    /// write timeout.
+    /// Writes the connection's output to `io`. Waits for another thread
+    /// that is writing until `lock_by` (`None`: as long as it takes; an
+    /// instant passed: not at all, and that thread writes what was queued
+    /// before it lets go); `deadline` overrides the write timeout.
     pub(crate) fn flush<T: Transport>(
         &self,
         io: &mut T,
-        wait: Wait,
+        lock_by: Option<Instant>,
         deadline: Option<Instant>,
     ) -> Result<(), Error> {
-        let mut guard = match wait {
-            Wait::Yes => Some(lock(&self.writer)),
-            Wait::IfIdle => try_lock(&self.writer),
-            Wait::Until(until) => loop {
+        let mut guard = match lock_by {
+            None => Some(lock(&self.writer)),
+            Some(until) => loop {
                 if let Some(g) = try_lock(&self.writer) {
                     break Some(g);
                 }
@@ -330,8 +315,7 @@ impl Shared {
         loop {
             let Some(mut w) = guard else { return Ok(()) };
             let result = self.drain(&mut w, io, deadline);
-            self.unsent
-                .store(w.pos < w.pending.len(), Ordering::Release);
+            self.unsent.store(!w.pending.is_empty(), Ordering::Release);
             drop(w);
             result?;
             // Output queued by a thread that found the lock busy is ours.
@@ -360,7 +344,6 @@ impl Shared {
         if let Some(kind) = w.dead {
             // Nothing can be written any more; drop what is queued.
             w.pending.clear();
-            w.pos = 0;
             let mut conn = lock(&self.conn);
             let n = conn.buffered_output();
             conn.consume_output(n);
@@ -369,60 +352,18 @@ impl Shared {
                 _ => Error::message(kind, "the transport failed earlier"),
             });
         }
-        let (mut wrote, mut empty) = (false, false);
-        while !empty {
-            // A split connection's reader must reach the connection while a
-            // write blocks: its writer copies a chunk out and writes it
-            // unlocked. (Bytes copied out before a reunion go first.)
-            let copy = w.pos < w.pending.len() || self.split.load(Ordering::Acquire);
-            let result = if copy {
-                if w.pos == w.pending.len() {
-                    w.pending.clear();
-                    w.pos = 0;
-                    let mut conn = lock(&self.conn);
-                    let mut slices = [&[][..]; 1];
-                    if conn.poll_transmit(&mut slices) == 0 {
-                        break;
-                    }
-                    let n = slices[0].len().min(WRITE_CHUNK);
-                    w.pending.extend_from_slice(&slices[0][..n]);
-                    conn.consume_output(n);
-                }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(Error::timeout(Timeout::Write, "unsent bytes stay queued"));
-                }
-                let r = w.timer.set(deadline, |t| io.set_write_timeout(t));
-                let r = r.and_then(|()| io.write(&w.pending[w.pos..]));
-                if let Ok(n) = r {
-                    w.pos += n;
-                }
-                r
-            } else {
-                // Straight from the connection's output: no copy.
-                let mut conn = lock(&self.conn);
-                let mut slices = [&[][..]; MAX_SLICES];
-                let k = conn.poll_transmit(&mut slices);
-                if k == 0 {
-                    break;
-                }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(Error::timeout(Timeout::Write, "unsent bytes stay queued"));
-                }
-                let r = w.timer.set(deadline, |t| io.set_write_timeout(t));
-                let r = r.and_then(|()| match k {
-                    1 => io.write(slices[0]),
-                    _ => io.write_vectored(&slices.map(IoSlice::new)[..k]),
-                });
-                if let Ok(n) = r {
-                    conn.consume_output(n);
-                    // All out: no need to look again.
-                    empty = !conn.wants_write();
-                }
-                r
+        let mut wrote = false;
+        loop {
+            // All out: flush what the transport buffers (once).
+            let result = match self.write_some(w, io, deadline) {
+                Ok(None) if !wrote => return Ok(()),
+                Ok(None) => io.flush().map(|()| None),
+                other => other,
             };
             match result {
-                Ok(0) => return Err(self.write_failed(w, io::ErrorKind::WriteZero.into())),
-                Ok(_) => {
+                Ok(None) => return Ok(()),
+                Ok(Some(0)) => return Err(self.write_failed(w, io::ErrorKind::WriteZero.into())),
+                Ok(Some(_)) => {
                     wrote = true;
                     if renew {
                         deadline = stall_deadline(w);
@@ -435,19 +376,49 @@ impl Shared {
                 Err(e) => return Err(self.write_failed(w, e)),
             }
         }
-        if wrote {
-            loop {
-                match io.flush() {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if is_timeout(&e) => {
-                        return Err(Error::timeout(Timeout::Write, "unsent bytes stay queued"));
-                    }
-                    Err(e) => return Err(self.write_failed(w, e)),
+    }
+
+    /// One write of the queued output, bounded by `deadline`: how much
+    /// went out, or `None` when nothing is left. A split connection's
+    /// reader must reach the connection while a write blocks, so its
+    /// writer copies a chunk out and writes it unlocked (bytes copied out
+    /// before a reunion go first, too); otherwise the connection's output
+    /// is written in place, one vectored write of its slices, no copy.
+    fn write_some<T: Transport>(
+        &self,
+        w: &mut WriteState,
+        io: &mut T,
+        deadline: Option<Instant>,
+    ) -> io::Result<Option<usize>> {
+        if !w.pending.is_empty() || self.split.load(Ordering::Acquire) {
+            if w.pending.is_empty() {
+                let mut conn = lock(&self.conn);
+                let mut slices = [&[][..]; 1];
+                if conn.poll_transmit(&mut slices) == 0 {
+                    return Ok(None);
                 }
+                let n = slices[0].len().min(WRITE_CHUNK);
+                w.pending.extend_from_slice(&slices[0][..n]);
+                conn.consume_output(n);
             }
+            w.timer.bound(deadline, |t| io.set_write_timeout(t))?;
+            let n = io.write(&w.pending)?;
+            w.pending.advance(n);
+            return Ok(Some(n));
         }
-        Ok(())
+        let mut conn = lock(&self.conn);
+        let mut slices = [&[][..]; MAX_SLICES];
+        let k = conn.poll_transmit(&mut slices);
+        if k == 0 {
+            return Ok(None);
+        }
+        w.timer.bound(deadline, |t| io.set_write_timeout(t))?;
+        let n = match k {
+            1 => io.write(slices[0])?,
+            _ => io.write_vectored(&slices.map(IoSlice::new)[..k])?,
+        };
+        conn.consume_output(n);
+        Ok(Some(n))
     }
 
     /// A write failed: the stream is broken (part of a frame may be out).
@@ -455,7 +426,6 @@ impl Shared {
     fn write_failed(&self, w: &mut WriteState, e: io::Error) -> Error {
         w.dead = Some(ErrorKind::AbnormalClose);
         w.pending.clear();
-        w.pos = 0;
         lock(&self.conn).handle_eof();
         Error::io_write(e)
     }
@@ -466,7 +436,7 @@ impl Shared {
     /// the shutdown makes its blocked write fail.
     fn shut_write<T: Transport>(&self, io: &mut T, deadline: Instant) {
         if !self.is_write_shut() {
-            let _ = self.flush(io, Wait::Until(deadline), Some(deadline));
+            let _ = self.flush(io, Some(deadline), Some(deadline));
             // Stops all writing: the writer sees it before its next write.
             lock(&self.conn).handle_write_shut();
             let _ = io.shutdown(Shutdown::Write);
@@ -482,38 +452,26 @@ impl Shared {
         }
     }
 
-    /// Queues a close frame on `conn` (this connection's, locked) and
-    /// reports it.
+    /// Queues a close frame on `conn` (this connection's, locked) unless
+    /// the closing handshake already started, and reports it; returns
+    /// whether it queued one.
     pub(crate) fn close_conn(
         &self,
         conn: &mut Connection,
         code: CloseCode,
         reason: &str,
-    ) -> Result<(), wsock_core::Error> {
-        conn.close(code, reason)?;
-        crate::diag::close(&self.span, false, Some(&CloseFrame::new(code, reason)));
-        Ok(())
+    ) -> Result<bool, wsock_core::Error> {
+        let queued = conn.close_if_open(code, reason)?;
+        if queued {
+            crate::diag::close(&self.span, false, Some(&CloseFrame::new(code, reason)));
+        }
+        Ok(queued)
     }
 
     /// Reports a failure of the connection.
     pub(crate) fn note_failure(&self, error: &Error) {
         self.failed.store(true, Ordering::Relaxed);
         crate::diag::failed(&self.span, error);
-    }
-
-    /// Records what TLS negotiated on `io`, if it is a TLS transport.
-    pub(crate) fn with_tls_info_of<T: Transport>(self, io: &T) -> Self {
-        #[cfg(feature = "tls")]
-        {
-            let mut this = self;
-            this.tls_info = io.tls_info();
-            this
-        }
-        #[cfg(not(feature = "tls"))]
-        {
-            let _ = io;
-            self
-        }
     }
 
     /// Queues a close frame if the connection is open; returns whether it
@@ -525,11 +483,10 @@ impl Shared {
         let until = Instant::now() + READER_WRITE_BUDGET;
         loop {
             if let Some(mut conn) = try_lock(&self.conn) {
-                return self.close_conn(&mut conn, code, reason).is_ok();
+                return self.close_conn(&mut conn, code, reason) == Ok(true);
             }
             if Instant::now() >= until {
                 *lock(&self.requested_close) = Some(CloseFrame::new(code, reason));
-                self.close_requested.store(true, Ordering::Release);
                 return false;
             }
             std::thread::sleep(LOCK_POLL);
@@ -541,7 +498,7 @@ impl Shared {
     pub(crate) fn start_close<T: Transport>(&self, io: &mut T, code: CloseCode, reason: &str) {
         if self.queue_close(code, reason) {
             let deadline = Instant::now() + self.linger;
-            let _ = self.flush(io, Wait::IfIdle, Some(deadline));
+            let _ = self.flush(io, Some(Instant::now()), Some(deadline));
         }
     }
 }
@@ -641,19 +598,17 @@ impl ReadState {
         loop {
             let mut conn = self.shared.conn();
             self.stream.prepare(&mut conn, mode);
-            let (taken, close) = match conn.poll_event() {
+            let mut close = false;
+            let taken = match conn.poll_event() {
                 Ok(Some(event)) => {
-                    let close = match &event {
-                        Event::Message(Message::Close(frame)) => {
-                            crate::diag::close(&self.shared.span, true, frame.as_ref());
-                            self.peer_close.clone_from(frame);
-                            true
-                        }
-                        _ => false,
-                    };
-                    (Some(on_event(event, &mut self.stream)), close)
+                    if let Event::Message(Message::Close(frame)) = &event {
+                        crate::diag::close(&self.shared.span, true, frame.as_ref());
+                        self.peer_close.clone_from(frame);
+                        close = true;
+                    }
+                    Some(on_event(event, &mut self.stream))
                 }
-                Ok(None) => (None, false),
+                Ok(None) => None,
                 Err(e) => {
                     drop(conn);
                     let error = Error::core_with_io(e, self.io_error.take());
@@ -672,54 +627,48 @@ impl ReadState {
             drop(conn);
             let wants_write = wants_write || self.shared.unsent.load(Ordering::Acquire);
 
-            if let Some(taken) = taken {
-                if wants_write {
-                    self.write_queued(io, closing);
-                }
-                if close {
-                    // A server ends its side at once (§7.1.1); the rest of
-                    // the plan is left to the next read (or the drop), so
-                    // the close message is not delayed.
-                    self.close_transport(io, true);
-                }
-                if let Some(r) = taken {
-                    return Ok(r);
-                }
-                continue;
-            }
-
-            // More input is needed.
             if wants_write {
                 self.write_queued(io, closing);
             }
-            // Over (or the input ended): nothing more to read.
-            if !self.shared.conn().wants_read() {
-                self.close_transport(io, false);
-                return Err(self.after_close());
+            match taken {
+                Some(taken) => {
+                    if close {
+                        // A server ends its side at once (§7.1.1); the rest
+                        // of the plan is left to the next read (or the
+                        // drop), so the close message is not delayed.
+                        self.close_transport(io, true);
+                    }
+                    if let Some(r) = taken {
+                        return Ok(r);
+                    }
+                }
+                // More input is needed, but the connection is over (or the
+                // input ended): nothing more to read.
+                None if !self.shared.conn().wants_read() => {
+                    self.close_transport(io, false);
+                    return Err(self.after_close());
+                }
+                None => self.fill(io, deadline, timer)?,
             }
-            self.fill(io, deadline, timer)?;
         }
-    }
-
-    /// How long a closing reader may spend writing and waiting.
-    fn closing_deadline(&self) -> Instant {
-        let linger = Instant::now() + self.shared.linger;
-        self.write_deadline.map_or(linger, |d| d.min(linger))
     }
 
     /// Writes what reading queued (pongs, a close reply). While open, only
     /// if no other thread is writing and only briefly: the rest waits for
     /// the writer or the next read. While closing, the close frame must go
-    /// out: wait for a busy writer, within the linger time.
+    /// out: wait for a busy writer, within the linger time. Never past the
+    /// write deadline of a closing handle, if it has one.
     fn write_queued<T: Transport>(&self, io: &mut T, closing: bool) {
-        let _ = if closing {
-            let deadline = self.closing_deadline();
-            self.shared.flush(io, Wait::Until(deadline), Some(deadline))
-        } else {
-            let budget = Instant::now() + READER_WRITE_BUDGET;
-            let deadline = self.write_deadline.map_or(budget, |d| d.min(budget));
-            self.shared.flush(io, Wait::IfIdle, Some(deadline))
-        };
+        let now = Instant::now();
+        let budget = now
+            + if closing {
+                self.shared.linger
+            } else {
+                READER_WRITE_BUDGET
+            };
+        let deadline = self.write_deadline.map_or(budget, |d| d.min(budget));
+        let lock_by = if closing { deadline } else { now };
+        let _ = self.shared.flush(io, Some(lock_by), Some(deadline));
     }
 
     /// One read from the transport into the connection.
@@ -741,22 +690,16 @@ impl ReadState {
             .set(until, |t| io.set_read_timeout(t))
             .map_err(Error::io)?;
         match io.read(&mut self.buf) {
-            Ok(0) => {
-                lock(&self.shared.conn).handle_eof();
-            }
-            Ok(n) => {
+            Ok(n) if n > 0 => {
                 lock(&self.shared.conn).feed(&self.buf[..n]);
                 self.size_buffer(n);
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(Error::timeout(Timeout::Read, "nothing arrived"));
-                }
-            }
-            Err(e) => {
-                // The transport failed: the peer is gone (1006).
-                self.io_error = Some(e);
+            // The next call reports a read timeout, once its deadline passed.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
+            // The end of the input, or the transport failed: the peer is
+            // gone (1006).
+            ended => {
+                self.io_error = ended.err();
                 lock(&self.shared.conn).handle_eof();
             }
         }

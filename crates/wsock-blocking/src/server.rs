@@ -8,10 +8,11 @@ use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake}
 use wsock_core::{Config, HandshakeError};
 use wsock_io::accept::{answer, feed};
 
-use crate::engine::{Handshake, Shared, discard_input, read_by, write_all_by};
+use crate::engine::{discard_input, read_by, write_all_by};
 use crate::transport::Transport;
 use crate::websocket::WebSocket;
 use crate::{Error, ErrorKind};
+use wsock_io::handshake::Handshake;
 use wsock_io::options::Settings;
 
 /// Everything set before a server accepts a connection.
@@ -75,21 +76,10 @@ impl Acceptor {
         S: Transport,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
-        server_handshake(stream, &self.settings, callback)
+        let span = crate::diag::peer_span(wsock_core::Role::Server, stream.peer_addr().ok());
+        opening_handshake(stream, &self.settings, callback, &span)
+            .inspect_err(|e| crate::diag::handshake_failed(&span, e))
     }
-}
-
-fn server_handshake<S, F>(io: S, settings: &Settings, callback: F) -> Result<WebSocket<S>, Error>
-where
-    S: Transport,
-    F: FnOnce(&Request) -> Result<Accept, Rejection>,
-{
-    let span = crate::diag::peer_span(wsock_core::Role::Server, io.peer_addr().ok());
-    let result = opening_handshake(io, settings, callback, &span);
-    if let Err(e) = &result {
-        crate::diag::handshake_failed(&span, e);
-    }
-    result
 }
 
 /// The server's opening handshake over `io`, within the handshake timeout.
@@ -105,31 +95,21 @@ where
 {
     let config = &settings.config;
     let deadline = config.handshake.timeout.map(|t| Instant::now() + t);
-    let request = match read_request(&mut io, config, deadline) {
-        Ok(request) => request,
-        Err((rejected, err)) => {
-            match rejected {
-                Some(rejected) => respond_and_close(&mut io, &rejected),
-                None => drop(io.shutdown(Shutdown::Both)),
-            }
-            return Err(err);
-        }
-    };
-    let accepted = answer(request, callback).map_err(|(rejected, err)| {
-        respond_and_close(&mut io, &rejected);
-        err
-    })?;
+    let accepted = read_request(&mut io, config, deadline)
+        .and_then(|request| answer(request, callback).map_err(|(r, err)| (Some(r), err)))
+        .map_err(|(rejected, err)| {
+            respond_and_close(&mut io, rejected.as_ref());
+            err
+        })?;
     write_all_by(
         &mut io,
         &accepted.response_bytes,
         deadline,
         "opening handshake timed out",
     )?;
-    let conn = accepted.connection;
-    crate::diag::handshake_done(span, conn.protocol(), conn.extensions());
     let handshake = Handshake::Server(Box::new(accepted.request));
-    let shared = Shared::new(conn, settings, handshake, span.clone()).with_tls_info_of(&io);
-    Ok(WebSocket::new(shared, io, settings))
+    let conn = accepted.connection;
+    Ok(WebSocket::open(conn, io, settings, handshake, span))
 }
 
 /// Reads a valid request by `deadline`, or says what to answer: the
@@ -143,33 +123,32 @@ fn read_request<S: Transport>(
     let mut handshake = ServerHandshake::new(config);
     let mut buf = vec![0; 4096];
     loop {
-        let n = match read_by(io, &mut buf, deadline, "opening handshake timed out") {
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::Timeout(_)) => {
-                return Err((Some(Rejected::timed_out()), e));
-            }
-            Err(e) => return Err((None, e)),
-        };
+        let n = read_by(io, &mut buf, deadline, "opening handshake timed out").map_err(|e| {
+            let timed_out = matches!(e.kind(), ErrorKind::Timeout(_));
+            (timed_out.then(Rejected::timed_out), e)
+        })?;
         if n == 0 {
             return Err((None, Error::handshake(HandshakeError::UnexpectedEof)));
         }
-        match feed(&mut handshake, &buf[..n]) {
-            Ok(None) => {}
-            Ok(Some(request)) => return Ok(request),
-            Err((rejected, e)) => return Err((Some(rejected), e)),
+        let fed = feed(&mut handshake, &buf[..n]).map_err(|(rejected, e)| (Some(rejected), e));
+        if let Some(request) = fed? {
+            return Ok(request);
         }
     }
 }
 
-/// Sends an HTTP error response, then closes without resetting: shut
-/// down writing, discard what the client still sends until it closes (or
-/// the rejection's closing time passes).
-fn respond_and_close<S: Transport>(io: &mut S, rejected: &Rejected) {
-    let deadline = Instant::now() + rejected.closing_time();
-    let response = &rejected.response_bytes;
-    if write_all_by(io, response, Some(deadline), "rejection timed out").is_ok() {
-        let _ = io.shutdown(Shutdown::Write);
-        discard_input(io, deadline);
+/// Sends an HTTP error response, if there is one to send (not to a client
+/// that is gone), then closes without resetting: shut down writing,
+/// discard what the client still sends until it closes (or the
+/// rejection's closing time passes).
+fn respond_and_close<S: Transport>(io: &mut S, rejected: Option<&Rejected>) {
+    if let Some(rejected) = rejected {
+        let deadline = Instant::now() + rejected.closing_time();
+        let response = &rejected.response_bytes;
+        if write_all_by(io, response, Some(deadline), "rejection timed out").is_ok() {
+            let _ = io.shutdown(Shutdown::Write);
+            discard_input(io, deadline);
+        }
     }
     let _ = io.shutdown(Shutdown::Both);
 }

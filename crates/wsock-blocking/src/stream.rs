@@ -4,7 +4,7 @@ use std::io;
 
 use wsock_core::{CloseCode, DataKind, Fragmenter, ReceiveMode, State, StreamStep};
 
-use crate::engine::{ReadState, Shared, Wait};
+use crate::engine::{ReadState, Shared};
 use crate::transport::Transport;
 use crate::{Error, ErrorKind};
 
@@ -151,69 +151,55 @@ impl<'a, S: Transport> MessageWriter<'a, S> {
     }
 
     fn end(&mut self) -> Result<(), Error> {
-        let Self {
-            shared,
-            io,
-            message,
-        } = self;
-        let result = shared.queue(*io, true, |c| message.finish(c));
+        let result = self.shared.queue(self.io, true, |c| self.message.finish(c));
         if let Err(e) = &result
             && e.kind() == ErrorKind::InvalidInput
         {
             // The message cannot end validly (text ending inside a code
             // point), and no other message can follow an unfinished one.
-            shared.start_close(
-                *io,
-                CloseCode::INTERNAL_ERROR,
-                "message could not be completed",
-            );
+            self.abort("message could not be completed");
         }
         result
+    }
+
+    /// Closes the connection with 1011: the message cannot be completed.
+    fn abort(&mut self, reason: &str) {
+        self.shared
+            .start_close(self.io, CloseCode::INTERNAL_ERROR, reason);
     }
 }
 
 impl<S: Transport> io::Write for MessageWriter<'_, S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let Self {
-            shared,
-            io,
-            message,
-        } = self;
-        if message.is_finished() {
+        if self.message.is_finished() {
             return Err(Error::already_closed().into());
         }
         if data.is_empty() {
             return Ok(0);
         }
         let mut taken = 0;
-        shared.queue(*io, false, |c| {
-            taken = message.write(c, data)?;
+        self.shared.queue(self.io, false, |c| {
+            taken = self.message.write(c, data)?;
             Ok(())
         })?;
         Ok(taken)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        let Self {
-            shared,
-            io,
-            message,
-        } = self;
-        if message.is_finished() {
+        if self.message.is_finished() {
             return Ok(());
         }
-        shared.queue(*io, false, |c| message.flush(c))?;
-        shared.flush(*io, Wait::Yes, None)?;
+        self.shared
+            .queue(self.io, false, |c| self.message.flush(c))?;
+        self.shared.flush(self.io, None, None)?;
         Ok(())
     }
 }
 
 impl<S: Transport> Drop for MessageWriter<'_, S> {
     fn drop(&mut self) {
-        if self.message.is_finished() || !self.message.is_started() {
-            return;
+        if self.message.is_started() && !self.message.is_finished() {
+            self.abort("message aborted");
         }
-        self.shared
-            .start_close(self.io, CloseCode::INTERNAL_ERROR, "message aborted");
     }
 }

@@ -224,33 +224,34 @@ impl MaybeTlsStream {
     pub fn is_tls(&self) -> bool {
         !matches!(self, Self::Plain(_))
     }
+
+    /// The stream that reads and writes: the TCP socket, or the TLS layer.
+    fn stream(&mut self) -> &mut dyn Transport {
+        match self {
+            Self::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => &mut **s,
+        }
+    }
 }
 
 impl Read for MaybeTlsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.read(buf),
-            #[cfg(feature = "tls")]
-            Self::Tls(s) => s.read(buf),
-        }
+        self.stream().read(buf)
     }
 }
 
 impl Write for MaybeTlsStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.write(buf),
-            #[cfg(feature = "tls")]
-            Self::Tls(s) => s.write(buf),
-        }
+        self.stream().write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.stream().write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(s) => s.flush(),
-            #[cfg(feature = "tls")]
-            Self::Tls(s) => s.flush(),
-        }
+        self.stream().flush()
     }
 }
 
@@ -264,11 +265,7 @@ impl Transport for MaybeTlsStream {
     }
 
     fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
-        match self {
-            Self::Plain(s) => s.shutdown(how),
-            #[cfg(feature = "tls")]
-            Self::Tls(s) => Transport::shutdown(&mut **s, how),
-        }
+        self.stream().shutdown(how)
     }
 
     fn try_clone(&self) -> io::Result<Self> {

@@ -9,19 +9,170 @@ use std::time::Duration;
 use wsock_core::handshake::client::Response;
 use wsock_core::handshake::server::Request;
 use wsock_core::{
-    CloseCode, CloseFrame, DataKind, Event, Message, ReceiveMode, Role, State, Stats,
+    CloseCode, CloseFrame, Connection, DataKind, Event, Message, ReceiveMode, Role, State, Stats,
 };
 
-use crate::engine::{Handshake, ReadState, Shared, Wait, lock_conn};
+use crate::engine::{ReadState, Shared};
 use crate::stream::{MessageReader, MessageWriter};
 use crate::transport::Transport;
 use crate::{Error, ErrorKind};
+use wsock_io::handshake::Handshake;
 use wsock_io::options::Settings;
 
-/// The reading side and the transport.
-struct Inner<S> {
+/// The reading side and the transport. The last handle to go (the
+/// connection, or the last of its two halves) ends the connection.
+struct Inner<S: Transport> {
     read: ReadState,
     io: S,
+}
+
+impl<S: Transport> Drop for Inner<S> {
+    fn drop(&mut self) {
+        if self.read.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.read.close_on_drop(&mut self.io);
+        }
+    }
+}
+
+macro_rules! debug_impl {
+    ($t:ident) => {
+        impl<S: Transport> std::fmt::Debug for $t<S> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let shared = self.shared();
+                let (role, state) = {
+                    let conn = shared.peek();
+                    (conn.role(), conn.state())
+                };
+                f.debug_struct(stringify!($t))
+                    .field("role", &role)
+                    .field("protocol", &shared.protocol)
+                    .field("state", &state)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+debug_impl!(WebSocket);
+debug_impl!(ReadHalf);
+debug_impl!(WriteHalf);
+
+/// What every handle tells of the whole connection.
+macro_rules! state_methods {
+    () => {
+        /// Where the closing handshake stands.
+        pub fn state(&self) -> State {
+            self.shared().peek().state()
+        }
+
+        /// Traffic counters (of the whole connection).
+        pub fn stats(&self) -> Stats {
+            *self.shared().peek().stats()
+        }
+    };
+}
+
+/// Receiving methods, for [`WebSocket`] and [`ReadHalf`].
+macro_rules! recv_methods {
+    () => {
+        /// The next message: text, binary, or a ping, pong or close frame
+        /// from the peer. `Ok(None)` once the connection is over (after the
+        /// closing handshake, or after an error was returned); it stays `None`.
+        ///
+        /// Blocks until a message is complete, or the
+        /// [read timeout](crate::ClientBuilder::read_timeout) passes
+        /// ([`Timeout::Read`](crate::Timeout::Read); a message partly received
+        /// is kept, and the next `recv` continues it).
+        ///
+        /// Errors that end the connection (protocol violations, a vanished
+        /// peer) close the transport before they are returned.
+        pub fn recv(&mut self) -> Result<Option<Message>, Error> {
+            let Inner { read, io } = &mut *self.inner;
+            until_closed(read_message(read, io))
+        }
+
+        /// The next data message as a stream of bytes, without buffering it
+        /// whole: memory stays bounded by the read buffer size however large
+        /// the message is. Pings and pongs that arrive first are answered and
+        /// skipped. `Ok(None)` when the connection closes first.
+        ///
+        /// A reader dropped before the end of its message discards the rest.
+        pub fn recv_stream(&mut self) -> Result<Option<MessageReader<'_, S>>, Error> {
+            let Inner { read, io } = &mut *self.inner;
+            until_closed(MessageReader::start(read, io))
+        }
+
+        /// Changes the [read timeout](crate::ClientBuilder::read_timeout).
+        pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+            self.inner.read.timeout = timeout;
+        }
+    };
+}
+
+/// Sending methods, for [`WebSocket`] and [`WriteHalf`].
+macro_rules! send_methods {
+    () => {
+        /// Sends a message and writes it out (with everything queued before
+        /// it). Blocks at most the [write timeout](crate::ClientBuilder::write_timeout).
+        ///
+        /// If the timeout passes, this fails with
+        /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) and the message
+        /// stays queued, in order: nothing is lost, and the next
+        /// [`flush`](Self::flush) or send continues writing. A peer that keeps
+        /// not reading is best treated as gone: each message sent after a
+        /// timeout is queued too.
+        ///
+        /// `Message::Close` starts the closing handshake like
+        /// [`close`](Self::close). Fails with
+        /// [`ErrorKind::AlreadyClosed`](crate::ErrorKind::AlreadyClosed)
+        /// once a close frame was sent or received.
+        pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+            let (shared, io) = self.writer();
+            shared.queue_message(io, true, message.into())
+        }
+
+        /// Sends a message framed (and compressed) once for many connections,
+        /// and writes it out, as [`send`](Self::send) does: the frame is not
+        /// encoded again, a large one is written from the prepared buffer
+        /// itself, and with permessage-deflate the message is compressed once
+        /// per window size rather than once per connection. See
+        /// [`PreparedMessage`](crate::PreparedMessage) for how that stays
+        /// correct with context takeover, and what it costs in ratio.
+        pub fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+            let (shared, io) = self.writer();
+            shared.queue_prepared(io, message)
+        }
+
+        /// Queues a message without writing it out, unless the queued output
+        /// exceeds the [write buffer size](crate::ClientBuilder::write_buffer_size):
+        /// then it is written out first. Call [`flush`](Self::flush) when done
+        /// queueing.
+        pub fn write(&mut self, message: impl Into<Message>) -> Result<(), Error> {
+            let (shared, io) = self.writer();
+            shared.queue_message(io, false, message.into())
+        }
+
+        /// Writes out everything queued.
+        pub fn flush(&mut self) -> Result<(), Error> {
+            let (shared, io) = self.writer();
+            shared.flush(io, None, None)
+        }
+
+        /// Sends one message of type `kind` as an [`io::Write`], in fragments:
+        /// every [`fragment_size`](crate::ClientBuilder::fragment_size) bytes
+        /// (default: the write buffer size) become a frame, and
+        /// [`MessageWriter::finish`] ends the message. Memory stays bounded
+        /// however large the message is. Text must be valid UTF-8 as a whole;
+        /// pieces may split code points.
+        pub fn send_stream(&mut self, kind: DataKind) -> Result<MessageWriter<'_, S>, Error> {
+            let (shared, io) = self.writer();
+            MessageWriter::start(shared, io, kind)
+        }
+
+        /// Changes the [write timeout](crate::ClientBuilder::write_timeout).
+        pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+            self.shared().set_write_timeout(timeout);
+        }
+    };
 }
 
 /// An open WebSocket connection over a [`Transport`] `S`.
@@ -65,116 +216,39 @@ struct Inner<S> {
 /// # Ok::<(), wsock_blocking::Error>(())
 /// ```
 pub struct WebSocket<S: Transport> {
-    inner: Option<Box<Inner<S>>>,
-}
-
-impl<S: Transport> std::fmt::Debug for WebSocket<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shared = &self.inner_ref().read.shared;
-        f.debug_struct("WebSocket")
-            .field("role", &shared.role)
-            .field("protocol", &shared.protocol)
-            .field("state", &self.state())
-            .finish_non_exhaustive()
-    }
+    inner: Box<Inner<S>>,
 }
 
 impl<S: Transport> WebSocket<S> {
-    pub(crate) fn new(shared: Shared, io: S, settings: &Settings) -> Self {
-        let read = ReadState::new(Arc::new(shared), settings.read_timeout);
+    /// The connection the opening handshake made over `io`, reported in
+    /// `span`.
+    pub(crate) fn open(
+        conn: Connection,
+        io: S,
+        settings: &Settings,
+        handshake: Handshake,
+        span: &crate::diag::Span,
+    ) -> Self {
+        crate::diag::handshake_done(span, conn.protocol(), conn.extensions());
+        let shared = Arc::new(Shared::new(conn, settings, handshake, span.clone(), &io));
+        let read = ReadState::new(shared, settings.read_timeout);
         Self {
-            inner: Some(Box::new(Inner { read, io })),
+            inner: Box::new(Inner { read, io }),
         }
     }
 
-    fn inner(&mut self) -> &mut Inner<S> {
-        self.inner
-            .as_deref_mut()
-            .expect("a WebSocket is whole until consumed")
-    }
-
-    fn inner_ref(&self) -> &Inner<S> {
-        self.inner
-            .as_deref()
-            .expect("a WebSocket is whole until consumed")
-    }
-
     fn shared(&self) -> &Shared {
-        &self.inner_ref().read.shared
+        &self.inner.read.shared
     }
 
-    /// The next message: text, binary, or a ping, pong or close frame
-    /// from the peer. `Ok(None)` once the connection is over (after the
-    /// closing handshake, or after an error was returned); it stays `None`.
-    ///
-    /// Blocks until a message is complete, or the
-    /// [read timeout](crate::ClientBuilder::read_timeout) passes
-    /// ([`Timeout::Read`](crate::Timeout::Read); a message partly received
-    /// is kept, and the next `recv` continues it).
-    ///
-    /// Errors that end the connection (protocol violations, a vanished
-    /// peer) close the transport before they are returned.
-    pub fn recv(&mut self) -> Result<Option<Message>, Error> {
-        let Inner { read, io } = self.inner();
-        until_closed(read_message(read, io))
+    fn writer(&mut self) -> (&Shared, &mut S) {
+        let Inner { read, io } = &mut *self.inner;
+        (&read.shared, io)
     }
 
-    /// The next data message as a stream of bytes, without buffering it
-    /// whole: memory stays bounded by the read buffer size however large
-    /// the message is. Pings and pongs that arrive first are answered and
-    /// skipped. `Ok(None)` when the connection closes first.
-    ///
-    /// A reader dropped before the end of its message discards the rest.
-    pub fn recv_stream(&mut self) -> Result<Option<MessageReader<'_, S>>, Error> {
-        let Inner { read, io } = self.inner();
-        until_closed(MessageReader::start(read, io))
-    }
-
-    /// Sends a message and writes it out (with everything queued before
-    /// it). Blocks at most the [write timeout](crate::ClientBuilder::write_timeout).
-    ///
-    /// If the timeout passes, this fails with
-    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) and the message
-    /// stays queued, in order: nothing is lost, and the next
-    /// [`flush`](Self::flush) or send continues writing. A peer that keeps
-    /// not reading is best treated as gone: each message sent after a
-    /// timeout is queued too.
-    ///
-    /// `Message::Close` starts the closing handshake like
-    /// [`close`](Self::close).
-    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
-        let message = message.into();
-        let Inner { read, io } = self.inner();
-        read.shared.queue_message(io, true, message)
-    }
-
-    /// Sends a message framed (and compressed) once for many connections,
-    /// and writes it out, as [`send`](Self::send) does: the frame is not
-    /// encoded again, a large one is written from the prepared buffer
-    /// itself, and with permessage-deflate the message is compressed once
-    /// per window size rather than once per connection. See
-    /// [`PreparedMessage`](crate::PreparedMessage) for how that stays
-    /// correct with context takeover, and what it costs in ratio.
-    pub fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
-        let Inner { read, io } = self.inner();
-        read.shared.queue_prepared(io, message)
-    }
-
-    /// Queues a message without writing it out, unless the queued output
-    /// exceeds the [write buffer size](crate::ClientBuilder::write_buffer_size):
-    /// then it is written out first. Call [`flush`](Self::flush) when done
-    /// queueing.
-    pub fn write(&mut self, message: impl Into<Message>) -> Result<(), Error> {
-        let message = message.into();
-        let Inner { read, io } = self.inner();
-        read.shared.queue_message(io, false, message)
-    }
-
-    /// Writes out everything queued.
-    pub fn flush(&mut self) -> Result<(), Error> {
-        let Inner { read, io } = self.inner();
-        read.shared.flush(io, Wait::Yes, None)
-    }
+    recv_methods!();
+    send_methods!();
+    state_methods!();
 
     /// Closes the connection: sends a close frame (`None`: code 1000, no
     /// reason) unless one was sent, then receives and discards until the
@@ -186,21 +260,10 @@ impl<S: Transport> WebSocket<S> {
     /// [`send`](Self::send) instead and keep calling [`recv`](Self::recv)
     /// until it returns `None`.
     pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
-        let Inner { read, io } = self.inner();
+        let Inner { read, io } = &mut *self.inner;
         close(&read.shared, io, frame)?;
         while until_closed(read_message(read, io))?.is_some() {}
         Ok(())
-    }
-
-    /// Sends one message of type `kind` as an [`io::Write`], in fragments:
-    /// every [`fragment_size`](crate::ClientBuilder::fragment_size) bytes
-    /// (default: the write buffer size) become a frame, and
-    /// [`MessageWriter::finish`] ends the message. Memory stays bounded
-    /// however large the message is. Text must be valid UTF-8 as a whole;
-    /// pieces may split code points.
-    pub fn send_stream(&mut self, kind: DataKind) -> Result<MessageWriter<'_, S>, Error> {
-        let Inner { read, io } = self.inner();
-        MessageWriter::start(&read.shared, io, kind)
     }
 
     /// Splits the connection into a reading and a writing half that can be
@@ -212,35 +275,26 @@ impl<S: Transport> WebSocket<S> {
     /// reads, even while the writer is busy; a close received by the reader
     /// makes the writer's sends fail with
     /// [`ErrorKind::AlreadyClosed`](crate::ErrorKind::AlreadyClosed).
-    pub fn split(mut self) -> Result<(ReadHalf<S>, WriteHalf<S>), (Self, Error)> {
-        let clone = match self.inner_ref().io.try_clone() {
+    pub fn split(self) -> Result<(ReadHalf<S>, WriteHalf<S>), (Self, Error)> {
+        let io = match self.inner.io.try_clone() {
             Ok(clone) => clone,
             Err(e) => return Err((self, Error::io(e))),
         };
-        let inner = self
-            .inner
-            .take()
-            .expect("a WebSocket is whole until consumed");
-        let shared = Arc::clone(&inner.read.shared);
+        let shared = Arc::clone(&self.inner.read.shared);
         shared.handles.store(2, Ordering::Release);
         shared.split.store(true, Ordering::Release);
-        Ok((
-            ReadHalf { inner: Some(inner) },
-            WriteHalf {
-                shared,
-                io: Some(clone),
-            },
-        ))
+        let reader = ReadHalf { inner: self.inner };
+        Ok((reader, WriteHalf { shared, io }))
     }
 
     /// The local address of the transport.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner_ref().io.local_addr()
+        self.inner.io.local_addr()
     }
 
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner_ref().io.peer_addr()
+        self.inner.io.peer_addr()
     }
 
     /// The subprotocol the handshake settled on, if any.
@@ -251,22 +305,12 @@ impl<S: Transport> WebSocket<S> {
     /// The extensions the handshake negotiated (permessage-deflate and its
     /// parameters, with the `deflate` feature).
     pub fn extensions(&self) -> wsock_core::Extensions {
-        self.shared().extensions
+        self.shared().peek().extensions()
     }
 
     /// Whether this end is the client or the server.
     pub fn role(&self) -> Role {
-        self.shared().role
-    }
-
-    /// Where the closing handshake stands.
-    pub fn state(&self) -> State {
-        lock_conn(self.shared()).state()
-    }
-
-    /// Traffic counters.
-    pub fn stats(&self) -> Stats {
-        *lock_conn(self.shared()).stats()
+        self.shared().peek().role()
     }
 
     /// What TLS negotiated — peer certificate chain, protocol version, cipher
@@ -279,44 +323,23 @@ impl<S: Transport> WebSocket<S> {
 
     /// The client's handshake request (on a server).
     pub fn request(&self) -> Option<&Request> {
-        match &self.shared().handshake {
-            Handshake::Server(request) => Some(request),
-            Handshake::Client(_) => None,
-        }
+        self.shared().handshake.request()
     }
 
     /// The server's handshake response (on a client).
     pub fn response(&self) -> Option<&Response> {
-        match &self.shared().handshake {
-            Handshake::Client(response) => Some(response),
-            Handshake::Server(_) => None,
-        }
+        self.shared().handshake.response()
     }
 
     /// The transport. Reading from or writing to it directly would corrupt
     /// the connection; use it for socket options and information.
     pub fn get_ref(&self) -> &S {
-        &self.inner_ref().io
+        &self.inner.io
     }
 
-    /// Changes the [read timeout](crate::ClientBuilder::read_timeout).
-    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
-        self.inner().read.timeout = timeout;
-    }
-
-    /// Changes the [write timeout](crate::ClientBuilder::write_timeout).
-    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
-        self.shared().set_write_timeout(timeout);
-    }
-}
-
-impl<S: Transport> Drop for WebSocket<S> {
-    fn drop(&mut self) {
-        if let Some(Inner { read, io }) = self.inner.as_deref_mut()
-            && read.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1
-        {
-            read.close_on_drop(io);
-        }
+    /// The connection's shared state, for the server's registry.
+    pub(crate) fn shared_arc(&self) -> Arc<Shared> {
+        Arc::clone(&self.inner.read.shared)
     }
 }
 
@@ -354,22 +377,19 @@ fn until_closed<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
     }
 }
 
+/// Sends a close frame (`None`: 1000) and writes it out, unless the
+/// closing handshake already started.
 fn close<S: Transport>(
     shared: &Shared,
     io: &mut S,
     frame: Option<CloseFrame>,
 ) -> Result<(), Error> {
-    {
-        let mut conn = shared.conn();
-        if conn.state() != State::Open {
-            return Ok(());
-        }
-        let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
-        shared
-            .close_conn(&mut conn, frame.code, frame.reason.as_str())
-            .map_err(Error::core)?;
+    let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
+    let queued = shared.close_conn(&mut shared.conn(), frame.code, &frame.reason);
+    if !queued.map_err(Error::core)? {
+        return Ok(());
     }
-    match shared.flush(io, Wait::Yes, None) {
+    match shared.flush(io, None, None) {
         Err(e) if e.kind() == crate::ErrorKind::AlreadyClosed => Ok(()),
         other => other,
     }
@@ -381,58 +401,16 @@ fn close<S: Transport>(
 /// reading. Dropping both halves ends the connection as dropping a
 /// [`WebSocket`] does.
 pub struct ReadHalf<S: Transport> {
-    inner: Option<Box<Inner<S>>>,
-}
-
-impl<S: Transport> std::fmt::Debug for ReadHalf<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadHalf").finish_non_exhaustive()
-    }
+    inner: Box<Inner<S>>,
 }
 
 impl<S: Transport> ReadHalf<S> {
-    fn inner(&mut self) -> &mut Inner<S> {
-        self.inner
-            .as_deref_mut()
-            .expect("a ReadHalf is whole until consumed")
-    }
-
     fn shared(&self) -> &Shared {
-        &self
-            .inner
-            .as_ref()
-            .expect("a ReadHalf is whole until consumed")
-            .read
-            .shared
+        &self.inner.read.shared
     }
 
-    /// The next message, as [`WebSocket::recv`] gives it.
-    pub fn recv(&mut self) -> Result<Option<Message>, Error> {
-        let Inner { read, io } = self.inner();
-        until_closed(read_message(read, io))
-    }
-
-    /// The next data message as a stream, as [`WebSocket::recv_stream`]
-    /// gives it.
-    pub fn recv_stream(&mut self) -> Result<Option<MessageReader<'_, S>>, Error> {
-        let Inner { read, io } = self.inner();
-        until_closed(MessageReader::start(read, io))
-    }
-
-    /// Changes the read timeout.
-    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
-        self.inner().read.timeout = timeout;
-    }
-
-    /// Where the closing handshake stands.
-    pub fn state(&self) -> State {
-        lock_conn(self.shared()).state()
-    }
-
-    /// Traffic counters (of the whole connection).
-    pub fn stats(&self) -> Stats {
-        *lock_conn(self.shared()).stats()
-    }
+    recv_methods!();
+    state_methods!();
 
     /// Whether `writer` is the other half of this connection.
     pub fn is_pair_of(&self, writer: &WriteHalf<S>) -> bool {
@@ -441,118 +419,48 @@ impl<S: Transport> ReadHalf<S> {
 
     /// Puts the halves back together. Fails, giving both back, if they are
     /// not halves of the same connection.
-    pub fn reunite(mut self, mut writer: WriteHalf<S>) -> Result<WebSocket<S>, ReuniteError<S>> {
+    pub fn reunite(self, writer: WriteHalf<S>) -> Result<WebSocket<S>, ReuniteError<S>> {
         if !self.is_pair_of(&writer) {
             return Err(ReuniteError(self, writer));
         }
-        // The writer's handle is a clone of the same stream: let it go.
-        drop(writer.io.take());
-        let inner = self
-            .inner
-            .take()
-            .expect("a ReadHalf is whole until consumed");
-        inner.read.shared.handles.store(1, Ordering::Release);
-        inner.read.shared.split.store(false, Ordering::Release);
-        Ok(WebSocket { inner: Some(inner) })
-    }
-}
-
-impl<S: Transport> Drop for ReadHalf<S> {
-    fn drop(&mut self) {
-        if let Some(Inner { read, io }) = self.inner.as_deref_mut()
-            && read.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1
-        {
-            read.close_on_drop(io);
-        }
+        // The writer's handle is a clone of the same stream: let it go (it
+        // is not the last handle, so the connection stays).
+        drop(writer);
+        self.shared().split.store(false, Ordering::Release);
+        Ok(WebSocket { inner: self.inner })
     }
 }
 
 /// The writing half of a [split](WebSocket::split) connection.
 pub struct WriteHalf<S: Transport> {
     shared: Arc<Shared>,
-    io: Option<S>,
-}
-
-impl<S: Transport> std::fmt::Debug for WriteHalf<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteHalf").finish_non_exhaustive()
-    }
+    io: S,
 }
 
 impl<S: Transport> WriteHalf<S> {
-    fn parts(&mut self) -> (&Shared, &mut S) {
-        (
-            &self.shared,
-            self.io
-                .as_mut()
-                .expect("a WriteHalf is whole until consumed"),
-        )
+    fn shared(&self) -> &Shared {
+        &self.shared
     }
 
-    /// Sends a message and writes it out, as [`WebSocket::send`] does.
-    /// Fails with [`ErrorKind::AlreadyClosed`](crate::ErrorKind::AlreadyClosed)
-    /// once a close frame was sent or received.
-    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
-        let message = message.into();
-        let (shared, io) = self.parts();
-        shared.queue_message(io, true, message)
+    fn writer(&mut self) -> (&Shared, &mut S) {
+        (&self.shared, &mut self.io)
     }
 
-    /// Sends a prepared message, as [`WebSocket::send_prepared`] does.
-    pub fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
-        let (shared, io) = self.parts();
-        shared.queue_prepared(io, message)
-    }
-
-    /// Queues a message, as [`WebSocket::write`] does.
-    pub fn write(&mut self, message: impl Into<Message>) -> Result<(), Error> {
-        let message = message.into();
-        let (shared, io) = self.parts();
-        shared.queue_message(io, false, message)
-    }
-
-    /// Writes out everything queued.
-    pub fn flush(&mut self) -> Result<(), Error> {
-        let (shared, io) = self.parts();
-        shared.flush(io, Wait::Yes, None)
-    }
+    send_methods!();
+    state_methods!();
 
     /// Starts the closing handshake: sends a close frame (`None`: 1000)
     /// unless one was sent, and writes it out. The [`ReadHalf`] receives
     /// the peer's close and ends the connection, so keep it receiving.
     pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
-        let (shared, io) = self.parts();
-        close(shared, io, frame)
-    }
-
-    /// Sends one message as a stream, as [`WebSocket::send_stream`] does.
-    pub fn send_stream(&mut self, kind: DataKind) -> Result<MessageWriter<'_, S>, Error> {
-        let (shared, io) = self.parts();
-        MessageWriter::start(shared, io, kind)
-    }
-
-    /// Changes the write timeout.
-    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
-        self.shared.set_write_timeout(timeout);
-    }
-
-    /// Where the closing handshake stands.
-    pub fn state(&self) -> State {
-        lock_conn(&self.shared).state()
-    }
-
-    /// Traffic counters (of the whole connection).
-    pub fn stats(&self) -> Stats {
-        *lock_conn(&self.shared).stats()
+        close(&self.shared, &mut self.io, frame)
     }
 }
 
 impl<S: Transport> Drop for WriteHalf<S> {
     fn drop(&mut self) {
-        if let Some(io) = self.io.as_mut()
-            && self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1
-        {
-            ReadState::new(Arc::clone(&self.shared), None).close_on_drop(io);
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            ReadState::new(Arc::clone(&self.shared), None).close_on_drop(&mut self.io);
         }
     }
 }
@@ -574,10 +482,3 @@ impl<S: Transport> std::fmt::Display for ReuniteError<S> {
 }
 
 impl<S: Transport> std::error::Error for ReuniteError<S> {}
-
-/// Crate-internal access for the server helper.
-impl<S: Transport> WebSocket<S> {
-    pub(crate) fn shared_arc(&self) -> Arc<Shared> {
-        Arc::clone(&self.inner_ref().read.shared)
-    }
-}

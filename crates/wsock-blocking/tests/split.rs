@@ -269,3 +269,26 @@ fn dropping_both_halves_says_going_away() {
         peer.join().unwrap();
     });
 }
+
+#[test]
+fn every_handle_shows_role_protocol_and_state() {
+    bounded(20, || {
+        let (client, server) = pair();
+        let shown = format!("{client:?}");
+        assert!(
+            shown.starts_with("WebSocket") && shown.contains("Client") && shown.contains("Open"),
+            "{shown}"
+        );
+        let (reader, writer) = client.split().unwrap();
+        let (read, write) = (format!("{reader:?}"), format!("{writer:?}"));
+        assert!(
+            read.starts_with("ReadHalf") && read.contains("Client"),
+            "{read}"
+        );
+        assert!(
+            write.starts_with("WriteHalf") && write.contains("Open"),
+            "{write}"
+        );
+        common::end(reader.reunite(writer).unwrap(), server);
+    });
+}

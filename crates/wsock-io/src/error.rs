@@ -211,6 +211,17 @@ impl Error {
         Self::with(kind, message, Source::None)
     }
 
+    /// A `wss://` URL for an adapter's `connect` built without its `tls`
+    /// feature: the way out is the feature, or a TLS stream of one's own.
+    pub fn tls_disabled() -> Self {
+        Self::message(
+            ErrorKind::Tls,
+            "TLS support not enabled: wss:// needs the `tls` feature, or a TLS stream of \
+             your own (connect with `ClientBuilder::connect_tcp`, wrap the stream in TLS, \
+             then call `ClientBuilder::handshake`)",
+        )
+    }
+
     /// `which` deadline passed while doing `what`.
     pub fn timeout(which: Timeout, what: impl Into<Cow<'static, str>>) -> Self {
         Self::message(ErrorKind::Timeout(which), what)
@@ -595,6 +606,15 @@ impl From<Error> for io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_disabled_says_what_to_do() {
+        let err = Error::tls_disabled();
+        assert_eq!(err.kind(), ErrorKind::Tls);
+        let text = err.to_string();
+        assert!(text.contains("TLS support not enabled"), "{text}");
+        assert!(text.contains("ClientBuilder::handshake"), "{text}");
+    }
 
     #[test]
     fn is_small_clone_send_sync() {

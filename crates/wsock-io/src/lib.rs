@@ -2,8 +2,8 @@
 //! ([`Error`], [`ErrorKind`], [`Timeout`], [`ConnectAttempt`]), the
 //! server's [`ShutdownReport`] and, hidden, the diagnostics each connection
 //! reports, the builders' options and setters, the client's connection
-//! plan, the server handshake's answers, and the registry of a `Server`'s
-//! connections.
+//! plan, the server handshake's answers, what a handshake leaves behind,
+//! and the registry of a `Server`'s connections.
 //!
 //! `wsock-blocking` and `wsock-tokio` re-export these types, so an error
 //! means the same in both and code that handles errors works with either.
@@ -19,6 +19,8 @@ pub mod accept;
 pub mod connect;
 #[doc(hidden)]
 pub mod diag;
+#[doc(hidden)]
+pub mod handshake;
 #[doc(hidden)]
 pub mod options;
 #[doc(hidden)]

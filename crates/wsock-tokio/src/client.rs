@@ -170,11 +170,7 @@ impl ClientBuilder {
     ) -> Result<WebSocket<MaybeTlsStream>, Error> {
         #[cfg(not(feature = "tls"))]
         if request.is_tls() {
-            return Err(Error::message(
-                crate::ErrorKind::Tls,
-                "TLS support not enabled: wss:// URLs need the `tls` feature, or a TLS layer \
-                 whose stream goes to ClientBuilder::handshake",
-            ));
+            return Err(Error::tls_disabled());
         }
         let tcp = self.connect_tcp_to(request).await?;
         let addrs = tcp.local_addr().ok().zip(tcp.peer_addr().ok());

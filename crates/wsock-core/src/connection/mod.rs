@@ -680,6 +680,19 @@ impl Connection {
         self.core.start_close(code, reason)
     }
 
+    /// Starts the closing handshake as [`close`](Self::close) does, unless
+    /// it already started (a close frame was sent or received, or the
+    /// connection failed): the close an application may ask for any number
+    /// of times, or a server's shutdown asks of every connection, where
+    /// "already closing" is not an error. Returns whether it queued a close
+    /// frame; an invalid code or reason is still an error.
+    pub fn close_if_open(&mut self, code: CloseCode, reason: &str) -> Result<bool, Error> {
+        if self.core.state != State::Open {
+            return Ok(false);
+        }
+        self.close(code, reason).map(|()| true)
+    }
+
     /// Chooses how data messages are handed out from the next
     /// [`poll_event`](Self::poll_event) on. A message in progress keeps its
     /// mode once a piece of it was handed out, except that a switch to

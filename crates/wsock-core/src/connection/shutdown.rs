@@ -60,8 +60,7 @@ impl Connection {
     /// together take at most [`closing_time`](Self::closing_time) instead
     /// of the close timeout. Returns whether it queued the close frame.
     pub fn abandon(&mut self) -> bool {
-        let queued = self.core.state == State::Open
-            && self.core.start_close(CloseCode::GOING_AWAY, "").is_ok();
+        let queued = self.close_if_open(CloseCode::GOING_AWAY, "") == Ok(true);
         self.core.start_closing_deadline();
         queued
     }

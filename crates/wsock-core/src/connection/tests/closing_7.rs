@@ -43,6 +43,27 @@ fn peer_initiated_close() {
     assert_eq!(take_output(&mut s), [0x88, 0]);
 }
 
+// Closing when the closing handshake already started queues nothing and
+// is no error; an invalid code still is.
+#[test]
+fn close_if_open_closes_once() {
+    let mut s = server();
+    assert_eq!(s.close_if_open(CloseCode::NORMAL, "bye"), Ok(true));
+    assert_eq!(s.close_if_open(CloseCode::GOING_AWAY, "again"), Ok(false));
+    let out = take_output(&mut s);
+    assert_eq!(sent_close(&out), Some(Some(CloseFrame::new(1000, "bye"))));
+    assert!(take_output(&mut s).is_empty());
+
+    // After the peer's close: only the reply goes out.
+    let mut s = server();
+    s.feed(&raw(0x88, &[]));
+    drain(&mut s);
+    assert_eq!(s.close_if_open(CloseCode::NORMAL, ""), Ok(false));
+    assert_eq!(take_output(&mut s), [0x88, 0]);
+
+    assert!(server().close_if_open(CloseCode(1005), "").is_err());
+}
+
 // §7.1.1: a client that completed the handshake waits for the server to
 // end the transport, up to the close timeout.
 #[test]
