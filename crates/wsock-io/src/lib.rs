@@ -2,8 +2,9 @@
 //! ([`Error`], [`ErrorKind`], [`Timeout`], [`ConnectAttempt`]), the
 //! server's [`ShutdownReport`] and, hidden, the diagnostics each connection
 //! reports, the builders' options and setters, the client's connection
-//! plan, the server handshake's answers, and the registry of a `Server`'s
-//! connections.
+//! plan, the server handshake's answers, the record of a handshake run
+//! outside the adapter (`opened`, for wsock-hyper), and the registry of a
+//! `Server`'s connections.
 //!
 //! `wsock-blocking` and `wsock-tokio` re-export these types, so an error
 //! means the same in both and code that handles errors works with either.
