@@ -194,6 +194,41 @@ async fn rfc8441_h2c_prior_knowledge_messages_subprotocol_deflate_close() {
     .unwrap();
 }
 
+/// The default mode is `Prefer`; `Off` is HTTP/1.1 on the same transport
+/// type, against a server that would speak HTTP/2.
+#[tokio::test]
+async fn default_mode_is_prefer_and_off_is_http11() {
+    timeout(LIMIT, async {
+        let (addr, mut accepted) = server(TLS_H2).await;
+        let client = Http2Client::new(
+            tls_client(format!("wss://localhost:{}/", addr.port())).addresses([addr]),
+        );
+        let ws = client.connect().await.unwrap();
+        assert_eq!(ws.tls_info().unwrap().alpn_str(), Some("h2"));
+        let peer = accepted.recv().await.unwrap();
+        assert_eq!(
+            peer.request().unwrap().upgrade_kind(),
+            UpgradeKind::ExtendedConnect
+        );
+        assert!(ws.into_inner().is_http2());
+
+        let mut ws = client.mode(Http2::Off).connect().await.unwrap();
+        assert_eq!(ws.tls_info().unwrap().alpn_str(), Some("http/1.1"));
+        assert_eq!(ws.peer_addr().unwrap(), addr);
+        let peer = accepted.recv().await.unwrap();
+        assert_eq!(peer.request().unwrap().upgrade_kind(), UpgradeKind::Http11);
+        let server = tokio::spawn(echo(peer));
+        ws.send("over 1.1").await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Some(Message::text("over 1.1")));
+        ws.close(None).await.unwrap();
+        server.await.unwrap();
+        let transport = ws.into_inner();
+        assert!(!transport.is_http2() && transport.is_tls() && transport.tcp().is_some());
+    })
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn rfc8441_tls_alpn_h2_messages_subprotocol_deflate_close() {
     timeout(LIMIT, async {
