@@ -48,6 +48,11 @@ mod readme_blocking {}
 #[doc = include_str!("../../crates/wsock-tokio/README.md")]
 mod readme_tokio {}
 
+/// crates/wsock-hyper/README.md
+#[cfg(doctest)]
+#[doc = include_str!("../../crates/wsock-hyper/README.md")]
+mod readme_hyper {}
+
 /// crates/wsock-axum/README.md
 #[cfg(doctest)]
 #[doc = include_str!("../../crates/wsock-axum/README.md")]

@@ -6,7 +6,7 @@
 //! handler, set the options, and return [`on_upgrade`](WebSocketUpgrade::on_upgrade)'s
 //! response; the callback gets the [`WebSocket`] once the response is
 //! sent. The checks and the negotiation (subprotocols, permessage-deflate,
-//! limits) are wsock-tokio's [`upgrade`](wsock_tokio::upgrade) module,
+//! limits) are wsock-hyper's [`upgrade`](wsock_hyper::upgrade) module,
 //! with the same [`Acceptor`] settings as a plain TCP accept.
 //!
 //! ```
@@ -62,7 +62,7 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, StatusCode};
-use wsock_tokio::upgrade::{Upgraded, is_upgrade_request};
+use wsock_hyper::upgrade::{AcceptorExt as _, Upgraded, is_upgrade_request};
 use wsock_tokio::{Accept, Config, Request};
 
 pub use wsock_tokio::{Acceptor, CloseCode, CloseFrame, Error, ErrorKind, Message};
@@ -88,7 +88,7 @@ type OnFailed = Box<dyn FnOnce(Error) + Send>;
 pub struct WebSocketUpgrade {
     /// The request's head, with hyper's upgrade handle and the extended
     /// CONNECT's `:protocol` moved into its extensions, as
-    /// [`Acceptor::upgrade_with`] reads them.
+    /// [`AcceptorExt::upgrade_with`](wsock_hyper::upgrade::AcceptorExt::upgrade_with) reads them.
     request: http::Request<()>,
     acceptor: Acceptor,
     /// The server's subprotocols.
@@ -231,7 +231,7 @@ impl WebSocketUpgrade {
 }
 
 /// The core's checks of the request, as in
-/// [`Acceptor::upgrade_with`]: the extractor tells bad requests from good
+/// [`AcceptorExt::upgrade_with`](wsock_hyper::upgrade::AcceptorExt::upgrade_with): the extractor tells bad requests from good
 /// ones, the route's options apply in
 /// [`on_upgrade`](WebSocketUpgrade::on_upgrade).
 fn check(

@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use wsock_axum::{CloseCode, CloseFrame, DeflateConfig, Message, WebSocket, WebSocketUpgrade};
-use wsock_tokio::http2::Http2;
+use wsock_hyper::http2::{Http2, Http2Client};
 use wsock_tokio::{ClientBuilder, ErrorKind};
 
 /// Every test body runs under this bound.
@@ -275,8 +275,8 @@ async fn raw(addr: SocketAddr, request: &str) -> (String, String) {
 
 /// wsock's HTTP/2 client: a WebSocket on its own h2c (prior knowledge)
 /// connection.
-fn h2_client(url: String) -> ClientBuilder {
-    ClientBuilder::new(url).http2(Http2::PriorKnowledge)
+fn h2_client(builder: ClientBuilder) -> Http2Client {
+    Http2Client::new(builder).mode(Http2::PriorKnowledge)
 }
 
 /// A bare h2c connection, for a request wsock's client never sends (no
@@ -294,11 +294,11 @@ async fn raw_h2(addr: SocketAddr) -> SendRequest<Bytes> {
 async fn h2_message_subprotocol_and_close() {
     timeout(LIMIT, async {
         let (addr, mut accepted) = server().await;
-        let mut client = h2_client(format!("ws://{addr}/ws"))
-            .protocol("chat.v2")
-            .connect()
-            .await
-            .unwrap();
+        let mut client =
+            h2_client(ClientBuilder::new(format!("ws://{addr}/ws")).protocol("chat.v2"))
+                .connect()
+                .await
+                .unwrap();
         let head = client.response().unwrap();
         assert_eq!(head.status(), 200);
         assert_eq!(head.http().version(), http::Version::HTTP_2);
@@ -339,7 +339,7 @@ async fn h2_routes_must_accept_connect() {
     timeout(LIMIT, async {
         let (addr, _accepted) = server().await;
         // `get(handler)` alone: the CONNECT does not reach it.
-        let err = h2_client(format!("ws://{addr}/get-only"))
+        let err = h2_client(ClientBuilder::new(format!("ws://{addr}/get-only")))
             .connect()
             .await
             .unwrap_err();
@@ -399,7 +399,7 @@ async fn hyper_util_auto_builder_serves_the_router_over_both_versions() {
             Some(Message::text("over 1.1"))
         );
 
-        let mut client = h2_client(format!("ws://{addr}/ws"))
+        let mut client = h2_client(ClientBuilder::new(format!("ws://{addr}/ws")))
             .connect()
             .await
             .unwrap();

@@ -238,8 +238,8 @@ pub(crate) struct ClientOpts {
 
 impl ClientOpts {
     /// The HTTP/2 mode the flags ask for.
-    pub(crate) fn http2_mode(&self) -> wsock_tokio::http2::Http2 {
-        use wsock_tokio::http2::Http2;
+    pub(crate) fn http2_mode(&self) -> wsock_hyper::http2::Http2 {
+        use wsock_hyper::http2::Http2;
         if self.http2_prior_knowledge {
             Http2::PriorKnowledge
         } else if self.http2 {

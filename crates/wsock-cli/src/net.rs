@@ -8,9 +8,10 @@ use std::time::Duration;
 use tracing::{debug, warn};
 use wsock_core::HandshakeError;
 use wsock_core::handshake::client::ClientRequest;
+use wsock_hyper::http2::{Http2Client, MaybeHttp2Stream};
 use wsock_tokio::tls::TlsErrorKind;
 use wsock_tokio::tls::proxy::ProxyConfig;
-use wsock_tokio::{ClientBuilder, ErrorKind, MaybeTlsStream, WebSocket};
+use wsock_tokio::{ClientBuilder, ErrorKind, WebSocket};
 
 use crate::cli::ClientOpts;
 use crate::exit::{CliError, ExitKind, Result};
@@ -19,7 +20,7 @@ use crate::tls;
 
 /// The transport the client ends up on: plain TCP, TLS over TCP, or a
 /// stream of an HTTP/2 connection (`--http2`, `--http2-prior-knowledge`).
-pub(crate) type Transport = MaybeTlsStream;
+pub(crate) type Transport = MaybeHttp2Stream;
 
 /// A connected client.
 pub(crate) struct Connected {
@@ -31,7 +32,8 @@ pub(crate) struct Connected {
 /// What to connect to, checked before any network activity.
 struct Target {
     request: ClientRequest,
-    builder: ClientBuilder,
+    /// The builder's settings, over HTTP/1.1 or HTTP/2 as the flags say.
+    client: Http2Client,
 }
 
 fn prepare(opts: &ClientOpts) -> Result<Target> {
@@ -41,8 +43,7 @@ fn prepare(opts: &ClientOpts) -> Result<Target> {
     let mut builder = ClientBuilder::new(&opts.url)
         .connect_timeout(None)
         .handshake_timeout(None)
-        .max_message_size(opts.max_message_size)
-        .http2(opts.http2_mode());
+        .max_message_size(opts.max_message_size);
     if opts.no_deflate {
         builder = builder.deflate(wsock_core::DeflateConfig::disabled());
     }
@@ -79,7 +80,8 @@ fn prepare(opts: &ClientOpts) -> Result<Target> {
     } else if opts.ca.is_some() || opts.insecure {
         debug!("--ca and --insecure apply to wss:// URLs only; ignored");
     }
-    Ok(Target { request, builder })
+    let client = Http2Client::new(builder).mode(opts.http2_mode());
+    Ok(Target { request, client })
 }
 
 /// Connects as `opts` say, within `opts.connect_timeout`.
@@ -103,11 +105,7 @@ async fn establish(target: &Target) -> Result<WebSocket<Transport>> {
         target.request.port(),
         target.request.path_and_query()
     );
-    target
-        .builder
-        .connect()
-        .await
-        .map_err(|e| adapter_error(&e))
+    target.client.connect().await.map_err(|e| adapter_error(&e))
 }
 
 /// Maps a wsock-tokio error to an exit status and a message.

@@ -23,8 +23,8 @@ use std::task::{Context, Poll};
 use hyper::body::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use wsock_core::http;
+use wsock_hyper::upgrade::Body;
 use wsock_tokio::Request;
-use wsock_tokio::upgrade::Body;
 
 use crate::exit::{CliError, Result};
 

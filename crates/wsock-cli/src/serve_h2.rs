@@ -5,7 +5,7 @@
 //! before opening a WebSocket on an HTTP/2 connection).
 //!
 //! Each extended CONNECT for `websocket` is answered by
-//! [`wsock_tokio::upgrade`] with the server's settings (limits,
+//! [`wsock_hyper::upgrade`] with the server's settings (limits,
 //! permessage-deflate, subprotocols), and the stream then runs the same
 //! loop as an HTTP/1.1 WebSocket ([`serve_websocket`]). Other requests get
 //! the `--page` (or, without it, the engine's refusal of a request that is
@@ -33,7 +33,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tracing::{debug, info};
 use wsock_core::http;
-use wsock_tokio::upgrade::{Body, is_upgrade_request};
+use wsock_hyper::upgrade::{AcceptorExt as _, Body, is_upgrade_request};
 
 use crate::page::Answer;
 use crate::serve::{EchoSettings, Handshake, Summary, Transport, serve_websocket};

@@ -1191,11 +1191,12 @@ fn broadcast_sends_every_message_to_every_client() {
 // ------------------------------------------------------------------ HTTP/2
 
 /// A hyper server on a thread of its own (HTTP/1.1 and h2c, extended
-/// CONNECT allowed) whose WebSockets, through `wsock_tokio::upgrade`,
+/// CONNECT allowed) whose WebSockets, through `wsock_hyper::upgrade`,
 /// first say which HTTP version carried them, then echo.
 fn h2c_echo_server() -> SocketAddr {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto;
+    use wsock_hyper::upgrade::AcceptorExt;
 
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {

@@ -3,7 +3,8 @@
 //! server's [`ShutdownReport`] and, hidden, the diagnostics each connection
 //! reports, the builders' options and setters, the client's connection
 //! plan, the server handshake's answers, what a handshake leaves behind,
-//! and the registry of a `Server`'s connections.
+//! the record of a handshake run outside the adapter (`opened`, for
+//! wsock-hyper), and the registry of a `Server`'s connections.
 //!
 //! `wsock-blocking` and `wsock-tokio` re-export these types, so an error
 //! means the same in both and code that handles errors works with either.
@@ -21,6 +22,8 @@ pub mod connect;
 pub mod diag;
 #[doc(hidden)]
 pub mod handshake;
+#[doc(hidden)]
+pub mod opened;
 #[doc(hidden)]
 pub mod options;
 #[doc(hidden)]

@@ -118,10 +118,7 @@ where
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
-    pub(crate) options: ClientOptions,
-    /// Whether and how to use HTTP/2 (RFC 8441).
-    #[cfg(feature = "http2")]
-    pub(crate) http2: crate::http2::Http2Options,
+    options: ClientOptions,
 }
 
 impl ClientBuilder {
@@ -133,9 +130,15 @@ impl ClientBuilder {
     pub fn new(request: impl IntoClientRequest) -> Self {
         Self {
             options: ClientOptions::new(request),
-            #[cfg(feature = "http2")]
-            http2: crate::http2::Http2Options::default(),
         }
+    }
+
+    /// What the setters chose (the request, its settings, the TLS
+    /// connector and proxy, the timeouts), for code that connects on the
+    /// builder's behalf: the `wsock-hyper` crate's HTTP/2 client takes
+    /// TLS, proxy, timeouts and limits from the same builder.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
     }
 
     wsock_io::client_setters!();
@@ -151,23 +154,10 @@ impl ClientBuilder {
     /// (`Error::certificate_error` says why); without the `tls`
     /// feature, `wss://` always is.
     ///
-    /// With the `http2` feature, `ClientBuilder::http2` may have the
-    /// WebSocket opened over HTTP/2 (RFC 8441) instead; its transport is
-    /// then `MaybeTlsStream::Http2`.
+    /// Over HTTP/2 (RFC 8441): the `wsock-hyper` crate's `Http2Client`,
+    /// which takes this builder.
     pub async fn connect(&self) -> Result<WebSocket<MaybeTlsStream>, Error> {
-        let request = self.options.request()?;
-        #[cfg(feature = "http2")]
-        if self.http2.mode != crate::http2::Http2::Off {
-            return crate::http2::connect(self, &request).await;
-        }
-        self.connect_http1(&request).await
-    }
-
-    /// [`connect`](Self::connect) over HTTP/1.1.
-    pub(crate) async fn connect_http1(
-        &self,
-        request: &ClientRequest,
-    ) -> Result<WebSocket<MaybeTlsStream>, Error> {
+        let request = &self.options.request()?;
         #[cfg(not(feature = "tls"))]
         if request.is_tls() {
             return Err(Error::tls_disabled());

@@ -11,14 +11,14 @@
 //! [`WebSocket::from_connection`].
 //!
 //! * Clients: [`connect`] or [`ClientBuilder`] (Happy Eyeballs connection
-//!   racing, timeouts, subprotocols, headers, limits, keepalive); over
-//!   HTTP/2 (RFC 8441) too, several WebSockets sharing one connection, with
-//!   the `http2` feature (the `http2` module).
+//!   racing, timeouts, subprotocols, headers, limits, keepalive). Over
+//!   HTTP/2 (RFC 8441), several WebSockets sharing one connection: the
+//!   `wsock-hyper` crate's `Http2Client`, which takes a [`ClientBuilder`].
 //! * Servers: [`accept`], [`accept_with`] (inspect the request; accept or
 //!   [`Rejection`]) or [`Acceptor`]. Behind hyper 1.x, over HTTP/1.1 or
-//!   HTTP/2 (RFC 8441), `Acceptor::upgrade` in the `upgrade` module (the
-//!   `hyper` feature; see the `hyper_upgrade` example); after another HTTP
-//!   stack did the upgrade, [`WebSocket::from_connection`].
+//!   HTTP/2 (RFC 8441): the `wsock-hyper` crate, which takes an
+//!   [`Acceptor`]; after another HTTP stack did the upgrade,
+//!   [`WebSocket::from_connection`].
 //! * A [`WebSocket`] has plain async methods ([`recv`](WebSocket::recv),
 //!   [`send`](WebSocket::send), [`flush`](WebSocket::flush),
 //!   [`close`](WebSocket::close)) and implements `Stream` and `Sink`; it
@@ -56,8 +56,9 @@
 //! This one suits servers with many connections and async applications.
 //! Pick `wsock-blocking` for code without a runtime (tools, tests, a few
 //! connections on threads), `wsock-core` to drive the protocol from your
-//! own event loop (`mio`, `io_uring`, `no_std`), and `wsock-tls` for
-//! TLS and HTTP proxies on their own. The guide (`docs/guide-tokio.md` in the
+//! own event loop (`mio`, `io_uring`, `no_std`), `wsock-tls` for
+//! TLS and HTTP proxies on their own, `wsock-hyper` to serve from a hyper
+//! server or connect over HTTP/2, and `wsock-axum` for axum routes. The guide (`docs/guide-tokio.md` in the
 //! repository) walks through clients, servers, split halves, streaming,
 //! timeouts, keepalive, errors and TLS.
 //!
@@ -98,17 +99,11 @@ macro_rules! write_coalescing_setter {
 pub mod broadcast;
 mod client;
 use wsock_io::diag;
-#[cfg(feature = "http2")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
-pub mod http2;
 mod listener;
 mod server;
 mod shared;
 mod socket;
 mod stream;
-#[cfg(feature = "hyper")]
-#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
-pub mod upgrade;
 
 pub use client::{ClientBuilder, client, connect};
 pub use listener::{Server, ServerBuilder, listen};

@@ -117,6 +117,12 @@ impl Acceptor {
         Self::default()
     }
 
+    /// What the setters chose, for code that accepts on the acceptor's
+    /// behalf: the `wsock-hyper` crate's upgrade behind a hyper server.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     wsock_io::settings_setters!(settings);
     write_coalescing_setter!(settings);
 

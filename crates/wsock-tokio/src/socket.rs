@@ -408,7 +408,7 @@ close_on_last_drop!(WebSocket, ReadHalf, WriteHalf);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// A connection over a transport whose opening handshake is already
-    /// done (for example by hyper, see the `hyper_upgrade` example).
+    /// done by other code.
     ///
     /// Write coalescing is off here, since the transport need not be
     /// `Send + 'static`; [`set_write_coalescing`](Self::set_write_coalescing)
@@ -454,8 +454,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self
     }
 
-    /// Records the transport's addresses (before the handle is shared).
-    pub(crate) fn with_addrs(
+    /// Records the transport's addresses (local, peer) for
+    /// [`local_addr`](Self::local_addr) and [`peer_addr`](Self::peer_addr),
+    /// on a transport handed in whose addresses this crate does not know
+    /// (a TLS stream of your own, an HTTP/2 stream). Only on a WebSocket
+    /// fresh from its handshake: once it is split or has deferred a write
+    /// (write coalescing), the call does nothing.
+    pub fn with_addrs(
         mut self,
         addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
     ) -> Self {
@@ -465,9 +470,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         self
     }
 
-    /// Records what TLS negotiated (before the handle is shared).
+    /// Records what TLS negotiated, for [`tls_info`](Self::tls_info), on a
+    /// transport handed in that runs over TLS (an HTTP/2 stream, a TLS
+    /// stream of your own); as [`with_addrs`](Self::with_addrs), only on a
+    /// WebSocket fresh from its handshake.
     #[cfg(feature = "tls")]
-    pub(crate) fn with_tls_info(mut self, info: wsock_tls::TlsInfo) -> Self {
+    pub fn with_tls_info(mut self, info: wsock_tls::TlsInfo) -> Self {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.tls_info = Some(info);
         }
@@ -534,6 +542,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
+    /// A connection over a transport whose opening handshake other code
+    /// ran with this crate's settings (the `wsock-hyper` crate: behind a
+    /// hyper server, on an HTTP/2 stream): `conn` is the core connection
+    /// the handshake produced, `opened` the settings outside the core, the
+    /// request or response for [`request`](Self::request) and
+    /// [`response`](Self::response), and the diagnostics span. Unlike
+    /// [`from_connection`](Self::from_connection), the settings' write
+    /// coalescing applies, as after this crate's own handshakes.
+    pub fn from_opened(io: S, conn: Connection, opened: wsock_io::opened::Opened) -> Self {
+        let handshake = match opened.exchanged {
+            wsock_io::opened::Exchanged::Request(request) => Handshake::Server(request),
+            wsock_io::opened::Exchanged::Response(response) => Handshake::Client(response),
+        };
+        Self::from_handshake(io, conn, opened.span)
+            .with_settings(&opened.settings)
+            .with_handshake(handshake)
+    }
+
     /// Applies the builder's settings that live outside the core: the read
     /// and write timeouts, and write coalescing.
     pub(crate) fn with_settings(mut self, settings: &wsock_io::options::Settings) -> Self {
@@ -552,7 +578,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
     /// On by default for every connection this crate's entry points make
     /// ([`connect`](crate::connect), [`ClientBuilder`](crate::ClientBuilder),
     /// [`accept`](crate::accept) and [`Acceptor`](crate::Acceptor), the
-    /// [`Server`](crate::Server), hyper upgrades, HTTP/2 streams), whose
+    /// [`Server`](crate::Server), [`from_opened`](Self::from_opened)), whose
     /// `write_coalescing(false)` turns it off; off for
     /// [`from_raw`](Self::from_raw) and
     /// [`from_connection`](Self::from_connection), whose transport need

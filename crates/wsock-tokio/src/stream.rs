@@ -10,8 +10,7 @@ use tokio::net::TcpStream;
 /// The transport [`connect`](crate::connect) and
 /// [`ClientBuilder::connect`](crate::ClientBuilder::connect) return: plain
 /// TCP for `ws://`, TLS over TCP for `wss://` (with the `tls` feature, on by
-/// default), or a stream of an HTTP/2 connection (with the `http2` feature,
-/// when `ClientBuilder::http2` asks for it). More variants may be added: match with a wildcard arm.
+/// default). More variants may be added: match with a wildcard arm.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum MaybeTlsStream {
@@ -20,27 +19,21 @@ pub enum MaybeTlsStream {
     /// A TLS stream over TCP (`wss://`), its handshake complete.
     #[cfg(feature = "tls")]
     Tls(Box<wsock_tls::tokio_rustls::client::TlsStream<TcpStream>>),
-    /// A stream of an HTTP/2 connection (RFC 8441), over TCP or TLS.
-    #[cfg(feature = "http2")]
-    Http2(Box<crate::http2::H2Stream>),
 }
 
 impl MaybeTlsStream {
-    /// The TCP socket underneath; `None` for an HTTP/2 stream, whose
-    /// connection's socket is shared by its streams and owned by the
-    /// connection's task.
+    /// The TCP socket underneath. (An `Option` for transports without a
+    /// socket of their own, such as the HTTP/2 stream of wsock-hyper,
+    /// whose connection's socket its streams share.)
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
             Self::Plain(s) => Some(s),
             #[cfg(feature = "tls")]
             Self::Tls(s) => Some(s.get_ref().0),
-            #[cfg(feature = "http2")]
-            Self::Http2(_) => None,
         }
     }
 
-    /// Whether this is a TLS stream (not an HTTP/2 stream, even over TLS:
-    /// see `WebSocket::tls_info`).
+    /// Whether this is a TLS stream.
     pub fn is_tls(&self) -> bool {
         #[cfg(feature = "tls")]
         return matches!(self, Self::Tls(_));
@@ -59,8 +52,6 @@ impl AsyncRead for MaybeTlsStream {
             Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
             #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
-            #[cfg(feature = "http2")]
-            Self::Http2(s) => Pin::new(&mut **s).poll_read(cx, buf),
         }
     }
 }
@@ -75,8 +66,6 @@ impl AsyncWrite for MaybeTlsStream {
             Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
             #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
-            #[cfg(feature = "http2")]
-            Self::Http2(s) => Pin::new(&mut **s).poll_write(cx, buf),
         }
     }
 
@@ -85,8 +74,6 @@ impl AsyncWrite for MaybeTlsStream {
             Self::Plain(s) => Pin::new(s).poll_flush(cx),
             #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
-            #[cfg(feature = "http2")]
-            Self::Http2(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 
@@ -95,8 +82,6 @@ impl AsyncWrite for MaybeTlsStream {
             Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
             #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
-            #[cfg(feature = "http2")]
-            Self::Http2(s) => Pin::new(&mut **s).poll_shutdown(cx),
         }
     }
 
@@ -109,8 +94,6 @@ impl AsyncWrite for MaybeTlsStream {
             Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             #[cfg(feature = "tls")]
             Self::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
-            #[cfg(feature = "http2")]
-            Self::Http2(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -119,8 +102,6 @@ impl AsyncWrite for MaybeTlsStream {
             Self::Plain(s) => s.is_write_vectored(),
             #[cfg(feature = "tls")]
             Self::Tls(s) => s.is_write_vectored(),
-            #[cfg(feature = "http2")]
-            Self::Http2(s) => s.is_write_vectored(),
         }
     }
 }

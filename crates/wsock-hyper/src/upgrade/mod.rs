@@ -1,14 +1,16 @@
-//! Serving WebSocket from a hyper 1.x server (the `hyper` feature), over
-//! HTTP/1.1 and over HTTP/2 (RFC 8441).
+//! Serving WebSocket from a hyper 1.x server, over HTTP/1.1 and over
+//! HTTP/2 (RFC 8441).
 //!
 //! hyper reads the request and writes the response; wsock checks the
 //! request and answers it with the same rules and the same
-//! [`Config`](crate::Config) as [`Acceptor::accept`], so subprotocols and
-//! permessage-deflate are negotiated as on a plain TCP accept:
+//! [`Config`](wsock_tokio::Config) as [`Acceptor::accept`], so subprotocols
+//! and permessage-deflate are negotiated as on a plain TCP accept:
 //!
 //! 1. [`is_upgrade_request`] tells WebSocket requests from the rest;
-//! 2. [`Acceptor::upgrade`] (or [`upgrade_with`](Acceptor::upgrade_with),
-//!    with a callback as [`accept_with`](crate::accept_with)) gives the
+//! 2. [`AcceptorExt::upgrade`] (or
+//!    [`upgrade_with`](AcceptorExt::upgrade_with), with a callback as
+//!    [`accept_with`](wsock_tokio::accept_with)), methods of a
+//!    [`wsock_tokio::Acceptor`], give the
 //!    response to return from the service, `101 Switching Protocols` for
 //!    HTTP/1.1 or `200` for an HTTP/2 extended CONNECT, and an [`Upgrade`]
 //!    to spawn; a refusal is a ready response (400, 403, 405, 426, 501…);
@@ -17,7 +19,7 @@
 //!
 //! ```
 //! use std::convert::Infallible;
-//! use wsock_tokio::upgrade::{Body, is_upgrade_request};
+//! use wsock_hyper::upgrade::{AcceptorExt, Body, is_upgrade_request};
 //!
 //! async fn handle(
 //!     mut request: hyper::Request<hyper::body::Incoming>,
@@ -49,7 +51,7 @@
 //! the request before the service sees it. On a stream the WebSocket ends
 //! as on TCP: after the closing handshake its write side is shut down,
 //! which ends the stream (`END_STREAM`); a stream reset by the client
-//! (`RST_STREAM`) is [`ErrorKind::AbnormalClose`](crate::ErrorKind).
+//! (`RST_STREAM`) is [`ErrorKind::AbnormalClose`](wsock_tokio::ErrorKind).
 
 mod io;
 
@@ -62,14 +64,14 @@ use hyper::body::Bytes;
 use wsock_core::handshake::server::{Accept, Rejection, Request};
 use wsock_core::handshake::{Accepted, Rejected};
 use wsock_core::http;
+use wsock_io::diag;
+use wsock_io::opened::{Exchanged, Opened};
 use wsock_io::options::Settings;
-
-use crate::shared::Handshake;
-use crate::{Acceptor, Error, ErrorKind, WebSocket};
+use wsock_tokio::{Acceptor, Error, ErrorKind, WebSocket};
 
 pub use io::Upgraded;
 
-/// The body of the responses [`Acceptor::upgrade`] gives: empty in a
+/// The body of the responses [`AcceptorExt::upgrade`] gives: empty in a
 /// `101` or `200`, the reason in a refusal. One type for both, so that a
 /// service returns either as it is.
 pub type Body = http_body_util::Full<Bytes>;
@@ -78,7 +80,7 @@ pub type Body = http_body_util::Full<Bytes>;
 /// websocket`, or an HTTP/2 `CONNECT` whose `:protocol`
 /// (`hyper::ext::Protocol`) is `websocket`. Only the intent is read, so
 /// that a malformed request (no key, a wrong version) gets its answer
-/// (400, 426) from [`Acceptor::upgrade`] rather than a 404 from the
+/// (400, 426) from [`AcceptorExt::upgrade`] rather than a 404 from the
 /// application's other routes. See
 /// [`Request::is_upgrade_request`](wsock_core::handshake::server::Request::is_upgrade_request).
 pub fn is_upgrade_request<B>(request: &http::Request<B>) -> bool {
@@ -94,13 +96,16 @@ fn protocol<B>(request: &http::Request<B>) -> Option<&str> {
         .map(hyper::ext::Protocol::as_str)
 }
 
-impl Acceptor {
+/// The upgrade, as methods of a [`wsock_tokio::Acceptor`] (whose settings
+/// apply): `use wsock_hyper::upgrade::AcceptorExt`. Sealed: implemented
+/// for `Acceptor` only.
+pub trait AcceptorExt: sealed::Sealed {
     /// Answers a WebSocket request that hyper parsed, with no subprotocol:
     /// see [`upgrade_with`](Self::upgrade_with).
     // The refusal is a response returned from the service as it is, no
     // larger than the acceptance: boxing it would only add an allocation.
     #[allow(clippy::result_large_err)]
-    pub fn upgrade<B>(
+    fn upgrade<B>(
         &self,
         request: &mut http::Request<B>,
     ) -> Result<(http::Response<Body>, Upgrade), http::Response<Body>> {
@@ -108,8 +113,8 @@ impl Acceptor {
     }
 
     /// Answers a WebSocket request that hyper parsed: checks it as
-    /// [`accept_with`](Self::accept_with) does (with these settings'
-    /// [`Config`](crate::Config), which negotiates permessage-deflate), lets
+    /// [`Acceptor::accept_with`] does (with these settings'
+    /// [`Config`](wsock_tokio::Config), which negotiates permessage-deflate), lets
     /// `callback` accept it (choosing a subprotocol, adding headers) or
     /// reject it, and returns the response for the service to return with
     /// the [`Upgrade`] that becomes the [`WebSocket`] once hyper has sent
@@ -128,11 +133,27 @@ impl Acceptor {
     /// and [`WebSocket::request`] has the head.
     ///
     /// hyper read the request, so the acceptor's
-    /// [`handshake_timeout`](Self::handshake_timeout) plays no part: hyper's
-    /// own (`header_read_timeout`) bounds it. The other settings apply to
-    /// the WebSocket.
+    /// [`handshake_timeout`](Acceptor::handshake_timeout) plays no part:
+    /// hyper's own (`header_read_timeout`) bounds it. The other settings
+    /// apply to the WebSocket.
     #[allow(clippy::result_large_err)]
-    pub fn upgrade_with<B, F>(
+    fn upgrade_with<B, F>(
+        &self,
+        request: &mut http::Request<B>,
+        callback: F,
+    ) -> Result<(http::Response<Body>, Upgrade), http::Response<Body>>
+    where
+        F: FnOnce(&Request) -> Result<Accept, Rejection>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for wsock_tokio::Acceptor {}
+}
+
+impl AcceptorExt for Acceptor {
+    #[allow(clippy::result_large_err)]
+    fn upgrade_with<B, F>(
         &self,
         request: &mut http::Request<B>,
         callback: F,
@@ -140,22 +161,22 @@ impl Acceptor {
     where
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
-        let span = crate::diag::connection_span(wsock_core::Role::Server);
-        match answer(request, &self.settings.config, callback) {
+        let span = diag::connection_span(wsock_core::Role::Server);
+        match answer(request, &self.settings().config, callback) {
             Ok(accepted) => {
                 let response = accepted.response.map(|()| Body::default());
                 let upgrade = Upgrade {
                     on_upgrade: hyper::upgrade::on(request),
                     pending: Some(Pending {
                         accepted: Box::new((accepted.connection, accepted.request)),
-                        settings: self.settings.clone(),
+                        settings: self.settings().clone(),
                         span,
                     }),
                 };
                 Ok((response, upgrade))
             }
             Err((rejected, error)) => {
-                crate::diag::handshake_failed(&span, &error);
+                diag::handshake_failed(&span, &error);
                 Err(rejected.response().map(Body::from))
             }
         }
@@ -166,7 +187,7 @@ impl Acceptor {
 /// [`Acceptor::accept_with`] reaches it (and with the same errors).
 fn answer<B, F>(
     request: &http::Request<B>,
-    config: &crate::Config,
+    config: &wsock_tokio::Config,
     callback: F,
 ) -> Result<Accepted, (Rejected, Error)>
 where
@@ -201,16 +222,15 @@ struct Pending {
     /// Boxed: the future is moved into a task, and stays small.
     accepted: Box<(wsock_core::Connection, Request)>,
     settings: Settings,
-    span: crate::diag::Span,
+    span: diag::Span,
 }
 
 impl Pending {
     fn into_websocket(self, io: Upgraded) -> WebSocket<Upgraded> {
         let (conn, request) = *self.accepted;
-        crate::diag::handshake_done(&self.span, conn.protocol(), conn.extensions());
-        WebSocket::from_handshake(io, conn, self.span)
-            .with_settings(&self.settings)
-            .with_handshake(Handshake::Server(Box::new(request)))
+        diag::handshake_done(&self.span, conn.protocol(), conn.extensions());
+        let exchanged = Exchanged::Request(Box::new(request));
+        WebSocket::from_opened(io, conn, Opened::new(self.settings, exchanged, self.span))
     }
 }
 
@@ -233,7 +253,7 @@ impl Future for Upgrade {
                     ErrorKind::AbnormalClose
                 };
                 let error = Error::new(kind, e);
-                crate::diag::handshake_failed(&pending.span, &error);
+                diag::handshake_failed(&pending.span, &error);
                 Err(error)
             }
         })

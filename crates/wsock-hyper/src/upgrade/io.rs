@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// stream the client resets with an error code (`RST_STREAM`, or the whole
 /// connection's `GOAWAY`), which hyper reports as an opaque I/O error, is
 /// reported as `ConnectionReset`, so that the WebSocket fails with
-/// [`ErrorKind::AbnormalClose`](crate::ErrorKind::AbnormalClose) (1006) as
+/// [`ErrorKind::AbnormalClose`](wsock_tokio::ErrorKind::AbnormalClose) (1006) as
 /// after a TCP reset. (A reset with `CANCEL` or `NO_ERROR` already reads as
 /// an end of stream without a close frame: 1006 too.)
 #[derive(Debug)]

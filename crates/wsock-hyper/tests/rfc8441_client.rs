@@ -1,5 +1,5 @@
-//! wsock's WebSocket client over HTTP/2 (RFC 8441, the `http2` feature)
-//! against wsock's own hyper server (`wsock_tokio::upgrade` under
+//! wsock's WebSocket client over HTTP/2 (RFC 8441, `wsock_hyper::http2`)
+//! against wsock's own hyper server (`wsock_hyper::upgrade` under
 //! hyper-util's `auto` server with `enable_connect_protocol`): h2c with
 //! prior knowledge and TLS with ALPN `h2`, messages both ways and the
 //! closing handshake, subprotocol and permessage-deflate, several
@@ -28,11 +28,11 @@ use tokio::sync::mpsc;
 use tokio::time::timeout;
 use wsock_core::handshake::server::UpgradeKind;
 use wsock_core::http::Version;
-use wsock_tokio::http2::{H2Stream, Http2};
-use wsock_tokio::upgrade::{Body, Upgraded};
+use wsock_hyper::http2::{H2Stream, Http2, Http2Client, MaybeHttp2Stream};
+use wsock_hyper::upgrade::{AcceptorExt, Body, Upgraded};
 use wsock_tokio::{
-    Accept, Acceptor, ClientBuilder, CloseCode, CloseFrame, ErrorKind, HandshakeError,
-    MaybeTlsStream, Message, Timeout, WebSocket,
+    Accept, Acceptor, ClientBuilder, CloseCode, CloseFrame, ErrorKind, HandshakeError, Message,
+    Timeout, WebSocket,
 };
 
 type ServerSocket = WebSocket<Upgraded>;
@@ -152,7 +152,7 @@ fn tls_client(url: String) -> ClientBuilder {
 
 /// Text, binary (large, so flow control turns), a ping, then the closing
 /// handshake from the client, against a server that checks it was HTTP/2.
-async fn exchange(mut ws: WebSocket<MaybeTlsStream>, server: ServerSocket) {
+async fn exchange(mut ws: WebSocket<MaybeHttp2Stream>, server: ServerSocket) {
     assert_eq!(ws.response().unwrap().http().version(), Version::HTTP_2);
     assert_eq!(
         server.request().unwrap().upgrade_kind(),
@@ -181,9 +181,8 @@ async fn exchange(mut ws: WebSocket<MaybeTlsStream>, server: ServerSocket) {
 async fn rfc8441_h2c_prior_knowledge_messages_subprotocol_deflate_close() {
     timeout(LIMIT, async {
         let (addr, mut accepted) = server(H2C).await;
-        let ws = ClientBuilder::new(format!("ws://{addr}/chat"))
-            .protocol("chat")
-            .http2(Http2::PriorKnowledge)
+        let ws = Http2Client::new(ClientBuilder::new(format!("ws://{addr}/chat")).protocol("chat"))
+            .mode(Http2::PriorKnowledge)
             .connect()
             .await
             .unwrap();
@@ -195,18 +194,55 @@ async fn rfc8441_h2c_prior_knowledge_messages_subprotocol_deflate_close() {
     .unwrap();
 }
 
+/// The default mode is `Prefer`; `Off` is HTTP/1.1 on the same transport
+/// type, against a server that would speak HTTP/2.
+#[tokio::test]
+async fn default_mode_is_prefer_and_off_is_http11() {
+    timeout(LIMIT, async {
+        let (addr, mut accepted) = server(TLS_H2).await;
+        let client = Http2Client::new(
+            tls_client(format!("wss://localhost:{}/", addr.port())).addresses([addr]),
+        );
+        let ws = client.connect().await.unwrap();
+        assert_eq!(ws.tls_info().unwrap().alpn_str(), Some("h2"));
+        let peer = accepted.recv().await.unwrap();
+        assert_eq!(
+            peer.request().unwrap().upgrade_kind(),
+            UpgradeKind::ExtendedConnect
+        );
+        assert!(ws.into_inner().is_http2());
+
+        let mut ws = client.mode(Http2::Off).connect().await.unwrap();
+        assert_eq!(ws.tls_info().unwrap().alpn_str(), Some("http/1.1"));
+        assert_eq!(ws.peer_addr().unwrap(), addr);
+        let peer = accepted.recv().await.unwrap();
+        assert_eq!(peer.request().unwrap().upgrade_kind(), UpgradeKind::Http11);
+        let server = tokio::spawn(echo(peer));
+        ws.send("over 1.1").await.unwrap();
+        assert_eq!(ws.recv().await.unwrap(), Some(Message::text("over 1.1")));
+        ws.close(None).await.unwrap();
+        server.await.unwrap();
+        let transport = ws.into_inner();
+        assert!(!transport.is_http2() && transport.is_tls() && transport.tcp().is_some());
+    })
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn rfc8441_tls_alpn_h2_messages_subprotocol_deflate_close() {
     timeout(LIMIT, async {
         let (addr, mut accepted) = server(TLS_H2).await;
         for mode in [Http2::Require, Http2::Prefer, Http2::PriorKnowledge] {
-            let ws = tls_client(format!("wss://localhost:{}/chat", addr.port()))
-                .addresses([addr])
-                .protocol("chat")
-                .http2(mode)
-                .connect()
-                .await
-                .unwrap();
+            let ws = Http2Client::new(
+                tls_client(format!("wss://localhost:{}/chat", addr.port()))
+                    .addresses([addr])
+                    .protocol("chat"),
+            )
+            .mode(mode)
+            .connect()
+            .await
+            .unwrap();
             assert_eq!(ws.tls_info().unwrap().alpn_str(), Some("h2"), "{mode:?}");
             assert_eq!(ws.peer_addr().unwrap(), addr);
             exchange(ws, accepted.recv().await.unwrap()).await;
@@ -221,11 +257,12 @@ async fn rfc8441_several_websockets_share_one_connection_concurrently() {
     timeout(LIMIT, async {
         let (addr, accepted) = server(TLS_H2).await;
         echo_all(accepted);
-        let connection = tls_client(format!("wss://localhost:{}/", addr.port()))
-            .addresses([addr])
-            .connect_http2()
-            .await
-            .unwrap();
+        let connection = Http2Client::new(
+            tls_client(format!("wss://localhost:{}/", addr.port())).addresses([addr]),
+        )
+        .connection()
+        .await
+        .unwrap();
         assert_eq!(connection.tls_info().unwrap().alpn_str(), Some("h2"));
         let tasks: Vec<_> = (0..8u8)
             .map(|i| {
@@ -272,8 +309,8 @@ async fn rfc8441_3_server_without_extended_connect_is_a_typed_error() {
             ..H2C
         };
         let (addr, _accepted) = server(no_connect).await;
-        let err = ClientBuilder::new(format!("ws://{addr}/"))
-            .http2(Http2::PriorKnowledge)
+        let err = Http2Client::new(ClientBuilder::new(format!("ws://{addr}/")))
+            .mode(Http2::PriorKnowledge)
             .connect()
             .await
             .unwrap_err();
@@ -282,8 +319,8 @@ async fn rfc8441_3_server_without_extended_connect_is_a_typed_error() {
             err.handshake_error(),
             Some(&HandshakeError::ExtendedConnectDisabled)
         );
-        let err = ClientBuilder::new(format!("ws://{addr}/"))
-            .connect_http2()
+        let err = Http2Client::new(ClientBuilder::new(format!("ws://{addr}/")))
+            .connection()
             .await
             .unwrap_err();
         assert_eq!(
@@ -297,9 +334,8 @@ async fn rfc8441_3_server_without_extended_connect_is_a_typed_error() {
         };
         let (addr, mut accepted) = server(no_connect).await;
         let url = format!("wss://localhost:{}/", addr.port());
-        let err = tls_client(url.clone())
-            .addresses([addr])
-            .http2(Http2::Require)
+        let err = Http2Client::new(tls_client(url.clone()).addresses([addr]))
+            .mode(Http2::Require)
             .connect()
             .await
             .unwrap_err();
@@ -307,9 +343,8 @@ async fn rfc8441_3_server_without_extended_connect_is_a_typed_error() {
             err.handshake_error(),
             Some(&HandshakeError::ExtendedConnectDisabled)
         );
-        let mut ws = tls_client(url)
-            .addresses([addr])
-            .http2(Http2::Prefer)
+        let mut ws = Http2Client::new(tls_client(url).addresses([addr]))
+            .mode(Http2::Prefer)
             .connect()
             .await
             .unwrap();
@@ -337,9 +372,8 @@ async fn prefer_falls_back_to_http11_when_the_server_picks_it_in_alpn() {
         };
         let (addr, mut accepted) = server(http11).await;
         let url = format!("wss://localhost:{}/", addr.port());
-        let mut ws = tls_client(url.clone())
-            .addresses([addr])
-            .http2(Http2::Prefer)
+        let mut ws = Http2Client::new(tls_client(url.clone()).addresses([addr]))
+            .mode(Http2::Prefer)
             .connect()
             .await
             .unwrap();
@@ -352,9 +386,8 @@ async fn prefer_falls_back_to_http11_when_the_server_picks_it_in_alpn() {
         assert_eq!(ws.recv().await.unwrap(), Some(Message::text("fell back")));
         // `Require` does not fall back: a server that knows ALPN refuses
         // the offer of `h2` alone, and one that ignores ALPN is found out.
-        let err = tls_client(url)
-            .addresses([addr])
-            .http2(Http2::Require)
+        let err = Http2Client::new(tls_client(url).addresses([addr]))
+            .mode(Http2::Require)
             .connect()
             .await
             .unwrap_err();
@@ -364,12 +397,13 @@ async fn prefer_falls_back_to_http11_when_the_server_picks_it_in_alpn() {
             ..H2C
         };
         let (addr, _accepted) = server(no_alpn).await;
-        let err = tls_client(format!("wss://localhost:{}/", addr.port()))
-            .addresses([addr])
-            .http2(Http2::Require)
-            .connect()
-            .await
-            .unwrap_err();
+        let err = Http2Client::new(
+            tls_client(format!("wss://localhost:{}/", addr.port())).addresses([addr]),
+        )
+        .mode(Http2::Require)
+        .connect()
+        .await
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Handshake, "{err}");
         assert_eq!(
             err.handshake_error(),
@@ -377,8 +411,8 @@ async fn prefer_falls_back_to_http11_when_the_server_picks_it_in_alpn() {
         );
         // `Prefer` over ws:// is HTTP/1.1; `Require` needs prior knowledge.
         let (addr, mut accepted) = server(H2C).await;
-        let ws = ClientBuilder::new(format!("ws://{addr}/"))
-            .http2(Http2::Prefer)
+        let ws = Http2Client::new(ClientBuilder::new(format!("ws://{addr}/")))
+            .mode(Http2::Prefer)
             .connect()
             .await
             .unwrap();
@@ -386,8 +420,8 @@ async fn prefer_falls_back_to_http11_when_the_server_picks_it_in_alpn() {
         assert!(ws.tls_info().is_none());
         let peer = accepted.recv().await.unwrap();
         assert_eq!(peer.request().unwrap().upgrade_kind(), UpgradeKind::Http11);
-        let err = ClientBuilder::new(format!("ws://{addr}/"))
-            .http2(Http2::Require)
+        let err = Http2Client::new(ClientBuilder::new(format!("ws://{addr}/")))
+            .mode(Http2::Require)
             .connect()
             .await
             .unwrap_err();
@@ -401,8 +435,8 @@ async fn prefer_falls_back_to_http11_when_the_server_picks_it_in_alpn() {
 async fn rfc8441_refusal_and_server_close_and_reset() {
     timeout(LIMIT, async {
         let (addr, mut accepted) = server(H2C).await;
-        let connection = ClientBuilder::new(format!("ws://{addr}/"))
-            .connect_http2()
+        let connection = Http2Client::new(ClientBuilder::new(format!("ws://{addr}/")))
+            .connection()
             .await
             .unwrap();
         // The server closes: the client sees its close frame, then the
@@ -454,7 +488,10 @@ async fn the_servers_stream_limit_makes_a_new_websocket_wait() {
         let (addr, accepted) = server(one).await;
         echo_all(accepted);
         let url = format!("ws://{addr}/");
-        let connection = ClientBuilder::new(&url).connect_http2().await.unwrap();
+        let connection = Http2Client::new(ClientBuilder::new(&url))
+            .connection()
+            .await
+            .unwrap();
         let mut first = connection.websocket(&url).await.unwrap();
         first.send("one").await.unwrap();
         assert_eq!(first.recv().await.unwrap(), Some(Message::text("one")));
@@ -492,8 +529,8 @@ async fn prior_knowledge_to_an_http11_only_server_says_so() {
             // The preface is not an HTTP/1.1 request: refused, closed.
             let _ = wsock_tokio::accept(tcp).await;
         });
-        let err = ClientBuilder::new(format!("ws://{addr}/"))
-            .http2(Http2::PriorKnowledge)
+        let err = Http2Client::new(ClientBuilder::new(format!("ws://{addr}/")))
+            .mode(Http2::PriorKnowledge)
             .connect()
             .await
             .unwrap_err();

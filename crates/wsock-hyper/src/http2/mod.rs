@@ -1,18 +1,18 @@
-//! WebSocket over HTTP/2 (RFC 8441), the client side (the `http2`
-//! feature): each WebSocket is one stream of an HTTP/2 connection, opened
-//! with an extended CONNECT, so several share one TCP (and TLS)
-//! connection.
+//! WebSocket over HTTP/2 (RFC 8441), the client side: each WebSocket is
+//! one stream of an HTTP/2 connection, opened with an extended CONNECT,
+//! so several share one TCP (and TLS) connection.
 //!
-//! Two ways in:
+//! An [`Http2Client`] wraps a [`ClientBuilder`], whose TLS connector,
+//! proxy, addresses, timeouts, limits, subprotocols and headers apply as
+//! over HTTP/1.1; two ways in:
 //!
-//! * [`ClientBuilder::http2`] with an [`Http2`] mode makes
-//!   [`ClientBuilder::connect`] open one WebSocket over a connection of its
-//!   own: TLS with ALPN `h2` for `wss://`, or h2c with prior knowledge for
-//!   `ws://` ([`Http2::PriorKnowledge`]). [`Http2::Prefer`] falls back to
-//!   HTTP/1.1 when the server picks it in ALPN or does not allow extended
-//!   CONNECT. The WebSocket's transport is then
-//!   [`MaybeTlsStream::Http2`](crate::MaybeTlsStream).
-//! * [`Http2Connection`] (from [`ClientBuilder::connect_http2`]) is a
+//! * [`Http2Client::connect`] opens one WebSocket over a connection of
+//!   its own: TLS with ALPN `h2` for `wss://`, or h2c with prior knowledge
+//!   for `ws://` ([`Http2::PriorKnowledge`]). [`Http2::Prefer`] (the
+//!   default) falls back to HTTP/1.1 when the server picks it in ALPN or
+//!   does not allow extended CONNECT. The WebSocket's transport is a
+//!   [`MaybeHttp2Stream`]: the HTTP/2 stream, or the HTTP/1.1 connection.
+//! * [`Http2Connection`] (from [`Http2Client::connection`]) is a
 //!   cloneable handle on one connection; each
 //!   [`websocket`](Http2Connection::websocket) opens another WebSocket on
 //!   it, waiting while the server's limit on concurrent streams is reached.
@@ -20,12 +20,12 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), wsock_tokio::Error> {
 //! # let url = String::new();
-//! use wsock_tokio::http2::Http2;
+//! use wsock_hyper::http2::{Http2, Http2Client};
 //! use wsock_tokio::{ClientBuilder, Message};
 //!
 //! // url: "ws://127.0.0.1:8080/chat", an h2c server (hyper, see `upgrade`)
-//! let mut ws = ClientBuilder::new(&url)
-//!     .http2(Http2::PriorKnowledge)
+//! let mut ws = Http2Client::new(ClientBuilder::new(&url))
+//!     .mode(Http2::PriorKnowledge)
 //!     .connect()
 //!     .await?;
 //! ws.send("hello").await?;
@@ -33,7 +33,7 @@
 //! ws.close(None).await?;
 //!
 //! // Two WebSockets on one connection.
-//! let connection = ClientBuilder::new(&url).connect_http2().await?;
+//! let connection = Http2Client::new(ClientBuilder::new(&url)).connection().await?;
 //! let mut a = connection.websocket(format!("{url}?a")).await?;
 //! let mut b = connection.websocket(format!("{url}?b")).await?;
 //! a.send("to a").await?;
@@ -52,6 +52,7 @@
 //! stream carries the WebSocket (flow control, `END_STREAM`,
 //! `RST_STREAM`) is [`H2Stream`]'s.
 
+mod maybe;
 mod stream;
 
 use std::fmt;
@@ -62,11 +63,12 @@ use h2::client::SendRequest;
 use wsock_core::Bytes;
 use wsock_core::HandshakeError;
 use wsock_core::handshake::client::{ClientRequest, Http2Handshake, IntoClientRequest};
+use wsock_io::diag;
+use wsock_io::opened::{Exchanged, Opened};
 use wsock_io::options::Settings;
+use wsock_tokio::{ClientBuilder, Error, ErrorKind, MaybeTlsStream, Timeout, WebSocket};
 
-use crate::shared::Handshake;
-use crate::{ClientBuilder, Error, ErrorKind, MaybeTlsStream, Timeout, WebSocket};
-
+pub use maybe::MaybeHttp2Stream;
 pub use stream::H2Stream;
 
 /// The default flow-control window of each stream: how much the server
@@ -79,19 +81,21 @@ pub const DEFAULT_STREAM_WINDOW: u32 = 65_535;
 /// WebSocket that is not being read stall the others.
 const CONNECTION_WINDOW: u32 = (1 << 31) - 1;
 
-/// Whether [`ClientBuilder::connect`] speaks HTTP/2 (RFC 8441), as curl's
+/// Whether [`Http2Client::connect`] speaks HTTP/2 (RFC 8441), as curl's
 /// `--http2` and `--http2-prior-knowledge` do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Http2 {
-    /// HTTP/1.1 only (the default).
-    #[default]
+    /// HTTP/1.1 only, as [`ClientBuilder::connect`]: for a caller that
+    /// picks the protocol at run time (a command-line flag) and wants one
+    /// transport type either way.
     Off,
-    /// HTTP/2 where the server offers it: for `wss://`, ALPN offers `h2`
-    /// then `http/1.1`, and HTTP/1.1 is used if the server picks it, or if
-    /// it picks `h2` without allowing extended CONNECT (on a new
-    /// connection). `ws://` uses HTTP/1.1: cleartext HTTP/2 needs prior
-    /// knowledge.
+    /// HTTP/2 where the server offers it (the default): for `wss://`, ALPN
+    /// offers `h2` then `http/1.1`, and HTTP/1.1 is used if the server
+    /// picks it, or if it picks `h2` without allowing extended CONNECT (on
+    /// a new connection). `ws://` uses HTTP/1.1: cleartext HTTP/2 needs
+    /// prior knowledge.
+    #[default]
     Prefer,
     /// HTTP/2 or fail: for `wss://`, ALPN offers only `h2`, and a server
     /// that does not choose it fails with
@@ -106,27 +110,41 @@ pub enum Http2 {
     PriorKnowledge,
 }
 
-/// The HTTP/2 part of a [`ClientBuilder`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Http2Options {
-    pub(crate) mode: Http2,
+/// A WebSocket client over HTTP/2 (RFC 8441): a [`ClientBuilder`], whose
+/// settings (request, TLS, proxy, addresses, timeouts, limits) it uses,
+/// with the HTTP/2 mode and flow-control window.
+///
+/// The builder's connect timeout bounds the TCP connection (and proxy
+/// tunnel); its handshake timeout bounds the HTTP/2 connection preface and
+/// each WebSocket's extended CONNECT.
+#[derive(Debug, Clone)]
+pub struct Http2Client {
+    builder: ClientBuilder,
+    mode: Http2,
     stream_window: u32,
 }
 
-impl Default for Http2Options {
-    fn default() -> Self {
-        Self {
-            mode: Http2::Off,
-            stream_window: DEFAULT_STREAM_WINDOW,
-        }
+impl From<ClientBuilder> for Http2Client {
+    fn from(builder: ClientBuilder) -> Self {
+        Self::new(builder)
     }
 }
 
-impl ClientBuilder {
-    /// Whether [`connect`](Self::connect) uses HTTP/2 (RFC 8441): see
-    /// [`Http2`]. Default [`Http2::Off`].
-    pub fn http2(mut self, mode: Http2) -> Self {
-        self.http2.mode = mode;
+impl Http2Client {
+    /// A client with `builder`'s settings, in mode [`Http2::Prefer`] with
+    /// the [`DEFAULT_STREAM_WINDOW`].
+    pub fn new(builder: ClientBuilder) -> Self {
+        Self {
+            builder,
+            mode: Http2::default(),
+            stream_window: DEFAULT_STREAM_WINDOW,
+        }
+    }
+
+    /// Whether [`connect`](Self::connect) uses HTTP/2: see [`Http2`].
+    /// Default [`Http2::Prefer`].
+    pub fn mode(mut self, mode: Http2) -> Self {
+        self.mode = mode;
         self
     }
 
@@ -135,20 +153,73 @@ impl ClientBuilder {
     /// application's reads. Larger windows go faster on long paths and
     /// cost as much memory per WebSocket that is not read. Default
     /// [`DEFAULT_STREAM_WINDOW`] (64 KiB); at most 2³¹ − 1.
-    pub fn http2_stream_window(mut self, bytes: u32) -> Self {
-        self.http2.stream_window = bytes.min(CONNECTION_WINDOW);
+    pub fn stream_window(mut self, bytes: u32) -> Self {
+        self.stream_window = bytes.min(CONNECTION_WINDOW);
         self
+    }
+
+    /// The builder whose settings apply.
+    pub fn builder(&self) -> &ClientBuilder {
+        &self.builder
+    }
+
+    /// Opens one WebSocket to the builder's URL, over HTTP/2 or HTTP/1.1
+    /// as the [`mode`](Self::mode) says, on a connection of its own. The
+    /// server's refusal is an [`ErrorKind::Handshake`] error with its
+    /// status, as over HTTP/1.1.
+    pub async fn connect(&self) -> Result<WebSocket<MaybeHttp2Stream>, Error> {
+        let request = &self.builder.options().request()?;
+        let mode = self.mode;
+        if !request.is_tls() || mode == Http2::Off {
+            match mode {
+                Http2::PriorKnowledge if !request.is_tls() => {}
+                Http2::Require if !request.is_tls() => {
+                    return Err(Error::message(
+                        ErrorKind::InvalidInput,
+                        "HTTP/2 over ws:// needs prior knowledge of the server: Http2::PriorKnowledge",
+                    ));
+                }
+                _ => return self.connect_http1(request).await,
+            }
+        }
+        match establish(self, request, mode).await {
+            Ok(Established::Http2(connection)) => {
+                let settings = &self.builder.options().settings;
+                connection
+                    .open(request, settings, |s| MaybeHttp2Stream::Http2(Box::new(s)))
+                    .await
+            }
+            #[cfg(feature = "tls")]
+            Ok(Established::Http1(fallback)) => {
+                let Http1Fallback { tls, addrs, info } = *fallback;
+                let io = MaybeHttp2Stream::Http1(MaybeTlsStream::Tls(tls));
+                let ws = self.builder.handshake(io).await?;
+                Ok(ws.with_addrs(addrs).with_tls_info(info))
+            }
+            Err(e)
+                if mode == Http2::Prefer
+                    && matches!(
+                        e.handshake_error(),
+                        Some(HandshakeError::ExtendedConnectDisabled)
+                    ) =>
+            {
+                // HTTP/2 without WebSocket: over HTTP/1.1 then, on a
+                // connection of its own.
+                self.connect_http1(request).await
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Opens an HTTP/2 connection to the URL's origin on which
     /// [`Http2Connection::websocket`] opens WebSockets: TLS with ALPN `h2`
     /// for `wss://` (through the builder's TLS connector, proxy and
     /// addresses), h2c with prior knowledge for `ws://`, whatever the
-    /// [`http2`](Self::http2) mode. The connect and handshake timeouts
-    /// apply; the server must allow extended CONNECT, else
+    /// [`mode`](Self::mode). The connect and handshake timeouts apply; the
+    /// server must allow extended CONNECT, else
     /// [`HandshakeError::ExtendedConnectDisabled`].
-    pub async fn connect_http2(&self) -> Result<Http2Connection, Error> {
-        let request = self.options.request()?;
+    pub async fn connection(&self) -> Result<Http2Connection, Error> {
+        let request = self.builder.options().request()?;
         match establish(self, &request, Http2::PriorKnowledge).await? {
             Established::Http2(connection) => Ok(connection),
             // Only `Http2::Prefer` falls back; never here.
@@ -158,58 +229,43 @@ impl ClientBuilder {
             )),
         }
     }
+
+    /// [`ClientBuilder::connect`]'s HTTP/1.1, on the transport type of
+    /// [`connect`](Self::connect): through the builder's public steps.
+    async fn connect_http1(
+        &self,
+        request: &ClientRequest,
+    ) -> Result<WebSocket<MaybeHttp2Stream>, Error> {
+        #[cfg(not(feature = "tls"))]
+        if request.is_tls() {
+            return Err(no_tls());
+        }
+        let tcp = self.builder.connect_tcp().await?;
+        let addrs = tcp.local_addr().ok().zip(tcp.peer_addr().ok());
+        #[cfg(feature = "tls")]
+        if request.is_tls() {
+            let connector = self.builder.options().tls_connector();
+            let tls = connector
+                .connect_async(request.host(), tcp)
+                .await
+                .map_err(Error::tls)?;
+            let info = wsock_tls::TlsConnectionInfo::tls_info(&tls);
+            let io = MaybeHttp2Stream::Http1(MaybeTlsStream::Tls(Box::new(tls)));
+            let ws = self.builder.handshake(io).await?;
+            return Ok(ws.with_tls_info(info).with_addrs(addrs));
+        }
+        let io = MaybeHttp2Stream::Http1(MaybeTlsStream::Plain(tcp));
+        Ok(self.builder.handshake(io).await?.with_addrs(addrs))
+    }
 }
 
-/// [`ClientBuilder::connect`] with an [`Http2`] mode other than `Off`.
-pub(crate) async fn connect(
-    builder: &ClientBuilder,
-    request: &ClientRequest,
-) -> Result<WebSocket<MaybeTlsStream>, Error> {
-    let mode = builder.http2.mode;
-    if !request.is_tls() {
-        match mode {
-            Http2::PriorKnowledge => {}
-            Http2::Require => {
-                return Err(Error::message(
-                    ErrorKind::InvalidInput,
-                    "HTTP/2 over ws:// needs prior knowledge of the server: Http2::PriorKnowledge",
-                ));
-            }
-            _ => return builder.connect_http1(request).await,
-        }
-    }
-    match establish(builder, request, mode).await {
-        Ok(Established::Http2(connection)) => {
-            connection
-                .open(request, &builder.options.settings, |s| {
-                    MaybeTlsStream::Http2(Box::new(s))
-                })
-                .await
-        }
-        #[cfg(feature = "tls")]
-        Ok(Established::Http1(fallback)) => {
-            let Http1Fallback {
-                io,
-                span,
-                addrs,
-                info,
-            } = *fallback;
-            let ws = builder.handshake_with(io, request, span).await?;
-            Ok(ws.with_addrs(addrs).with_tls_info(info))
-        }
-        Err(e)
-            if mode == Http2::Prefer
-                && matches!(
-                    e.handshake_error(),
-                    Some(HandshakeError::ExtendedConnectDisabled)
-                ) =>
-        {
-            // HTTP/2 without WebSocket: over HTTP/1.1 then, on a
-            // connection of its own.
-            builder.connect_http1(request).await
-        }
-        Err(e) => Err(e),
-    }
+/// `wss://` without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+fn no_tls() -> Error {
+    Error::message(
+        ErrorKind::Tls,
+        "TLS support not enabled: wss:// URLs need the `tls` feature",
+    )
 }
 
 /// What connecting found: HTTP/2 with extended CONNECT, or (with
@@ -224,8 +280,7 @@ enum Established {
 /// The TLS connection on which the server chose HTTP/1.1.
 #[cfg(feature = "tls")]
 struct Http1Fallback {
-    io: MaybeTlsStream,
-    span: crate::diag::Span,
+    tls: Box<wsock_tls::tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
     addrs: Option<(SocketAddr, SocketAddr)>,
     info: wsock_tls::TlsInfo,
 }
@@ -233,18 +288,16 @@ struct Http1Fallback {
 /// Connects to `request`'s origin and runs the HTTP/2 connection
 /// preface, within the connect and handshake timeouts.
 async fn establish(
-    builder: &ClientBuilder,
+    client: &Http2Client,
     request: &ClientRequest,
     #[cfg_attr(not(feature = "tls"), allow(unused_variables))] mode: Http2,
 ) -> Result<Established, Error> {
     #[cfg(not(feature = "tls"))]
     if request.is_tls() {
-        return Err(Error::message(
-            ErrorKind::Tls,
-            "TLS support not enabled: wss:// URLs need the `tls` feature",
-        ));
+        return Err(no_tls());
     }
-    let tcp = builder.connect_tcp_to(request).await?;
+    let builder = &client.builder;
+    let tcp = builder.connect_tcp().await?;
     let addrs = tcp.local_addr().ok().zip(tcp.peer_addr().ok());
     #[cfg(feature = "tls")]
     let (io, tls_info) = if request.is_tls() {
@@ -253,22 +306,17 @@ async fn establish(
         } else {
             vec![b"h2".to_vec()]
         };
-        let connector = builder.options.tls_connector().with_alpn_protocols(alpn);
+        let connector = builder.options().tls_connector().with_alpn_protocols(alpn);
         let tls = connector
             .connect_async(request.host(), tcp)
             .await
             .map_err(Error::tls)?;
         let info = wsock_tls::TlsConnectionInfo::tls_info(&tls);
-        let io = MaybeTlsStream::Tls(Box::new(tls));
+        let tls = Box::new(tls);
         if info.alpn_protocol.as_deref() != Some(b"h2") {
             if mode == Http2::Prefer {
-                let span = crate::diag::connection_span(wsock_core::Role::Client);
-                if let Some((_, peer)) = addrs {
-                    crate::diag::record_peer(&span, peer);
-                }
                 return Ok(Established::Http1(Box::new(Http1Fallback {
-                    io,
-                    span,
+                    tls,
                     addrs,
                     info,
                 })));
@@ -277,14 +325,15 @@ async fn establish(
                 info.alpn_str().map(String::from),
             )));
         }
-        (io, Some(info))
+        (MaybeTlsStream::Tls(tls), Some(info))
     } else {
         (MaybeTlsStream::Plain(tcp), None)
     };
     #[cfg(not(feature = "tls"))]
     let io = MaybeTlsStream::Plain(tcp);
-    let work = preface(io, builder.http2.stream_window);
-    let send = match builder.options.settings.config.handshake.timeout {
+    let work = preface(io, client.stream_window);
+    let settings = &builder.options().settings;
+    let send = match settings.config.handshake.timeout {
         Some(limit) => tokio::time::timeout(limit, work)
             .await
             .map_err(|_| Error::timeout(Timeout::Handshake, "the HTTP/2 connection preface"))??,
@@ -299,7 +348,7 @@ async fn establish(
             tls: request.is_tls(),
             host: request.host().to_owned(),
             port: request.port(),
-            settings: builder.options.settings.clone(),
+            settings: settings.clone(),
             addrs,
             #[cfg(feature = "tls")]
             tls_info,
@@ -349,13 +398,13 @@ fn h2_error(e: h2::Error) -> Error {
 /// A cloneable handle on one HTTP/2 connection, on which each
 /// [`websocket`](Self::websocket) call opens a WebSocket (RFC 8441): one
 /// TCP and TLS handshake for many WebSockets to the same origin. From
-/// [`ClientBuilder::connect_http2`].
+/// [`Http2Client::connection`].
 ///
 /// The connection lives while a handle or one of its WebSockets does;
 /// then it ends with `GOAWAY`. It is driven by a task of its own, so
 /// every WebSocket on it makes progress independently; each one's stream
 /// has its own flow-control window
-/// ([`ClientBuilder::http2_stream_window`]), so a WebSocket that is not
+/// ([`Http2Client::stream_window`]), so a WebSocket that is not
 /// read stalls only itself.
 ///
 /// The server bounds how many streams may be open at once
@@ -408,8 +457,9 @@ impl Http2Connection {
         &self,
         builder: &ClientBuilder,
     ) -> Result<WebSocket<H2Stream>, Error> {
-        let request = builder.options.request()?;
-        self.open(&request, &builder.options.settings, |s| s).await
+        let request = builder.options().request()?;
+        self.open(&request, &builder.options().settings, |s| s)
+            .await
     }
 
     /// What TLS negotiated for the connection (`wss://`); `None` for h2c.
@@ -420,18 +470,12 @@ impl Http2Connection {
 
     /// The local address of the TCP connection.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.inner
-            .addrs
-            .map(|a| a.0)
-            .ok_or_else(crate::socket::unknown_addr)
+        self.inner.addrs.map(|a| a.0).ok_or_else(unknown_addr)
     }
 
     /// The server's address.
     pub fn peer_addr(&self) -> std::io::Result<SocketAddr> {
-        self.inner
-            .addrs
-            .map(|a| a.1)
-            .ok_or_else(crate::socket::unknown_addr)
+        self.inner.addrs.map(|a| a.1).ok_or_else(unknown_addr)
     }
 
     /// The extended CONNECT on a new stream, the answer checked, and the
@@ -462,9 +506,9 @@ impl Http2Connection {
                 ),
             ));
         }
-        let span = crate::diag::connection_span(wsock_core::Role::Client);
+        let span = diag::connection_span(wsock_core::Role::Client);
         if let Some((_, peer)) = inner.addrs {
-            crate::diag::record_peer(&span, peer);
+            diag::record_peer(&span, peer);
         }
         let config = &settings.config;
         let work = async {
@@ -499,16 +543,15 @@ impl Http2Connection {
         let (io, connected) = match outcome {
             Ok(done) => done,
             Err(e) => {
-                crate::diag::handshake_failed(&span, &e);
+                diag::handshake_failed(&span, &e);
                 return Err(e);
             }
         };
         let conn = connected.connection;
-        crate::diag::handshake_done(&span, conn.protocol(), conn.extensions());
-        let ws = WebSocket::from_handshake(wrap(io), conn, span)
-            .with_settings(settings)
-            .with_handshake(Handshake::Client(Box::new(connected.response)))
-            .with_addrs(inner.addrs);
+        diag::handshake_done(&span, conn.protocol(), conn.extensions());
+        let exchanged = Exchanged::Response(Box::new(connected.response));
+        let opened = Opened::new(settings.clone(), exchanged, span);
+        let ws = WebSocket::from_opened(wrap(io), conn, opened).with_addrs(inner.addrs);
         #[cfg(feature = "tls")]
         let ws = match &inner.tls_info {
             Some(info) => ws.with_tls_info(info.clone()),
@@ -526,4 +569,12 @@ impl fmt::Debug for Http2Connection {
             .field("port", &self.inner.port)
             .finish_non_exhaustive()
     }
+}
+
+/// The error of an address not known (a connection without TCP addresses).
+fn unknown_addr() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "the address of the HTTP/2 connection is not known",
+    )
 }

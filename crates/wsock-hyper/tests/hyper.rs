@@ -1,4 +1,4 @@
-//! `wsock_tokio::upgrade`: WebSocket served by hyper over HTTP/1.1 and
+//! `wsock_hyper::upgrade`: WebSocket served by hyper over HTTP/1.1 and
 //! over HTTP/2, RFC 8441 (`wsock_tokio`'s clients, and bare `h2` requests
 //! for what they never send), through hyper-util's `auto` server as
 //! applications run it.
@@ -24,8 +24,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
-use wsock_tokio::http2::{H2Stream, Http2Connection};
-use wsock_tokio::upgrade::{Body, Upgraded, is_upgrade_request};
+use wsock_hyper::http2::{H2Stream, Http2Client, Http2Connection};
+use wsock_hyper::upgrade::{AcceptorExt, Body, Upgraded, is_upgrade_request};
 use wsock_tokio::{
     Accept, Acceptor, ClientBuilder, CloseCode, ErrorKind, Message, Rejection, WebSocket,
 };
@@ -228,8 +228,8 @@ async fn raw(addr: SocketAddr, request: &str) -> String {
 /// wsock's own HTTP/2 client: an h2c (prior knowledge) connection to the
 /// server, on which WebSockets open as streams.
 async fn h2_connection(addr: SocketAddr) -> Http2Connection {
-    ClientBuilder::new(format!("ws://{addr}/"))
-        .connect_http2()
+    Http2Client::new(ClientBuilder::new(format!("ws://{addr}/")))
+        .connection()
         .await
         .unwrap()
 }

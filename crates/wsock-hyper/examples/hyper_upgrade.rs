@@ -1,11 +1,11 @@
 //! Serving WebSocket from a hyper 1.x server, over HTTP/1.1 (`101`) and
-//! HTTP/2 (RFC 8441 extended CONNECT, `200`), with `wsock_tokio::upgrade`
-//! (the `hyper` feature): `Acceptor::upgrade_with` checks the request,
+//! HTTP/2 (RFC 8441 extended CONNECT, `200`), with `wsock_hyper::upgrade`:
+//! `Acceptor::upgrade_with` (`AcceptorExt`) checks the request,
 //! negotiates the subprotocol and permessage-deflate (on by default) and
 //! gives the response for hyper to send, and the `Upgrade` it returns
 //! becomes the `WebSocket` once hyper hands the connection or stream over.
 //!
-//! `cargo run -p wsock-tokio --example hyper_upgrade` serves on a free port,
+//! `cargo run -p wsock-hyper --example hyper_upgrade` serves on a free port,
 //! connects to itself over HTTP/1.1 and HTTP/2, and exits.
 //! `... -- --serve --port 8080` keeps serving (try `ws://127.0.0.1:8080/echo`).
 
@@ -18,7 +18,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use wsock_tokio::upgrade::{Body, Upgrade, is_upgrade_request};
+use wsock_hyper::upgrade::{AcceptorExt, Body, Upgrade, is_upgrade_request};
 use wsock_tokio::{Accept, Acceptor, Message};
 
 /// Handles one HTTP request: a WebSocket on `/echo`, a 404 page elsewhere.

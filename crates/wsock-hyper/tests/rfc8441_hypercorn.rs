@@ -23,7 +23,7 @@ use common::LIMIT;
 use pki::{PKI, trusting_client};
 use tokio::time::timeout;
 use wsock_core::http::Version;
-use wsock_tokio::http2::Http2;
+use wsock_hyper::http2::{Http2, Http2Client};
 use wsock_tokio::{ClientBuilder, CloseFrame, Message, WebSocket};
 
 fn on_ci() -> bool {
@@ -171,12 +171,13 @@ async fn rfc8441_h2c_prior_knowledge_against_hypercorn() {
     let Some(python) = python() else { return };
     let server = Hypercorn::start(&python, false);
     timeout(LIMIT, async {
-        let mut ws = ClientBuilder::new(format!("ws://127.0.0.1:{}/echo", server.port))
-            .protocol("chat")
-            .http2(Http2::PriorKnowledge)
-            .connect()
-            .await
-            .unwrap();
+        let mut ws = Http2Client::new(
+            ClientBuilder::new(format!("ws://127.0.0.1:{}/echo", server.port)).protocol("chat"),
+        )
+        .mode(Http2::PriorKnowledge)
+        .connect()
+        .await
+        .unwrap();
         assert_eq!(ws.protocol(), Some("chat"));
         assert!(ws.extensions().deflate().is_some(), "deflate negotiated");
         exchange(&mut ws, "/echo", "chat").await;
@@ -193,12 +194,14 @@ async fn rfc8441_tls_alpn_h2_against_hypercorn() {
     timeout(LIMIT, async {
         let connector = trusting_client().build().unwrap();
         for mode in [Http2::Require, Http2::Prefer] {
-            let mut ws = ClientBuilder::new(format!("wss://localhost:{}/tls", server.port))
-                .tls_connector(connector.clone())
-                .http2(mode)
-                .connect()
-                .await
-                .unwrap();
+            let mut ws = Http2Client::new(
+                ClientBuilder::new(format!("wss://localhost:{}/tls", server.port))
+                    .tls_connector(connector.clone()),
+            )
+            .mode(mode)
+            .connect()
+            .await
+            .unwrap();
             assert_eq!(ws.tls_info().unwrap().alpn_str(), Some("h2"), "{mode:?}");
             assert_eq!(ws.protocol(), None);
             assert!(ws.extensions().deflate().is_some());
@@ -214,11 +217,13 @@ async fn rfc8441_websockets_share_a_connection_to_hypercorn() {
     let Some(python) = python() else { return };
     let server = Hypercorn::start(&python, true);
     timeout(LIMIT, async {
-        let connection = ClientBuilder::new(format!("wss://localhost:{}/", server.port))
-            .tls_connector(trusting_client().build().unwrap())
-            .connect_http2()
-            .await
-            .unwrap();
+        let connection = Http2Client::new(
+            ClientBuilder::new(format!("wss://localhost:{}/", server.port))
+                .tls_connector(trusting_client().build().unwrap()),
+        )
+        .connection()
+        .await
+        .unwrap();
         let tasks: Vec<_> = (0..6)
             .map(|i| {
                 let connection = connection.clone();

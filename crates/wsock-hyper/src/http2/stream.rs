@@ -26,7 +26,7 @@ use wsock_core::Bytes;
 ///   abnormal close (1006). A stream the peer resets, or a connection that
 ///   fails under it (`GOAWAY` with an error, a dropped TCP connection),
 ///   reads and writes as `ConnectionReset`, so the WebSocket fails with
-///   [`ErrorKind::AbnormalClose`](crate::ErrorKind::AbnormalClose).
+///   [`ErrorKind::AbnormalClose`](wsock_tokio::ErrorKind::AbnormalClose).
 pub struct H2Stream {
     send: SendStream<Bytes>,
     recv: RecvStream,
