@@ -1,10 +1,10 @@
-//! Fan-out through a `broadcast::Hub` over real connections: every
+//! Fan-out through a `wsock_broadcast::Hub` over real connections: every
 //! subscriber gets every message in order, with and without deflate; a
 //! subscriber that stops reading holds nobody back and is closed with 1008
 //! (or skips, under `Overflow::Skip`).
 
-// Every test here mixes compressed and uncompressed subscribers.
-#![cfg(feature = "deflate")]
+// Every test here mixes compressed and uncompressed subscribers: the
+// dev-dependency on wsock-tokio turns its `deflate` feature on.
 
 mod common;
 
@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::LIMIT;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use wsock_tokio::broadcast::{Hub, Overflow};
+use wsock_broadcast::{Hub, Overflow};
 use wsock_tokio::{
     ClientBuilder, CloseCode, CloseFrame, DeflateConfig, ErrorKind, Message, Server, WebSocket,
 };
