@@ -471,7 +471,8 @@ impl Subscription {
                 Ok(None) => return Ok(()),
                 Err(lagged) => return Err(too_slow(tx, lagged)),
             };
-            // Kept here while waiting for room, so cancelling loses it not.
+            // Kept in the subscription while it waits for room: cancelling
+            // `forward` there does not lose it.
             self.pending = Some(message);
             self.flush_watched(tx, Flush::Room).await?;
             let Some(message) = self.pending.take() else {
