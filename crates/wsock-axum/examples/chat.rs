@@ -1,5 +1,5 @@
 //! A chat room on axum: every message from any client goes to every
-//! client, through a `wsock_tokio::broadcast::Hub` in the router's state.
+//! client, through a `wsock_broadcast::Hub` in the router's state.
 //!
 //! ```text
 //! cargo run -p wsock-axum --example chat [ADDRESS]   # default 127.0.0.1:3000
@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::any;
 use wsock_axum::{WebSocket, WebSocketUpgrade};
-use wsock_tokio::broadcast::Hub;
+use wsock_broadcast::Hub;
 
 /// The one room every client joins.
 const ROOM: &str = "lobby";
@@ -58,8 +58,8 @@ async fn main() -> std::io::Result<()> {
 mod tests {
     use std::time::Duration;
 
+    use wsock_broadcast::Hub;
     use wsock_tokio::Message;
-    use wsock_tokio::broadcast::Hub;
 
     /// Three clients each send five messages at once: every client gets
     /// all fifteen, in the one order the room published them, and each

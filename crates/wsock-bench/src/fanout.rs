@@ -8,7 +8,7 @@
 //! * wsock: [`Hub::publish`] for every message the publisher sends; each
 //!   subscriber's write half is driven by [`Subscription::forward`] in its
 //!   own task while the read half is read in the connection's task (the
-//!   `broadcast` module's own example). Whatever the Hub does to send a
+//!   wsock-broadcast crate's own example). Whatever the Hub does to send a
 //!   message once to many connections applies here unchanged.
 //! * tokio-tungstenite: a `tokio::sync::broadcast` channel of `Message`s;
 //!   each subscriber task receives its clone (a `Bytes` reference count,
@@ -41,8 +41,8 @@
 //! round counts only when every subscriber received every message in
 //! order.
 //!
-//! [`Hub::publish`]: wsock_tokio::broadcast::Hub::publish
-//! [`Subscription::forward`]: wsock_tokio::broadcast::Subscription::forward
+//! [`Hub::publish`]: wsock_broadcast::Hub::publish
+//! [`Subscription::forward`]: wsock_broadcast::Subscription::forward
 
 use std::io;
 use std::net::SocketAddr;
@@ -55,8 +55,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore, broadcast};
+use wsock_broadcast::Hub;
 use wsock_core::__internals::OpCode;
-use wsock_tokio::broadcast::Hub;
 
 use crate::echo::{BoxError, header};
 
@@ -76,7 +76,7 @@ const CONNECTING: usize = 256;
 /// The fan-out servers compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FanServer {
-    /// wsock-tokio's `broadcast::Hub`.
+    /// wsock-broadcast's `Hub`.
     Wsock,
     /// tokio-tungstenite with a `tokio::sync::broadcast` channel.
     TokioTungstenite,

@@ -1,7 +1,7 @@
 //! `wsock serve --broadcast --broker redis://…`: the chat room shared by
-//! every server linked to the same Redis (wsock-tokio's `RedisBroker`).
+//! every server linked to the same Redis (wsock-broadcast's `RedisBroker`).
 
-use wsock_tokio::broadcast::{BrokerError, Hub, RedisBroker};
+use wsock_broadcast::{BrokerError, Hub, RedisBroker};
 
 use crate::cli::ServeArgs;
 use crate::exit::{CliError, ExitKind};

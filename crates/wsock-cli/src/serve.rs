@@ -60,7 +60,7 @@ pub(crate) struct EchoSettings {
     /// Turns `true` when the server shuts down: close with 1001.
     pub(crate) stop: Option<watch::Receiver<bool>>,
     /// `--broadcast`: the room every connection joins, instead of echoing.
-    pub(crate) room: Option<wsock_tokio::broadcast::Hub>,
+    pub(crate) room: Option<wsock_broadcast::Hub>,
     /// `--page`: the HTML page served at `/`.
     pub(crate) page: Option<Arc<Page>>,
     /// WebSockets served so far, by HTTP version (shared by every clone).
@@ -119,7 +119,7 @@ impl EchoSettings {
             },
             stop: None,
             room: args.broadcast.then(|| {
-                wsock_tokio::broadcast::Hub::builder()
+                wsock_broadcast::Hub::builder()
                     .capacity(args.room_capacity)
                     .build()
             }),
@@ -681,7 +681,7 @@ const ROOM: &str = "all";
 /// room behind).
 async fn chat<S>(
     ws: WebSocket<S>,
-    hub: &wsock_tokio::broadcast::Hub,
+    hub: &wsock_broadcast::Hub,
     summary: &mut Summary,
     stop: Option<watch::Receiver<bool>>,
 ) where

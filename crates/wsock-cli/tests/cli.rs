@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod pki;
-#[path = "../../wsock-tokio/tests/redis_server/mod.rs"]
+#[path = "../../wsock-broadcast/tests/redis_server/mod.rs"]
 mod redis_server;
 
 use pki::pki;

@@ -23,9 +23,9 @@
 //!   [`send`](WebSocket::send), [`flush`](WebSocket::flush),
 //!   [`close`](WebSocket::close)) and implements `Stream` and `Sink`; it
 //!   [splits](WebSocket::split) into halves for two tasks.
-//! * Fan-out: a [`broadcast::Hub`] publishes one message to every
-//!   connection in a room, with a bounded queue and a policy for
-//!   subscribers that fall behind.
+//! * Fan-out to rooms (one message framed once, written to many
+//!   connections in batches, across processes through Redis) is the
+//!   `wsock-broadcast` crate, built on [`WriteHalf::try_queue_prepared`].
 //! * Large messages stream: [`WebSocket::recv_stream`] gives an
 //!   `AsyncRead` of one message, [`WebSocket::send_stream`] an `AsyncWrite`.
 //!
@@ -96,7 +96,6 @@ macro_rules! write_coalescing_setter {
     };
 }
 
-pub mod broadcast;
 mod client;
 use wsock_io::diag;
 mod listener;

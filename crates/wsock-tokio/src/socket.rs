@@ -346,8 +346,7 @@ macro_rules! send_methods {
         /// size rather than once per connection: see
         /// [`PreparedMessage`](crate::PreparedMessage) for how that stays
         /// correct with context takeover, and what it costs in ratio.
-        /// [`broadcast::Hub`](crate::broadcast::Hub) sends every message
-        /// this way.
+        /// wsock-broadcast's `Hub` sends every message this way.
         ///
         /// Cancel safety: as [`send`](Self::send).
         pub async fn send_prepared(
@@ -629,11 +628,6 @@ impl<S> WriteHalf<S> {
     /// A half never defers a write: its other half's buffered input says
     /// nothing about what this task does next.
     const MAY_DEFER: bool = false;
-
-    /// The state shared with the read half.
-    pub(crate) fn shared(&self) -> &Arc<Shared<S>> {
-        &self.shared
-    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
@@ -653,28 +647,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
         }
     }
 
-    /// Writes queued output out: all of it, or until it is under the write
-    /// buffer bound (for a sender that queues several messages and writes
-    /// them with one flush, as [`Subscription::forward`] does).
-    ///
-    /// [`Subscription::forward`]: crate::broadcast::Subscription::forward
-    pub(crate) fn poll_flush_to(
-        &mut self,
-        cx: &mut Context<'_>,
-        target: Flush,
-    ) -> Poll<Result<(), Error>> {
-        self.shared.poll_flush(&mut self.send, cx, target)
-    }
-
-    /// Whether the write buffer is under its bound, so a message may be
-    /// queued without waiting.
-    pub(crate) fn has_room(&self) -> bool {
-        self.shared.buffered_output() < self.shared.write_buffer_size()
-    }
-
-    /// Queues a prepared message without writing it.
-    pub(crate) fn queue_prepared(&self, message: &crate::PreparedMessage) -> Result<(), Error> {
-        self.shared.queue_prepared(message)
+    /// Queues a prepared message without writing it or waiting, if the
+    /// write buffer is under its bound (`Ok(true)`); `Ok(false)`, nothing
+    /// queued, if it is full. For a sender that gathers messages into one
+    /// write, as wsock-broadcast's `Subscription::forward` does for a room:
+    /// it queues what is waiting while this says there is room, then
+    /// writes the batch with one flush (`Sink::poll_flush`), since one
+    /// write system call per message is most of fan-out's CPU;
+    /// `Sink::poll_ready` waits for room. The buffer stays bounded by
+    /// [`Config::write_buffer_size`](crate::Config::write_buffer_size) plus
+    /// one message.
+    pub fn try_queue_prepared(&mut self, message: &crate::PreparedMessage) -> Result<bool, Error> {
+        if self.shared.buffered_output() >= self.shared.write_buffer_size() {
+            return Ok(false);
+        }
+        self.shared.queue_prepared(message).map(|()| true)
     }
 }
 

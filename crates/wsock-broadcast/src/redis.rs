@@ -1,18 +1,18 @@
-//! Rooms that span processes: a [`Hub`](super::Hub) whose publishes go
+//! Rooms that span processes: a [`Hub`](crate::Hub) whose publishes go
 //! through Redis pub/sub (feature `redis`).
 //!
 //! Each room is a Redis channel, `prefix` + room name. A hub built with
-//! [`HubBuilder::build_redis`](super::HubBuilder::build_redis) keeps two connections
+//! [`HubBuilder::build_redis`](crate::HubBuilder::build_redis) keeps two connections
 //! to Redis:
 //!
-//! - **publishing**: [`Hub::publish`](super::Hub::publish) puts the message
+//! - **publishing**: [`Hub::publish`](crate::Hub::publish) puts the message
 //!   in a bounded queue ([`RedisBroker::queue`] messages) that one task
 //!   sends with `PUBLISH`, in order, on one connection, so the messages of
 //!   one process reach every process in the order they were published;
 //! - **subscribing**: one `SUBSCRIBE` per room that has local subscribers,
 //!   whatever their number; what Redis delivers is prepared once and fanned
 //!   out to the room's local subscribers as by a local hub (bounded rings,
-//!   the same [`Overflow`](super::Overflow) policy).
+//!   the same [`Overflow`](crate::Overflow) policy).
 //!
 //! A message published here reaches local subscribers through Redis too,
 //! so every process sees a room's messages in the same order.
@@ -34,11 +34,11 @@
 //! room that still has local subscribers; local subscriptions stay open
 //! meanwhile and simply receive nothing. Messages published meanwhile
 //! wait in the publish queue (bounded); once it is full,
-//! [`Hub::try_publish`](super::Hub::try_publish) fails with
-//! [`PublishError::Backlog`] (and [`Hub::publish`](super::Hub::publish)
+//! [`Hub::try_publish`](crate::Hub::try_publish) fails with
+//! [`PublishError::Backlog`] (and [`Hub::publish`](crate::Hub::publish)
 //! drops the message and returns 0). The message that was being published
 //! when the connection broke is dropped, not sent twice.
-//! [`Hub::broker_stats`](super::Hub::broker_stats) tells whether both
+//! [`Hub::broker_stats`](crate::Hub::broker_stats) tells whether both
 //! links are up and counts reconnects and dropped messages.
 
 use std::collections::HashSet;
@@ -53,8 +53,7 @@ use redis::AsyncCommands as _;
 use tokio::sync::{Notify, mpsc};
 use wsock_core::{Bytes, Message, Utf8Bytes};
 
-use super::Inner;
-use crate::shared::lock;
+use crate::{Inner, lock};
 
 /// The default channel prefix.
 const DEFAULT_PREFIX: &str = "wsock:room:";
@@ -462,7 +461,7 @@ async fn run_subscription(link: &Weak<Link>, inner: &Weak<Inner>, connection: re
                     let Some(inner) = inner.upgrade() else { return };
                     // A room without local subscribers left is
                     // unsubscribed (`deliver` takes it out of `wanted`).
-                    super::deliver(&inner, room, message);
+                    crate::deliver(&inner, room, message);
                 }
             }
         }

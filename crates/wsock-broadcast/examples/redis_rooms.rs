@@ -1,12 +1,12 @@
 //! A chat room shared by two servers through Redis pub/sub (the `redis`
-//! feature): each server has its own `broadcast::Hub`, linked to the same
+//! feature): each server has its own `wsock_broadcast::Hub`, linked to the same
 //! Redis with `HubBuilder::build_redis`, so a message a client sends to
 //! either server reaches the clients of both, in order.
 //!
 //! With a Redis server running (`redis-server --port 6379 --save ''`):
 //!
 //! ```text
-//! cargo run -p wsock-tokio --features redis --example redis_rooms [-- redis://127.0.0.1:6379/]
+//! cargo run -p wsock-broadcast --features redis --example redis_rooms [-- redis://127.0.0.1:6379/]
 //! ```
 //!
 //! starts both servers on free ports in this process (they could as well
@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use tokio::net::TcpStream;
-use wsock_tokio::broadcast::{Hub, RedisBroker};
+use wsock_broadcast::{Hub, RedisBroker};
 use wsock_tokio::{Message, Server, WebSocket};
 
 const ROOM: &str = "lobby";

@@ -1,10 +1,10 @@
-//! Fan-out through a `broadcast::Hub` over real connections: every
+//! Fan-out through a `wsock_broadcast::Hub` over real connections: every
 //! subscriber gets every message in order, with and without deflate; a
 //! subscriber that stops reading holds nobody back and is closed with 1008
 //! (or skips, under `Overflow::Skip`).
 
-// Every test here mixes compressed and uncompressed subscribers.
-#![cfg(feature = "deflate")]
+// Every test here mixes compressed and uncompressed subscribers: the
+// dev-dependency on wsock-tokio turns its `deflate` feature on.
 
 mod common;
 
@@ -15,9 +15,10 @@ use std::time::Duration;
 use common::LIMIT;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use wsock_tokio::broadcast::{Hub, Overflow};
+use wsock_broadcast::{Hub, Overflow};
 use wsock_tokio::{
-    ClientBuilder, CloseCode, CloseFrame, DeflateConfig, ErrorKind, Message, Server, WebSocket,
+    Acceptor, ClientBuilder, CloseCode, CloseFrame, DeflateConfig, ErrorKind, Message, Server,
+    WebSocket,
 };
 
 const ROOM: &str = "room";
@@ -424,6 +425,63 @@ async fn a_batch_goes_out_whole_in_order_and_overrun_still_closes() {
         }
         assert_eq!(client.recv().await.unwrap(), None);
         reader.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+// Cancelling `forward` loses no message: not while its batch's flush
+// waits on a peer that stopped reading (the message the batch had no room
+// for stays in the subscription), nor while the next call waits for room
+// to queue that message. A later `forward` sends everything, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_forward_loses_no_message() {
+    timeout(LIMIT, async {
+        const BOUND: usize = 1024;
+        let big = |i: u8| Message::binary(vec![i; 4 * BOUND]);
+        let (listener, url) = common::listener().await;
+        let state = Arc::new(GateState::default());
+        let accept = tokio::spawn({
+            let state = Arc::clone(&state);
+            async move {
+                let (tcp, _) = listener.accept().await.unwrap();
+                Acceptor::new()
+                    .write_buffer_size(BOUND)
+                    .deflate(DeflateConfig::disabled())
+                    .accept(Gate { tcp, state })
+                    .await
+                    .unwrap()
+            }
+        });
+        let mut client = common::uncompressed(ClientBuilder::new(format!("{url}/")))
+            .connect()
+            .await
+            .unwrap();
+        let (_rx, mut tx) = accept.await.unwrap().split();
+
+        let hub = Hub::new();
+        let mut subscription = hub.subscribe(ROOM);
+        state.closed.store(true, Ordering::SeqCst);
+        hub.publish(ROOM, big(1));
+        hub.publish(ROOM, big(2));
+        // Message 1 is queued past the bound, 2 is taken without room, and
+        // the batch's flush waits on the closed gate: cancelled there.
+        tokio::select! {
+            outcome = subscription.forward(&mut tx) => panic!("{outcome:?}"),
+            () = state.blocked.notified() => {}
+        }
+        // Message 2 now waits for room behind message 1: cancelled again.
+        tokio::select! {
+            outcome = subscription.forward(&mut tx) => panic!("{outcome:?}"),
+            () = state.blocked.notified() => {}
+        }
+        state.open();
+        hub.publish(ROOM, big(3));
+        let forward = tokio::spawn(async move { subscription.forward(&mut tx).await });
+        for i in 1..=3 {
+            assert_eq!(client.recv().await.unwrap(), Some(big(i)), "message {i}");
+        }
+        forward.abort();
     })
     .await
     .unwrap();

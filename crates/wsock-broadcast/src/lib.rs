@@ -1,4 +1,5 @@
-//! Fan-out: publish a message once to every connection in a room.
+//! Fan-out for [`wsock_tokio`] connections: publish a message once to
+//! every connection in a room.
 //!
 //! A [`Hub`] holds rooms by name. [`Hub::publish`] frames a message once
 //! (a [`PreparedMessage`]) and hands it to every [`Subscription`] of a
@@ -22,10 +23,14 @@
 //! calls reach the subscribers of every process linked to it (see
 //! `RedisBroker` for order, reconnection and bounds).
 //!
+//! The crate is built on wsock-tokio's public API only: the batches go
+//! through [`WriteHalf::try_queue_prepared`] and the half's `Sink`
+//! implementation (`poll_ready` for room, `poll_flush` to write a batch).
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use wsock_tokio::broadcast::Hub;
+//! use wsock_broadcast::Hub;
 //! use wsock_tokio::{Message, Server};
 //!
 //! // A chat room: every message from any client goes to every client.
@@ -59,24 +64,39 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
-use std::pin::pin;
-use std::sync::{Arc, Mutex};
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Poll;
 
+use futures_sink::Sink;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::TryRecvError;
-use wsock_core::{CloseCode, Message, PreparedMessage};
-
-use crate::shared::{Flush, lock};
-use crate::{Error, WriteHalf};
+use wsock_tokio::{CloseCode, Error, ErrorKind, Message, PreparedMessage, State, WriteHalf};
 
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{BrokerError, BrokerStats, PublishError, RedisBroker};
+
+/// A lock that a panic elsewhere does not poison: the rooms stay usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How much of a subscriber's output a flush waits for.
+#[derive(Clone, Copy)]
+enum Flush {
+    /// All of it: the end of a batch.
+    All,
+    /// Until it is under the write-buffer bound: room for the next message.
+    Room,
+}
 
 /// The default room capacity, in messages.
 const DEFAULT_CAPACITY: usize = 1024;
@@ -145,6 +165,7 @@ impl HubBuilder {
     /// tokio runtime, which the link's two tasks run on until the last
     /// handle to the hub is dropped.
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub async fn build_redis(self, broker: RedisBroker) -> Result<Hub, BrokerError> {
         let (link, tasks) = redis::Link::start(broker).await?;
         let inner = Arc::new(Inner {
@@ -243,6 +264,7 @@ impl Hub {
         };
         Subscription {
             receiver,
+            pending: None,
             capacity: self.inner.settings.capacity,
             overflow: self.inner.settings.overflow,
             missed: 0,
@@ -273,6 +295,7 @@ impl Hub {
     /// or unreachable and the publish queue is full. On a hub without a
     /// broker it always succeeds.
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn try_publish(
         &self,
         room: &str,
@@ -293,6 +316,7 @@ impl Hub {
     /// room by any process reach its local subscribers. A room is linked
     /// shortly after its first local subscriber arrives.
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn linked(&self, room: &str) -> bool {
         self.inner
             .link
@@ -302,6 +326,7 @@ impl Hub {
 
     /// How the link to Redis fares, if the hub has one.
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn broker_stats(&self) -> Option<BrokerStats> {
         self.inner.link.as_ref().map(|link| link.stats())
     }
@@ -357,6 +382,12 @@ impl std::error::Error for Lagged {}
 #[derive(Debug)]
 pub struct Subscription {
     receiver: broadcast::Receiver<PreparedMessage>,
+    /// A message taken from the room and not sent yet: [`forward`]'s
+    /// batch had no room left for it, or `forward` was cancelled while it
+    /// waited for room. It goes first.
+    ///
+    /// [`forward`]: Self::forward
+    pending: Option<PreparedMessage>,
     /// The room's capacity.
     capacity: usize,
     overflow: Overflow,
@@ -374,6 +405,9 @@ impl Subscription {
     /// [`WriteHalf::send_prepared`] (or `send_prepared` on any connection,
     /// blocking or sans-IO). Cancel-safe.
     pub async fn recv_prepared(&mut self) -> Result<Option<PreparedMessage>, Lagged> {
+        if let Some(message) = self.pending.take() {
+            return Ok(Some(message));
+        }
         loop {
             match self.receiver.recv().await {
                 Ok(message) => return Ok(Some(message)),
@@ -406,7 +440,7 @@ impl Subscription {
     /// gets each message as soon as it is published (a batch of one).
     /// Memory stays bounded: a batch only takes messages the room already
     /// holds, and stops taking them once the connection's write buffer is
-    /// full ([`Config::write_buffer_size`](crate::Config::write_buffer_size)
+    /// full ([`Config::write_buffer_size`](wsock_tokio::Config::write_buffer_size)
     /// plus one message); the rest wait in the room for the next batch.
     /// Order is the room's, and with permessage-deflate each message is
     /// compressed for this connection's context in that order, as
@@ -417,15 +451,16 @@ impl Subscription {
     /// on a peer that stopped reading) gets a close frame with 1008, queued
     /// without waiting (its close timeout then ends a peer that never
     /// reads), and this returns
-    /// [`ErrorKind::Capacity`](crate::ErrorKind::Capacity). Under
+    /// [`ErrorKind::Capacity`]. Under
     /// [`Overflow::Skip`] it carries on from the oldest message the room
     /// keeps, counting the rest in [`missed`](Self::missed).
     ///
-    /// Cancel safety: cancelling it while it waits for write-buffer room
-    /// drops the one message it took from the room and had not queued yet
-    /// (as it did before it wrote in batches); messages
-    /// already queued stay queued on the connection (they go out with its
-    /// next send or flush), and no frame is ever cut.
+    /// Cancel safety: cancelling it loses no message. One it took from the
+    /// room and had not queued yet (it was waiting for write-buffer room)
+    /// stays in the subscription, first for the next `forward` or
+    /// [`recv`](Self::recv); messages already queued stay queued on the
+    /// connection (they go out with its next send or flush), and no frame
+    /// is ever cut.
     pub async fn forward<S>(&mut self, tx: &mut WriteHalf<S>) -> Result<(), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -436,14 +471,30 @@ impl Subscription {
                 Ok(None) => return Ok(()),
                 Err(lagged) => return Err(too_slow(tx, lagged)),
             };
+            // Kept in the subscription while it waits for room: cancelling
+            // `forward` there does not lose it.
+            self.pending = Some(message);
             self.flush_watched(tx, Flush::Room).await?;
-            tx.queue_prepared(&message)?;
+            let Some(message) = self.pending.take() else {
+                continue;
+            };
+            if !tx.try_queue_prepared(&message)? {
+                // Something queued meanwhile (a pong) took the room.
+                self.pending = Some(message);
+                continue;
+            }
             drop(message);
             // The rest of the batch: what is already waiting, while the
-            // write buffer has room.
-            while tx.has_room() {
+            // write buffer has room; a message taken without room goes
+            // first in the next batch.
+            loop {
                 match self.receiver.try_recv() {
-                    Ok(message) => tx.queue_prepared(&message)?,
+                    Ok(message) => {
+                        if !tx.try_queue_prepared(&message)? {
+                            self.pending = Some(message);
+                            break;
+                        }
+                    }
                     Err(TryRecvError::Empty | TryRecvError::Closed) => break,
                     Err(TryRecvError::Lagged(n)) => {
                         self.missed += n;
@@ -468,10 +519,18 @@ impl Subscription {
         // `None`: the room overran this subscriber while it waited.
         let flushed = {
             let mut overrun = pin!(overrun(&self.receiver, self.capacity));
-            poll_fn(|cx| match tx.poll_flush_to(cx, target) {
-                Poll::Ready(flushed) => Poll::Ready(Some(flushed)),
-                Poll::Pending if watch && overrun.as_mut().poll(cx).is_ready() => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
+            poll_fn(|cx| {
+                let flushed = match target {
+                    Flush::All => Pin::new(&mut *tx).poll_flush(cx),
+                    Flush::Room => Pin::new(&mut *tx).poll_ready(cx),
+                };
+                match flushed {
+                    Poll::Ready(flushed) => Poll::Ready(Some(flushed)),
+                    Poll::Pending if watch && overrun.as_mut().poll(cx).is_ready() => {
+                        Poll::Ready(None)
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
             })
             .await
         };
@@ -491,9 +550,16 @@ async fn overrun(receiver: &broadcast::Receiver<PreparedMessage>, capacity: usiz
 }
 
 /// Closes a subscriber's connection with 1008 without waiting for the
-/// transport, and says why.
-fn too_slow<S>(tx: &WriteHalf<S>, lagged: Lagged) -> Error {
-    tx.shared()
-        .close_from_outside(CloseCode::POLICY_VIOLATION, TOO_SLOW);
-    Error::message(crate::ErrorKind::Capacity, lagged.to_string())
+/// transport, and says why. The close frame is only queued: the read half
+/// (woken as the connection starts closing) writes it out, or dropping the
+/// write half does; the close timeout ends a peer that never reads.
+fn too_slow<S>(tx: &mut WriteHalf<S>, lagged: Lagged) -> Error
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if tx.state() == State::Open {
+        // A failure here is the connection's own end, which the close was for.
+        let _ = Pin::new(tx).start_send(Message::close(CloseCode::POLICY_VIOLATION, TOO_SLOW));
+    }
+    Error::message(ErrorKind::Capacity, lagged.to_string())
 }

@@ -14,7 +14,7 @@ use common::LIMIT;
 use redis_server::RedisServer;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use wsock_tokio::broadcast::{BrokerError, Hub, RedisBroker};
+use wsock_broadcast::{BrokerError, Hub, RedisBroker};
 use wsock_tokio::{ClientBuilder, Message, Server, WebSocket};
 
 const ROOM: &str = "lobby";
