@@ -2,8 +2,9 @@
 //! ([`Error`], [`ErrorKind`], [`Timeout`], [`ConnectAttempt`]), the
 //! server's [`ShutdownReport`] and, hidden, the diagnostics each connection
 //! reports, the builders' options and setters, the client's connection
-//! plan, the server handshake's answers, and the registry of a `Server`'s
-//! connections.
+//! plan, the server handshake's answers, and what a `Server`'s listener decides
+//! (its registry of connections, when to accept and wait, the stop
+//! sequence) and the socket it binds.
 //!
 //! `wsock-blocking` and `wsock-tokio` re-export these types, so an error
 //! means the same in both and code that handles errors works with either.
@@ -19,6 +20,10 @@ pub mod accept;
 pub mod connect;
 #[doc(hidden)]
 pub mod diag;
+#[doc(hidden)]
+pub mod listen;
+#[doc(hidden)]
+pub mod listener;
 #[doc(hidden)]
 pub mod options;
 #[doc(hidden)]
