@@ -362,6 +362,11 @@ impl<T, C, W, K> Registration<T, C, W, K> {
         Self { shared, id }
     }
 
+    /// The connection's id, as the listener admitted it.
+    pub fn id(&self) -> HandshakeId {
+        self.id
+    }
+
     /// The request has arrived whole: the handshake is never evicted.
     pub fn request_complete(&self) {
         self.shared.lock().request_complete(self.id);
@@ -510,6 +515,7 @@ mod tests {
         assert_eq!(shared.now(), SEC);
         let ids = [1, 2].map(|n| admit(&mut shared.lock(), SEC, n));
         let first = Registration::new(Arc::clone(&shared), ids[0]);
+        assert_eq!(first.id(), ids[0]);
         first.request_complete();
         assert!(first.opened("a"));
         assert_eq!((shared.connections(), shared.handshakes()), (2, 1));
