@@ -31,8 +31,9 @@ pub struct Admitted<T> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Stopping<T, R> {
-    /// `open` and `handshakes_ended` filled in; the caller adds
-    /// `close_sent` and passes it to [`Registry::finish_shutdown`].
+    /// `open` and `handshakes_ended` filled in; `close_sent` is added by
+    /// [`carry_out`](Self::carry_out) (or the caller), and the report then
+    /// goes to [`Registry::finish_shutdown`].
     pub report: ShutdownReport,
     /// The payloads of the handshakes in progress, now forgotten: end them.
     pub handshakes: Vec<T>,
