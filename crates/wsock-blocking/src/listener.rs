@@ -1,18 +1,15 @@
 //! A small thread-per-connection server, for examples, tests and tools.
 
-use std::net::{
-    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
-};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Condvar, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use wsock_core::CloseCode;
-use wsock_core::admission::{HandshakeId, Room};
-use wsock_io::options::{RequestCallback as Callback, ServerOptions};
-use wsock_io::registry::{ACCEPT_BACKOFF, AcceptLog, FOREVER, Registry, SHUTDOWN_REASON};
+use wsock_io::listener::{Listener, Registration, SHUTDOWN_REASON, Step};
+use wsock_io::options::ServerOptions;
 
-use crate::engine::{Shared, lock};
+use crate::engine::Shared;
 use crate::server::Acceptor;
 use crate::websocket::WebSocket;
 use crate::{Error, ShutdownReport};
@@ -30,22 +27,19 @@ trait Served: crate::Transport + Sized + Send + 'static {
     /// connection (plain TCP can; a TLS session belongs to its thread).
     const SHARED_WRITES: bool;
 
+    /// The layer between TCP and WebSocket: nothing, or a TLS acceptor.
+    type Layer: Send + Sync + 'static;
+
     /// Turns an accepted socket into the stream (the TLS handshake, bounded
     /// by the acceptor's handshake timeout).
-    fn establish(tcp: TcpStream, layer: &Layer) -> Result<Self, Error>;
-}
-
-/// The layer between TCP and WebSocket.
-enum Layer {
-    Plain,
-    #[cfg(feature = "tls")]
-    Tls(wsock_tls::TlsAcceptor),
+    fn establish(tcp: TcpStream, layer: &Self::Layer) -> Result<Self, Error>;
 }
 
 impl Served for TcpStream {
     const SHARED_WRITES: bool = true;
+    type Layer = ();
 
-    fn establish(tcp: TcpStream, _: &Layer) -> Result<Self, Error> {
+    fn establish(tcp: TcpStream, (): &()) -> Result<Self, Error> {
         Ok(tcp)
     }
 }
@@ -53,24 +47,17 @@ impl Served for TcpStream {
 #[cfg(feature = "tls")]
 impl Served for ServerTlsStream {
     const SHARED_WRITES: bool = false;
+    type Layer = wsock_tls::TlsAcceptor;
 
-    fn establish(tcp: TcpStream, layer: &Layer) -> Result<Self, Error> {
-        match layer {
-            Layer::Tls(acceptor) => {
-                let peer = tcp.peer_addr().ok();
-                acceptor
-                    .accept_blocking_timeout(tcp)
-                    .map_err(Error::tls)
-                    .inspect_err(|e| {
-                        let span = crate::diag::peer_span(wsock_core::Role::Server, peer);
-                        crate::diag::handshake_failed(&span, e);
-                    })
-            }
-            Layer::Plain => Err(Error::message(
-                crate::ErrorKind::Tls,
-                "a TLS server needs an acceptor",
-            )),
-        }
+    fn establish(tcp: TcpStream, acceptor: &wsock_tls::TlsAcceptor) -> Result<Self, Error> {
+        let peer = tcp.peer_addr().ok();
+        acceptor
+            .accept_blocking_timeout(tcp)
+            .map_err(Error::tls)
+            .inspect_err(|e| {
+                let span = crate::diag::peer_span(wsock_core::Role::Server, peer);
+                crate::diag::handshake_failed(&span, e);
+            })
     }
 }
 
@@ -126,7 +113,7 @@ impl ServerBuilder {
     where
         H: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
     {
-        self.start(listener, Layer::Plain, handler)
+        self.start(listener, (), handler)
     }
 
     /// Binds a listener to `addr` and serves `wss://` on it: see
@@ -197,28 +184,28 @@ impl ServerBuilder {
     where
         H: Fn(WebSocket<ServerTlsStream>) + Send + Sync + 'static,
     {
-        self.start(listener, Layer::Tls(acceptor), handler)
+        self.start(listener, acceptor, handler)
     }
 
-    fn start<S, H>(self, listener: TcpListener, layer: Layer, handler: H) -> Result<Server, Error>
+    fn start<S, H>(
+        self,
+        listener: TcpListener,
+        layer: S::Layer,
+        handler: H,
+    ) -> Result<Server, Error>
     where
         S: Served,
         H: Fn(WebSocket<S>) + Send + Sync + 'static,
     {
         let local_addr = listener.local_addr().map_err(Error::io)?;
-        let state = Arc::new(ServerState {
-            conns: Mutex::new(Registry::new(
-                self.options.max_handshakes,
-                self.options.evict_after,
-            )),
-            changed: Condvar::new(),
-            shared_writes: S::SHARED_WRITES,
-            epoch: Instant::now(),
-        });
+        let options = self.options;
+        let state = Arc::new(State::new(
+            Listener::new(options.max_handshakes, options.evict_after),
+            (Condvar::new(), Condvar::notify_all),
+            (Instant::now(), Instant::elapsed),
+        ));
         let config = Arc::new(Config {
-            acceptor: self.options.acceptor,
-            nodelay: self.options.nodelay,
-            callback: self.options.callback,
+            options,
             layer,
             handler: Arc::new(handler),
         });
@@ -233,15 +220,14 @@ impl ServerBuilder {
             state,
             thread: Some(thread),
             local_addr,
+            shared_writes: S::SHARED_WRITES,
         })
     }
 }
 
 struct Config<S: Served> {
-    acceptor: Acceptor,
-    nodelay: bool,
-    callback: Option<Arc<Callback>>,
-    layer: Layer,
+    options: ServerOptions<Acceptor>,
+    layer: S::Layer,
     handler: Arc<Handler<S>>,
 }
 
@@ -249,42 +235,36 @@ struct Config<S: Served> {
 /// socket (`None` if duplicating it failed, out of descriptors: the
 /// connection is served all the same, and closed by its own thread) and,
 /// once open, its state.
-type Conns = Registry<Option<TcpStream>, Arc<Shared>>;
+type Conns = Listener<Option<TcpStream>, Arc<Shared>>;
 
-struct ServerState {
-    conns: Mutex<Conns>,
-    /// Signalled when a handshake finishes, a connection ends, or the
-    /// server stops.
-    changed: Condvar,
-    /// Whether close frames can be written through a second handle to the
-    /// socket.
-    shared_writes: bool,
-    /// Where the admission clock starts.
-    epoch: Instant,
+/// The connections, shared by the accept loop, the connections' threads
+/// and the `Server`: waiters wait on the condition variable, signalled
+/// when a handshake finishes, a connection ends, or the server stops.
+type State = wsock_io::listener::Shared<Option<TcpStream>, Arc<Shared>, Condvar, Instant>;
+
+/// Asks `step` until it says go (`Some`) or stop (`None`), waiting on the
+/// condition variable as it says in between.
+fn until<R>(state: &State, mut step: impl FnMut(&mut Conns, Duration) -> Step<R>) -> Option<R> {
+    let mut conns = state.lock();
+    loop {
+        let now = state.now();
+        match step(&mut conns, now) {
+            Step::Go(go) => return Some(go),
+            Step::Wait(until) => {
+                let wait = wsock_io::listener::wait_time(until, now);
+                let waited = state.changed().wait_timeout(conns, wait);
+                conns = waited.unwrap_or_else(PoisonError::into_inner).0;
+            }
+            _ => return None,
+        }
+    }
 }
 
-impl ServerState {
-    /// The admission clock.
-    fn now(&self) -> Duration {
-        self.epoch.elapsed()
-    }
-
-    /// Waits on `conns` as `room` says (a handshake finishing wakes it),
-    /// at most until `limit`.
-    fn wait<'a>(
-        &self,
-        conns: MutexGuard<'a, Conns>,
-        room: Room,
-        limit: Duration,
-    ) -> MutexGuard<'a, Conns> {
-        let wait = match room {
-            Room::At(at) => at.saturating_sub(self.now()).min(limit),
-            _ => limit,
-        };
-        self.changed
-            .wait_timeout(conns, wait.max(Duration::from_millis(1)))
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0
+/// Ends a connection through its second handle: its thread sees its reads
+/// fail and ends.
+fn end(stream: Option<TcpStream>) {
+    if let Some(stream) = stream {
+        let _ = stream.shutdown(Shutdown::Both);
     }
 }
 
@@ -322,9 +302,12 @@ impl ServerState {
 /// # Ok::<(), wsock_blocking::Error>(())
 /// ```
 pub struct Server {
-    state: Arc<ServerState>,
+    state: Arc<State>,
     thread: Option<JoinHandle<()>>,
     local_addr: SocketAddr,
+    /// Whether close frames can be written through a second handle to the
+    /// socket.
+    shared_writes: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -360,12 +343,12 @@ impl Server {
 
     /// Connections open now (handshakes included).
     pub fn connections(&self) -> usize {
-        lock(&self.state.conns).connections()
+        self.state.connections()
     }
 
     /// Opening handshakes in progress now.
     pub fn handshakes(&self) -> usize {
-        lock(&self.state.conns).handshakes()
+        self.state.handshakes()
     }
 
     /// Stops gracefully: stops accepting, ends handshakes in progress,
@@ -381,23 +364,18 @@ impl Server {
         let Some(thread) = self.thread.take() else {
             return ShutdownReport::default();
         };
-        let deadline = Instant::now() + timeout.min(FOREVER);
-        let stopping = lock(&self.state.conns).begin_shutdown(|stream, shared| {
+        let stopping = self.state.stop(timeout, |stream, shared| {
             let stream = stream.as_ref().and_then(|s| s.try_clone().ok());
             (Arc::clone(shared), stream)
         });
-        self.state.changed.notify_all();
         // Wake the blocking accept with a connection of our own.
-        let _ = TcpStream::connect_timeout(&wake_addr(self.local_addr), Duration::from_secs(1));
+        let wake = wsock_io::listen::wake_addr(self.local_addr);
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         let _ = thread.join();
-        // Handshakes in progress: end them.
-        for stream in stopping.handshakes.iter().flatten() {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-        let mut report = stopping.report;
-        for (shared, stream) in stopping.open {
+        // Handshakes in progress are ended; open connections asked to close.
+        let report = stopping.carry_out(end, |(shared, stream)| {
             match stream {
-                Some(mut stream) if self.state.shared_writes => {
+                Some(mut stream) if self.shared_writes => {
                     shared.start_close(&mut stream, CloseCode::GOING_AWAY, SHUTDOWN_REASON);
                 }
                 // Only the connection's thread can write to its TLS session
@@ -407,26 +385,11 @@ impl Server {
                     shared.queue_close(CloseCode::GOING_AWAY, SHUTDOWN_REASON);
                 }
             }
-            report.close_sent += 1;
-        }
-        let mut conns = lock(&self.state.conns);
-        while conns.connections() > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            conns = self
-                .state
-                .changed
-                .wait_timeout(conns, left)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
-        }
-        let (forced, report) = conns.finish_shutdown(report);
-        drop(conns);
-        for stream in forced.iter().flatten() {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
+            true
+        });
+        let _ = until(&self.state, |conns, now| conns.drained(now));
+        let (forced, report) = self.state.lock().finish(report);
+        forced.into_iter().for_each(end);
         report
     }
 }
@@ -437,93 +400,29 @@ impl Drop for Server {
     }
 }
 
-/// Where to connect to reach a listener on `addr` (an unspecified address
-/// is reached through loopback).
-fn wake_addr(addr: SocketAddr) -> SocketAddr {
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, addr.port())
-}
-
-fn accept_loop<S: Served>(
-    listener: &TcpListener,
-    state: &Arc<ServerState>,
-    config: &Arc<Config<S>>,
-) {
-    let mut failures = AcceptLog::default();
-    loop {
-        if !wait_for_room(state) {
+fn accept_loop<S: Served>(listener: &TcpListener, state: &Arc<State>, config: &Arc<Config<S>>) {
+    while until(state, |conns, now| conns.next(now)).is_some() {
+        // After a failure, the listener backs off until a connection ends
+        // or the back-off passes.
+        let accepted = listener.accept();
+        let Some((stream, _)) = state.accepted(accepted) else {
+            continue;
+        };
+        // A second handle to the socket, to end or close it from outside.
+        let mut second = stream.try_clone().ok();
+        let Some(admitted) = until(state, |conns, now| conns.admit(now, &mut second)) else {
             return;
+        };
+        if let Some((victim, stream)) = admitted.evicted {
+            end(stream);
+            crate::diag::evicted(victim.get());
         }
-        let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Back off until a connection ends or the backoff passes.
-                let conns = lock(&state.conns);
-                if !conns.is_stopping() && failures.failed(state.now(), &e) {
-                    let _ = state.changed.wait_timeout(conns, ACCEPT_BACKOFF);
-                }
-                continue;
-            }
-        };
-        failures.accepted(state.now());
-        let Some(handshake) = admit(state, stream.try_clone().ok()) else {
-            return;
-        };
-        let (thread_state, thread_config) = (Arc::clone(state), Arc::clone(config));
-        let spawned = std::thread::Builder::new()
+        // Dropped with the closure if the thread cannot be spawned.
+        let registration = Registration::new(Arc::clone(state), admitted.id);
+        let config = Arc::clone(config);
+        let _ = std::thread::Builder::new()
             .name("wsock-conn".into())
-            .spawn(move || serve_connection(stream, handshake, &thread_state, &thread_config));
-        if spawned.is_err() {
-            let _ = lock(&state.conns).finished(handshake);
-            state.changed.notify_all();
-        }
-    }
-}
-
-/// Waits until there is room for another handshake, so that connections
-/// wait in the listen backlog meanwhile; `false` if the server stops.
-fn wait_for_room(state: &ServerState) -> bool {
-    let mut conns = lock(&state.conns);
-    loop {
-        if conns.is_stopping() {
-            return false;
-        }
-        let room = conns.room(state.now());
-        if room == Room::Now {
-            return true;
-        }
-        conns = state.wait(conns, room, FOREVER);
-    }
-}
-
-/// Admits a connection just accepted (`stream` is a second handle to it),
-/// ending a stalled handshake if that is what made room, and waiting if
-/// the room has gone meanwhile. `None` if the server stops.
-fn admit(state: &ServerState, mut stream: Option<TcpStream>) -> Option<HandshakeId> {
-    let mut conns = lock(&state.conns);
-    loop {
-        if conns.is_stopping() {
-            return None;
-        }
-        match conns.admit(state.now(), stream) {
-            Ok(admitted) => {
-                if let Some((victim, stream)) = admitted.evicted {
-                    // Its thread sees its read fail and ends.
-                    if let Some(stream) = stream {
-                        let _ = stream.shutdown(Shutdown::Both);
-                    }
-                    crate::diag::evicted(victim.get());
-                }
-                return Some(admitted.id);
-            }
-            Err(back) => stream = back,
-        }
-        let room = conns.room(state.now());
-        conns = state.wait(conns, room, FOREVER);
+            .spawn(move || serve_connection(stream, &registration, &config));
     }
 }
 
@@ -540,59 +439,27 @@ fn admit(state: &ServerState, mut stream: Option<TcpStream>) -> Option<Handshake
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn listen<A: ToSocketAddrs>(addr: A, backlog: u32) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let mut last = None;
-    for addr in addr.to_socket_addrs()? {
-        let bound = Socket::new(Domain::for_address(addr), Type::STREAM, None).and_then(|socket| {
-            #[cfg(unix)]
-            socket.set_reuse_address(true)?;
-            socket.bind(&addr.into())?;
-            socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
-            Ok(socket)
-        });
-        match bound {
-            Ok(socket) => return Ok(socket.into()),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(wsock_io::registry::no_address))
+    wsock_io::listen::bind(addr.to_socket_addrs()?, backlog)
 }
 
-/// Removes the connection's entry and frees its handshake slot when its
-/// thread ends, even by a panic.
-struct Registration<'a> {
-    state: &'a ServerState,
-    id: HandshakeId,
-}
-
-impl Drop for Registration<'_> {
-    fn drop(&mut self) {
-        let _ = lock(&self.state.conns).finished(self.id);
-        // Also wakes an accept loop backing off: descriptors were freed.
-        self.state.changed.notify_all();
-    }
-}
-
+/// Serves one connection on its own thread; `registration` forgets it when
+/// the thread ends, even by a panic.
 fn serve_connection<S: Served>(
     tcp: TcpStream,
-    id: HandshakeId,
-    state: &ServerState,
+    registration: &Registration<Option<TcpStream>, Arc<Shared>, Condvar, Instant>,
     config: &Config<S>,
 ) {
-    let _registration = Registration { state, id };
-    let _ = tcp.set_nodelay(config.nodelay);
+    let _ = tcp.set_nodelay(config.options.nodelay);
     let Ok(stream) = S::establish(tcp, &config.layer) else {
         return;
     };
-    let result = config.acceptor.accept_with(stream, |request| {
+    let result = config.options.acceptor.accept_with(stream, |request| {
         // The request has arrived whole: never evicted from now on.
-        lock(&state.conns).request_complete(id);
-        wsock_io::options::decide(config.callback.as_deref(), request)
+        registration.request_complete();
+        wsock_io::options::decide(config.options.callback.as_deref(), request)
     });
     let Ok(ws) = result else { return };
-    let open = lock(&state.conns).opened(id, ws.shared_arc());
-    state.changed.notify_all();
-    if open {
+    if registration.opened(ws.shared_arc()) {
         (config.handler)(ws);
     }
     // Else evicted or shut down as the handshake finished.

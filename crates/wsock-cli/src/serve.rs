@@ -20,8 +20,8 @@ use std::fmt;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_sink::Sink as _;
@@ -31,9 +31,9 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
-use wsock_core::admission::{AcceptFailures, HandshakeId, Room};
+use wsock_core::admission::HandshakeId;
 use wsock_core::{CloseCode, CloseFrame, Message};
-use wsock_io::registry::Registry;
+use wsock_io::listener::{Listener, Registration, Step as Next};
 use wsock_tokio::tls::TlsAcceptor;
 use wsock_tokio::{Accept, Acceptor, Request, Stats, WebSocket};
 
@@ -41,10 +41,6 @@ use crate::cli::{Runtime, ServeArgs};
 use crate::exit::{CliError, Result};
 use crate::format::{printable, subprotocol_suffix};
 use crate::page::{Head, Page, Rewind};
-
-/// Pause after a failed `accept` (for example too many open files), so the
-/// loop does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Settings every connection handler needs.
 #[derive(Clone)]
@@ -253,20 +249,25 @@ async fn serve_tokio(
     }
     let max = args.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(max));
-    let handshakes = Handshakes::new(Registry::new(args.max_handshakes, args.evict_after));
-    let mut failures = AcceptFailures::default();
+    let handshakes = Arc::new(Handshakes::new(
+        Listener::new(args.max_handshakes, args.evict_after),
+        (Notify::new(), Notify::notify_waiters),
+        (Instant::now(), Instant::elapsed),
+    ));
     let signal = shutdown_signal();
     tokio::pin!(signal);
     loop {
         let next = tokio::select! {
             () = &mut signal => break,
-            next = accept_next(&listener, &slots, &handshakes, &mut failures) => next,
+            next = accept_next(&listener, &slots, &handshakes) => next,
         };
         let Some((permit, tcp, peer)) = next else {
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let (key, handshake) = handshakes.admit().await;
+        let Some((key, handshake)) = admit(&handshakes).await else {
+            break;
+        };
         let id = handshake.id();
         let settings = settings.clone();
         let tls = tls.clone();
@@ -287,13 +288,18 @@ async fn serve_tokio(
                 }
             }
         });
-        handshakes.spawned(key, task.abort_handle());
+        // Recorded unless the handshake is done already: a connection
+        // whose handshake is done is not ended to make room.
+        if let Some(slot) = handshakes.lock().payload_mut(key) {
+            *slot = Some(task.abort_handle());
+        }
     }
 
     // Graceful shutdown: stop accepting, end handshakes, ask every
     // connection to close (1001), and wait for them within the limit.
     drop(listener);
-    handshakes.abort_all();
+    let tasks = handshakes.lock().clear();
+    tasks.into_iter().flatten().for_each(|task| task.abort());
     let open = max - slots.available_permits();
     info!("shutting down: closing {open} connections");
     stop.send_replace(true);
@@ -423,18 +429,20 @@ pub(crate) fn report_shutdown(open: usize, left: usize) {
 
 /// The next connection and a slot for it, once there is room for its
 /// handshake (until then connections wait in the listen backlog); `None`
-/// after a failed accept.
+/// after a failed accept, which backs the next one off (the listener
+/// says how long).
 async fn accept_next(
     listener: &TcpListener,
     slots: &Arc<Semaphore>,
     handshakes: &Handshakes,
-    failures: &mut AcceptFailures,
 ) -> Option<(OwnedSemaphorePermit, TcpStream, SocketAddr)> {
     let permit = Arc::clone(slots).acquire_owned().await.ok()?;
-    handshakes.wait_for_room().await;
-    match listener.accept().await {
+    until(handshakes, |table, now| table.next(now)).await?;
+    let accepted = listener.accept().await;
+    let mut table = handshakes.lock();
+    match accepted {
         Ok((tcp, peer)) => {
-            if let Some(episode) = failures.accepted(handshakes.now()) {
+            if let Some(episode) = table.accepted(handshakes.now()) {
                 info!(
                     "accepting again after {} failed attempts in {:.1} s",
                     episode.failures,
@@ -444,17 +452,8 @@ async fn accept_next(
             Some((permit, tcp, peer))
         }
         Err(e) => {
-            use std::io::ErrorKind;
-            let reset = matches!(
-                e.kind(),
-                ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
-            );
-            if !reset {
-                if failures.failed(handshakes.now()) {
-                    warn!("accept failed: {e}; retrying until descriptors free up");
-                }
-                // Descriptors come back as connections end: try again soon.
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            if table.accept_failed(handshakes.now(), &e) {
+                warn!("accept failed: {e}; retrying until descriptors free up");
             }
             None
         }
@@ -481,29 +480,54 @@ pub(crate) async fn shutdown_signal() {
 /// The opening handshakes in progress (TLS included), admitted as
 /// [`wsock_core::admission`] says: at most `--max-handshakes` at once, a
 /// stalled one (request incomplete after `--evict-after`) ended only to
-/// make room for a waiting connection.
-#[derive(Clone)]
-struct Handshakes {
-    inner: Arc<HandshakesInner>,
+/// make room for a waiting connection. Each handshake's task is recorded
+/// right after it is spawned, before another is admitted, so an evicted
+/// handshake always has its task. A handshake leaves when done: the
+/// connections are counted by `--max-connections`.
+type Handshakes = wsock_io::listener::Shared<Option<AbortHandle>, (), Notify, Instant>;
+
+/// Asks `step` until it says go (`Some`) or stop (`None`), waiting as it
+/// says in between: for the next change (registered before `step` looks,
+/// so that none is missed), at most until the time it gives.
+async fn until<R>(
+    handshakes: &Handshakes,
+    mut step: impl FnMut(&mut Listener<Option<AbortHandle>, ()>, Duration) -> Next<R>,
+) -> Option<R> {
+    loop {
+        let changed = handshakes.changed().notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let now = handshakes.now();
+        let next = step(&mut handshakes.lock(), now);
+        match next {
+            Next::Go(go) => return Some(go),
+            Next::Wait(until) => {
+                let wait = wsock_io::listener::wait_time(until, now);
+                let _ = tokio::time::timeout(wait, changed).await;
+            }
+            _ => return None,
+        }
+    }
 }
 
-struct HandshakesInner {
-    table: Mutex<HandshakeTable>,
-    /// Signalled when a handshake finishes.
-    changed: Notify,
-    /// Where the admission clock starts.
-    epoch: Instant,
+/// Admits a connection just accepted, ending the stalled handshake that
+/// made room, if any; `None` once the server stops.
+async fn admit(handshakes: &Arc<Handshakes>) -> Option<(HandshakeId, Handshake)> {
+    let admitted = until(handshakes, |table, now| table.admit(now, &mut None)).await?;
+    if let Some((victim, task)) = admitted.evicted {
+        debug!(
+            "#{} handshake stalled: ended to make room (--evict-after)",
+            victim.get() + 1
+        );
+        task.inspect(AbortHandle::abort);
+    }
+    let slot = Registration::new(Arc::clone(handshakes), admitted.id);
+    Some((admitted.id, Handshake { slot: Some(slot) }))
 }
-
-/// The admission bookkeeping, and each handshake's task once spawned
-/// (the accept loop records it right after admitting, before it admits
-/// another, so an evicted handshake always has its task). A handshake
-/// leaves it when done: the connections are counted by `--max-connections`.
-type HandshakeTable = Registry<Option<AbortHandle>, ()>;
 
 /// One handshake in progress; it gives its slot back when done or dropped.
 pub(crate) struct Handshake {
-    slot: Option<(Arc<HandshakesInner>, HandshakeId)>,
+    slot: Option<Registration<Option<AbortHandle>, (), Notify, Instant>>,
 }
 
 impl Handshake {
@@ -513,114 +537,18 @@ impl Handshake {
     }
 
     pub(crate) fn id(&self) -> u64 {
-        self.slot.as_ref().map_or(0, |(_, id)| id.get() + 1)
+        self.slot.as_ref().map_or(0, |slot| slot.id().get() + 1)
     }
 
     /// The request has arrived whole: never evicted from now on.
     pub(crate) fn request_complete(&self) {
-        if let Some((inner, id)) = &self.slot {
-            inner.lock().request_complete(*id);
+        if let Some(slot) = &self.slot {
+            slot.request_complete();
         }
     }
 
     pub(crate) fn done(&mut self) {
-        if let Some((inner, id)) = self.slot.take() {
-            let _ = inner.lock().finished(id);
-            inner.changed.notify_waiters();
-        }
-    }
-}
-
-impl Drop for Handshake {
-    fn drop(&mut self) {
-        self.done();
-    }
-}
-
-impl HandshakesInner {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HandshakeTable> {
-        self.table.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Handshakes {
-    fn new(table: HandshakeTable) -> Self {
-        Self {
-            inner: Arc::new(HandshakesInner {
-                table: Mutex::new(table),
-                changed: Notify::new(),
-                epoch: Instant::now(),
-            }),
-        }
-    }
-
-    /// The admission clock.
-    fn now(&self) -> Duration {
-        self.inner.epoch.elapsed()
-    }
-
-    /// Waits as `room` says, with the wake-up registered beforehand.
-    async fn wait(&self, room: Room, changed: Pin<&mut tokio::sync::futures::Notified<'_>>) {
-        match room {
-            Room::At(at) => {
-                let _ = tokio::time::timeout_at(self.inner.epoch + at, changed).await;
-            }
-            Room::WhenOneFinishes => changed.await,
-            _ => {}
-        }
-    }
-
-    /// Waits until there is room for another handshake.
-    async fn wait_for_room(&self) {
-        loop {
-            let changed = self.inner.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            let room = self.inner.lock().room(self.now());
-            if room == Room::Now {
-                return;
-            }
-            self.wait(room, changed).await;
-        }
-    }
-
-    /// Admits a connection just accepted, ending the stalled handshake
-    /// that made room, if any.
-    async fn admit(&self) -> (HandshakeId, Handshake) {
-        loop {
-            let changed = self.inner.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            let room = {
-                let mut table = self.inner.lock();
-                if let Ok(admitted) = table.admit(self.now(), None) {
-                    if let Some((victim, task)) = admitted.evicted {
-                        debug!(
-                            "#{} handshake stalled: ended to make room (--evict-after)",
-                            victim.get() + 1
-                        );
-                        task.inspect(AbortHandle::abort);
-                    }
-                    let slot = Some((Arc::clone(&self.inner), admitted.id));
-                    return (admitted.id, Handshake { slot });
-                }
-                table.room(self.now())
-            };
-            self.wait(room, changed).await;
-        }
-    }
-
-    /// Ends every handshake in progress.
-    fn abort_all(&self) {
-        let tasks = self.inner.lock().clear();
-        tasks.into_iter().flatten().for_each(|task| task.abort());
-    }
-
-    /// Records the task of handshake `id`, unless it is already done.
-    fn spawned(&self, id: HandshakeId, task: AbortHandle) {
-        if let Some(slot) = self.inner.lock().payload_mut(id) {
-            *slot = Some(task);
-        }
+        self.slot = None;
     }
 }
 

@@ -1,8 +1,9 @@
 //! Diagnostics through `tracing` (the default-on `tracing` feature): a span
 //! per connection and an event for each thing worth knowing about it. They
 //! cost nothing when no subscriber listens, and without the feature they
-//! compile to nothing. Everything here is at `debug` level: a server's
-//! clients misbehaving is normal, not a warning for the server.
+//! compile to nothing. Everything about connections is at `debug` level: a
+//! server's clients misbehaving is normal, not a warning for the server.
+//! A server running out of resources to accept with is one.
 
 #[cfg(feature = "tracing")]
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +64,27 @@ pub fn evicted(connection: u64) {
     tracing::debug!(connection, "stalled handshake ended to make room");
     #[cfg(not(feature = "tracing"))]
     let _ = connection;
+}
+
+/// A server's `accept` began failing for want of resources (out of file
+/// descriptors and the like): once per episode, as the listener says.
+pub fn accept_failing(error: &std::io::Error) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(%error, "accept failing; retrying until resources free up");
+    #[cfg(not(feature = "tracing"))]
+    let _ = error;
+}
+
+/// A server's `accept` works again after `episode`.
+pub fn accepting_again(episode: wsock_core::admission::FailureEpisode) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        failures = episode.failures,
+        lasted_ms = u64::try_from(episode.lasted.as_millis()).unwrap_or(u64::MAX),
+        "accepting connections again"
+    );
+    #[cfg(not(feature = "tracing"))]
+    let _ = episode;
 }
 
 /// The opening handshake succeeded.

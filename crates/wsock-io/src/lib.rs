@@ -4,7 +4,9 @@
 //! reports, the builders' options and setters, the client's connection
 //! plan, the server handshake's answers, what a handshake leaves behind,
 //! the record of a handshake run outside the adapter (`opened`, for
-//! wsock-hyper), and the registry of a `Server`'s connections.
+//! wsock-hyper), and what a `Server`'s listener decides (its registry of
+//! connections, when to accept and wait, the stop sequence) and the
+//! socket it binds.
 //!
 //! `wsock-blocking` and `wsock-tokio` re-export these types, so an error
 //! means the same in both and code that handles errors works with either.
@@ -22,6 +24,10 @@ pub mod connect;
 pub mod diag;
 #[doc(hidden)]
 pub mod handshake;
+#[doc(hidden)]
+pub mod listen;
+#[doc(hidden)]
+pub mod listener;
 #[doc(hidden)]
 pub mod opened;
 #[doc(hidden)]

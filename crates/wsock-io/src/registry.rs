@@ -1,8 +1,7 @@
 //! [`Registry`]: the connections a `Server` keeps track of, whatever its
-//! I/O. Both adapters' listeners (a thread per connection, a task per
-//! connection) drive the same bookkeeping, so admission, eviction and the
-//! shutdown's accounting cannot drift apart; each listener keeps only the
-//! accepting, the spawning, the waiting and the TLS layer.
+//! I/O: admission, eviction and the shutdown's accounting. The
+//! [`Listener`](crate::listener::Listener) that both adapters' listeners
+//! and `wsock serve` drive keeps its table here.
 //!
 //! Sans-IO like [`Admission`], which it wraps: the caller passes `now` and
 //! does the ending and the closing itself, with what it stored per entry:
@@ -13,33 +12,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use wsock_core::admission::{AcceptFailures, Admission, HandshakeId, Room};
+use wsock_core::admission::{Admission, HandshakeId, Room};
 
 use crate::ShutdownReport;
 
-/// The longest wait a shutdown deadline stands for: `Duration::MAX` and
-/// the like mean "wait as long as it takes".
-pub const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
-
-/// Longest pause after a failed `accept` (out of file descriptors and the
-/// like), so the accept loop does not spin; a connection that ends cuts it
-/// short.
-pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-/// The close reason sent to every connection when the server shuts down
-/// (with 1001, going away).
-pub const SHUTDOWN_REASON: &str = "server shutting down";
-
-/// What a server's `listen` returns when its address resolves to nothing.
-pub fn no_address() -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::InvalidInput,
-        "could not resolve to any address",
-    )
-}
-
 /// A connection let in by [`Registry::admit`].
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Admitted<T> {
     /// Its id: pass it to the registry's other methods.
@@ -53,13 +31,32 @@ pub struct Admitted<T> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Stopping<T, R> {
-    /// `open` and `handshakes_ended` filled in; the caller adds
-    /// `close_sent` and passes it to [`Registry::finish_shutdown`].
+    /// `open` and `handshakes_ended` filled in; `close_sent` is added by
+    /// [`carry_out`](Self::carry_out) (or the caller), and the report then
+    /// goes to [`Registry::finish_shutdown`].
     pub report: ShutdownReport,
     /// The payloads of the handshakes in progress, now forgotten: end them.
     pub handshakes: Vec<T>,
     /// What the caller drew from each open connection: ask it to close.
     pub open: Vec<R>,
+}
+
+impl<T, R> Stopping<T, R> {
+    /// Carries out the stop's first step: ends each handshake in progress
+    /// with `end`, and asks each open connection to close with `close`
+    /// (`true` if its close frame went out or was queued). The report so
+    /// far, for [`Registry::finish_shutdown`].
+    pub fn carry_out(self, end: impl FnMut(T), close: impl FnMut(R) -> bool) -> ShutdownReport {
+        self.handshakes.into_iter().for_each(end);
+        let mut report = self.report;
+        report.close_sent = self
+            .open
+            .into_iter()
+            .map(close)
+            .filter(|&sent| sent)
+            .count();
+        report
+    }
 }
 
 struct Entry<T, C> {
@@ -231,46 +228,6 @@ impl<T, C> Registry<T, C> {
     }
 }
 
-/// How a server logs failed `accept` calls: transient ones (a connection
-/// reset before it was accepted) are passed over; running out of
-/// resources is logged once per episode, as [`AcceptFailures`] says.
-#[derive(Debug, Default)]
-pub struct AcceptLog(AcceptFailures);
-
-impl AcceptLog {
-    /// An `accept` failed at `now` with `error`: whether to back off (for
-    /// [`ACCEPT_BACKOFF`], or until a connection ends) before the next.
-    pub fn failed(&mut self, now: Duration, error: &std::io::Error) -> bool {
-        use std::io::ErrorKind;
-        if matches!(
-            error.kind(),
-            ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
-        ) {
-            return false;
-        }
-        if self.0.failed(now) {
-            #[cfg(feature = "tracing")]
-            tracing::warn!(%error, "accept failing; retrying until resources free up");
-        }
-        true
-    }
-
-    /// An `accept` succeeded at `now`: logs the end of an episode.
-    pub fn accepted(&mut self, now: Duration) {
-        let recovered = self.0.accepted(now);
-        #[cfg(feature = "tracing")]
-        if let Some(episode) = recovered {
-            tracing::info!(
-                failures = episode.failures,
-                lasted_ms = u64::try_from(episode.lasted.as_millis()).unwrap_or(u64::MAX),
-                "accepting connections again"
-            );
-        }
-        #[cfg(not(feature = "tracing"))]
-        let _ = recovered;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,21 +327,5 @@ mod tests {
             assert_eq!(got, expected, "case {opened}/{finishing}/{sent}");
             assert_eq!(registry.connections(), 0);
         }
-    }
-
-    #[test]
-    fn transient_accept_errors_need_no_backoff() {
-        use std::io::{Error, ErrorKind};
-        let mut log = AcceptLog::default();
-        for (kind, back_off) in [
-            (ErrorKind::ConnectionReset, false),
-            (ErrorKind::ConnectionAborted, false),
-            (ErrorKind::Interrupted, false),
-            (ErrorKind::OutOfMemory, true),
-            (ErrorKind::Other, true),
-        ] {
-            assert_eq!(log.failed(SEC, &Error::from(kind)), back_off, "{kind:?}");
-        }
-        log.accepted(2 * SEC);
     }
 }

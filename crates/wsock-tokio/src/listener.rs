@@ -2,21 +2,19 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::Notify;
-use tokio::sync::futures::Notified;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 use wsock_core::CloseCode;
-use wsock_core::admission::{HandshakeId, Room};
+use wsock_io::listener::{Listener, Registration, SHUTDOWN_REASON, Step};
 use wsock_io::options::ServerOptions;
-use wsock_io::registry::{ACCEPT_BACKOFF, AcceptLog, FOREVER, Registry, SHUTDOWN_REASON};
 
-use crate::shared::{Shared, lock};
+use crate::shared::Shared;
 use crate::{Accept, Acceptor, Error, Rejection, Request, ShutdownReport, WebSocket};
 
 /// Settings of a [`Server`].
@@ -82,7 +80,7 @@ impl ServerBuilder {
         H: Fn(WebSocket<TcpStream>) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
-        self.start(listener, Plain, handler)
+        self.start(listener, (), handler)
     }
 
     /// Binds a listener to `addr` and serves `wss://` on it: see
@@ -123,7 +121,7 @@ impl ServerBuilder {
         H: Fn(WebSocket<crate::ServerTlsStream>) -> F + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
-        self.start(listener, Tls(acceptor), handler)
+        self.start(listener, acceptor, handler)
     }
 
     fn start<L, H, F>(self, listener: TcpListener, layer: L, handler: H) -> Result<Server, Error>
@@ -133,24 +131,18 @@ impl ServerBuilder {
         F: Future<Output = ()> + Send + 'static,
     {
         let local_addr = listener.local_addr()?;
-        let state = Arc::new(State {
-            conns: Mutex::new(Registry::new(
-                self.options.max_handshakes,
-                self.options.evict_after,
-            )),
-            changed: Notify::new(),
-            epoch: Instant::now(),
-        });
-        let serving = Serving {
-            builder: self,
-            layer,
-        };
-        let task = tokio::spawn(accept_loop(
-            listener,
-            Arc::clone(&state),
-            Arc::new(serving),
-            Arc::new(handler),
+        let options = self.options;
+        let state = Arc::new(State::new(
+            Listener::new(options.max_handshakes, options.evict_after),
+            (Notify::new(), Notify::notify_waiters),
+            (Instant::now(), Instant::elapsed),
         ));
+        let config = Serving {
+            options,
+            layer,
+            handler,
+        };
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&state), Arc::new(config)));
         Ok(Server {
             state,
             task: Some(task),
@@ -159,10 +151,12 @@ impl ServerBuilder {
     }
 }
 
-/// A server's settings and the layer under its opening handshakes.
-struct Serving<L> {
-    builder: ServerBuilder,
+/// A server's settings, the layer under its opening handshakes and its
+/// handler.
+struct Serving<L, H> {
+    options: ServerOptions<Acceptor>,
     layer: L,
+    handler: H,
 }
 
 /// A WebSocket server running on Tokio tasks: one accepts, and each
@@ -184,40 +178,44 @@ impl std::fmt::Debug for Server {
     }
 }
 
-struct State {
-    /// Connections by id (their handshake's id): each task's abort handle
-    /// (set right after it is spawned) and, once open, what closes it.
-    conns: Mutex<Registry<Option<AbortHandle>, Weak<dyn Closable>>>,
-    /// Signalled whenever a handshake finishes or a connection ends.
-    changed: Notify,
-    /// Where the admission clock starts.
-    epoch: Instant,
+/// Connections by id (their handshake's id): each task's abort handle
+/// (set right after it is spawned) and, once open, what closes it.
+type Conns = Listener<Option<AbortHandle>, Weak<dyn Closable>>;
+
+/// The connections, shared by the accept loop, the connections' tasks and
+/// the `Server`: waiters wait on the `Notify`, signalled whenever a
+/// handshake finishes or a connection ends.
+type State = wsock_io::listener::Shared<Option<AbortHandle>, Weak<dyn Closable>, Notify, Instant>;
+
+/// Asks `step` until it says go (`Some`) or stop (`None`), waiting as it
+/// says in between: for the next change (registered before `step` looks,
+/// so that none is missed), at most until the time it gives (on Tokio's
+/// clock, which a test may pause).
+async fn until<R>(
+    state: &State,
+    mut step: impl FnMut(&mut Conns, Duration) -> Step<R>,
+) -> Option<R> {
+    loop {
+        let changed = state.changed().notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let now = state.now();
+        let next = step(&mut state.lock(), now);
+        match next {
+            Step::Go(go) => return Some(go),
+            Step::Wait(until) => {
+                let wait = wsock_io::listener::wait_time(until, now);
+                let _ = tokio::time::timeout(wait, changed).await;
+            }
+            _ => return None,
+        }
+    }
 }
 
-impl State {
-    /// The admission clock.
-    fn now(&self) -> Duration {
-        self.epoch.elapsed()
-    }
-
-    /// A wake-up for the next change, registered before the caller looks
-    /// at the state so that no change is missed.
-    fn next_change(&self) -> std::pin::Pin<Box<Notified<'_>>> {
-        let mut changed = Box::pin(self.changed.notified());
-        changed.as_mut().enable();
-        changed
-    }
-
-    /// Waits as `room` says: until a handshake finishes, or until a
-    /// handshake counts as stalled.
-    async fn wait(&self, room: Room, changed: std::pin::Pin<Box<Notified<'_>>>) {
-        match room {
-            Room::At(at) => {
-                let _ = tokio::time::timeout_at(self.epoch + at, changed).await;
-            }
-            Room::WhenOneFinishes => changed.await,
-            _ => {}
-        }
+/// Ends a connection's task.
+fn end(task: Option<AbortHandle>) {
+    if let Some(task) = task {
+        task.abort();
     }
 }
 
@@ -247,12 +245,12 @@ impl Server {
 
     /// Connections open now, handshakes included.
     pub fn connections(&self) -> usize {
-        lock(&self.state.conns).connections()
+        self.state.connections()
     }
 
     /// Opening handshakes in progress now.
     pub fn handshakes(&self) -> usize {
-        lock(&self.state.conns).handshakes()
+        self.state.handshakes()
     }
 
     /// Stops gracefully: stops accepting, ends handshakes in progress,
@@ -261,35 +259,20 @@ impl Server {
     /// running then are aborted; the report counts them in
     /// [`forced`](ShutdownReport::forced).
     pub async fn shutdown(mut self, timeout: Duration) -> ShutdownReport {
-        let deadline = tokio::time::Instant::now() + timeout.min(FOREVER);
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
         }
-        let stopping = lock(&self.state.conns).begin_shutdown(|_, closer| closer.clone());
-        let mut report = stopping.report;
-        for task in stopping.handshakes.into_iter().flatten() {
-            task.abort();
-        }
-        for shared in stopping.open {
-            if shared
-                .upgrade()
-                .is_some_and(|s| s.close_from_outside(CloseCode::GOING_AWAY, SHUTDOWN_REASON))
-            {
-                report.close_sent += 1;
-            }
-        }
-        loop {
-            let changed = self.state.next_change();
-            if lock(&self.state.conns).connections() == 0 {
-                break;
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                break;
-            }
-        }
-        let (forced, report) = lock(&self.state.conns).finish_shutdown(report);
-        forced.into_iter().flatten().for_each(|t| t.abort());
+        let stopping = self.state.stop(timeout, |_, closer| closer.clone());
+        // Handshakes in progress are ended; open connections asked to close.
+        let report = stopping.carry_out(end, |closer| {
+            let close =
+                |s: Arc<dyn Closable>| s.close_from_outside(CloseCode::GOING_AWAY, SHUTDOWN_REASON);
+            closer.upgrade().is_some_and(close)
+        });
+        let _ = until(&self.state, |conns, now| conns.drained(now)).await;
+        let (forced, report) = self.state.lock().finish(report);
+        forced.into_iter().for_each(end);
         report
     }
 }
@@ -299,94 +282,42 @@ impl Drop for Server {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-        let tasks = lock(&self.state.conns).clear();
-        tasks.into_iter().flatten().for_each(|t| t.abort());
+        let tasks = self.state.lock().clear();
+        tasks.into_iter().for_each(end);
     }
 }
 
-async fn accept_loop<L, H, F>(
-    listener: TcpListener,
-    state: Arc<State>,
-    config: Arc<Serving<L>>,
-    handler: Arc<H>,
-) where
+async fn accept_loop<L, H, F>(listener: TcpListener, state: Arc<State>, config: Arc<Serving<L, H>>)
+where
     L: Layer,
     H: Fn(WebSocket<L::Stream>) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let mut failures = AcceptLog::default();
-    loop {
-        wait_for_room(&state).await;
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Wait until a connection ends or the backoff passes.
-                let changed = state.next_change();
-                if failures.failed(state.now(), &e) {
-                    let _ = tokio::time::timeout(ACCEPT_BACKOFF, changed).await;
-                }
-                continue;
-            }
+    while until(&state, |conns, now| conns.next(now)).await.is_some() {
+        // After a failure, the listener backs off until a connection ends
+        // or the back-off passes.
+        let accepted = listener.accept().await;
+        let Some((tcp, peer)) = state.accepted(accepted) else {
+            continue;
         };
-        failures.accepted(state.now());
-        if config.builder.options.nodelay {
-            let _ = tcp.set_nodelay(true);
-        }
-        let Some(handshake) = admit(&state).await else {
+        let _ = tcp.set_nodelay(config.options.nodelay);
+        let Some(admitted) = until(&state, |conns, now| conns.admit(now, &mut None)).await else {
             return;
         };
-        let task = tokio::spawn(serve_connection(
-            tcp,
-            peer,
-            handshake,
-            Arc::clone(&state),
-            Arc::clone(&config),
-            Arc::clone(&handler),
-        ));
-        match lock(&state.conns).payload_mut(handshake) {
+        if let Some((victim, task)) = admitted.evicted {
+            // A task not recorded yet is aborted as soon as it is (its
+            // entry is gone).
+            end(task);
+            crate::diag::evicted(victim.get());
+        }
+        let registration = Registration::new(Arc::clone(&state), admitted.id);
+        let connection = serve_connection(tcp, peer, registration, Arc::clone(&config));
+        let task = tokio::spawn(connection);
+        match state.lock().payload_mut(admitted.id) {
             Some(entry) => *entry = Some(task.abort_handle()),
-            // Ended already to make room.
+            // Ended already: to make room, or the connection is over.
             None => task.abort(),
         }
-    }
-}
-
-/// Waits until there is room for another handshake, so that connections
-/// wait in the listen backlog meanwhile.
-async fn wait_for_room(state: &State) {
-    loop {
-        let changed = state.next_change();
-        let room = lock(&state.conns).room(state.now());
-        if room == Room::Now {
-            return;
-        }
-        state.wait(room, changed).await;
-    }
-}
-
-/// Admits a connection just accepted, ending a stalled handshake if that
-/// is what made room, and waiting if the room has gone meanwhile. `None`
-/// once the server stops.
-async fn admit(state: &State) -> Option<HandshakeId> {
-    loop {
-        let changed = state.next_change();
-        let room = {
-            let mut conns = lock(&state.conns);
-            if let Ok(admitted) = conns.admit(state.now(), None) {
-                if let Some((victim, task)) = admitted.evicted {
-                    // A task not recorded yet is aborted as soon as it is
-                    // (its entry is gone).
-                    task.inspect(AbortHandle::abort);
-                    crate::diag::evicted(victim.get());
-                }
-                return Some(admitted.id);
-            }
-            if conns.is_stopping() {
-                return None;
-            }
-            conns.room(state.now())
-        };
-        state.wait(room, changed).await;
     }
 }
 
@@ -406,21 +337,9 @@ async fn admit(state: &State) -> Option<HandshakeId> {
 /// # }
 /// ```
 pub async fn listen<A: ToSocketAddrs>(addr: A, backlog: u32) -> std::io::Result<TcpListener> {
-    let mut last = None;
-    for addr in tokio::net::lookup_host(addr).await? {
-        let socket = if addr.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        #[cfg(unix)]
-        socket.set_reuseaddr(true)?;
-        match socket.bind(addr).and_then(|()| socket.listen(backlog)) {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(wsock_io::registry::no_address))
+    let listener = wsock_io::listen::bind(tokio::net::lookup_host(addr).await?, backlog)?;
+    listener.set_nonblocking(true)?;
+    TcpListener::from_std(listener)
 }
 
 /// An open connection as the server sees it: something to ask to close
@@ -443,33 +362,26 @@ trait Layer: Send + Sync + 'static {
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
     /// The layer's handshake, then the opening handshake with `callback`.
-    fn accept<'a, C>(
+    fn accept<'a>(
         &'a self,
         builder: &'a Acceptor,
         tcp: TcpStream,
-        callback: C,
+        callback: impl FnOnce(&Request) -> Result<Accept, Rejection> + Send + 'a,
         span: crate::diag::Span,
-    ) -> impl Future<Output = Result<WebSocket<Self::Stream>, Error>> + Send + 'a
-    where
-        C: FnOnce(&Request) -> Result<Accept, Rejection> + Send + 'a;
+    ) -> impl Future<Output = Result<WebSocket<Self::Stream>, Error>> + Send + 'a;
 }
 
 /// `ws://`: the opening handshake right on the TCP connection.
-struct Plain;
-
-impl Layer for Plain {
+impl Layer for () {
     type Stream = TcpStream;
 
-    fn accept<'a, C>(
+    fn accept<'a>(
         &'a self,
         builder: &'a Acceptor,
         tcp: TcpStream,
-        callback: C,
+        callback: impl FnOnce(&Request) -> Result<Accept, Rejection> + Send + 'a,
         span: crate::diag::Span,
-    ) -> impl Future<Output = Result<WebSocket<TcpStream>, Error>> + Send + 'a
-    where
-        C: FnOnce(&Request) -> Result<Accept, Rejection> + Send + 'a,
-    {
+    ) -> impl Future<Output = Result<WebSocket<TcpStream>, Error>> + Send + 'a {
         builder.accept_in(tcp, callback, span)
     }
 }
@@ -477,99 +389,52 @@ impl Layer for Plain {
 /// `wss://`: a TLS handshake, bounded by the acceptor's handshake
 /// timeout, then the opening handshake.
 #[cfg(feature = "tls")]
-struct Tls(wsock_tls::TlsAcceptor);
-
-#[cfg(feature = "tls")]
-impl Layer for Tls {
+impl Layer for wsock_tls::TlsAcceptor {
     type Stream = crate::ServerTlsStream;
 
-    fn accept<'a, C>(
+    fn accept<'a>(
         &'a self,
         builder: &'a Acceptor,
         tcp: TcpStream,
-        callback: C,
+        callback: impl FnOnce(&Request) -> Result<Accept, Rejection> + Send + 'a,
         span: crate::diag::Span,
-    ) -> impl Future<Output = Result<WebSocket<crate::ServerTlsStream>, Error>> + Send + 'a
-    where
-        C: FnOnce(&Request) -> Result<Accept, Rejection> + Send + 'a,
-    {
-        builder.accept_tls_in(&self.0, tcp, callback, span)
+    ) -> impl Future<Output = Result<WebSocket<crate::ServerTlsStream>, Error>> + Send + 'a {
+        builder.accept_tls_in(self, tcp, callback, span)
     }
 }
 
-/// Removes the connection's entry when its task ends, by return, panic or
-/// abort.
-struct Registration {
-    state: Arc<State>,
-    /// Connections are keyed by their handshake's id.
-    handshake: HandshakeId,
-}
-
-impl Registration {
-    /// Records that the request has arrived whole: it is never evicted.
-    fn request_complete(&self) {
-        lock(&self.state.conns).request_complete(self.handshake);
-    }
-
-    /// Records that the handshake is done; `false` if the connection was
-    /// dropped from the server meanwhile.
-    fn opened<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-        &self,
-        ws: &WebSocket<S>,
-    ) -> bool {
-        let shared: Arc<dyn Closable> = ws.shared().clone();
-        let open = lock(&self.state.conns).opened(self.handshake, Arc::downgrade(&shared));
-        self.state.changed.notify_waiters();
-        open
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        let _ = lock(&self.state.conns).finished(self.handshake);
-        self.state.changed.notify_waiters();
-    }
-}
-
+/// Serves one connection on its own task; `registration` forgets it when
+/// the task ends, by return, panic or abort.
 async fn serve_connection<L, H, F>(
     tcp: TcpStream,
     peer: SocketAddr,
-    handshake: HandshakeId,
-    state: Arc<State>,
-    config: Arc<Serving<L>>,
-    handler: Arc<H>,
+    registration: Registration<Option<AbortHandle>, Weak<dyn Closable>, Notify, Instant>,
+    config: Arc<Serving<L, H>>,
 ) where
     L: Layer,
     H: Fn(WebSocket<L::Stream>) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let registration = Registration {
-        state: Arc::clone(&state),
-        handshake,
-    };
-    let builder = &config.builder;
+    let options = &config.options;
     let local = tcp.local_addr().ok();
     let span = crate::diag::connection_span(wsock_core::Role::Server);
     crate::diag::record_peer(&span, peer);
+    let decide = |request: &Request| {
+        registration.request_complete();
+        wsock_io::options::decide(options.callback.as_deref(), request)
+    };
     let result = config
         .layer
-        .accept(
-            &builder.options.acceptor,
-            tcp,
-            |request| {
-                registration.request_complete();
-                wsock_io::options::decide(builder.options.callback.as_deref(), request)
-            },
-            span,
-        )
+        .accept(&options.acceptor, tcp, decide, span)
         .await;
     let Ok(ws) = result else {
         return;
     };
     let ws = ws.with_addrs(local.map(|local| (local, peer)));
-    if !registration.opened(&ws) {
+    let shared: Arc<dyn Closable> = ws.shared().clone();
+    if !registration.opened(Arc::downgrade(&shared)) {
         // Evicted or shut down as the handshake finished.
         return;
     }
-    handler(ws).await;
+    (config.handler)(ws).await;
 }
