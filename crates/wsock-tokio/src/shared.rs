@@ -20,7 +20,7 @@ use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::Duration;
 use std::{future::Future, io};
 
@@ -132,10 +132,11 @@ pub(crate) struct Shared<S> {
     write: Direction,
     /// The origin of the core's clock.
     origin: Instant,
-    role: Role,
-    extensions: wsock_core::Extensions,
-    protocol: Option<String>,
-    write_buffer_size: usize,
+    pub(crate) role: Role,
+    pub(crate) extensions: wsock_core::Extensions,
+    pub(crate) protocol: Option<String>,
+    /// The write-buffer bound (at least 1).
+    pub(crate) write_buffer_size: usize,
     /// What TLS negotiated, for connections this crate set up over TLS.
     #[cfg(feature = "tls")]
     pub(crate) tls_info: Option<wsock_tls::TlsInfo>,
@@ -306,15 +307,9 @@ pub(crate) enum Flush {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
-    pub(crate) fn new(io: S, conn: Connection) -> Self {
-        let span = crate::diag::connection_span(conn.role());
-        Self::with_span(io, conn, span)
-    }
-
-    /// [`new`](Self::new), in a span the handshake already reported in.
-    pub(crate) fn with_span(io: S, conn: Connection, span: crate::diag::Span) -> Self {
-        let config = conn.config();
-        let write_buffer_size = config.write_buffer_size.max(1);
+    /// The state of a connection reporting in `span` (where its handshake,
+    /// if this crate ran it, already reported).
+    pub(crate) fn new(io: S, conn: Connection, span: crate::diag::Span) -> Self {
         Self {
             role: conn.role(),
             handshake: Handshake::None,
@@ -323,7 +318,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             coalescing: AtomicBool::new(false),
             protocol: conn.protocol().map(Into::into),
             extensions: conn.extensions(),
-            write_buffer_size,
+            write_buffer_size: conn.config().write_buffer_size.max(1),
             #[cfg(feature = "tls")]
             tls_info: None,
             origin: Instant::now(),
@@ -377,23 +372,6 @@ impl<S> Shared<S> {
     /// The last handle was dropped: see `close_unwaited`.
     pub(crate) fn close_on_drop(&self) {
         (self.on_drop)(self);
-    }
-
-    pub(crate) fn role(&self) -> Role {
-        self.role
-    }
-
-    /// Reports a close frame we queue.
-    pub(crate) fn note_close_sent(&self, frame: &wsock_core::CloseFrame) {
-        crate::diag::close(&lock(&self.inner).span, false, Some(frame));
-    }
-
-    pub(crate) fn protocol(&self) -> Option<&str> {
-        self.protocol.as_deref()
-    }
-
-    pub(crate) fn extensions(&self) -> wsock_core::Extensions {
-        self.extensions
     }
 
     pub(crate) fn state(&self) -> State {
@@ -459,27 +437,28 @@ impl<S> Shared<S> {
         self.queue(|c| c.send_prepared(message))
     }
 
+    /// Queues `frame` (`None`: 1000) unless the closing handshake already
+    /// started, and reports it as sent; whether it was queued.
+    pub(crate) fn queue_close(&self, frame: Option<CloseFrame>) -> Result<bool, Error> {
+        let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
+        let queued = self.queue(|c| match c.state() {
+            State::Open => c.close(frame.code, &frame.reason).map(|()| true),
+            _ => Ok(false),
+        })?;
+        if queued {
+            crate::diag::close(&lock(&self.inner).span, false, Some(&frame));
+        }
+        Ok(queued)
+    }
+
     /// Queues a close frame if the connection is open, and wakes both
     /// halves so whichever is waiting writes it out. For a server shutting
     /// down, from outside the connection's task.
-    pub(crate) fn close_from_outside(&self, code: wsock_core::CloseCode, reason: &str) -> bool {
-        let queued = self.queue(|conn| {
-            if conn.state() == State::Open {
-                conn.close(code, reason).map(|()| true)
-            } else {
-                Ok(false)
-            }
-        });
-        if matches!(queued, Ok(true)) {
-            self.note_close_sent(&wsock_core::CloseFrame::new(code, reason));
-        }
+    pub(crate) fn close_from_outside(&self, code: CloseCode, reason: &str) -> bool {
+        let queued = self.queue_close(Some(CloseFrame::new(code, reason)));
         self.read.wake();
         self.write.wake();
         matches!(queued, Ok(true))
-    }
-
-    pub(crate) fn write_buffer_size(&self) -> usize {
-        self.write_buffer_size
     }
 
     /// Turns write coalescing on (with the function that starts the
@@ -544,7 +523,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             crate::diag::close(&inner.span, false, Some(&frame));
         }
         let mut cx = Context::from_waker(Waker::noop());
-        if !inner.conn.is_write_shut() && self.poll_write_out(inner, WRITER, &cx).is_ready() {
+        if !inner.conn.is_write_shut()
+            && self.poll_write_out(inner, WRITER, &cx) == Poll::Ready(true)
+        {
             let _ = Pin::new(&mut inner.io).poll_shutdown(&mut cx);
         }
         inner.end();
@@ -555,21 +536,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     pub(crate) fn poll_flush_deferred(&self, cx: &Context<'_>) -> Poll<()> {
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
+        // A failure is reported by whichever handle polls next.
         if inner.terminal.is_none()
             && !inner.done
             && !inner.conn.is_write_shut()
             && inner.conn.wants_write()
+            && self.poll_write_out(inner, FLUSHER, cx).is_pending()
         {
-            match self.poll_write_out(inner, FLUSHER, cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => {
-                    // Whichever handle polls next reports it.
-                    inner.fail_io(e);
-                    self.read.wake();
-                    self.write.wake();
-                }
-            }
+            return Poll::Pending;
         }
         inner.flusher = false;
         Poll::Ready(())
@@ -577,20 +551,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
 
     /// Writes the core's output until it is empty, then flushes the
     /// transport. Polls with the shared write waker after registering `cx`
-    /// in `slot`.
-    fn poll_write_out(
-        &self,
-        inner: &mut Inner<S>,
-        slot: usize,
-        cx: &Context<'_>,
-    ) -> Poll<io::Result<()>> {
+    /// in `slot`. `Ready(false)`: the transport failed, and so did the
+    /// connection (both halves are woken to learn it).
+    fn poll_write_out(&self, inner: &mut Inner<S>, slot: usize, cx: &Context<'_>) -> Poll<bool> {
         let mut wcx = Context::from_waker(self.write.register(slot, cx));
         let vectored = inner.io.is_write_vectored();
-        loop {
+        let result = loop {
             let mut pieces = [&[][..]; MAX_SLICES];
             let n = inner.conn.poll_transmit(&mut pieces);
             if n == 0 {
-                break;
+                inner.deferred = 0;
+                break ready!(Pin::new(&mut inner.io).poll_flush(&mut wcx));
             }
             let io = Pin::new(&mut inner.io);
             let written = if vectored && n > 1 {
@@ -599,15 +570,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             } else {
                 io.poll_write(&mut wcx, pieces[0])
             };
-            match written {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => inner.conn.consume_output(n),
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
+            match ready!(written) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => inner.conn.consume_output(n),
+                Err(e) => break Err(e),
             }
+        };
+        if let Err(e) = result {
+            inner.fail_io(e);
+            self.read.wake();
+            self.write.wake();
+            return Poll::Ready(false);
         }
-        inner.deferred = 0;
-        Pin::new(&mut inner.io).poll_flush(&mut wcx)
+        Poll::Ready(true)
     }
 
     /// Receives the next event that `handle` takes: it is called for each
@@ -644,37 +619,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 match inner.conn.poll_event() {
                     Ok(Some(event)) => {
                         st.idle_since = None;
-                        let closing = matches!(event, Event::Message(Message::Close(_)));
-                        if let Event::Message(Message::Close(frame)) = &event {
-                            crate::diag::close(&inner.span, true, frame.as_ref());
-                        }
                         // Only a ping (its pong) or a close (the reply)
                         // makes us owe output right away; data the writer
                         // queued is written when it flushes or when this
                         // reader has to wait, so several queued messages
                         // go out in one write.
-                        let owes = closing || matches!(event, Event::Message(Message::Ping(_)));
-                        let out = handle(event, st);
-                        if closing {
-                            // The writer may wait on a timer that moved.
-                            self.write.wake();
-                        }
-                        match out {
-                            Some(out) => {
-                                // Send what the event made us owe (a pong, a
-                                // close reply) now; a failure shows next time.
-                                if owes
-                                    && inner.conn.wants_write()
-                                    && let Poll::Ready(Err(e)) =
-                                        self.poll_write_out(inner, READER, cx)
-                                {
-                                    inner.fail_io(e);
-                                    self.write.wake();
-                                }
-                                return Poll::Ready(Ok(Some(out)));
+                        let owes = match &event {
+                            Event::Message(Message::Close(frame)) => {
+                                crate::diag::close(&inner.span, true, frame.as_ref());
+                                // The writer may wait on a timer that moved.
+                                self.write.wake();
+                                true
                             }
-                            None => continue,
+                            event => matches!(event, Event::Message(Message::Ping(_))),
+                        };
+                        let Some(out) = handle(event, st) else {
+                            continue;
+                        };
+                        // Send what the event made us owe (a pong, a close
+                        // reply) now; a failure shows next time.
+                        if owes && inner.conn.wants_write() {
+                            let _ = self.poll_write_out(inner, READER, cx);
                         }
+                        return Poll::Ready(Ok(Some(out)));
                     }
                     Ok(None) => {}
                     Err(err) => {
@@ -701,89 +668,75 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 read_ahead = true;
             } else if inner.conn.wants_write()
                 && !inner.conn.is_write_shut()
-                && let Poll::Ready(Err(e)) = self.poll_write_out(inner, READER, cx)
+                && self.poll_write_out(inner, READER, cx) == Poll::Ready(false)
             {
-                inner.fail_io(e);
-                self.write.wake();
                 continue;
             }
 
             // 3. Closing: the core's plan for ending the transport, within
             //    its deadline (a timer of the core's, see 5).
             let closing = inner.conn.poll_close_step();
-            match closing {
+            let discard = match closing {
                 Some(CloseStep::ShutdownWrite) => {
                     let mut wcx = Context::from_waker(self.write.register(READER, cx));
                     if Pin::new(&mut inner.io).poll_shutdown(&mut wcx).is_ready() {
                         inner.conn.handle_write_shut();
                         continue;
                     }
+                    false
                 }
-                Some(CloseStep::DiscardInput) if self.poll_discard(inner, cx).is_ready() => {
-                    continue;
-                }
-                // Not over; or waiting for input to discard, or for the
-                // transport to take what step 2 could not write.
-                None | Some(CloseStep::DiscardInput | CloseStep::WriteOutput) => {}
+                Some(CloseStep::DiscardInput) => true,
+                // Only the end of stream matters now (a client waiting for
+                // the server to close): discard.
+                None => inner.conn.wants_read() && inner.conn.state() == State::Closed,
+                // Waiting for the transport to take what step 2 could not
+                // write.
+                Some(CloseStep::WriteOutput) => false,
                 Some(_) => {
                     inner.end();
                     self.write.wake();
                     continue;
                 }
-            }
-            if closing.is_none() && inner.conn.wants_read() {
-                // 4. Read.
-                let rwaker = self.read.register(READER, cx);
-                if inner.conn.state() == State::Closed {
-                    // Only the end of stream matters now (a client waiting
-                    // for the server to close): discard.
-                    if self.poll_discard(inner, cx).is_ready() {
-                        continue;
-                    }
-                } else {
-                    let mut rcx = Context::from_waker(rwaker);
-                    // Straight into the core's read buffer, without zeroing
-                    // its room first; the bytes count when `space` drops.
-                    let mut space = inner.conn.read_space();
-                    let read = poll_read_buf(Pin::new(&mut inner.io), &mut rcx, &mut space);
-                    drop(space);
+            };
+            if discard {
+                if self.poll_discard(inner, cx).is_ready() {
+                    continue;
+                }
+            } else if closing.is_none() && inner.conn.wants_read() {
+                // 4. Read, straight into the core's read buffer without
+                //    zeroing its room first (the bytes count when the
+                //    space drops, at the end of the statement).
+                let mut rcx = Context::from_waker(self.read.register(READER, cx));
+                let io = Pin::new(&mut inner.io);
+                let read = poll_read_buf(io, &mut rcx, &mut inner.conn.read_space());
+                if let Poll::Ready(read) = read {
                     match read {
-                        Poll::Ready(Ok(n)) => {
-                            if n == 0 {
-                                inner.conn.handle_eof();
-                            } else {
-                                // Starts the core's idle timer afresh.
-                                inner.conn.handle_timeout(self.now());
-                                inner.note_timer_error();
-                                st.idle_since = None;
-                                st.input_since_armed = true;
-                                st.quiet = false;
-                            }
-                            continue;
+                        Ok(0) => inner.conn.handle_eof(),
+                        Ok(_) => {
+                            // Starts the core's idle timer afresh.
+                            inner.conn.handle_timeout(self.now());
+                            inner.note_timer_error();
+                            st.idle_since = None;
+                            st.input_since_armed = true;
+                            st.quiet = false;
                         }
-                        Poll::Ready(Err(e)) => {
+                        Err(e) => {
                             inner.fail_io(e);
                             self.write.wake();
-                            continue;
-                        }
-                        Poll::Pending => {
-                            // Nothing more to read now: what step 2 held
-                            // back goes out before the wait.
-                            if hold_back
-                                && let Poll::Ready(Err(e)) = self.poll_write_out(inner, READER, cx)
-                            {
-                                inner.fail_io(e);
-                                self.write.wake();
-                                continue;
-                            }
-                            if st.quiet {
-                                inner.conn.shrink_buffers();
-                            } else if st.shrink_at.is_none() {
-                                st.shrink_at = Some(Instant::now() + SHRINK_AFTER);
-                                st.input_since_armed = false;
-                            }
                         }
                     }
+                    continue;
+                }
+                // Nothing more to read now: what step 2 held back goes out
+                // before the wait.
+                if hold_back && self.poll_write_out(inner, READER, cx) == Poll::Ready(false) {
+                    continue;
+                }
+                if st.quiet {
+                    inner.conn.shrink_buffers();
+                } else if st.shrink_at.is_none() {
+                    st.shrink_at = Some(Instant::now() + SHRINK_AFTER);
+                    st.input_since_armed = false;
                 }
             }
 
@@ -878,15 +831,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             }
             let before = inner.conn.buffered_output();
             match self.poll_write_out(inner, WRITER, cx) {
-                Poll::Ready(Ok(())) => {
+                Poll::Ready(true) => {
                     st.stalled_since = None;
                     return Poll::Ready(Ok(()));
                 }
-                Poll::Ready(Err(e)) => {
-                    inner.fail_io(e);
-                    self.read.wake();
-                    return Poll::Ready(Err(inner.writer_error()));
-                }
+                Poll::Ready(false) => return Poll::Ready(Err(inner.writer_error())),
                 Poll::Pending => {}
             }
             if inner.conn.buffered_output() < before {

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -138,9 +139,9 @@ macro_rules! debug_impl {
         impl<S> fmt::Debug for $t<S> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($t))
-                    .field("role", &self.shared.role())
+                    .field("role", &self.shared.role)
                     .field("state", &self.shared.state())
-                    .field("protocol", &self.shared.protocol())
+                    .field("protocol", &self.shared.protocol)
                     .finish_non_exhaustive()
             }
         }
@@ -211,18 +212,18 @@ macro_rules! common_accessors {
 
         /// Which end of the connection this is.
         pub fn role(&self) -> Role {
-            self.shared.role()
+            self.shared.role
         }
 
         /// The subprotocol the handshake settled on, if any.
         pub fn protocol(&self) -> Option<&str> {
-            self.shared.protocol()
+            self.shared.protocol.as_deref()
         }
 
         /// The extensions the handshake negotiated (permessage-deflate and
         /// its parameters, with the `deflate` feature).
         pub fn extensions(&self) -> wsock_core::Extensions {
-            self.shared.extensions()
+            self.shared.extensions
         }
 
         /// Where the closing handshake stands.
@@ -423,18 +424,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// handshake already fed to it). Write coalescing is off, as for
     /// [`from_raw`](Self::from_raw).
     pub fn from_connection(io: S, conn: Connection) -> Self {
-        Self {
-            shared: Arc::new(Shared::new(io, conn)),
-            recv: RecvState::default(),
-            send: SendState::default(),
-        }
+        let span = crate::diag::connection_span(conn.role());
+        Self::from_handshake(io, conn, span)
     }
 
     /// [`from_connection`](Self::from_connection), in the diagnostics
     /// span its handshake reported in.
     pub(crate) fn from_handshake(io: S, conn: Connection, span: crate::diag::Span) -> Self {
         Self {
-            shared: Arc::new(Shared::with_span(io, conn, span)),
+            shared: Arc::new(Shared::new(io, conn, span)),
             recv: RecvState::default(),
             send: SendState::default(),
         }
@@ -445,33 +443,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         &self.shared
     }
 
-    /// Records what the opening handshake exchanged (before the handle is
-    /// shared).
-    pub(crate) fn with_handshake(mut self, handshake: Handshake) -> Self {
+    /// Records what `record` sets on the shared state: what the handshake
+    /// and the transport were (only before the handle is shared).
+    fn with(mut self, record: impl FnOnce(&mut Shared<S>)) -> Self {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.handshake = handshake;
+            record(shared);
         }
         self
     }
 
-    /// Records the transport's addresses (before the handle is shared).
-    pub(crate) fn with_addrs(
-        mut self,
-        addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
-    ) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.addrs = addrs;
-        }
-        self
+    /// Records what the opening handshake exchanged.
+    pub(crate) fn with_handshake(self, handshake: Handshake) -> Self {
+        self.with(|shared| shared.handshake = handshake)
     }
 
-    /// Records what TLS negotiated (before the handle is shared).
+    /// Records the transport's addresses.
+    pub(crate) fn with_addrs(self, addrs: Option<(SocketAddr, SocketAddr)>) -> Self {
+        self.with(|shared| shared.addrs = addrs)
+    }
+
+    /// Records what TLS negotiated.
     #[cfg(feature = "tls")]
-    pub(crate) fn with_tls_info(mut self, info: wsock_tls::TlsInfo) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.tls_info = Some(info);
-        }
-        self
+    pub(crate) fn with_tls_info(self, info: wsock_tls::TlsInfo) -> Self {
+        self.with(|shared| shared.tls_info = Some(info))
     }
 
     recv_methods!();
@@ -487,7 +481,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`send`](Self::send) instead and keep calling [`recv`](Self::recv)
     /// until it returns `None`.
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
-        match queue_close(&self.shared, frame) {
+        match self.shared.queue_close(frame) {
             Err(e) if e.kind() == ErrorKind::InvalidInput => return Err(e),
             _ => {}
         }
@@ -617,14 +611,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// unless one was sent, and writes it out. The [`ReadHalf`] receives
     /// the peer's close and ends the connection, so keep it receiving.
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
-        match queue_close(&self.shared, frame) {
-            Err(e) if e.kind() == ErrorKind::AlreadyClosed => return Ok(()),
-            other => other?,
-        }
-        match poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await {
-            Err(e) if e.kind() == ErrorKind::AlreadyClosed => Ok(()),
-            other => other,
-        }
+        poll_fn(|cx| poll_close(&self.shared, &mut self.send, cx, frame.as_ref())).await
     }
 
     /// Writes queued output out: all of it, or until it is under the write
@@ -643,7 +630,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// Whether the write buffer is under its bound, so a message may be
     /// queued without waiting.
     pub(crate) fn has_room(&self) -> bool {
-        self.shared.buffered_output() < self.shared.write_buffer_size()
+        self.shared.buffered_output() < self.shared.write_buffer_size
     }
 
     /// Queues a prepared message without writing it.
@@ -652,21 +639,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     }
 }
 
-/// Queues a close frame unless the closing handshake already started.
-fn queue_close<S>(shared: &Shared<S>, frame: Option<CloseFrame>) -> Result<(), Error> {
-    let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
-    let mut sent = false;
-    shared.queue(|c| match c.state() {
-        State::Open => {
-            sent = true;
-            c.close(frame.code, &frame.reason)
-        }
-        _ => Ok(()),
-    })?;
-    if sent {
-        shared.note_close_sent(&frame);
-    }
-    Ok(())
+/// Sends `frame` (`None`: 1000) unless a close frame was sent, and writes
+/// everything out; a connection already closed is no error. A write
+/// half's `close`, and a `Sink`'s.
+fn poll_close<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared<S>,
+    st: &mut SendState,
+    cx: &mut Context<'_>,
+    frame: Option<&CloseFrame>,
+) -> Poll<Result<(), Error>> {
+    let result = match shared.queue_close(frame.cloned()) {
+        Ok(_) => ready!(shared.poll_flush(st, cx, Flush::All)),
+        Err(e) => Err(e),
+    };
+    Poll::Ready(match result {
+        Err(e) if e.kind() == ErrorKind::AlreadyClosed => Ok(()),
+        other => other,
+    })
 }
 
 fn poll_recv<S: AsyncRead + AsyncWrite + Unpin>(
@@ -811,14 +800,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MessageWriter<'_, S> {
         }
         self.shared.poll_flush(self.st, cx, Flush::All)
     }
-
-    /// Closes the connection with 1011: a message begun cannot be ended.
-    fn abort(&self, reason: &str) {
-        let _ = self.shared.queue(|c| match c.state() {
-            State::Open => c.close(CloseCode::INTERNAL_ERROR, reason),
-            _ => Ok(()),
-        });
-    }
 }
 
 impl<S> fmt::Debug for MessageWriter<'_, S> {
@@ -868,33 +849,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MessageWriter<'_, S> {
     }
 }
 
+impl<S> MessageWriter<'_, S> {
+    /// Closes the connection with 1011: a message begun cannot be ended.
+    fn abort(&self, reason: &str) {
+        let frame = CloseFrame::new(CloseCode::INTERNAL_ERROR, reason);
+        let _ = self.shared.queue_close(Some(frame));
+    }
+}
+
 impl<S> Drop for MessageWriter<'_, S> {
     fn drop(&mut self) {
         if self.message.is_started() && !self.message.is_finished() {
-            let _ = self
-                .shared
-                .queue(|c| c.close(CloseCode::INTERNAL_ERROR, "message aborted"));
+            self.abort("message aborted");
         }
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
-    type Item = Result<Message, Error>;
+macro_rules! stream_impl {
+    ($($t:ident),+) => {$(
+        impl<S: AsyncRead + AsyncWrite + Unpin> Stream for $t<S> {
+            type Item = Result<Message, Error>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        poll_recv(&this.shared, &mut this.recv, cx).map(Result::transpose)
-    }
+            fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+                let this = self.get_mut();
+                poll_recv(&this.shared, &mut this.recv, cx).map(Result::transpose)
+            }
+        }
+    )+};
 }
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
-    type Item = Result<Message, Error>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        poll_recv(&this.shared, &mut this.recv, cx).map(Result::transpose)
-    }
-}
+stream_impl!(WebSocket, ReadHalf);
 
 /// `poll_ready` waits for room in the write buffer, `start_send` queues,
 /// `poll_flush` writes out, `poll_close` sends a close frame (1000) unless
@@ -921,14 +904,7 @@ macro_rules! sink_impl {
 
             fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
                 let this = self.get_mut();
-                match queue_close(&this.shared, None) {
-                    Err(e) if e.kind() == ErrorKind::AlreadyClosed => return Poll::Ready(Ok(())),
-                    other => other?,
-                }
-                match ready!(this.shared.poll_flush(&mut this.send, cx, Flush::All)) {
-                    Err(e) if e.kind() == ErrorKind::AlreadyClosed => Poll::Ready(Ok(())),
-                    other => Poll::Ready(other),
-                }
+                poll_close(&this.shared, &mut this.send, cx, None)
             }
         }
     };
