@@ -365,8 +365,7 @@ fn close<S: Transport>(
             return Ok(());
         }
         let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
-        shared
-            .close_conn(&mut conn, frame.code, frame.reason.as_str())
+        wsock_io::queue::close(&mut conn, &shared.span, frame.code, &frame.reason)
             .map_err(Error::core)?;
     }
     match shared.flush(io, Wait::Yes, None) {

@@ -1,9 +1,9 @@
 //! What wsock's I/O adapters share, whatever their I/O: the error model
 //! ([`Error`], [`ErrorKind`], [`Timeout`], [`ConnectAttempt`]), the
 //! server's [`ShutdownReport`] and, hidden, the diagnostics each connection
-//! reports, the builders' options and setters, the client's connection
-//! plan, the server handshake's answers, and the registry of a `Server`'s
-//! connections.
+//! reports (and what is queued with a report: `queue`), the builders'
+//! options and setters, the client's connection plan, the server
+//! handshake's answers, and the registry of a `Server`'s connections.
 //!
 //! `wsock-blocking` and `wsock-tokio` re-export these types, so an error
 //! means the same in both and code that handles errors works with either.
@@ -21,6 +21,8 @@ pub mod connect;
 pub mod diag;
 #[doc(hidden)]
 pub mod options;
+#[doc(hidden)]
+pub mod queue;
 #[doc(hidden)]
 pub mod registry;
 
