@@ -2,7 +2,7 @@
 //! Eyeballs (RFC 8305) connection racing.
 
 use std::future::{Future, poll_fn};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
@@ -213,7 +213,10 @@ impl ClientBuilder {
             }
             let addrs = match &self.options.addresses {
                 Some(addrs) => addrs.clone(),
-                None => resolve(host, port).await?,
+                // An IP address is not looked up.
+                None => (tokio::net::lookup_host((host, port)).await)
+                    .map_err(|e| Error::dns(host, e))?
+                    .collect(),
             };
             let target = target(host, port);
             if addrs.is_empty() {
@@ -296,16 +299,6 @@ impl ClientBuilder {
         let connected = within(config.handshake.timeout, Timeout::Handshake, what, work).await?;
         Ok((io, connected))
     }
-}
-
-async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    let addrs = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| Error::dns(host, e))?;
-    Ok(addrs.collect())
 }
 
 /// `work`, failing with a `which` timeout once `limit` passes.

@@ -18,7 +18,6 @@
 
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::Duration;
@@ -90,10 +89,7 @@ impl Wake for WakerSlots {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let taken = {
-            let mut slots = lock(&self.slots);
-            [slots[0].take(), slots[1].take(), slots[2].take()]
-        };
+        let taken = std::mem::take(&mut *lock(&self.slots));
         for waker in taken.into_iter().flatten() {
             waker.wake();
         }
@@ -149,8 +145,6 @@ pub(crate) struct Shared<S> {
     /// What dropping the last handle does (a function, so that `Drop`,
     /// which cannot require `S: AsyncWrite`, can write).
     on_drop: fn(&Self),
-    /// Write coalescing is on (read without the lock by every `send`).
-    coalescing: AtomicBool,
 }
 
 /// The request a server accepted, or the response a client got.
@@ -167,8 +161,9 @@ struct Inner<S> {
     done: bool,
     /// Why the connection failed, for whichever half asks.
     terminal: Option<Error>,
-    reader_reported: bool,
-    writer_reported: bool,
+    /// The failure was reported to the receiving side ([`READER`]), to
+    /// the sending side ([`WRITER`]).
+    reported: [bool; 2],
     /// The connection's diagnostics span.
     span: crate::diag::Span,
     /// Starts the task that writes what `send` deferred; `None` when
@@ -207,35 +202,26 @@ impl<S> Inner<S> {
         self.conn.shrink_buffers();
     }
 
-    /// What the receiving side reports once the connection is done: the
-    /// failure once, then the end of the stream.
-    fn reader_end<T>(&mut self) -> Result<Option<T>, Error> {
-        match &self.terminal {
-            Some(err) if !self.reader_reported => {
-                self.reader_reported = true;
-                Err(err.clone())
-            }
-            _ => Ok(None),
-        }
+    /// The failure, the first time `side` asks for it.
+    fn take_error(&mut self, side: usize) -> Option<Error> {
+        let err = self.terminal.clone().filter(|_| !self.reported[side])?;
+        self.reported[side] = true;
+        Some(err)
     }
 
     /// What the sending side reports when it cannot proceed: the failure
     /// once, then "already closed".
     fn writer_error(&mut self) -> Error {
-        match &self.terminal {
-            Some(err) if !self.writer_reported => {
-                self.writer_reported = true;
-                err.clone()
-            }
-            _ => Error::already_closed(),
-        }
+        self.take_error(WRITER)
+            .unwrap_or_else(Error::already_closed)
     }
 
-    /// Picks up an error a timer left in the core, so both halves see it.
-    fn note_timer_error(&mut self) {
-        if let Some(err) = self.conn.pending_error() {
-            let err = Error::core(err.clone());
-            self.set_terminal(err);
+    /// Advances the core's timers to `now`, and picks up an error a timer
+    /// left in the core, so both halves see it.
+    fn handle_timeout(&mut self, now: Duration) {
+        self.conn.handle_timeout(now);
+        if let Some(err) = self.conn.pending_error().cloned() {
+            self.set_terminal(Error::core(err));
         }
     }
 }
@@ -252,17 +238,11 @@ impl Timer {
         if deadline <= Instant::now() {
             return true;
         }
-        let sleep = match &mut self.sleep {
-            Some(sleep) => {
-                if sleep.deadline() != deadline {
-                    sleep.as_mut().reset(deadline);
-                }
-                sleep
-            }
-            None => self
-                .sleep
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
-        };
+        let sleep =
+            (self.sleep).get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
         sleep.as_mut().poll(cx).is_ready()
     }
 }
@@ -315,7 +295,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             handshake: Handshake::None,
             addrs: None,
             on_drop: Self::close_unwaited,
-            coalescing: AtomicBool::new(false),
             protocol: conn.protocol().map(Into::into),
             extensions: conn.extensions(),
             write_buffer_size: conn.config().write_buffer_size.max(1),
@@ -329,8 +308,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 io,
                 done: false,
                 terminal: None,
-                reader_reported: false,
-                writer_reported: false,
+                reported: [false; 2],
                 span,
                 spawner: None,
                 deferred: 0,
@@ -399,13 +377,21 @@ impl<S> Shared<S> {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, wsock_core::Error>,
     ) -> Result<T, Error> {
+        self.queue_in(|conn, _| f(conn))
+    }
+
+    /// [`queue`](Self::queue), with the span to report in.
+    fn queue_in<T>(
+        &self,
+        f: impl FnOnce(&mut Connection, &crate::diag::Span) -> Result<T, wsock_core::Error>,
+    ) -> Result<T, Error> {
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
         if inner.terminal.is_some() || inner.done {
             return Err(inner.writer_error());
         }
         let before = inner.conn.state();
-        let result = f(&mut inner.conn).map_err(Error::core);
+        let result = f(&mut inner.conn, &inner.span).map_err(Error::core);
         if inner.conn.state() != before {
             // A close was queued: the receiving side has a new timer.
             self.read.wake();
@@ -415,15 +401,7 @@ impl<S> Shared<S> {
 
     /// Queues `message`; a close frame is reported as sent.
     pub(crate) fn queue_message(&self, message: Message) -> Result<(), Error> {
-        let close = match &message {
-            Message::Close(frame) => Some(frame.clone()),
-            _ => None,
-        };
-        self.queue(|c| c.send(message))?;
-        if let Some(frame) = close {
-            crate::diag::close(&lock(&self.inner).span, false, frame.as_ref());
-        }
-        Ok(())
+        self.queue_in(|conn, span| wsock_io::queue::send(conn, span, message))
     }
 
     /// Queues a prepared message; a close frame is reported as sent.
@@ -431,24 +409,19 @@ impl<S> Shared<S> {
         &self,
         message: &wsock_core::PreparedMessage,
     ) -> Result<(), Error> {
-        if message.kind().is_none() {
-            return self.queue_message(message.message().clone());
-        }
-        self.queue(|c| c.send_prepared(message))
+        self.queue_in(|conn, span| wsock_io::queue::send_prepared(conn, span, message))
     }
 
     /// Queues `frame` (`None`: 1000) unless the closing handshake already
     /// started, and reports it as sent; whether it was queued.
     pub(crate) fn queue_close(&self, frame: Option<CloseFrame>) -> Result<bool, Error> {
         let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
-        let queued = self.queue(|c| match c.state() {
-            State::Open => c.close(frame.code, &frame.reason).map(|()| true),
+        self.queue_in(|conn, span| match conn.state() {
+            State::Open => {
+                wsock_io::queue::close(conn, span, frame.code, &frame.reason).map(|()| true)
+            }
             _ => Ok(false),
-        })?;
-        if queued {
-            crate::diag::close(&lock(&self.inner).span, false, Some(&frame));
-        }
-        Ok(queued)
+        })
     }
 
     /// Queues a close frame if the connection is open, and wakes both
@@ -464,7 +437,6 @@ impl<S> Shared<S> {
     /// Turns write coalescing on (with the function that starts the
     /// flusher task) or off.
     pub(crate) fn set_spawner(&self, spawner: Option<Spawner<S>>) {
-        self.coalescing.store(spawner.is_some(), Ordering::Relaxed);
         lock(&self.inner).spawner = spawner;
     }
 
@@ -474,9 +446,6 @@ impl<S> Shared<S> {
     /// does wait, `recv` writes first), within the caps, and a flusher
     /// task writes it should the caller do something else instead.
     pub(crate) fn defer(self: &Arc<Self>) -> bool {
-        if !self.coalescing.load(Ordering::Relaxed) {
-            return false;
-        }
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
         let Some(spawner) = inner.spawner else {
@@ -518,10 +487,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         if inner.done {
             return;
         }
-        if inner.conn.abandon() {
-            let frame = CloseFrame::new(CloseCode::GOING_AWAY, "");
-            crate::diag::close(&inner.span, false, Some(&frame));
-        }
+        wsock_io::queue::abandon(&mut inner.conn, &inner.span);
         let mut cx = Context::from_waker(Waker::noop());
         if !inner.conn.is_write_shut()
             && self.poll_write_out(inner, WRITER, &cx) == Poll::Ready(true)
@@ -610,7 +576,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             let mut guard = lock(&self.inner);
             let inner = &mut *guard;
             if inner.done {
-                return Poll::Ready(inner.reader_end());
+                // The failure once, then the end of the stream.
+                return Poll::Ready(inner.take_error(READER).map_or(Ok(None), Err));
             }
 
             // 1. Events already received.
@@ -714,8 +681,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                         Ok(0) => inner.conn.handle_eof(),
                         Ok(_) => {
                             // Starts the core's idle timer afresh.
-                            inner.conn.handle_timeout(self.now());
-                            inner.note_timer_error();
+                            inner.handle_timeout(self.now());
                             st.idle_since = None;
                             st.input_since_armed = true;
                             st.quiet = false;
@@ -755,8 +721,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             {
                 let now = Instant::now();
                 if core_at.is_some_and(|t| t <= now) {
-                    inner.conn.handle_timeout(self.now());
-                    inner.note_timer_error();
+                    inner.handle_timeout(self.now());
                     self.write.wake();
                 }
                 if st.shrink_at.is_some_and(|t| t <= now) {
@@ -816,18 +781,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 Flush::All => !inner.conn.wants_write(),
                 Flush::Room => inner.conn.buffered_output() < self.write_buffer_size,
             };
-            if inner.terminal.is_some() || (inner.done && !satisfied) {
-                return Poll::Ready(Err(inner.writer_error()));
-            }
-            if satisfied && (target == Flush::Room || inner.done) {
+            // Nothing more can be written.
+            let over = inner.done || inner.conn.is_write_shut();
+            if inner.terminal.is_none() && satisfied && (target == Flush::Room || over) {
                 return Poll::Ready(Ok(()));
             }
-            if inner.conn.is_write_shut() {
-                return Poll::Ready(if satisfied {
-                    Ok(())
-                } else {
-                    Err(inner.writer_error())
-                });
+            if inner.terminal.is_some() || over {
+                return Poll::Ready(Err(inner.writer_error()));
             }
             let before = inner.conn.buffered_output();
             match self.poll_write_out(inner, WRITER, cx) {
@@ -860,8 +820,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                         "unsent bytes stay queued",
                     )));
                 }
-                inner.conn.handle_timeout(self.now());
-                inner.note_timer_error();
+                inner.handle_timeout(self.now());
                 self.read.wake();
                 continue;
             }

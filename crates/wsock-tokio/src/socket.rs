@@ -135,7 +135,7 @@ impl<S> fmt::Display for ReuniteError<S> {
 impl<S> std::error::Error for ReuniteError<S> {}
 
 macro_rules! debug_impl {
-    ($t:ident) => {
+    ($($t:ident),+) => {$(
         impl<S> fmt::Debug for $t<S> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($t))
@@ -145,11 +145,9 @@ macro_rules! debug_impl {
                     .finish_non_exhaustive()
             }
         }
-    };
+    )+};
 }
-debug_impl!(WebSocket);
-debug_impl!(ReadHalf);
-debug_impl!(WriteHalf);
+debug_impl!(WebSocket, ReadHalf, WriteHalf);
 
 /// Accessors every handle has.
 /// The error of an address this crate does not know.
@@ -688,13 +686,11 @@ fn poll_recv_stream<S: AsyncRead + AsyncWrite + Unpin>(
         // Kept for the next `recv`.
         return Poll::Ready(Ok(None));
     }
-    let result = ready!(shared.poll_event(st, cx, ReceiveMode::Stream, |event, st| {
-        match st.stream.handle(event)? {
-            StreamStep::Started(kind) => Some(Some(kind)),
-            _ => Some(None),
-        }
-    }));
-    Poll::Ready(result.map(Option::flatten))
+    let started = |event, st: &mut RecvState| match st.stream.handle(event)? {
+        StreamStep::Started(kind) => Some(Some(kind)),
+        _ => Some(None),
+    };
+    (shared.poll_event(st, cx, ReceiveMode::Stream, started)).map_ok(Option::flatten)
 }
 
 /// The payload of one received message, as an [`AsyncRead`] that ends
@@ -884,7 +880,7 @@ stream_impl!(WebSocket, ReadHalf);
 /// one was sent and writes it out; keep receiving to finish the closing
 /// handshake.
 macro_rules! sink_impl {
-    ($t:ident) => {
+    ($($t:ident),+) => {$(
         impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for $t<S> {
             type Error = Error;
 
@@ -907,7 +903,6 @@ macro_rules! sink_impl {
                 poll_close(&this.shared, &mut this.send, cx, None)
             }
         }
-    };
+    )+};
 }
-sink_impl!(WebSocket);
-sink_impl!(WriteHalf);
+sink_impl!(WebSocket, WriteHalf);
