@@ -262,7 +262,7 @@ fn opening_handshake<S: Transport>(
             // response are already in the connection.
             let conn = connected.connection;
             crate::diag::handshake_done(span, conn.protocol(), conn.extensions());
-            let handshake = Handshake::Client(connected.response);
+            let handshake = Handshake::Client(Box::new(connected.response));
             let shared = Shared::new(conn, settings, handshake, span.clone()).with_tls_info_of(&io);
             return Ok(WebSocket::new(shared, io, settings));
         }

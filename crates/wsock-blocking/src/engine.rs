@@ -17,8 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use wsock_core::handshake::client::Response;
-use wsock_core::handshake::server::Request;
 use wsock_core::{
     CloseCode, CloseFrame, CloseStep, Connection, Event, Message, ReceiveMode, Role, State,
     StreamReader,
@@ -119,11 +117,7 @@ impl TimeoutCache {
 
 /// What the handshake left behind, for [`WebSocket::request`](crate::WebSocket::request)
 /// and [`WebSocket::response`](crate::WebSocket::response).
-#[derive(Debug)]
-pub(crate) enum Handshake {
-    Client(Response),
-    Server(Box<Request>),
-}
+pub(crate) use wsock_io::handshake::Handshake;
 
 /// State shared by a connection's handles.
 pub(crate) struct Shared {

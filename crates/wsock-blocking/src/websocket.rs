@@ -12,7 +12,7 @@ use wsock_core::{
     CloseCode, CloseFrame, DataKind, Event, Message, ReceiveMode, Role, State, Stats,
 };
 
-use crate::engine::{Handshake, ReadState, Shared, Wait, lock_conn};
+use crate::engine::{ReadState, Shared, Wait, lock_conn};
 use crate::stream::{MessageReader, MessageWriter};
 use crate::transport::Transport;
 use crate::{Error, ErrorKind};
@@ -279,18 +279,12 @@ impl<S: Transport> WebSocket<S> {
 
     /// The client's handshake request (on a server).
     pub fn request(&self) -> Option<&Request> {
-        match &self.shared().handshake {
-            Handshake::Server(request) => Some(request),
-            Handshake::Client(_) => None,
-        }
+        self.shared().handshake.request()
     }
 
     /// The server's handshake response (on a client).
     pub fn response(&self) -> Option<&Response> {
-        match &self.shared().handshake {
-            Handshake::Client(response) => Some(response),
-            Handshake::Server(_) => None,
-        }
+        self.shared().handshake.response()
     }
 
     /// The transport. Reading from or writing to it directly would corrupt

@@ -20,6 +20,8 @@ pub mod connect;
 #[doc(hidden)]
 pub mod diag;
 #[doc(hidden)]
+pub mod handshake;
+#[doc(hidden)]
 pub mod options;
 #[doc(hidden)]
 pub mod queue;

@@ -27,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 use wsock_core::{
-    CloseCode, CloseFrame, CloseStep, Connection, Event, Message, ReceiveMode, Role, State, Stats,
+    CloseCode, CloseFrame, CloseStep, Connection, Event, Message, ReceiveMode, Role, State,
     StreamReader,
 };
 
@@ -39,14 +39,6 @@ pub(crate) const READER: usize = 0;
 pub(crate) const WRITER: usize = 1;
 /// Waker slot of the task that writes what `send` deferred.
 const FLUSHER: usize = 2;
-
-/// At most this many messages are left unwritten by `send` at a time
-/// (write coalescing); the next one is written with them.
-const MAX_DEFERRED_MESSAGES: usize = 16;
-
-/// At most this many bytes are left unwritten by `send` at a time (or the
-/// write-buffer bound, if smaller).
-const MAX_DEFERRED_BYTES: usize = 16 * 1024;
 
 /// Reads per `poll` before yielding to the runtime, so a fast peer cannot
 /// monopolise a worker even on transports without cooperative budgeting.
@@ -148,11 +140,7 @@ pub(crate) struct Shared<S> {
 }
 
 /// The request a server accepted, or the response a client got.
-pub(crate) enum Handshake {
-    None,
-    Client(Box<wsock_core::handshake::client::Response>),
-    Server(Box<wsock_core::handshake::server::Request>),
-}
+pub(crate) use wsock_io::handshake::Handshake;
 
 struct Inner<S> {
     conn: Connection,
@@ -352,16 +340,9 @@ impl<S> Shared<S> {
         (self.on_drop)(self);
     }
 
-    pub(crate) fn state(&self) -> State {
-        lock(&self.inner).conn.state()
-    }
-
-    pub(crate) fn stats(&self) -> Stats {
-        *lock(&self.inner).conn.stats()
-    }
-
-    pub(crate) fn buffered_output(&self) -> usize {
-        lock(&self.inner).conn.buffered_output()
+    /// What `f` reads of the core (its state, counters, queued output).
+    pub(crate) fn conn<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        f(&lock(&self.inner).conn)
     }
 
     pub(crate) fn into_io(self) -> S {
@@ -451,15 +432,8 @@ impl<S> Shared<S> {
         let Some(spawner) = inner.spawner else {
             return false;
         };
-        let cap = MAX_DEFERRED_BYTES.min(self.write_buffer_size);
-        if inner.terminal.is_some()
-            || inner.done
-            || inner.conn.is_write_shut()
-            || inner.conn.state() != State::Open
-            || inner.conn.buffered_input() == 0
-            || inner.deferred >= MAX_DEFERRED_MESSAGES
-            || inner.conn.buffered_output() >= cap
-        {
+        // The core's decision, within its caps.
+        if inner.terminal.is_some() || inner.done || !inner.conn.may_defer_output(inner.deferred) {
             return false;
         }
         if !inner.flusher {
@@ -628,9 +602,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             let hold_back = !read_ahead
                 && inner.deferred > 0
                 && inner.terminal.is_none()
-                && inner.conn.state() == State::Open
-                && inner.conn.buffered_input() > 0
-                && inner.conn.wants_read();
+                && inner.conn.may_read_before_writing();
             if hold_back {
                 read_ahead = true;
             } else if inner.conn.wants_write()

@@ -140,7 +140,7 @@ macro_rules! debug_impl {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($t))
                     .field("role", &self.shared.role)
-                    .field("state", &self.shared.state())
+                    .field("state", &self.shared.conn(Connection::state))
                     .field("protocol", &self.shared.protocol)
                     .finish_non_exhaustive()
             }
@@ -173,19 +173,13 @@ macro_rules! common_accessors {
         /// The client's opening-handshake request (path, query, headers),
         /// on a connection this crate accepted; `None` otherwise.
         pub fn request(&self) -> Option<&crate::Request> {
-            match &self.shared.handshake {
-                Handshake::Server(request) => Some(request),
-                _ => None,
-            }
+            self.shared.handshake.request()
         }
 
         /// The server's opening-handshake response (status, headers), on a
         /// connection this crate opened; `None` otherwise.
         pub fn response(&self) -> Option<&crate::Response> {
-            match &self.shared.handshake {
-                Handshake::Client(response) => Some(response),
-                _ => None,
-            }
+            self.shared.handshake.response()
         }
 
         /// The local address of the TCP connection under this one (TLS
@@ -226,17 +220,17 @@ macro_rules! common_accessors {
 
         /// Where the closing handshake stands.
         pub fn state(&self) -> State {
-            self.shared.state()
+            self.shared.conn(Connection::state)
         }
 
         /// Traffic counters.
         pub fn stats(&self) -> Stats {
-            self.shared.stats()
+            self.shared.conn(|c| *c.stats())
         }
 
         /// Bytes queued and not yet taken by the transport.
         pub fn buffered_output(&self) -> usize {
-            self.shared.buffered_output()
+            self.shared.conn(Connection::buffered_output)
         }
     };
 }
@@ -365,7 +359,7 @@ macro_rules! send_methods {
         /// [`ErrorKind::AlreadyClosed`] once the closing handshake has
         /// started.
         pub fn send_stream(&mut self, kind: DataKind) -> Result<MessageWriter<'_, S>, Error> {
-            if self.shared.state() != State::Open {
+            if self.shared.conn(Connection::state) != State::Open {
                 return Err(Error::already_closed());
             }
             let message = self.shared.queue(|c| Ok(Fragmenter::new(c, kind)))?;
@@ -516,11 +510,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         loop {
             match Arc::try_unwrap(shared) {
                 Ok(shared) => return shared.into_io(),
-                Err(again) => {
-                    shared = again;
-                    std::thread::yield_now();
-                }
+                Err(again) => shared = again,
             }
+            std::thread::yield_now();
         }
     }
 }
@@ -628,7 +620,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// Whether the write buffer is under its bound, so a message may be
     /// queued without waiting.
     pub(crate) fn has_room(&self) -> bool {
-        self.shared.buffered_output() < self.shared.write_buffer_size
+        self.shared.conn(Connection::buffered_output) < self.shared.write_buffer_size
     }
 
     /// Queues a prepared message without writing it.
