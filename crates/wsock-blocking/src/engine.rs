@@ -215,7 +215,7 @@ impl Shared {
     fn conn_as_is(&self) -> MutexGuard<'_, Connection> {
         let mut conn = lock(&self.conn);
         if let Some(frame) = lock(&self.requested_close).take() {
-            let _ = self.close_conn(&mut conn, frame.code, &frame.reason);
+            let _ = wsock_io::queue::close(&mut conn, &self.span, frame.code, &frame.reason);
         }
         conn
     }
@@ -254,16 +254,16 @@ impl Shared {
         }
     }
 
-    /// Queues a prepared message and writes it out.
+    /// Queues a prepared message and writes it out; a close frame is
+    /// reported as sent.
     pub(crate) fn queue_prepared<T: Transport>(
         &self,
         io: &mut T,
         message: &wsock_core::PreparedMessage,
     ) -> Result<(), Error> {
-        if message.kind().is_none() {
-            return self.queue_message(io, true, message.message().clone());
-        }
-        self.queue(io, true, |c| c.send_prepared(message))
+        self.queue(io, true, |c| {
+            wsock_io::queue::send_prepared(c, &self.span, message)
+        })
     }
 
     /// Queues `message` as [`queue`](Self::queue) does; a close frame is
@@ -274,16 +274,8 @@ impl Shared {
         flush_all: bool,
         message: Message,
     ) -> Result<(), Error> {
-        let close = match &message {
-            Message::Close(frame) => Some(frame.clone()),
-            _ => None,
-        };
         self.queue(io, flush_all, |c| {
-            c.send(message)?;
-            if let Some(frame) = &close {
-                crate::diag::close(&self.span, false, frame.as_ref());
-            }
-            Ok(())
+            wsock_io::queue::send(c, &self.span, message)
         })
     }
 
@@ -452,22 +444,6 @@ impl Shared {
         }
     }
 
-    /// Queues a close frame on `conn` (this connection's, locked) unless
-    /// the closing handshake already started, and reports it; returns
-    /// whether it queued one.
-    pub(crate) fn close_conn(
-        &self,
-        conn: &mut Connection,
-        code: CloseCode,
-        reason: &str,
-    ) -> Result<bool, wsock_core::Error> {
-        let queued = conn.close_if_open(code, reason)?;
-        if queued {
-            crate::diag::close(&self.span, false, Some(&CloseFrame::new(code, reason)));
-        }
-        Ok(queued)
-    }
-
     /// Reports a failure of the connection.
     pub(crate) fn note_failure(&self, error: &Error) {
         self.failed.store(true, Ordering::Relaxed);
@@ -483,7 +459,7 @@ impl Shared {
         let until = Instant::now() + READER_WRITE_BUDGET;
         loop {
             if let Some(mut conn) = try_lock(&self.conn) {
-                return self.close_conn(&mut conn, code, reason) == Ok(true);
+                return wsock_io::queue::close(&mut conn, &self.span, code, reason) == Ok(true);
             }
             if Instant::now() >= until {
                 *lock(&self.requested_close) = Some(CloseFrame::new(code, reason));
@@ -772,10 +748,7 @@ impl ReadState {
             return;
         }
         self.write_deadline = Some(Instant::now() + self.shared.linger);
-        if self.shared.conn().abandon() {
-            let frame = CloseFrame::new(CloseCode::GOING_AWAY, "");
-            crate::diag::close(&self.shared.span, false, Some(&frame));
-        }
+        wsock_io::queue::abandon(&mut self.shared.conn(), &self.shared.span);
         // Probe for read timeouts: without them, waiting for the peer
         // could block forever.
         if io.set_read_timeout(Some(self.shared.linger)).is_err() {

@@ -385,7 +385,8 @@ fn close<S: Transport>(
     frame: Option<CloseFrame>,
 ) -> Result<(), Error> {
     let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
-    let queued = shared.close_conn(&mut shared.conn(), frame.code, &frame.reason);
+    let queued =
+        wsock_io::queue::close(&mut shared.conn(), &shared.span, frame.code, &frame.reason);
     if !queued.map_err(Error::core)? {
         return Ok(());
     }

@@ -1,12 +1,12 @@
 //! What wsock's I/O adapters share, whatever their I/O: the error model
 //! ([`Error`], [`ErrorKind`], [`Timeout`], [`ConnectAttempt`]), the
 //! server's [`ShutdownReport`] and, hidden, the diagnostics each connection
-//! reports, the builders' options and setters, the client's connection
-//! plan, the server handshake's answers, what a handshake leaves behind,
-//! the record of a handshake run outside the adapter (`opened`, for
-//! wsock-hyper), and what a `Server`'s listener decides (its registry of
-//! connections, when to accept and wait, the stop sequence) and the
-//! socket it binds.
+//! reports (and what is queued with a report: `queue`), the builders'
+//! options and setters, the client's connection plan, the server
+//! handshake's answers, what a handshake leaves behind, the record of a
+//! handshake run outside the adapter (`opened`, for wsock-hyper), and
+//! what a `Server`'s listener decides (its registry of connections, when
+//! to accept and wait, the stop sequence) and the socket it binds.
 //!
 //! `wsock-blocking` and `wsock-tokio` re-export these types, so an error
 //! means the same in both and code that handles errors works with either.
@@ -32,6 +32,8 @@ pub mod listener;
 pub mod opened;
 #[doc(hidden)]
 pub mod options;
+#[doc(hidden)]
+pub mod queue;
 #[doc(hidden)]
 pub mod registry;
 

@@ -4,10 +4,8 @@
 //! core checked it, and the adapter's `WebSocket` takes over from there
 //! with the same settings and records as if it had run the handshake.
 
-use wsock_core::handshake::client::Response;
-use wsock_core::handshake::server::Request;
-
 use crate::diag::Span;
+use crate::handshake::Handshake;
 use crate::options::Settings;
 
 /// An opening handshake done elsewhere: what the adapter needs to build
@@ -20,7 +18,7 @@ pub struct Opened {
     pub settings: Settings,
     /// What the handshake exchanged, for `WebSocket::request` and
     /// `WebSocket::response`.
-    pub exchanged: Exchanged,
+    pub exchanged: Handshake,
     /// The diagnostics span the handshake reported in, which the
     /// connection goes on reporting in.
     pub span: Span,
@@ -29,21 +27,11 @@ pub struct Opened {
 impl Opened {
     /// A handshake that exchanged `exchanged`, with `settings`, reported
     /// in `span`.
-    pub fn new(settings: Settings, exchanged: Exchanged, span: Span) -> Self {
+    pub fn new(settings: Settings, exchanged: Handshake, span: Span) -> Self {
         Self {
             settings,
             exchanged,
             span,
         }
     }
-}
-
-/// The side of the opening handshake worth keeping: the request a server
-/// accepted, or the response a client got.
-#[derive(Debug)]
-pub enum Exchanged {
-    /// A server's: the client's request.
-    Request(Box<Request>),
-    /// A client's: the server's response.
-    Response(Box<Response>),
 }

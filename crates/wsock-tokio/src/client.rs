@@ -2,15 +2,14 @@
 //! Eyeballs (RFC 8305) connection racing.
 
 use std::future::{Future, poll_fn};
-use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
+use std::net::SocketAddr;
+use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::task::JoinSet;
 use wsock_core::HandshakeError;
 use wsock_core::handshake::client::{ClientHandshake, ClientRequest, IntoClientRequest};
 use wsock_io::connect::{interleave, target};
@@ -168,14 +167,9 @@ impl ClientBuilder {
         #[cfg(feature = "tls")]
         if request.is_tls() {
             let connector = self.options.tls_connector();
-            let tls = match connector.connect_async(request.host(), tcp).await {
-                Ok(tls) => tls,
-                Err(e) => {
-                    let e = Error::tls(e);
-                    crate::diag::handshake_failed(&span, &e);
-                    return Err(e);
-                }
-            };
+            let tls = (connector.connect_async(request.host(), tcp).await)
+                .map_err(Error::tls)
+                .inspect_err(|e| crate::diag::handshake_failed(&span, e))?;
             let info = wsock_tls::TlsConnectionInfo::tls_info(&tls);
             let ws = self
                 .handshake_with(MaybeTlsStream::Tls(Box::new(tls)), request, span)
@@ -198,41 +192,35 @@ impl ClientBuilder {
 
     pub(crate) async fn connect_tcp_to(&self, request: &ClientRequest) -> Result<TcpStream, Error> {
         let (host, port) = (request.host(), request.port());
-        #[cfg(feature = "tls")]
-        if let Some(proxy) = self.options.proxy_for(request)? {
-            let work = async {
-                let tcp = proxy.tunnel_async(host, port).await.map_err(Error::proxy)?;
-                tcp.set_nodelay(self.options.nodelay)?;
-                Ok(tcp)
-            };
-            return match self.options.connect_timeout {
-                Some(limit) => tokio::time::timeout(limit, work)
-                    .await
-                    .map_err(|_| Error::timeout(Timeout::Connect, "connecting"))?,
-                None => work.await,
-            };
-        }
         let work = async {
+            #[cfg(feature = "tls")]
+            if let Some(proxy) = self.options.proxy_for(request)? {
+                return proxy.tunnel_async(host, port).await.map_err(Error::proxy);
+            }
             let addrs = match &self.options.addresses {
                 Some(addrs) => addrs.clone(),
-                None => resolve(host, port).await?,
+                // An IP address is not looked up.
+                None => (tokio::net::lookup_host((host, port)).await)
+                    .map_err(|e| Error::dns(host, e))?
+                    .collect(),
             };
             let target = target(host, port);
             if addrs.is_empty() {
                 return Err(Error::connect(&target, Vec::new(), 0));
             }
-            let tcp = race(&interleave(addrs))
+            race(&interleave(addrs))
                 .await
-                .map_err(|tried| Error::connect(&target, tried, 0))?;
-            tcp.set_nodelay(self.options.nodelay)?;
-            Ok(tcp)
+                .map_err(|tried| Error::connect(&target, tried, 0))
         };
-        match self.options.connect_timeout {
-            Some(limit) => tokio::time::timeout(limit, work)
-                .await
-                .map_err(|_| Error::timeout(Timeout::Connect, "connecting"))?,
-            None => work.await,
-        }
+        let tcp = within(
+            self.options.connect_timeout,
+            Timeout::Connect,
+            "connecting",
+            work,
+        )
+        .await?;
+        tcp.set_nodelay(self.options.nodelay)?;
+        Ok(tcp)
     }
 
     /// Runs the opening handshake over a connected transport (plain TCP,
@@ -256,21 +244,15 @@ impl ClientBuilder {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        match self.opening_handshake(io, request).await {
-            Ok((io, connected)) => {
-                let conn = connected.connection;
-                crate::diag::handshake_done(&span, conn.protocol(), conn.extensions());
-                // Subprotocol, extensions and the frames that came with the
-                // response are already in the connection.
-                Ok(WebSocket::from_handshake(io, conn, span)
-                    .with_settings(&self.options.settings)
-                    .with_handshake(Handshake::Client(Box::new(connected.response))))
-            }
-            Err(e) => {
-                crate::diag::handshake_failed(&span, &e);
-                Err(e)
-            }
-        }
+        let (io, connected) = (self.opening_handshake(io, request).await)
+            .inspect_err(|e| crate::diag::handshake_failed(&span, e))?;
+        let conn = connected.connection;
+        crate::diag::handshake_done(&span, conn.protocol(), conn.extensions());
+        // Subprotocol, extensions and the frames that came with the
+        // response are already in the connection.
+        Ok(WebSocket::from_handshake(io, conn, span)
+            .with_settings(&self.options.settings)
+            .with_handshake(Handshake::Client(Box::new(connected.response))))
     }
 
     /// Writes the request and reads the response, within the handshake
@@ -283,9 +265,9 @@ impl ClientBuilder {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let config = self.options.settings.config.clone();
+        let config = &self.options.settings.config;
         let work = async {
-            let mut hs = ClientHandshake::new(request, &config);
+            let mut hs = ClientHandshake::new(request, config);
             io.write_all(hs.request_bytes()).await?;
             io.flush().await?;
             let mut buf = vec![0u8; 4096];
@@ -299,78 +281,61 @@ impl ClientBuilder {
                 }
             }
         };
-        let connected = match config.handshake.timeout {
-            Some(limit) => tokio::time::timeout(limit, work)
-                .await
-                .map_err(|_| Error::timeout(Timeout::Handshake, "the opening handshake"))??,
-            None => work.await?,
-        };
+        let what = "the opening handshake";
+        let connected = within(config.handshake.timeout, Timeout::Handshake, what, work).await?;
         Ok((io, connected))
     }
 }
 
-async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
+/// `work`, failing with a `which` timeout once `limit` passes.
+pub(crate) async fn within<T>(
+    limit: Option<Duration>,
+    which: Timeout,
+    what: &'static str,
+    work: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match limit {
+        Some(limit) => {
+            (tokio::time::timeout(limit, work).await).map_err(|_| Error::timeout(which, what))?
+        }
+        None => work.await,
     }
-    let addrs = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| Error::dns(host, e))?;
-    Ok(addrs.collect())
 }
-
-type Attempt = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
 /// Happy Eyeballs (RFC 8305 §5): start the next attempt when the previous
 /// fails or after [`ATTEMPT_DELAY`], whichever is first; the first
-/// connection wins and the other attempts are dropped. On failure, every
-/// address with its error, in the order tried.
+/// connection wins and the other attempts are dropped (aborted with the
+/// set). On failure, every address with its error, in the order tried.
 async fn race(addrs: &[SocketAddr]) -> Result<TcpStream, Vec<ConnectAttempt>> {
-    let mut next = 0;
-    let mut running: Vec<(usize, Attempt)> = Vec::new();
-    let mut failed: Vec<(usize, io::Error)> = Vec::new();
-    let mut delay = Box::pin(tokio::time::sleep(Duration::ZERO));
-    let mut start_now = true;
-    poll_fn(|cx| {
-        loop {
-            if next < addrs.len()
-                && (start_now || running.is_empty() || delay.as_mut().poll(cx).is_ready())
-            {
-                running.push((next, Box::pin(TcpStream::connect(addrs[next]))));
-                next += 1;
-                start_now = false;
-                delay.as_mut().reset(Instant::now() + ATTEMPT_DELAY);
-                if next < addrs.len() {
-                    // Registers the timer for the next start.
-                    let _ = delay.as_mut().poll(cx);
-                }
-            }
-            let mut i = 0;
-            while i < running.len() {
-                match running[i].1.as_mut().poll(cx) {
-                    Poll::Ready(Ok(tcp)) => return Poll::Ready(Ok(tcp)),
-                    Poll::Ready(Err(e)) => {
-                        let (index, _) = running.remove(i);
-                        failed.push((index, e));
-                        start_now = true;
-                    }
-                    Poll::Pending => i += 1,
-                }
-            }
-            if running.is_empty() && next >= addrs.len() {
-                failed.sort_by_key(|(index, _)| *index);
-                let tried = std::mem::take(&mut failed)
-                    .into_iter()
-                    .map(|(i, e)| ConnectAttempt::new(addrs[i], e))
-                    .collect();
-                return Poll::Ready(Err(tried));
-            }
-            if !(start_now && next < addrs.len()) {
-                return Poll::Pending;
-            }
+    let mut running = JoinSet::new();
+    let mut failed = Vec::new();
+    let mut next = addrs.iter().copied().enumerate().peekable();
+    loop {
+        if let Some((i, addr)) = next.next() {
+            running.spawn(async move { (i, TcpStream::connect(addr).await) });
         }
-    })
-    .await
+        let more = next.peek().is_some();
+        let mut delay = pin!(tokio::time::sleep(ATTEMPT_DELAY));
+        // `None`: the delay passed (start the next), or nothing is left.
+        let done = poll_fn(|cx| match running.poll_join_next(cx) {
+            Poll::Pending if more => delay.as_mut().poll(cx).map(|()| None),
+            done => done,
+        })
+        .await;
+        match done {
+            Some(Ok((_, Ok(tcp)))) => return Ok(tcp),
+            Some(Ok((i, Err(e)))) => failed.push((i, e)),
+            Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            None if !more => break,
+            // The delay passed, or the runtime is shutting down.
+            _ => {}
+        }
+    }
+    failed.sort_by_key(|(i, _)| *i);
+    let tried = failed
+        .into_iter()
+        .map(|(i, e)| ConnectAttempt::new(addrs[i], e));
+    Err(tried.collect())
 }
 
 #[cfg(test)]

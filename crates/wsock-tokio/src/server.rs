@@ -4,12 +4,13 @@
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use wsock_core::handshake::server::{Accept, Rejection, Request, ServerHandshake};
 use wsock_core::handshake::{Accepted, Rejected};
-use wsock_core::{Config, Connection, HandshakeError};
+use wsock_core::{Config, HandshakeError};
 use wsock_io::accept::{Refusal, answer, feed};
 use wsock_io::options::Settings;
 
+use crate::client::within;
 use crate::shared::Handshake;
-use crate::{Error, Timeout, WebSocket};
+use crate::{Error, ErrorKind, Timeout, WebSocket};
 
 /// Accepts a WebSocket connection on a transport: reads the request,
 /// answers `101 Switching Protocols` with no subprotocol, and returns the
@@ -155,50 +156,35 @@ impl Acceptor {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
-        match self.handshake_in(io, callback).await {
-            Ok((io, conn, request)) => {
-                crate::diag::handshake_done(&span, conn.protocol(), conn.extensions());
-                Ok(WebSocket::from_handshake(io, conn, span)
-                    .with_settings(&self.settings)
-                    .with_handshake(Handshake::Server(Box::new(request))))
-            }
-            Err(e) => {
-                crate::diag::handshake_failed(&span, &e);
-                Err(e)
-            }
-        }
+        let (io, accepted) = (self.handshake_in(io, callback).await)
+            .inspect_err(|e| crate::diag::handshake_failed(&span, e))?;
+        let conn = accepted.connection;
+        crate::diag::handshake_done(&span, conn.protocol(), conn.extensions());
+        Ok(WebSocket::from_handshake(io, conn, span)
+            .with_settings(&self.settings)
+            .with_handshake(Handshake::Server(Box::new(accepted.request))))
     }
 
     /// The opening handshake on `io`, within the handshake timeout.
-    async fn handshake_in<S, F>(
-        &self,
-        mut io: S,
-        callback: F,
-    ) -> Result<(S, Connection, Request), Error>
+    async fn handshake_in<S, F>(&self, mut io: S, callback: F) -> Result<(S, Accepted), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
         let config = &self.settings.config;
         let work = handshake(&mut io, config, callback);
-        let outcome = match config.handshake.timeout {
-            Some(limit) => {
-                let Ok(outcome) = tokio::time::timeout(limit, work).await else {
-                    reject(&mut io, &Rejected::timed_out()).await;
-                    return Err(Error::timeout(Timeout::Handshake, "the opening handshake"));
-                };
-                outcome
-            }
-            None => work.await,
-        };
-        let accepted = match outcome? {
-            Ok(accepted) => accepted,
-            Err((rejected, err)) => {
-                reject(&mut io, &rejected).await;
-                return Err(err);
-            }
-        };
-        Ok((io, accepted.connection, accepted.request))
+        let what = "the opening handshake";
+        let (rejected, err) =
+            match within(config.handshake.timeout, Timeout::Handshake, what, work).await {
+                Ok(Ok(accepted)) => return Ok((io, accepted)),
+                Ok(Err(refusal)) => refusal,
+                Err(e) if e.kind() == ErrorKind::Timeout(Timeout::Handshake) => {
+                    (Rejected::timed_out(), e)
+                }
+                Err(e) => return Err(e),
+            };
+        reject(&mut io, &rejected).await;
+        Err(err)
     }
 }
 
@@ -275,14 +261,9 @@ impl Acceptor {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         F: FnOnce(&Request) -> Result<Accept, Rejection>,
     {
-        let tls = match acceptor.accept_async(io).await {
-            Ok(tls) => tls,
-            Err(e) => {
-                let e = Error::tls(e);
-                crate::diag::handshake_failed(&span, &e);
-                return Err(e);
-            }
-        };
+        let tls = (acceptor.accept_async(io).await)
+            .map_err(Error::tls)
+            .inspect_err(|e| crate::diag::handshake_failed(&span, e))?;
         let info = wsock_tls::TlsConnectionInfo::tls_info(&tls);
         let ws = self.accept_in(tls, callback, span).await?;
         Ok(ws.with_tls_info(info))
@@ -313,13 +294,12 @@ where
             Err(refusal) => return Ok(Err(refusal)),
         }
     };
-    let accepted = match answer(request, callback) {
-        Ok(accepted) => accepted,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
-    io.write_all(&accepted.response_bytes).await?;
-    io.flush().await?;
-    Ok(Ok(accepted))
+    let answer = answer(request, callback);
+    if let Ok(accepted) = &answer {
+        io.write_all(&accepted.response_bytes).await?;
+        io.flush().await?;
+    }
+    Ok(answer)
 }
 
 /// Writes a rejection, ends our side, and reads until the client's end of

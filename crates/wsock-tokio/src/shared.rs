@@ -18,9 +18,8 @@
 
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::Duration;
 use std::{future::Future, io};
 
@@ -28,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::io::poll_read_buf;
 use wsock_core::{
-    CloseCode, CloseFrame, CloseStep, Connection, Event, Message, ReceiveMode, Role, State, Stats,
+    CloseCode, CloseFrame, CloseStep, Connection, Event, Message, ReceiveMode, Role, State,
     StreamReader,
 };
 
@@ -40,14 +39,6 @@ pub(crate) const READER: usize = 0;
 pub(crate) const WRITER: usize = 1;
 /// Waker slot of the task that writes what `send` deferred.
 const FLUSHER: usize = 2;
-
-/// At most this many messages are left unwritten by `send` at a time
-/// (write coalescing); the next one is written with them.
-const MAX_DEFERRED_MESSAGES: usize = 16;
-
-/// At most this many bytes are left unwritten by `send` at a time (or the
-/// write-buffer bound, if smaller).
-const MAX_DEFERRED_BYTES: usize = 16 * 1024;
 
 /// Reads per `poll` before yielding to the runtime, so a fast peer cannot
 /// monopolise a worker even on transports without cooperative budgeting.
@@ -90,10 +81,7 @@ impl Wake for WakerSlots {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let taken = {
-            let mut slots = lock(&self.slots);
-            [slots[0].take(), slots[1].take(), slots[2].take()]
-        };
+        let taken = std::mem::take(&mut *lock(&self.slots));
         for waker in taken.into_iter().flatten() {
             waker.wake();
         }
@@ -132,10 +120,11 @@ pub(crate) struct Shared<S> {
     write: Direction,
     /// The origin of the core's clock.
     origin: Instant,
-    role: Role,
-    extensions: wsock_core::Extensions,
-    protocol: Option<String>,
-    write_buffer_size: usize,
+    pub(crate) role: Role,
+    pub(crate) extensions: wsock_core::Extensions,
+    pub(crate) protocol: Option<String>,
+    /// The write-buffer bound (at least 1).
+    pub(crate) write_buffer_size: usize,
     /// What TLS negotiated, for connections this crate set up over TLS.
     #[cfg(feature = "tls")]
     pub(crate) tls_info: Option<wsock_tls::TlsInfo>,
@@ -148,16 +137,10 @@ pub(crate) struct Shared<S> {
     /// What dropping the last handle does (a function, so that `Drop`,
     /// which cannot require `S: AsyncWrite`, can write).
     on_drop: fn(&Self),
-    /// Write coalescing is on (read without the lock by every `send`).
-    coalescing: AtomicBool,
 }
 
 /// The request a server accepted, or the response a client got.
-pub(crate) enum Handshake {
-    None,
-    Client(Box<wsock_core::handshake::client::Response>),
-    Server(Box<wsock_core::handshake::server::Request>),
-}
+pub(crate) use wsock_io::handshake::Handshake;
 
 struct Inner<S> {
     conn: Connection,
@@ -166,8 +149,9 @@ struct Inner<S> {
     done: bool,
     /// Why the connection failed, for whichever half asks.
     terminal: Option<Error>,
-    reader_reported: bool,
-    writer_reported: bool,
+    /// The failure was reported to the receiving side ([`READER`]), to
+    /// the sending side ([`WRITER`]).
+    reported: [bool; 2],
     /// The connection's diagnostics span.
     span: crate::diag::Span,
     /// Starts the task that writes what `send` deferred; `None` when
@@ -206,35 +190,26 @@ impl<S> Inner<S> {
         self.conn.shrink_buffers();
     }
 
-    /// What the receiving side reports once the connection is done: the
-    /// failure once, then the end of the stream.
-    fn reader_end<T>(&mut self) -> Result<Option<T>, Error> {
-        match &self.terminal {
-            Some(err) if !self.reader_reported => {
-                self.reader_reported = true;
-                Err(err.clone())
-            }
-            _ => Ok(None),
-        }
+    /// The failure, the first time `side` asks for it.
+    fn take_error(&mut self, side: usize) -> Option<Error> {
+        let err = self.terminal.clone().filter(|_| !self.reported[side])?;
+        self.reported[side] = true;
+        Some(err)
     }
 
     /// What the sending side reports when it cannot proceed: the failure
     /// once, then "already closed".
     fn writer_error(&mut self) -> Error {
-        match &self.terminal {
-            Some(err) if !self.writer_reported => {
-                self.writer_reported = true;
-                err.clone()
-            }
-            _ => Error::already_closed(),
-        }
+        self.take_error(WRITER)
+            .unwrap_or_else(Error::already_closed)
     }
 
-    /// Picks up an error a timer left in the core, so both halves see it.
-    fn note_timer_error(&mut self) {
-        if let Some(err) = self.conn.pending_error() {
-            let err = Error::core(err.clone());
-            self.set_terminal(err);
+    /// Advances the core's timers to `now`, and picks up an error a timer
+    /// left in the core, so both halves see it.
+    fn handle_timeout(&mut self, now: Duration) {
+        self.conn.handle_timeout(now);
+        if let Some(err) = self.conn.pending_error().cloned() {
+            self.set_terminal(Error::core(err));
         }
     }
 }
@@ -251,17 +226,11 @@ impl Timer {
         if deadline <= Instant::now() {
             return true;
         }
-        let sleep = match &mut self.sleep {
-            Some(sleep) => {
-                if sleep.deadline() != deadline {
-                    sleep.as_mut().reset(deadline);
-                }
-                sleep
-            }
-            None => self
-                .sleep
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
-        };
+        let sleep =
+            (self.sleep).get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
         sleep.as_mut().poll(cx).is_ready()
     }
 }
@@ -306,24 +275,17 @@ pub(crate) enum Flush {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
-    pub(crate) fn new(io: S, conn: Connection) -> Self {
-        let span = crate::diag::connection_span(conn.role());
-        Self::with_span(io, conn, span)
-    }
-
-    /// [`new`](Self::new), in a span the handshake already reported in.
-    pub(crate) fn with_span(io: S, conn: Connection, span: crate::diag::Span) -> Self {
-        let config = conn.config();
-        let write_buffer_size = config.write_buffer_size.max(1);
+    /// The state of a connection reporting in `span` (where its handshake,
+    /// if this crate ran it, already reported).
+    pub(crate) fn new(io: S, conn: Connection, span: crate::diag::Span) -> Self {
         Self {
             role: conn.role(),
             handshake: Handshake::None,
             addrs: None,
             on_drop: Self::close_unwaited,
-            coalescing: AtomicBool::new(false),
             protocol: conn.protocol().map(Into::into),
             extensions: conn.extensions(),
-            write_buffer_size,
+            write_buffer_size: conn.config().write_buffer_size.max(1),
             #[cfg(feature = "tls")]
             tls_info: None,
             origin: Instant::now(),
@@ -334,8 +296,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 io,
                 done: false,
                 terminal: None,
-                reader_reported: false,
-                writer_reported: false,
+                reported: [false; 2],
                 span,
                 spawner: None,
                 deferred: 0,
@@ -379,33 +340,9 @@ impl<S> Shared<S> {
         (self.on_drop)(self);
     }
 
-    pub(crate) fn role(&self) -> Role {
-        self.role
-    }
-
-    /// Reports a close frame we queue.
-    pub(crate) fn note_close_sent(&self, frame: &wsock_core::CloseFrame) {
-        crate::diag::close(&lock(&self.inner).span, false, Some(frame));
-    }
-
-    pub(crate) fn protocol(&self) -> Option<&str> {
-        self.protocol.as_deref()
-    }
-
-    pub(crate) fn extensions(&self) -> wsock_core::Extensions {
-        self.extensions
-    }
-
-    pub(crate) fn state(&self) -> State {
-        lock(&self.inner).conn.state()
-    }
-
-    pub(crate) fn stats(&self) -> Stats {
-        *lock(&self.inner).conn.stats()
-    }
-
-    pub(crate) fn buffered_output(&self) -> usize {
-        lock(&self.inner).conn.buffered_output()
+    /// What `f` reads of the core (its state, counters, queued output).
+    pub(crate) fn conn<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        f(&lock(&self.inner).conn)
     }
 
     pub(crate) fn into_io(self) -> S {
@@ -421,13 +358,21 @@ impl<S> Shared<S> {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, wsock_core::Error>,
     ) -> Result<T, Error> {
+        self.queue_in(|conn, _| f(conn))
+    }
+
+    /// [`queue`](Self::queue), with the span to report in.
+    fn queue_in<T>(
+        &self,
+        f: impl FnOnce(&mut Connection, &crate::diag::Span) -> Result<T, wsock_core::Error>,
+    ) -> Result<T, Error> {
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
         if inner.terminal.is_some() || inner.done {
             return Err(inner.writer_error());
         }
         let before = inner.conn.state();
-        let result = f(&mut inner.conn).map_err(Error::core);
+        let result = f(&mut inner.conn, &inner.span).map_err(Error::core);
         if inner.conn.state() != before {
             // A close was queued: the receiving side has a new timer.
             self.read.wake();
@@ -437,15 +382,7 @@ impl<S> Shared<S> {
 
     /// Queues `message`; a close frame is reported as sent.
     pub(crate) fn queue_message(&self, message: Message) -> Result<(), Error> {
-        let close = match &message {
-            Message::Close(frame) => Some(frame.clone()),
-            _ => None,
-        };
-        self.queue(|c| c.send(message))?;
-        if let Some(frame) = close {
-            crate::diag::close(&lock(&self.inner).span, false, frame.as_ref());
-        }
-        Ok(())
+        self.queue_in(|conn, span| wsock_io::queue::send(conn, span, message))
     }
 
     /// Queues a prepared message; a close frame is reported as sent.
@@ -453,39 +390,29 @@ impl<S> Shared<S> {
         &self,
         message: &wsock_core::PreparedMessage,
     ) -> Result<(), Error> {
-        if message.kind().is_none() {
-            return self.queue_message(message.message().clone());
-        }
-        self.queue(|c| c.send_prepared(message))
+        self.queue_in(|conn, span| wsock_io::queue::send_prepared(conn, span, message))
+    }
+
+    /// Queues `frame` (`None`: 1000) unless the closing handshake already
+    /// started, and reports it as sent; whether it was queued.
+    pub(crate) fn queue_close(&self, frame: Option<CloseFrame>) -> Result<bool, Error> {
+        let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
+        self.queue_in(|conn, span| wsock_io::queue::close(conn, span, frame.code, &frame.reason))
     }
 
     /// Queues a close frame if the connection is open, and wakes both
     /// halves so whichever is waiting writes it out. For a server shutting
     /// down, from outside the connection's task.
-    pub(crate) fn close_from_outside(&self, code: wsock_core::CloseCode, reason: &str) -> bool {
-        let queued = self.queue(|conn| {
-            if conn.state() == State::Open {
-                conn.close(code, reason).map(|()| true)
-            } else {
-                Ok(false)
-            }
-        });
-        if matches!(queued, Ok(true)) {
-            self.note_close_sent(&wsock_core::CloseFrame::new(code, reason));
-        }
+    pub(crate) fn close_from_outside(&self, code: CloseCode, reason: &str) -> bool {
+        let queued = self.queue_close(Some(CloseFrame::new(code, reason)));
         self.read.wake();
         self.write.wake();
         matches!(queued, Ok(true))
     }
 
-    pub(crate) fn write_buffer_size(&self) -> usize {
-        self.write_buffer_size
-    }
-
     /// Turns write coalescing on (with the function that starts the
     /// flusher task) or off.
     pub(crate) fn set_spawner(&self, spawner: Option<Spawner<S>>) {
-        self.coalescing.store(spawner.is_some(), Ordering::Relaxed);
         lock(&self.inner).spawner = spawner;
     }
 
@@ -495,23 +422,13 @@ impl<S> Shared<S> {
     /// does wait, `recv` writes first), within the caps, and a flusher
     /// task writes it should the caller do something else instead.
     pub(crate) fn defer(self: &Arc<Self>) -> bool {
-        if !self.coalescing.load(Ordering::Relaxed) {
-            return false;
-        }
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
         let Some(spawner) = inner.spawner else {
             return false;
         };
-        let cap = MAX_DEFERRED_BYTES.min(self.write_buffer_size);
-        if inner.terminal.is_some()
-            || inner.done
-            || inner.conn.is_write_shut()
-            || inner.conn.state() != State::Open
-            || inner.conn.buffered_input() == 0
-            || inner.deferred >= MAX_DEFERRED_MESSAGES
-            || inner.conn.buffered_output() >= cap
-        {
+        // The core's decision, within its caps.
+        if inner.terminal.is_some() || inner.done || !inner.conn.may_defer_output(inner.deferred) {
             return false;
         }
         if !inner.flusher {
@@ -539,12 +456,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         if inner.done {
             return;
         }
-        if inner.conn.abandon() {
-            let frame = CloseFrame::new(CloseCode::GOING_AWAY, "");
-            crate::diag::close(&inner.span, false, Some(&frame));
-        }
+        wsock_io::queue::abandon(&mut inner.conn, &inner.span);
         let mut cx = Context::from_waker(Waker::noop());
-        if !inner.conn.is_write_shut() && self.poll_write_out(inner, WRITER, &cx).is_ready() {
+        if !inner.conn.is_write_shut()
+            && self.poll_write_out(inner, WRITER, &cx) == Poll::Ready(true)
+        {
             let _ = Pin::new(&mut inner.io).poll_shutdown(&mut cx);
         }
         inner.end();
@@ -555,21 +471,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     pub(crate) fn poll_flush_deferred(&self, cx: &Context<'_>) -> Poll<()> {
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
+        // A failure is reported by whichever handle polls next.
         if inner.terminal.is_none()
             && !inner.done
             && !inner.conn.is_write_shut()
             && inner.conn.wants_write()
+            && self.poll_write_out(inner, FLUSHER, cx).is_pending()
         {
-            match self.poll_write_out(inner, FLUSHER, cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => {
-                    // Whichever handle polls next reports it.
-                    inner.fail_io(e);
-                    self.read.wake();
-                    self.write.wake();
-                }
-            }
+            return Poll::Pending;
         }
         inner.flusher = false;
         Poll::Ready(())
@@ -577,20 +486,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
 
     /// Writes the core's output until it is empty, then flushes the
     /// transport. Polls with the shared write waker after registering `cx`
-    /// in `slot`.
-    fn poll_write_out(
-        &self,
-        inner: &mut Inner<S>,
-        slot: usize,
-        cx: &Context<'_>,
-    ) -> Poll<io::Result<()>> {
+    /// in `slot`. `Ready(false)`: the transport failed, and so did the
+    /// connection (both halves are woken to learn it).
+    fn poll_write_out(&self, inner: &mut Inner<S>, slot: usize, cx: &Context<'_>) -> Poll<bool> {
         let mut wcx = Context::from_waker(self.write.register(slot, cx));
         let vectored = inner.io.is_write_vectored();
-        loop {
+        let result = loop {
             let mut pieces = [&[][..]; MAX_SLICES];
             let n = inner.conn.poll_transmit(&mut pieces);
             if n == 0 {
-                break;
+                inner.deferred = 0;
+                break ready!(Pin::new(&mut inner.io).poll_flush(&mut wcx));
             }
             let io = Pin::new(&mut inner.io);
             let written = if vectored && n > 1 {
@@ -599,15 +505,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             } else {
                 io.poll_write(&mut wcx, pieces[0])
             };
-            match written {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => inner.conn.consume_output(n),
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
+            match ready!(written) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => inner.conn.consume_output(n),
+                Err(e) => break Err(e),
             }
+        };
+        if let Err(e) = result {
+            inner.fail_io(e);
+            self.read.wake();
+            self.write.wake();
+            return Poll::Ready(false);
         }
-        inner.deferred = 0;
-        Pin::new(&mut inner.io).poll_flush(&mut wcx)
+        Poll::Ready(true)
     }
 
     /// Receives the next event that `handle` takes: it is called for each
@@ -635,7 +545,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             let mut guard = lock(&self.inner);
             let inner = &mut *guard;
             if inner.done {
-                return Poll::Ready(inner.reader_end());
+                // The failure once, then the end of the stream.
+                return Poll::Ready(inner.take_error(READER).map_or(Ok(None), Err));
             }
 
             // 1. Events already received.
@@ -644,37 +555,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 match inner.conn.poll_event() {
                     Ok(Some(event)) => {
                         st.idle_since = None;
-                        let closing = matches!(event, Event::Message(Message::Close(_)));
-                        if let Event::Message(Message::Close(frame)) = &event {
-                            crate::diag::close(&inner.span, true, frame.as_ref());
-                        }
                         // Only a ping (its pong) or a close (the reply)
                         // makes us owe output right away; data the writer
                         // queued is written when it flushes or when this
                         // reader has to wait, so several queued messages
                         // go out in one write.
-                        let owes = closing || matches!(event, Event::Message(Message::Ping(_)));
-                        let out = handle(event, st);
-                        if closing {
-                            // The writer may wait on a timer that moved.
-                            self.write.wake();
-                        }
-                        match out {
-                            Some(out) => {
-                                // Send what the event made us owe (a pong, a
-                                // close reply) now; a failure shows next time.
-                                if owes
-                                    && inner.conn.wants_write()
-                                    && let Poll::Ready(Err(e)) =
-                                        self.poll_write_out(inner, READER, cx)
-                                {
-                                    inner.fail_io(e);
-                                    self.write.wake();
-                                }
-                                return Poll::Ready(Ok(Some(out)));
+                        let owes = match &event {
+                            Event::Message(Message::Close(frame)) => {
+                                crate::diag::close(&inner.span, true, frame.as_ref());
+                                // The writer may wait on a timer that moved.
+                                self.write.wake();
+                                true
                             }
-                            None => continue,
+                            event => matches!(event, Event::Message(Message::Ping(_))),
+                        };
+                        let Some(out) = handle(event, st) else {
+                            continue;
+                        };
+                        // Send what the event made us owe (a pong, a close
+                        // reply) now; a failure shows next time.
+                        if owes && inner.conn.wants_write() {
+                            let _ = self.poll_write_out(inner, READER, cx);
                         }
+                        return Poll::Ready(Ok(Some(out)));
                     }
                     Ok(None) => {}
                     Err(err) => {
@@ -694,96 +597,79 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             let hold_back = !read_ahead
                 && inner.deferred > 0
                 && inner.terminal.is_none()
-                && inner.conn.state() == State::Open
-                && inner.conn.buffered_input() > 0
-                && inner.conn.wants_read();
+                && inner.conn.may_read_before_writing();
             if hold_back {
                 read_ahead = true;
             } else if inner.conn.wants_write()
                 && !inner.conn.is_write_shut()
-                && let Poll::Ready(Err(e)) = self.poll_write_out(inner, READER, cx)
+                && self.poll_write_out(inner, READER, cx) == Poll::Ready(false)
             {
-                inner.fail_io(e);
-                self.write.wake();
                 continue;
             }
 
             // 3. Closing: the core's plan for ending the transport, within
             //    its deadline (a timer of the core's, see 5).
             let closing = inner.conn.poll_close_step();
-            match closing {
+            let discard = match closing {
                 Some(CloseStep::ShutdownWrite) => {
                     let mut wcx = Context::from_waker(self.write.register(READER, cx));
                     if Pin::new(&mut inner.io).poll_shutdown(&mut wcx).is_ready() {
                         inner.conn.handle_write_shut();
                         continue;
                     }
+                    false
                 }
-                Some(CloseStep::DiscardInput) if self.poll_discard(inner, cx).is_ready() => {
-                    continue;
-                }
-                // Not over; or waiting for input to discard, or for the
-                // transport to take what step 2 could not write.
-                None | Some(CloseStep::DiscardInput | CloseStep::WriteOutput) => {}
+                Some(CloseStep::DiscardInput) => true,
+                // Only the end of stream matters now (a client waiting for
+                // the server to close): discard.
+                None => inner.conn.wants_read() && inner.conn.state() == State::Closed,
+                // Waiting for the transport to take what step 2 could not
+                // write.
+                Some(CloseStep::WriteOutput) => false,
                 Some(_) => {
                     inner.end();
                     self.write.wake();
                     continue;
                 }
-            }
-            if closing.is_none() && inner.conn.wants_read() {
-                // 4. Read.
-                let rwaker = self.read.register(READER, cx);
-                if inner.conn.state() == State::Closed {
-                    // Only the end of stream matters now (a client waiting
-                    // for the server to close): discard.
-                    if self.poll_discard(inner, cx).is_ready() {
-                        continue;
-                    }
-                } else {
-                    let mut rcx = Context::from_waker(rwaker);
-                    // Straight into the core's read buffer, without zeroing
-                    // its room first; the bytes count when `space` drops.
-                    let mut space = inner.conn.read_space();
-                    let read = poll_read_buf(Pin::new(&mut inner.io), &mut rcx, &mut space);
-                    drop(space);
+            };
+            if discard {
+                if self.poll_discard(inner, cx).is_ready() {
+                    continue;
+                }
+            } else if closing.is_none() && inner.conn.wants_read() {
+                // 4. Read, straight into the core's read buffer without
+                //    zeroing its room first (the bytes count when the
+                //    space drops, at the end of the statement).
+                let mut rcx = Context::from_waker(self.read.register(READER, cx));
+                let io = Pin::new(&mut inner.io);
+                let read = poll_read_buf(io, &mut rcx, &mut inner.conn.read_space());
+                if let Poll::Ready(read) = read {
                     match read {
-                        Poll::Ready(Ok(n)) => {
-                            if n == 0 {
-                                inner.conn.handle_eof();
-                            } else {
-                                // Starts the core's idle timer afresh.
-                                inner.conn.handle_timeout(self.now());
-                                inner.note_timer_error();
-                                st.idle_since = None;
-                                st.input_since_armed = true;
-                                st.quiet = false;
-                            }
-                            continue;
+                        Ok(0) => inner.conn.handle_eof(),
+                        Ok(_) => {
+                            // Starts the core's idle timer afresh.
+                            inner.handle_timeout(self.now());
+                            st.idle_since = None;
+                            st.input_since_armed = true;
+                            st.quiet = false;
                         }
-                        Poll::Ready(Err(e)) => {
+                        Err(e) => {
                             inner.fail_io(e);
                             self.write.wake();
-                            continue;
-                        }
-                        Poll::Pending => {
-                            // Nothing more to read now: what step 2 held
-                            // back goes out before the wait.
-                            if hold_back
-                                && let Poll::Ready(Err(e)) = self.poll_write_out(inner, READER, cx)
-                            {
-                                inner.fail_io(e);
-                                self.write.wake();
-                                continue;
-                            }
-                            if st.quiet {
-                                inner.conn.shrink_buffers();
-                            } else if st.shrink_at.is_none() {
-                                st.shrink_at = Some(Instant::now() + SHRINK_AFTER);
-                                st.input_since_armed = false;
-                            }
                         }
                     }
+                    continue;
+                }
+                // Nothing more to read now: what step 2 held back goes out
+                // before the wait.
+                if hold_back && self.poll_write_out(inner, READER, cx) == Poll::Ready(false) {
+                    continue;
+                }
+                if st.quiet {
+                    inner.conn.shrink_buffers();
+                } else if st.shrink_at.is_none() {
+                    st.shrink_at = Some(Instant::now() + SHRINK_AFTER);
+                    st.input_since_armed = false;
                 }
             }
 
@@ -802,8 +688,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             {
                 let now = Instant::now();
                 if core_at.is_some_and(|t| t <= now) {
-                    inner.conn.handle_timeout(self.now());
-                    inner.note_timer_error();
+                    inner.handle_timeout(self.now());
                     self.write.wake();
                 }
                 if st.shrink_at.is_some_and(|t| t <= now) {
@@ -863,30 +748,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 Flush::All => !inner.conn.wants_write(),
                 Flush::Room => inner.conn.buffered_output() < self.write_buffer_size,
             };
-            if inner.terminal.is_some() || (inner.done && !satisfied) {
-                return Poll::Ready(Err(inner.writer_error()));
-            }
-            if satisfied && (target == Flush::Room || inner.done) {
+            // Nothing more can be written.
+            let over = inner.done || inner.conn.is_write_shut();
+            if inner.terminal.is_none() && satisfied && (target == Flush::Room || over) {
                 return Poll::Ready(Ok(()));
             }
-            if inner.conn.is_write_shut() {
-                return Poll::Ready(if satisfied {
-                    Ok(())
-                } else {
-                    Err(inner.writer_error())
-                });
+            if inner.terminal.is_some() || over {
+                return Poll::Ready(Err(inner.writer_error()));
             }
             let before = inner.conn.buffered_output();
             match self.poll_write_out(inner, WRITER, cx) {
-                Poll::Ready(Ok(())) => {
+                Poll::Ready(true) => {
                     st.stalled_since = None;
                     return Poll::Ready(Ok(()));
                 }
-                Poll::Ready(Err(e)) => {
-                    inner.fail_io(e);
-                    self.read.wake();
-                    return Poll::Ready(Err(inner.writer_error()));
-                }
+                Poll::Ready(false) => return Poll::Ready(Err(inner.writer_error())),
                 Poll::Pending => {}
             }
             if inner.conn.buffered_output() < before {
@@ -911,8 +787,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                         "unsent bytes stay queued",
                     )));
                 }
-                inner.conn.handle_timeout(self.now());
-                inner.note_timer_error();
+                inner.handle_timeout(self.now());
                 self.read.wake();
                 continue;
             }

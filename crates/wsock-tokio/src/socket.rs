@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -134,21 +135,19 @@ impl<S> fmt::Display for ReuniteError<S> {
 impl<S> std::error::Error for ReuniteError<S> {}
 
 macro_rules! debug_impl {
-    ($t:ident) => {
+    ($($t:ident),+) => {$(
         impl<S> fmt::Debug for $t<S> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($t))
-                    .field("role", &self.shared.role())
-                    .field("state", &self.shared.state())
-                    .field("protocol", &self.shared.protocol())
+                    .field("role", &self.shared.role)
+                    .field("state", &self.shared.conn(Connection::state))
+                    .field("protocol", &self.shared.protocol)
                     .finish_non_exhaustive()
             }
         }
-    };
+    )+};
 }
-debug_impl!(WebSocket);
-debug_impl!(ReadHalf);
-debug_impl!(WriteHalf);
+debug_impl!(WebSocket, ReadHalf, WriteHalf);
 
 /// Accessors every handle has.
 /// The error of an address this crate does not know.
@@ -174,19 +173,13 @@ macro_rules! common_accessors {
         /// The client's opening-handshake request (path, query, headers),
         /// on a connection this crate accepted; `None` otherwise.
         pub fn request(&self) -> Option<&crate::Request> {
-            match &self.shared.handshake {
-                Handshake::Server(request) => Some(request),
-                _ => None,
-            }
+            self.shared.handshake.request()
         }
 
         /// The server's opening-handshake response (status, headers), on a
         /// connection this crate opened; `None` otherwise.
         pub fn response(&self) -> Option<&crate::Response> {
-            match &self.shared.handshake {
-                Handshake::Client(response) => Some(response),
-                _ => None,
-            }
+            self.shared.handshake.response()
         }
 
         /// The local address of the TCP connection under this one (TLS
@@ -211,33 +204,33 @@ macro_rules! common_accessors {
 
         /// Which end of the connection this is.
         pub fn role(&self) -> Role {
-            self.shared.role()
+            self.shared.role
         }
 
         /// The subprotocol the handshake settled on, if any.
         pub fn protocol(&self) -> Option<&str> {
-            self.shared.protocol()
+            self.shared.protocol.as_deref()
         }
 
         /// The extensions the handshake negotiated (permessage-deflate and
         /// its parameters, with the `deflate` feature).
         pub fn extensions(&self) -> wsock_core::Extensions {
-            self.shared.extensions()
+            self.shared.extensions
         }
 
         /// Where the closing handshake stands.
         pub fn state(&self) -> State {
-            self.shared.state()
+            self.shared.conn(Connection::state)
         }
 
         /// Traffic counters.
         pub fn stats(&self) -> Stats {
-            self.shared.stats()
+            self.shared.conn(|c| *c.stats())
         }
 
         /// Bytes queued and not yet taken by the transport.
         pub fn buffered_output(&self) -> usize {
-            self.shared.buffered_output()
+            self.shared.conn(Connection::buffered_output)
         }
     };
 }
@@ -365,7 +358,7 @@ macro_rules! send_methods {
         /// [`ErrorKind::AlreadyClosed`] once the closing handshake has
         /// started.
         pub fn send_stream(&mut self, kind: DataKind) -> Result<MessageWriter<'_, S>, Error> {
-            if self.shared.state() != State::Open {
+            if self.shared.conn(Connection::state) != State::Open {
                 return Err(Error::already_closed());
             }
             let message = self.shared.queue(|c| Ok(Fragmenter::new(c, kind)))?;
@@ -422,18 +415,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// handshake already fed to it). Write coalescing is off, as for
     /// [`from_raw`](Self::from_raw).
     pub fn from_connection(io: S, conn: Connection) -> Self {
-        Self {
-            shared: Arc::new(Shared::new(io, conn)),
-            recv: RecvState::default(),
-            send: SendState::default(),
-        }
+        let span = crate::diag::connection_span(conn.role());
+        Self::from_handshake(io, conn, span)
     }
 
     /// [`from_connection`](Self::from_connection), in the diagnostics
     /// span its handshake reported in.
     pub(crate) fn from_handshake(io: S, conn: Connection, span: crate::diag::Span) -> Self {
         Self {
-            shared: Arc::new(Shared::with_span(io, conn, span)),
+            shared: Arc::new(Shared::new(io, conn, span)),
             recv: RecvState::default(),
             send: SendState::default(),
         }
@@ -444,13 +434,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         &self.shared
     }
 
-    /// Records what the opening handshake exchanged (before the handle is
-    /// shared).
-    pub(crate) fn with_handshake(mut self, handshake: Handshake) -> Self {
+    /// Records what `record` sets on the shared state: what the handshake
+    /// and the transport were (only before the handle is shared).
+    fn with(mut self, record: impl FnOnce(&mut Shared<S>)) -> Self {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.handshake = handshake;
+            record(shared);
         }
         self
+    }
+
+    /// Records what the opening handshake exchanged.
+    pub(crate) fn with_handshake(self, handshake: Handshake) -> Self {
+        self.with(|shared| shared.handshake = handshake)
     }
 
     /// Records the transport's addresses (local, peer) for
@@ -459,14 +454,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// (a TLS stream of your own, an HTTP/2 stream). Only on a WebSocket
     /// fresh from its handshake: once it is split or has deferred a write
     /// (write coalescing), the call does nothing.
-    pub fn with_addrs(
-        mut self,
-        addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
-    ) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.addrs = addrs;
-        }
-        self
+    pub fn with_addrs(self, addrs: Option<(SocketAddr, SocketAddr)>) -> Self {
+        self.with(|shared| shared.addrs = addrs)
     }
 
     /// Records what TLS negotiated, for [`tls_info`](Self::tls_info), on a
@@ -474,11 +463,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// stream of your own); as [`with_addrs`](Self::with_addrs), only on a
     /// WebSocket fresh from its handshake.
     #[cfg(feature = "tls")]
-    pub fn with_tls_info(mut self, info: wsock_tls::TlsInfo) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.tls_info = Some(info);
-        }
-        self
+    pub fn with_tls_info(self, info: wsock_tls::TlsInfo) -> Self {
+        self.with(|shared| shared.tls_info = Some(info))
     }
 
     recv_methods!();
@@ -494,7 +480,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// [`send`](Self::send) instead and keep calling [`recv`](Self::recv)
     /// until it returns `None`.
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
-        match queue_close(&self.shared, frame) {
+        match self.shared.queue_close(frame) {
             Err(e) if e.kind() == ErrorKind::InvalidInput => return Err(e),
             _ => {}
         }
@@ -531,11 +517,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         loop {
             match Arc::try_unwrap(shared) {
                 Ok(shared) => return shared.into_io(),
-                Err(again) => {
-                    shared = again;
-                    std::thread::yield_now();
-                }
+                Err(again) => shared = again,
             }
+            std::thread::yield_now();
         }
     }
 }
@@ -550,13 +534,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
     /// [`from_connection`](Self::from_connection), the settings' write
     /// coalescing applies, as after this crate's own handshakes.
     pub fn from_opened(io: S, conn: Connection, opened: wsock_io::opened::Opened) -> Self {
-        let handshake = match opened.exchanged {
-            wsock_io::opened::Exchanged::Request(request) => Handshake::Server(request),
-            wsock_io::opened::Exchanged::Response(response) => Handshake::Client(response),
-        };
         Self::from_handshake(io, conn, opened.span)
             .with_settings(&opened.settings)
-            .with_handshake(handshake)
+            .with_handshake(opened.exchanged)
     }
 
     /// Applies the builder's settings that live outside the core: the read
@@ -637,14 +617,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// unless one was sent, and writes it out. The [`ReadHalf`] receives
     /// the peer's close and ends the connection, so keep it receiving.
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), Error> {
-        match queue_close(&self.shared, frame) {
-            Err(e) if e.kind() == ErrorKind::AlreadyClosed => return Ok(()),
-            other => other?,
-        }
-        match poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await {
-            Err(e) if e.kind() == ErrorKind::AlreadyClosed => Ok(()),
-            other => other,
-        }
+        poll_fn(|cx| poll_close(&self.shared, &mut self.send, cx, frame.as_ref())).await
     }
 
     /// Queues a prepared message without writing it or waiting, if the
@@ -658,28 +631,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WriteHalf<S> {
     /// [`Config::write_buffer_size`](crate::Config::write_buffer_size) plus
     /// one message.
     pub fn try_queue_prepared(&mut self, message: &crate::PreparedMessage) -> Result<bool, Error> {
-        if self.shared.buffered_output() >= self.shared.write_buffer_size() {
+        if self.shared.conn(Connection::buffered_output) >= self.shared.write_buffer_size {
             return Ok(false);
         }
         self.shared.queue_prepared(message).map(|()| true)
     }
 }
 
-/// Queues a close frame unless the closing handshake already started.
-fn queue_close<S>(shared: &Shared<S>, frame: Option<CloseFrame>) -> Result<(), Error> {
-    let frame = frame.unwrap_or_else(|| CloseFrame::new(CloseCode::NORMAL, ""));
-    let mut sent = false;
-    shared.queue(|c| match c.state() {
-        State::Open => {
-            sent = true;
-            c.close(frame.code, &frame.reason)
-        }
-        _ => Ok(()),
-    })?;
-    if sent {
-        shared.note_close_sent(&frame);
-    }
-    Ok(())
+/// Sends `frame` (`None`: 1000) unless a close frame was sent, and writes
+/// everything out; a connection already closed is no error. A write
+/// half's `close`, and a `Sink`'s.
+fn poll_close<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared<S>,
+    st: &mut SendState,
+    cx: &mut Context<'_>,
+    frame: Option<&CloseFrame>,
+) -> Poll<Result<(), Error>> {
+    let result = match shared.queue_close(frame.cloned()) {
+        Ok(_) => ready!(shared.poll_flush(st, cx, Flush::All)),
+        Err(e) => Err(e),
+    };
+    Poll::Ready(match result {
+        Err(e) if e.kind() == ErrorKind::AlreadyClosed => Ok(()),
+        other => other,
+    })
 }
 
 fn poll_recv<S: AsyncRead + AsyncWrite + Unpin>(
@@ -712,13 +687,11 @@ fn poll_recv_stream<S: AsyncRead + AsyncWrite + Unpin>(
         // Kept for the next `recv`.
         return Poll::Ready(Ok(None));
     }
-    let result = ready!(shared.poll_event(st, cx, ReceiveMode::Stream, |event, st| {
-        match st.stream.handle(event)? {
-            StreamStep::Started(kind) => Some(Some(kind)),
-            _ => Some(None),
-        }
-    }));
-    Poll::Ready(result.map(Option::flatten))
+    let started = |event, st: &mut RecvState| match st.stream.handle(event)? {
+        StreamStep::Started(kind) => Some(Some(kind)),
+        _ => Some(None),
+    };
+    (shared.poll_event(st, cx, ReceiveMode::Stream, started)).map_ok(Option::flatten)
 }
 
 /// The payload of one received message, as an [`AsyncRead`] that ends
@@ -824,14 +797,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MessageWriter<'_, S> {
         }
         self.shared.poll_flush(self.st, cx, Flush::All)
     }
-
-    /// Closes the connection with 1011: a message begun cannot be ended.
-    fn abort(&self, reason: &str) {
-        let _ = self.shared.queue(|c| match c.state() {
-            State::Open => c.close(CloseCode::INTERNAL_ERROR, reason),
-            _ => Ok(()),
-        });
-    }
 }
 
 impl<S> fmt::Debug for MessageWriter<'_, S> {
@@ -881,40 +846,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MessageWriter<'_, S> {
     }
 }
 
+impl<S> MessageWriter<'_, S> {
+    /// Closes the connection with 1011: a message begun cannot be ended.
+    fn abort(&self, reason: &str) {
+        let frame = CloseFrame::new(CloseCode::INTERNAL_ERROR, reason);
+        let _ = self.shared.queue_close(Some(frame));
+    }
+}
+
 impl<S> Drop for MessageWriter<'_, S> {
     fn drop(&mut self) {
         if self.message.is_started() && !self.message.is_finished() {
-            let _ = self
-                .shared
-                .queue(|c| c.close(CloseCode::INTERNAL_ERROR, "message aborted"));
+            self.abort("message aborted");
         }
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
-    type Item = Result<Message, Error>;
+macro_rules! stream_impl {
+    ($($t:ident),+) => {$(
+        impl<S: AsyncRead + AsyncWrite + Unpin> Stream for $t<S> {
+            type Item = Result<Message, Error>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        poll_recv(&this.shared, &mut this.recv, cx).map(Result::transpose)
-    }
+            fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+                let this = self.get_mut();
+                poll_recv(&this.shared, &mut this.recv, cx).map(Result::transpose)
+            }
+        }
+    )+};
 }
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Stream for ReadHalf<S> {
-    type Item = Result<Message, Error>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        poll_recv(&this.shared, &mut this.recv, cx).map(Result::transpose)
-    }
-}
+stream_impl!(WebSocket, ReadHalf);
 
 /// `poll_ready` waits for room in the write buffer, `start_send` queues,
 /// `poll_flush` writes out, `poll_close` sends a close frame (1000) unless
 /// one was sent and writes it out; keep receiving to finish the closing
 /// handshake.
 macro_rules! sink_impl {
-    ($t:ident) => {
+    ($($t:ident),+) => {$(
         impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for $t<S> {
             type Error = Error;
 
@@ -934,17 +901,9 @@ macro_rules! sink_impl {
 
             fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
                 let this = self.get_mut();
-                match queue_close(&this.shared, None) {
-                    Err(e) if e.kind() == ErrorKind::AlreadyClosed => return Poll::Ready(Ok(())),
-                    other => other?,
-                }
-                match ready!(this.shared.poll_flush(&mut this.send, cx, Flush::All)) {
-                    Err(e) if e.kind() == ErrorKind::AlreadyClosed => Poll::Ready(Ok(())),
-                    other => Poll::Ready(other),
-                }
+                poll_close(&this.shared, &mut this.send, cx, None)
             }
         }
-    };
+    )+};
 }
-sink_impl!(WebSocket);
-sink_impl!(WriteHalf);
+sink_impl!(WebSocket, WriteHalf);

@@ -42,17 +42,37 @@ impl MaybeTlsStream {
     }
 }
 
+/// Any of the transports a [`MaybeTlsStream`] holds.
+trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
+
+impl MaybeTlsStream {
+    /// The transport inside, so each I/O method is written once rather
+    /// than once per variant.
+    fn io(&self) -> &dyn Transport {
+        match self {
+            Self::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => &**s,
+        }
+    }
+
+    fn io_pin(self: Pin<&mut Self>) -> Pin<&mut dyn Transport> {
+        Pin::new(match self.get_mut() {
+            Self::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Self::Tls(s) => &mut **s,
+        })
+    }
+}
+
 impl AsyncRead for MaybeTlsStream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            #[cfg(feature = "tls")]
-            Self::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
-        }
+        self.io_pin().poll_read(cx, buf)
     }
 }
 
@@ -62,27 +82,15 @@ impl AsyncWrite for MaybeTlsStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            #[cfg(feature = "tls")]
-            Self::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
-        }
+        self.io_pin().poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_flush(cx),
-            #[cfg(feature = "tls")]
-            Self::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
-        }
+        self.io_pin().poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            #[cfg(feature = "tls")]
-            Self::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
-        }
+        self.io_pin().poll_shutdown(cx)
     }
 
     fn poll_write_vectored(
@@ -90,18 +98,10 @@ impl AsyncWrite for MaybeTlsStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            #[cfg(feature = "tls")]
-            Self::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
-        }
+        self.io_pin().poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            Self::Plain(s) => s.is_write_vectored(),
-            #[cfg(feature = "tls")]
-            Self::Tls(s) => s.is_write_vectored(),
-        }
+        self.io().is_write_vectored()
     }
 }

@@ -96,6 +96,15 @@ type MaskSource = Box<dyn FnMut() -> [u8; 4] + Send>;
 /// socket for the whole close timeout.
 const MAX_CLOSING_TIME: Duration = Duration::from_secs(2);
 
+/// Write coalescing: at most this many messages are left unwritten at a
+/// time (see [`Connection::may_defer_output`]); the next one is written
+/// with them.
+const MAX_DEFERRED_MESSAGES: usize = 16;
+
+/// Write coalescing: at most this many bytes of output are left unwritten
+/// at a time (or the write-buffer bound, if smaller).
+const MAX_DEFERRED_BYTES: usize = 16 * 1024;
+
 /// A WebSocket connection after the opening handshake.
 ///
 /// It does no I/O and reads no clock: received bytes and the time are
@@ -502,6 +511,34 @@ impl Connection {
     /// not need the transport.
     pub fn buffered_input(&self) -> usize {
         self.input.available()
+    }
+
+    /// Write coalescing, for an adapter whose `send` may return before it
+    /// writes: whether the data message just queued may stay unwritten,
+    /// `deferred` messages having been left so since the output was last
+    /// empty. Only while open, with the peer's next bytes already received
+    /// (the caller is draining a pipelined batch: its next receive most
+    /// likely answers without waiting, and writes first if it must wait),
+    /// and within 16 messages and 16 KiB (or the write-buffer bound) of
+    /// output, so a batch's replies go out in one write without holding
+    /// much back.
+    pub fn may_defer_output(&self, deferred: usize) -> bool {
+        let cap = MAX_DEFERRED_BYTES.min(self.core.config.write_buffer_size.max(1));
+        self.core.state == State::Open
+            && !self.is_write_shut()
+            && self.buffered_input() > 0
+            && deferred < MAX_DEFERRED_MESSAGES
+            && self.buffered_output() < cap
+    }
+
+    /// Write coalescing: whether output left unwritten (see
+    /// [`may_defer_output`](Self::may_defer_output)) should wait for one
+    /// more read. The rest of a frame is already arriving, so that read
+    /// most likely completes it without waiting, and the reply to it then
+    /// goes out in the same write (a batch a read cut in two stays one
+    /// write).
+    pub fn may_read_before_writing(&self) -> bool {
+        self.core.state == State::Open && self.buffered_input() > 0 && self.wants_read()
     }
 
     /// Whether the adapter should close the transport now: the closing

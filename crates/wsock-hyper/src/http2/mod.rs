@@ -64,7 +64,8 @@ use wsock_core::Bytes;
 use wsock_core::HandshakeError;
 use wsock_core::handshake::client::{ClientRequest, Http2Handshake, IntoClientRequest};
 use wsock_io::diag;
-use wsock_io::opened::{Exchanged, Opened};
+use wsock_io::handshake::Handshake;
+use wsock_io::opened::Opened;
 use wsock_io::options::Settings;
 use wsock_tokio::{ClientBuilder, Error, ErrorKind, MaybeTlsStream, Timeout, WebSocket};
 
@@ -549,7 +550,7 @@ impl Http2Connection {
         };
         let conn = connected.connection;
         diag::handshake_done(&span, conn.protocol(), conn.extensions());
-        let exchanged = Exchanged::Response(Box::new(connected.response));
+        let exchanged = Handshake::Client(Box::new(connected.response));
         let opened = Opened::new(settings.clone(), exchanged, span);
         let ws = WebSocket::from_opened(wrap(io), conn, opened).with_addrs(inner.addrs);
         #[cfg(feature = "tls")]

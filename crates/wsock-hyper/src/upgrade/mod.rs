@@ -65,7 +65,8 @@ use wsock_core::handshake::server::{Accept, Rejection, Request};
 use wsock_core::handshake::{Accepted, Rejected};
 use wsock_core::http;
 use wsock_io::diag;
-use wsock_io::opened::{Exchanged, Opened};
+use wsock_io::handshake::Handshake;
+use wsock_io::opened::Opened;
 use wsock_io::options::Settings;
 use wsock_tokio::{Acceptor, Error, ErrorKind, WebSocket};
 
@@ -229,7 +230,7 @@ impl Pending {
     fn into_websocket(self, io: Upgraded) -> WebSocket<Upgraded> {
         let (conn, request) = *self.accepted;
         diag::handshake_done(&self.span, conn.protocol(), conn.extensions());
-        let exchanged = Exchanged::Request(Box::new(request));
+        let exchanged = Handshake::Server(Box::new(request));
         WebSocket::from_opened(io, conn, Opened::new(self.settings, exchanged, self.span))
     }
 }

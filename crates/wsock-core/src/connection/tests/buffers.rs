@@ -198,3 +198,21 @@ fn an_empty_read_space_leaves_the_offer_alone() {
     let wait = |s: &mut Connection| drop(s.read_space());
     assert_eq!(reads_per_batch(&mut server(), read, wait), [2, 1, 1, 1]);
 }
+
+// Write coalescing: output may stay unwritten only while the peer's next
+// bytes wait in the read buffer, the connection is open, and within the
+// caps (16 messages, 16 KiB).
+#[test]
+fn output_is_deferred_only_while_input_waits_within_the_caps() {
+    let mut s = server();
+    assert!(!s.may_defer_output(0) && !s.may_read_before_writing());
+    s.feed(&[0x82]); // the start of the peer's next frame
+    assert!(s.may_defer_output(0) && s.may_read_before_writing());
+    assert!(!s.may_defer_output(16));
+    s.send(Message::binary(vec![0; 16 * 1024])).unwrap();
+    assert!(!s.may_defer_output(1));
+    let n = s.buffered_output();
+    s.consume_output(n);
+    s.close(CloseCode::NORMAL, "").unwrap();
+    assert!(!s.may_defer_output(0) && !s.may_read_before_writing());
+}
