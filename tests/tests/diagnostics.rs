@@ -193,9 +193,36 @@ fn tokio(lines: &Lines) {
             .await
             .unwrap();
         let lines = Arc::clone(lines);
-        tokio::task::spawn_blocking(move || expect_the_same_events(&lines))
+        let expected = Arc::clone(&lines);
+        tokio::task::spawn_blocking(move || expect_the_same_events(&expected))
             .await
             .unwrap();
+        // A transport handed in: its handshake does not know the addresses,
+        // and `with_addrs` puts the peer into the span (as wsock-hyper's
+        // HTTP/1.1 fallback does).
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let addrs = (tcp.local_addr().unwrap(), tcp.peer_addr().unwrap());
+        let mut ws = wsock_tokio::client(tcp, &url)
+            .await
+            .unwrap()
+            .with_addrs(Some(addrs));
+        ws.close(Some(CloseFrame::new(1000u16, "handed in")))
+            .await
+            .unwrap();
+        let peer = format!("peer={}", addrs.1);
+        tokio::task::spawn_blocking(move || {
+            wait_for(
+                &lines,
+                &[
+                    "close frame sent",
+                    "reason=\"handed in\"",
+                    "role=\"client\"",
+                    &peer,
+                ],
+            );
+        })
+        .await
+        .unwrap();
         server.shutdown(Duration::from_secs(2)).await;
     });
 }

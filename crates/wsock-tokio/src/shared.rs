@@ -304,6 +304,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             }),
         }
     }
+
+    /// Records the transport's addresses, the peer's in the diagnostics
+    /// span too (a transport handed in: its handshake did not know them).
+    pub(crate) fn set_addrs(
+        &mut self,
+        addrs: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
+    ) {
+        if let Some((_, peer)) = addrs {
+            crate::diag::record_peer(&lock(&self.inner).span, peer);
+        }
+        self.addrs = addrs;
+    }
 }
 
 /// Starts a flusher task for a connection (`spawn_flusher`, for a

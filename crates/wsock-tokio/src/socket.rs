@@ -451,11 +451,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// Records the transport's addresses (local, peer) for
     /// [`local_addr`](Self::local_addr) and [`peer_addr`](Self::peer_addr),
     /// on a transport handed in whose addresses this crate does not know
-    /// (a TLS stream of your own, an HTTP/2 stream). Only on a WebSocket
+    /// (a TLS stream of your own, an HTTP/2 stream); the peer's also goes
+    /// into the connection's diagnostics span. Only on a WebSocket
     /// fresh from its handshake: once it is split or has deferred a write
     /// (write coalescing), the call does nothing.
     pub fn with_addrs(self, addrs: Option<(SocketAddr, SocketAddr)>) -> Self {
-        self.with(|shared| shared.addrs = addrs)
+        self.with(|shared| shared.set_addrs(addrs))
     }
 
     /// Records what TLS negotiated, for [`tls_info`](Self::tls_info), on a
