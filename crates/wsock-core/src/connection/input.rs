@@ -4,13 +4,18 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::event::DataKind;
+use crate::frame::MAX_HEADER_LEN;
 use crate::message::Message;
 use crate::utf8::{InvalidUtf8, Utf8Validator};
 use crate::utf8_bytes::Utf8Bytes;
 
 /// The most a read is offered beyond `read_buffer_size` while reads keep
-/// filling it.
-const MAX_BURST: usize = 64 * 1024;
+/// filling it: the largest frame held whole in the read buffer (64 KiB of
+/// payload) with its longest header. A read that starts at such a frame
+/// can then take it whole and stop at its end; one byte less (64 KiB) cut
+/// every such frame, and the next read brought the rest and most of the
+/// frame behind it, which then had to be moved to the buffer's front.
+const MAX_BURST: usize = 64 * 1024 + MAX_HEADER_LEN;
 
 /// Received bytes, kept apart from the protocol state.
 ///
@@ -49,6 +54,11 @@ pub(super) struct Input {
     /// rest of the same batch, so a short read then says nothing about
     /// the load and leaves the offer as it is.
     after_full: bool,
+    /// The last offer was the rest of a large in-place frame
+    /// ([`offer_rest`](Self::offer_rest)), not a read chunk: its size says
+    /// nothing about the load, so the read that fills it leaves the burst
+    /// as it is.
+    exact: bool,
 }
 
 impl Input {
@@ -118,7 +128,42 @@ impl Input {
         self.reserve(want);
         let end = self.end;
         self.offered = self.buf.len() - end;
+        self.exact = false;
         &mut self.buf[end..]
+    }
+
+    /// Room for the rest of a large frame held whole in the read buffer
+    /// (`rest` bytes still to come), and no more: a read past the frame's
+    /// end would bring the start of the next frame, which would have to be
+    /// moved to the buffer's front once this one is handed out (up to
+    /// 64 KiB per message). Reading to the end instead leaves the buffer
+    /// empty, and the next frame lands at its front. Like
+    /// [`offer`](Self::offer), at most double what is buffered (at least a
+    /// read chunk), never a header's promise alone.
+    pub(super) fn offer_rest(&mut self, rest: usize, read_buffer_size: usize) -> &mut [u8] {
+        let want = self.rest_size(rest, read_buffer_size);
+        self.reserve(want);
+        let end = self.end;
+        &mut self.buf[end..end + want]
+    }
+
+    /// [`offer_rest`](Self::offer_rest) without zeroing the room, as
+    /// [`offer_uninit`](Self::offer_uninit) is to [`offer`](Self::offer).
+    pub(super) fn offer_rest_uninit(&mut self, rest: usize, read_buffer_size: usize) -> usize {
+        let want = self.rest_size(rest, read_buffer_size);
+        self.buf.truncate(self.end);
+        self.buf.reserve(want);
+        want
+    }
+
+    /// The size of an [`offer_rest`](Self::offer_rest), noted as the last
+    /// offer.
+    fn rest_size(&mut self, rest: usize, read_buffer_size: usize) -> usize {
+        let chunk = self.read_chunk(read_buffer_size);
+        let want = rest.min(self.available().max(chunk)).max(1);
+        self.offered = want;
+        self.exact = true;
+        want
     }
 
     /// Makes room for `want` more bytes after `end` without zeroing it:
@@ -129,9 +174,24 @@ impl Input {
         let chunk = self.read_chunk(read_buffer_size);
         let want = wanted.min(self.available().max(chunk)).max(chunk);
         self.buf.truncate(self.end);
+        if self.end == 0 {
+            self.rewind();
+        }
         self.buf.reserve(want);
         self.offered = want;
+        self.exact = false;
         want
+    }
+
+    /// With nothing buffered, takes the read buffer's whole allocation
+    /// back when no message handed out of it is still held, so the next
+    /// read lands at its front: the same memory, still in cache, read
+    /// after read, rather than a window sliding through the allocation
+    /// (and moved back to the front when it reaches the end). Does nothing
+    /// while handed-out bytes share it; never allocates.
+    fn rewind(&mut self) {
+        let room = self.buf.capacity();
+        let _rewound = self.buf.try_reclaim(room.saturating_add(1));
     }
 
     /// Counts bytes appended to `buf` past `end` (by `ReadSpace`) as
@@ -164,7 +224,7 @@ impl Input {
     /// A read that brought nothing (the transport had nothing yet, and the
     /// room was given back unused) is no read at all and changes nothing.
     fn size_burst(&mut self, n: usize, read_buffer_size: usize) {
-        if n == 0 {
+        if n == 0 || self.exact {
             return;
         }
         let chunk = self.read_chunk(read_buffer_size);

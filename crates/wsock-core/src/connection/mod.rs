@@ -580,14 +580,22 @@ impl Connection {
     /// Free space at the end of the read buffer: read from the transport
     /// into it, then call [`commit_read`](Self::commit_read).
     ///
-    /// Offers `read_buffer_size` bytes (more, up to 64 KiB, while reads keep
-    /// filling the offer), more while a frame that must be held whole is
-    /// arriving. Growth follows the bytes that actually arrived (it at most
-    /// doubles the buffered amount), never a header's promise, so a peer
-    /// announcing huge frames costs nothing until it sends them.
+    /// Offers `read_buffer_size` bytes (more, up to a 64 KiB frame and its
+    /// header, while reads keep filling the offer), more while a frame that
+    /// must be held whole is arriving. While a frame of over 32 KiB that is
+    /// held whole (up to 64 KiB) arrives, the offer ends where the frame
+    /// does: bytes of the next frame read behind it would have to be moved
+    /// to the buffer's front once it is handed out. Growth follows the
+    /// bytes that actually arrived (it at most doubles the buffered
+    /// amount), never a header's promise, so a peer announcing huge frames
+    /// costs nothing until it sends them.
     pub fn read_buffer(&mut self) -> &mut [u8] {
+        let size = self.core.config.read_buffer_size;
+        if let Some(rest) = self.in_place_rest() {
+            return self.input.offer_rest(rest, size);
+        }
         let wanted = self.bytes_wanted();
-        self.input.offer(wanted, self.core.config.read_buffer_size)
+        self.input.offer(wanted, size)
     }
 
     /// The same room as [`read_buffer`](Self::read_buffer), as a
@@ -612,7 +620,7 @@ impl Connection {
     /// Marks `n` bytes of [`read_buffer`](Self::read_buffer) as received.
     ///
     /// A read that fills the whole offer doubles the next offer (up to
-    /// 64 KiB), so a busy connection makes few large reads; a read of less
+    /// 64 KiB and a frame header), so a busy connection makes few large reads; a read of less
     /// than half of it halves it back toward `read_buffer_size`.
     pub fn commit_read(&mut self, n: usize) {
         let n = self.input.commit(n, self.core.config.read_buffer_size);

@@ -55,8 +55,12 @@ impl<'a> ReadSpace<'a> {
                 filled: 0,
             };
         }
-        let wanted = conn.bytes_wanted();
-        let left = conn.input.offer_uninit(wanted, size);
+        let left = if let Some(rest) = conn.in_place_rest() {
+            conn.input.offer_rest_uninit(rest, size)
+        } else {
+            let wanted = conn.bytes_wanted();
+            conn.input.offer_uninit(wanted, size)
+        };
         Self {
             conn,
             left,
@@ -332,6 +336,71 @@ mod tests {
         // Nothing more is read into the message, and no event follows.
         assert!(!conn.read_space().into_message);
         assert_eq!(conn.poll_event().unwrap(), None);
+    }
+
+    #[test]
+    fn a_large_in_place_frame_is_read_to_its_end_and_no_further() {
+        // Over half the in-place size (100 bytes in unit tests), within it:
+        // held whole in the read buffer, and read exactly to its end.
+        let first: Vec<u8> = (0..90u8).collect();
+        let second: Vec<u8> = (0..80u8).rev().collect();
+        let wire = [frame(&first), frame(&second), frame(b"small")].concat();
+        let mut conn = server();
+        // The header (6 bytes) and 12 payload bytes arrive first.
+        conn.read_space().put_slice(&wire[..18]);
+        assert_eq!(conn.poll_event().unwrap(), None);
+        // The rest of the frame is offered, not a read chunk: the next
+        // frame's bytes would be moved to the buffer's front afterwards.
+        let mut space = conn.read_space();
+        assert!(!space.into_message);
+        assert_eq!(space.remaining_mut(), 78);
+        space.put_slice(&wire[18..96]);
+        drop(space);
+        let Some(Event::Message(Message::Binary(one))) = conn.poll_event().unwrap() else {
+            panic!("no first message");
+        };
+        assert_eq!(one, first);
+        assert_eq!(conn.buffered_input(), 0);
+        // The zeroed offer stops at the end too.
+        let at = 96 + 6 + 30;
+        let buf = conn.read_buffer();
+        buf[..36].copy_from_slice(&wire[96..at]);
+        conn.commit_read(36);
+        assert_eq!(conn.poll_event().unwrap(), None);
+        assert_eq!(conn.read_buffer().len(), 50);
+        // Small frames are offered a whole read chunk.
+        let events = read_by(&mut conn, &wire[at..], usize::MAX);
+        let got: Vec<_> = events.into_iter().map(|(_, e)| e.unwrap()).collect();
+        assert_eq!(
+            got,
+            [
+                Event::Message(Message::binary(second)),
+                Event::Message(Message::binary(&b"small"[..])),
+            ]
+        );
+        assert_eq!(conn.stats().bytes_received, wire.len() as u64);
+    }
+
+    #[test]
+    fn an_empty_read_buffer_starts_again_at_its_front() {
+        let mut conn = server();
+        // A read buffer grown past the read offer earlier (by a burst, or
+        // a large frame), so there is room left behind each message.
+        conn.input.buf.reserve(16 * 1024);
+        let wire = frame(&[7; 60]);
+        let mut addresses = vec![];
+        for _ in 0..3 {
+            let events = read_by(&mut conn, &wire, usize::MAX);
+            let [(_, Ok(Event::Message(Message::Binary(data))))] = &events[..] else {
+                panic!("not one message: {events:?}");
+            };
+            assert_eq!(data, &[7; 60][..]);
+            addresses.push(data.as_ptr());
+        }
+        // Each message was dropped before the next read, so each landed
+        // where the one before did, at the front of the same memory.
+        assert_eq!(addresses[1], addresses[0]);
+        assert_eq!(addresses[2], addresses[0]);
     }
 
     #[test]

@@ -30,6 +30,15 @@ const IN_PLACE_MAX: u64 = 64 * 1024;
 #[cfg(test)]
 const IN_PLACE_MAX: u64 = 100;
 
+/// In-place frames over this payload size are read exactly to their end
+/// ([`Connection::in_place_rest`]). Reading past a frame's end brings bytes
+/// of the next one, which are moved to the read buffer's front once the
+/// frame is handed out: for such frames, up to a whole frame per message,
+/// more than the extra read costs. Smaller frames keep reading whole
+/// chunks: several of them arrive in one read, and what is moved is less
+/// than one of them.
+const EXACT_READ_MIN: u64 = IN_PLACE_MAX / 2;
+
 /// The frame being received.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct InFrame {
@@ -127,6 +136,19 @@ impl Connection {
             }
             _ => 0,
         }
+    }
+
+    /// The payload bytes still to come of a large frame held whole in the
+    /// read buffer (an in-place data frame over [`EXACT_READ_MIN`]): the
+    /// next read is offered that much and no more, so it stops at the
+    /// frame's end (see `Input::offer_rest`). `None` for anything else.
+    pub(super) fn in_place_rest(&self) -> Option<usize> {
+        let frame = self.core.frame?;
+        if !frame.in_place || frame.header.payload_len <= EXACT_READ_MIN {
+            return None;
+        }
+        let rest = (frame.header.payload_len as usize).saturating_sub(self.input.available());
+        (rest > 0).then_some(rest)
     }
 
     /// The payload bytes still to come of a frame whose next bytes may be
