@@ -159,8 +159,43 @@ struct Inner<S> {
     spawner: Option<Spawner<S>>,
     /// Messages `send` left unwritten since the output was last empty.
     deferred: usize,
-    /// A flusher task is running.
-    flusher: bool,
+    /// The task that writes what `send` deferred.
+    flusher: Flusher,
+}
+
+/// The task that writes what `send` deferred (write coalescing). Started
+/// at the first deferral and kept for the connection's life: it parks
+/// once the output is written and the next deferral wakes it, which costs
+/// a wake per batch instead of a task spawned per batch.
+enum Flusher {
+    /// Not running: nothing deferred yet, or coalescing was turned off.
+    None,
+    /// Woken, or waiting for the transport: it writes what is queued.
+    Awake,
+    /// Parked with nothing to write.
+    Parked(ParkedFlusher),
+}
+
+/// A parked flusher's waker. Dropping it wakes the task, which then ends
+/// unless it is still wanted: so replacing it (a deferral), turning
+/// coalescing off, dropping the connection or taking its transport back
+/// never leaves a task parked for good.
+struct ParkedFlusher(Waker);
+
+impl Drop for ParkedFlusher {
+    fn drop(&mut self) {
+        self.0.wake_by_ref();
+    }
+}
+
+/// What [`Shared::queue_now`] did with a message.
+pub(crate) enum Queued {
+    /// Queued and left unwritten (write coalescing): `send` is done.
+    Deferred,
+    /// Queued: `send` writes it out.
+    ToWrite,
+    /// The write buffer is over its bound: `send` waits for room first.
+    NoRoom(Message),
 }
 
 impl<S> Inner<S> {
@@ -300,7 +335,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 span,
                 spawner: None,
                 deferred: 0,
-                flusher: false,
+                flusher: Flusher::None,
             }),
         }
     }
@@ -324,7 +359,8 @@ pub(crate) type Spawner<S> = fn(Weak<Shared<S>>) -> bool;
 
 /// Starts the task that writes what `send` deferred, on the current
 /// runtime; `false` outside one (then `send` writes at once). It holds the
-/// connection weakly, so it never keeps a dropped connection alive.
+/// connection weakly, so it never keeps a dropped connection alive, and
+/// the connection's end wakes it to end too (see [`ParkedFlusher`]).
 pub(crate) fn spawn_flusher<S>(shared: Weak<Shared<S>>) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -378,8 +414,15 @@ impl<S> Shared<S> {
         &self,
         f: impl FnOnce(&mut Connection, &crate::diag::Span) -> Result<T, wsock_core::Error>,
     ) -> Result<T, Error> {
-        let mut guard = lock(&self.inner);
-        let inner = &mut *guard;
+        self.queue_locked(&mut lock(&self.inner), f)
+    }
+
+    /// [`queue_in`](Self::queue_in), under the lock already held.
+    fn queue_locked<T>(
+        &self,
+        inner: &mut Inner<S>,
+        f: impl FnOnce(&mut Connection, &crate::diag::Span) -> Result<T, wsock_core::Error>,
+    ) -> Result<T, Error> {
         if inner.terminal.is_some() || inner.done {
             return Err(inner.writer_error());
         }
@@ -395,6 +438,32 @@ impl<S> Shared<S> {
     /// Queues `message`; a close frame is reported as sent.
     pub(crate) fn queue_message(&self, message: Message) -> Result<(), Error> {
         self.queue_in(|conn, span| wsock_io::queue::send(conn, span, message))
+    }
+
+    /// `send`'s common case under one lock: queues `message` if the write
+    /// buffer is under its bound, and leaves it unwritten if `may_defer`
+    /// and [`defer`](Self::defer) allow.
+    pub(crate) fn queue_now(
+        self: &Arc<Self>,
+        message: Message,
+        may_defer: bool,
+    ) -> Result<Queued, Error> {
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
+        if inner.terminal.is_none()
+            && !inner.done
+            && inner.conn.buffered_output() >= self.write_buffer_size
+        {
+            return Ok(Queued::NoRoom(message));
+        }
+        self.queue_locked(inner, |conn, span| {
+            wsock_io::queue::send(conn, span, message)
+        })?;
+        Ok(if may_defer && self.defer_locked(inner) {
+            Queued::Deferred
+        } else {
+            Queued::ToWrite
+        })
     }
 
     /// Queues a prepared message; a close frame is reported as sent.
@@ -425,7 +494,13 @@ impl<S> Shared<S> {
     /// Turns write coalescing on (with the function that starts the
     /// flusher task) or off.
     pub(crate) fn set_spawner(&self, spawner: Option<Spawner<S>>) {
-        lock(&self.inner).spawner = spawner;
+        let mut inner = lock(&self.inner);
+        inner.spawner = spawner;
+        // A parked flusher is woken to end; an awake one ends once it has
+        // written what is deferred.
+        if spawner.is_none() && matches!(inner.flusher, Flusher::Parked(_)) {
+            inner.flusher = Flusher::None;
+        }
     }
 
     /// Whether `send` may leave the message it just queued unwritten: the
@@ -434,8 +509,11 @@ impl<S> Shared<S> {
     /// does wait, `recv` writes first), within the caps, and a flusher
     /// task writes it should the caller do something else instead.
     pub(crate) fn defer(self: &Arc<Self>) -> bool {
-        let mut guard = lock(&self.inner);
-        let inner = &mut *guard;
+        self.defer_locked(&mut lock(&self.inner))
+    }
+
+    /// [`defer`](Self::defer), under the lock already held.
+    fn defer_locked(self: &Arc<Self>, inner: &mut Inner<S>) -> bool {
         let Some(spawner) = inner.spawner else {
             return false;
         };
@@ -443,11 +521,16 @@ impl<S> Shared<S> {
         if inner.terminal.is_some() || inner.done || !inner.conn.may_defer_output(inner.deferred) {
             return false;
         }
-        if !inner.flusher {
-            if !spawner(Arc::downgrade(self)) {
-                return false;
+        match inner.flusher {
+            Flusher::Awake => {}
+            // Dropping the parked waker wakes it.
+            Flusher::Parked(_) => inner.flusher = Flusher::Awake,
+            Flusher::None => {
+                if !spawner(Arc::downgrade(self)) {
+                    return false;
+                }
+                inner.flusher = Flusher::Awake;
             }
-            inner.flusher = true;
         }
         inner.deferred += 1;
         true
@@ -479,10 +562,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     }
 
     /// The flusher task's work: writes out what is queued (what `send`
-    /// deferred, and anything queued after it), then ends.
+    /// deferred, and anything queued after it), then parks until the next
+    /// deferral; ends once the connection or coalescing is over.
     pub(crate) fn poll_flush_deferred(&self, cx: &Context<'_>) -> Poll<()> {
         let mut guard = lock(&self.inner);
         let inner = &mut *guard;
+        match &inner.flusher {
+            Flusher::Awake => {}
+            // Woken by a stale registration while parked: stay parked.
+            Flusher::Parked(parked) if parked.0.will_wake(cx.waker()) => return Poll::Pending,
+            // No longer wanted (coalescing turned off), or another
+            // flusher took over.
+            Flusher::None | Flusher::Parked(_) => return Poll::Ready(()),
+        }
         // A failure is reported by whichever handle polls next.
         if inner.terminal.is_none()
             && !inner.done
@@ -492,8 +584,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         {
             return Poll::Pending;
         }
-        inner.flusher = false;
-        Poll::Ready(())
+        if inner.spawner.is_none() || inner.terminal.is_some() || inner.done {
+            inner.flusher = Flusher::None;
+            return Poll::Ready(());
+        }
+        inner.flusher = Flusher::Parked(ParkedFlusher(cx.waker().clone()));
+        Poll::Pending
     }
 
     /// Writes the core's output until it is empty, then flushes the

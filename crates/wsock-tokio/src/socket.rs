@@ -17,7 +17,7 @@ use wsock_core::{
     Role, State, Stats, StreamStep,
 };
 
-use crate::shared::{Flush, Handshake, RecvState, SendState, Shared};
+use crate::shared::{Flush, Handshake, Queued, RecvState, SendState, Shared};
 use crate::{Error, ErrorKind};
 
 /// A WebSocket connection over any `AsyncRead + AsyncWrite + Unpin`
@@ -322,11 +322,18 @@ macro_rules! send_methods {
         /// Cancel safety: see [`WebSocket`]; never a partial frame.
         pub async fn send(&mut self, message: impl Into<Message>) -> Result<(), Error> {
             let message = message.into();
-            let data = message.is_data();
-            poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::Room)).await?;
-            self.shared.queue_message(message)?;
-            if data && Self::MAY_DEFER && self.shared.defer() {
-                return Ok(());
+            let may_defer = Self::MAY_DEFER && message.is_data();
+            // One lock when the write buffer has room, the common case.
+            match self.shared.queue_now(message, may_defer)? {
+                Queued::Deferred => return Ok(()),
+                Queued::ToWrite => {}
+                Queued::NoRoom(message) => {
+                    poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::Room)).await?;
+                    self.shared.queue_message(message)?;
+                    if may_defer && self.shared.defer() {
+                        return Ok(());
+                    }
+                }
             }
             poll_fn(|cx| self.shared.poll_flush(&mut self.send, cx, Flush::All)).await
         }

@@ -453,3 +453,84 @@ async fn server_connections_coalesce_by_default() {
     .await
     .unwrap();
 }
+
+/// Tasks alive on the current runtime, once the runtime has run whatever
+/// is ready (a woken flusher ending, say).
+async fn settled_tasks() -> usize {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+/// Receives the next message and echoes it; `true` when the echo was left
+/// queued (deferred).
+async fn echo_one<S>(server: &mut WebSocket<S>, i: usize) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    assert_eq!(server.recv().await.unwrap(), Some(text(i)));
+    server.send(text(i)).await.unwrap();
+    server.buffered_output() > 0
+}
+
+// The flusher parks once a batch is written and the next deferral wakes
+// it: a second batch's deferred reply still goes out while the handler
+// waits elsewhere, with no task started for it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_parked_flusher_writes_the_next_batch_too() {
+    timeout(LIMIT, async {
+        let (mut server, _writes, client) = pipelined(2).await;
+        let mut raw = client.into_inner();
+        assert!(echo_one(&mut server, 0).await, "deferred");
+        // The flusher writes it while the handler does something else.
+        let mut client = WebSocket::from_raw(raw, Role::Client, Config::default());
+        assert_eq!(client.recv().await.unwrap(), Some(text(0)));
+        let with_flusher = settled_tasks().await;
+        assert!(!echo_one(&mut server, 1).await, "nothing buffered: written");
+        assert_eq!(client.recv().await.unwrap(), Some(text(1)));
+        // A second batch: the parked flusher is woken, not a new task.
+        raw = client.into_inner();
+        let mut batch = frame(0x81, b"message 2", true);
+        batch.extend(frame(0x81, b"message 3", true));
+        raw.write_all(&batch).await.unwrap();
+        let mut client = WebSocket::from_raw(raw, Role::Client, Config::default());
+        assert!(echo_one(&mut server, 2).await, "deferred");
+        assert_eq!(
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks(),
+            with_flusher
+        );
+        assert_eq!(client.recv().await.unwrap(), Some(text(2)));
+        assert!(!echo_one(&mut server, 3).await);
+        assert_eq!(client.recv().await.unwrap(), Some(text(3)));
+    })
+    .await
+    .unwrap();
+}
+
+// The flusher never outlives what it serves: it ends when coalescing is
+// turned off, and when the connection is dropped or taken apart.
+#[tokio::test(flavor = "current_thread")]
+async fn the_flusher_ends_with_its_connection() {
+    timeout(LIMIT, async {
+        let baseline = settled_tasks().await;
+        for end in ["coalescing off", "drop", "into_inner"] {
+            let (mut server, _writes, mut client) = pipelined(2).await;
+            assert!(echo_one(&mut server, 0).await, "{end}: deferred");
+            assert_eq!(client.recv().await.unwrap(), Some(text(0)));
+            assert_eq!(settled_tasks().await, baseline + 1, "{end}: a flusher");
+            match end {
+                "coalescing off" => server.set_write_coalescing(false),
+                "drop" => drop(server),
+                _ => drop(server.into_inner()),
+            }
+            assert_eq!(settled_tasks().await, baseline, "{end}: the flusher ended");
+        }
+    })
+    .await
+    .unwrap();
+}
