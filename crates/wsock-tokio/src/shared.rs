@@ -111,6 +111,26 @@ impl Direction {
     fn wake(&self) {
         self.waker.wake_by_ref();
     }
+
+    /// Polls the transport with `poll` and this direction's waker, and
+    /// registers `cx` in `slot` only if it is not ready: then polls once
+    /// more, since a wake between the first poll and the registration
+    /// reached nobody (the transport has the readiness by then, so the
+    /// second poll sees it). A busy connection, whose I/O is ready, takes
+    /// no lock and clones no waker here.
+    fn poll<T>(
+        &self,
+        slot: usize,
+        cx: &Context<'_>,
+        mut poll: impl FnMut(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        let mut dcx = Context::from_waker(&self.waker);
+        if let Poll::Ready(t) = poll(&mut dcx) {
+            return Poll::Ready(t);
+        }
+        self.slots.register(slot, cx.waker());
+        poll(&mut dcx)
+    }
 }
 
 /// Shared by a [`WebSocket`](crate::WebSocket) or both of its halves.
@@ -258,6 +278,14 @@ pub(crate) struct Timer {
 impl Timer {
     /// Whether `deadline` has passed; if not, the task is woken when it does.
     fn poll_until(&mut self, deadline: Instant, cx: &mut Context<'_>) -> bool {
+        // Armed for this deadline already (a connection waiting for input
+        // again before its buffers' timer is due): the sleep knows.
+        if let Some(sleep) = &mut self.sleep
+            && sleep.deadline() == deadline
+            && !sleep.is_elapsed()
+        {
+            return sleep.as_mut().poll(cx).is_ready();
+        }
         if deadline <= Instant::now() {
             return true;
         }
@@ -597,22 +625,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     /// in `slot`. `Ready(false)`: the transport failed, and so did the
     /// connection (both halves are woken to learn it).
     fn poll_write_out(&self, inner: &mut Inner<S>, slot: usize, cx: &Context<'_>) -> Poll<bool> {
-        let mut wcx = Context::from_waker(self.write.register(slot, cx));
         let vectored = inner.io.is_write_vectored();
         let result = loop {
             let mut pieces = [&[][..]; MAX_SLICES];
             let n = inner.conn.poll_transmit(&mut pieces);
+            let io = &mut inner.io;
             if n == 0 {
                 inner.deferred = 0;
-                break ready!(Pin::new(&mut inner.io).poll_flush(&mut wcx));
+                break ready!(
+                    self.write
+                        .poll(slot, cx, |wcx| Pin::new(&mut *io).poll_flush(wcx))
+                );
             }
-            let io = Pin::new(&mut inner.io);
-            let written = if vectored && n > 1 {
-                let slices = pieces.map(IoSlice::new);
-                io.poll_write_vectored(&mut wcx, &slices[..n])
-            } else {
-                io.poll_write(&mut wcx, pieces[0])
-            };
+            let written = self.write.poll(slot, cx, |wcx| {
+                if vectored && n > 1 {
+                    let slices = pieces.map(IoSlice::new);
+                    Pin::new(&mut *io).poll_write_vectored(wcx, &slices[..n])
+                } else {
+                    Pin::new(&mut *io).poll_write(wcx, pieces[0])
+                }
+            });
             match ready!(written) {
                 Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => inner.conn.consume_output(n),
@@ -748,15 +780,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 // 4. Read, straight into the core's read buffer without
                 //    zeroing its room first (the bytes count when the
                 //    space drops, at the end of the statement).
-                let mut rcx = Context::from_waker(self.read.register(READER, cx));
-                let io = Pin::new(&mut inner.io);
-                let read = poll_read_buf(io, &mut rcx, &mut inner.conn.read_space());
+                let read = self.read.poll(READER, cx, |rcx| {
+                    poll_read_buf(Pin::new(&mut inner.io), rcx, &mut inner.conn.read_space())
+                });
                 if let Poll::Ready(read) = read {
                     match read {
                         Ok(0) => inner.conn.handle_eof(),
                         Ok(_) => {
-                            // Starts the core's idle timer afresh.
-                            inner.handle_timeout(self.now());
+                            // Starts the core's idle timer afresh (no
+                            // clock read when no timer runs).
+                            if inner.conn.poll_timeout().is_some() {
+                                inner.handle_timeout(self.now());
+                            }
                             st.idle_since = None;
                             st.input_since_armed = true;
                             st.quiet = false;
@@ -942,5 +977,43 @@ mod tests {
             (a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)),
             (1, 1)
         );
+    }
+
+    // A transport polled without registering first: a wake that lands
+    // before the registration is not lost (the second poll sees it), and
+    // one after it reaches the task.
+    #[test]
+    fn direction_registers_only_when_not_ready() {
+        let dir = Direction::new();
+        let task = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(task.clone());
+        let cx = Context::from_waker(&waker);
+        // Ready at once: nothing registered.
+        assert_eq!(dir.poll(READER, &cx, |_| Poll::Ready(1)), Poll::Ready(1));
+        assert!(lock(&dir.slots.slots)[READER].is_none());
+        // The readiness arrives between the first poll and the
+        // registration: the second poll returns it.
+        let mut polls = 0;
+        let got = dir.poll(READER, &cx, |tcx| {
+            polls += 1;
+            if polls == 1 {
+                tcx.waker().wake_by_ref();
+                Poll::Pending
+            } else {
+                Poll::Ready(2)
+            }
+        });
+        assert_eq!((got, polls), (Poll::Ready(2), 2));
+        // Not ready twice: registered, and the transport's wake reaches
+        // the task.
+        let transport = std::cell::RefCell::new(None::<Waker>);
+        let got: Poll<()> = dir.poll(READER, &cx, |tcx| {
+            *transport.borrow_mut() = Some(tcx.waker().clone());
+            Poll::Pending
+        });
+        assert!(got.is_pending());
+        let before = task.0.load(Ordering::SeqCst);
+        transport.borrow().as_ref().unwrap().wake_by_ref();
+        assert_eq!(task.0.load(Ordering::SeqCst), before + 1);
     }
 }
