@@ -2,9 +2,9 @@
 //! echoing each message, then asks for the reports.
 //!
 //! ```sh
-//! cargo run --release -p wsock-blocking --example blocking_autobahn_client -- --url ws://127.0.0.1:9001
+//! cargo run --release -p wsock-autobahn --bin blocking_autobahn_client -- --url ws://127.0.0.1:9001
 //! # wss://, trusting the CA in ca.pem:
-//! cargo run --release -p wsock-blocking --example blocking_autobahn_client -- \
+//! cargo run --release -p wsock-autobahn --bin blocking_autobahn_client -- \
 //!     --url wss://127.0.0.1:9001 --ca ca.pem
 //! ```
 

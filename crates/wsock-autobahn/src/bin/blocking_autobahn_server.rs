@@ -2,9 +2,9 @@
 //! 127.0.0.1, echoes every text and binary message.
 //!
 //! ```sh
-//! cargo run --release -p wsock-blocking --example blocking_autobahn_server -- --port 9001
+//! cargo run --release -p wsock-autobahn --bin blocking_autobahn_server -- --port 9001
 //! # wss:// with a PEM certificate chain and key:
-//! cargo run --release -p wsock-blocking --example blocking_autobahn_server -- \
+//! cargo run --release -p wsock-autobahn --bin blocking_autobahn_server -- \
 //!     --port 9001 --tls-cert cert.pem --tls-key key.pem
 //! ```
 
