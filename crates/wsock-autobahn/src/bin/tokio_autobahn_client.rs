@@ -3,18 +3,23 @@
 //! `tokio_autobahn_client --url ws://127.0.0.1:P`: asks for the case
 //! count, runs every case (echoing every text and binary message until the
 //! server closes), then asks for the reports. For `wss://` URLs, `--ca FILE`
-//! adds a trusted root CA (PEM).
+//! adds a trusted root CA (PEM). `--deflate-level N` sets the zlib level of
+//! permessage-deflate (default 6; see `tokio_autobahn_server`).
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use wsock_tokio::tls::{ClientTlsConfig, Pem, TlsConnector};
-use wsock_tokio::{ClientBuilder, Message};
+use wsock_tokio::{ClientBuilder, DeflateConfig, Message};
 
 const AGENT: &str = "wsock-tokio";
 
+/// `--deflate-level`, or `u32::MAX` for the default.
+static DEFLATE_LEVEL: AtomicU32 = AtomicU32::new(u32::MAX);
+
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
-        "tokio_autobahn_client: {problem}\nusage: tokio_autobahn_client --url ws://HOST:PORT [--ca FILE]"
+        "tokio_autobahn_client: {problem}\nusage: tokio_autobahn_client --url ws://HOST:PORT [--ca FILE] [--deflate-level N]"
     );
     ExitCode::from(2)
 }
@@ -26,6 +31,10 @@ fn main() -> ExitCode {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--url" => url = args.next(),
+            "--deflate-level" => match args.next().and_then(|l| l.parse::<u32>().ok()) {
+                Some(level @ 0..=9) => DEFLATE_LEVEL.store(level, Ordering::Relaxed),
+                _ => return usage("--deflate-level needs a level from 0 to 9"),
+            },
             "--ca" => {
                 let Some(file) = args.next() else {
                     return usage("--ca needs a file");
@@ -63,10 +72,16 @@ fn main() -> ExitCode {
 }
 
 fn builder(url: String, connector: &TlsConnector) -> ClientBuilder {
+    let mut deflate = DeflateConfig::default();
+    match DEFLATE_LEVEL.load(Ordering::Relaxed) {
+        u32::MAX => {}
+        level => deflate.level = level,
+    }
     ClientBuilder::new(url)
         .tls_connector(connector.clone())
         .max_frame_size(64 << 20)
         .max_message_size(64 << 20)
+        .deflate(deflate)
 }
 
 async fn run(base: &str, connector: &TlsConnector) -> Result<(), wsock_tokio::Error> {
