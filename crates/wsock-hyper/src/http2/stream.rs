@@ -1,8 +1,10 @@
 //! [`H2Stream`]: one HTTP/2 stream as a tokio byte stream.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use h2::{Reason, RecvStream, SendStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -19,8 +21,11 @@ use wsock_core::Bytes;
 ///   sender (the server's writes wait, as on TCP), and the connection's
 ///   other streams are not held up. Writes wait for window from the peer.
 /// * **The end.** Shutting the write side down (the WebSocket does it
-///   after the closing handshake) ends the stream with `END_STREAM`; a
-///   stream the peer ended reads as the end of the stream.
+///   after the closing handshake) waits for the peer to end its side,
+///   then ends ours with `END_STREAM`; a peer that has not ended its side
+///   within 250 ms gets `RST_STREAM` with `NO_ERROR` instead (see
+///   `poll_shutdown`). A stream the peer ended reads as the end of the
+///   stream.
 /// * **Aborts.** Dropping the stream before its write side was shut down
 ///   resets it (`RST_STREAM` with `CANCEL`), which the server sees as an
 ///   abnormal close (1006). A stream the peer resets, or a connection that
@@ -34,7 +39,13 @@ pub struct H2Stream {
     pending: Bytes,
     /// `END_STREAM` was sent (or the stream was reset).
     send_ended: bool,
+    /// While shutting down: when to stop waiting for the peer's end.
+    end_wait: Option<Pin<Box<tokio::time::Sleep>>>,
 }
+
+/// How long shutting down waits for the peer to end its side of the
+/// stream before resetting it (see `H2Stream::poll_shutdown`).
+const END_WAIT: Duration = Duration::from_millis(250);
 
 impl H2Stream {
     /// The stream of an accepted extended CONNECT: `recv` the response's
@@ -45,6 +56,7 @@ impl H2Stream {
             recv,
             pending: Bytes::new(),
             send_ended: false,
+            end_wait: None,
         }
     }
 
@@ -172,16 +184,57 @@ impl AsyncWrite for H2Stream {
         Poll::Ready(Ok(()))
     }
 
-    /// `END_STREAM`: an empty DATA frame that ends our side of the stream.
+    /// Ends our side of the stream once the peer has ended its own: with
+    /// `END_STREAM` (an empty DATA frame), the graceful ending. Meanwhile
+    /// what arrives is discarded (the WebSocket shuts down after its
+    /// closing handshake, when nothing more counts).
+    ///
+    /// A peer that has not ended its side within `END_WAIT` (250 ms) gets
+    /// `RST_STREAM` with `NO_ERROR` instead. Some servers never end a
+    /// WebSocket's stream and forget it once they have its close frames;
+    /// DATA for a forgotten stream, even an empty `END_STREAM`, then fails
+    /// their whole connection with every other WebSocket on it (hypercorn
+    /// 0.17 does), while a reset is no error to them. The wait is what
+    /// makes the reset safe: h2 drops a reset stream's unwritten DATA, and
+    /// by then our close frame is long written.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.send_ended {
             return Poll::Ready(Ok(()));
         }
-        self.send_ended = true;
-        match self.send.send_data(Bytes::new(), true) {
-            Ok(()) => Poll::Ready(Ok(())),
-            Err(e) => Poll::Ready(Err(self.reset_error(cx, Some(e)))),
+        let this = &mut *self;
+        if !this.pending.is_empty() {
+            let n = this.pending.len();
+            this.pending = Bytes::new();
+            let _ = this.recv.flow_control().release_capacity(n);
         }
+        let peer_ended = loop {
+            match this.recv.poll_data(cx) {
+                Poll::Ready(Some(Ok(data))) => {
+                    let _ = this.recv.flow_control().release_capacity(data.len());
+                }
+                // Ended, or reset (then there is nothing left to end).
+                Poll::Ready(None) => break true,
+                Poll::Ready(Some(Err(_))) => {
+                    this.send_ended = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Pending => break false,
+            }
+        };
+        if peer_ended {
+            this.send_ended = true;
+            return match this.send.send_data(Bytes::new(), true) {
+                Ok(()) => Poll::Ready(Ok(())),
+                Err(e) => Poll::Ready(Err(this.reset_error(cx, Some(e)))),
+            };
+        }
+        let wait = this
+            .end_wait
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(END_WAIT)));
+        ready!(wait.as_mut().poll(cx));
+        this.send_ended = true;
+        this.send.send_reset(Reason::NO_ERROR);
+        Poll::Ready(Ok(()))
     }
 }
 
