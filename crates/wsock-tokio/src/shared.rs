@@ -621,8 +621,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     }
 
     /// Writes the core's output until it is empty, then flushes the
-    /// transport. Polls with the shared write waker after registering `cx`
-    /// in `slot`. `Ready(false)`: the transport failed, and so did the
+    /// transport. Polls with the shared write waker, registering `cx` in
+    /// `slot` when the transport is not ready (see [`Direction::poll`]).
+    /// `Ready(false)`: the transport failed, and so did the
     /// connection (both halves are woken to learn it).
     fn poll_write_out(&self, inner: &mut Inner<S>, slot: usize, cx: &Context<'_>) -> Poll<bool> {
         let vectored = inner.io.is_write_vectored();
