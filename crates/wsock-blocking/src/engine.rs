@@ -144,12 +144,29 @@ pub(crate) struct Shared {
     /// Another thread asked for a close while this connection's thread
     /// held the connection (writing): queued at its next use of it.
     requested_close: Mutex<Option<CloseFrame>>,
+    /// Set after `requested_close` is filled, so that taking the
+    /// connection checks that mutex only when a close waits there.
+    close_requested: AtomicBool,
+    /// Mirrors the connection's [`is_write_shut`](Connection::is_write_shut)
+    /// (set together with it, in [`mark_write_shut`](Self::mark_write_shut)),
+    /// so that a write asks without taking the connection.
+    write_shut: AtomicBool,
     /// The transport is closed for good.
     closed: AtomicBool,
     /// The connection's diagnostics span.
     pub(crate) span: crate::diag::Span,
     /// A failure was reported, so the end is not clean.
     failed: AtomicBool,
+}
+
+/// What one write of the queued output did.
+enum Wrote {
+    /// Nothing was queued.
+    Nothing,
+    /// Bytes went out, and more may be queued.
+    Part(usize),
+    /// Bytes went out, and nothing is left.
+    All(usize),
 }
 
 struct WriteState {
@@ -192,17 +209,28 @@ impl Shared {
             split: AtomicBool::new(false),
             unsent: AtomicBool::new(false),
             requested_close: Mutex::new(None),
+            close_requested: AtomicBool::new(false),
+            write_shut: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             span,
             failed: AtomicBool::new(false),
         }
     }
 
-    /// The connection, its timers brought up to date.
+    /// The connection, its timers brought up to date (the clock is read
+    /// only when one runs).
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         let mut conn = self.conn_as_is();
-        conn.handle_timeout(self.origin.elapsed());
+        self.update_timers(&mut conn);
         conn
+    }
+
+    /// Tells `conn` the time if one of its timers runs (or waits for the
+    /// time to start): without one, the time changes nothing.
+    fn update_timers(&self, conn: &mut Connection) {
+        if conn.poll_timeout().is_some() {
+            conn.handle_timeout(self.origin.elapsed());
+        }
     }
 
     /// The connection, as it is (no timer update), for what it tells.
@@ -214,7 +242,11 @@ impl Shared {
     /// for queued.
     fn conn_as_is(&self) -> MutexGuard<'_, Connection> {
         let mut conn = lock(&self.conn);
-        if let Some(frame) = lock(&self.requested_close).take() {
+        // A plain load first: a swap costs as much as a lock.
+        if self.close_requested.load(Ordering::Acquire)
+            && self.close_requested.swap(false, Ordering::AcqRel)
+            && let Some(frame) = lock(&self.requested_close).take()
+        {
             let _ = wsock_io::queue::close(&mut conn, &self.span, frame.code, &frame.reason);
         }
         conn
@@ -226,7 +258,14 @@ impl Shared {
 
     /// Our side of the transport is shut down: nothing more is written.
     fn is_write_shut(&self) -> bool {
-        lock(&self.conn).is_write_shut()
+        self.write_shut.load(Ordering::Acquire)
+    }
+
+    /// Tells `conn` that our writing side is shut (see
+    /// [`is_write_shut`](Self::is_write_shut)).
+    fn mark_write_shut(&self, conn: &mut Connection) {
+        conn.handle_write_shut();
+        self.write_shut.store(true, Ordering::Release);
     }
 
     pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) {
@@ -348,9 +387,11 @@ impl Shared {
         loop {
             // All out: flush what the transport buffers (once).
             let result = match self.write_some(w, io, deadline) {
-                Ok(None) if !wrote => return Ok(()),
-                Ok(None) => io.flush().map(|()| None),
-                other => other,
+                Ok(Wrote::Nothing) if !wrote => return Ok(()),
+                Ok(Wrote::Nothing) => io.flush().map(|()| None),
+                Ok(Wrote::All(n)) if n > 0 => io.flush().map(|()| None),
+                Ok(Wrote::All(n) | Wrote::Part(n)) => Ok(Some(n)),
+                Err(e) => Err(e),
             };
             match result {
                 Ok(None) => return Ok(()),
@@ -371,7 +412,7 @@ impl Shared {
     }
 
     /// One write of the queued output, bounded by `deadline`: how much
-    /// went out, or `None` when nothing is left. A split connection's
+    /// went out, and whether that was all. A split connection's
     /// reader must reach the connection while a write blocks, so its
     /// writer copies a chunk out and writes it unlocked (bytes copied out
     /// before a reunion go first, too); otherwise the connection's output
@@ -381,13 +422,13 @@ impl Shared {
         w: &mut WriteState,
         io: &mut T,
         deadline: Option<Instant>,
-    ) -> io::Result<Option<usize>> {
+    ) -> io::Result<Wrote> {
         if !w.pending.is_empty() || self.split.load(Ordering::Acquire) {
             if w.pending.is_empty() {
                 let mut conn = lock(&self.conn);
                 let mut slices = [&[][..]; 1];
                 if conn.poll_transmit(&mut slices) == 0 {
-                    return Ok(None);
+                    return Ok(Wrote::Nothing);
                 }
                 let n = slices[0].len().min(WRITE_CHUNK);
                 w.pending.extend_from_slice(&slices[0][..n]);
@@ -396,13 +437,14 @@ impl Shared {
             w.timer.bound(deadline, |t| io.set_write_timeout(t))?;
             let n = io.write(&w.pending)?;
             w.pending.advance(n);
-            return Ok(Some(n));
+            // The connection may have more: the next call looks.
+            return Ok(Wrote::Part(n));
         }
         let mut conn = lock(&self.conn);
         let mut slices = [&[][..]; MAX_SLICES];
         let k = conn.poll_transmit(&mut slices);
         if k == 0 {
-            return Ok(None);
+            return Ok(Wrote::Nothing);
         }
         w.timer.bound(deadline, |t| io.set_write_timeout(t))?;
         let n = match k {
@@ -410,7 +452,12 @@ impl Shared {
             _ => io.write_vectored(&slices.map(IoSlice::new)[..k])?,
         };
         conn.consume_output(n);
-        Ok(Some(n))
+        // Saves the next call its look at an empty output.
+        Ok(if conn.wants_write() {
+            Wrote::Part(n)
+        } else {
+            Wrote::All(n)
+        })
     }
 
     /// A write failed: the stream is broken (part of a frame may be out).
@@ -430,14 +477,14 @@ impl Shared {
         if !self.is_write_shut() {
             let _ = self.flush(io, Some(deadline), Some(deadline));
             // Stops all writing: the writer sees it before its next write.
-            lock(&self.conn).handle_write_shut();
+            self.mark_write_shut(&mut lock(&self.conn));
             let _ = io.shutdown(Shutdown::Write);
         }
     }
 
     /// Closes the transport for good.
     fn finish_close<T: Transport>(&self, io: &mut T) {
-        lock(&self.conn).handle_write_shut();
+        self.mark_write_shut(&mut lock(&self.conn));
         if !self.closed.swap(true, Ordering::AcqRel) {
             let _ = io.shutdown(Shutdown::Both);
             crate::diag::ended(&self.span, !self.failed.load(Ordering::Relaxed));
@@ -463,6 +510,7 @@ impl Shared {
             }
             if Instant::now() >= until {
                 *lock(&self.requested_close) = Some(CloseFrame::new(code, reason));
+                self.close_requested.store(true, Ordering::Release);
                 return false;
             }
             std::thread::sleep(LOCK_POLL);
@@ -594,10 +642,12 @@ impl ReadState {
                     return Err(error);
                 }
             };
-            conn.handle_timeout(self.shared.origin.elapsed());
+            // The event may have started a timer (a close's).
+            self.shared.update_timers(&mut conn);
             // Closing: the close frame must go out, even if that means
             // waiting for another thread's write.
-            let closing = conn.state() != State::Open || !conn.wants_read();
+            let mut wants_read = conn.wants_read();
+            let closing = conn.state() != State::Open || !wants_read;
             let wants_write = conn.wants_write();
             let timer = conn.poll_timeout();
             drop(conn);
@@ -605,6 +655,8 @@ impl ReadState {
 
             if wants_write {
                 self.write_queued(io, closing);
+                // A failed write ends the input too.
+                wants_read = self.shared.conn().wants_read();
             }
             match taken {
                 Some(taken) => {
@@ -620,7 +672,7 @@ impl ReadState {
                 }
                 // More input is needed, but the connection is over (or the
                 // input ended): nothing more to read.
-                None if !self.shared.conn().wants_read() => {
+                None if !wants_read => {
                     self.close_transport(io, false);
                     return Err(self.after_close());
                 }
@@ -654,13 +706,13 @@ impl ReadState {
         deadline: Option<Instant>,
         timer: Option<Duration>,
     ) -> Result<(), Error> {
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
+        // The clock is read only for a deadline.
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Error::timeout(Timeout::Read, "nothing arrived"));
         }
         let mut until = min_deadline(deadline, timer.map(|t| self.shared.origin + t));
         if self.shared.split.load(Ordering::Relaxed) {
-            until = min_deadline(until, Some(now + SPLIT_TIMER_POLL));
+            until = min_deadline(until, Some(Instant::now() + SPLIT_TIMER_POLL));
         }
         self.timer
             .set(until, |t| io.set_read_timeout(t))

@@ -112,6 +112,12 @@ impl TimerTable {
         self.get(timer).is_some_and(|at| at <= now)
     }
 
+    /// Whether no timer runs or waits to start: the common case of an open
+    /// connection without keepalive or idle timeout, asked about often.
+    pub(super) fn all_stopped(&self) -> bool {
+        self.slots.iter().all(|slot| *slot == Slot::Stopped)
+    }
+
     /// When `handle_timeout` is next due: now if a timer is pending, else
     /// the earliest deadline among the timers `counts` accepts.
     pub(super) fn next_timeout(&self, counts: impl Fn(Timer) -> bool) -> Option<Duration> {
@@ -139,6 +145,9 @@ pub(super) struct Traffic {
 impl Connection {
     /// See [`Connection::poll_timeout`].
     pub(super) fn next_timeout(&self) -> Option<Duration> {
+        if self.core.timers.all_stopped() {
+            return None;
+        }
         let close_waits = !self.core.timed_out && !self.should_close_transport();
         self.core
             .timers
