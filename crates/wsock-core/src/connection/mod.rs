@@ -9,6 +9,7 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
+use bytes::BufMut;
 use core::time::Duration;
 
 use crate::close::CloseCode;
@@ -627,12 +628,26 @@ impl Connection {
         self.note_received(n);
     }
 
-    /// Copies received bytes into the read buffer: a convenience for
-    /// callers whose bytes arrive elsewhere. Reading into
-    /// [`read_buffer`](Self::read_buffer) avoids the copy.
-    pub fn feed(&mut self, data: &[u8]) {
-        self.input.push(data);
-        self.note_received(data.len());
+    /// Copies received bytes in: for callers whose bytes arrive elsewhere
+    /// (a reader that must not hold the connection while it blocks, bytes
+    /// read with the handshake). They land where a read into
+    /// [`read_space`](Self::read_space) would put them, so a large data
+    /// frame's payload is copied once, straight into the message it
+    /// belongs to, not into the read buffer and then out of it.
+    pub fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let mut space = self.read_space();
+            let n = data.len().min(space.remaining_mut());
+            if n == 0 {
+                // Not reached: every offer has room. Stay correct anyway.
+                drop(space);
+                self.input.push(data);
+                self.note_received(data.len());
+                return;
+            }
+            space.put_slice(&data[..n]);
+            data = &data[n..];
+        }
     }
 
     /// The transport reached end of stream. Without a completed closing
