@@ -255,6 +255,34 @@ mod tests {
         assert_eq!(again.as_ptr(), address);
     }
 
+    #[test]
+    fn fed_bytes_of_a_large_frame_go_straight_to_the_message() {
+        // `feed` puts bytes where a read into the space would: the payload
+        // of a gathered frame skips the read buffer (no copy out of it).
+        let payload: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+        let next = frame(b"next");
+        let wire = [frame(&payload), next.clone()].concat();
+        let mut conn = server();
+        conn.feed(&wire[..13]);
+        assert_eq!(conn.poll_event().unwrap(), None);
+        // The rest of the frame and all of the next, in one call.
+        conn.feed(&wire[13..]);
+        assert_eq!(
+            conn.buffered_input(),
+            next.len(),
+            "only the next frame is in the read buffer"
+        );
+        assert_eq!(conn.stats().bytes_received, wire.len() as u64);
+        assert_eq!(
+            conn.poll_event().unwrap(),
+            Some(Event::Message(Message::binary(payload)))
+        );
+        assert_eq!(
+            conn.poll_event().unwrap(),
+            Some(Event::Message(Message::binary(&b"next"[..])))
+        );
+    }
+
     /// Reads `wire` through read spaces of at most `step` bytes, polling
     /// after each; returns the events (errors as `Err`) and how many bytes
     /// had been read when each arrived.
