@@ -5,6 +5,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::event::DataKind;
 use crate::frame::MAX_HEADER_LEN;
+use crate::mask::extend_unmasked;
 use crate::message::Message;
 use crate::utf8::{InvalidUtf8, Utf8Validator};
 use crate::utf8_bytes::Utf8Bytes;
@@ -238,9 +239,18 @@ impl Input {
     }
 
     /// Moves the `n` bytes at the front into the message being gathered,
-    /// for a frame with `rest` bytes still to come (text already
-    /// validated: [`gather_text`](Self::gather_text)).
-    pub(super) fn gather(&mut self, n: usize, rest: u64, keep: usize) {
+    /// for a frame with `rest` bytes still to come, unmasking them on the
+    /// way with `mask` (the key and the payload offset of the first byte)
+    /// if the frame is masked: the bytes are read once, not unmasked in
+    /// the read buffer and then copied. Text goes through
+    /// [`gather_text`](Self::gather_text).
+    pub(super) fn gather(
+        &mut self,
+        n: usize,
+        rest: u64,
+        keep: usize,
+        mask: Option<([u8; 4], usize)>,
+    ) {
         self.reclaim_message();
         // `BytesMut` has no exact reservation: it may round up to double
         // its capacity, so a few times what arrived at most.
@@ -249,7 +259,10 @@ impl Input {
             Growth::Double => self.message.reserve(n),
             Growth::Exact(extra) => self.message.reserve(extra),
         }
-        self.message.extend_from_slice(&self.buf[..n]);
+        match mask {
+            Some((key, offset)) => extend_unmasked(&mut self.message, &self.buf[..n], key, offset),
+            None => self.message.extend_from_slice(&self.buf[..n]),
+        }
         self.consume(n, keep);
     }
 
@@ -277,20 +290,21 @@ impl Input {
         rest.min(self.message.capacity() - self.message.len())
     }
 
-    /// Validates the `n` bytes at the front as the next piece of a text,
-    /// then moves them into the message being gathered, like
-    /// [`gather`](Self::gather). Validated before they are moved, so
-    /// invalid text fails before any of it is copied.
+    /// Moves the `n` bytes at the front into the text being gathered, as
+    /// [`gather`](Self::gather) does, and validates them where they
+    /// landed, while they are still in cache: the one check they get.
     pub(super) fn gather_text(
         &mut self,
         n: usize,
         rest: u64,
         keep: usize,
+        mask: Option<([u8; 4], usize)>,
         utf8: &mut Utf8Validator,
     ) -> Result<(), InvalidUtf8> {
-        utf8.feed(&self.buf[..n])?;
-        self.gather(n, rest, keep);
-        Ok(())
+        self.reclaim_message();
+        let start = self.message.len();
+        self.gather(n, rest, keep, mask);
+        utf8.feed(&self.message[start..])
     }
 
     /// The `n` bytes at the front, to read from while the message buffer

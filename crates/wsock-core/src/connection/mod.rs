@@ -633,19 +633,24 @@ impl Connection {
     /// read with the handshake). They land where a read into
     /// [`read_space`](Self::read_space) would put them, so a large data
     /// frame's payload is copied once, straight into the message it
-    /// belongs to, not into the read buffer and then out of it.
+    /// belongs to and unmasked on the way, not copied into the read buffer
+    /// and out of it again.
     pub fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
-            let mut space = self.read_space();
-            let n = data.len().min(space.remaining_mut());
+            let n = if let Some(rest) = self.direct_rest() {
+                self.feed_direct(data, rest)
+            } else {
+                let mut space = self.read_space();
+                let n = data.len().min(space.remaining_mut());
+                space.put_slice(&data[..n]);
+                n
+            };
             if n == 0 {
                 // Not reached: every offer has room. Stay correct anyway.
-                drop(space);
                 self.input.push(data);
                 self.note_received(data.len());
                 return;
             }
-            space.put_slice(&data[..n]);
             data = &data[n..];
         }
     }

@@ -11,7 +11,7 @@ use crate::config::Role;
 use crate::error::{CapacityError, Error, Limit, ProtocolError};
 use crate::event::{DataKind, Event};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, extend_unmasked};
 use crate::message::Message;
 use crate::utf8_bytes::Utf8Bytes;
 
@@ -178,9 +178,51 @@ impl Connection {
 
     /// Counts the last `n` bytes of the message buffer, read straight into
     /// it (see [`direct_rest`](Self::direct_rest)), as received: unmasks
-    /// them there and, for text, validates them while they are still in
-    /// cache, in the one check they get (the validator carries a code point
-    /// cut by the read's end over to the next read). The next
+    /// them there, then [`landed`](Self::landed).
+    pub(super) fn commit_direct(&mut self, n: usize) {
+        let Some(frame) = self.core.frame else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        if let Some(key) = frame.header.mask {
+            let start = self.input.message.len() - n;
+            apply_mask(&mut self.input.message[start..], key, frame.done as usize);
+        }
+        self.landed(n);
+    }
+
+    /// Appends the start of `data` to the message buffer, unmasked as it is
+    /// copied, for a frame that may be read straight into it with `rest`
+    /// bytes still to come (see [`direct_rest`](Self::direct_rest)); at
+    /// most the room the buffer offers, never past the frame's end. Returns
+    /// how many bytes it took. `Connection::feed`'s way around the read
+    /// buffer: the bytes are copied once and read once.
+    pub(super) fn feed_direct(&mut self, data: &[u8], rest: u64) -> usize {
+        let Some(frame) = self.core.frame else {
+            return 0;
+        };
+        let room = self
+            .input
+            .offer_message(rest, self.core.config.read_buffer_size);
+        let n = data.len().min(room);
+        if n == 0 {
+            return 0;
+        }
+        let piece = &data[..n];
+        match frame.header.mask {
+            Some(key) => extend_unmasked(&mut self.input.message, piece, key, frame.done as usize),
+            None => self.input.message.extend_from_slice(piece),
+        }
+        self.landed(n);
+        n
+    }
+
+    /// Counts the last `n` bytes of the message buffer, unmasked, as
+    /// received: for text, validates them while they are still in cache, in
+    /// the one check they get (the validator carries a code point cut by
+    /// the read's end over to the next read). The next
     /// [`step`](Self::step) finds the frame (or message) complete, or waits
     /// for more.
     ///
@@ -190,20 +232,13 @@ impl Connection {
     /// returned from the read (a `Drop`), and it is the same error, close
     /// frame and point (the read bringing the offending byte) as on the
     /// read buffer's path.
-    pub(super) fn commit_direct(&mut self, n: usize) {
+    fn landed(&mut self, n: usize) {
         let Some(mut frame) = self.core.frame else {
             return;
         };
-        if n == 0 {
-            return;
-        }
         let start = self.input.message.len() - n;
-        let landed = &mut self.input.message[start..];
-        if let Some(key) = frame.header.mask {
-            apply_mask(landed, key, frame.done as usize);
-        }
         let text = self.core.message.is_some_and(|m| m.kind == DataKind::Text);
-        let valid = !text || self.core.utf8.feed(landed).is_ok();
+        let valid = !text || self.core.utf8.feed(&self.input.message[start..]).is_ok();
         frame.done += n as u64;
         self.core.frame = Some(frame);
         self.note_received(n);
@@ -465,10 +500,12 @@ impl Connection {
         let len = frame.header.payload_len;
         let available = self.input.available() as u64;
         let n = available.min(len - frame.done) as usize;
+        // A gathered piece is unmasked as it is copied into the message;
+        // a streamed (or skipped) one where it is, in the read buffer.
+        let mask = frame.header.mask.map(|key| (key, frame.done as usize));
         if n > 0 {
-            let piece = self.input.bytes_mut(0, n);
-            if let Some(key) = frame.header.mask {
-                apply_mask(piece, key, frame.done as usize);
+            if let (Some((key, offset)), true) = (mask, message.streaming) {
+                apply_mask(self.input.bytes_mut(0, n), key, offset);
             }
             frame.done += n as u64;
             self.core.frame = Some(frame);
@@ -478,7 +515,7 @@ impl Connection {
         if text && !message.streaming {
             // Validated once, as it is gathered into the text.
             self.input
-                .gather_text(n, len - frame.done, keep, &mut self.core.utf8)
+                .gather_text(n, len - frame.done, keep, mask, &mut self.core.utf8)
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
         } else if text && n > 0 {
             self.core
@@ -524,7 +561,7 @@ impl Connection {
         }
 
         if !text {
-            self.input.gather(n, len - frame.done, keep);
+            self.input.gather(n, len - frame.done, keep, mask);
         }
         if !last {
             return Ok(more);
