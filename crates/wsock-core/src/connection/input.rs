@@ -84,12 +84,36 @@ impl Input {
         self.buf.split_to(n).freeze()
     }
 
-    /// Appends received bytes.
-    pub(super) fn push(&mut self, data: &[u8]) {
-        self.reserve(data.len());
-        let end = self.end;
-        self.buf[end..end + data.len()].copy_from_slice(data);
-        self.end += data.len();
+    /// Appends received bytes (`Connection::feed`) without zero-filling
+    /// room for them first, as a read into `ReadSpace` would.
+    pub(super) fn append(&mut self, data: &[u8]) {
+        self.buf.truncate(self.end);
+        if self.end == 0 {
+            self.rewind();
+        }
+        self.buf.extend_from_slice(data);
+        self.end = self.buf.len();
+    }
+
+    /// [`append`](Self::append), if the buffer has the room already (no
+    /// growth, so no move or copy of what it holds); returns whether it
+    /// did.
+    pub(super) fn append_within(&mut self, data: &[u8]) -> bool {
+        let fits = |buf: &BytesMut, end: usize| buf.capacity() - end >= data.len();
+        if !fits(&self.buf, self.end) {
+            // Room in front of the buffer counts when it is empty.
+            if self.end != 0 {
+                return false;
+            }
+            self.rewind();
+            if !fits(&self.buf, 0) {
+                return false;
+            }
+        }
+        self.buf.truncate(self.end);
+        self.buf.extend_from_slice(data);
+        self.end = self.buf.len();
+        true
     }
 
     /// Makes room for `want` more bytes after `end`. The buffer reclaims

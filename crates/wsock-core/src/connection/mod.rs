@@ -634,12 +634,19 @@ impl Connection {
     /// [`read_space`](Self::read_space) would put them, so a large data
     /// frame's payload is copied once, straight into the message it
     /// belongs to and unmasked on the way, not copied into the read buffer
-    /// and out of it again.
+    /// and out of it again; other bytes are copied into the read buffer's
+    /// room without zero-filling it first.
     pub fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             let n = if let Some(rest) = self.direct_rest() {
                 self.feed_direct(data, rest)
+            } else if self.in_place_rest().is_none() && self.input.append_within(data) {
+                // The common small case: room enough, nothing to skip.
+                self.note_received(data.len());
+                return;
             } else {
+                // As a read into the space would: never past the end of a
+                // frame held whole, growing the buffer by its rule.
                 let mut space = self.read_space();
                 let n = data.len().min(space.remaining_mut());
                 space.put_slice(&data[..n]);
@@ -647,7 +654,7 @@ impl Connection {
             };
             if n == 0 {
                 // Not reached: every offer has room. Stay correct anyway.
-                self.input.push(data);
+                self.input.append(data);
                 self.note_received(data.len());
                 return;
             }
