@@ -283,6 +283,9 @@ pub fn now<F: Future>(future: F) -> F::Output {
 pub enum Lib {
     /// wsock's sans-IO core, driven as an adapter would.
     WsockCore,
+    /// wsock's sans-IO core, fed from a buffer of the reader's own
+    /// (`Connection::feed`), as wsock-blocking drives it. Decode only.
+    WsockCoreFeed,
     /// wsock's tokio adapter (`recv` of owned messages).
     WsockTokio,
     /// tungstenite (sync API; tokio-tungstenite wraps it).
@@ -295,8 +298,9 @@ pub enum Lib {
 
 impl Lib {
     /// Every library, ours first.
-    pub const ALL: [Lib; 5] = [
+    pub const ALL: [Lib; 6] = [
         Lib::WsockCore,
+        Lib::WsockCoreFeed,
         Lib::WsockTokio,
         Lib::Tungstenite,
         Lib::Fastwebsockets,
@@ -307,11 +311,17 @@ impl Lib {
     pub fn name(self) -> &'static str {
         match self {
             Self::WsockCore => "wsock-core",
+            Self::WsockCoreFeed => "wsock-core-feed",
             Self::WsockTokio => "wsock-tokio",
             Self::Tungstenite => "tungstenite",
             Self::Fastwebsockets => "fastwebsockets",
             Self::TokioWebsockets => "tokio-websockets",
         }
+    }
+
+    /// Whether only the decode workloads drive it (no encoder of its own).
+    pub fn decodes_only(self) -> bool {
+        matches!(self, Self::WsockCoreFeed | Self::WsockTokio)
     }
 
     /// The library of a name.
@@ -327,6 +337,9 @@ impl Lib {
 pub enum Decoder {
     /// wsock core: read into `read_buffer`, `commit_read`, `poll_event`.
     WsockCore(Connection, MemIo),
+    /// wsock core: `Read::read` into a buffer of its own, `feed`,
+    /// `poll_event`.
+    WsockCoreFeed(Connection, MemIo, Vec<u8>),
     /// wsock tokio adapter over the in-memory transport.
     WsockTokio(Box<wsock_tokio::WebSocket<MemIo>>),
     /// tungstenite `WebSocket::read`.
@@ -343,6 +356,11 @@ impl Decoder {
         let io = MemIo::new(stream);
         match lib {
             Lib::WsockCore => Self::WsockCore(Connection::new(Role::Server, Config::default()), io),
+            Lib::WsockCoreFeed => Self::WsockCoreFeed(
+                Connection::new(Role::Server, Config::default()),
+                io,
+                vec![0; READ],
+            ),
             Lib::WsockTokio => Self::WsockTokio(Box::new(wsock_tokio::WebSocket::from_raw(
                 io,
                 Role::Server,
@@ -371,24 +389,18 @@ impl Decoder {
     pub fn receive(&mut self, messages: usize) -> usize {
         let mut seen = 0;
         match self {
+            // Into the read buffer's room without zeroing it, as a
+            // transport that reads into uninitialized memory does.
             Self::WsockCore(conn, io) => {
-                let mut left = messages;
-                while left > 0 {
-                    while let Some(event) = conn.poll_event().expect("valid stream") {
-                        seen += match event {
-                            Event::Message(Message::Text(t)) => t.len(),
-                            Event::Message(Message::Binary(b)) => b.len(),
-                            other => panic!("unexpected {other:?}"),
-                        };
-                        left -= 1;
-                        if left == 0 {
-                            return seen;
-                        }
-                    }
-                    // Into the read buffer's room without zeroing it, as
-                    // a transport that reads into uninitialized memory does.
+                return receive_core(conn, messages, |conn| {
                     io.put_into(&mut conn.read_space());
-                }
+                });
+            }
+            Self::WsockCoreFeed(conn, io, buf) => {
+                return receive_core(conn, messages, |conn| {
+                    let n = io.read_into(buf);
+                    conn.feed(&buf[..n]);
+                });
             }
             Self::WsockTokio(ws) => {
                 for _ in 0..messages {
@@ -422,6 +434,31 @@ impl Decoder {
     }
 }
 
+/// Takes `messages` whole messages from `conn`, calling `read` for more
+/// input whenever it has no event; returns their payload bytes.
+fn receive_core(
+    conn: &mut Connection,
+    messages: usize,
+    mut read: impl FnMut(&mut Connection),
+) -> usize {
+    let (mut seen, mut left) = (0, messages);
+    while left > 0 {
+        while let Some(event) = conn.poll_event().expect("valid stream") {
+            seen += match event {
+                Event::Message(Message::Text(t)) => t.len(),
+                Event::Message(Message::Binary(b)) => b.len(),
+                other => panic!("unexpected {other:?}"),
+            };
+            left -= 1;
+            if left == 0 {
+                return seen;
+            }
+        }
+        read(conn);
+    }
+    seen
+}
+
 /// Sends binary messages through one library into a [`MemIo`] (which
 /// copies the bytes, as a socket would).
 pub struct Encoder {
@@ -449,7 +486,7 @@ impl Encoder {
         let client = role == Role::Client;
         let lib = match lib {
             Lib::WsockCore => EncoderLib::WsockCore(Connection::new(role, Config::default())),
-            Lib::WsockTokio => return None,
+            Lib::WsockCoreFeed | Lib::WsockTokio => return None,
             Lib::Tungstenite => EncoderLib::Tungstenite(
                 Box::new(tungstenite::WebSocket::from_raw_socket(
                     io,

@@ -693,7 +693,7 @@ fn callgrind(args: &[String]) -> Result<(), String> {
     for size in sizes {
         for &work in &works {
             for &lib in &libs {
-                if !work.starts_with("decode") && lib == Lib::WsockTokio {
+                if !work.starts_with("decode") && lib.decodes_only() {
                     continue;
                 }
                 let (small, large) = (10_000, 60_000);
