@@ -39,20 +39,30 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// Appends `src` to `dst` XORed with `key`, as if `src` started `offset`
 /// bytes into the masked payload: unmasks a received payload while it is
 /// copied into the message it belongs to. One pass over the bytes, where a
-/// copy followed by [`apply_mask`] on the copy makes two: each block is
-/// unmasked into a buffer on the stack, which stays in the L1 cache, and
-/// appended from there.
+/// copy followed by [`apply_mask`] on the copy makes two: each 4 KiB block
+/// is unmasked into a buffer on the stack, which stays in the L1 cache,
+/// and appended from there; what is left (a small piece) is copied and
+/// unmasked where it landed.
 pub(crate) fn extend_unmasked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
     /// A multiple of 64 (the unmasking's block), so every block after the
     /// first starts at the same key position.
     const BLOCK: usize = 4096;
     let key = rotate(key, offset);
-    let mut block = [0u8; BLOCK];
-    for piece in src.chunks(BLOCK) {
-        let out = &mut block[..piece.len()];
-        xor_into(out, piece, key);
-        dst.extend_from_slice(out);
+    let mut blocks = src.chunks_exact(BLOCK);
+    if blocks.len() > 0 {
+        // Zeroed once per call: worth it only for a block or more.
+        let mut block = [0u8; BLOCK];
+        for piece in &mut blocks {
+            xor_into(&mut block, piece, key);
+            dst.extend_from_slice(&block);
+        }
     }
+    // Less than a block (or a small piece): copied, then unmasked where it
+    // landed, still in L1.
+    let rest = blocks.remainder();
+    let start = dst.len();
+    dst.extend_from_slice(rest);
+    apply_mask(&mut dst[start..], key, 0);
 }
 
 /// `dst[i] = src[i] ^ key[i % 4]`, for slices of the same length; the bulk
