@@ -3,6 +3,8 @@
 //! Written so the compiler vectorises it: the bulk is XORed 64 bytes at a
 //! time against a key widened to match, with no `unsafe`.
 
+use bytes::BufMut;
+
 /// XORs `buf` with `key`, as if `buf` started `offset` bytes into the
 /// masked payload. Applying it twice restores the input, so it both masks
 /// and unmasks, and payloads can be processed piece by piece.
@@ -37,15 +39,16 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 }
 
 /// Appends `src` to `dst` XORed with `key`, as if `src` started `offset`
-/// bytes into the masked payload: unmasks a received payload while it is
-/// copied into the message it belongs to. One pass over the bytes, where a
-/// copy followed by [`apply_mask`] on the copy makes two: each 4 KiB block
-/// is unmasked into a buffer on the stack, which stays in the L1 cache,
-/// and appended from there; what is left (a small piece) is copied and
-/// unmasked where it landed.
-pub(crate) fn extend_unmasked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
-    /// A multiple of 64 (the unmasking's block), so every block after the
-    /// first starts at the same key position.
+/// bytes into the masked payload, as [`apply_mask`] would leave it: masks
+/// a payload as it is copied into the output, or unmasks a received one as
+/// it is copied into its message, so each payload is copied once. From
+/// 4 KiB, one pass over the bytes where a copy followed by `apply_mask` on
+/// the copy makes two: each 4 KiB block is XORed into a buffer on the
+/// stack, which stays in the L1 cache, and appended from there. What is
+/// left (a small payload) is copied and XORed where it landed.
+pub fn mask_into<B: BufMut + AsMut<[u8]>>(dst: &mut B, src: &[u8], key: [u8; 4], offset: usize) {
+    /// A multiple of 64 (the XOR's block), so every block starts at the
+    /// same key position.
     const BLOCK: usize = 4096;
     let key = rotate(key, offset);
     let mut blocks = src.chunks_exact(BLOCK);
@@ -54,35 +57,27 @@ pub(crate) fn extend_unmasked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4
         let mut block = [0u8; BLOCK];
         for piece in &mut blocks {
             xor_into(&mut block, piece, key);
-            dst.extend_from_slice(&block);
+            dst.put_slice(&block);
         }
     }
-    // Less than a block (or a small piece): copied, then unmasked where it
-    // landed, still in L1.
     let rest = blocks.remainder();
-    let start = dst.len();
-    dst.extend_from_slice(rest);
-    apply_mask(&mut dst[start..], key, 0);
+    let start = dst.as_mut().len();
+    dst.put_slice(rest);
+    apply_mask(&mut dst.as_mut()[start..], key, 0);
 }
 
-/// `dst[i] = src[i] ^ key[i % 4]`, for slices of the same length; the bulk
-/// 64 bytes at a time, as in [`apply_mask`].
+/// `dst[i] = src[i] ^ key[i % 4]`, for slices of the same length, a
+/// multiple of 64; 64 bytes at a time, as in [`apply_mask`].
 #[inline]
 fn xor_into(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    debug_assert!(dst.len() == src.len() && src.len().is_multiple_of(64));
     let narrow = u32::from_ne_bytes(key);
     let wide = u64::from(narrow) | (u64::from(narrow) << 32);
-    let mut out_blocks = dst.chunks_exact_mut(64);
-    let mut in_blocks = src.chunks_exact(64);
-    for (out, input) in (&mut out_blocks).zip(&mut in_blocks) {
+    for (out, input) in dst.chunks_exact_mut(64).zip(src.chunks_exact(64)) {
         for (o, i) in out.chunks_exact_mut(8).zip(input.chunks_exact(8)) {
             let w = u64::from_ne_bytes(i.try_into().unwrap_or([0; 8])) ^ wide;
             o.copy_from_slice(&w.to_ne_bytes());
         }
-    }
-    // The rest starts at a multiple of 64: at the key's first byte.
-    let rest = out_blocks.into_remainder().iter_mut();
-    for (k, (o, i)) in rest.zip(in_blocks.remainder()).enumerate() {
-        *o = i ^ key[k % 4];
     }
 }
 
@@ -94,15 +89,6 @@ fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
     u32::from_le_bytes(key)
         .rotate_right(8 * (offset & 3) as u32)
         .to_le_bytes()
-}
-
-/// Copies `src` into `dst` masked, as [`apply_mask`] would leave it. Used on
-/// the send path so each payload is copied exactly once.
-#[inline]
-pub fn mask_into(dst: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u8; 4]) {
-    let start = dst.len();
-    dst.extend_from_slice(src);
-    apply_mask(&mut dst[start..], key, 0);
 }
 
 #[cfg(test)]
@@ -156,9 +142,9 @@ mod tests {
         }
 
         #[test]
-        fn extend_unmasked_matches(data in proptest::collection::vec(any::<u8>(), 0..9000), key: [u8; 4], offset in 0usize..8, prefix in 0usize..3) {
+        fn mask_into_bytes_mut_matches(data in proptest::collection::vec(any::<u8>(), 0..9000), key: [u8; 4], offset in 0usize..8, prefix in 0usize..3) {
             let mut out = bytes::BytesMut::from(&[7u8; 3][..prefix]);
-            extend_unmasked(&mut out, &data, key, offset);
+            mask_into(&mut out, &data, key, offset);
             let mut expected = data.clone();
             naive(&mut expected, key, offset);
             prop_assert_eq!(&out[..prefix], &[7u8; 3][..prefix]);
@@ -168,7 +154,7 @@ mod tests {
         #[test]
         fn mask_into_matches(data in proptest::collection::vec(any::<u8>(), 0..100), key: [u8; 4]) {
             let mut out = Vec::new();
-            mask_into(&mut out, &data, key);
+            mask_into(&mut out, &data, key, 0);
             let mut expected = data.clone();
             naive(&mut expected, key, 0);
             prop_assert_eq!(out, expected);

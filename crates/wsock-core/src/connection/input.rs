@@ -5,7 +5,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::event::DataKind;
 use crate::frame::MAX_HEADER_LEN;
-use crate::mask::extend_unmasked;
+use crate::mask::mask_into;
 use crate::message::Message;
 use crate::utf8::{InvalidUtf8, Utf8Validator};
 use crate::utf8_bytes::Utf8Bytes;
@@ -284,7 +284,7 @@ impl Input {
             Growth::Exact(extra) => self.message.reserve(extra),
         }
         match mask {
-            Some((key, offset)) => extend_unmasked(&mut self.message, &self.buf[..n], key, offset),
+            Some((key, offset)) => mask_into(&mut self.message, &self.buf[..n], key, offset),
             None => self.message.extend_from_slice(&self.buf[..n]),
         }
         self.consume(n, keep);

@@ -11,7 +11,7 @@ use crate::config::Role;
 use crate::error::{CapacityError, Error, Limit, ProtocolError};
 use crate::event::{DataKind, Event};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, RSV1};
-use crate::mask::{apply_mask, extend_unmasked};
+use crate::mask::{apply_mask, mask_into};
 use crate::message::Message;
 use crate::utf8_bytes::Utf8Bytes;
 
@@ -212,7 +212,7 @@ impl Connection {
         }
         let piece = &data[..n];
         match frame.header.mask {
-            Some(key) => extend_unmasked(&mut self.input.message, piece, key, frame.done as usize),
+            Some(key) => mask_into(&mut self.input.message, piece, key, frame.done as usize),
             None => self.input.message.extend_from_slice(piece),
         }
         self.landed(n);

@@ -313,7 +313,7 @@ impl Core {
         let mask = self.write_header(opcode, fin, rsv, payload.len());
         let out = self.out.append();
         match mask {
-            Some(key) => mask_into(out, payload, key),
+            Some(key) => mask_into(out, payload, key, 0),
             None => out.extend_from_slice(payload),
         }
     }
