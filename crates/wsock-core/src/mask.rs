@@ -38,18 +38,23 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     }
 }
 
-/// Appends `src` to `dst` XORed with `key`, as if `src` started `offset`
-/// bytes into the masked payload, as [`apply_mask`] would leave it: masks
+/// Appends `src` to `dst`, XORed with the key of `mask` as if `src`
+/// started at its offset into the masked payload (as [`apply_mask`] would
+/// leave it), or as it is without a mask: masks
 /// a payload as it is copied into the output, or unmasks a received one as
 /// it is copied into its message, so each payload is copied once. From
 /// 4 KiB, one pass over the bytes where a copy followed by `apply_mask` on
 /// the copy makes two: each 4 KiB block is XORed into a buffer on the
 /// stack, which stays in the L1 cache, and appended from there. What is
 /// left (a small payload) is copied and XORed where it landed.
-pub fn mask_into<B: BufMut + AsMut<[u8]>>(dst: &mut B, src: &[u8], key: [u8; 4], offset: usize) {
+pub fn mask_into<B: BufMut + AsMut<[u8]>>(dst: &mut B, src: &[u8], mask: Option<([u8; 4], usize)>) {
     /// A multiple of 64 (the XOR's block), so every block starts at the
     /// same key position.
     const BLOCK: usize = 4096;
+    let Some((key, offset)) = mask else {
+        dst.put_slice(src);
+        return;
+    };
     let key = rotate(key, offset);
     let mut blocks = src.chunks_exact(BLOCK);
     if blocks.len() > 0 {
@@ -144,7 +149,7 @@ mod tests {
         #[test]
         fn mask_into_bytes_mut_matches(data in proptest::collection::vec(any::<u8>(), 0..9000), key: [u8; 4], offset in 0usize..8, prefix in 0usize..3) {
             let mut out = bytes::BytesMut::from(&[7u8; 3][..prefix]);
-            mask_into(&mut out, &data, key, offset);
+            mask_into(&mut out, &data, Some((key, offset)));
             let mut expected = data.clone();
             naive(&mut expected, key, offset);
             prop_assert_eq!(&out[..prefix], &[7u8; 3][..prefix]);
@@ -154,7 +159,7 @@ mod tests {
         #[test]
         fn mask_into_matches(data in proptest::collection::vec(any::<u8>(), 0..100), key: [u8; 4]) {
             let mut out = Vec::new();
-            mask_into(&mut out, &data, key, 0);
+            mask_into(&mut out, &data, Some((key, 0)));
             let mut expected = data.clone();
             naive(&mut expected, key, 0);
             prop_assert_eq!(out, expected);

@@ -91,14 +91,14 @@ impl Input {
         if self.end == 0 {
             self.rewind();
         }
-        self.buf.extend_from_slice(data);
-        self.end = self.buf.len();
+        self.extend(data);
     }
 
     /// [`append`](Self::append), if the buffer has the room already (no
     /// growth, so no move or copy of what it holds); returns whether it
     /// did.
     pub(super) fn append_within(&mut self, data: &[u8]) -> bool {
+        self.buf.truncate(self.end);
         let fits = |buf: &BytesMut, end: usize| buf.capacity() - end >= data.len();
         if !fits(&self.buf, self.end) {
             // Room in front of the buffer counts when it is empty.
@@ -110,10 +110,15 @@ impl Input {
                 return false;
             }
         }
-        self.buf.truncate(self.end);
+        self.extend(data);
+        true
+    }
+
+    /// Puts `data` right after the buffered bytes (any zeroed room an
+    /// offer left there dropped first) and counts it as buffered.
+    fn extend(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
         self.end = self.buf.len();
-        true
     }
 
     /// Makes room for `want` more bytes after `end`. The buffer reclaims
@@ -283,10 +288,7 @@ impl Input {
             Growth::Double => self.message.reserve(n),
             Growth::Exact(extra) => self.message.reserve(extra),
         }
-        match mask {
-            Some((key, offset)) => mask_into(&mut self.message, &self.buf[..n], key, offset),
-            None => self.message.extend_from_slice(&self.buf[..n]),
-        }
+        mask_into(&mut self.message, &self.buf[..n], mask);
         self.consume(n, keep);
     }
 

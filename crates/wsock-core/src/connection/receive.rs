@@ -210,11 +210,8 @@ impl Connection {
         if n == 0 {
             return 0;
         }
-        let piece = &data[..n];
-        match frame.header.mask {
-            Some(key) => mask_into(&mut self.input.message, piece, key, frame.done as usize),
-            None => self.input.message.extend_from_slice(piece),
-        }
+        let mask = frame.header.mask.map(|key| (key, frame.done as usize));
+        mask_into(&mut self.input.message, &data[..n], mask);
         self.landed(n);
         n
     }

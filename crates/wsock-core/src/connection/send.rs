@@ -312,10 +312,7 @@ impl Core {
     fn write_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
         let mask = self.write_header(opcode, fin, rsv, payload.len());
         let out = self.out.append();
-        match mask {
-            Some(key) => mask_into(out, payload, key, 0),
-            None => out.extend_from_slice(payload),
-        }
+        mask_into(out, payload, mask.map(|key| (key, 0)));
     }
 
     /// A fresh mask key for a frame we send, if we are a client.
