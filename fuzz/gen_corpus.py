@@ -122,6 +122,29 @@ def frame_decoder():
     for name, data in streams.items():
         for vname, (flags, lens) in variants.items():
             write("frame_decoder", f"{name}.{vname}", bytes([flags, len(lens)]) + lens + data)
+    # Found by fuzzing: a pong held back by a full output
+    # (regressions::poll_transmit_includes_the_held_back_pong), and a code
+    # point cut between frames across a stream-mode switch
+    # (regressions::stream_switch_keeps_a_code_point_cut_between_frames).
+    write("frame_decoder", "regression-held-back-pong", bytes.fromhex(
+        "37e28989898989898989898989898989898989898989898989de658afa6f89c9"
+        "8989028337fa213d5b98898989898989898989898989de658a42898a8a8a8989"
+        "89898989898989898989898989898989de658afa6f89898989898989898989de"
+        "658a42898a8a8a898989898989898989898989898989898989de658afa6f89c9"
+        "898989778989898989278989898989898989898989898989898989898989de65"
+        "8afa6f898989898989898989898989898989898989898d898989898989898989"
+        "898989de658a41fa6f8989898989898989898989898989898925898989898989"
+        "898989898989776d8989898989898989898989898989898989898989898989de"
+        "658afa6f89c98989028337fa213d5b98898989898989898989898989de658a42"
+        "898a8a8a898989898989898989898989898989898989de658afa6f8989898989"
+        "8989898989de658a42898a8a8a898989898989898989898989898989898989de"
+        "658afa6f89c98989897789898989892789898989898989898989898989898989"
+        "89898989de658afa6f898989898989898989898989898989898989898d898989"
+        "898989898989898989de658a41fa6f8989898989898989898989898989898925"
+        "898989898989898989898989898989898989898989898989de658afa6f898989"
+        "8989890000000000000000000000000000000089898989898989898925898989"
+        "8989020205874f"))
+    write("frame_decoder", "stream-switch-cut-code-point", bytes.fromhex("040209050104e697a5e600029cac800121"))
 
 
 # ------------------------------------------------------ connection_events
@@ -171,11 +194,27 @@ def connection_events():
     }
     # [flags][fragment][steps]: flags 1 client, 2 no auto-pong, 4 keepalive,
     # 8 no close timeout, 16 small write buffer, 32 fragment_size, 64 tiny
-    # read buffer, 128 stream mode. fragment&1: input_buffer path.
+    # read buffer, 128 stream mode. fragment&3: 1 read_buffer + commit_read,
+    # 3 read_space, else feed.
     configs = {"server": (0x04, 0), "client": (0x05, 1), "client-frag3": (0x25, 3), "server-tiny": (0xD0, 2)}
     for name, steps in scripts.items():
         for cname, (flags, frag) in configs.items():
             write("connection_events", f"{name}.{cname}", bytes([flags, frag]) + steps)
+    # Found by fuzzing. skip-between-frames: a message skipped between two of
+    # its frames (receive_modes::skip_between_frames_stays_skipped_in_message_mode). fails-as-text-lands:
+    # invalid text in a gathered fragment, fed (or read into read_space)
+    # straight into the message, fails the connection before poll_event
+    # reports it; the harness must still expect the 1007 close.
+    regressions = {
+        "regress-skip-between-frames-a": "040002010005ffff09fa0231320a000902023334" + "86" * 63
+        + "620300020302636405030005ff9f9f090002000000080effff3f",
+        "regress-skip-between-frames-b": "000201026102010261620300020302639c05036102010261620300020302639c0503"
+        "0005ffff09000231320a000005ffff09000231320a00020902332505010d0a000dc8ffffffffff340e",
+        "regress-feed-fails-as-text-lands": "040002010261d1070002030263640503000500006c21006f00",
+        "regress-read-space-fails-as-text-lands": "040302010261d1070002030263640503000500006c21006f00",
+    }
+    for name, data in regressions.items():
+        write("connection_events", name, bytes.fromhex(data))
 
 
 # -------------------------------------------------------------- roundtrip

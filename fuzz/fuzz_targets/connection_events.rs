@@ -3,7 +3,9 @@
 //! delivered in arbitrary amounts), raw garbage arrives, the application
 //! sends text/binary/fragments/pings/pongs/closes, time passes
 //! (`handle_timeout`), the transport writes some output, the receive mode
-//! changes, the transport ends.
+//! changes, the transport ends. Delivered bytes go in by one of the three
+//! ways in (`feed`, `read_buffer` + `commit_read`, `read_space`), chosen by
+//! the fragment-size byte's low two bits.
 //!
 //! Input: `[config flags][fragment size][steps…]`, each step an opcode byte
 //! and its arguments (read front to back with `arbitrary::Unstructured`).
@@ -22,6 +24,7 @@
 use std::time::Duration;
 
 use arbitrary::Unstructured;
+use bytes::BufMut;
 use libfuzzer_sys::fuzz_target;
 use wsock_core::__internals::OpCode;
 use wsock_core::Bytes;
@@ -88,7 +91,15 @@ struct World {
     checker: EventChecker,
     peer_checker: EventChecker,
     now: Duration,
-    use_read_buffer: bool,
+    /// How delivered bytes go in: `feed`, `read_buffer` + `commit_read`, or
+    /// `read_space`.
+    input: Input,
+    /// `me`'s state when `poll` last returned. A failure may change the
+    /// state before `poll_event` reports it (invalid text read or fed
+    /// straight into a gathered message fails the connection as it lands),
+    /// so whether the failure's close is owed goes by this, not by the
+    /// state `poll` starts from.
+    polled_state: State,
     /// The close `me` must put on the wire: `Some(code)`, where `None` is an
     /// empty close body.
     owed_close: Option<Option<u16>>,
@@ -99,27 +110,47 @@ struct World {
     sending: Option<DataKind>,
 }
 
+/// The three ways received bytes go into a `Connection`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Input {
+    Feed,
+    ReadBuffer,
+    ReadSpace,
+}
+
 impl World {
     fn deliver(&mut self, n: usize) {
         let n = n.min(self.to_me.len());
         let bytes: Vec<u8> = self.to_me.drain(..n).collect();
-        if self.use_read_buffer {
-            let mut rest = &bytes[..];
-            while !rest.is_empty() {
-                let buf = self.me.read_buffer();
-                let k = buf.len().min(rest.len());
-                assert!(k > 0);
-                buf[..k].copy_from_slice(&rest[..k]);
-                self.me.commit_read(k);
-                rest = &rest[k..];
-            }
-        } else {
-            self.me.feed(&bytes);
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let k = match self.input {
+                Input::Feed => {
+                    self.me.feed(rest);
+                    rest.len()
+                }
+                Input::ReadBuffer => {
+                    let buf = self.me.read_buffer();
+                    let k = buf.len().min(rest.len());
+                    buf[..k].copy_from_slice(&rest[..k]);
+                    self.me.commit_read(k);
+                    k
+                }
+                Input::ReadSpace => {
+                    let mut space = self.me.read_space();
+                    let k = space.remaining_mut().min(rest.len());
+                    space.put_slice(&rest[..k]);
+                    k
+                }
+            };
+            assert!(k > 0, "no room offered to read into");
+            rest = &rest[k..];
         }
     }
 
     fn poll(&mut self) {
         let before = self.me.state();
+        let was_open = self.polled_state == State::Open;
         let (events, err) = drain(&mut self.me, &mut self.checker);
         // regressions::no_events_after_close_timeout_error and
         // regressions::no_second_error_after_close_timeout
@@ -141,7 +172,7 @@ impl World {
             match &err {
                 Error::Protocol(_) | Error::Capacity(_) => {
                     let code = err.close_code().expect("protocol errors have close codes");
-                    if before == State::Open && self.owed_close.is_none() {
+                    if was_open && self.owed_close.is_none() {
                         self.owed_close = Some(Some(code.0));
                     }
                 }
@@ -155,6 +186,7 @@ impl World {
                 other => panic!("poll_event failed with {other:?}"),
             }
         }
+        self.polled_state = self.me.state();
     }
 
     /// The transport writes `n` bytes of `me`'s output; the peer reads them.
@@ -397,7 +429,12 @@ fuzz_target!(|data: &[u8]| {
         checker: EventChecker::default(),
         peer_checker: EventChecker::default(),
         now: Duration::ZERO,
-        use_read_buffer: fragment & 1 != 0,
+        input: match fragment & 3 {
+            1 => Input::ReadBuffer,
+            3 => Input::ReadSpace,
+            _ => Input::Feed,
+        },
+        polled_state: State::Open,
         owed_close: None,
         output_dropped: false,
         failed_with: None,

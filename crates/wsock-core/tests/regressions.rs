@@ -100,6 +100,33 @@ fn no_second_error_after_close_timeout() {
     assert_eq!(server.poll_event(), Ok(None));
 }
 
+/// Found by `connection_events` in CI, a wrong model in the harness, not a
+/// core bug: `feed` puts a gathered fragment's payload straight into its
+/// message and validates text there, so invalid text fails the connection
+/// during `feed` (the state is `Closed` and the 1007 close queued at once),
+/// and the next `poll_event` reports the error. The harness expected the
+/// close only if the state was still open when `poll_event` began.
+#[test]
+fn fed_invalid_text_fails_as_it_lands() {
+    let mut server = Connection::new(Role::Server, Config::default());
+    server.feed(&client_frame(0x01, b"a\xd1")); // text, FIN = 0
+    assert_eq!(server.poll_event(), Ok(None));
+    let last = client_frame(0x80, b"cd"); // \xd1 then 'c': invalid
+    server.feed(&last[..2 + 4]); // the header: the frame starts
+    assert_eq!(server.poll_event(), Ok(None));
+    server.feed(&last[2 + 4..][..1]);
+    assert_eq!(server.state(), wsock_core::State::Closed);
+    assert_eq!(
+        server.poll_event(),
+        Err(Error::Protocol(wsock_core::ProtocolError::InvalidUtf8))
+    );
+    let mut wire = Vec::new();
+    wsock_core::__internals::transmit_all(&mut server, &mut wire);
+    assert_eq!(wire[0], 0x88, "a close frame: {wire:?}");
+    assert_eq!(&wire[2..4], &1007u16.to_be_bytes());
+    assert_eq!(server.poll_event(), Ok(None));
+}
+
 /// Found by `frame_decoder` in CI: with the output over
 /// `write_buffer_size`, the pong owed to the newest ping is held back, and
 /// `poll_transmit` (documented to move all pending output) moved only the

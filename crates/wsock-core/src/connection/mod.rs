@@ -636,6 +636,12 @@ impl Connection {
     /// belongs to and unmasked on the way, not copied into the read buffer
     /// and out of it again; other bytes are copied into the read buffer's
     /// room without zero-filling it first.
+    ///
+    /// Text is therefore validated where it lands, and invalid text fails
+    /// the connection during `feed`, as during a read into `read_space`:
+    /// [`state`](Self::state) may be `Closed` and the close frame (1007)
+    /// queued before the next [`poll_event`](Self::poll_event) reports the
+    /// error.
     pub fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             let n = if let Some(rest) = self.direct_rest() {
