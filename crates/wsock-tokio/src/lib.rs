@@ -103,6 +103,7 @@ mod server;
 mod shared;
 mod socket;
 mod stream;
+mod sweeper;
 
 pub use client::{ClientBuilder, client, connect};
 pub use listener::{Server, ServerBuilder, listen};

@@ -18,7 +18,7 @@
 
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::Duration;
 use std::{future::Future, io};
@@ -31,6 +31,7 @@ use wsock_core::{
     StreamReader,
 };
 
+use crate::sweeper::Sweep;
 use crate::{Error, Timeout};
 
 /// Waker slot of the receiving side.
@@ -49,10 +50,9 @@ const MAX_SPINS: usize = 64;
 const MAX_SLICES: usize = 16;
 
 /// How long a connection must go without input before its buffers are
-/// freed. Freeing them at every wait for input (then growing them again,
-/// zero-filled, for the next message) halved the echo rate of 64 KiB
-/// messages; a connection that stays quiet this long holds no buffers.
-const SHRINK_AFTER: Duration = Duration::from_millis(50);
+/// freed, for a connection the sweeper does not look after (see
+/// [`crate::sweeper`]): its own timer does it.
+const SHRINK_AFTER: Duration = crate::sweeper::PERIOD;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -181,6 +181,21 @@ struct Inner<S> {
     deferred: usize,
     /// The task that writes what `send` deferred.
     flusher: Flusher,
+    /// Puts the connection on the idle sweeper's list (see
+    /// [`crate::sweeper`]), for a transport that can move to its thread:
+    /// taken at the first wait for input, so that until then the handle
+    /// is the only reference (see `WebSocket::with_addrs`).
+    registrar: Option<Registrar<S>>,
+    /// The connection as the idle sweeper knows it; `None`: the receiving
+    /// side's own timer frees the buffers instead.
+    sweeper: Option<Weak<dyn Sweep>>,
+    /// Input arrived since the sweeper last looked.
+    input_seen: bool,
+    /// A whole period passed without input and the buffers were freed:
+    /// each later wait for input frees what its read attempt allocated,
+    /// with no timer, until input arrives (and the connection goes back
+    /// on the sweeper's list).
+    released: bool,
 }
 
 /// The task that writes what `send` deferred (write coalescing). Started
@@ -243,6 +258,33 @@ impl<S> Inner<S> {
         self.conn.handle_eof();
         while let Ok(Some(_)) = self.conn.poll_event() {}
         self.conn.shrink_buffers();
+    }
+
+    /// Input arrived: the sweeper looks again later (back on its list if
+    /// it had freed the buffers).
+    fn note_input(&mut self) {
+        self.input_seen = true;
+        if std::mem::take(&mut self.released)
+            && let Some(entry) = &self.sweeper
+            && !crate::sweeper::register(entry.clone())
+        {
+            // No sweeper after all: the connection's own timer frees them.
+            self.sweeper = None;
+        }
+    }
+
+    /// The sweeper's look (see [`crate::sweeper`]): frees the buffers if
+    /// nothing was read since the last one. Whether to look again.
+    fn sweep(&mut self) -> bool {
+        if self.done || self.sweeper.is_none() {
+            return false;
+        }
+        if std::mem::take(&mut self.input_seen) {
+            return true;
+        }
+        self.conn.shrink_buffers();
+        self.released = true;
+        false
     }
 
     /// The failure, the first time `side` asks for it.
@@ -309,14 +351,11 @@ pub(crate) struct RecvState {
     /// A message read as a stream: the rest of a piece, a skip owed by a
     /// reader dropped early, a close met meanwhile (the core's).
     pub(crate) stream: StreamReader,
-    /// When to free the buffers if no input arrives until then (armed at a
-    /// wait for input), and whether input arrived since it was armed.
+    /// For a connection the sweeper does not look after: when to free the
+    /// buffers if no input arrives until then (armed at a wait for input),
+    /// and whether input arrived since it was armed.
     shrink_at: Option<Instant>,
     input_since_armed: bool,
-    /// A whole period passed without input: the buffers were freed, and
-    /// each later wait frees what its read attempt allocated, with no
-    /// timer, until input arrives.
-    quiet: bool,
 }
 
 /// What the sending side keeps between calls.
@@ -364,6 +403,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 spawner: None,
                 deferred: 0,
                 flusher: Flusher::None,
+                registrar: None,
+                sweeper: None,
+                input_seen: true,
+                released: false,
             }),
         }
     }
@@ -408,6 +451,46 @@ where
         done
     }));
     true
+}
+
+/// Puts a connection on the idle sweeper's list; `None` if the sweeper's
+/// thread cannot be started.
+pub(crate) type Registrar<S> = fn(&Arc<Shared<S>>) -> Option<Weak<dyn Sweep>>;
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Shared<S> {
+    /// Has the idle sweeper free the connection's buffers once it goes
+    /// quiet (see [`crate::sweeper`]), instead of a timer of its own; it
+    /// goes on the sweeper's list at its first wait for input.
+    pub(crate) fn use_sweeper(&self) {
+        let register: Registrar<S> = |shared| {
+            let entry = Arc::downgrade(shared) as Weak<dyn Sweep>;
+            crate::sweeper::register(entry.clone()).then_some(entry)
+        };
+        let mut inner = lock(&self.inner);
+        if inner.sweeper.is_none() {
+            inner.registrar = Some(register);
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Sweep for Shared<S> {
+    fn sweep(self: Arc<Self>) -> bool {
+        let keep = match self.inner.try_lock() {
+            Ok(mut inner) => inner.sweep(),
+            Err(TryLockError::Poisoned(inner)) => inner.into_inner().sweep(),
+            // In use right now, so not idle: next period.
+            Err(TryLockError::WouldBlock) => true,
+        };
+        // The last handle went while the sweeper held this one (its drop
+        // saw two): do what that drop would have done.
+        match Arc::into_inner(self) {
+            Some(shared) => {
+                shared.close_on_drop();
+                false
+            }
+            None => keep,
+        }
+    }
 }
 
 impl<S> Shared<S> {
@@ -667,7 +750,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     /// over. Everything in flight stays in the core or in `st`, so dropping
     /// the future loses nothing.
     pub(crate) fn poll_event<T>(
-        &self,
+        self: &Arc<Self>,
         st: &mut RecvState,
         cx: &mut Context<'_>,
         mode: ReceiveMode,
@@ -795,7 +878,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                             }
                             st.idle_since = None;
                             st.input_since_armed = true;
-                            st.quiet = false;
+                            inner.note_input();
                         }
                         Err(e) => {
                             inner.fail_io(e);
@@ -809,9 +892,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 if hold_back && self.poll_write_out(inner, READER, cx) == Poll::Ready(false) {
                     continue;
                 }
-                if st.quiet {
+                if let Some(register) = inner.registrar.take() {
+                    inner.sweeper = register(self);
+                }
+                if inner.released {
                     inner.conn.shrink_buffers();
-                } else if st.shrink_at.is_none() {
+                } else if inner.sweeper.is_none() && st.shrink_at.is_none() {
                     st.shrink_at = Some(Instant::now() + SHRINK_AFTER);
                     st.input_since_armed = false;
                 }
@@ -844,7 +930,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     } else {
                         inner.conn.shrink_buffers();
                         st.shrink_at = None;
-                        st.quiet = true;
+                        inner.released = true;
                     }
                 }
                 if read_at.is_some_and(|t| t <= now) {
@@ -1016,5 +1102,61 @@ mod tests {
         let before = task.0.load(Ordering::SeqCst);
         transport.borrow().as_ref().unwrap().wake_by_ref();
         assert_eq!(task.0.load(Ordering::SeqCst), before + 1);
+    }
+}
+
+#[cfg(test)]
+mod sweeper_tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+    use wsock_core::{Config, Role};
+
+    use super::lock;
+    use crate::WebSocket;
+
+    /// A masked text frame "hi".
+    const HI: [u8; 8] = [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2];
+
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        let start = std::time::Instant::now();
+        while !done() {
+            assert!(start.elapsed() < Duration::from_secs(10), "{what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// A connection waiting for input with nothing arriving has its
+    /// buffers freed by the sweeper (no timer of its own), and goes back
+    /// on the sweeper's list when input arrives, so it is freed again
+    /// once quiet again.
+    #[tokio::test]
+    async fn the_sweeper_frees_a_quiet_connection_and_takes_it_back_on_input() {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let mut ws = WebSocket::from_raw(server, Role::Server, Config::default())
+            .with_settings(&wsock_io::options::Settings::default());
+        let shared = std::sync::Arc::clone(ws.shared());
+        // On the sweeper's list from the first wait for input on.
+        assert!(lock(&shared.inner).registrar.is_some());
+        let released = || lock(&shared.inner).released;
+        let task = tokio::spawn(async move {
+            let first = ws.recv().await.unwrap();
+            let second = ws.recv().await.unwrap();
+            (first, second, ws)
+        });
+        client.write_all(&HI).await.unwrap();
+        until("never freed after the first message", released).await;
+        assert!(lock(&shared.inner).sweeper.is_some());
+        // A period passed without input, and the reader waits with no
+        // timer armed.
+        assert!(!lock(&shared.inner).input_seen);
+        client.write_all(&HI).await.unwrap();
+        let (first, second, ws) = task.await.unwrap();
+        assert_eq!(first, Some(crate::Message::text("hi")));
+        assert_eq!(second, Some(crate::Message::text("hi")));
+        // Back on the list: freed again once quiet again.
+        until("never freed after the second message", released).await;
+        drop(shared);
+        drop(ws);
     }
 }

@@ -460,8 +460,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// on a transport handed in whose addresses this crate does not know
     /// (a TLS stream of your own, an HTTP/2 stream); the peer's also goes
     /// into the connection's diagnostics span. Only on a WebSocket
-    /// fresh from its handshake: once it is split or has deferred a write
-    /// (write coalescing), the call does nothing.
+    /// fresh from its handshake: once it is split, has deferred a write
+    /// (write coalescing) or has waited for input (the idle sweeper then
+    /// knows it), the call does nothing.
     pub fn with_addrs(self, addrs: Option<(SocketAddr, SocketAddr)>) -> Self {
         self.with(|shared| shared.set_addrs(addrs))
     }
@@ -553,6 +554,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> WebSocket<S> {
         self.recv.read_timeout = settings.read_timeout;
         self.send.write_timeout = settings.write_timeout;
         self.set_write_coalescing(settings.write_coalescing);
+        self.shared.use_sweeper();
         self
     }
 
@@ -666,7 +668,7 @@ fn poll_close<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 fn poll_recv<S: AsyncRead + AsyncWrite + Unpin>(
-    shared: &Shared<S>,
+    shared: &Arc<Shared<S>>,
     st: &mut RecvState,
     cx: &mut Context<'_>,
 ) -> Poll<Result<Option<Message>, Error>> {
@@ -684,7 +686,7 @@ fn poll_recv<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 fn poll_recv_stream<S: AsyncRead + AsyncWrite + Unpin>(
-    shared: &Shared<S>,
+    shared: &Arc<Shared<S>>,
     st: &mut RecvState,
     cx: &mut Context<'_>,
 ) -> Poll<Result<Option<DataKind>, Error>> {
@@ -707,7 +709,7 @@ fn poll_recv_stream<S: AsyncRead + AsyncWrite + Unpin>(
 /// [`ReadHalf::recv_stream`]. While it is read, pings are answered and the
 /// timers run as during [`WebSocket::recv`].
 pub struct MessageReader<'a, S> {
-    shared: &'a Shared<S>,
+    shared: &'a Arc<Shared<S>>,
     st: &'a mut RecvState,
     kind: DataKind,
 }
