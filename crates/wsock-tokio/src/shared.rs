@@ -191,6 +191,11 @@ struct Inner<S> {
     sweeper: Option<Weak<dyn Sweep>>,
     /// Input arrived since the sweeper last looked.
     input_seen: bool,
+    /// The core holds no read buffer worth keeping: fresh, or its buffers
+    /// were freed and no input arrived since. Reads go through the stack
+    /// first (see [`read_unbuffered`]), so an idle connection's waits
+    /// allocate nothing.
+    unbuffered: bool,
     /// A whole period passed without input and the buffers were freed:
     /// each later wait for input frees what its read attempt allocated,
     /// with no timer, until input arrives (and the connection goes back
@@ -264,6 +269,7 @@ impl<S> Inner<S> {
     /// it had freed the buffers).
     fn note_input(&mut self) {
         self.input_seen = true;
+        self.unbuffered = false;
         if std::mem::take(&mut self.released)
             && let Some(entry) = &self.sweeper
             && !crate::sweeper::register(entry.clone())
@@ -284,6 +290,7 @@ impl<S> Inner<S> {
         }
         self.conn.shrink_buffers();
         self.released = true;
+        self.unbuffered = true;
         false
     }
 
@@ -406,6 +413,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 registrar: None,
                 sweeper: None,
                 input_seen: true,
+                unbuffered: true,
                 released: false,
             }),
         }
@@ -422,6 +430,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         }
         self.addrs = addrs;
     }
+}
+
+/// The most a read into the stack takes (see [`read_unbuffered`]).
+const UNBUFFERED_READ: usize = 4096;
+
+/// One read into a buffer on the stack, fed to the core if anything
+/// arrived: for a connection holding no read buffer, whose read most
+/// likely waits (an idle connection woken for nothing, or a fresh one),
+/// so that the wait costs no allocation. The bytes that do arrive are
+/// copied once more than a read into the core's buffer would copy them.
+fn read_unbuffered<S: AsyncRead + Unpin>(
+    io: &mut S,
+    conn: &mut Connection,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); UNBUFFERED_READ];
+    let mut buf = ReadBuf::uninit(&mut stack);
+    ready!(Pin::new(io).poll_read(cx, &mut buf))?;
+    conn.feed(buf.filled());
+    Poll::Ready(Ok(buf.filled().len()))
 }
 
 /// Starts a flusher task for a connection (`spawn_flusher`, for a
@@ -863,10 +891,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             } else if closing.is_none() && inner.conn.wants_read() {
                 // 4. Read, straight into the core's read buffer without
                 //    zeroing its room first (the bytes count when the
-                //    space drops, at the end of the statement).
-                let read = self.read.poll(READER, cx, |rcx| {
-                    poll_read_buf(Pin::new(&mut inner.io), rcx, &mut inner.conn.read_space())
-                });
+                //    space drops, at the end of the statement). A
+                //    connection holding no buffer (fresh, or quiet since
+                //    its buffers were freed) reads into the stack first,
+                //    so a read that waits allocates nothing.
+                let read = if inner.unbuffered {
+                    let (io, conn) = (&mut inner.io, &mut inner.conn);
+                    self.read
+                        .poll(READER, cx, |rcx| read_unbuffered(io, conn, rcx))
+                } else {
+                    self.read.poll(READER, cx, |rcx| {
+                        poll_read_buf(Pin::new(&mut inner.io), rcx, &mut inner.conn.read_space())
+                    })
+                };
                 if let Poll::Ready(read) = read {
                     match read {
                         Ok(0) => inner.conn.handle_eof(),
@@ -931,6 +968,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                         inner.conn.shrink_buffers();
                         st.shrink_at = None;
                         inner.released = true;
+                        inner.unbuffered = true;
                     }
                 }
                 if read_at.is_some_and(|t| t <= now) {
@@ -1144,6 +1182,9 @@ mod sweeper_tests {
             let second = ws.recv().await.unwrap();
             (first, second, ws)
         });
+        // Fresh: its wait read into the stack, so it holds no buffer yet.
+        until("never waited", || lock(&shared.inner).sweeper.is_some()).await;
+        assert!(lock(&shared.inner).unbuffered);
         client.write_all(&HI).await.unwrap();
         until("never freed after the first message", released).await;
         assert!(lock(&shared.inner).sweeper.is_some());
@@ -1156,6 +1197,22 @@ mod sweeper_tests {
         assert_eq!(second, Some(crate::Message::text("hi")));
         // Back on the list: freed again once quiet again.
         until("never freed after the second message", released).await;
+        assert!(lock(&shared.inner).unbuffered);
+        // A message many reads long arriving at a connection holding no
+        // buffer: the first read goes through the stack, the rest into the
+        // core's buffer.
+        let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let key = [9, 8, 7, 6];
+        let mut frame = vec![0x82, 0xff];
+        frame.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+        frame.extend_from_slice(&key);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        let mut ws = ws;
+        let (received, ()) = tokio::join!(ws.recv(), async {
+            client.write_all(&frame).await.unwrap();
+        });
+        assert_eq!(received.unwrap(), Some(crate::Message::binary(payload)));
+        assert!(!lock(&shared.inner).unbuffered);
         drop(shared);
         drop(ws);
     }
