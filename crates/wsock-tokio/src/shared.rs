@@ -197,9 +197,9 @@ struct Inner<S> {
     /// allocate nothing.
     unbuffered: bool,
     /// A whole period passed without input and the buffers were freed:
-    /// each later wait for input frees what its read attempt allocated,
-    /// with no timer, until input arrives (and the connection goes back
-    /// on the sweeper's list).
+    /// each later wait for input frees what was allocated meanwhile (output
+    /// sent while quiet), with no timer, until input arrives (and the
+    /// connection goes back on the sweeper's list).
     released: bool,
 }
 
@@ -288,10 +288,16 @@ impl<S> Inner<S> {
         if std::mem::take(&mut self.input_seen) {
             return true;
         }
+        self.release();
+        false
+    }
+
+    /// A whole period passed without input: frees the buffers until input
+    /// arrives.
+    fn release(&mut self) {
         self.conn.shrink_buffers();
         self.released = true;
         self.unbuffered = true;
-        false
     }
 
     /// The failure, the first time `side` asks for it.
@@ -965,10 +971,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                         st.shrink_at = Some(now + SHRINK_AFTER);
                         st.input_since_armed = false;
                     } else {
-                        inner.conn.shrink_buffers();
+                        inner.release();
                         st.shrink_at = None;
-                        inner.released = true;
-                        inner.unbuffered = true;
                     }
                 }
                 if read_at.is_some_and(|t| t <= now) {
