@@ -189,7 +189,8 @@ struct Inner<S> {
     /// The connection as the idle sweeper knows it; `None`: the receiving
     /// side's own timer frees the buffers instead.
     sweeper: Option<Weak<dyn Sweep>>,
-    /// Input arrived since the sweeper last looked.
+    /// Input arrived since the sweeper last looked (or, without the
+    /// sweeper, since the receiving side's timer was armed).
     input_seen: bool,
     /// The core holds no read buffer worth keeping: fresh, or its buffers
     /// were freed and no input arrived since. Reads go through the stack
@@ -365,10 +366,9 @@ pub(crate) struct RecvState {
     /// reader dropped early, a close met meanwhile (the core's).
     pub(crate) stream: StreamReader,
     /// For a connection the sweeper does not look after: when to free the
-    /// buffers if no input arrives until then (armed at a wait for input),
-    /// and whether input arrived since it was armed.
+    /// buffers if no input arrives until then (armed at a wait for input;
+    /// whether input arrived since is the shared state's `input_seen`).
     shrink_at: Option<Instant>,
-    input_since_armed: bool,
 }
 
 /// What the sending side keeps between calls.
@@ -920,7 +920,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                                 inner.handle_timeout(self.now());
                             }
                             st.idle_since = None;
-                            st.input_since_armed = true;
                             inner.note_input();
                         }
                         Err(e) => {
@@ -942,7 +941,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     inner.conn.shrink_buffers();
                 } else if inner.sweeper.is_none() && st.shrink_at.is_none() {
                     st.shrink_at = Some(Instant::now() + SHRINK_AFTER);
-                    st.input_since_armed = false;
+                    inner.input_seen = false;
                 }
             }
 
@@ -967,9 +966,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 if st.shrink_at.is_some_and(|t| t <= now) {
                     // Busy since armed: look again later (one timer reset
                     // per period, not one per read); quiet: free them.
-                    if st.input_since_armed {
+                    if std::mem::take(&mut inner.input_seen) {
                         st.shrink_at = Some(now + SHRINK_AFTER);
-                        st.input_since_armed = false;
                     } else {
                         inner.release();
                         st.shrink_at = None;
@@ -1166,6 +1164,35 @@ mod sweeper_tests {
             assert!(start.elapsed() < Duration::from_secs(10), "{what}");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// A transport the sweeper does not take (`from_raw` without this
+    /// crate's settings): the receiving side's own timer frees the buffers
+    /// once quiet, and again after later input.
+    #[tokio::test]
+    async fn without_the_sweeper_the_timer_frees_a_quiet_connection() {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let mut ws = WebSocket::from_raw(server, Role::Server, Config::default());
+        let shared = std::sync::Arc::clone(ws.shared());
+        let released = || lock(&shared.inner).released;
+        for _ in 0..2 {
+            let (message, ()) = tokio::join!(ws.recv(), async {
+                client.write_all(&HI).await.unwrap();
+            });
+            assert_eq!(message.unwrap(), Some(crate::Message::text("hi")));
+            assert!(!released());
+            let waiting = tokio::spawn(async move {
+                let next = ws.recv().await;
+                (next, ws)
+            });
+            until("never freed", released).await;
+            assert!(lock(&shared.inner).sweeper.is_none());
+            client.write_all(&HI).await.unwrap();
+            let (next, back) = waiting.await.unwrap();
+            assert_eq!(next.unwrap(), Some(crate::Message::text("hi")));
+            ws = back;
+        }
+        drop(shared);
     }
 
     /// A connection waiting for input with nothing arriving has its
